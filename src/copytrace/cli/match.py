@@ -1,0 +1,89 @@
+"""``copytrace match``: find banked items in texts; one JSON object per match on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+
+from ..errors import CopytraceError, RecordError
+from ..index import Index
+from ..match import MatchParams
+from ..records import iter_records
+from .common import Exit, add_common_options, error, load_key, note, open_store, progress, read_input
+
+EPILOG = """examples:
+  copytrace match post.txt                          # every bank made with the same key
+  copytrace match --bank news --bank manifestos -   # text on standard input
+  copytrace match --jsonl posts.jsonl               # {"id", "text"} per line; "query" is the id
+
+Output, one line per match:
+  {"query", "bank", "item_id", "score", "query_containment", "item_containment",
+   "spans": [{"query_start", "query_end", "item_start", "item_end"}]}
+Spans are half-open character offsets into the decoded query and the stored item text (null without text).
+Exit status: 0 if anything matched, 1 if nothing did, 2 on an error (a malformed JSON line is reported with
+its line number and skipped; the other queries still run).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "match", help="find banked items in texts", epilog=EPILOG,
+        description="Find copies of banked items in each input.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH|-", help="text file, or - for standard input")
+    p.add_argument("--bank", action="append", metavar="BANK", help="search this bank (repeatable)")
+    p.add_argument("--jsonl", action="store_true", help='inputs are JSON Lines of {"id", "text"}')
+    p.add_argument("--limit", type=int, metavar="N", help="at most N matches per query")
+    p.add_argument("--min-score", type=float, default=0.0, metavar="X", help="drop matches scoring below X")
+    add_common_options(p)
+    p.set_defaults(run=run)
+
+
+def _queries(args: argparse.Namespace, failures: list[str]) -> Iterator[tuple[str, str]]:
+    for path in args.paths:
+        if not args.jsonl:
+            try:
+                yield path, read_input(path, args.max_size).text
+            except CopytraceError as exc:
+                error(str(exc) if path in str(exc) else f"{path}: {exc}")
+                failures.append(path)
+            continue
+        fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        with fh:
+            for rec in progress(iter_records(fh, source=path, need_text=True), None, "matching"):
+                if isinstance(rec, RecordError):
+                    error(str(rec))
+                    failures.append(str(rec))
+                    continue
+                yield rec.id, rec.text or ""
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.paths:
+        args.paths = ["-"]
+    store = open_store(args)
+    key = load_key(args)
+    index: Index = store.build_index(args.bank, key=key, match_params=MatchParams(min_score=args.min_score))
+    if args.bank is None:
+        skipped = [b.name for b in store.banks() if b.params.key_id != index.params.key_id]
+        if skipped:
+            note(f"not searched (made with another key): {', '.join(skipped)}")
+    if len(index) == 0:
+        note("the banks searched hold no items")
+    failures: list[str] = []
+    found = False
+    out = sys.stdout
+    for name, text in _queries(args, failures):
+        matches = index.match(text, limit=args.limit, query=name)
+        if not matches and len(text.split()) < index.params.k:
+            note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
+        for m in matches:
+            found = True
+            out.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
+        out.flush()
+    if failures:
+        return Exit.ERROR
+    return Exit.OK if found else Exit.NOT_FOUND

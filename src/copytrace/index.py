@@ -1,0 +1,409 @@
+"""The in-memory index: banked items' fingerprints, searchable without scanning the bank.
+
+Postings are three parallel arrays sorted by hash — hash (8 bytes), item number (4), token position (4) —
+16 bytes per stored fingerprint.  A query looks up each of its hashes by binary search, weighs each by how
+many items hold it, chains the shared fingerprints of each item in order (``_kernels.chain_anchors``) and
+reports the items with enough evidence (``MatchParams``).
+
+Additions go to a small sorted delta that is merged into the main arrays when it grows past an eighth of
+them, so adding one item never re-sorts the index; removals mark the item dead and are compacted away in
+bulk.  ``save``/``load`` write and read the arrays as one ``.npz`` file.
+
+>>> index = Index()
+>>> index.add("speech", "We will continue our endeavors for the victory of the resistance day and night.")
+>>> [m.item_id for m in index.match("they said we will continue our endeavors for the victory of the "
+...                                 "resistance day and night, and left")]
+['speech']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import _kernels
+from .errors import (
+    CopytraceError,
+    DuplicateItemError,
+    ParameterMismatchError,
+    UnknownItemError,
+)
+from .fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
+from .keys import Key, as_key
+from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
+from .normalize import tokenize
+
+DEFAULT_BANK = "default"
+_FORMAT = "copytrace-index/1"
+
+TextLookup = Callable[[str, str], "str | None"]
+
+
+def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Merge postings ``b`` into ``a`` (both sorted by hash; every item of ``b`` numbered after ``a``'s)."""
+    if len(b[0]) == 0:
+        return a
+    if len(a[0]) == 0:
+        return b
+    where = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))
+    mask = np.ones(len(a[0]) + len(b[0]), dtype=bool)
+    mask[where] = False
+    out = []
+    for x, y in zip(a, b, strict=True):
+        z = np.empty(len(mask), dtype=x.dtype)
+        z[where] = y
+        z[mask] = x
+        out.append(z)
+    return tuple(out)
+
+
+def _empty_postings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint32)
+
+
+class Index:
+    """Banked items' fingerprints, searchable by text.
+
+    ``key`` (a ``Key`` or secret) keys every fingerprint the index makes and must match every fingerprint
+    added to it.  ``keep_text`` keeps added texts in memory so that matches carry item spans; an index built
+    from fingerprints alone can get texts from ``text_lookup(bank, item_id)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: Key | str | bytes | None = None,
+        k: int = DEFAULT_K,
+        window: int = DEFAULT_WINDOW,
+        match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+        keep_text: bool = True,
+        text_lookup: TextLookup | None = None,
+    ) -> None:
+        self._key = as_key(key)
+        self.params = FingerprintParams(k=k, window=window, key_id=self._key.key_id)
+        self.match_params = match_params
+        self.keep_text = keep_text
+        self.text_lookup = text_lookup
+        self._ids: list[tuple[str, str]] = []
+        self._lookup: dict[tuple[str, str], int] = {}
+        self._nfp = np.zeros(0, dtype=np.int64)
+        self._ntok = np.zeros(0, dtype=np.int64)
+        self._alive = np.zeros(0, dtype=bool)
+        self._texts: dict[int, tuple[str, bool | None]] = {}
+        self._main = _empty_postings()
+        self._delta = _empty_postings()
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._dead_postings = 0
+        self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
+
+    # ----------------------------------------------------------------------------------------- contents
+    def __len__(self) -> int:
+        return len(self._lookup)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            item = (DEFAULT_BANK, item)
+        return item in self._lookup
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """(bank, item id) of every item, in the order added."""
+        return iter(self._lookup)
+
+    @property
+    def n_fingerprints(self) -> int:
+        """Number of stored fingerprints (postings) of live items."""
+        self._flush()
+        return len(self._main[0]) + len(self._delta[0]) - self._dead_postings
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the postings and per-item arrays (texts and ids excluded)."""
+        self._flush()
+        arrays = [*self._main, *self._delta, self._nfp, self._alive]
+        return int(sum(a.nbytes for a in arrays))
+
+    def add(
+        self,
+        item_id: str,
+        text_or_fingerprint: str | Fingerprint,
+        *,
+        bank: str = DEFAULT_BANK,
+        html: bool | None = None,
+    ) -> Fingerprint:
+        """Add an item from its text, or from a ``Fingerprint`` (its string form is read with
+        ``Fingerprint.parse``).  Raises ``DuplicateItemError`` if (bank, item_id) is present."""
+        if (bank, item_id) in self._lookup:
+            raise DuplicateItemError(bank, item_id)
+        text: str | None = None
+        if isinstance(text_or_fingerprint, Fingerprint):
+            fp = text_or_fingerprint
+            if fp.params != self.params:
+                raise ParameterMismatchError(self.params, fp.params, what=f"item {item_id!r}")
+        else:
+            text = text_or_fingerprint
+            fp = fingerprint(text, key=self._key, k=self.params.k, window=self.params.window, html=html)
+        idx = len(self._ids)
+        self._ids.append((bank, item_id))
+        self._lookup[(bank, item_id)] = idx
+        if idx >= len(self._nfp):
+            cap = max(64, 2 * len(self._nfp))
+            self._nfp = np.resize(self._nfp, cap)
+            self._ntok = np.resize(self._ntok, cap)
+            self._alive = np.resize(self._alive, cap)
+        self._nfp[idx] = len(fp)
+        self._ntok[idx] = fp.n_tokens
+        self._alive[idx] = True
+        if text is not None and self.keep_text:
+            self._texts[idx] = (text, html)
+        self._pending.append(
+            (fp.hashes, np.full(len(fp), idx, dtype=np.uint32), fp.positions.astype(np.uint32))
+        )
+        self._allowed_cache.clear()
+        return fp
+
+    def remove(self, item_id: str, *, bank: str = DEFAULT_BANK) -> None:
+        """Remove an item; raises ``UnknownItemError`` if it is not there."""
+        idx = self._lookup.pop((bank, item_id), None)
+        if idx is None:
+            raise UnknownItemError(bank, item_id)
+        self._alive[idx] = False
+        self._texts.pop(idx, None)
+        self._dead_postings += int(self._nfp[idx])
+        self._allowed_cache.clear()
+        self._flush()
+        total = len(self._main[0]) + len(self._delta[0])
+        if total and self._dead_postings * 4 > total:
+            self._compact()
+
+    # ------------------------------------------------------------------------------------- maintenance
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        h, it, ps = (np.concatenate(parts) for parts in zip(*self._pending, strict=True))
+        self._pending.clear()
+        order = np.argsort(h, kind="stable")
+        self._delta = _merge(self._delta, (h[order], it[order], ps[order]))
+        if len(self._delta[0]) > max(1 << 16, len(self._main[0]) // 8):
+            self._main = _merge(self._main, self._delta)
+            self._delta = _empty_postings()
+
+    def _compact(self) -> None:
+        self._main = _merge(self._main, self._delta)
+        self._delta = _empty_postings()
+        keep = self._alive[self._main[1]]
+        self._main = tuple(a[keep] for a in self._main)  # type: ignore[assignment]
+        self._dead_postings = 0
+
+    def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
+        allowed = self._allowed_cache.get(banks)
+        if allowed is None:
+            allowed = self._alive[: len(self._ids)].copy()
+            if banks is not None:
+                wanted = set(banks)
+                in_banks = np.fromiter((b in wanted for b, _ in self._ids), dtype=bool, count=len(self._ids))
+                allowed &= in_banks
+            self._allowed_cache[banks] = allowed
+        return allowed
+
+    # ---------------------------------------------------------------------------------------- matching
+    def match(
+        self,
+        text: str,
+        *,
+        banks: Iterable[str] | None = None,
+        limit: int | None = None,
+        html: bool | None = None,
+        query: str | None = None,
+    ) -> list[Match]:
+        """Banked items found in ``text``, best first.  ``banks`` restricts the search; ``query`` is copied
+        into each ``Match.query`` to name the query.  Text too short to fingerprint matches nothing."""
+        fp = fingerprint(
+            text, key=self._key, k=self.params.k, window=self.params.window, html=html, allow_short=True
+        )
+        return self.match_fingerprint(fp, banks=banks, limit=limit, query=query)
+
+    def match_fingerprint(
+        self,
+        fp: Fingerprint,
+        *,
+        banks: Iterable[str] | None = None,
+        limit: int | None = None,
+        query: str | None = None,
+    ) -> list[Match]:
+        """Like ``match`` for a fingerprint.  Spans carry query offsets only when ``fp`` was made from text
+        (a parsed fingerprint has no character offsets, so its matches have no spans)."""
+        if fp.params != self.params:
+            raise ParameterMismatchError(self.params, fp.params, what="query")
+        if len(fp) == 0 or not self._lookup:
+            return []
+        self._flush()
+        bank_key = None if banks is None else tuple(sorted(set(banks)))
+        allowed = self._allowed(bank_key)
+        mp = self.match_params
+        parts = []
+        df = np.zeros(len(fp), dtype=np.int64)
+        postings = np.zeros(len(fp), dtype=np.int64)
+        for arrays in (self._main, self._delta):
+            if len(arrays[0]) == 0:
+                continue
+            lo = np.searchsorted(arrays[0], fp.hashes, side="left")
+            hi = np.searchsorted(arrays[0], fp.hashes, side="right")
+            df += _kernels.count_df(lo, hi, arrays[1], allowed)
+            postings += hi - lo
+            parts.append((lo, hi, arrays))
+        use = (df > 0) & (postings <= mp.max_postings)
+        if not use.any():
+            return []
+        weights_q = np.minimum(1.0, mp.common_df / np.maximum(df, 1))
+        anchors = [_kernels.gather_anchors(lo, hi, a[1], a[2], allowed, use) for lo, hi, a in parts]
+        a_item = np.concatenate([a[0] for a in anchors])
+        a_q = np.concatenate([a[1] for a in anchors])
+        a_pos = np.concatenate([a[2] for a in anchors])
+        order = np.lexsort((a_pos, a_q, a_item))
+        a_item, a_q, a_pos = a_item[order], a_q[order], a_pos[order]
+        g = self.params.guarantee
+        r_item, r_qm, r_im, _r_ev, segs = _kernels.chain_anchors(
+            a_item, a_q, a_pos, weights_q[a_q], fp.positions, self._nfp,
+            mp.gap_for(g), mp.skew_for(g), mp.min_evidence, mp.min_tokens_for(g) - self.params.k,
+        )
+        matches = []
+        for r in range(len(r_item)):
+            idx = int(r_item[r])
+            qc = float(r_qm[r]) / len(fp)
+            ic = float(r_im[r]) / max(1, int(self._nfp[idx]))
+            score = max(qc, ic)
+            if score < mp.min_score:
+                continue
+            bank, item_id = self._ids[idx]
+            spans = self._spans(idx, fp, segs[segs[:, 0] == r])
+            matches.append(Match(bank, item_id, score, qc, ic, spans, query))
+        matches.sort(key=lambda m: (-m.score, m.bank, m.item_id))
+        return matches[:limit] if limit is not None else matches
+
+    def _item_text(self, idx: int) -> tuple[str, bool | None] | None:
+        held = self._texts.get(idx)
+        if held is not None:
+            return held
+        if self.text_lookup is not None:
+            text = self.text_lookup(*self._ids[idx])
+            if text is not None:
+                return text, None
+        return None
+
+    def _spans(self, idx: int, fp: Fingerprint, segs: np.ndarray) -> tuple[Span, ...]:
+        if fp.tokens is None or len(segs) == 0:
+            return ()
+        k = self.params.k
+        q_starts, q_ends = fp.tokens.starts, fp.tokens.ends
+        item_tokens = None
+        held = self._item_text(idx)
+        if held is not None:
+            item_tokens = tokenize(held[0], html=held[1])
+        if item_tokens is not None and len(item_tokens) != int(self._ntok[idx]):
+            item_tokens = None  # text does not belong to this fingerprint: report query offsets only
+        raw = []
+        q_hashes = fp.tokens.hashes
+        for _, q0, q1, i0, i1, _hits in segs.tolist():
+            q1 += k - 1
+            i1 += k - 1
+            if item_tokens is None:
+                raw.append((int(q_starts[q0]), int(q_ends[q1]), None, None))
+                continue
+            i_hashes = item_tokens.hashes
+            # Winnowing keeps some k-grams only: grow the passage over the tokens the two texts share.
+            while q0 > 0 and i0 > 0 and q_hashes[q0 - 1] == i_hashes[i0 - 1]:
+                q0 -= 1
+                i0 -= 1
+            while q1 + 1 < len(q_hashes) and i1 + 1 < len(i_hashes) and q_hashes[q1 + 1] == i_hashes[i1 + 1]:
+                q1 += 1
+                i1 += 1
+            raw.append(
+                (int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1]))
+            )
+        raw.sort(key=lambda s: (s[0], s[2] if s[2] is not None else -1))
+        merged: list[list[int | None]] = []
+        for qs, qe, is_, ie in raw:
+            if merged:
+                last = merged[-1]
+                same_item = is_ is None or (
+                    last[2] is not None and is_ <= last[3] and ie >= last[2]  # type: ignore[operator]
+                )
+                if qs <= last[1] and same_item:  # type: ignore[operator]
+                    last[1] = max(last[1], qe)  # type: ignore[type-var]
+                    if is_ is not None:
+                        last[2] = min(last[2], is_)  # type: ignore[type-var]
+                        last[3] = max(last[3], ie)  # type: ignore[type-var]
+                    continue
+            merged.append([qs, qe, is_, ie])
+        return tuple(Span(*m) for m in merged)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to one ``.npz`` file (written to a temporary name, then renamed)."""
+        self._compact()
+        alive_ids = list(self._lookup.items())
+        renumber = np.full(len(self._ids), -1, dtype=np.int64)
+        for new, (_, old) in enumerate(alive_ids):
+            renumber[old] = new
+        meta = {
+            "format": _FORMAT,
+            "params": str(self.params),
+            "items": [[b, i] for (b, i), _ in alive_ids],
+            "texts": {
+                str(renumber[old]): [t, h] for old, (t, h) in self._texts.items() if renumber[old] >= 0
+            },
+        }
+        h, it, ps = self._main
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+                hashes=h,
+                items=renumber[it].astype(np.uint32),
+                positions=ps,
+                nfp=self._nfp[[old for _, old in alive_ids]],
+                ntok=self._ntok[[old for _, old in alive_ids]],
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        key: Key | str | bytes | None = None,
+        match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+        text_lookup: TextLookup | None = None,
+    ) -> Index:
+        """Read an index written by ``save``.  ``key`` must be the key it was built with."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+                arrays = (npz["hashes"], npz["items"], npz["positions"], npz["nfp"], npz["ntok"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise CopytraceError(f"cannot read index file {os.fspath(path)!r}: {exc}") from exc
+        if meta.get("format") != _FORMAT:
+            raise CopytraceError(f"{os.fspath(path)!r} is not a {_FORMAT} file")
+        params = FingerprintParams.parse(meta["params"])
+        key_ = as_key(key)
+        if key_.key_id != params.key_id:
+            raise ParameterMismatchError(params, f"key {key_.key_id}", what="index key")
+        index = cls(
+            key=key_, k=params.k, window=params.window, match_params=match_params, text_lookup=text_lookup
+        )
+        index._ids = [(b, i) for b, i in meta["items"]]
+        index._lookup = {pair: n for n, pair in enumerate(index._ids)}
+        index._nfp = arrays[3].astype(np.int64)
+        index._ntok = arrays[4].astype(np.int64)
+        index._alive = np.ones(len(index._ids), dtype=bool)
+        index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
+        index._main = (arrays[0], arrays[1], arrays[2])
+        return index

@@ -1,0 +1,84 @@
+"""What a match is: the typed result of a query against the index, and the settings that decide it.
+
+A ``Match`` names the bank and item, a ``score`` in [0, 1] (the larger of the two containments), the
+*query containment* (share of the query's fingerprints found in order in the item: the query is an excerpt
+of it) and the *item containment* (share of the item's fingerprints found in the query: the query contains
+the item), and ``spans``: half-open character offsets of each matched passage in the original query and,
+where the item's text is known, in the item.  ``text[span.query_start:span.query_end]`` is the passage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """One matched passage: ``[query_start, query_end)`` in the query, ``[item_start, item_end)`` in the
+    item (``None`` when the item was stored as a fingerprint only)."""
+
+    query_start: int
+    query_end: int
+    item_start: int | None = None
+    item_end: int | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A banked item found in a query."""
+
+    bank: str
+    item_id: str
+    score: float
+    query_containment: float
+    item_containment: float
+    spans: tuple[Span, ...] = field(default_factory=tuple)
+    query: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by the CLI and the service."""
+        return {
+            "query": self.query,
+            "bank": self.bank,
+            "item_id": self.item_id,
+            "score": round(self.score, 6),
+            "query_containment": round(self.query_containment, 6),
+            "item_containment": round(self.item_containment, 6),
+            "spans": [asdict(s) for s in self.spans],
+        }
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """How anchors (shared fingerprints) become a match.
+
+    ``min_evidence``: a chain of in-order anchors counts when its weights sum to this (two distinctive
+    shared fingerprints).  ``common_df``: a fingerprint held by more items than this weighs
+    ``common_df / df``, so boilerplate shared across many items cannot make a match by itself.
+    ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
+    consecutive anchors of one chain may be, and how much the two texts' advances may differ.
+    ``min_tokens``: a chain must run over at least this many query tokens (first to last shared k-gram), so
+    a stock phrase of a few words ("the president of the united states") is not a copy.  ``min_score``: drop matches
+    scoring below it.
+    """
+
+    min_evidence: float = 2.0
+    common_df: int = 5
+    max_gap: int | None = None
+    max_skew: int | None = None
+    min_tokens: int | None = 10
+    min_score: float = 0.0
+    max_postings: int = 20000
+
+    def gap_for(self, guarantee: int) -> int:
+        return self.max_gap if self.max_gap is not None else 3 * guarantee
+
+    def min_tokens_for(self, guarantee: int) -> int:
+        return self.min_tokens if self.min_tokens is not None else guarantee
+
+    def skew_for(self, guarantee: int) -> int:
+        return self.max_skew if self.max_skew is not None else guarantee
+
+
+DEFAULT_MATCH_PARAMS = MatchParams()

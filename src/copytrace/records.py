@@ -1,0 +1,73 @@
+"""JSON Lines records ``{"id", "text" | "fingerprint", "labels"?, "metadata"?}``, read line by line.
+
+Each line yields a ``Record`` or, for a malformed line, a ``RecordError`` naming the source and line number,
+so that callers decide whether to stop or go on.  Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import RecordError
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    text: str | None
+    fingerprint: str | None = None
+    labels: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+def _parse(obj: object, *, need_text: bool) -> Record:
+    if not isinstance(obj, dict):
+        raise ValueError("a record must be a JSON object")
+    rid = obj.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise ValueError('"id" must be a non-empty string')
+    text = obj.get("text")
+    fp = obj.get("fingerprint")
+    if text is not None and not isinstance(text, str):
+        raise ValueError('"text" must be a string')
+    if fp is not None and not isinstance(fp, str):
+        raise ValueError('"fingerprint" must be a string')
+    if text is None and (need_text or fp is None):
+        raise ValueError('"text" is missing' if need_text else 'need "text" or "fingerprint"')
+    labels = obj.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ValueError('"labels" must be a list of strings')
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError('"metadata" must be an object')
+    return Record(rid, text, fp, labels, metadata)
+
+
+def iter_records(
+    lines: Iterable[str | bytes], *, source: str, need_text: bool = False
+) -> Iterator[Record | RecordError]:
+    """Parse each line; yield a ``Record`` or the ``RecordError`` for that line."""
+    for number, line in enumerate(lines, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield RecordError(source, number, f"not UTF-8 (byte {exc.start})")
+                continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RecordError(source, number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        try:
+            rec = _parse(obj, need_text=need_text)
+        except ValueError as exc:
+            yield RecordError(source, number, str(exc))
+            continue
+        yield Record(rec.id, rec.text, rec.fingerprint, rec.labels, rec.metadata, number)

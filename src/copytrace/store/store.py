@@ -1,0 +1,298 @@
+"""The bank store: banks and items in SQL, through SQLAlchemy, with Alembic migrations applied on open.
+
+Any SQLAlchemy URL works; a plain path means an SQLite file.  The default is ``$COPYTRACE_DB``, else
+``$XDG_DATA_HOME/copytrace/copytrace.db``.  SQLite runs in WAL mode with ``synchronous=FULL``, so an item
+is on disk once the call that added it returns.  Adding items is one transaction: all are stored or none.
+
+The index is derived from the store: ``build_index`` reads the stored fingerprints (no text is
+re-fingerprinted) and gives the index a ``text_lookup`` into the store for item spans.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import (
+    DuplicateItemError,
+    ParameterMismatchError,
+    StoreError,
+    UnknownBankError,
+    UnknownItemError,
+)
+from ..fingerprint import Fingerprint, FingerprintParams
+from ..index import Index
+from ..keys import Key, as_key
+from ..match import DEFAULT_MATCH_PARAMS, MatchParams
+from .models import BankRow, ItemRow
+
+
+def default_url() -> str:
+    """``$COPYTRACE_DB``, else an SQLite file under ``$XDG_DATA_HOME/copytrace``."""
+    env = os.environ.get("COPYTRACE_DB")
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "copytrace" / "copytrace.db")
+
+
+def to_url(db: str) -> str:
+    """A SQLAlchemy URL for ``db``: URLs pass through, a path becomes an SQLite file URL."""
+    if "://" in db:
+        return db
+    path = Path(db).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    name: str
+    params: FingerprintParams
+    n_items: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One item to store or as stored."""
+
+    item_id: str
+    fingerprint: Fingerprint
+    text: str | None = None
+    labels: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    added_at: datetime | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("copytrace.store").joinpath("migrations")))
+    return cfg
+
+
+class Store:
+    """Banks and items in a SQL database."""
+
+    def __init__(self, db: str | None = None) -> None:
+        self.url = to_url(db or default_url())
+        try:
+            self.engine: Engine = create_engine(self.url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._session = sessionmaker(self.engine, expire_on_commit=False)
+            self.migrate()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {self.url}: {exc.__class__.__name__}: {exc}") from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is there already)."""
+        cfg = _alembic_config()
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.engine.begin() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _s(self) -> Session:
+        return self._session()
+
+    # ------------------------------------------------------------------------------------------- banks
+    def _bank(self, s: Session, name: str) -> BankRow:
+        row = s.scalar(select(BankRow).where(BankRow.name == name))
+        if row is None:
+            raise UnknownBankError(name)
+        return row
+
+    def create_bank(self, name: str, params: FingerprintParams) -> bool:
+        """Create a bank whose items are fingerprinted with ``params``; False if it exists with them."""
+        if not name or len(name) > 200 or name.strip() != name:
+            raise StoreError(f"bad bank name {name!r}: 1-200 characters, no surrounding spaces")
+        with self._s() as s, s.begin():
+            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            if row is not None:
+                if row.params != str(params):
+                    raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
+                return False
+            s.add(BankRow(name=name, params=str(params), created_at=datetime.now(UTC)))
+            return True
+
+    def banks(self) -> list[BankInfo]:
+        with self._s() as s:
+            counts = dict(s.execute(select(ItemRow.bank_id, func.count()).group_by(ItemRow.bank_id)).all())
+            return [
+                BankInfo(r.name, FingerprintParams.parse(r.params), counts.get(r.id, 0), r.created_at)
+                for r in s.scalars(select(BankRow).order_by(BankRow.name))
+            ]
+
+    def bank(self, name: str) -> BankInfo:
+        for info in self.banks():
+            if info.name == name:
+                return info
+        raise UnknownBankError(name)
+
+    def delete_bank(self, name: str) -> int:
+        """Delete a bank and its items; returns how many items went with it."""
+        with self._s() as s, s.begin():
+            row = self._bank(s, name)
+            n = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id)) or 0
+            s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id))
+            s.delete(row)
+            return int(n)
+
+    # ------------------------------------------------------------------------------------------- items
+    def add_items(self, bank: str, records: Iterable[ItemRecord], *, replace: bool = False) -> int:
+        """Store items in one transaction; on any error nothing of this call is stored."""
+        n = 0
+        with self._s() as s, s.begin():
+            row = self._bank(s, bank)
+            params = FingerprintParams.parse(row.params)
+            now = datetime.now(UTC)
+            for rec in records:
+                if rec.fingerprint.params != params:
+                    raise ParameterMismatchError(params, rec.fingerprint.params, what=f"item {rec.item_id!r}")
+                existing = s.scalar(
+                    select(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == rec.item_id)
+                )
+                if existing is not None:
+                    if not replace:
+                        raise DuplicateItemError(bank, rec.item_id)
+                    s.delete(existing)
+                    s.flush()
+                s.add(
+                    ItemRow(
+                        bank_id=row.id,
+                        item_id=rec.item_id,
+                        text=rec.text,
+                        fingerprint=str(rec.fingerprint),
+                        labels=list(rec.labels),
+                        meta=dict(rec.metadata),
+                        added_at=now,
+                    )
+                )
+                n += 1
+                if n % 1000 == 0:
+                    s.flush()
+        return n
+
+    def remove_item(self, bank: str, item_id: str) -> None:
+        with self._s() as s, s.begin():
+            row = self._bank(s, bank)
+            result = s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise UnknownItemError(bank, item_id)
+
+    def get_item(self, bank: str, item_id: str) -> ItemRecord:
+        with self._s() as s:
+            row = self._bank(s, bank)
+            item = s.scalar(select(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
+            if item is None:
+                raise UnknownItemError(bank, item_id)
+            return ItemRecord(
+                item.item_id, Fingerprint.parse(item.fingerprint), item.text, list(item.labels),
+                dict(item.meta), item.added_at,
+            )
+
+    def text(self, bank: str, item_id: str) -> str | None:
+        """The stored text of an item, or None when it was stored as a fingerprint only or is gone."""
+        with self._s() as s:
+            return s.scalar(
+                select(ItemRow.text).join(BankRow).where(BankRow.name == bank, ItemRow.item_id == item_id)
+            )
+
+    def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+        """(bank, item id, fingerprint string) of every item of ``banks``, streamed."""
+        with self._s() as s:
+            names = list(banks)
+            for name in names:
+                self._bank(s, name)
+            stmt = (
+                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint)
+                .join(BankRow)
+                .where(BankRow.name.in_(names))
+                .order_by(ItemRow.id)
+                .execution_options(yield_per=5000)
+            )
+            for name, item_id, fp in s.execute(stmt):
+                yield name, item_id, fp
+
+    # ------------------------------------------------------------------------------------------- index
+    def build_index(
+        self,
+        banks: Iterable[str] | None = None,
+        *,
+        key: Key | str | bytes | None = None,
+        match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+    ) -> Index:
+        """An index over the items of ``banks`` (default: every bank made with this key).
+
+        Banks made with another key or other parameters cannot share an index: naming one raises
+        ``ParameterMismatchError``; when no bank is named they are left out.
+        """
+        key_ = as_key(key)
+        infos = {b.name: b for b in self.banks()}
+        if banks is None:
+            names = [n for n, b in infos.items() if b.params.key_id == key_.key_id]
+        else:
+            names = list(dict.fromkeys(banks))
+            for n in names:
+                if n not in infos:
+                    raise UnknownBankError(n)
+        params = {infos[n].params for n in names}
+        if len(params) > 1:
+            raise ParameterMismatchError(*sorted(map(str, params))[:2], what="banks")
+        p = params.pop() if params else None
+        if p is not None and p.key_id != key_.key_id:
+            raise ParameterMismatchError(p, f"key {key_.key_id}", what="bank key")
+        index = Index(
+            key=key_,
+            k=p.k if p else 5,
+            window=p.window if p else 4,
+            match_params=match_params,
+            keep_text=False,
+            text_lookup=self.text,
+        )
+        for bank, item_id, fp in self.iter_fingerprints(names):
+            index.add(item_id, Fingerprint.parse(fp), bank=bank)
+        return index
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` if the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            raise StoreError(f"the store at {self.url} is unreachable: {exc}") from exc

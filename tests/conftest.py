@@ -1,0 +1,48 @@
+"""Shared fixtures: the real data in ../shared/data (or $COPYTRACE_DATA), read as users' files are read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from copytrace.textio import read_text_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
+CANONICAL_000 = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
+CANONICAL_001 = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
+FOOTER = (
+    "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International License."
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not CANONICAL_000.exists():
+        raise pytest.UsageError(f"test data not found at {DATA}: set COPYTRACE_DATA to the shared data folder")
+
+
+@pytest.fixture(scope="session")
+def text_000() -> str:
+    return read_text_file(CANONICAL_000).text
+
+
+@pytest.fixture(scope="session")
+def text_001() -> str:
+    return read_text_file(CANONICAL_001).text
+
+
+@pytest.fixture(scope="session")
+def state_union() -> dict[str, str]:
+    return {p.stem: read_text_file(p).text for p in sorted((DATA / "corpora" / "state_union").glob("*.txt"))}
+
+
+@pytest.fixture(scope="session")
+def inaugural() -> dict[str, str]:
+    return {p.stem: read_text_file(p).text for p in sorted((DATA / "corpora" / "inaugural").glob("*.txt"))}
+
+
+@pytest.fixture(scope="session")
+def udhr() -> dict[str, str]:
+    return {p.stem: read_text_file(p).text for p in sorted((DATA / "corpora" / "udhr").glob("*.txt"))}

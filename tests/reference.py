@@ -1,0 +1,133 @@
+"""Slow, obviously-correct references that the compiled code is tested against."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from copytrace.fingerprint import Fingerprint
+from copytrace.match import MatchParams
+
+MASK = (1 << 64) - 1
+
+
+def _rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & MASK
+
+
+def siphash(key: bytes, message: bytes, c_rounds: int = 2, d_rounds: int = 4) -> int:
+    """SipHash-c-d of any message, straight from the paper (Aumasson & Bernstein 2012)."""
+    k0 = int.from_bytes(key[:8], "little")
+    k1 = int.from_bytes(key[8:], "little")
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rnd() -> None:
+        v[0] = (v[0] + v[1]) & MASK
+        v[1] = _rotl(v[1], 13) ^ v[0]
+        v[0] = _rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & MASK
+        v[3] = _rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & MASK
+        v[3] = _rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & MASK
+        v[1] = _rotl(v[1], 17) ^ v[2]
+        v[2] = _rotl(v[2], 32)
+
+    tail = len(message) % 8
+    padded = message[: len(message) - tail] + message[len(message) - tail :] + b"\0" * (7 - tail)
+    padded += bytes([len(message) & 0xFF])
+    for i in range(0, len(padded), 8):
+        m = int.from_bytes(padded[i : i + 8], "little")
+        v[3] ^= m
+        for _ in range(c_rounds):
+            rnd()
+        v[0] ^= m
+    v[2] ^= 0xFF
+    for _ in range(d_rounds):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def winnow(hashes: list[int], window: int) -> list[int]:
+    """Robust winnowing by definition: each window's rightmost minimum, each position once, in order."""
+    if not hashes:
+        return []
+    w = min(window, len(hashes))
+    chosen: list[int] = []
+    for begin in range(len(hashes) - w + 1):
+        block = hashes[begin : begin + w]
+        low = min(block)
+        pos = begin + max(i for i, h in enumerate(block) if h == low)
+        if not chosen or chosen[-1] != pos:
+            chosen.append(pos)
+    return chosen
+
+
+def brute_force_match(
+    items: dict[tuple[str, str], Fingerprint], query: Fingerprint, mp: MatchParams
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Compare the query with every item directly; return {(bank, id): (query fps matched, item fps matched)}.
+
+    Same rules as the index, written as plainly as possible: weights from document frequency, chains of
+    in-order anchors by dynamic programming, greedy extraction by best score (stable), acceptance.
+    """
+    k = query.params.k
+    g = query.params.guarantee
+    gap, skew, min_span = mp.gap_for(g), mp.skew_for(g), mp.min_tokens_for(g) - k
+    df: Counter[int] = Counter()
+    postings: Counter[int] = Counter()
+    for fp in items.values():
+        df.update(set(fp.hashes.tolist()))
+        postings.update(fp.hashes.tolist())
+    qh = query.hashes.tolist()
+    qp = query.positions.tolist()
+    out = {}
+    for name, fp in items.items():
+        anchors = []
+        for j, h in enumerate(qh):
+            if df[h] == 0 or postings[h] > mp.max_postings:
+                continue
+            w = 1.0 if df[h] <= mp.common_df else mp.common_df / df[h]
+            for h2, p in zip(fp.hashes.tolist(), fp.positions.tolist(), strict=True):
+                if h2 == h:
+                    anchors.append((j, p, w))
+        anchors.sort(key=lambda a: (a[0], a[1]))
+        score, prev = [], []
+        for a, (j, p, w) in enumerate(anchors):
+            best, pb = w, -1
+            for b in range(a - 1, -1, -1):
+                dq = qp[j] - qp[anchors[b][0]]
+                if dq > gap:
+                    break
+                di = p - anchors[b][1]
+                if dq <= 0 or di <= 0 or di > gap or abs(dq - di) > skew:
+                    continue
+                if score[b] + w > best:
+                    best, pb = score[b] + w, b
+            score.append(best)
+            prev.append(pb)
+        order = sorted(range(len(anchors)), key=lambda a: -score[a])
+        used = [False] * len(anchors)
+        kept: set[int] = set()
+        for a in order:
+            if used[a]:
+                continue
+            chain = []
+            b = a
+            while b >= 0 and not used[b]:
+                used[b] = True
+                chain.append(b)
+                b = prev[b]
+            weight = sum(anchors[c][2] for c in chain)
+            span = qp[anchors[a][0]] - qp[anchors[chain[-1]][0]]
+            strong = weight + 1e-9 >= mp.min_evidence and span >= min_span
+            if strong or (len(chain) >= len(fp) and weight + 1e-9 >= len(chain)):
+                kept.update(chain)
+        if kept:
+            out[name] = (len({anchors[c][0] for c in kept}), len({anchors[c][1] for c in kept}))
+    return out
+
+
+def all_kgram_hashes(fp_text_hashes: np.ndarray) -> set[int]:
+    return set(fp_text_hashes.tolist())
