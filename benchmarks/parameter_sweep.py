@@ -96,8 +96,9 @@ def main() -> None:
         src = rng.choice(banked)
         qs.append((char_typos(rng, " ".join(passage(rng, split[src], 300)), 0.01), src))
     suites["typos1%"] = qs
-    suites["negative"] = [(" ".join(passage(rng, split[rng.choice(unbanked)], 300)), None)
-                          for _ in range(args.queries * 3)]
+    suites["negative"] = [
+        (" ".join(passage(rng, split[rng.choice(unbanked)], 300)), None) for _ in range(args.queries * 3)
+    ]
 
     print("| k | w | min tokens | density | " + " | ".join(suites) + " | q/s |")
     print("|---|---|---|---|" + "---|" * len(suites) + "---|")
@@ -110,7 +111,7 @@ def main() -> None:
             cells = []
             t0 = time.perf_counter()
             nq = 0
-            for name, qs in suites.items():
+            for qs in suites.values():
                 hits = 0
                 for text, src in qs:
                     found = {m.item_id for m in index.match(text)}

@@ -14,13 +14,16 @@ DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
 CANONICAL_000 = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
 CANONICAL_001 = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
 FOOTER = (
-    "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International License."
+    "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International "
+    "License."
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not CANONICAL_000.exists():
-        raise pytest.UsageError(f"test data not found at {DATA}: set COPYTRACE_DATA to the shared data folder")
+        raise pytest.UsageError(
+            f"test data not found at {DATA}: set COPYTRACE_DATA to the shared data folder"
+        )
 
 
 @pytest.fixture(scope="session")

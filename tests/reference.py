@@ -88,7 +88,7 @@ def brute_force_match(
         for j, h in enumerate(qh):
             if df[h] == 0 or postings[h] > mp.max_postings:
                 continue
-            w = 1.0 if df[h] <= mp.common_df else mp.common_df / df[h]
+            w = 1.0 if df[h] <= mp.common_df else (mp.common_df / df[h]) ** 2
             for h2, p in zip(fp.hashes.tolist(), fp.positions.tolist(), strict=True):
                 if h2 == h:
                     anchors.append((j, p, w))

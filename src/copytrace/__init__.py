@@ -13,7 +13,7 @@ text::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from .errors import (
     CopytraceError,
@@ -35,8 +35,8 @@ from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
 from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
 
 try:
-    __version__ = version("copytrace")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+    __version__ = _metadata.version("copytrace")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [

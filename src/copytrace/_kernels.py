@@ -45,7 +45,7 @@ def _tokenize_into(cps, classes, offsets, lengths, data, i, starts, ends, hashes
             ln = np.int64(lengths[cp])
             reps = 1 if ln == 0 else ln
             for j in range(reps):
-                v = cp if ln == 0 else np.int64(data[offsets[cp] + j])
+                v = np.int64(cp) if ln == 0 else np.int64(data[offsets[cp] + j])
                 starts[count] = i
                 ends[count] = i + 1
                 hashes[count] = (_FNV_OFFSET ^ np.uint64(v)) * _FNV_PRIME
@@ -237,6 +237,30 @@ def varint_decode(buf, count):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def lookup(post_hashes, query_hashes):  # type: ignore[no-untyped-def]
+    """For each query hash, the range ``[lo, hi)`` of its postings in the sorted ``post_hashes``."""
+    m = query_hashes.shape[0]
+    n = post_hashes.shape[0]
+    lo = np.empty(m, dtype=np.int64)
+    hi = np.empty(m, dtype=np.int64)
+    for j in range(m):
+        h = query_hashes[j]
+        a = 0
+        b = n
+        while a < b:
+            mid = (a + b) >> 1
+            if post_hashes[mid] < h:
+                a = mid + 1
+            else:
+                b = mid
+        lo[j] = a
+        while b < n and post_hashes[b] == h:
+            b += 1
+        hi[j] = b
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
 def count_df(lo, hi, post_items, allowed):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct allowed items among its postings ``[lo, hi)``.
 
@@ -245,7 +269,7 @@ def count_df(lo, hi, post_items, allowed):  # type: ignore[no-untyped-def]
     m = lo.shape[0]
     df = np.zeros(m, dtype=np.int64)
     for j in range(m):
-        prev = -1
+        prev = np.int64(-1)
         c = 0
         for p in range(lo[j], hi[j]):
             it = np.int64(post_items[p])
@@ -258,7 +282,7 @@ def count_df(lo, hi, post_items, allowed):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def gather_anchors(lo, hi, post_items, post_pos, allowed, use):  # type: ignore[no-untyped-def]
-    """The postings of each used query hash in allowed items, as anchors (item, query index, item position)."""
+    """Postings of each used query hash in allowed items: anchors (item, query index, item position)."""
     m = lo.shape[0]
     total = 0
     for j in range(m):
@@ -384,3 +408,47 @@ def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, m
         for c in range(6):
             segs[t, c] = s_list[t][c]
     return r_item, r_qm, r_im, r_ev, segs
+
+
+@njit(cache=True, nogil=True)
+def match_query(  # type: ignore[no-untyped-def]
+    main_h,
+    main_items,
+    main_pos,
+    delta_h,
+    delta_items,
+    delta_pos,
+    allowed,
+    q_hashes,
+    q_pos,
+    item_nfp,
+    common_df,
+    max_postings,
+    max_gap,
+    max_skew,
+    min_evidence,
+    min_span,
+):
+    """One query against the main and delta postings: lookup, weights by document frequency, anchors in
+    (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query."""
+    m = q_hashes.shape[0]
+    lo1, hi1 = lookup(main_h, q_hashes)
+    lo2, hi2 = lookup(delta_h, q_hashes)
+    df = count_df(lo1, hi1, main_items, allowed) + count_df(lo2, hi2, delta_items, allowed)
+    use = np.empty(m, dtype=np.bool_)
+    weights = np.empty(m, dtype=np.float64)
+    for j in range(m):
+        use[j] = df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
+        r = common_df / df[j] if df[j] > 0 else 1.0
+        weights[j] = 1.0 if r >= 1.0 else r * r
+    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, use)
+    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, use)
+    a_item = np.concatenate((i1, i2))
+    a_q = np.concatenate((q1, q2))
+    a_pos = np.concatenate((p1, p2))
+    order = np.argsort(a_item * m + a_q, kind="mergesort")  # stable: item positions stay ascending
+    a_item = a_item[order]
+    a_q = a_q[order]
+    a_pos = a_pos[order]
+    a_w = weights[a_q]
+    return chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, min_evidence, min_span)

@@ -121,9 +121,7 @@ class Fingerprint:
         head = _kernels.varint_encode(np.array([len(self), self.n_tokens], dtype=np.uint64))
         deltas = np.diff(self.positions.astype(np.uint64), prepend=np.uint64(0))
         payload = (
-            head.tobytes()
-            + self.hashes.astype("<u8").tobytes()
-            + _kernels.varint_encode(deltas).tobytes()
+            head.tobytes() + self.hashes.astype("<u8").tobytes() + _kernels.varint_encode(deltas).tobytes()
         )
         return f"{self.params}:{base64.urlsafe_b64encode(payload).rstrip(b'=').decode('ascii')}"
 

@@ -21,8 +21,36 @@ _MARKUP = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _INLINE = frozenset(
-    "a abbr b bdi bdo cite code data del dfn em font i ins kbd mark q s samp small span strong sub sup time"
-    " u var wbr".split()
+    [
+        "a",
+        "abbr",
+        "b",
+        "bdi",
+        "bdo",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "i",
+        "ins",
+        "kbd",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "u",
+        "var",
+        "wbr",
+    ]
 )
 _DETECT = re.compile(
     r"<(?:!doctype\s+html|html|head|body|p|div|br|span|a\s+href|b|i|em|strong|table|tr|td|li|ul|ol|h[1-6]"

@@ -43,7 +43,10 @@ _FORMAT = "copytrace-index/1"
 TextLookup = Callable[[str, str], "str | None"]
 
 
-def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+Postings = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _merge(a: Postings, b: Postings) -> Postings:
     """Merge postings ``b`` into ``a`` (both sorted by hash; every item of ``b`` numbered after ``a``'s)."""
     if len(b[0]) == 0:
         return a
@@ -52,17 +55,31 @@ def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.nda
     where = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))
     mask = np.ones(len(a[0]) + len(b[0]), dtype=bool)
     mask[where] = False
-    out = []
-    for x, y in zip(a, b, strict=True):
+
+    def merged(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         z = np.empty(len(mask), dtype=x.dtype)
         z[where] = y
         z[mask] = x
-        out.append(z)
-    return tuple(out)
+        return z
+
+    return merged(a[0], b[0]), merged(a[1], b[1]), merged(a[2], b[2])
 
 
-def _empty_postings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _empty_postings() -> Postings:
     return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint32)
+
+
+def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else f(a, b)
+
+
+def _continues(last: Span, span: Span) -> bool:
+    """Whether ``span`` overlaps ``last`` in the query and, where known, in the item: one passage."""
+    if span.query_start > last.query_end:
+        return False
+    if span.item_start is None or last.item_start is None or last.item_end is None or span.item_end is None:
+        return True
+    return span.item_start <= last.item_end and span.item_end >= last.item_start
 
 
 class Index:
@@ -96,7 +113,7 @@ class Index:
         self._texts: dict[int, tuple[str, bool | None]] = {}
         self._main = _empty_postings()
         self._delta = _empty_postings()
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending: list[Postings] = []
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
 
@@ -183,7 +200,9 @@ class Index:
     def _flush(self) -> None:
         if not self._pending:
             return
-        h, it, ps = (np.concatenate(parts) for parts in zip(*self._pending, strict=True))
+        h = np.concatenate([p[0] for p in self._pending])
+        it = np.concatenate([p[1] for p in self._pending])
+        ps = np.concatenate([p[2] for p in self._pending])
         self._pending.clear()
         order = np.argsort(h, kind="stable")
         self._delta = _merge(self._delta, (h[order], it[order], ps[order]))
@@ -195,7 +214,7 @@ class Index:
         self._main = _merge(self._main, self._delta)
         self._delta = _empty_postings()
         keep = self._alive[self._main[1]]
-        self._main = tuple(a[keep] for a in self._main)  # type: ignore[assignment]
+        self._main = (self._main[0][keep], self._main[1][keep], self._main[2][keep])
         self._dead_postings = 0
 
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
@@ -244,42 +263,33 @@ class Index:
         bank_key = None if banks is None else tuple(sorted(set(banks)))
         allowed = self._allowed(bank_key)
         mp = self.match_params
-        parts = []
-        df = np.zeros(len(fp), dtype=np.int64)
-        postings = np.zeros(len(fp), dtype=np.int64)
-        for arrays in (self._main, self._delta):
-            if len(arrays[0]) == 0:
-                continue
-            lo = np.searchsorted(arrays[0], fp.hashes, side="left")
-            hi = np.searchsorted(arrays[0], fp.hashes, side="right")
-            df += _kernels.count_df(lo, hi, arrays[1], allowed)
-            postings += hi - lo
-            parts.append((lo, hi, arrays))
-        use = (df > 0) & (postings <= mp.max_postings)
-        if not use.any():
-            return []
-        weights_q = np.minimum(1.0, mp.common_df / np.maximum(df, 1))
-        anchors = [_kernels.gather_anchors(lo, hi, a[1], a[2], allowed, use) for lo, hi, a in parts]
-        a_item = np.concatenate([a[0] for a in anchors])
-        a_q = np.concatenate([a[1] for a in anchors])
-        a_pos = np.concatenate([a[2] for a in anchors])
-        order = np.lexsort((a_pos, a_q, a_item))
-        a_item, a_q, a_pos = a_item[order], a_q[order], a_pos[order]
         g = self.params.guarantee
-        r_item, r_qm, r_im, _r_ev, segs = _kernels.chain_anchors(
-            a_item, a_q, a_pos, weights_q[a_q], fp.positions, self._nfp,
-            mp.gap_for(g), mp.skew_for(g), mp.min_evidence, mp.min_tokens_for(g) - self.params.k,
+        r_item, r_qm, r_im, _r_ev, segs = _kernels.match_query(
+            *self._main,
+            *self._delta,
+            allowed,
+            fp.hashes,
+            fp.positions,
+            self._nfp,
+            float(mp.common_df),
+            mp.max_postings,
+            mp.gap_for(g),
+            mp.skew_for(g),
+            mp.min_evidence,
+            mp.min_tokens_for(g) - self.params.k,
         )
+        qcs = (r_qm / len(fp)).tolist()
+        ics = (r_im / np.maximum(1, self._nfp[r_item])).tolist()
+        bounds = np.searchsorted(segs[:, 0], np.arange(len(r_item) + 1)).tolist()  # chains come per result
+        segments = segs.tolist()
         matches = []
-        for r in range(len(r_item)):
-            idx = int(r_item[r])
-            qc = float(r_qm[r]) / len(fp)
-            ic = float(r_im[r]) / max(1, int(self._nfp[idx]))
+        for r, idx in enumerate(r_item.tolist()):
+            qc, ic = qcs[r], ics[r]
             score = max(qc, ic)
             if score < mp.min_score:
                 continue
             bank, item_id = self._ids[idx]
-            spans = self._spans(idx, fp, segs[segs[:, 0] == r])
+            spans = self._spans(idx, fp, segments[bounds[r] : bounds[r + 1]])
             matches.append(Match(bank, item_id, score, qc, ic, spans, query))
         matches.sort(key=lambda m: (-m.score, m.bank, m.item_id))
         return matches[:limit] if limit is not None else matches
@@ -294,7 +304,7 @@ class Index:
                 return text, None
         return None
 
-    def _spans(self, idx: int, fp: Fingerprint, segs: np.ndarray) -> tuple[Span, ...]:
+    def _spans(self, idx: int, fp: Fingerprint, segs: list[list[int]]) -> tuple[Span, ...]:
         if fp.tokens is None or len(segs) == 0:
             return ()
         k = self.params.k
@@ -305,13 +315,13 @@ class Index:
             item_tokens = tokenize(held[0], html=held[1])
         if item_tokens is not None and len(item_tokens) != int(self._ntok[idx]):
             item_tokens = None  # text does not belong to this fingerprint: report query offsets only
-        raw = []
+        raw: list[Span] = []
         q_hashes = fp.tokens.hashes
-        for _, q0, q1, i0, i1, _hits in segs.tolist():
+        for _, q0, q1, i0, i1, _hits in segs:
             q1 += k - 1
             i1 += k - 1
             if item_tokens is None:
-                raw.append((int(q_starts[q0]), int(q_ends[q1]), None, None))
+                raw.append(Span(int(q_starts[q0]), int(q_ends[q1])))
                 continue
             i_hashes = item_tokens.hashes
             # Winnowing keeps some k-grams only: grow the passage over the tokens the two texts share.
@@ -322,24 +332,24 @@ class Index:
                 q1 += 1
                 i1 += 1
             raw.append(
-                (int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1]))
-            )
-        raw.sort(key=lambda s: (s[0], s[2] if s[2] is not None else -1))
-        merged: list[list[int | None]] = []
-        for qs, qe, is_, ie in raw:
-            if merged:
-                last = merged[-1]
-                same_item = is_ is None or (
-                    last[2] is not None and is_ <= last[3] and ie >= last[2]  # type: ignore[operator]
+                Span(
+                    int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1])
                 )
-                if qs <= last[1] and same_item:  # type: ignore[operator]
-                    last[1] = max(last[1], qe)  # type: ignore[type-var]
-                    if is_ is not None:
-                        last[2] = min(last[2], is_)  # type: ignore[type-var]
-                        last[3] = max(last[3], ie)  # type: ignore[type-var]
-                    continue
-            merged.append([qs, qe, is_, ie])
-        return tuple(Span(*m) for m in merged)  # type: ignore[arg-type]
+            )
+        raw.sort(key=lambda s: (s.query_start, -1 if s.item_start is None else s.item_start))
+        merged: list[Span] = []
+        for span in raw:
+            if merged and _continues(merged[-1], span):
+                last = merged[-1]
+                merged[-1] = Span(
+                    last.query_start,
+                    max(last.query_end, span.query_end),
+                    _opt(min, last.item_start, span.item_start),
+                    _opt(max, last.item_end, span.item_end),
+                )
+                continue
+            merged.append(span)
+        return tuple(merged)
 
     # ------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -55,11 +55,13 @@ class MatchParams:
 
     ``min_evidence``: a chain of in-order anchors counts when its weights sum to this (two distinctive
     shared fingerprints).  ``common_df``: a fingerprint held by more items than this weighs
-    ``common_df / df``, so boilerplate shared across many items cannot make a match by itself.
+    ``(common_df / df) ** 2``, so boilerplate shared across many items (a licence footer, a salutation)
+    cannot make a match by itself, while a whole copy of an item banked many times still does.
     ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
     consecutive anchors of one chain may be, and how much the two texts' advances may differ.
     ``min_tokens``: a chain must run over at least this many query tokens (first to last shared k-gram), so
-    a stock phrase of a few words ("the president of the united states") is not a copy.  ``min_score``: drop matches
+    a stock phrase of a few words ("the president of the united states") is not a copy.  ``min_score``: drop
+    matches
     scoring below it.
     """
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import CopytraceError, InputError, RecordError
 from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
-from ..keys import PUBLIC_KEY
+from ..keys import PUBLIC_KEY, Key
 from ..records import iter_records
 from ..store import ItemRecord
 from .common import Exit, add_common_options, error, load_key, note, open_store, progress, read_input
@@ -28,14 +28,18 @@ All items of one call are stored in one transaction: a bad input stops the call 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bank = sub.add_parser(
-        "bank", help="manage banks of known text", description="Manage banks of known text.",
+        "bank",
+        help="manage banks of known text",
+        description="Manage banks of known text.",
         epilog="example:\n  copytrace bank add news article.txt\n  copytrace bank list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bsub = bank.add_subparsers(dest="bank_command", metavar="{add,list,remove,delete}", required=True)
 
     add = bsub.add_parser(
-        "add", help="add files or JSON Lines records as items", epilog=ADD_EPILOG,
+        "add",
+        help="add files or JSON Lines records as items",
+        epilog=ADD_EPILOG,
         description="Add each file as an item of BANK (created if needed).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add.set_defaults(run=run_add)
 
     ls = bsub.add_parser(
-        "list", help="list banks", description="List banks with their item counts and parameters.",
+        "list",
+        help="list banks",
+        description="List banks with their item counts and parameters.",
         epilog="example:\n  copytrace bank list\n  copytrace bank list --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -59,7 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(run=run_list)
 
     rm = bsub.add_parser(
-        "remove", help="remove an item from a bank", description="Remove one item from a bank.",
+        "remove",
+        help="remove an item from a bank",
+        description="Remove one item from a bank.",
         epilog="example:\n  copytrace bank remove news 000_ea7438489bd31fbe",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -69,7 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rm.set_defaults(run=run_remove)
 
     dl = bsub.add_parser(
-        "delete", help="delete a bank and all its items", description="Delete a bank and all its items.",
+        "delete",
+        help="delete a bank and all its items",
+        description="Delete a bank and all its items.",
         epilog="example:\n  copytrace bank delete news --yes",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -142,7 +152,13 @@ def run_add(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _jsonl_records(args, key, labels, seen, bad):  # type: ignore[no-untyped-def]
+def _jsonl_records(
+    args: argparse.Namespace,
+    key: Key | None,
+    labels: list[str],
+    seen: set[str],
+    bad: Callable[[str, CopytraceError], None],
+) -> Iterator[ItemRecord]:
     source = args.jsonl
     fh = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     with fh:
@@ -161,8 +177,10 @@ def _jsonl_records(args, key, labels, seen, bad):  # type: ignore[no-untyped-def
                 bad(f"{source}:{rec.line}: {exc}", RecordError(source, rec.line, str(exc)))
                 continue
             if rec.id in seen:
-                bad(f"{source}:{rec.line}: item id {rec.id!r} given twice in this call",
-                    RecordError(source, rec.line, f"item id {rec.id!r} given twice in this call"))
+                bad(
+                    f"{source}:{rec.line}: item id {rec.id!r} given twice in this call",
+                    RecordError(source, rec.line, f"item id {rec.id!r} given twice in this call"),
+                )
                 continue
             seen.add(rec.id)
             text = None if args.fingerprint_only else rec.text
@@ -173,8 +191,16 @@ def run_list(args: argparse.Namespace) -> int:
     banks = open_store(args).banks()
     for b in banks:
         if args.json:
-            print(json.dumps({"bank": b.name, "items": b.n_items, "params": str(b.params),
-                              "created_at": b.created_at.isoformat()}))
+            print(
+                json.dumps(
+                    {
+                        "bank": b.name,
+                        "items": b.n_items,
+                        "params": str(b.params),
+                        "created_at": b.created_at.isoformat(),
+                    }
+                )
+            )
         else:
             print(f"{b.name}\t{b.n_items} item(s)\t{b.params}")
     if not banks and not args.json:

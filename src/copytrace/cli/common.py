@@ -41,15 +41,22 @@ def error(message: str) -> None:
 def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, key: bool = True) -> None:
     if store:
         parser.add_argument(
-            "--db", metavar="URL", help="store: SQLAlchemy URL or SQLite path (default: $COPYTRACE_DB, "
+            "--db",
+            metavar="URL",
+            help="store: SQLAlchemy URL or SQLite path (default: $COPYTRACE_DB, "
             "else ~/.local/share/copytrace/copytrace.db)",
         )
     if key:
         parser.add_argument(
-            "--key-file", metavar="PATH", help="secret key for keyed fingerprints (default: $COPYTRACE_KEY_FILE)"
+            "--key-file",
+            metavar="PATH",
+            help="secret key for keyed fingerprints (default: $COPYTRACE_KEY_FILE)",
         )
     parser.add_argument(
-        "--max-size", metavar="BYTES", type=int, default=DEFAULT_MAX_BYTES,
+        "--max-size",
+        metavar="BYTES",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
         help=f"refuse inputs larger than this (default: {DEFAULT_MAX_BYTES})",
     )
 
@@ -78,8 +85,13 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
     console = Console(stderr=True)
     show = console.is_terminal and (total is None or total > 20)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True, disable=not show,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not show,
     ) as bar:
         task = bar.add_task(description, total=total)
         for item in items:

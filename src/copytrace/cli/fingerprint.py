@@ -16,7 +16,9 @@ EPILOG = """example:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "fingerprint", help="print the fingerprint of a text", epilog=EPILOG,
+        "fingerprint",
+        help="print the fingerprint of a text",
+        epilog=EPILOG,
         description="Print the fingerprint string of each input, one per line.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

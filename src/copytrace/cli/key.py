@@ -15,13 +15,19 @@ EPILOG = """example:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "key", help="make a secret key for keyed fingerprints", epilog=EPILOG,
+        "key",
+        help="make a secret key for keyed fingerprints",
+        epilog=EPILOG,
         description="Print a new random secret key (64 hex digits) and, on stderr, its public key id.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ksub = p.add_subparsers(dest="key_command", metavar="{generate}", required=True)
-    g = ksub.add_parser("generate", help="print a new secret key", epilog=EPILOG,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ksub.add_parser(
+        "generate",
+        help="print a new secret key",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g.set_defaults(run=run_generate)
 
 

@@ -29,11 +29,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="copytrace", description=DESCRIPTION,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="copytrace", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{bank,match,fingerprint,key}", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{bank,match,fingerprint,key}", required=True, parser_class=_Parser
+    )
     for module in (bank, match, fingerprint, key):
         module.register(sub)
     for action in _subparsers(parser):
@@ -53,7 +55,13 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives an optional-length positional nothing when an option comes between it and its values
+    # ("bank add BANK --key-file K PATH"): such trailing values are paths.
+    if extra and hasattr(args, "paths") and not any(e.startswith("-") and e != "-" for e in extra):
+        args.paths = [*args.paths, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))
     except CopytraceError as exc:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from ..errors import CopytraceError, RecordError
 from ..index import Index
-from ..match import MatchParams
+from ..match import Match, MatchParams
 from ..records import iter_records
 from .common import Exit, add_common_options, error, load_key, note, open_store, progress, read_input
 
@@ -17,6 +17,7 @@ EPILOG = """examples:
   copytrace match post.txt                          # every bank made with the same key
   copytrace match --bank news --bank manifestos -   # text on standard input
   copytrace match --jsonl posts.jsonl               # {"id", "text"} per line; "query" is the id
+  copytrace match --format text post.txt            # show the matched passages side by side
 
 Output, one line per match:
   {"query", "bank", "item_id", "score", "query_containment", "item_containment",
@@ -29,7 +30,9 @@ its line number and skipped; the other queries still run).
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "match", help="find banked items in texts", epilog=EPILOG,
+        "match",
+        help="find banked items in texts",
+        epilog=EPILOG,
         description="Find copies of banked items in each input.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--jsonl", action="store_true", help='inputs are JSON Lines of {"id", "text"}')
     p.add_argument("--limit", type=int, metavar="N", help="at most N matches per query")
     p.add_argument("--min-score", type=float, default=0.0, metavar="X", help="drop matches scoring below X")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "text"],
+        default="jsonl",
+        help="jsonl (default): one JSON object per match; text: the matched passages, for reading",
+    )
     add_common_options(p)
     p.set_defaults(run=run)
 
@@ -82,8 +91,37 @@ def run(args: argparse.Namespace) -> int:
             note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
         for m in matches:
             found = True
-            out.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
+            if args.format == "text":
+                out.write(render_text(m, text, store.text(m.bank, m.item_id)))
+            else:
+                out.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
         out.flush()
     if failures:
         return Exit.ERROR
     return Exit.OK if found else Exit.NOT_FOUND
+
+
+def _excerpt(text: str, start: int, end: int, width: int = 70) -> str:
+    piece = " ".join(text[start:end].split())
+    if len(piece) > 2 * width:
+        piece = piece[:width] + " … " + piece[-width:]
+    return f"“{piece}”"
+
+
+def render_text(m: Match, query_text: str, item_text: str | None) -> str:
+    """A match for reading: the score, then each matched passage in the query and in the item."""
+    lines = [
+        f"{m.query}  ⇄  {m.bank}/{m.item_id}   score {m.score:.3f}   "
+        f"query containment {m.query_containment:.3f}   item containment {m.item_containment:.3f}"
+    ]
+    for n, s in enumerate(m.spans, start=1):
+        quoted = _excerpt(query_text, s.query_start, s.query_end)
+        lines.append(f"  passage {n}: query [{s.query_start}:{s.query_end}]  {quoted}")
+        if item_text is not None and s.item_start is not None and s.item_end is not None:
+            lines.append(
+                f"  {'':>{len(str(n)) + 9}} item  [{s.item_start}:{s.item_end}]  "
+                f"{_excerpt(item_text, s.item_start, s.item_end)}"
+            )
+        else:
+            lines.append(f"  {'':>{len(str(n)) + 9}} item  (stored as a fingerprint only: no text)")
+    return "\n".join(lines) + "\n\n"

@@ -222,8 +222,12 @@ class Store:
             if item is None:
                 raise UnknownItemError(bank, item_id)
             return ItemRecord(
-                item.item_id, Fingerprint.parse(item.fingerprint), item.text, list(item.labels),
-                dict(item.meta), item.added_at,
+                item.item_id,
+                Fingerprint.parse(item.fingerprint),
+                item.text,
+                list(item.labels),
+                dict(item.meta),
+                item.added_at,
             )
 
     def text(self, bank: str, item_id: str) -> str | None:
@@ -273,7 +277,8 @@ class Store:
                     raise UnknownBankError(n)
         params = {infos[n].params for n in names}
         if len(params) > 1:
-            raise ParameterMismatchError(*sorted(map(str, params))[:2], what="banks")
+            first, second = sorted(map(str, params))[:2]
+            raise ParameterMismatchError(first, second, what="banks")
         p = params.pop() if params else None
         if p is not None and p.key_id != key_.key_id:
             raise ParameterMismatchError(p, f"key {key_.key_id}", what="bank key")

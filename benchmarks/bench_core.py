@@ -1,0 +1,167 @@
+"""Core engine benchmark: fingerprinting throughput and query speed, copytrace beside its peers in one run.
+
+Prints a Markdown table.  Peers: datasketch MinHash (128 permutations, word 5-shingles) and rensa RMinHash
+(the same), each used as its users do (lower-case, split on whitespace, shingle, hash); for queries,
+datasketch MinHashLSH (threshold 0.5) and rensa RMinHashLSH.  Ratios are computed within the run, so a busy
+machine slows every column alike.  Banks of 10k and 100k items are 100-300-word passages of the shared
+corpora; queries are 1 KB: half hold an excerpt of a banked item inside unrelated text, half do not.
+
+    python benchmarks/bench_core.py [--data ../shared/data] [--sizes 10000 100000] [--queries 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+import copytrace
+from copytrace.textio import read_text_file
+
+
+def corpus(data: Path) -> list[str]:
+    return [read_text_file(p).text for p in sorted((data / "corpora").rglob("*.txt"))]
+
+
+def shingles(text: str, n: int = 5) -> list[str]:
+    words = text.lower().split()
+    return [" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))]
+
+
+def datasketch_minhash(text: str):  # type: ignore[no-untyped-def]
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=128)
+    m.update_batch([s.encode("utf-8") for s in shingles(text)])
+    return m
+
+
+def rensa_minhash(text: str):  # type: ignore[no-untyped-def]
+    from rensa import RMinHash
+
+    m = RMinHash(num_perm=128, seed=42)
+    m.update(shingles(text))
+    return m
+
+
+def throughput(fn: Callable[[str], object], texts: list[str], min_seconds: float = 2.0) -> float:
+    """MB/s of ``fn`` over ``texts`` (UTF-8 bytes), repeated for at least ``min_seconds``."""
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    fn(texts[0])  # warm-up (numba loads its compiled code)
+    done, start = 0, time.perf_counter()
+    while True:
+        for t in texts:
+            fn(t)
+        done += size
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return done / elapsed / 1e6
+
+
+def make_bank(texts: list[str], n: int, rng: random.Random) -> list[str]:
+    words = [t.split() for t in texts if len(t.split()) > 400]
+    items = []
+    for _ in range(n):
+        w = rng.choice(words)
+        length = rng.randrange(100, 301)
+        start = rng.randrange(0, len(w) - length)
+        items.append(" ".join(w[start : start + length]))
+    return items
+
+
+def make_queries(items: list[str], texts: list[str], n: int, rng: random.Random) -> list[str]:
+    words = [t.split() for t in texts if len(t.split()) > 400]
+    out = []
+    for i in range(n):
+        w = rng.choice(words)
+        start = rng.randrange(0, len(w) - 200)
+        host = " ".join(w[start : start + 200])[:1024]
+        if i % 2 == 0:
+            item = rng.choice(items).split()
+            excerpt = " ".join(item[:40])
+            host = host[: 1024 - len(excerpt) - 1] + " " + excerpt
+        out.append(host[:1024])
+    return out
+
+
+def qps(fn: Callable[[str], object], queries: list[str]) -> float:
+    fn(queries[0])
+    start = time.perf_counter()
+    for q in queries:
+        fn(q)
+    return len(queries) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--peer-bank-limit", type=int, default=10_000, help="largest bank built for the peers")
+    args = ap.parse_args()
+    texts = corpus(args.data)
+    rng = random.Random(1)
+
+    print("## Fingerprinting throughput (one core, normalisation included)\n")
+    ct = throughput(lambda t: copytrace.fingerprint(t, allow_short=True), texts)
+    ds = throughput(datasketch_minhash, texts, 1.0)
+    rs = throughput(rensa_minhash, texts)
+    print("| method | MB/s | copytrace is |")
+    print("|---|---|---|")
+    print(f"| copytrace (k=5, w=4, SipHash-2-4, winnowing) | {ct:.1f} | 1.0× |")
+    print(f"| datasketch MinHash (128 perm, word 5-shingles) | {ds:.1f} | {ct / ds:.1f}× faster |")
+    print(f"| rensa RMinHash (128 perm, word 5-shingles) | {rs:.1f} | {ct / rs:.1f}× faster |")
+
+    print("\n## Banks: build, size, queries per second (1 KB queries, one core)\n")
+    print("| bank items | method | build s | index bytes / fingerprint | queries/s | copytrace q/s is |")
+    print("|---|---|---|---|---|---|")
+    for n in args.sizes:
+        items = make_bank(texts, n, rng)
+        queries = make_queries(items, texts, args.queries, rng)
+        t0 = time.perf_counter()
+        index = copytrace.Index(keep_text=False)
+        for i, text in enumerate(items):
+            index.add(str(i), text)
+        index.match(queries[0])
+        build = time.perf_counter() - t0
+        per_fp = index.nbytes / index.n_fingerprints
+        c_qps = qps(index.match, queries)
+        found = sum(bool(index.match(q)) for q in queries[::2]) / len(queries[::2])
+        print(
+            f"| {n:,} | copytrace | {build:.1f} | {per_fp:.1f} | {c_qps:,.0f} | "
+            f"1.0× (excerpts found: {found:.3f}) |"
+        )
+        if n > args.peer_bank_limit:
+            continue
+        from datasketch import MinHashLSH
+        from rensa import RMinHashLSH
+
+        t0 = time.perf_counter()
+        lsh = MinHashLSH(threshold=0.5, num_perm=128)
+        for i, text in enumerate(items):
+            lsh.insert(str(i), datasketch_minhash(text))
+        build = time.perf_counter() - t0
+        d_qps = qps(lambda q: lsh.query(datasketch_minhash(q)), queries)
+        d_found = sum(bool(lsh.query(datasketch_minhash(q))) for q in queries[::2]) / len(queries[::2])
+        print(
+            f"| {n:,} | datasketch MinHashLSH | {build:.1f} | – | {d_qps:,.0f} | "
+            f"{c_qps / d_qps:.1f}× (excerpts found: {d_found:.3f}) |"
+        )
+        t0 = time.perf_counter()
+        rlsh = RMinHashLSH(threshold=0.5, num_perm=128, num_bands=16)
+        for i, text in enumerate(items):
+            rlsh.insert(i, rensa_minhash(text))
+        build = time.perf_counter() - t0
+        r_qps = qps(lambda q: rlsh.query(rensa_minhash(q)), queries)
+        r_found = sum(bool(rlsh.query(rensa_minhash(q))) for q in queries[::2]) / len(queries[::2])
+        print(
+            f"| {n:,} | rensa RMinHashLSH | {build:.1f} | – | {r_qps:,.0f} | "
+            f"{c_qps / r_qps:.1f}× (excerpts found: {r_found:.3f}) |"
+        )
+
+
+if __name__ == "__main__":
+    main()

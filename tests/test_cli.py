@@ -1,0 +1,229 @@
+"""The command line contract: names, JSON shapes, exit statuses and messages for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from copytrace import Fingerprint
+from copytrace.cli.main import build_parser, main
+from copytrace.textio import read_text_file
+
+from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
+
+MATCH_KEYS = ["query", "bank", "item_id", "score", "query_containment", "item_containment", "spans"]
+SPAN_KEYS = ["query_start", "query_end", "item_start", "item_end"]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COPYTRACE_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("COPYTRACE_KEY_FILE", raising=False)
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            import io
+
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def _matches(out: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_demo_flow(cli, text_001: str, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("bank", "add", "news", CANONICAL_000)
+    assert code == 0 and json.loads(out) == {"bank": "news", "added": 1, "skipped": 0}
+    code, out, _ = cli("match", CANONICAL_001)
+    assert code == 0
+    (m,) = _matches(out)
+    assert list(m) == MATCH_KEYS and list(m["spans"][0]) == SPAN_KEYS
+    assert (m["query"], m["bank"], m["item_id"]) == (str(CANONICAL_001), "news", "000_ea7438489bd31fbe")
+    assert m["item_containment"] >= 0.9
+    s = m["spans"][0]
+    assert text_001[s["query_start"] : s["query_end"]].startswith("We don't sleep")
+    assert text_000[s["item_start"] : s["item_end"]].startswith("We don't sleep")
+    code, out, _ = cli("bank", "list")
+    assert code == 0 and out.startswith("news\t1 item(s)\tctw1:n1:k5:w4:public")
+
+
+def test_no_match_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "news", CANONICAL_000)
+    code, out, _ = cli("match", "-", stdin=FOOTER)
+    assert (code, out) == (1, "")
+    code, out, err = cli("match", "-", stdin="too short")
+    assert code == 1 and "too short" in err
+
+
+def test_jsonl_queries_report_bad_lines_and_go_on(cli, tmp_path: Path, text_001: str) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "news", CANONICAL_000)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "post-1", "text": text_001})
+        + "\n{broken\n"
+        + json.dumps({"id": "post-2", "text": FOOTER})
+        + "\n"
+        + json.dumps({"id": "post-3", "text": text_001[:600]})
+        + "\n"
+    )
+    code, out, err = cli("match", "--jsonl", queries)
+    assert code == 2
+    assert [m["query"] for m in _matches(out)] == ["post-1", "post-3"]
+    assert f"{queries}:2: malformed JSON" in err
+
+
+def test_bank_add_from_jsonl_is_atomic_unless_skip_bad(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = json.dumps({"id": "a", "text": "one two three four five six seven", "labels": ["x"]})
+    records = tmp_path / "items.jsonl"
+    records.write_text(good + "\n" + '{"id": "b", "text": 5}\n')
+    code, out, err = cli("bank", "add", "b", "--jsonl", records)
+    assert code == 2 and f"{records}:2: " in err and '"text" must be a string' in err
+    code, out, err = cli("bank", "list", "--json")
+    assert out == ""  # nothing stored, and no empty bank left behind
+    code, out, err = cli("bank", "add", "b", "--jsonl", records, "--skip-bad")
+    assert code == 2 and json.loads(out)["added"] == 1 and "skipped 1" in err
+
+
+def test_directories_add_every_txt_with_relative_ids(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "texts"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text(CANONICAL_000.read_text())
+    (root / "sub" / "b.txt").write_text(CANONICAL_001.read_text())
+    (root / "ignored.md").write_text("not a text item")
+    code, out, _ = cli("bank", "add", "news", root)
+    assert code == 0 and json.loads(out)["added"] == 2
+    code, out, _ = cli("match", CANONICAL_001)
+    assert sorted(m["item_id"] for m in _matches(out)) == ["a", "sub/b"]
+    code, _, err = cli("bank", "add", "news", root)
+    assert code == 2 and "already in bank 'news'" in err
+    assert cli("bank", "remove", "news", "sub/b")[0] == 0
+    code, _, err = cli("bank", "remove", "news", "sub/b")
+    assert code == 2 and "no item 'sub/b'" in err
+
+
+def test_fingerprint_only_banks_report_null_item_offsets(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "shared", "--fingerprint-only", CANONICAL_000)
+    code, out, _ = cli("match", CANONICAL_001)
+    (m,) = _matches(out)
+    assert code == 0 and m["spans"][0]["item_start"] is None and m["spans"][0]["item_end"] is None
+
+
+def test_keyed_banks_need_their_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = tmp_path / "consortium.key"
+    code, out, _ = cli("key", "generate")
+    key.write_text(out)
+    assert cli("bank", "add", "keyed", "--key-file", key, CANONICAL_000)[0] == 0
+    code, out, err = cli("match", CANONICAL_001)
+    assert code == 1 and "not searched (made with another key): keyed" in err
+    code, _, err = cli("match", "--bank", "keyed", CANONICAL_001)
+    assert code == 2 and "key" in err
+    code, out, _ = cli("match", "--key-file", key, CANONICAL_001)
+    assert code == 0 and _matches(out)[0]["bank"] == "keyed"
+    code, _, err = cli("match", "--key-file", tmp_path / "missing.key", CANONICAL_001)
+    assert code == 2 and "cannot read key file" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty text"), (b"   \n\t ", "empty text"), (b"\x00\x01binary\x00data", "binary")],
+    ids=["empty", "whitespace", "binary"],
+)
+def test_unusable_files_are_refused(cli, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    for args in (("bank", "add", "b", path), ("match", path), ("fingerprint", path)):
+        code, _, err = cli(*args)
+        errors = [line for line in err.splitlines() if line.startswith("copytrace: error:")]
+        assert code == 2 and len(errors) == 1 and message in errors[0], (args, err)
+
+
+def test_missing_paths_and_unknown_banks(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("bank", "add", "b", tmp_path / "nope.txt")
+    assert code == 2 and "no such file" in err
+    code, _, err = cli("match", "--bank", "nope", CANONICAL_001)
+    assert (
+        code == 2 and err == "copytrace: error: unknown bank 'nope': list banks with 'copytrace bank list'\n"
+    )
+    code, _, err = cli("match", tmp_path / "nope.txt")
+    assert code == 2 and "no such file" in err
+    code, _, err = cli("bank", "delete", "nope", "--yes")
+    assert code == 2 and "unknown bank" in err
+
+
+def test_latin1_files_are_read_with_a_note(cli) -> None:  # type: ignore[no-untyped-def]
+    path = DATA / "corpora" / "state_union" / "1954-Eisenhower.txt"
+    code, _, err = cli("bank", "add", "su", path)
+    assert code == 0 and "read as Windows-1252" in err
+    code, out, _ = cli("match", path)
+    assert code == 0 and _matches(out)[0]["item_containment"] == 1.0
+
+
+def test_fingerprint_command(cli, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("fingerprint", CANONICAL_000)
+    assert code == 0 and Fingerprint.parse(out.strip())
+    code, out2, _ = cli("fingerprint", "-", stdin=text_000)
+    assert out2 == out
+    code, _, err = cli("fingerprint", "-", stdin="two words")
+    assert code == 2 and "too short" in err
+
+
+def test_enormous_input(cli, tmp_path: Path, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "news", CANONICAL_000)
+    filler = " ".join(read_text_file(p).text for p in sorted((DATA / "corpora" / "inaugural").glob("*.txt")))
+    excerpt = " ".join(text_000.split()[100:140])
+    big = tmp_path / "big.txt"
+    with big.open("w", encoding="utf-8") as fh:
+        for _ in range(200_000_000 // len(filler)):
+            fh.write(filler)
+        fh.write(excerpt + " end.")
+    code, _, err = cli("match", "--max-size", "1000000", big)
+    assert code == 2 and "over the 1 MB limit" in err
+    code, out, _ = cli("match", big)
+    (m,) = _matches(out)
+    s = m["spans"][0]
+    with big.open(encoding="utf-8") as fh:
+        fh.seek(big.stat().st_size - len(excerpt.encode()) - 5)
+        assert fh.read() == excerpt + " end."
+    assert s["query_end"] - s["query_start"] == len(excerpt)
+
+
+def _all_parsers():  # type: ignore[no-untyped-def]
+    from copytrace.cli.main import _subparsers
+
+    return [build_parser(), *_subparsers(build_parser())]
+
+
+@pytest.mark.parametrize("parser", _all_parsers(), ids=lambda p: p.prog)
+def test_every_command_has_help_with_an_example_and_a_version(parser) -> None:  # type: ignore[no-untyped-def]
+    text = parser.format_help()
+    assert "example" in text
+    assert any("--version" in a.option_strings for a in parser._actions)
+
+
+def test_usage_errors_are_one_line(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("match", "--frobnicate")
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("copytrace: error:")
+
+
+def test_installed_entry_point_runs(tmp_path: Path) -> None:
+    env = {"COPYTRACE_DB": str(tmp_path / "e.db"), "PATH": str(Path(sys.executable).parent)}
+    exe = Path(sys.executable).parent / "copytrace"
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.startswith("copytrace ")
+    subprocess.run(
+        [str(exe), "bank", "add", "news", str(CANONICAL_000)], env=env, check=True, capture_output=True
+    )
+    proc = subprocess.run([str(exe), "match", str(CANONICAL_001)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["item_id"] == "000_ea7438489bd31fbe"

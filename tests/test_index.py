@@ -1,0 +1,299 @@
+"""The index on real data: the canonical pair, excerpts in unrelated text, boilerplate, scripts, obfuscation;
+and against brute force."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from copytrace import (
+    DuplicateItemError,
+    Index,
+    MatchParams,
+    ParameterMismatchError,
+    UnknownItemError,
+    fingerprint,
+    normalize,
+    tokenize,
+)
+
+from .conftest import FOOTER
+from .reference import brute_force_match
+
+
+def _words_with_offsets(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def _tokens_between(text: str, a: int, b: int) -> int:
+    lo, hi = sorted((a, b))
+    return len(tokenize(text[lo:hi]))
+
+
+@pytest.fixture(scope="module")
+def canonical_index(text_000: str) -> Index:
+    index = Index()
+    index.add("000", text_000, bank="news")
+    return index
+
+
+def test_republished_copy_matches_the_original(canonical_index: Index, text_000: str, text_001: str) -> None:
+    (m,) = canonical_index.match(text_001)
+    assert (m.bank, m.item_id) == ("news", "000")
+    assert m.item_containment >= 0.9 and m.query_containment >= 0.9
+    for s in m.spans:
+        assert normalize(text_001[s.query_start : s.query_end]) == normalize(
+            text_000[s.item_start : s.item_end]
+        )
+    covered = sum(s.query_end - s.query_start for s in m.spans)
+    assert covered / len(text_001) > 0.95
+
+
+def test_original_matches_the_republished_copy(text_000: str, text_001: str) -> None:
+    index = Index()
+    index.add("001", text_001)
+    (m,) = index.match(text_000)
+    assert m.item_containment >= 0.9
+
+
+@pytest.mark.parametrize("seed", range(8), ids=[f"seed{i}" for i in range(8)])
+@pytest.mark.parametrize("source", ["000", "001"])
+def test_thirty_word_excerpt_inside_unrelated_text_is_found_and_located(
+    canonical_index: Index, text_000: str, text_001: str, state_union: dict[str, str], seed: int, source: str
+) -> None:
+    rng = random.Random(seed)
+    src = text_000 if source == "000" else text_001
+    words = _words_with_offsets(src)
+    start = rng.randrange(0, len(words) - 30)
+    excerpt = src[words[start][0] : words[start + 29][1]]
+    host = rng.choice(sorted(state_union.values()))
+    paragraphs = [p for p in host.split("\n") if len(p.split()) > 60]
+    para = rng.choice(paragraphs)
+    cut = _words_with_offsets(para)[len(para.split()) // 2][0]
+    query = para[:cut] + excerpt + " " + para[cut:]
+    truth = (cut, cut + len(excerpt))
+    (m,) = canonical_index.match(query)
+    assert m.item_id == "000"
+    (span,) = m.spans
+    assert _tokens_between(query, span.query_start, truth[0]) <= 1
+    assert _tokens_between(query, span.query_end, truth[1]) <= 1
+
+
+def test_licence_footer_alone_does_not_match(
+    canonical_index: Index, text_001: str, state_union: dict[str, str]
+) -> None:
+    assert canonical_index.match(FOOTER) == []
+    # A bank of the publisher's articles: every one ends with the same footer.
+    index = Index()
+    index.add("001", text_001)
+    for name, text in list(state_union.items())[:10]:
+        index.add(name, text + "\n" + FOOTER)
+    assert index.match(FOOTER) == []
+    assert index.match("Reported today. " + FOOTER + " More news follows tomorrow.") == []
+    (m,) = index.match(text_001)
+    assert m.item_id == "001"
+
+
+def test_persian_editions_typed_differently_match(udhr: dict[str, str]) -> None:
+    index = Index()
+    index.add("pes_1", udhr["pes_1"])
+    (m,) = index.match(udhr["pes_2"])
+    assert m.item_id == "pes_1" and m.item_containment > 0.5 and m.query_containment > 0.5
+
+
+@pytest.mark.parametrize("lang", ["cmn_hans", "jpn", "tha", "arb", "hin", "rus", "heb", "kor"])
+def test_an_excerpt_is_found_in_every_script(udhr: dict[str, str], lang: str) -> None:
+    index = Index()
+    for name, text in udhr.items():
+        index.add(name, text)
+    text = udhr[lang]
+    excerpt = text[len(text) // 2 : len(text) // 2 + 250]
+    found = index.match("unrelated words before it " + excerpt + " and unrelated after")
+    assert [m.item_id for m in found][:1] == [lang]
+
+
+def test_obfuscated_copy_with_lookalikes_and_zero_width_spaces_matches(
+    canonical_index: Index, text_000: str
+) -> None:
+    swap = str.maketrans({"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441"})
+    obfuscated = " ".join(w[:2] + "\u200b" + w[2:] for w in text_000.translate(swap).split(" "))
+    assert obfuscated != text_000
+    (m,) = canonical_index.match(obfuscated)
+    assert m.item_containment >= 0.9
+
+
+def test_html_copy_matches_with_spans_in_the_markup(canonical_index: Index, text_000: str) -> None:
+    paragraphs = text_000.split("\n")
+    page = (
+        "<html><body>" + "".join(f"<p>{p.replace('’', '&rsquo;')}</p>" for p in paragraphs) + "</body></html>"
+    )
+    (m,) = canonical_index.match(page)
+    assert m.item_containment >= 0.9
+    first = m.spans[0]
+    assert page[first.query_start :].startswith("Martyr Qassem Soleimani and his role")
+    assert page[: m.spans[-1].query_end].endswith("name ‘Martyr of Al-Aqsa")
+
+
+def test_state_union_addresses_match_each_other_only_on_shared_text(state_union: dict[str, str]) -> None:
+    index = Index()
+    for name, text in state_union.items():
+        index.add(name, text)
+    k = index.params.k
+    pairs = set()
+    for name, text in state_union.items():
+        for m in index.match(text):
+            if m.item_id == name:
+                assert m.item_containment == 1.0
+                continue
+            pairs.add(frozenset((name, m.item_id)))
+            other = state_union[m.item_id]
+            for s in m.spans:
+                q = tokenize(text[s.query_start : s.query_end]).hashes.tolist()
+                i = tokenize(other[s.item_start : s.item_end]).hashes.tolist()
+                shared = _tokens_in_shared_kgrams(q, i, k)
+                assert shared >= 10, (name, m.item_id, text[s.query_start : s.query_end])
+    assert len(pairs) < 0.05 * len(state_union) ** 2 / 2  # shared passages are the exception
+
+
+def _tokens_in_shared_kgrams(a: list[int], b: list[int], k: int) -> int:
+    """How many tokens of ``a`` lie in a k-gram that also occurs in ``b``: text the two truly share."""
+    grams = {tuple(b[j : j + k]) for j in range(len(b) - k + 1)}
+    covered = set()
+    for j in range(len(a) - k + 1):
+        if tuple(a[j : j + k]) in grams:
+            covered.update(range(j, j + k))
+    return len(covered)
+
+
+VOCAB = [
+    "war",
+    "peace",
+    "nation",
+    "people",
+    "freedom",
+    "law",
+    "union",
+    "state",
+    "congress",
+    "power",
+    "duty",
+    "honor",
+    "land",
+]
+
+
+@st.composite
+def corpora(draw: st.DrawFn) -> tuple[list[str], str]:
+    base = [" ".join(draw(st.lists(st.sampled_from(VOCAB), min_size=0, max_size=60))) for _ in range(4)]
+    items = []
+    for _ in range(draw(st.integers(1, 6))):
+        parts = draw(st.lists(st.sampled_from(base), min_size=1, max_size=3))
+        items.append(" ".join([*parts, " ".join(draw(st.lists(st.sampled_from(VOCAB), max_size=20)))]))
+    query = " ".join(draw(st.lists(st.sampled_from(base + items), min_size=1, max_size=3)))
+    return items, query
+
+
+@given(corpora(), st.sampled_from([MatchParams(), MatchParams(common_df=1), MatchParams(min_tokens=5)]))
+@settings(max_examples=150, deadline=None)
+def test_index_agrees_with_brute_force(corpus: tuple[list[str], str], mp: MatchParams) -> None:
+    items, query = corpus
+    index = Index(match_params=mp)
+    fps = {}
+    for n, text in enumerate(items):
+        if len(tokenize(text)) >= 5:
+            fps[("default", str(n))] = index.add(str(n), text)
+    q = fingerprint(query, allow_short=True)
+    expected = brute_force_match(fps, q, mp) if len(q) else {}
+    got = {
+        (m.bank, m.item_id): (
+            round(m.query_containment * len(q)),
+            round(m.item_containment * len(fps[(m.bank, m.item_id)])),
+        )
+        for m in index.match(query)
+    }
+    assert got == expected
+
+
+@given(st.lists(st.sampled_from(VOCAB), min_size=12, max_size=80), st.data())
+@settings(max_examples=100, deadline=None)
+def test_spans_slice_back_to_the_matched_text(words: list[str], data: st.DataObject) -> None:
+    item = " ".join(words)
+    index = Index()
+    index.add("x", item)
+    a = data.draw(st.integers(0, len(words) - 10))
+    b = data.draw(st.integers(a + 10, len(words)))
+    filler = " ".join(data.draw(st.lists(st.sampled_from(["alpha", "omega", "zulu"]), max_size=15)))
+    query = filler + " " + " ".join(words[a:b]) + " " + filler
+    for m in index.match(query):
+        for s in m.spans:
+            assert normalize(query[s.query_start : s.query_end]) == normalize(item[s.item_start : s.item_end])
+
+
+def test_incremental_additions_agree_with_a_fresh_index(state_union: dict[str, str]) -> None:
+    names = sorted(state_union)
+    grown = Index()
+    for name in names:
+        grown.add(name, state_union[name])
+        grown.match(state_union[name][:2000])  # interleave queries with additions: exercises the delta
+    fresh = Index()
+    for name in names:
+        fresh.add(name, state_union[name])
+    for name in names[::7]:
+        assert grown.match(state_union[name]) == fresh.match(state_union[name])
+    assert grown.n_fingerprints == fresh.n_fingerprints
+
+
+def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) -> None:  # type: ignore[no-untyped-def]
+    index = Index()
+    index.add("000", text_000, bank="a")
+    index.add("001", text_001, bank="b")
+    with pytest.raises(DuplicateItemError):
+        index.add("000", text_000, bank="a")
+    assert {m.bank for m in index.match(text_000)} == {"a", "b"}
+    assert {m.bank for m in index.match(text_000, banks=["b"])} == {"b"}
+    index.remove("001", bank="b")
+    with pytest.raises(UnknownItemError):
+        index.remove("001", bank="b")
+    assert [m.item_id for m in index.match(text_001)] == ["000"]
+    path = tmp_path / "index.npz"
+    index.save(path)
+    loaded = Index.load(path)
+    assert loaded.match(text_001) == index.match(text_001)
+    assert len(loaded) == 1 and ("a", "000") in loaded
+
+
+def test_compact_storage(state_union: dict[str, str]) -> None:
+    index = Index()
+    for name, text in state_union.items():
+        index.add(name, text)
+    assert index.nbytes / index.n_fingerprints <= 16.5
+
+
+def test_fingerprint_only_items_match_without_item_spans(text_000: str, text_001: str) -> None:
+    index = Index()
+    index.add("000", fingerprint(text_000))
+    (m,) = index.match(text_001)
+    assert m.item_containment >= 0.9
+    assert all(s.item_start is None and s.query_end > s.query_start for s in m.spans)
+
+
+def test_other_parameters_and_keys_are_refused(text_000: str) -> None:
+    index = Index(key="consortium key material 0123")
+    with pytest.raises(ParameterMismatchError, match="public"):
+        index.add("x", fingerprint(text_000))
+    with pytest.raises(ParameterMismatchError):
+        index.match_fingerprint(fingerprint(text_000, key="another key of enough length"))
+    index.add("x", text_000)
+    wrong = Index(key="another key of enough length")
+    wrong_fp = fingerprint(text_000, key="another key of enough length")
+    assert not set(wrong_fp.hashes.tolist()) & set(
+        index._main[0].tolist()
+        + index._delta[0].tolist()
+        + np.concatenate([p[0] for p in index._pending] or [np.empty(0, np.uint64)]).tolist()
+    )
+    assert wrong.match(text_000) == []

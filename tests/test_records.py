@@ -1,0 +1,35 @@
+"""JSON Lines records: every malformed line is reported with its number, the rest still parse."""
+
+from __future__ import annotations
+
+import pytest
+
+from copytrace import RecordError
+from copytrace.records import Record, iter_records
+
+
+def test_good_and_bad_lines() -> None:
+    lines = [
+        '{"id": "a", "text": "hello", "labels": ["x"], "metadata": {"k": 1}}',
+        "",
+        '{"id": "b", "text": ',
+        '["not", "an", "object"]',
+        '{"id": "", "text": "t"}',
+        '{"id": "c", "labels": "x", "text": "t"}',
+        '{"id": "d", "metadata": [], "text": "t"}',
+        '{"id": "e"}',
+        b"\xff\xfe",
+        '{"id": "f", "fingerprint": "ctw1:n1:k5:w4:public:AAA"}',
+    ]
+    out = list(iter_records(lines, source="in.jsonl"))
+    assert isinstance(out[0], Record) and out[0].labels == ["x"] and out[0].line == 1
+    errors = [o for o in out if isinstance(o, RecordError)]
+    assert [e.line for e in errors] == [3, 4, 5, 6, 7, 8, 9]
+    assert str(errors[0]).startswith("in.jsonl:3: malformed JSON")
+    assert isinstance(out[-1], Record) and out[-1].fingerprint
+
+
+@pytest.mark.parametrize("line", ['{"id": "f", "fingerprint": "x"}'], ids=["fingerprint-without-text"])
+def test_text_required_where_queries_need_it(line: str) -> None:
+    (out,) = iter_records([line], source="q", need_text=True)
+    assert isinstance(out, RecordError) and "text" in out.reason

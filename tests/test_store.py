@@ -1,0 +1,110 @@
+"""The bank store on SQLite: migrations, atomic adds, durability across a crash, the derived index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from alembic.runtime.migration import MigrationContext
+
+from copytrace import (
+    DEFAULT_PARAMS,
+    DuplicateItemError,
+    ParameterMismatchError,
+    UnknownBankError,
+    UnknownItemError,
+    fingerprint,
+)
+from copytrace.fingerprint import FingerprintParams
+from copytrace.store import ItemRecord, Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(str(tmp_path / "banks.db"))
+
+
+def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
+    return ItemRecord(item_id, fingerprint(text), text, **kw)  # type: ignore[arg-type]
+
+
+def test_schema_is_at_the_newest_migration(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+    Store(store.url)  # opening again is a no-op
+
+
+def test_add_get_remove(store: Store, text_000: str) -> None:
+    assert store.create_bank("news", DEFAULT_PARAMS) is True
+    assert store.create_bank("news", DEFAULT_PARAMS) is False
+    store.add_items("news", [_rec("000", text_000, labels=["glorification"], metadata={"src": "mehr"})])
+    got = store.get_item("news", "000")
+    assert got.text == text_000 and got.labels == ["glorification"] and got.metadata == {"src": "mehr"}
+    assert got.fingerprint == fingerprint(text_000)
+    assert [(b.name, b.n_items) for b in store.banks()] == [("news", 1)]
+    store.remove_item("news", "000")
+    with pytest.raises(UnknownItemError):
+        store.remove_item("news", "000")
+    with pytest.raises(UnknownBankError):
+        store.add_items("nope", [])
+
+
+def test_a_failing_add_stores_nothing(store: Store, text_000: str, text_001: str) -> None:
+    store.create_bank("news", DEFAULT_PARAMS)
+    store.add_items("news", [_rec("000", text_000)])
+    with pytest.raises(DuplicateItemError):
+        store.add_items("news", [_rec("001", text_001), _rec("000", text_000)])
+    assert store.bank("news").n_items == 1
+    store.add_items("news", [_rec("000", text_001)], replace=True)
+    assert store.get_item("news", "000").text == text_001
+
+
+def test_banks_keep_their_parameters(store: Store, text_000: str) -> None:
+    store.create_bank("keyed", FingerprintParams(key_id="0123456789abcdef"))
+    with pytest.raises(ParameterMismatchError):
+        store.add_items("keyed", [_rec("000", text_000)])
+    with pytest.raises(ParameterMismatchError):
+        store.create_bank("keyed", DEFAULT_PARAMS)
+
+
+def test_index_built_from_the_store_has_item_spans(store: Store, text_000: str, text_001: str) -> None:
+    store.create_bank("news", DEFAULT_PARAMS)
+    store.create_bank("fp", DEFAULT_PARAMS)
+    store.add_items("news", [_rec("000", text_000)])
+    store.add_items("fp", [ItemRecord("000", fingerprint(text_000), None)])
+    index = store.build_index()
+    by_bank = {m.bank: m for m in index.match(text_001)}
+    news, fp = by_bank["news"], by_bank["fp"]
+    s = news.spans[0]
+    assert text_000[s.item_start : s.item_end].startswith("We don't sleep")
+    assert all(s.item_start is None for s in fp.spans)
+    assert [m.bank for m in store.build_index(["fp"]).match(text_001)] == ["fp"]
+
+
+def test_a_crash_during_an_add_loses_nothing_acknowledged(tmp_path: Path, text_000: str) -> None:
+    db = tmp_path / "crash.db"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from copytrace import fingerprint, DEFAULT_PARAMS
+        from copytrace.store import Store, ItemRecord
+        store = Store({str(db)!r})
+        store.create_bank("b", DEFAULT_PARAMS)
+        text = open({str(Path(__file__).parent / "golden" / "fingerprints_v1.json")!r}).read()
+        store.add_items("b", [ItemRecord("acknowledged", fingerprint(text), text)])
+        print("acknowledged", flush=True)
+        def records():
+            for n in range(50):
+                yield ItemRecord(f"half-{{n}}", fingerprint(text + str(n)), text)
+            os._exit(9)  # the process dies in the middle of the transaction
+        store.add_items("b", records())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9 and "acknowledged" in proc.stdout
+    store = Store(str(db))
+    assert [b.n_items for b in store.banks()] == [1]
+    assert store.get_item("b", "acknowledged").text
