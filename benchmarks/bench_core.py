@@ -3,8 +3,9 @@
 Prints a Markdown table.  Peers: datasketch MinHash (128 permutations, word 5-shingles) and rensa RMinHash
 (the same), each used as its users do (lower-case, split on whitespace, shingle, hash); for queries,
 datasketch MinHashLSH (threshold 0.5) and rensa RMinHashLSH.  Ratios are computed within the run, so a busy
-machine slows every column alike.  Banks of 10k and 100k items are 100-300-word passages of the shared
-corpora; queries are 1 KB: half hold an excerpt of a banked item inside unrelated text, half do not.
+machine slows every column alike.  Banks of 10k and 100k items are distinct 100-300-word documents
+generated from the shared corpora by a seeded word-bigram chain; queries are 1 KB of real corpus text, half
+of them with a 40-word excerpt of a banked item inside.
 
     python benchmarks/bench_core.py [--data ../shared/data] [--sizes 10000 100000] [--queries 2000]
 """
@@ -12,11 +13,11 @@ corpora; queries are 1 KB: half hold an excerpt of a banked item inside unrelate
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 
 import copytrace
 from copytrace.textio import read_text_file
@@ -61,18 +62,33 @@ def throughput(fn: Callable[[str], object], texts: list[str], min_seconds: float
             return done / elapsed / 1e6
 
 
-def make_bank(texts: list[str], n: int, rng: random.Random) -> list[str]:
-    words = [t.split() for t in texts if len(t.split()) > 400]
-    items = []
-    for _ in range(n):
-        w = rng.choice(words)
-        length = rng.randrange(100, 301)
-        start = rng.randrange(0, len(w) - length)
-        items.append(" ".join(w[start : start + length]))
-    return items
+class Bigrams:
+    """A word bigram chain trained on the corpora: banks of distinct documents with natural phrasing."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.follow: dict[str, list[str]] = {}
+        for t in texts:
+            words = [w for w in t.split() if any(c.isalnum() for c in w)]
+            for a, b in itertools.pairwise(words):
+                self.follow.setdefault(a, []).append(b)
+        self.starts = [w for w in self.follow if w[:1].isupper()]
+
+    def document(self, rng: random.Random, n_words: int) -> str:
+        w = rng.choice(self.starts)
+        out = [w]
+        for _ in range(n_words - 1):
+            nxt = self.follow.get(w)
+            w = rng.choice(nxt) if nxt else rng.choice(self.starts)
+            out.append(w)
+        return " ".join(out)
+
+
+def make_bank(chain: Bigrams, n: int, rng: random.Random) -> list[str]:
+    return [chain.document(rng, rng.randrange(100, 301)) for _ in range(n)]
 
 
 def make_queries(items: list[str], texts: list[str], n: int, rng: random.Random) -> list[str]:
+    """1 KB of real corpus text; every other query has 40 words of a banked item inside it."""
     words = [t.split() for t in texts if len(t.split()) > 400]
     out = []
     for i in range(n):
@@ -115,11 +131,12 @@ def main() -> None:
     print(f"| datasketch MinHash (128 perm, word 5-shingles) | {ds:.1f} | {ct / ds:.1f}× faster |")
     print(f"| rensa RMinHash (128 perm, word 5-shingles) | {rs:.1f} | {ct / rs:.1f}× faster |")
 
+    chain = Bigrams(texts)
     print("\n## Banks: build, size, queries per second (1 KB queries, one core)\n")
     print("| bank items | method | build s | index bytes / fingerprint | queries/s | copytrace q/s is |")
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
-        items = make_bank(texts, n, rng)
+        items = make_bank(chain, n, rng)
         queries = make_queries(items, texts, args.queries, rng)
         t0 = time.perf_counter()
         index = copytrace.Index(keep_text=False)
@@ -144,7 +161,7 @@ def main() -> None:
         for i, text in enumerate(items):
             lsh.insert(str(i), datasketch_minhash(text))
         build = time.perf_counter() - t0
-        d_qps = qps(lambda q: lsh.query(datasketch_minhash(q)), queries)
+        d_qps = qps(lambda q, lsh=lsh: lsh.query(datasketch_minhash(q)), queries)
         d_found = sum(bool(lsh.query(datasketch_minhash(q))) for q in queries[::2]) / len(queries[::2])
         print(
             f"| {n:,} | datasketch MinHashLSH | {build:.1f} | – | {d_qps:,.0f} | "
@@ -155,7 +172,7 @@ def main() -> None:
         for i, text in enumerate(items):
             rlsh.insert(i, rensa_minhash(text))
         build = time.perf_counter() - t0
-        r_qps = qps(lambda q: rlsh.query(rensa_minhash(q)), queries)
+        r_qps = qps(lambda q, rlsh=rlsh: rlsh.query(rensa_minhash(q)), queries)
         r_found = sum(bool(rlsh.query(rensa_minhash(q))) for q in queries[::2]) / len(queries[::2])
         print(
             f"| {n:,} | rensa RMinHashLSH | {build:.1f} | – | {r_qps:,.0f} | "

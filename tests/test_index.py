@@ -91,7 +91,7 @@ def test_licence_footer_alone_does_not_match(
     # A bank of the publisher's articles: every one ends with the same footer.
     index = Index()
     index.add("001", text_001)
-    for name, text in list(state_union.items())[:10]:
+    for name, text in list(state_union.items())[:20]:
         index.add(name, text + "\n" + FOOTER)
     assert index.match(FOOTER) == []
     assert index.match("Reported today. " + FOOTER + " More news follows tomorrow.") == []
@@ -144,20 +144,18 @@ def test_state_union_addresses_match_each_other_only_on_shared_text(state_union:
     for name, text in state_union.items():
         index.add(name, text)
     k = index.params.k
-    pairs = set()
     for name, text in state_union.items():
         for m in index.match(text):
             if m.item_id == name:
                 assert m.item_containment == 1.0
                 continue
-            pairs.add(frozenset((name, m.item_id)))
+            assert m.score < 0.05, (name, m.item_id)  # headers, salutations, quotes: never a copy of a speech
             other = state_union[m.item_id]
             for s in m.spans:
                 q = tokenize(text[s.query_start : s.query_end]).hashes.tolist()
                 i = tokenize(other[s.item_start : s.item_end]).hashes.tolist()
                 shared = _tokens_in_shared_kgrams(q, i, k)
                 assert shared >= 10, (name, m.item_id, text[s.query_start : s.query_end])
-    assert len(pairs) < 0.05 * len(state_union) ** 2 / 2  # shared passages are the exception
 
 
 def _tokens_in_shared_kgrams(a: list[int], b: list[int], k: int) -> int:

@@ -56,7 +56,9 @@ class MatchParams:
     ``min_evidence``: a chain of in-order anchors counts when its weights sum to this (two distinctive
     shared fingerprints).  ``common_df``: a fingerprint held by more items than this weighs
     ``(common_df / df) ** 2``, so boilerplate shared across many items (a licence footer, a salutation)
-    cannot make a match by itself, while a whole copy of an item banked many times still does.
+    cannot make a match by itself, while a whole copy of an item banked many times still does.  The price:
+    in a bank that holds a text many times over, a short excerpt of it needs more words to be found; raise
+    ``common_df`` for such banks.  10 is MOSS's default for the same purpose.
     ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
     consecutive anchors of one chain may be, and how much the two texts' advances may differ.
     ``min_tokens``: a chain must run over at least this many query tokens (first to last shared k-gram), so
@@ -66,7 +68,7 @@ class MatchParams:
     """
 
     min_evidence: float = 2.0
-    common_df: int = 5
+    common_df: int = 10
     max_gap: int | None = None
     max_skew: int | None = None
     min_tokens: int | None = 10
