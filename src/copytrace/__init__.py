@@ -5,7 +5,7 @@ text::
 
     >>> import copytrace
     >>> index = copytrace.Index()
-    >>> index.add("a1", "The quick brown fox jumps over the lazy dog near the river bank today.")
+    >>> fp = index.add("a1", "The quick brown fox jumps over the lazy dog near the river bank today.")
     >>> m = index.match("Someone wrote: the QUICK brown fox jumps over the lazy dog near the river!")[0]
     >>> m.item_id, round(m.query_containment, 2) > 0
     ('a1', True)

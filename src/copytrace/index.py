@@ -10,9 +10,9 @@ them, so adding one item never re-sorts the index; removals mark the item dead a
 bulk.  ``save``/``load`` write and read the arrays as one ``.npz`` file.
 
 >>> index = Index()
->>> index.add("speech", "We will continue our endeavors for the victory of the resistance day and night.")
->>> [m.item_id for m in index.match("they said we will continue our endeavors for the victory of the "
-...                                 "resistance day and night, and left")]
+>>> fp = index.add("speech", "We will continue our endeavors for the victory of the resistance.")
+>>> said = "they said: we will continue our endeavors for the victory of the resistance!"
+>>> [m.item_id for m in index.match(said)]
 ['speech']
 """
 
@@ -107,8 +107,8 @@ class Index:
         self.text_lookup = text_lookup
         self._ids: list[tuple[str, str]] = []
         self._lookup: dict[tuple[str, str], int] = {}
-        self._nfp = np.zeros(0, dtype=np.int64)
-        self._ntok = np.zeros(0, dtype=np.int64)
+        self._nfp = np.zeros(0, dtype=np.int32)
+        self._ntok = np.zeros(0, dtype=np.int32)
         self._alive = np.zeros(0, dtype=bool)
         self._texts: dict[int, tuple[str, bool | None]] = {}
         self._main = _empty_postings()
@@ -411,8 +411,8 @@ class Index:
         )
         index._ids = [(b, i) for b, i in meta["items"]]
         index._lookup = {pair: n for n, pair in enumerate(index._ids)}
-        index._nfp = arrays[3].astype(np.int64)
-        index._ntok = arrays[4].astype(np.int64)
+        index._nfp = arrays[3].astype(np.int32)
+        index._ntok = arrays[4].astype(np.int32)
         index._alive = np.ones(len(index._ids), dtype=bool)
         index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
         index._main = (arrays[0], arrays[1], arrays[2])
