@@ -272,9 +272,10 @@ def test_compact_storage(state_union: dict[str, str]) -> None:
     assert index.nbytes / index.n_fingerprints <= 16.5
 
 
-def test_fingerprint_only_items_match_without_item_spans(text_000: str, text_001: str) -> None:
+@pytest.mark.parametrize("form", [fingerprint, lambda t: str(fingerprint(t))], ids=["object", "string"])
+def test_fingerprint_only_items_match_without_item_spans(text_000: str, text_001: str, form) -> None:  # type: ignore[no-untyped-def]
     index = Index()
-    index.add("000", fingerprint(text_000))
+    index.add("000", form(text_000))
     (m,) = index.match(text_001)
     assert m.item_containment >= 0.9
     assert all(s.item_start is None and s.query_end > s.query_start for s in m.spans)

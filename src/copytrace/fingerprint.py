@@ -41,6 +41,12 @@ DEFAULT_K = 5
 DEFAULT_WINDOW = 4
 
 _PARAMS_RE = re.compile(r"ctw(\d+):n(\d+):k(\d+):w(\d+):(public|[0-9a-f]{16})")
+_STRING_RE = re.compile(r"\s*ctw\d+:n\d+:k\d+:w\d+:(?:public|[0-9a-f]{16}):[A-Za-z0-9_-]*\s*")
+
+
+def looks_like_fingerprint(text: str) -> bool:
+    """True when ``text`` has the form of a fingerprint string (a text never does: it has a space)."""
+    return _STRING_RE.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,11 +30,19 @@ from . import _kernels
 from .errors import (
     CopytraceError,
     DuplicateItemError,
+    KeyFormatError,
     ParameterMismatchError,
     UnknownItemError,
 )
-from .fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
-from .keys import Key, as_key
+from .fingerprint import (
+    DEFAULT_K,
+    DEFAULT_WINDOW,
+    Fingerprint,
+    FingerprintParams,
+    fingerprint,
+    looks_like_fingerprint,
+)
+from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
 from .normalize import tokenize
 
@@ -63,6 +72,10 @@ def _merge(a: Postings, b: Postings) -> Postings:
         return z
 
     return merged(a[0], b[0]), merged(a[1], b[1]), merged(a[2], b[2])
+
+
+def _name(path: object) -> str:
+    return repr(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else "stream"
 
 
 def _empty_postings() -> Postings:
@@ -100,7 +113,7 @@ class Index:
         keep_text: bool = True,
         text_lookup: TextLookup | None = None,
     ) -> None:
-        self._key = as_key(key)
+        self._key: Key | None = as_key(key)
         self.params = FingerprintParams(k=k, window=window, key_id=self._key.key_id)
         self.match_params = match_params
         self.keep_text = keep_text
@@ -116,6 +129,38 @@ class Index:
         self._pending: list[Postings] = []
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
+
+    @classmethod
+    def for_params(
+        cls,
+        params: FingerprintParams,
+        *,
+        match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+        text_lookup: TextLookup | None = None,
+    ) -> Index:
+        """An index of fingerprints made with ``params``, without the secret key they were made with.
+
+        It adds and matches fingerprints; fingerprinting text needs the key and raises ``KeyFormatError``.
+        A party that holds only a keyed list can match fingerprints its members send, never texts.
+        """
+        index = cls(
+            k=params.k,
+            window=params.window,
+            match_params=match_params,
+            keep_text=False,
+            text_lookup=text_lookup,
+        )
+        index.params = params
+        index._key = PUBLIC_KEY if params.key_id == PUBLIC_KEY.key_id else None
+        return index
+
+    def _hashing_key(self) -> Key:
+        if self._key is None:
+            raise KeyFormatError(
+                f"this index holds fingerprints keyed with key {self.params.key_id}: fingerprint text with "
+                "that key (Index(key=...)) or add and match fingerprints"
+            )
+        return self._key
 
     # ----------------------------------------------------------------------------------------- contents
     def __len__(self) -> int:
@@ -151,18 +196,25 @@ class Index:
         bank: str = DEFAULT_BANK,
         html: bool | None = None,
     ) -> Fingerprint:
-        """Add an item from its text, or from a ``Fingerprint`` (its string form is read with
-        ``Fingerprint.parse``).  Raises ``DuplicateItemError`` if (bank, item_id) is present."""
+        """Add an item from its text, or from a ``Fingerprint`` or fingerprint string (stored without text).
+
+        Raises ``DuplicateItemError`` if (bank, item_id) is present and ``ParameterMismatchError`` for a
+        fingerprint made with other parameters or another key.
+        """
         if (bank, item_id) in self._lookup:
             raise DuplicateItemError(bank, item_id)
         text: str | None = None
+        if isinstance(text_or_fingerprint, str) and looks_like_fingerprint(text_or_fingerprint):
+            text_or_fingerprint = Fingerprint.parse(text_or_fingerprint)
         if isinstance(text_or_fingerprint, Fingerprint):
             fp = text_or_fingerprint
             if fp.params != self.params:
                 raise ParameterMismatchError(self.params, fp.params, what=f"item {item_id!r}")
         else:
             text = text_or_fingerprint
-            fp = fingerprint(text, key=self._key, k=self.params.k, window=self.params.window, html=html)
+            fp = fingerprint(
+                text, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
+            )
         idx = len(self._ids)
         self._ids.append((bank, item_id))
         self._lookup[(bank, item_id)] = idx
@@ -241,7 +293,12 @@ class Index:
         """Banked items found in ``text``, best first.  ``banks`` restricts the search; ``query`` is copied
         into each ``Match.query`` to name the query.  Text too short to fingerprint matches nothing."""
         fp = fingerprint(
-            text, key=self._key, k=self.params.k, window=self.params.window, html=html, allow_short=True
+            text,
+            key=self._hashing_key(),
+            k=self.params.k,
+            window=self.params.window,
+            html=html,
+            allow_short=True,
         )
         return self.match_fingerprint(fp, banks=banks, limit=limit, query=query)
 
@@ -352,8 +409,9 @@ class Index:
         return tuple(merged)
 
     # ------------------------------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to one ``.npz`` file (written to a temporary name, then renamed)."""
+    def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+        """Write the index as one ``.npz``: to a path (through a temporary file, then renamed, so a crash
+        never leaves half an index) or to a binary stream."""
         self._compact()
         alive_ids = list(self._lookup.items())
         renumber = np.full(len(self._ids), -1, dtype=np.int64)
@@ -368,18 +426,22 @@ class Index:
             },
         }
         h, it, ps = self._main
+        alive = [old for _, old in alive_ids]
+        arrays = {
+            "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            "hashes": h,
+            "items": renumber[it].astype(np.uint32),
+            "positions": ps,
+            "nfp": self._nfp[alive],
+            "ntok": self._ntok[alive],
+        }
+        if not isinstance(path, (str, os.PathLike)):
+            np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
+            return
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
         with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-                hashes=h,
-                items=renumber[it].astype(np.uint32),
-                positions=ps,
-                nfp=self._nfp[[old for _, old in alive_ids]],
-                ntok=self._ntok[[old for _, old in alive_ids]],
-            )
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -387,28 +449,36 @@ class Index:
     @classmethod
     def load(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | BinaryIO,
         *,
         key: Key | str | bytes | None = None,
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
         text_lookup: TextLookup | None = None,
     ) -> Index:
-        """Read an index written by ``save``.  ``key`` must be the key it was built with."""
+        """Read an index written by ``save``.  ``key`` must be the key it was built with; without it, an
+        index of keyed fingerprints matches fingerprints only (see ``for_params``)."""
         try:
             with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
                 arrays = (npz["hashes"], npz["items"], npz["positions"], npz["nfp"], npz["ntok"])
         except (OSError, ValueError, KeyError) as exc:
-            raise CopytraceError(f"cannot read index file {os.fspath(path)!r}: {exc}") from exc
+            raise CopytraceError(f"cannot read index {_name(path)}: {exc}") from exc
         if meta.get("format") != _FORMAT:
-            raise CopytraceError(f"{os.fspath(path)!r} is not a {_FORMAT} file")
+            raise CopytraceError(f"{_name(path)} is not a {_FORMAT} file")
         params = FingerprintParams.parse(meta["params"])
-        key_ = as_key(key)
-        if key_.key_id != params.key_id:
-            raise ParameterMismatchError(params, f"key {key_.key_id}", what="index key")
-        index = cls(
-            key=key_, k=params.k, window=params.window, match_params=match_params, text_lookup=text_lookup
-        )
+        if key is None and params.key_id != PUBLIC_KEY.key_id:
+            index = cls.for_params(params, match_params=match_params, text_lookup=text_lookup)
+        else:
+            key_ = as_key(key)
+            if key_.key_id != params.key_id:
+                raise ParameterMismatchError(params, f"key {key_.key_id}", what="index key")
+            index = cls(
+                key=key_,
+                k=params.k,
+                window=params.window,
+                match_params=match_params,
+                text_lookup=text_lookup,
+            )
         index._ids = [(b, i) for b, i in meta["items"]]
         index._lookup = {pair: n for n, pair in enumerate(index._ids)}
         index._nfp = arrays[3].astype(np.int32)
