@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from copytrace.cli.main import main
 from copytrace.textio import read_text_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,3 +51,23 @@ def inaugural() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def udhr() -> dict[str, str]:
     return {p.stem: read_text_file(p).text for p in sorted((DATA / "corpora" / "udhr").glob("*.txt"))}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COPYTRACE_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("COPYTRACE_KEY_FILE", raising=False)
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            import io
+
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -10,33 +10,13 @@ from pathlib import Path
 import pytest
 
 from copytrace import Fingerprint
-from copytrace.cli.main import build_parser, main
+from copytrace.cli.main import build_parser
 from copytrace.textio import read_text_file
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 
 MATCH_KEYS = ["query", "bank", "item_id", "score", "query_containment", "item_containment", "spans"]
 SPAN_KEYS = ["query_start", "query_end", "item_start", "item_end"]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("COPYTRACE_DB", str(tmp_path / "cli.db"))
-    monkeypatch.delenv("COPYTRACE_KEY_FILE", raising=False)
-
-    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            import io
-
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _matches(out: str) -> list[dict]:  # type: ignore[type-arg]

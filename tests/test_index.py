@@ -265,6 +265,15 @@ def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) ->
     assert len(loaded) == 1 and ("a", "000") in loaded
 
 
+def test_saving_right_after_adding_keeps_every_item(tmp_path, text_000: str, text_001: str) -> None:  # type: ignore[no-untyped-def]
+    index = Index()
+    index.add("000", text_000)
+    path = tmp_path / "fresh.npz"
+    index.save(path)  # no query has flushed the additions yet
+    (m,) = Index.load(path).match(text_001)
+    assert m.item_id == "000" and m.spans[0].item_start is not None
+
+
 def test_compact_storage(state_union: dict[str, str]) -> None:
     index = Index()
     for name, text in state_union.items():

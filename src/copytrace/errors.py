@@ -44,9 +44,10 @@ class FingerprintFormatError(CopytraceError):
 class ParameterMismatchError(CopytraceError):
     """Fingerprints made with different parameters, or with another key, cannot be compared."""
 
-    def __init__(self, expected: object, got: object, what: str = "fingerprint") -> None:
+    def __init__(self, expected: object, got: object, what: str = "fingerprint", message: str = "") -> None:
         super().__init__(
-            f"{what} parameters {got} do not match {expected}: fingerprint both sides with the same "
+            message
+            or f"{what} parameters {got} do not match {expected}: fingerprint both sides with the same "
             "algorithm version, k, window and key"
         )
         self.expected = expected

@@ -263,6 +263,7 @@ class Index:
             self._delta = _empty_postings()
 
     def _compact(self) -> None:
+        self._flush()
         self._main = _merge(self._main, self._delta)
         self._delta = _empty_postings()
         keep = self._alive[self._main[1]]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import CopytraceError, InputError, RecordError
+from ..exchange import ListRecord, read_list, write_list
 from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
 from ..keys import PUBLIC_KEY, Key
 from ..records import iter_records
@@ -34,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog="example:\n  copytrace bank add news article.txt\n  copytrace bank list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bsub = bank.add_subparsers(dest="bank_command", metavar="{add,list,remove,delete}", required=True)
+    bsub = bank.add_subparsers(
+        dest="bank_command", metavar="{add,list,remove,delete,export,import}", required=True
+    )
 
     add = bsub.add_parser(
         "add",
@@ -87,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     dl.add_argument("--yes", action="store_true", help="required: confirms the deletion")
     add_common_options(dl, key=False)
     dl.set_defaults(run=run_delete)
+    register_exchange(bsub)
 
 
 def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
@@ -219,3 +223,105 @@ def run_delete(args: argparse.Namespace) -> int:
     n = open_store(args).delete_bank(args.bank)
     print(json.dumps({"bank": args.bank, "deleted_items": n}))
     return Exit.OK
+
+
+EXPORT_EPILOG = """example:
+  copytrace bank export news > news.ctl.jsonl
+  copytrace bank export shared --key-file consortium.key --source acme-trust-safety --out shared.jsonl
+
+The list holds fingerprints, labels and times — never the texts.  Format: docs/formats.md.
+"""
+
+IMPORT_EPILOG = """example:
+  copytrace bank import partner-list partner.ctl.jsonl
+  copytrace bank import consortium shared.jsonl --key-file consortium.key
+
+A list made with another algorithm version or another key is refused.  All records of one call are stored
+in one transaction; a bad line stops the import and stores nothing, unless --skip-bad.
+"""
+
+
+def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ex = bsub.add_parser(
+        "export",
+        help="write a bank as a fingerprint list (no text)",
+        epilog=EXPORT_EPILOG,
+        description="Write BANK as a fingerprint list: JSON Lines, a header then one record per item.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ex.add_argument("bank", metavar="BANK")
+    ex.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    ex.add_argument("--source", metavar="NAME", help="who the list comes from (default: the bank name)")
+    add_common_options(ex, key=False)
+    ex.set_defaults(run=run_export)
+
+    im = bsub.add_parser(
+        "import",
+        help="add the items of a fingerprint list to a bank",
+        epilog=IMPORT_EPILOG,
+        description="Add every record of a fingerprint list to BANK (created with the list's parameters).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    im.add_argument("bank", metavar="BANK")
+    im.add_argument("file", metavar="FILE|-")
+    im.add_argument("--replace", action="store_true", help="replace items whose id is already in the bank")
+    im.add_argument("--skip-bad", action="store_true", help="report bad records and store the rest")
+    add_common_options(im)
+    im.set_defaults(run=run_import)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    info = store.bank(args.bank)
+    source = args.source or args.bank
+    records = (
+        ListRecord(r.item_id, r.fingerprint, r.labels, source, r.added_at)
+        for r in store.iter_items(args.bank)
+    )
+    if args.out:
+        tmp = Path(args.out + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            n = write_list(fh, info.params, records, count=info.n_items, source=source)
+        tmp.replace(args.out)
+    else:
+        n = write_list(sys.stdout, info.params, records, count=info.n_items, source=source)
+    note(f"exported {n} item(s) of {args.bank!r} ({info.params})")
+    return Exit.OK
+
+
+def run_import(args: argparse.Namespace) -> int:
+    key = load_key(args)
+    key_id = (key or PUBLIC_KEY).key_id
+    fh = sys.stdin.buffer if args.file == "-" else _open_list(args.file)
+    skipped: list[str] = []
+    with fh:
+        header, records = read_list(fh, source=args.file, key_id=key_id)
+        store = open_store(args)
+        created = store.create_bank(args.bank, header.params)
+
+        def items() -> Iterator[ItemRecord]:
+            for rec in progress(records, header.count, "importing"):
+                if isinstance(rec, RecordError):
+                    if not args.skip_bad:
+                        raise rec
+                    error(str(rec))
+                    skipped.append(str(rec))
+                    continue
+                meta = {"source": rec.source} if rec.source else {}
+                yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta)
+
+        try:
+            n = store.add_items(args.bank, items(), replace=args.replace)
+        except CopytraceError:
+            if created:
+                store.delete_bank(args.bank)
+            raise
+    print(json.dumps({"bank": args.bank, "imported": n, "skipped": len(skipped)}))
+    return Exit.ERROR if skipped else Exit.OK
+
+
+def _open_list(path: str):  # type: ignore[no-untyped-def]
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open ({exc.strerror})") from exc

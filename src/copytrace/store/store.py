@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, null, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -229,6 +229,26 @@ class Store:
                 dict(item.meta),
                 item.added_at,
             )
+
+    def iter_items(self, bank: str, *, with_text: bool = False) -> Iterator[ItemRecord]:
+        """Every item of a bank in the order added, streamed (texts only if asked for)."""
+        with self._s() as s:
+            row = self._bank(s, bank)
+            stmt = (
+                select(
+                    ItemRow.item_id,
+                    ItemRow.fingerprint,
+                    ItemRow.labels,
+                    ItemRow.meta,
+                    ItemRow.added_at,
+                    ItemRow.text if with_text else null(),
+                )
+                .where(ItemRow.bank_id == row.id)
+                .order_by(ItemRow.id)
+                .execution_options(yield_per=5000)
+            )
+            for item_id, fp, labels, meta, added_at, text in s.execute(stmt):
+                yield ItemRecord(item_id, Fingerprint.parse(fp), text, list(labels), dict(meta), added_at)
 
     def text(self, bank: str, item_id: str) -> str | None:
         """The stored text of an item, or None when it was stored as a fingerprint only or is gone."""

@@ -1,0 +1,150 @@
+"""The threatexchange extension: the signal type through the library's own interfaces, and the real CLI."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from threatexchange.content_type.text import TextContent
+from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
+from threatexchange.interface_validation import SignalTypeMapping
+from threatexchange.signal_type.raw_text import RawTextSignal
+
+from copytrace import fingerprint
+from copytrace.threatexchange import TX_MANIFEST, CopytraceIndex, CopytraceSignal
+
+from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
+
+BIN = Path(sys.executable).parent
+
+
+def _paragraph(text: str, n: int = 3) -> str:
+    return text.split("\n")[n]
+
+
+def test_manifest_loads_and_names_are_unique() -> None:
+    manifest = ThreatExchangeExtensionManifest.load_from_module_name("copytrace.threatexchange")
+    assert manifest is TX_MANIFEST and manifest.signal_types == (CopytraceSignal,)
+    mapping = SignalTypeMapping([TextContent], [RawTextSignal, CopytraceSignal])
+    assert mapping.signal_type_by_name["copytrace"] is CopytraceSignal
+    assert CopytraceSignal in mapping.get_supported_signal_types_for_content(TextContent)
+
+
+def test_hashing_and_validation(text_000: str) -> None:
+    signal = CopytraceSignal.hash_from_str(text_000)
+    assert signal == str(fingerprint(text_000))
+    assert CopytraceSignal.hash_from_file(CANONICAL_000) == signal
+    assert CopytraceSignal.validate_signal_str(" " + signal + "\n") == signal
+    assert CopytraceSignal.hash_from_str("") == "" and CopytraceSignal.hash_from_str("too short") == ""
+    with pytest.raises(ValueError, match=r"base64url|truncated|fingerprint"):
+        CopytraceSignal.validate_signal_str("ctw1:n1:k5:w4:public:!!")
+    for example in CopytraceSignal.get_examples():
+        assert CopytraceSignal.validate_signal_str(example) == example
+
+
+def test_compare_hash_distance_means_something(
+    text_000: str, text_001: str, inaugural: dict[str, str]
+) -> None:
+    banked = CopytraceSignal.hash_from_str(text_000)
+    whole = CopytraceSignal.compare_hash(banked, CopytraceSignal.hash_from_str(text_001))
+    post = inaugural["1961-Kennedy"][:1500] + _paragraph(text_000) + inaugural["1961-Kennedy"][-800:]
+    excerpt = CopytraceSignal.compare_hash(banked, CopytraceSignal.hash_from_str(post))
+    unrelated = CopytraceSignal.compare_hash(banked, CopytraceSignal.hash_from_str(inaugural["1961-Kennedy"]))
+    assert whole.match and whole.distance.distance <= 5
+    assert excerpt.match and whole.distance < excerpt.distance
+    assert not unrelated.match and unrelated.distance.distance == 100
+    assert "post_in_bank=" in excerpt.distance.pretty_str() and " " not in excerpt.distance.pretty_str()
+
+
+def test_index_build_query_serialize(text_000: str, text_001: str, inaugural: dict[str, str]) -> None:
+    s000 = CopytraceSignal.hash_from_str(text_000)
+    other = CopytraceSignal.hash_from_str(inaugural["1961-Kennedy"])
+    index = CopytraceIndex.build(
+        [(s000, "a"), (s000, "b"), (other, "c"), *[(e, "ex") for e in CopytraceSignal.get_examples()]]
+    )
+    found = index.query(CopytraceSignal.hash_from_str(text_001))
+    assert sorted(m.metadata for m in found) == ["a", "b"]
+    assert index.query(CopytraceSignal.hash_from_str("Some post. " + _paragraph(text_000) + " More."))
+    assert index.query(CopytraceSignal.hash_from_str(FOOTER)) == []
+    buf = io.BytesIO()
+    index.serialize(buf)
+    assert b"copytrace.index" not in buf.getvalue()  # the index itself is arrays, not pickled objects
+    buf.seek(0)
+    again = CopytraceIndex.deserialize(buf)
+    assert [
+        (m.metadata, m.similarity_info) for m in again.query(CopytraceSignal.hash_from_str(text_001))
+    ] == [(m.metadata, m.similarity_info) for m in found]
+
+
+def test_empty_index_round_trips_as_hma_builds_it() -> None:
+    buf = io.BytesIO()
+    CopytraceIndex.build([]).serialize(buf)
+    buf.seek(0)
+    assert CopytraceIndex.deserialize(buf).query(CopytraceSignal.get_examples()[0]) == []
+
+
+def test_keyed_hashing_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text_000: str, text_001: str
+) -> None:
+    key = tmp_path / "k"
+    key.write_text("a consortium secret of enough length\n")
+    public = CopytraceSignal.hash_from_str(text_000)
+    monkeypatch.setenv("COPYTRACE_KEY_FILE", str(key))
+    keyed = CopytraceSignal.hash_from_str(text_000)
+    assert keyed != public and keyed.split(":")[4] != "public"
+    index = CopytraceIndex.build([(keyed, "keyed"), (public, "public")])
+    assert [m.metadata for m in index.query(CopytraceSignal.hash_from_str(text_001))] == ["keyed"]
+    monkeypatch.setenv("COPYTRACE_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="cannot be read"):
+        CopytraceSignal.hash_from_str(text_000)
+
+
+def _tx(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(BIN / "threatexchange"), *args],
+        env=env,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def test_the_real_threatexchange_cli_flow(tmp_path: Path, text_000: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    added = _tx(home, "config", "extensions", "add", "copytrace.threatexchange")
+    assert added.returncode == 0 and "copytrace - CopytraceSignal" in added.stdout, added.stderr
+    hashed = _tx(home, "hash", "text", str(CANONICAL_000))
+    assert hashed.returncode == 0 and hashed.stdout.split() == ["copytrace", str(fingerprint(text_000))]
+    signals = tmp_path / "signals.txt"
+    signals.write_text(hashed.stdout.split()[1] + "\n")
+    collab = _tx(
+        home,
+        "config",
+        "collab",
+        "edit",
+        "local_file",
+        "--create",
+        "--filename",
+        str(signals),
+        "--signal-type",
+        "copytrace",
+        "mehr",
+    )
+    assert collab.returncode == 0, collab.stderr
+    fetched = _tx(home, "fetch")
+    assert fetched.returncode == 0 and "Index for copytrace ready" in fetched.stderr, fetched.stderr
+    whole = _tx(home, "match", "text", str(CANONICAL_001))
+    assert whole.returncode == 0 and whole.stdout.startswith("copytrace ") and "(mehr)" in whole.stdout
+    kennedy = (DATA / "corpora" / "inaugural" / "1961-Kennedy.txt").read_text(encoding="utf-8")
+    post = kennedy[:700] + "\n" + _paragraph(text_000) + "\n" + kennedy[-400:]
+    excerpt = _tx(home, "match", "text", "-", stdin=post)
+    assert excerpt.returncode == 0 and "(mehr)" in excerpt.stdout, excerpt.stderr
+    footer = _tx(home, "match", "text", "-", stdin=FOOTER)
+    assert footer.returncode == 0 and footer.stdout == ""
