@@ -80,6 +80,10 @@ def brute_force_match(
     for fp in items.values():
         df.update(set(fp.hashes.tolist()))
         postings.update(fp.hashes.tolist())
+
+    def weight(d: int) -> float:
+        return 1.0 if d <= mp.common_df else (mp.common_df / d) ** 2
+
     qh = query.hashes.tolist()
     qp = query.positions.tolist()
     out = {}
@@ -88,13 +92,13 @@ def brute_force_match(
         for j, h in enumerate(qh):
             if df[h] == 0 or postings[h] > mp.max_postings:
                 continue
-            w = 1.0 if df[h] <= mp.common_df else (mp.common_df / df[h]) ** 2
             for h2, p in zip(fp.hashes.tolist(), fp.positions.tolist(), strict=True):
                 if h2 == h:
-                    anchors.append((j, p, w))
+                    anchors.append((j, p, df[h]))
         anchors.sort(key=lambda a: (a[0], a[1]))
         score, prev = [], []
-        for a, (j, p, w) in enumerate(anchors):
+        for a, (j, p, d) in enumerate(anchors):
+            w = weight(d)
             best, pb = w, -1
             for b in range(a - 1, -1, -1):
                 dq = qp[j] - qp[anchors[b][0]]
@@ -119,10 +123,22 @@ def brute_force_match(
                 used[b] = True
                 chain.append(b)
                 b = prev[b]
-            weight = sum(anchors[c][2] for c in chain)
-            span = qp[anchors[a][0]] - qp[anchors[chain[-1]][0]]
-            strong = weight + 1e-9 >= mp.min_evidence and span >= min_span
-            if strong or (len(chain) >= len(fp) and weight + 1e-9 >= len(chain)):
+            # each anchor counts as common as the most common anchor of the chain near it (guarantee tokens)
+            weights = {
+                c: weight(
+                    max(anchors[o][2] for o in chain if abs(qp[anchors[o][0]] - qp[anchors[c][0]]) <= g)
+                )
+                for c in chain
+            }
+            by_hash: dict[int, float] = {}
+            for c in chain:  # a phrase repeated in both texts is one piece of evidence
+                h = qh[anchors[c][0]]
+                by_hash[h] = max(by_hash.get(h, 0.0), weights[c])
+            evidence = sum(by_hash.values())
+            distinctive = [qp[anchors[c][0]] for c in chain if weights[c] >= 0.5]
+            span = max(distinctive) - min(distinctive) if distinctive else -1
+            strong = evidence + 1e-9 >= mp.min_evidence and span >= min_span
+            if strong or (len(chain) >= len(fp) and evidence + 1e-9 >= len(chain)):
                 kept.update(chain)
         if kept:
             out[name] = (len({anchors[c][0] for c in kept}), len({anchors[c][1] for c in kept}))

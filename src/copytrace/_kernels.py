@@ -305,15 +305,43 @@ def gather_anchors(lo, hi, post_items, post_pos, allowed, use):  # type: ignore[
     return a_item[:n], a_q[:n], a_pos[:n]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _weight(df, common_df):  # type: ignore[no-untyped-def]
+    if df <= common_df:
+        return 1.0
+    r = common_df / df
+    return r * r
+
+
 @njit(cache=True, nogil=True)
-def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, min_evidence, min_span):  # type: ignore[no-untyped-def]
+def chain_anchors(  # type: ignore[no-untyped-def]
+    a_item,
+    a_q,
+    a_pos,
+    a_df,
+    q_pos,
+    q_hashes,
+    item_nfp,
+    common_df,
+    max_gap,
+    max_skew,
+    min_evidence,
+    min_span,
+    near,
+):
     """Group anchors per item into co-linear chains and keep the chains that are evidence of a copy.
 
     Anchors are sorted by (item, query fingerprint index).  Consecutive anchors of a chain advance in both
     texts by at most ``max_gap`` tokens, and the two advances differ by at most ``max_skew`` tokens, so a
-    chain is a passage copied in order with light edits.  A chain counts when its anchors' weights add up to
-    ``min_evidence`` and it spans at least ``min_span`` query positions (first to last anchor), or when it
-    covers every fingerprint of a short item.  Returns per matched item
+    chain is a passage copied in order with light edits.  An anchor weighs 1 when at most ``common_df``
+    items hold its hash, else ``(common_df / df)**2``.  For the evidence of a chain, each anchor takes the
+    largest df of the chain's anchors within ``near`` query tokens of it: which k-grams winnowing selects at
+    the edge of a boilerplate passage depends on the text before it, so those few look rare while the
+    passage is common.  Each distinct hash adds its weight once (a phrase repeated in both texts is one piece
+    of evidence).  A chain counts when its evidence reaches ``min_evidence`` and its distinctive anchors
+    (weight at least 0.5) span at least ``min_span`` query positions, or when it covers every fingerprint of
+    a short item: a stock phrase that runs into boilerplate is not a copy.
+    Returns per matched item
     (item, distinct query fingerprints matched, distinct item fingerprints matched, evidence) and per kept
     chain (result index, first/last query token, first/last item token, anchor count).
     """
@@ -323,6 +351,8 @@ def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, m
     used = np.zeros(n, dtype=np.bool_)
     keep = np.zeros(n, dtype=np.bool_)
     chain = np.empty(n, dtype=np.int64)
+    cw = np.empty(n, dtype=np.float64)
+    ch = np.empty(n, dtype=np.uint64)
     r_list = []
     s_list = []
     qmark = np.full(q_pos.shape[0], -1, dtype=np.int64)
@@ -336,7 +366,7 @@ def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, m
         # best chain ending at each anchor
         for a in range(g0, g1):
             qa = q_pos[a_q[a]]
-            best = a_w[a]
+            best = _weight(a_df[a], common_df)
             pb = -1
             for b in range(a - 1, g0 - 1, -1):
                 dq = qa - q_pos[a_q[b]]
@@ -347,7 +377,7 @@ def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, m
                 di = a_pos[a] - a_pos[b]
                 if di <= 0 or di > max_gap or abs(dq - di) > max_skew:
                     continue
-                cand = score[b] + a_w[a]
+                cand = score[b] + _weight(a_df[a], common_df)
                 if cand > best:
                     best = cand
                     pb = b
@@ -366,11 +396,36 @@ def chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, m
                 used[b] = True
                 chain[hits] = b
                 hits += 1
-                weight += a_w[b]
                 b = prev[b]
+            lo_q = np.int64(1) << 62
+            hi_q = -lo_q
+            for t in range(hits):  # chain[] runs from the last query position back to the first
+                qt = q_pos[a_q[chain[t]]]
+                df = a_df[chain[t]]
+                u = t - 1
+                while u >= 0 and q_pos[a_q[chain[u]]] - qt <= near:
+                    df = max(df, a_df[chain[u]])
+                    u -= 1
+                u = t + 1
+                while u < hits and qt - q_pos[a_q[chain[u]]] <= near:
+                    df = max(df, a_df[chain[u]])
+                    u += 1
+                w = _weight(df, common_df)
+                cw[t] = w
+                ch[t] = q_hashes[a_q[chain[t]]]
+                if w >= 0.5:  # a distinctive anchor: the chain's length is measured on these alone
+                    lo_q = min(lo_q, qt)
+                    hi_q = max(hi_q, qt)
+            # A phrase repeated in both texts is one piece of evidence: each hash counts once, at its best.
+            by_hash = np.argsort(ch[:hits], kind="mergesort")
+            best_w = 0.0
+            for t in range(hits):
+                best_w = max(best_w, cw[by_hash[t]])
+                if t + 1 == hits or ch[by_hash[t + 1]] != ch[by_hash[t]]:
+                    weight += best_w
+                    best_w = 0.0
             first = chain[hits - 1]
-            span = q_pos[a_q[a]] - q_pos[a_q[first]]
-            strong = weight + 1e-9 >= min_evidence and span >= min_span
+            strong = weight + 1e-9 >= min_evidence and hi_q - lo_q >= min_span
             if strong or (hits >= item_nfp[item] and weight + 1e-9 >= hits):
                 for t in range(hits):
                     keep[chain[t]] = True
@@ -428,6 +483,7 @@ def match_query(  # type: ignore[no-untyped-def]
     max_skew,
     min_evidence,
     min_span,
+    near,
 ):
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query."""
@@ -436,11 +492,8 @@ def match_query(  # type: ignore[no-untyped-def]
     lo2, hi2 = lookup(delta_h, q_hashes)
     df = count_df(lo1, hi1, main_items, allowed) + count_df(lo2, hi2, delta_items, allowed)
     use = np.empty(m, dtype=np.bool_)
-    weights = np.empty(m, dtype=np.float64)
     for j in range(m):
         use[j] = df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
-        r = common_df / df[j] if df[j] > 0 else 1.0
-        weights[j] = 1.0 if r >= 1.0 else r * r
     i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, use)
     i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, use)
     a_item = np.concatenate((i1, i2))
@@ -450,5 +503,19 @@ def match_query(  # type: ignore[no-untyped-def]
     a_item = a_item[order]
     a_q = a_q[order]
     a_pos = a_pos[order]
-    a_w = weights[a_q]
-    return chain_anchors(a_item, a_q, a_pos, a_w, q_pos, item_nfp, max_gap, max_skew, min_evidence, min_span)
+    a_df = df[a_q]
+    return chain_anchors(
+        a_item,
+        a_q,
+        a_pos,
+        a_df,
+        q_pos,
+        q_hashes,
+        item_nfp,
+        common_df,
+        max_gap,
+        max_skew,
+        min_evidence,
+        min_span,
+        near,
+    )

@@ -335,6 +335,7 @@ class Index:
             mp.skew_for(g),
             mp.min_evidence,
             mp.min_tokens_for(g) - self.params.k,
+            g,
         )
         qcs = (r_qm / len(fp)).tolist()
         ics = (r_im / np.maximum(1, self._nfp[r_item])).tolist()

@@ -61,8 +61,9 @@ class MatchParams:
     ``common_df`` for such banks.  10 is MOSS's default for the same purpose.
     ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
     consecutive anchors of one chain may be, and how much the two texts' advances may differ.
-    ``min_tokens``: a chain must run over at least this many query tokens (first to last shared k-gram), so
-    a stock phrase of a few words ("the president of the united states") is not a copy.  ``min_score``: drop
+    ``min_tokens``: a chain must run over at least this many query tokens (first to last distinctive shared
+    k-gram), so a stock phrase of a few words ("the president of the united states"), alone or running into
+    boilerplate, is not a copy.  ``min_score``: drop
     matches
     scoring below it.
     """

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import CopytraceError
-from . import bank, fingerprint, key, match
+from . import bank, evaluate, fingerprint, key, match
 from .common import Exit, error
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
     sub = parser.add_subparsers(
-        dest="command", metavar="{bank,match,fingerprint,key}", required=True, parser_class=_Parser
+        dest="command", metavar="{bank,match,fingerprint,key,eval}", required=True, parser_class=_Parser
     )
-    for module in (bank, match, fingerprint, key):
+    for module in (bank, match, fingerprint, key, evaluate):
         module.register(sub)
     for action in _subparsers(parser):
         action.add_argument("--version", action="version", version=f"copytrace {__version__}")
