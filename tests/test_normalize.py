@@ -16,7 +16,7 @@ from copytrace.normalize import fold_char
 
 from .conftest import ROOT
 
-TABLE_SHA256 = "c7b2f2674f45d09f64d2c8a179e681c80502e9a590e83b23fb9060438fa54e98"
+TABLE_SHA256 = "25bb2867b83a01ef01cb758e9d15e1853d6ef31ac8ac79bb945ba42bdb76b822"
 
 SAME = [
     ("nfkc-fullwidth", "Ｈｅｌｌｏ ｗｏｒｌｄ", "hello world"),

@@ -112,6 +112,22 @@ def fold_step(s: str, skeleton: dict[str, str]) -> str:
 
 
 def fold(ch: str, skeleton: dict[str, str]) -> str:
+    """The folded form of one character (before the table is closed under composition).
+
+    A non-ASCII cased letter whose capital looks like an ASCII letter or digit (its TR39 prototype) folds to
+    that letter: Cyrillic ``в`` and ``В`` both fold to ``b``, Greek ``ν`` and ``Ν`` both to ``n``, so copies
+    typed with look-alike capitals are caught and Cyrillic and Greek stay case-insensitive.  A capital that
+    looks like ``I`` folds to ``i``, as ``I`` does.  Everything else goes through ``fold_step``.
+    """
+    if not ch.isascii() and unicodedata.category(ch) in ("Lu", "Ll", "Lt"):
+        upper = ch.upper() if len(ch.upper()) == 1 else ch
+        target = skeleton.get(upper, "")
+        if target and target.isascii() and target.isalnum():
+            return "i" if target == "l" and upper != "\u2113" else _fixed_point(target, skeleton)
+    return _fixed_point(ch, skeleton)
+
+
+def _fixed_point(ch: str, skeleton: dict[str, str]) -> str:
     s = ch
     for _ in range(10):
         t = fold_step(s, skeleton)
@@ -138,8 +154,28 @@ def classify(ch: str, folded: str) -> int:
     return WORD
 
 
+def close(folds: dict[str, str]) -> dict[str, str]:
+    """Apply the table to its own output until nothing changes, so that normalising is idempotent."""
+    for _ in range(10):
+        changed = False
+        for ch, s in folds.items():
+            t = "".join(folds.get(c, c) for c in s)
+            if t != s:
+                folds[ch] = t
+                changed = True
+        if not changed:
+            return folds
+    raise RuntimeError("the fold table does not close")
+
+
 def build() -> dict[str, np.ndarray]:
     skeleton = load_skeleton()
+    assigned = [
+        chr(cp)
+        for cp in range(0x110000)
+        if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"
+    ]
+    folds = close({ch: fold(ch, skeleton) for ch in assigned})
     cps, classes, offsets, lengths, data = [], [], [], [], []
     for cp in range(0x110000):
         if 0xD800 <= cp <= 0xDFFF:
@@ -149,7 +185,7 @@ def build() -> dict[str, np.ndarray]:
             lengths.append(0)
             continue
         ch = chr(cp)
-        folded = fold(ch, skeleton) if unicodedata.category(ch) != "Cn" else ch
+        folded = folds.get(ch, ch)
         cls = classify(ch, folded)
         if cls in (WORD, SOLO) and folded != ch:
             offsets.append(len(data))
