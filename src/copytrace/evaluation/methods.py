@@ -33,6 +33,10 @@ class Method:
     def query(self, text: str) -> set[str]:
         raise NotImplementedError
 
+    def cost(self, text: str) -> float:
+        """An estimate of what one query costs, for ordering the queries of a slow method."""
+        return 0.0
+
 
 class Copytrace(Method):
     name = "copytrace"
@@ -75,9 +79,15 @@ class RawText(Method):
         except ImportError as exc:
             raise UnavailableError("pip install threatexchange") from exc
         self.index: Any = RawTextSignal.get_index_cls().build((text, i) for i, text in items.items())
+        self.lengths = [len(t) for t in items.values()]
 
     def query(self, text: str) -> set[str]:
         return {m.metadata for m in self.index.query(text)}
+
+    def cost(self, text: str) -> float:
+        """Levenshtein runs only against banked texts within 5% of the query's length: length products."""
+        n = len(text)
+        return float(sum(n * m for m in self.lengths if abs(n - m) <= 0.05 * m))
 
 
 class TextTLSH(Method):

@@ -2,8 +2,8 @@
 
 Recall of a perturbation row: the share of its queries whose source item the method reports.  False
 positives: negatives (and boilerplate alone) for which the method reports any item.  Slow methods run on a
-time budget, taking queries round-robin across rows so every row is sampled; each cell then shows how many
-queries it rests on.
+time budget, taking the cheapest queries first (by the method's own cost estimate) and the rows in turn;
+each cell then shows how many queries it rests on.
 """
 
 from __future__ import annotations
@@ -65,7 +65,12 @@ def run(
             res.unavailable = str(exc)
             continue
         res.build_s = time.perf_counter() - t0
-        order = _round_robin(suite.queries) if method.slow else suite.queries
+        if method.slow:  # cheapest first, rows interleaved, so every row is sampled within the budget
+            rr = _round_robin(suite.queries)
+            rank = {q.id: n for n, q in enumerate(rr)}
+            order = sorted(rr, key=lambda q: (method.cost(q.text), rank[q.id]))
+        else:
+            order = list(suite.queries)
         for n, q in enumerate(order, start=1):
             t = time.perf_counter()
             res.answered[q.id] = method.query(q.text)
@@ -101,7 +106,7 @@ def score(suite: Suite, results: Sequence[MethodResult]) -> dict[str, Any]:
             "unavailable": r.unavailable,
             "build_s": round(r.build_s, 3),
             "queries": len(r.answered),
-            "queries_per_s": round(r.qps, 1),
+            "queries_per_s": round(r.qps, 4),
         }
         for r in results
     }
@@ -138,8 +143,12 @@ def table(scores: dict[str, Any], names: Sequence[str]) -> str:
     lines.append(
         "| **false-positive rate** | " + " | ".join("–" if f is None else f"{f:.4f}" for f in fpr) + " |"
     )
-    lines.append("| **queries/s** | " + " | ".join(f"{m[n]['queries_per_s']:,.0f}" for n in names) + " |")
+    lines.append("| **queries/s** | " + " | ".join(_rate(m[n]["queries_per_s"]) for n in names) + " |")
     return "\n".join(lines)
+
+
+def _rate(qps: float) -> str:
+    return f"{qps:,.0f}" if qps >= 10 else f"{qps:.2g}"
 
 
 def losses(scores: dict[str, Any], ours: str = "copytrace") -> list[str]:
