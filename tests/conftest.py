@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from copytrace.cli.main import main
 from copytrace.textio import read_text_file
+
+from .postgres import create_database, running_server, server_binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
@@ -19,6 +23,31 @@ FOOTER = (
     "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International "
     "License."
 )
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session; in CI its absence is a failure, elsewhere a skip."""
+    bindir = server_binaries()
+    if bindir is None:
+        message = "PostgreSQL server binaries not found: apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_server(bindir) as url:
+        yield url
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store database on each backend: an SQLite file, or a database on the real server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    admin = request.getfixturevalue("postgres_admin_url")
+    return create_database(admin, f"test_{os.getpid()}_{next(_DATABASES)}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

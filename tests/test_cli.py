@@ -39,6 +39,15 @@ def test_demo_flow(cli, text_001: str, text_000: str) -> None:  # type: ignore[n
     assert code == 0 and out.startswith("news\t1 item(s)\tctw1:n1:k5:w4:public")
 
 
+def test_the_cli_runs_on_any_store_url(cli, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", "--db", db_url, CANONICAL_000)[0] == 0
+    code, out, _ = cli("match", "--db", db_url, CANONICAL_001)
+    (m,) = _matches(out)
+    assert code == 0 and m["item_containment"] >= 0.9 and m["spans"][0]["item_start"] is not None
+    assert cli("bank", "remove", "news", "000_ea7438489bd31fbe", "--db", db_url)[0] == 0
+    assert cli("match", "--db", db_url, CANONICAL_001)[0] == 1
+
+
 def test_no_match_exits_1(cli) -> None:  # type: ignore[no-untyped-def]
     cli("bank", "add", "news", CANONICAL_000)
     code, out, _ = cli("match", "-", stdin=FOOTER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ from copytrace.store import ItemRecord, Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(str(tmp_path / "banks.db"))
+def store(db_url: str) -> Iterator[Store]:
+    """The same contract on every backend: SQLite and a real PostgreSQL."""
+    with Store(db_url) as s:
+        yield s
 
 
 def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
@@ -34,7 +37,7 @@ def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
 def test_schema_is_at_the_newest_migration(store: Store) -> None:
     with store.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0001"
-    Store(store.url)  # opening again is a no-op
+    Store(store.url).close()  # opening again is a no-op
 
 
 def test_add_get_remove(store: Store, text_000: str) -> None:
@@ -84,14 +87,14 @@ def test_index_built_from_the_store_has_item_spans(store: Store, text_000: str, 
     assert [m.bank for m in store.build_index(["fp"]).match(text_001)] == ["fp"]
 
 
-def test_a_crash_during_an_add_loses_nothing_acknowledged(tmp_path: Path, text_000: str) -> None:
-    db = tmp_path / "crash.db"
+def test_a_crash_during_an_add_loses_nothing_acknowledged(db_url: str, text_000: str) -> None:
+    db = db_url
     script = textwrap.dedent(
         f"""
         import os
         from copytrace import fingerprint, DEFAULT_PARAMS
         from copytrace.store import Store, ItemRecord
-        store = Store({str(db)!r})
+        store = Store({db!r})
         store.create_bank("b", DEFAULT_PARAMS)
         text = open({str(Path(__file__).parent / "golden" / "fingerprints_v1.json")!r}).read()
         store.add_items("b", [ItemRecord("acknowledged", fingerprint(text), text)])
@@ -105,6 +108,6 @@ def test_a_crash_during_an_add_loses_nothing_acknowledged(tmp_path: Path, text_0
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9 and "acknowledged" in proc.stdout
-    store = Store(str(db))
-    assert [b.n_items for b in store.banks()] == [1]
-    assert store.get_item("b", "acknowledged").text
+    with Store(db) as store:
+        assert [b.n_items for b in store.banks()] == [1]
+        assert store.get_item("b", "acknowledged").text

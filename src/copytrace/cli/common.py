@@ -61,8 +61,19 @@ def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, k
     )
 
 
+_OPEN_STORES: list[Store] = []
+
+
 def open_store(args: argparse.Namespace) -> Store:
-    return Store(args.db)
+    """The store named by ``--db`` (or the default); closed by ``close_stores`` when the command ends."""
+    store = Store(args.db)
+    _OPEN_STORES.append(store)
+    return store
+
+
+def close_stores() -> None:
+    while _OPEN_STORES:
+        _OPEN_STORES.pop().close()
 
 
 def load_key(args: argparse.Namespace) -> Key | None:

@@ -10,7 +10,7 @@ from typing import NoReturn
 from .. import __version__
 from ..errors import CopytraceError
 from . import bank, evaluate, fingerprint, key, match
-from .common import Exit, error
+from .common import Exit, close_stores, error
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
 
@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return Exit.OK
+    finally:
+        close_stores()
 
 
 if __name__ == "__main__":
