@@ -25,6 +25,12 @@ FOOTER = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes cached by the store go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("COPYTRACE_CACHE", str(tmp_path_factory.getbasetemp() / "index-cache"))
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A real PostgreSQL server for the session; in CI its absence is a failure, elsewhere a skip."""
@@ -85,6 +91,7 @@ def udhr() -> dict[str, str]:
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("COPYTRACE_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("COPYTRACE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("COPYTRACE_KEY_FILE", raising=False)
 
     def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

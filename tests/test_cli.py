@@ -207,7 +207,11 @@ def test_usage_errors_are_one_line(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_installed_entry_point_runs(tmp_path: Path) -> None:
-    env = {"COPYTRACE_DB": str(tmp_path / "e.db"), "PATH": str(Path(sys.executable).parent)}
+    env = {
+        "COPYTRACE_DB": str(tmp_path / "e.db"),
+        "COPYTRACE_CACHE": str(tmp_path / "cache"),
+        "PATH": str(Path(sys.executable).parent),
+    }
     exe = Path(sys.executable).parent / "copytrace"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.startswith("copytrace ")

@@ -36,8 +36,54 @@ def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
 
 def test_schema_is_at_the_newest_migration(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
     Store(store.url).close()  # opening again is a no-op
+
+
+def test_a_store_of_the_first_schema_is_upgraded_with_its_data(db_url: str, text_000: str) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from copytrace.store.store import _alembic_config, to_url
+
+    engine = create_engine(to_url(db_url))
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text("INSERT INTO banks (id, name, params, created_at) VALUES (1, 'old', :p, :t)"),
+            {"p": "ctw1:n1:k5:w4:public", "t": "2026-11-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO items (bank_id, item_id, text, fingerprint, labels, metadata, added_at) "
+                "VALUES (1, '000', :x, :f, '[]', '{}', :t)"
+            ),
+            {"x": text_000, "f": str(fingerprint(text_000)), "t": "2026-11-01 00:00:00"},
+        )
+    engine.dispose()
+    with Store(db_url) as store:
+        assert store.get_item("old", "000").text == text_000 and store.generation() == 0
+        store.remove_item("old", "000")
+        assert store.generation() == 1
+
+
+def test_built_index_is_cached_until_the_store_changes(
+    store: Store, text_000: str, text_001: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPYTRACE_CACHE", str(tmp_path / "cache"))
+    store.create_bank("news", DEFAULT_PARAMS)
+    store.add_items("news", [_rec("000", text_000)])
+    first = store.build_index().match(text_001)
+    assert len(list((tmp_path / "cache").glob("index-*.npz"))) == 1
+    real = store.iter_fingerprints
+    monkeypatch.setattr(store, "iter_fingerprints", lambda banks: pytest.fail("rebuilt instead of loaded"))
+    assert store.build_index().match(text_001) == first  # loaded, spans from the store's text
+    monkeypatch.setattr(store, "iter_fingerprints", real)
+    store.add_items("news", [_rec("001", text_001)])
+    assert {m.item_id for m in store.build_index().match(text_001)} == {"000", "001"}
+    assert len(list((tmp_path / "cache").glob("index-*.npz"))) == 1  # the stale one is gone
 
 
 def test_add_get_remove(store: Store, text_000: str) -> None:

@@ -10,6 +10,7 @@ re-fingerprinted) and gives the index a ``text_lookup`` into the store for item 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, delete, event, func, null, select
+from sqlalchemy import create_engine, delete, event, func, insert, null, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import (
+    CopytraceError,
     DuplicateItemError,
     ParameterMismatchError,
     StoreError,
@@ -38,7 +40,16 @@ from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
-from .models import BankRow, ItemRow
+from .models import BankRow, ItemRow, StoreStateRow
+
+_BATCH = 2000
+
+
+def _bump(s: Session) -> None:
+    """Mark a change: derived indexes cached for an older generation are stale."""
+    s.execute(
+        update(StoreStateRow).where(StoreStateRow.id == 1).values(generation=StoreStateRow.generation + 1)
+    )
 
 
 def default_url() -> str:
@@ -148,6 +159,7 @@ class Store:
                     raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
                 return False
             s.add(BankRow(name=name, params=str(params), created_at=datetime.now(UTC)))
+            _bump(s)
             return True
 
     def banks(self) -> list[BankInfo]:
@@ -171,41 +183,62 @@ class Store:
             n = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id)) or 0
             s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id))
             s.delete(row)
+            _bump(s)
             return int(n)
 
     # ------------------------------------------------------------------------------------------- items
     def add_items(self, bank: str, records: Iterable[ItemRecord], *, replace: bool = False) -> int:
-        """Store items in one transaction; on any error nothing of this call is stored."""
+        """Store items in one transaction; on any error nothing of this call is stored.
+
+        Rows go in as bulk INSERTs of ``_BATCH``, each batch first looking up which of its ids the bank holds
+        (an error, or with ``replace`` a row to delete).
+        """
         n = 0
         with self._s() as s, s.begin():
             row = self._bank(s, bank)
             params = FingerprintParams.parse(row.params)
             now = datetime.now(UTC)
+            batch: list[dict[str, Any]] = []
+
+            def flush() -> None:
+                ids = [r["item_id"] for r in batch]
+                if len(set(ids)) != len(ids):
+                    raise DuplicateItemError(bank, next(i for i in ids if ids.count(i) > 1))
+                held = s.scalars(
+                    select(ItemRow.item_id).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(ids))
+                ).all()
+                if held and not replace:
+                    raise DuplicateItemError(bank, held[0])
+                if held:
+                    s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(held)))
+                try:
+                    s.execute(insert(ItemRow), batch)
+                except IntegrityError as exc:  # another writer added one of these ids meanwhile
+                    raise StoreError(
+                        f"an item of this call was added to {bank!r} meanwhile: {exc.orig}"
+                    ) from exc
+                batch.clear()
+
             for rec in records:
                 if rec.fingerprint.params != params:
                     raise ParameterMismatchError(params, rec.fingerprint.params, what=f"item {rec.item_id!r}")
-                existing = s.scalar(
-                    select(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == rec.item_id)
-                )
-                if existing is not None:
-                    if not replace:
-                        raise DuplicateItemError(bank, rec.item_id)
-                    s.delete(existing)
-                    s.flush()
-                s.add(
-                    ItemRow(
-                        bank_id=row.id,
-                        item_id=rec.item_id,
-                        text=rec.text,
-                        fingerprint=str(rec.fingerprint),
-                        labels=list(rec.labels),
-                        meta=dict(rec.metadata),
-                        added_at=now,
-                    )
+                batch.append(
+                    {
+                        "bank_id": row.id,
+                        "item_id": rec.item_id,
+                        "text": rec.text,
+                        "fingerprint": str(rec.fingerprint),
+                        "labels": list(rec.labels),
+                        "meta": dict(rec.metadata),
+                        "added_at": now,
+                    }
                 )
                 n += 1
-                if n % 1000 == 0:
-                    s.flush()
+                if len(batch) >= _BATCH:
+                    flush()
+            if batch:
+                flush()
+            _bump(s)
         return n
 
     def remove_item(self, bank: str, item_id: str) -> None:
@@ -214,6 +247,7 @@ class Store:
             result = s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise UnknownItemError(bank, item_id)
+            _bump(s)
 
     def get_item(self, bank: str, item_id: str) -> ItemRecord:
         with self._s() as s:
@@ -280,11 +314,15 @@ class Store:
         *,
         key: Key | str | bytes | None = None,
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+        cache: bool = True,
     ) -> Index:
         """An index over the items of ``banks`` (default: every bank made with this key).
 
         Banks made with another key or other parameters cannot share an index: naming one raises
-        ``ParameterMismatchError``; when no bank is named they are left out.
+        ``ParameterMismatchError``; when no bank is named they are left out.  With ``cache``, the index is
+        saved under ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``) for the store's current
+        generation and loaded from there until the store changes, so a command starts in a fraction of the
+        time a rebuild takes.
         """
         key_ = as_key(key)
         infos = {b.name: b for b in self.banks()}
@@ -302,6 +340,13 @@ class Store:
         p = params.pop() if params else None
         if p is not None and p.key_id != key_.key_id:
             raise ParameterMismatchError(p, f"key {key_.key_id}", what="bank key")
+        generation = self.generation()
+        path = self._cache_path(names, p, generation) if cache and p is not None else None
+        if path is not None and path.exists():
+            try:
+                return Index.load(path, key=key_, match_params=match_params, text_lookup=self.text)
+            except CopytraceError:
+                path.unlink(missing_ok=True)  # unreadable: rebuild it
         index = Index(
             key=key_,
             k=p.k if p else 5,
@@ -312,7 +357,28 @@ class Store:
         )
         for bank, item_id, fp in self.iter_fingerprints(names):
             index.add(item_id, Fingerprint.parse(fp), bank=bank)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                index.save(path)
+                for stale in path.parent.glob(path.name.rsplit("-g", 1)[0] + "-g*.npz"):
+                    if stale != path:
+                        stale.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache is no reason to fail: the index is in memory
         return index
+
+    def _cache_path(self, names: list[str], params: FingerprintParams, generation: int) -> Path:
+        base = os.environ.get("COPYTRACE_CACHE") or str(
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
+        )
+        digest = hashlib.sha256(f"{self.url}|{sorted(names)}|{params}".encode()).hexdigest()[:24]
+        return Path(base) / f"index-{digest}-g{generation}.npz"
+
+    def generation(self) -> int:
+        """A number that grows with every change to banks or items."""
+        with self._s() as s:
+            return int(s.scalar(select(StoreStateRow.generation).where(StoreStateRow.id == 1)) or 0)
 
     def ping(self) -> None:
         """Raise ``StoreError`` if the database cannot be reached."""
