@@ -17,7 +17,7 @@ from copytrace import (
     fingerprint,
     tokenize,
 )
-from copytrace import _kernels as K
+from copytrace import _hashing as K
 
 from .reference import siphash, winnow
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from . import _hashing
 from .errors import FingerprintFormatError, TooShortError
 from .keys import Key, as_key
 from .normalize import NORMALISATION_VERSION, Tokens, tokenize
@@ -124,10 +124,10 @@ class Fingerprint:
         return hash((self.params, self.n_tokens, self.hashes.tobytes()))
 
     def __str__(self) -> str:
-        head = _kernels.varint_encode(np.array([len(self), self.n_tokens], dtype=np.uint64))
+        head = _hashing.varint_encode(np.array([len(self), self.n_tokens], dtype=np.uint64))
         deltas = np.diff(self.positions.astype(np.uint64), prepend=np.uint64(0))
         payload = (
-            head.tobytes() + self.hashes.astype("<u8").tobytes() + _kernels.varint_encode(deltas).tobytes()
+            head.tobytes() + self.hashes.astype("<u8").tobytes() + _hashing.varint_encode(deltas).tobytes()
         )
         return f"{self.params}:{base64.urlsafe_b64encode(payload).rstrip(b'=').decode('ascii')}"
 
@@ -147,7 +147,7 @@ class Fingerprint:
         except (binascii.Error, ValueError) as exc:
             raise FingerprintFormatError(f"fingerprint data is not base64url: {exc}") from exc
         buf = np.frombuffer(payload, dtype=np.uint8)
-        counts, used = _kernels.varint_decode(buf, 2)
+        counts, used = _hashing.varint_decode(buf, 2)
         if used < 0:
             raise FingerprintFormatError("fingerprint data is truncated")
         count, n_tokens = int(counts[0]), int(counts[1])
@@ -155,7 +155,7 @@ class Fingerprint:
         if count > n_tokens or end > len(payload):
             raise FingerprintFormatError("fingerprint data is truncated or inconsistent")
         hashes = np.frombuffer(payload, dtype="<u8", count=count, offset=used).astype(np.uint64)
-        deltas, used2 = _kernels.varint_decode(buf[end:], count)
+        deltas, used2 = _hashing.varint_decode(buf[end:], count)
         if used2 < 0 or end + used2 != len(payload):
             raise FingerprintFormatError("fingerprint positions are truncated or followed by extra data")
         positions = np.cumsum(deltas).astype(np.int64)
@@ -184,6 +184,6 @@ def fingerprint(
     tokens = tokenize(text, html=html)
     if len(tokens) < k and not allow_short:
         raise TooShortError(len(tokens), k)
-    grams = _kernels.kgram_hashes(tokens.hashes, k, np.uint64(key_.k0), np.uint64(key_.k1))
-    positions = _kernels.winnow(grams, window)
+    grams = _hashing.kgram_hashes(tokens.hashes, k, np.uint64(key_.k0), np.uint64(key_.k1))
+    positions = _hashing.winnow(grams, window)
     return Fingerprint(params, grams[positions], positions, len(tokens), tokens)

@@ -2,7 +2,7 @@
 
 Postings are three parallel arrays sorted by hash — hash (8 bytes), item number (4), token position (4) —
 16 bytes per stored fingerprint.  A query looks up each of its hashes by binary search, weighs each by how
-many items hold it, chains the shared fingerprints of each item in order (``_kernels.chain_anchors``) and
+many items hold it, chains the shared fingerprints of each item in order (``_matching.chain_anchors``) and
 reports the items with enough evidence (``MatchParams``).
 
 Additions go to a small sorted delta that is merged into the main arrays when it grows past an eighth of
@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import _kernels
+from . import _matching
 from .errors import (
     CopytraceError,
     DuplicateItemError,
@@ -322,7 +322,7 @@ class Index:
         allowed = self._allowed(bank_key)
         mp = self.match_params
         g = self.params.guarantee
-        r_item, r_qm, r_im, _r_ev, segs = _kernels.match_query(
+        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(
             *self._main,
             *self._delta,
             allowed,
