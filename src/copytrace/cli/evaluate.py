@@ -73,10 +73,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     results = run(suite, methods, slow_budget_s=args.slow_budget, progress=progress)
     scores = score(suite, results)
-    command = (
-        "copytrace " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if sys.argv[1:2] == ["eval"]
-        else "copytrace eval " + " ".join(map(shlex.quote, args.corpus))
+    command = shlex.join(
+        ["copytrace", "eval", *args.corpus, "--out", args.out]
+        + (["--seed", str(args.seed)] if args.seed != 1 else [])
+        + (["--per-row", str(args.per_row)] if args.per_row != 40 else [])
+        + (["--bank-size", str(args.bank_size)] if args.bank_size else [])
+        + (["--methods", args.methods] if wanted != [m.name for m in ALL_METHODS] else [])
+        + (["--slow-budget", f"{args.slow_budget:g}"] if args.slow_budget != 180 else [])
     )
     path = write_report(suite, results, scores, Path(args.out), command, args.slow_budget)
     print(table(scores, [r.name for r in results if not r.unavailable]))
