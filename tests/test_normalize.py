@@ -30,6 +30,8 @@ SAME = [
     ("bom-word-joiner", "\ufeffhello\u2060 world", "hello world"),
     ("cyrillic-lookalikes", "h\u0435ll\u043e w\u043erld", "hello world"),
     ("greek-lookalikes", "hell\u03bf w\u03bfrld", "hello world"),
+    ("capital-lookalikes", "ТНЕ ВАNК КЕРТ МОNЕҮ", "THE BANK KEPT MONEY"),
+    ("greek-capitals", "ΤΗΕ ΒΑΝΚ ΚΕΡΤ ΜΟΝΕΥ", "the bank kept money"),
     ("combining-accents", "cafe\u0301 re\u0301sume\u0301", "café résumé"),
     ("ligature", "ﬁnd ﬂow", "find flow"),
     ("arabic-alef", "أحمد إسلام آمن ٱلله", "احمد اسلام امن الله"),
@@ -60,6 +62,21 @@ def test_scripts_without_spaces_are_one_token_per_character(text: str, expected:
     assert len(toks) == len([c for c in text if fold_char(c)])
     if expected is not None:
         assert [text[s:e] for s, e in zip(toks.starts, toks.ends, strict=True)] == expected
+
+
+@pytest.mark.parametrize("lang", ["rus", "heb", "arb", "tur", "deu"])
+def test_scripts_with_case_stay_case_insensitive(udhr: dict[str, str], lang: str) -> None:
+    text = udhr[lang]
+    assert normalize(text.upper()) == normalize(text.lower()) == normalize(text)
+
+
+def test_greek_stays_case_insensitive() -> None:
+    text = (
+        "Όλοι οι άνθρωποι γεννιούνται ελεύθεροι και ίσοι στην αξιοπρέπεια και τα δικαιώματα. "
+        "Είναι προικισμένοι με λογική και συνείδηση, και οφείλουν να συμπεριφέρονται μεταξύ τους "
+        "με πνεύμα αδελφοσύνης."
+    )
+    assert normalize(text.upper()) == normalize(text.lower()) == normalize(text)
 
 
 def test_words_keep_their_offsets_in_the_original() -> None:
