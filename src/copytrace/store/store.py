@@ -25,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, delete, event, func, insert, null, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import (
@@ -379,11 +379,3 @@ class Store:
         """A number that grows with every change to banks or items."""
         with self._s() as s:
             return int(s.scalar(select(StoreStateRow.generation).where(StoreStateRow.id == 1)) or 0)
-
-    def ping(self) -> None:
-        """Raise ``StoreError`` if the database cannot be reached."""
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except OperationalError as exc:
-            raise StoreError(f"the store at {self.url} is unreachable: {exc}") from exc
