@@ -156,28 +156,23 @@ def main() -> None:
         from datasketch import MinHashLSH
         from rensa import RMinHashLSH
 
-        t0 = time.perf_counter()
-        lsh = MinHashLSH(threshold=0.5, num_perm=128)
-        for i, text in enumerate(items):
-            lsh.insert(str(i), datasketch_minhash(text))
-        build = time.perf_counter() - t0
-        d_qps = qps(lambda q, lsh=lsh: lsh.query(datasketch_minhash(q)), queries)
-        d_found = sum(bool(lsh.query(datasketch_minhash(q))) for q in queries[::2]) / len(queries[::2])
-        print(
-            f"| {n:,} | datasketch MinHashLSH | {build:.1f} | – | {d_qps:,.0f} | "
-            f"{c_qps / d_qps:.1f}× (excerpts found: {d_found:.3f}) |"
-        )
-        t0 = time.perf_counter()
-        rlsh = RMinHashLSH(threshold=0.5, num_perm=128, num_bands=16)
-        for i, text in enumerate(items):
-            rlsh.insert(i, rensa_minhash(text))
-        build = time.perf_counter() - t0
-        r_qps = qps(lambda q, rlsh=rlsh: rlsh.query(rensa_minhash(q)), queries)
-        r_found = sum(bool(rlsh.query(rensa_minhash(q))) for q in queries[::2]) / len(queries[::2])
-        print(
-            f"| {n:,} | rensa RMinHashLSH | {build:.1f} | – | {r_qps:,.0f} | "
-            f"{c_qps / r_qps:.1f}× (excerpts found: {r_found:.3f}) |"
-        )
+        datasketch_lsh = MinHashLSH(threshold=0.5, num_perm=128)
+        rensa_lsh = RMinHashLSH(threshold=0.5, num_perm=128, num_bands=16)
+        peers = [
+            ("datasketch MinHashLSH", datasketch_lsh, datasketch_minhash, str),
+            ("rensa RMinHashLSH", rensa_lsh, rensa_minhash, int),
+        ]
+        for name, lsh, minhash, key in peers:
+            t0 = time.perf_counter()
+            for i, text in enumerate(items):
+                lsh.insert(key(i), minhash(text))
+            build = time.perf_counter() - t0
+            p_qps = qps(lambda q, lsh=lsh, minhash=minhash: lsh.query(minhash(q)), queries)
+            p_found = sum(bool(lsh.query(minhash(q))) for q in queries[::2]) / len(queries[::2])
+            print(
+                f"| {n:,} | {name} | {build:.1f} | – | {p_qps:,.0f} | "
+                f"{c_qps / p_qps:.1f}× (excerpts found: {p_found:.3f}) |"
+            )
 
 
 if __name__ == "__main__":
