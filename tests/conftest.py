@@ -40,8 +40,8 @@ def postgres_admin_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    with running_server(bindir) as url:
-        yield url
+    with running_server(bindir) as server:
+        yield server.url
 
 
 _DATABASES = itertools.count()

@@ -29,22 +29,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def running_server(bindir: Path) -> Iterator[str]:
-    """Yield the admin URL (``postgresql+psycopg://copytrace@127.0.0.1:PORT/postgres``) of a fresh server."""
-    base = Path(tempfile.mkdtemp(prefix="copytrace-pg-"))
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        shutil.chown(base, "postgres", "postgres")
-    data, log, port = base / "data", base / "server.log", _free_port()
-    try:
+class PostgresServer:
+    """A PostgreSQL cluster in a temporary directory that can be stopped and started again."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.base = Path(tempfile.mkdtemp(prefix="copytrace-pg-"))
+        self.as_root = os.geteuid() == 0
+        self.prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        self.data, self.log, self.port = self.base / "data", self.base / "server.log", _free_port()
         subprocess.run(
             [
-                *prefix,
+                *self.prefix,
                 str(bindir / "initdb"),
                 "-D",
-                str(data),
+                str(self.data),
                 "-U",
                 "copytrace",
                 "--auth=trust",
@@ -54,23 +55,51 @@ def running_server(bindir: Path) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.url = f"postgresql+psycopg://copytrace@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ],
             check=True,
             capture_output=True,
             timeout=60,
         )
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextmanager
+def running_server(bindir: Path) -> Iterator[PostgresServer]:
+    """A fresh server, started; stopped and removed at the end."""
+    server = PostgresServer(bindir)
+    try:
+        server.start()
         try:
-            yield f"postgresql+psycopg://copytrace@127.0.0.1:{port}/postgres"
+            yield server
         finally:
-            subprocess.run(
-                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                capture_output=True,
-                timeout=60,
-            )
+            server.stop()
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        server.remove()
 
 
 def create_database(admin_url: str, name: str) -> str:

@@ -274,6 +274,28 @@ def test_saving_right_after_adding_keeps_every_item(tmp_path, text_000: str, tex
     assert m.item_id == "000" and m.spans[0].item_start is not None
 
 
+def test_churn_keeps_memory_to_the_live_items_and_answers_unchanged(state_union: dict[str, str]) -> None:
+    """Thousands of additions and removals: the index holds what a fresh index of the survivors holds."""
+    names = sorted(state_union)
+    churned = Index()
+    for n in range(3000):
+        name = names[n % len(names)]
+        churned.add(f"{name}#{n}", state_union[name], bank=f"bank{n % 3}")
+        if n >= 5:  # keep the five newest copies
+            old = n - 5
+            churned.remove(f"{names[old % len(names)]}#{old}", bank=f"bank{old % 3}")
+    fresh = Index()
+    for n in range(2995, 3000):
+        fresh.add(f"{names[n % len(names)]}#{n}", state_union[names[n % len(names)]], bank=f"bank{n % 3}")
+    assert len(churned) == 5 and sorted(churned.items()) == sorted(fresh.items())
+    assert churned.nbytes <= 2 * fresh.nbytes + 64 * 16  # per-item arrays may keep spare capacity
+    assert len(churned._ids) <= 1024 + 5
+    for n in range(2995, 3000):
+        text = state_union[names[n % len(names)]]
+        assert churned.match(text) == fresh.match(text)
+        assert churned.match(text, banks=["bank1"]) == fresh.match(text, banks=["bank1"])
+
+
 def test_compact_storage(state_union: dict[str, str]) -> None:
     index = Index()
     for name, text in state_union.items():

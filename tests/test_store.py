@@ -36,7 +36,7 @@ def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
 
 def test_schema_is_at_the_newest_migration(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
     Store(store.url).close()  # opening again is a no-op
 
 

@@ -6,8 +6,9 @@ many items hold it, chains the shared fingerprints of each item in order (``_mat
 reports the items with enough evidence (``MatchParams``).
 
 Additions go to a small sorted delta that is merged into the main arrays when it grows past an eighth of
-them, so adding one item never re-sorts the index; removals mark the item dead and are compacted away in
-bulk.  ``save``/``load`` write and read the arrays as one ``.npz`` file.
+them (at most ``_DELTA_MAX`` postings), so adding one item never re-sorts the index; removals mark the item
+dead and are compacted away in bulk, renumbering the live items, so an index that keeps adding and removing
+items holds memory for its live items only.  ``save``/``load`` write and read the arrays as one ``.npz`` file.
 
 >>> index = Index()
 >>> fp = index.add("speech", "We will continue our endeavors for the victory of the resistance.")
@@ -48,6 +49,8 @@ from .normalize import tokenize
 
 DEFAULT_BANK = "default"
 _FORMAT = "copytrace-index/1"
+# The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
+_DELTA_MAX = 1 << 20
 
 TextLookup = Callable[[str, str], "str | None"]
 
@@ -123,6 +126,8 @@ class Index:
         self._nfp = np.zeros(0, dtype=np.int32)
         self._ntok = np.zeros(0, dtype=np.int32)
         self._alive = np.zeros(0, dtype=bool)
+        self._bank_of = np.zeros(0, dtype=np.int32)
+        self._bank_codes: dict[str, int] = {}
         self._texts: dict[int, tuple[str, bool | None]] = {}
         self._main = _empty_postings()
         self._delta = _empty_postings()
@@ -223,7 +228,9 @@ class Index:
             self._nfp = np.resize(self._nfp, cap)
             self._ntok = np.resize(self._ntok, cap)
             self._alive = np.resize(self._alive, cap)
+            self._bank_of = np.resize(self._bank_of, cap)
         self._nfp[idx] = len(fp)
+        self._bank_of[idx] = self._bank_codes.setdefault(bank, len(self._bank_codes))
         self._ntok[idx] = fp.n_tokens
         self._alive[idx] = True
         if text is not None and self.keep_text:
@@ -245,7 +252,8 @@ class Index:
         self._allowed_cache.clear()
         self._flush()
         total = len(self._main[0]) + len(self._delta[0])
-        if total and self._dead_postings * 4 > total:
+        dead_slots = len(self._ids) - len(self._lookup)
+        if (total and self._dead_postings * 4 > total) or dead_slots > max(1024, len(self._lookup)):
             self._compact()
 
     # ------------------------------------------------------------------------------------- maintenance
@@ -258,26 +266,42 @@ class Index:
         self._pending.clear()
         order = np.argsort(h, kind="stable")
         self._delta = _merge(self._delta, (h[order], it[order], ps[order]))
-        if len(self._delta[0]) > max(1 << 16, len(self._main[0]) // 8):
+        if len(self._delta[0]) > max(1 << 16, min(_DELTA_MAX, len(self._main[0]) // 8)):
             self._main = _merge(self._main, self._delta)
             self._delta = _empty_postings()
 
     def _compact(self) -> None:
+        """Merge the delta, drop dead items' postings and renumber the live items 0..n-1 in order added."""
         self._flush()
         self._main = _merge(self._main, self._delta)
         self._delta = _empty_postings()
+        n = len(self._ids)
+        if n == len(self._lookup):
+            return
+        live = np.flatnonzero(self._alive[:n])
+        renumber = np.full(n, -1, dtype=np.int64)
+        renumber[live] = np.arange(len(live))
         keep = self._alive[self._main[1]]
-        self._main = (self._main[0][keep], self._main[1][keep], self._main[2][keep])
+        self._main = (
+            self._main[0][keep],
+            renumber[self._main[1][keep]].astype(np.uint32),
+            self._main[2][keep],
+        )
+        self._ids = [self._ids[i] for i in live.tolist()]
+        self._lookup = {pair: new for new, pair in enumerate(self._ids)}
+        self._nfp, self._ntok, self._bank_of = self._nfp[live], self._ntok[live], self._bank_of[live]
+        self._alive = np.ones(len(live), dtype=bool)
+        self._texts = {int(renumber[old]): held for old, held in self._texts.items()}
         self._dead_postings = 0
+        self._allowed_cache.clear()
 
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
         allowed = self._allowed_cache.get(banks)
         if allowed is None:
             allowed = self._alive[: len(self._ids)].copy()
             if banks is not None:
-                wanted = set(banks)
-                in_banks = np.fromiter((b in wanted for b, _ in self._ids), dtype=bool, count=len(self._ids))
-                allowed &= in_banks
+                codes = [self._bank_codes[b] for b in banks if b in self._bank_codes]
+                allowed &= np.isin(self._bank_of[: len(self._ids)], codes)
             self._allowed_cache[banks] = allowed
         return allowed
 
@@ -415,33 +439,27 @@ class Index:
         """Write the index as one ``.npz``: to a path (through a temporary file, then renamed, so a crash
         never leaves half an index) or to a binary stream."""
         self._compact()
-        alive_ids = list(self._lookup.items())
-        renumber = np.full(len(self._ids), -1, dtype=np.int64)
-        for new, (_, old) in enumerate(alive_ids):
-            renumber[old] = new
+        n = len(self._ids)
         meta = {
             "format": _FORMAT,
             "params": str(self.params),
-            "items": [[b, i] for (b, i), _ in alive_ids],
-            "texts": {
-                str(renumber[old]): [t, h] for old, (t, h) in self._texts.items() if renumber[old] >= 0
-            },
+            "items": [[b, i] for b, i in self._ids],
+            "texts": {str(idx): [t, h] for idx, (t, h) in self._texts.items()},
         }
         h, it, ps = self._main
-        alive = [old for _, old in alive_ids]
         arrays = {
             "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
             "hashes": h,
-            "items": renumber[it].astype(np.uint32),
+            "items": it,
             "positions": ps,
-            "nfp": self._nfp[alive],
-            "ntok": self._ntok[alive],
+            "nfp": self._nfp[:n],
+            "ntok": self._ntok[:n],
         }
         if not isinstance(path, (str, os.PathLike)):
             np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
             return
         target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # processes may save the same index
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
@@ -486,6 +504,11 @@ class Index:
         index._nfp = arrays[3].astype(np.int32)
         index._ntok = arrays[4].astype(np.int32)
         index._alive = np.ones(len(index._ids), dtype=bool)
+        for b, _ in index._ids:
+            index._bank_codes.setdefault(b, len(index._bank_codes))
+        index._bank_of = np.fromiter(
+            (index._bank_codes[b] for b, _ in index._ids), dtype=np.int32, count=len(index._ids)
+        )
         index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
         index._main = (arrays[0], arrays[1], arrays[2])
         return index

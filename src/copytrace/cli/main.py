@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import CopytraceError
-from . import bank, evaluate, fingerprint, key, match
+from . import bank, evaluate, fingerprint, key, keys, match, serve
 from .common import Exit, close_stores, error
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
@@ -17,6 +17,7 @@ DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or ob
 example:
   copytrace bank add news ../shared/data/canonical/000_ea7438489bd31fbe.txt
   copytrace match ../shared/data/canonical/001_5e32e1b4a13a1b7e.txt
+  copytrace serve          # the HTTP service and review page on http://127.0.0.1:8080/
 """
 
 
@@ -34,9 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
     sub = parser.add_subparsers(
-        dest="command", metavar="{bank,match,fingerprint,key,eval}", required=True, parser_class=_Parser
+        dest="command",
+        metavar="{bank,match,fingerprint,serve,keys,key,eval}",
+        required=True,
+        parser_class=_Parser,
     )
-    for module in (bank, match, fingerprint, key, evaluate):
+    for module in (bank, match, fingerprint, serve, keys, key, evaluate):
         module.register(sub)
     for action in _subparsers(parser):
         action.add_argument("--version", action="version", version=f"copytrace {__version__}")

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that reads back timezone-aware in UTC on every database (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -19,7 +44,7 @@ class BankRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     params: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     items: Mapped[list[ItemRow]] = relationship(back_populates="bank", cascade="all, delete-orphan")
 
 
@@ -34,7 +59,7 @@ class ItemRow(Base):
     fingerprint: Mapped[str] = mapped_column(Text)
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     bank: Mapped[BankRow] = relationship(back_populates="items")
 
 
@@ -45,3 +70,69 @@ class StoreStateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+_BIGID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+
+class ChangeRow(Base):
+    """One change to banks or items, in the transaction that made it: the feed running indexes follow.
+
+    ``generation`` is the store generation the change's transaction set; ``op`` is ``add`` (item added or
+    replaced), ``remove`` (item removed), ``create_bank`` or ``drop_bank``.
+    """
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
+    op: Mapped[str] = mapped_column(String(16))
+    bank: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id, role, and a salted SHA-256 of its secret (the secret is never stored)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditRow(Base):
+    """Who changed what, when: written in the same transaction as the change."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    bank: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReviewRow(Base):
+    """A reviewer's decision on one match: the query is kept as its SHA-256 only."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_item", "bank", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    bank: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[str] = mapped_column(String(1000))
+    query_sha256: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)

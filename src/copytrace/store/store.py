@@ -6,6 +6,10 @@ is on disk once the call that added it returns.  Adding items is one transaction
 
 The index is derived from the store: ``build_index`` reads the stored fingerprints (no text is
 re-fingerprinted) and gives the index a ``text_lookup`` into the store for item spans.
+
+Every change runs in one transaction that first raises the store's ``generation`` (the row lock this takes
+orders concurrent writers), then writes the change, one row per touched item in the ``changes`` feed that
+running indexes follow (``copytrace.store.feed``), and one row in the audit log naming the ``actor``.
 """
 
 from __future__ import annotations
@@ -40,15 +44,29 @@ from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
-from .models import BankRow, ItemRow, StoreStateRow
+from .audit_log import audit
+from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
 _BATCH = 2000
 
 
-def _bump(s: Session) -> None:
-    """Mark a change: derived indexes cached for an older generation are stale."""
-    s.execute(
-        update(StoreStateRow).where(StoreStateRow.id == 1).values(generation=StoreStateRow.generation + 1)
+class _NoChangeError(Exception):
+    """Raised inside a write transaction to roll it back when there turned out to be nothing to change."""
+
+
+def _bump(s: Session) -> int:
+    """Start a change: raise the generation (locking the row until commit) and return the new value.
+
+    It is the first statement of every write transaction, so that SQLite takes its write lock at once and
+    PostgreSQL writers commit generations in order: a reader that sees generation g has seen all below g.
+    """
+    return int(
+        s.execute(
+            update(StoreStateRow)
+            .where(StoreStateRow.id == 1)
+            .values(generation=StoreStateRow.generation + 1)
+            .returning(StoreStateRow.generation)
+        ).scalar_one()
     )
 
 
@@ -111,7 +129,7 @@ class Store:
     def __init__(self, db: str | None = None) -> None:
         self.url = to_url(db or default_url())
         try:
-            self.engine: Engine = create_engine(self.url)
+            self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             self._session = sessionmaker(self.engine, expire_on_commit=False)
@@ -141,6 +159,10 @@ class Store:
     def _s(self) -> Session:
         return self._session()
 
+    def session(self) -> Session:
+        """A new ORM session on the store (for the modules that keep keys, audit and reviews)."""
+        return self._session()
+
     # ------------------------------------------------------------------------------------------- banks
     def _bank(self, s: Session, name: str) -> BankRow:
         row = s.scalar(select(BankRow).where(BankRow.name == name))
@@ -148,19 +170,24 @@ class Store:
             raise UnknownBankError(name)
         return row
 
-    def create_bank(self, name: str, params: FingerprintParams) -> bool:
+    def create_bank(self, name: str, params: FingerprintParams, *, actor: str | None = None) -> bool:
         """Create a bank whose items are fingerprinted with ``params``; False if it exists with them."""
-        if not name or len(name) > 200 or name.strip() != name:
-            raise StoreError(f"bad bank name {name!r}: 1-200 characters, no surrounding spaces")
-        with self._s() as s, s.begin():
-            row = s.scalar(select(BankRow).where(BankRow.name == name))
-            if row is not None:
-                if row.params != str(params):
-                    raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
-                return False
-            s.add(BankRow(name=name, params=str(params), created_at=datetime.now(UTC)))
-            _bump(s)
-            return True
+        if not name or len(name) > 200 or name.strip() != name or "/" in name:
+            raise StoreError(f"bad bank name {name!r}: 1-200 characters, no '/', no surrounding spaces")
+        try:
+            with self._s() as s, s.begin():
+                generation = _bump(s)
+                row = s.scalar(select(BankRow).where(BankRow.name == name))
+                if row is not None:
+                    if row.params != str(params):
+                        raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
+                    raise _NoChangeError
+                s.add(BankRow(name=name, params=str(params), created_at=datetime.now(UTC)))
+                s.add(ChangeRow(generation=generation, op="create_bank", bank=name))
+                audit(s, actor, "create_bank", name, params=str(params))
+                return True
+        except _NoChangeError:
+            return False
 
     def banks(self) -> list[BankInfo]:
         with self._s() as s:
@@ -170,84 +197,115 @@ class Store:
                 for r in s.scalars(select(BankRow).order_by(BankRow.name))
             ]
 
+    def bank_params(self) -> dict[str, FingerprintParams]:
+        """Each bank's fingerprint parameters, without counting items."""
+        with self._s() as s:
+            return {
+                name: FingerprintParams.parse(p)
+                for name, p in s.execute(select(BankRow.name, BankRow.params))
+            }
+
     def bank(self, name: str) -> BankInfo:
         for info in self.banks():
             if info.name == name:
                 return info
         raise UnknownBankError(name)
 
-    def delete_bank(self, name: str) -> int:
+    def delete_bank(self, name: str, *, actor: str | None = None) -> int:
         """Delete a bank and its items; returns how many items went with it."""
         with self._s() as s, s.begin():
+            generation = _bump(s)
             row = self._bank(s, name)
             n = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id)) or 0
             s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id))
             s.delete(row)
-            _bump(s)
+            s.add(ChangeRow(generation=generation, op="drop_bank", bank=name))
+            audit(s, actor, "delete_bank", name, items=int(n))
             return int(n)
 
     # ------------------------------------------------------------------------------------------- items
-    def add_items(self, bank: str, records: Iterable[ItemRecord], *, replace: bool = False) -> int:
+    def add_items(
+        self, bank: str, records: Iterable[ItemRecord], *, replace: bool = False, actor: str | None = None
+    ) -> int:
         """Store items in one transaction; on any error nothing of this call is stored.
 
         Rows go in as bulk INSERTs of ``_BATCH``, each batch first looking up which of its ids the bank holds
         (an error, or with ``replace`` a row to delete).
         """
         n = 0
-        with self._s() as s, s.begin():
-            row = self._bank(s, bank)
-            params = FingerprintParams.parse(row.params)
-            now = datetime.now(UTC)
-            batch: list[dict[str, Any]] = []
+        added: list[str] = []  # the first 20 ids, for the audit row
+        try:
+            with self._s() as s, s.begin():
+                generation = _bump(s)
+                row = self._bank(s, bank)
+                params = FingerprintParams.parse(row.params)
+                now = datetime.now(UTC)
+                batch: list[dict[str, Any]] = []
 
-            def flush() -> None:
-                ids = [r["item_id"] for r in batch]
-                if len(set(ids)) != len(ids):
-                    raise DuplicateItemError(bank, next(i for i in ids if ids.count(i) > 1))
-                held = s.scalars(
-                    select(ItemRow.item_id).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(ids))
-                ).all()
-                if held and not replace:
-                    raise DuplicateItemError(bank, held[0])
-                if held:
-                    s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(held)))
-                try:
-                    s.execute(insert(ItemRow), batch)
-                except IntegrityError as exc:  # another writer added one of these ids meanwhile
-                    raise StoreError(
-                        f"an item of this call was added to {bank!r} meanwhile: {exc.orig}"
-                    ) from exc
-                batch.clear()
+                def flush() -> None:
+                    ids = [r["item_id"] for r in batch]
+                    if len(set(ids)) != len(ids):
+                        raise DuplicateItemError(bank, next(i for i in ids if ids.count(i) > 1))
+                    held = s.scalars(
+                        select(ItemRow.item_id).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(ids))
+                    ).all()
+                    if held and not replace:
+                        raise DuplicateItemError(bank, held[0])
+                    if held:
+                        s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(held)))
+                    try:
+                        s.execute(insert(ItemRow), batch)
+                    except IntegrityError as exc:  # another writer added one of these ids meanwhile
+                        raise StoreError(
+                            f"an item of this call was added to {bank!r} meanwhile: {exc.orig}"
+                        ) from exc
+                    s.execute(
+                        insert(ChangeRow),
+                        [{"generation": generation, "op": "add", "bank": bank, "item_id": i} for i in ids],
+                    )
+                    added.extend(ids[: max(0, 20 - len(added))])
+                    batch.clear()
 
-            for rec in records:
-                if rec.fingerprint.params != params:
-                    raise ParameterMismatchError(params, rec.fingerprint.params, what=f"item {rec.item_id!r}")
-                batch.append(
-                    {
-                        "bank_id": row.id,
-                        "item_id": rec.item_id,
-                        "text": rec.text,
-                        "fingerprint": str(rec.fingerprint),
-                        "labels": list(rec.labels),
-                        "meta": dict(rec.metadata),
-                        "added_at": now,
-                    }
-                )
-                n += 1
-                if len(batch) >= _BATCH:
+                for rec in records:
+                    if rec.fingerprint.params != params:
+                        raise ParameterMismatchError(
+                            params, rec.fingerprint.params, what=f"item {rec.item_id!r}"
+                        )
+                    batch.append(
+                        {
+                            "bank_id": row.id,
+                            "item_id": rec.item_id,
+                            "text": rec.text,
+                            "fingerprint": str(rec.fingerprint),
+                            "labels": list(rec.labels),
+                            "meta": dict(rec.metadata),
+                            "added_at": now,
+                        }
+                    )
+                    n += 1
+                    if len(batch) >= _BATCH:
+                        flush()
+                if batch:
                     flush()
-            if batch:
-                flush()
-            _bump(s)
+                if n == 0:
+                    raise _NoChangeError
+                if n == 1:
+                    audit(s, actor, "add_item", bank, added[0], replace=replace)
+                else:
+                    audit(s, actor, "add_items", bank, None, count=n, first_ids=added, replace=replace)
+        except _NoChangeError:
+            return 0
         return n
 
-    def remove_item(self, bank: str, item_id: str) -> None:
+    def remove_item(self, bank: str, item_id: str, *, actor: str | None = None) -> None:
         with self._s() as s, s.begin():
+            generation = _bump(s)
             row = self._bank(s, bank)
             result = s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise UnknownItemError(bank, item_id)
-            _bump(s)
+            s.add(ChangeRow(generation=generation, op="remove", bank=bank, item_id=item_id))
+            audit(s, actor, "remove_item", bank, item_id)
 
     def get_item(self, bank: str, item_id: str) -> ItemRecord:
         with self._s() as s:

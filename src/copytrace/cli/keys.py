@@ -1,0 +1,70 @@
+"""``copytrace keys``: API keys of the service (create, list, revoke)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..store.api_keys import ROLES, create_key, list_keys, revoke_key
+from .common import Exit, open_store
+
+EPILOG = """example:
+  copytrace keys create moderation-queue --role reader
+  copytrace keys list
+  copytrace keys revoke moderation-queue
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "keys",
+        help="API keys of the service",
+        epilog=EPILOG,
+        description="Create, list and revoke the keys that callers of 'copytrace serve' present. A key is "
+        "printed once, when it is created; the store keeps only a salted hash of it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ksub = p.add_subparsers(dest="keys_command", metavar="{create,list,revoke}", required=True)
+    c = ksub.add_parser(
+        "create",
+        help="create a key and print it (once)",
+        description="Roles: reader (match, fingerprint, review), writer (+ banks and items), admin "
+        "(+ keys and the audit log).",
+    )
+    c.add_argument("name", help="who or what will use the key (unique)")
+    c.add_argument("--role", required=True, choices=ROLES)
+    c.set_defaults(run=run_create)
+    ls = ksub.add_parser("list", help="list keys (never their secrets)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per key")
+    ls.set_defaults(run=run_list)
+    r = ksub.add_parser("revoke", help="revoke a key by name")
+    r.add_argument("name")
+    r.set_defaults(run=run_revoke)
+    for sp in (c, ls, r):
+        sp.add_argument("--db", metavar="URL", help="store (default: $COPYTRACE_DB or the local SQLite file)")
+
+
+def run_create(args: argparse.Namespace) -> int:
+    info, secret = create_key(open_store(args), args.name, args.role)
+    print(secret)
+    print(f"created {info.role} key {info.name!r} (id {info.key_id}); it is not shown again", file=sys.stderr)
+    return Exit.OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    keys = list_keys(open_store(args))
+    for k in keys:
+        if args.json:
+            print(json.dumps(k.to_dict()))
+        else:
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+            created = f"created {k.created_at:%Y-%m-%d %H:%M} by {k.created_by}"
+            print(f"{k.name}\t{k.role}\t{k.key_id}\t{state}\t{created}")
+    return Exit.OK
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    info = revoke_key(open_store(args), args.name)
+    print(f"revoked key {info.name!r} (id {info.key_id})", file=sys.stderr)
+    return Exit.OK

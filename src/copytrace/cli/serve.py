@@ -1,0 +1,95 @@
+"""``copytrace serve``: run the matching service (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+from ..service.config import DEFAULT_MAX_TEXT, ServiceConfig, default_snapshot_dir
+from ..store import Store, default_url
+from .common import Exit
+
+EPILOG = """example:
+  copytrace keys create me --role admin          # prints the key, once
+  copytrace serve --port 8080 &
+  curl -s -H "Authorization: Bearer $KEY" localhost:8080/v1/match -d '{"text": "..."}'
+  open http://127.0.0.1:8080/ for the review page, http://127.0.0.1:8080/docs for the API
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP matching service",
+        epilog=EPILOG,
+        description="Serve the store's banks over HTTP: banks and items, matching, fingerprints, reviews, "
+        "API keys and the audit log (OpenAPI at /openapi.json), Prometheus metrics at /metrics and the "
+        "review page at /.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="store: SQLAlchemy URL or SQLite path (default: $COPYTRACE_DB or local file)",
+    )
+    p.add_argument(
+        "--key-file", metavar="PATH", help="secret key for keyed fingerprints ($COPYTRACE_KEY_FILE)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes, each with its own index (default: 1)"
+    )
+    p.add_argument(
+        "--max-text-bytes",
+        type=int,
+        default=int(os.environ.get("COPYTRACE_MAX_TEXT_BYTES") or DEFAULT_MAX_TEXT),
+        help=f"largest text a request may carry; larger gets 413 (default: {DEFAULT_MAX_TEXT})",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=float(os.environ.get("COPYTRACE_POLL_SECONDS", "0.5")),
+        help="how often each worker reads the store's change feed (default: 0.5)",
+    )
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    config = ServiceConfig(
+        db=args.db or default_url(),
+        key_file=args.key_file or os.environ.get("COPYTRACE_KEY_FILE") or None,
+        max_text_bytes=args.max_text_bytes,
+        poll_seconds=args.poll_seconds,
+        snapshot_dir=os.environ.get("COPYTRACE_SNAPSHOT_DIR") or default_snapshot_dir(),
+    )
+    Store(config.db).close()  # migrate once here, not in each worker, and fail early on a bad URL
+    os.environ.update(config.to_env())
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="copytrace-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    print(
+        f"copytrace: serving {config.db} on http://{args.host}:{args.port}/ with {args.workers} worker(s)",
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(
+            "copytrace.service.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return Exit.OK

@@ -1,0 +1,73 @@
+"""Bearer API keys: who is calling and whether their role allows the call (401 / 403 otherwise).
+
+Verified keys are remembered for ``ttl`` seconds, so a busy client costs one database read per key per
+``ttl``; a revoked key stops working within that time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fastapi import HTTPException, Request, status
+
+from ..store import Store
+from ..store.api_keys import ROLES, ApiKey, authenticate
+
+
+class KeyCache:
+    def __init__(self, store: Store, ttl: float = 2.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        now = time.monotonic()
+        with self._lock:
+            held = self._seen.get(presented)
+        if held is not None and now - held[0] < self.ttl:
+            return held[1]
+        found = authenticate(self.store, presented)
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[presented] = (now, found)
+        return found
+
+
+def caller(request: Request, role: str) -> ApiKey:
+    """The key presented with the request, if its role includes ``role``."""
+    assert role in ROLES
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send 'Authorization: Bearer <key>' (create one with 'copytrace keys create')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    cache: KeyCache = request.app.state.keys
+    key = cache.lookup(presented.strip())
+    if key is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not key.allows(role):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"API key {key.name!r} has role {key.role!r}; this needs {role!r}"
+        )
+    request.state.actor = f"key:{key.name}"
+    return key
+
+
+def reader(request: Request) -> ApiKey:
+    return caller(request, "reader")
+
+
+def writer(request: Request) -> ApiKey:
+    return caller(request, "writer")
+
+
+def admin(request: Request) -> ApiKey:
+    return caller(request, "admin")

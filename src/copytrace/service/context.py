@@ -1,0 +1,32 @@
+"""What every request handler shares: settings, store, key, live index and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from ..keys import Key
+from ..store import Store
+from .config import ServiceConfig
+from .live_index import LiveIndex
+from .metrics import Metrics
+
+
+@dataclass
+class ServiceContext:
+    config: ServiceConfig
+    store: Store
+    key: Key
+    live: LiveIndex
+    metrics: Metrics
+
+
+def context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def actor(request: Request) -> str:
+    """The audit log's name for the caller (set by the auth dependency)."""
+    return str(getattr(request.state, "actor", "unknown"))

@@ -1,0 +1,346 @@
+"""The HTTP service through its API, on SQLite and on a real PostgreSQL: access, banks and items, matching,
+bad input, audit, reviews, metrics, freshness across instances, and a store that goes down and comes back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from copytrace import fingerprint
+from copytrace.service import ServiceConfig, create_app
+from copytrace.store import Store
+from copytrace.store.api_keys import create_key
+
+from .postgres import PostgresServer, create_database, server_binaries
+
+
+@dataclass
+class Service:
+    client: TestClient
+    admin: str
+    writer: str
+    reader: str
+
+    def h(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def post(self, path: str, body: object, key: str | None = None, **kw: object):  # type: ignore[no-untyped-def]
+        return self.client.post(path, json=body, headers=self.h(key or self.admin), **kw)  # type: ignore[arg-type]
+
+    def get(self, path: str, key: str | None = None):  # type: ignore[no-untyped-def]
+        return self.client.get(path, headers=self.h(key or self.admin))
+
+    def delete(self, path: str, key: str | None = None):  # type: ignore[no-untyped-def]
+        return self.client.delete(path, headers=self.h(key or self.admin))
+
+
+def _keys(db: str) -> tuple[str, str, str]:
+    with Store(db) as store:
+        return tuple(create_key(store, role, role)[1] for role in ("admin", "writer", "reader"))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path) -> Iterator[Service]:
+    admin, writer, reader = _keys(db_url)
+    app = create_app(ServiceConfig(db=db_url, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap")))
+    with TestClient(app) as client:
+        assert app.state.ctx.live.wait_ready(30)
+        app.state.keys.ttl = 0  # revocation takes effect on the next request
+        yield Service(client, admin, writer, reader)
+
+
+@pytest.fixture
+def news(service: Service, text_000: str) -> Service:
+    assert service.post("/v1/banks", {"name": "news"}).status_code == 201
+    assert service.post("/v1/banks/news/items", {"id": "000", "text": text_000}).status_code == 201
+    return service
+
+
+def test_health_needs_no_key_and_reports_the_index(news: Service) -> None:
+    body = news.client.get("/health").json()
+    assert body["status"] == "ok" and body["index"]["items"] == 1
+    assert body["lag"]["generations"] == 0
+    spec = news.client.get("/openapi.json").json()
+    assert {"/v1/match", "/v1/match:batch", "/v1/banks/{bank}/items:bulk", "/v1/audit"} <= set(spec["paths"])
+
+
+def test_keys_and_roles(service: Service, text_000: str) -> None:
+    c = service.client
+    assert c.get("/v1/banks").status_code == 401
+    assert c.get("/v1/banks", headers={"Authorization": "Bearer ctk_000000000000_nope"}).status_code == 401
+    assert c.get("/v1/banks", headers={"Authorization": service.reader}).status_code == 401  # no scheme
+    assert service.get("/v1/banks", service.reader).status_code == 200
+    assert service.post("/v1/banks", {"name": "b"}, service.reader).status_code == 403
+    assert service.post("/v1/banks", {"name": "b"}, service.writer).status_code == 201
+    assert service.get("/v1/audit", service.writer).status_code == 403
+    assert service.get("/v1/keys", service.writer).status_code == 403
+    made = service.post("/v1/keys", {"name": "queue", "role": "reader"}).json()
+    assert made["key"].startswith("ctk_") and made["role"] == "reader"
+    assert service.get("/v1/banks", made["key"]).status_code == 200
+    listed = {k["name"]: k for k in service.get("/v1/keys").json()["keys"]}
+    assert "key" not in listed["queue"] and listed["queue"]["revoked_at"] is None
+    assert service.delete("/v1/keys/queue").status_code == 200
+    assert service.get("/v1/banks", made["key"]).status_code == 401
+    assert service.delete("/v1/keys/nobody").status_code == 404
+
+
+def test_banks_and_items(service: Service, text_000: str, text_001: str) -> None:
+    assert service.post("/v1/banks", {"name": "news"}, service.writer).status_code == 201
+    assert service.post("/v1/banks", {"name": "news"}, service.writer).status_code == 409
+    r = service.post("/v1/banks/news/items", {"id": "000", "text": text_000, "labels": ["a"]}, service.writer)
+    assert r.status_code == 201 and r.json() == {"id": "000"}
+    assert service.post("/v1/banks/news/items", {"id": "000", "text": text_001}).status_code == 409
+    assert (
+        service.client.post(
+            "/v1/banks/news/items?replace=true",
+            json={"id": "000", "text": text_000, "labels": ["a"]},
+            headers=service.h(service.admin),
+        ).status_code
+        == 201
+    )
+    # an item without an id gets one from its content; the same content again is a conflict
+    auto = service.post("/v1/banks/news/items", {"fingerprint": str(fingerprint(text_001))}).json()["id"]
+    assert auto.startswith("sha256:")
+    assert (
+        service.post("/v1/banks/news/items", {"fingerprint": str(fingerprint(text_001))}).status_code == 409
+    )
+    item = service.get("/v1/banks/news/items/000", service.reader).json()
+    assert item["text"] == text_000 and item["labels"] == ["a"] and item["fingerprint"].startswith("ctw1:")
+    banks = service.get("/v1/banks").json()["banks"]
+    assert [(b["name"], b["items"]) for b in banks] == [("news", 2)]
+    assert service.post("/v1/banks/nope/items", {"text": text_000}).status_code == 404
+    assert service.get("/v1/banks/news/items/nope").status_code == 404
+    assert service.delete(f"/v1/banks/news/items/{auto}", service.writer).status_code == 200
+    assert service.delete(f"/v1/banks/news/items/{auto}").status_code == 404
+    assert service.delete("/v1/banks/news").json() == {"deleted": "news", "items": 1}
+    assert service.delete("/v1/banks/news").status_code == 404
+
+
+def test_the_republished_copy_and_a_quoted_paragraph_match_with_spans(
+    news: Service, text_000: str, text_001: str
+) -> None:
+    (m,) = news.post("/v1/match", {"text": text_001}, news.reader).json()["matches"]
+    assert (m["bank"], m["item_id"]) == ("news", "000") and m["score"] > 0.9
+    assert all(s["item_start"] is not None for s in m["spans"])
+    paragraph = max(text_000.split("\n"), key=len)
+    post = f"Look what they published today!!\n\n{paragraph}\n\nShare before it gets deleted."
+    (m,) = news.post("/v1/match", {"text": post, "banks": ["news"]}, news.reader).json()["matches"]
+    (span,) = m["spans"]
+    passage = paragraph.strip().rstrip(".")  # a span runs from the first to the last matched word
+    assert post[span["query_start"] : span["query_end"]] == passage
+    assert text_000[span["item_start"] : span["item_end"]] == passage
+    assert news.post("/v1/match", {"text": "nothing like it at all, not one bit"}).json() == {"matches": []}
+
+
+def test_batch_and_fingerprint(news: Service, text_001: str) -> None:
+    body = {"queries": [{"id": "q1", "text": text_001}, {"id": "q2", "text": "unrelated words " * 20}]}
+    results = news.post("/v1/match:batch", body, news.reader).json()["results"]
+    assert [r["id"] for r in results] == ["q1", "q2"]
+    assert [m["item_id"] for m in results[0]["matches"]] == ["000"] and results[0]["matches"][0][
+        "query"
+    ] == "q1"
+    assert results[1]["matches"] == []
+    fp = news.post("/v1/fingerprint", {"text": text_001}, news.reader).json()
+    assert fp["fingerprint"] == str(fingerprint(text_001))
+
+
+def test_bulk_stores_good_lines_and_reports_bad_ones(news: Service, state_union: dict[str, str]) -> None:
+    names = sorted(state_union)[:5]
+    lines = [json.dumps({"id": n, "text": state_union[n]}) for n in names]
+    lines[1:1] = [
+        "{not json",
+        json.dumps({"id": "x"}),
+        json.dumps({"id": "000", "text": state_union[names[0]]}),
+    ]
+    lines.append(json.dumps({"id": "short", "text": "too short"}))
+    body = ("\n".join(lines) + "\n").encode()
+
+    def chunks() -> Iterator[bytes]:  # streamed in pieces that cut lines in the middle
+        for i in range(0, len(body), 7001):
+            yield body[i : i + 7001]
+
+    r = news.client.post("/v1/banks/news/items:bulk", content=chunks(), headers=news.h(news.writer))
+    out = r.json()
+    assert r.status_code == 200 and out["added"] == 5 and out["lines"] == 9
+    assert [e["line"] for e in out["errors"]] == [2, 3, 4, 9]
+    assert "malformed JSON" in out["errors"][0]["error"] and "already in bank" in out["errors"][2]["error"]
+    assert news.get("/v1/banks").json()["banks"][0]["items"] == 6
+    best = news.post("/v1/match", {"text": state_union[names[3]]}).json()["matches"][0]
+    assert best["item_id"] == names[3] and best["score"] == 1.0
+    assert (
+        news.client.post("/v1/banks/nope/items:bulk", content=b"{}", headers=news.h(news.writer)).status_code
+        == 404
+    )
+
+
+def test_bad_input_is_refused_with_a_clear_status(news: Service, text_000: str) -> None:
+    c, h = news.client, news.h(news.reader)
+    r = c.post("/v1/match", content=b'{"text": "abc",', headers=h)
+    assert r.status_code == 422 and "malformed JSON" in r.json()["error"]
+    r = c.post("/v1/match", json={"txt": "abc"}, headers=h)
+    assert r.status_code == 422 and "text: Field required" in r.json()["error"]
+    r = c.post("/v1/match", json={"text": 42}, headers=h)
+    assert r.status_code == 422 and r.json()["error"].startswith("text:")
+    r = c.post("/v1/match", content=b'{"text": "\xff\xfe"}', headers=h)
+    assert r.status_code == 422 and "UTF-8" in r.json()["error"]
+    r = c.post("/v1/match", json={"text": "word " * 250_000}, headers=h)  # 1.25 MB
+    assert r.status_code == 413 and "text: 1,250,000 bytes" in r.json()["error"]
+    r = c.post("/v1/match", content=b"x" * 9_000_000, headers=h)
+    assert r.status_code == 413
+    r = c.post(
+        "/v1/match:batch", json={"queries": [{"id": str(i), "text": "a"} for i in range(1001)]}, headers=h
+    )
+    assert r.status_code == 413 and "queries" in r.json()["error"]
+    r = c.post("/v1/match:batch", json={"queries": [{"id": "1"}]}, headers=h)
+    assert r.status_code == 422 and "queries.0.text" in r.json()["error"]
+    assert c.post("/v1/match", json={"text": text_000, "banks": ["nope"]}, headers=h).status_code == 404
+    r = news.post("/v1/banks/news/items", {"id": "a", "text": "x", "fingerprint": "y"})
+    assert r.status_code == 422 and "exactly one" in r.json()["error"]
+    assert news.post("/v1/banks/news/items", {"id": "a", "fingerprint": "ctw1:garbage"}).status_code == 422
+    assert news.post("/v1/fingerprint", {"text": "too short"}).status_code == 422
+    assert news.post("/v1/banks", {"name": ""}).status_code == 422
+    assert news.get("/health").json()["index"]["items"] == 1  # nothing above changed the store
+
+
+def test_every_change_is_audited_and_reviews_are_stored(news: Service, text_001: str) -> None:
+    news.post("/v1/banks/news/items", {"id": "x1", "text": text_001}, news.writer)
+    news.delete("/v1/banks/news/items/x1", news.writer)
+    review = news.post(
+        "/v1/reviews",
+        {
+            "bank": "news",
+            "item_id": "000",
+            "decision": "confirmed",
+            "note": "same article",
+            "query": text_001,
+        },
+        news.reader,
+    )
+    assert review.status_code == 201
+    assert review.json()["query_sha256"] == hashlib.sha256(text_001.encode()).hexdigest()
+    assert review.json()["actor"] == "key:reader"
+    assert (
+        news.post(
+            "/v1/reviews", {"bank": "news", "item_id": "000", "decision": "maybe", "query": "q"}
+        ).status_code
+        == 422
+    )
+    got = news.get("/v1/reviews?bank=news&item_id=000", news.reader).json()["reviews"]
+    assert [r["decision"] for r in got] == ["confirmed"]
+    entries = news.get("/v1/audit?limit=3").json()
+    assert [(e["action"], e["actor"], e["item_id"]) for e in entries["entries"]] == [
+        ("review", "key:reader", "000"),
+        ("remove_item", "key:writer", "x1"),
+        ("add_item", "key:writer", "x1"),
+    ]
+    older = news.get(f"/v1/audit?limit=3&before={entries['next_before']}").json()["entries"]
+    assert [e["action"] for e in older] == ["add_item", "create_bank", "create_key"]
+    assert older[0]["actor"] == "key:admin" and older[0]["at"].endswith("+00:00")
+
+
+def test_metrics(news: Service, text_001: str) -> None:
+    news.post("/v1/match", {"text": text_001})
+    text = news.client.get("/metrics").text
+    assert 'copytrace_requests_total{method="POST",route="/v1/match",status="200"} 1.0' in text
+    assert 'copytrace_matches_total{bank="news"} 1.0' in text
+    assert "copytrace_index_items 1.0" in text
+    assert 'copytrace_request_seconds_bucket{le="0.001",route="/v1/match"}' in text
+
+
+def test_an_item_added_through_one_instance_is_matchable_on_another(
+    db_url: str, tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    admin, _, _ = _keys(db_url)
+    h = {"Authorization": f"Bearer {admin}"}
+    apps = [
+        create_app(ServiceConfig(db=db_url, poll_seconds=0.2, snapshot_dir=str(tmp_path / f"s{n}")))
+        for n in range(2)
+    ]
+    names = sorted(state_union)[:30]
+    with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+        for app in apps:
+            assert app.state.ctx.live.wait_ready(30)
+        a.post("/v1/banks", json={"name": "speeches"}, headers=h)
+        for name in names:
+            assert (
+                a.post(
+                    "/v1/banks/speeches/items", json={"id": name, "text": state_union[name]}, headers=h
+                ).status_code
+                == 201
+            )
+        assert [
+            m["item_id"]
+            for m in a.post("/v1/match", json={"text": state_union[names[-1]]}, headers=h).json()["matches"]
+        ] == [names[-1]]  # at once where added
+
+        def seen_on_b(name: str) -> bool:
+            found = b.post("/v1/match", json={"text": state_union[name]}, headers=h).json()["matches"]
+            return name in [m["item_id"] for m in found]
+
+        deadline = time.monotonic() + 5
+        while not all(seen_on_b(n) for n in names[-3:]):
+            assert time.monotonic() < deadline, "not matchable on the other instance within 5 s"
+            time.sleep(0.05)
+        assert b.delete(f"/v1/banks/speeches/items/{names[0]}", headers=h).status_code == 200
+        deadline = time.monotonic() + 5
+        while names[0] in [
+            m["item_id"]
+            for m in a.post("/v1/match", json={"text": state_union[names[0]]}, headers=h).json()["matches"]
+        ]:
+            assert time.monotonic() < deadline, "removal not applied on the other instance within 5 s"
+            time.sleep(0.05)
+        # incremental, not rebuilt: each instance applied one change per item
+        assert apps[1].state.ctx.live.applied_changes <= len(names) + 2
+        assert a.get("/health").json()["index"]["items"] == b.get("/health").json()["index"]["items"] == 29
+    # a restart loads its snapshot and replays only what changed since
+    with TestClient(create_app(ServiceConfig(db=db_url, snapshot_dir=str(tmp_path / "s0")))) as c:
+        assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
+        assert c.get("/health").json()["index"]["items"] == 29
+
+
+@pytest.mark.skipif(server_binaries() is None and not os.environ.get("CI"), reason="no PostgreSQL server")
+def test_store_down_gives_503_and_the_service_recovers(tmp_path: Path, text_000: str, text_001: str) -> None:
+    bindir = server_binaries()
+    assert bindir is not None, "PostgreSQL server binaries not found: apt-get install postgresql"
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        db = create_database(server.url, "downtime")
+        admin, _, _ = _keys(db)
+        h = {"Authorization": f"Bearer {admin}"}
+        app = create_app(ServiceConfig(db=db, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap")))
+        with TestClient(app) as c:
+            assert app.state.ctx.live.wait_ready(30)
+            c.post("/v1/banks", json={"name": "news"}, headers=h)
+            assert (
+                c.post("/v1/banks/news/items", json={"id": "000", "text": text_000}, headers=h).status_code
+                == 201
+            )
+            server.stop()
+            health = c.get("/health")
+            assert health.status_code == 503 and health.json()["status"] == "store unavailable"
+            r = c.post("/v1/banks/news/items", json={"id": "001", "text": text_001}, headers={**h})
+            assert r.status_code in (401, 503)  # the key check or the write reaches the dead store
+            server.start()
+            deadline = time.monotonic() + 10
+            while c.get("/health").status_code != 200:
+                assert time.monotonic() < deadline, "service did not recover"
+                time.sleep(0.1)
+            r = c.post("/v1/banks/news/items", json={"id": "001", "text": text_001}, headers=h)
+            assert r.status_code == 201
+            ids = {
+                m["item_id"]
+                for m in c.post("/v1/match", json={"text": text_001}, headers=h).json()["matches"]
+            }
+            assert ids == {"000", "001"}
+    finally:
+        server.stop()
+        server.remove()
