@@ -1,0 +1,99 @@
+"""The review page in a real headless Chromium (Debian's ``chromium``) driven by Playwright: a moderator
+enters a key, pastes the republished copy, sees the original matched with its passages highlighted on both
+sides, records a decision and finds it in the audit log.
+
+``COPYTRACE_UPDATE_SCREENSHOT=1`` also writes the screenshot to ``docs/review-page.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from copytrace import fingerprint
+from copytrace.fingerprint import DEFAULT_PARAMS
+from copytrace.store import ItemRecord, Store
+from copytrace.store.api_keys import create_key
+
+from . import server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        message = "Chromium not found: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def test_moderator_reviews_a_match_in_the_browser(
+    chromium: str, tmp_path: Path, text_000: str, text_001: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    db = str(tmp_path / "store.db")
+    with Store(db) as store:
+        _, key = create_key(store, "moderator", "admin")
+        store.create_bank("news", DEFAULT_PARAMS)
+        store.add_items("news", [ItemRecord("000", fingerprint(text_000), text_000)])
+    with server.serving(db, tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url + "/")
+            page.fill("#api-key", key)
+            page.click("#use-key")
+            expect(page.locator("#key-status")).to_contain_text("Key accepted: 1 bank")
+            expect(page.locator('input[name="bank"][value="news"]')).to_be_checked()
+            page.fill("#query", text_001)
+            page.click("#find")
+            card = page.locator(".match")
+            expect(card).to_have_count(1)
+            expect(card).to_have_attribute("data-item", "000")
+            query_marks = card.locator('.side[data-side="query"] mark')
+            item_marks = card.locator('.side[data-side="item"] mark')
+            expect(item_marks.first).to_be_visible()
+            assert query_marks.count() == item_marks.count() >= 1
+            first = query_marks.first.inner_text()
+            assert first.startswith("We don't sleep for one night") and first in text_001
+            words = str.split  # the copy was flattened: the same passage, laid out differently
+            assert words(item_marks.first.inner_text()) == words(first)
+            assert "Mehr News Agency" not in "".join(
+                query_marks.all_inner_texts()
+            )  # the footer is not a match
+            card.locator(".note").fill("same article, reposted without attribution")
+            card.locator("button.confirm").click()
+            expect(card.locator(".decision-status")).to_contain_text("Recorded: confirmed by key:moderator")
+            page.click("#show-audit")
+            row = page.locator("#audit tbody tr").first
+            expect(row).to_contain_text("review")
+            expect(row).to_contain_text("key:moderator")
+            expect(row).to_contain_text("same article, reposted without attribution")
+            page.locator(".match").scroll_into_view_if_needed()
+            shot = tmp_path / "review-page.png"
+            page.screenshot(path=str(shot), full_page=True)
+            if os.environ.get("COPYTRACE_UPDATE_SCREENSHOT"):
+                shutil.copy(shot, Path(__file__).parents[1] / "docs" / "review-page.png")
+            # a wrong key is refused on the page itself
+            page.fill("#api-key", "ctk_000000000000_wrong")
+            page.click("#use-key")
+            expect(page.locator("#key-status")).to_contain_text("Key refused: unknown or revoked API key")
+        finally:
+            browser.close()
