@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up copytrace in .venv and run the main job on the embedded default (an SQLite file):
 # bank the canonical article, match its republished copy, show the matched spans.
+# With --serve it then starts the HTTP service and review page on the same store (Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${COPYTRACE_DATA:-../shared/data}
@@ -27,3 +28,22 @@ set +e
 echo "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International License." \
   | copytrace match -
 echo "exit status $?"
+set -e
+
+if [ "${1:-}" = "--serve" ]; then
+  echo
+  echo "== the service: an admin key (shown once), then the API and review page on http://127.0.0.1:8080/"
+  KEY=$(copytrace keys create "demo-$(date +%s)" --role admin)
+  echo "API key: $KEY"
+  copytrace serve --port "${PORT:-8080}" &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:${PORT:-8080}/health" > /dev/null && break; sleep 0.2; done
+  echo "== POST /v1/match with the republished copy:"
+  python3 -c 'import json,sys; print(json.dumps({"text": open(sys.argv[1]).read()}))' \
+      "$DATA/canonical/001_5e32e1b4a13a1b7e.txt" \
+    | curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:${PORT:-8080}/v1/match" -d @-
+  echo
+  echo "== open http://127.0.0.1:${PORT:-8080}/ and enter the key above; Ctrl-C stops the service"
+  wait $SERVER
+fi

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Set up copytrace with its test tools in .venv and run every check: ruff, mypy --strict, pytest.
-# The store tests run on SQLite and on a real PostgreSQL server that the tests start themselves from
-# Debian's postgresql package, installed here when missing.
+# The store and service tests run on SQLite and on a real PostgreSQL server that the tests start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null; then
+# Debian packages the tests drive for real: PostgreSQL (store and service tests start their own server)
+# and Chromium (the review page's browser test, through Playwright, with no browser download).
+missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "installing PostgreSQL (Debian's postgresql) for the store tests"
+    echo "installing Debian packages for the tests: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
   else
-    echo "PostgreSQL server binaries not found: install Debian's postgresql, or the PostgreSQL tests are skipped" >&2
+    echo "not installed: ${missing[*]} (Debian packages); the tests that need them are skipped (fail under CI)" >&2
   fi
 fi
 python3 -m venv .venv

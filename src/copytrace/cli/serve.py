@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
@@ -79,17 +80,40 @@ def run(args: argparse.Namespace) -> int:
         f"copytrace: serving {config.db} on http://{args.host}:{args.port}/ with {args.workers} worker(s)",
         file=sys.stderr,
     )
+    uv_config = uvicorn.Config(
+        "copytrace.service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+    )
     try:
-        uvicorn.run(
-            "copytrace.service.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            access_log=False,
-        )
+        if args.workers == 1:
+            uvicorn.Server(uv_config).run()
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(uv_config, sockets=[_tcp_socket(args.host, args.port)]).run()
+    except KeyboardInterrupt:
+        pass
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return Exit.OK
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share, made with protocol TCP.
+
+    asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections accepted from a socket whose
+    protocol is TCP; uvicorn's own shared socket leaves it unset, which delays every response by the
+    peer's delayed ACK (about 40 ms).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,316 @@
+"""Service benchmark: a running ``copytrace serve`` over a bank of generated items, measured from outside.
+
+Builds (once; reused on the next run) an SQLite store with ``--items`` distinct 100-300-word documents
+generated from the shared corpora by the seeded word-bigram chain of ``bench_core``, starts the server with
+``--workers`` processes, and measures:
+
+- start-up: time until ``/health`` answers 200 (first start builds the index from the store and saves a
+  snapshot; a restart loads the snapshot);
+- ``match:batch`` lookups per second (batches of 100 one-KB queries, two client threads);
+- single ``/v1/match`` latency at a steady, open-loop 200 requests/s (latency counted from each request's
+  scheduled send time, so a stalled server cannot hide its queue);
+- time for an item added through the API to become matchable (through whichever worker answers);
+- resident memory of the server's processes, before and after thousands of additions and removals.
+
+Each figure is printed beside its goal and, for the lookups, beside the same queries matched in-process by
+the library on a 100k-item index built in this run (the ratio is what HTTP, JSON and the service cost).
+
+    python benchmarks/bench_service.py [--items 1000000] [--db /tmp/copytrace-bench.db] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx2
+from bench_core import Bigrams, corpus, make_queries
+
+import copytrace
+from copytrace.store import ItemRecord, Store
+from copytrace.store.api_keys import create_key
+
+BANK = "generated"
+
+
+def build_store(db: str, n: int, chain: Bigrams, seed: int) -> tuple[list[str], float | None]:
+    """The store with ``n`` generated items (reused when present); returns a sample of item texts."""
+    rng = random.Random(seed)
+    store = Store(db)
+    sample: list[str] = []
+    try:
+        if BANK in store.bank_params() and store.bank(BANK).n_items == n:
+            for rec in store.iter_items(BANK, with_text=True):
+                if len(sample) >= 2000:
+                    break
+                sample.append(rec.text or "")
+            return sample, None
+        if BANK in store.bank_params():
+            store.delete_bank(BANK)
+        store.create_bank(BANK, copytrace.DEFAULT_PARAMS)
+        started = time.perf_counter()
+        chunk: list[ItemRecord] = []
+        for i in range(n):
+            text = chain.document(rng, rng.randrange(100, 301))
+            if i % (max(1, n // 2000)) == 0:
+                sample.append(text)
+            chunk.append(ItemRecord(f"g{i:07d}", copytrace.fingerprint(text), text))
+            if len(chunk) == 20000:
+                store.add_items(BANK, chunk)
+                chunk = []
+                print(f"  stored {i + 1:,} items", file=sys.stderr, flush=True)
+        if chunk:
+            store.add_items(BANK, chunk)
+        return sample, time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def rss_of_group(pgid: int) -> int:
+    """Resident bytes of every process in a process group (the server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def start_server(db: str, port: int, workers: int, snapshots: str) -> tuple[subprocess.Popen[bytes], float]:
+    env = {**os.environ, "COPYTRACE_SNAPSHOT_DIR": snapshots}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "copytrace.cli.main",
+            "serve",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        start_new_session=True,
+    )
+    while True:
+        try:
+            if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                # every worker: /health answers 200 only from a worker whose index is loaded
+                ok = sum(
+                    httpx2.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+                    for _ in range(8 * workers)
+                )
+                if ok == 8 * workers:
+                    return proc, time.perf_counter() - started
+        except httpx2.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("the server exited during start-up")
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def batch_throughput(
+    url: str, headers: dict[str, str], queries: list[str], seconds: float, threads: int = 2, size: int = 100
+) -> tuple[float, int]:
+    done = [0] * threads
+    stop = time.perf_counter() + seconds
+    matched = [0] * threads
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        with httpx2.Client(base_url=url, headers=headers, timeout=60) as c:
+            while time.perf_counter() < stop:
+                batch = rng.sample(queries, size)
+                body = {"queries": [{"id": str(i), "text": q} for i, q in enumerate(batch)]}
+                r = c.post("/v1/match:batch", json=body)
+                r.raise_for_status()
+                done[n] += size
+                matched[n] += sum(1 for res in r.json()["results"] if res["matches"])
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(done) / (time.perf_counter() - started), sum(matched)
+
+
+async def steady_latency(
+    url: str, headers: dict[str, str], queries: list[str], rate: float, seconds: float
+) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx2.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx2.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as c:
+        for q in queries[:50]:  # warm the connections
+            await c.post("/v1/match", json={"text": q})
+
+        async def one(when: float, text: str) -> None:
+            await asyncio.sleep(max(0.0, when - time.perf_counter()))
+            r = await c.post("/v1/match", json={"text": text})
+            r.raise_for_status()
+            latencies.append(time.perf_counter() - when)
+
+        t0 = time.perf_counter() + 0.2
+        n = int(rate * seconds)
+        await asyncio.gather(*(one(t0 + i / rate, queries[i % len(queries)]) for i in range(n)))
+    return latencies
+
+
+def time_to_matchable(url: str, headers: dict[str, str], chain: Bigrams, samples: int) -> list[float]:
+    rng = random.Random(99)
+    out = []
+    with httpx2.Client(base_url=url, headers=headers, timeout=30) as c:
+        for i in range(samples):
+            text = chain.document(rng, 150)
+            item_id = f"fresh-{time.time_ns()}-{i}"
+            started = time.perf_counter()
+            assert c.post(f"/v1/banks/{BANK}/items", json={"id": item_id, "text": text}).status_code == 201
+            while item_id not in [
+                m["item_id"] for m in c.post("/v1/match", json={"text": text}).json()["matches"]
+            ]:
+                time.sleep(0.01)
+            out.append(time.perf_counter() - started)
+            c.delete(f"/v1/banks/{BANK}/items/{item_id}")
+    return out
+
+
+def churn(url: str, headers: dict[str, str], chain: Bigrams, cycles: int) -> float:
+    rng = random.Random(7)
+    started = time.perf_counter()
+    with httpx2.Client(base_url=url, headers=headers, timeout=30) as c:
+        for i in range(cycles):
+            c.post(f"/v1/banks/{BANK}/items", json={"id": f"churn-{i}", "text": chain.document(rng, 200)})
+            c.delete(f"/v1/banks/{BANK}/items/churn-{i}")
+    return time.perf_counter() - started
+
+
+def in_process_qps(chain: Bigrams, queries: list[str], n: int) -> float:
+    rng = random.Random(5)
+    index = copytrace.Index(keep_text=False)
+    for i in range(n):
+        index.add(f"i{i}", chain.document(rng, rng.randrange(100, 301)))
+    index.match(queries[0])
+    started = time.perf_counter()
+    for q in queries[:2000]:
+        index.match(q)
+    return min(2000, len(queries)) / (time.perf_counter() - started)
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(p * 10) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--items", type=int, default=1_000_000)
+    ap.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "copytrace-bench.db"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--churn", type=int, default=3000)
+    args = ap.parse_args()
+
+    texts = corpus(args.data)
+    chain = Bigrams(texts)
+    print(f"building or reusing {args.db} with {args.items:,} items", file=sys.stderr)
+    sample, build_s = build_store(args.db, args.items, chain, seed=1)
+    queries = make_queries(sample, texts, 4000, random.Random(2))
+    with Store(args.db) as store:
+        _, key = create_key(store, f"bench-{time.time_ns()}", "admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"http://127.0.0.1:{args.port}"
+    snapshots = str(Path(args.db).with_suffix(".snapshots"))
+
+    proc, cold_s = start_server(args.db, args.port, args.workers, snapshots)
+    try:
+        stop_server(proc)
+        proc, warm_s = start_server(args.db, args.port, args.workers, snapshots)
+        rss_start = rss_of_group(proc.pid)
+        lookups, matched = batch_throughput(url, headers, queries, args.seconds)
+        latencies = asyncio.run(steady_latency(url, headers, queries, args.rate, args.seconds))
+        fresh = time_to_matchable(url, headers, chain, 20)
+        rss_before = rss_of_group(proc.pid)
+        churn_s = churn(url, headers, chain, args.churn)
+        rss_after = rss_of_group(proc.pid)
+    finally:
+        stop_server(proc)
+    library = in_process_qps(chain, queries, 100_000)
+
+    p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+    print(f"\n### Service, {args.items:,} items, {args.workers} workers, SQLite, {os.cpu_count()} cores\n")
+    print("| measure | copytrace serve | goal / reference | ratio |")
+    print("|---|---:|---:|---:|")
+    if build_s is not None:
+        print(f"| store {args.items:,} items (fingerprint + insert, in-process) | {build_s:.0f} s | | |")
+    print(f"| start-up, index built from the store | {cold_s:.1f} s | | |")
+    print(f"| start-up, index loaded from its snapshot | {warm_s:.1f} s | | |")
+    print(
+        f"| `match:batch` lookups/s (100 × 1 KB per request) | {lookups:,.0f} | ≥ 4,000 | "
+        f"{lookups / 4000:.2f}× |"
+    )
+    print(
+        f"| same queries in-process, library, 100k-item index | {library:,.0f} | | "
+        f"service = {lookups / library:.2f}× |"
+    )
+    print(f"| `/v1/match` p50 at {args.rate:.0f} req/s | {p50:.1f} ms | | |")
+    print(f"| `/v1/match` p99 at {args.rate:.0f} req/s | {p99:.1f} ms | ≤ 20 ms | {20 / p99:.2f}× headroom |")
+    print(
+        f"| new item matchable (API add → match), median / max of 20 | "
+        f"{statistics.median(fresh) * 1000:.0f} / {max(fresh) * 1000:.0f} ms | ≤ 5,000 ms | |"
+    )
+    print(f"| resident memory, all processes, after start | {rss_start / 2**30:.2f} GiB | | |")
+    print(
+        f"| resident memory before / after {args.churn:,} add+remove ({churn_s:.0f} s) | "
+        f"{rss_before / 2**30:.2f} / {rss_after / 2**30:.2f} GiB | flat | "
+        f"{(rss_after - rss_before) / 2**20:+.0f} MiB |"
+    )
+    print(
+        f"\n{matched:,} of the batch lookups found a banked item (half the queries hold a 40-word excerpt)."
+    )
+    print(
+        json.dumps(
+            {
+                "lookups_per_s": lookups,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "fresh_s": fresh,
+                "rss_start": rss_start,
+                "rss_before": rss_before,
+                "rss_after": rss_after,
+                "cold_start_s": cold_s,
+                "warm_start_s": warm_s,
+                "library_qps": library,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
