@@ -157,3 +157,43 @@ def test_a_crash_during_an_add_loses_nothing_acknowledged(db_url: str, text_000:
     with Store(db) as store:
         assert [b.n_items for b in store.banks()] == [1]
         assert store.get_item("b", "acknowledged").text
+
+
+def test_the_migrations_build_exactly_the_models_tables(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext as Context
+
+    from copytrace.store.models import Base
+
+    with Store(db_url) as store, store.engine.connect() as conn:
+        diff = compare_metadata(Context.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_every_change_is_in_the_feed_and_the_audit_log(store: Store, text_000: str, text_001: str) -> None:
+    from copytrace.store.audit_log import audit_entries
+    from copytrace.store.feed import changes_since
+
+    start = store.generation()
+    store.create_bank("b", FingerprintParams())
+    store.add_items("b", [ItemRecord("1", fingerprint(text_000), text_000)], actor="key:ops")
+    store.add_items("b", [ItemRecord("2", fingerprint(text_001))])
+    store.remove_item("b", "1")
+    assert store.create_bank("b", FingerprintParams()) is False  # no change: no generation, no entry
+    changes = list(changes_since(store, start, store.generation()))
+    assert [(c.op, c.item_id) for c in changes] == [
+        ("create_bank", None),
+        ("add", "1"),
+        ("add", "2"),
+        ("remove", "1"),
+    ]
+    assert changes[1].fingerprint is None and changes[2].fingerprint == str(fingerprint(text_001))
+    assert [c.generation for c in changes] == list(range(start + 1, start + 5))
+    entries = audit_entries(store, limit=10)
+    assert [(e.action, e.item_id) for e in entries] == [
+        ("remove_item", "1"),
+        ("add_item", "2"),
+        ("add_item", "1"),
+        ("create_bank", None),
+    ]
+    assert entries[2].actor == "key:ops" and entries[0].actor.startswith("local")
