@@ -29,17 +29,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = ksub.add_parser(
         "create",
         help="create a key and print it (once)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Roles: reader (match, fingerprint, review), writer (+ banks and items), admin "
         "(+ keys and the audit log).",
     )
     c.add_argument("name", help="who or what will use the key (unique)")
     c.add_argument("--role", required=True, choices=ROLES)
     c.set_defaults(run=run_create)
-    ls = ksub.add_parser("list", help="list keys (never their secrets)")
+    ls = ksub.add_parser(
+        "list",
+        help="list keys (never their secrets)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per key")
     ls.set_defaults(run=run_list)
-    r = ksub.add_parser("revoke", help="revoke a key by name")
-    r.add_argument("name")
+    r = ksub.add_parser(
+        "revoke",
+        help="revoke a key by name",
+        description="Revoke a key: it stops working within 2 seconds; it stays listed, and in the audit log.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("name", help="the key's name")
     r.set_defaults(run=run_revoke)
     for sp in (c, ls, r):
         sp.add_argument("--db", metavar="URL", help="store (default: $COPYTRACE_DB or the local SQLite file)")
