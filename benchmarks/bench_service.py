@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -181,21 +182,30 @@ async def steady_latency(
     return latencies
 
 
-def time_to_matchable(url: str, headers: dict[str, str], chain: Bigrams, samples: int) -> list[float]:
+def time_to_matchable(
+    url: str, headers: dict[str, str], chain: Bigrams, samples: int, other: str | None = None
+) -> list[float]:
+    """Seconds from sending an item to ``url`` until a match through ``other`` (default: the same
+    connection, so the same worker) finds it."""
     rng = random.Random(99)
     out = []
-    with httpx2.Client(base_url=url, headers=headers, timeout=30) as c:
+    with (
+        httpx2.Client(base_url=url, headers=headers, timeout=30) as c,
+        httpx2.Client(base_url=other or url, headers=headers, timeout=30) as o,
+    ):
+        reader = o if other else c
         for i in range(samples):
             text = chain.document(rng, 150)
             item_id = f"fresh-{time.time_ns()}-{i}"
             started = time.perf_counter()
             assert c.post(f"/v1/banks/{BANK}/items", json={"id": item_id, "text": text}).status_code == 201
             while item_id not in [
-                m["item_id"] for m in c.post("/v1/match", json={"text": text}).json()["matches"]
+                m["item_id"] for m in reader.post("/v1/match", json={"text": text}).json()["matches"]
             ]:
-                time.sleep(0.01)
+                time.sleep(0.005)
             out.append(time.perf_counter() - started)
             c.delete(f"/v1/banks/{BANK}/items/{item_id}")
+            time.sleep(rng.random() * 0.5)  # land anywhere in the other instance's poll cycle
     return out
 
 
@@ -248,6 +258,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     snapshots = str(Path(args.db).with_suffix(".snapshots"))
 
+    shutil.rmtree(snapshots, ignore_errors=True)  # the first start builds from the store
     proc, cold_s = start_server(args.db, args.port, args.workers, snapshots)
     try:
         stop_server(proc)
@@ -256,6 +267,13 @@ def main() -> None:
         lookups, matched = batch_throughput(url, headers, queries, args.seconds)
         latencies = asyncio.run(steady_latency(url, headers, queries, args.rate, args.seconds))
         fresh = time_to_matchable(url, headers, chain, 20)
+        second, _ = start_server(args.db, args.port + 1, 1, snapshots)  # another instance, same database
+        try:
+            fresh_other = time_to_matchable(
+                url, headers, chain, 20, other=f"http://127.0.0.1:{args.port + 1}"
+            )
+        finally:
+            stop_server(second)
         rss_before = rss_of_group(proc.pid)
         churn_s = churn(url, headers, chain, args.churn)
         rss_after = rss_of_group(proc.pid)
@@ -282,8 +300,12 @@ def main() -> None:
     print(f"| `/v1/match` p50 at {args.rate:.0f} req/s | {p50:.1f} ms | | |")
     print(f"| `/v1/match` p99 at {args.rate:.0f} req/s | {p99:.1f} ms | ≤ 20 ms | {20 / p99:.2f}× headroom |")
     print(
-        f"| new item matchable (API add → match), median / max of 20 | "
+        f"| new item matchable through the worker that stored it, median / max of 20 | "
         f"{statistics.median(fresh) * 1000:.0f} / {max(fresh) * 1000:.0f} ms | ≤ 5,000 ms | |"
+    )
+    print(
+        "| new item matchable on another instance (same database), median / max of 20 | "
+        f"{statistics.median(fresh_other) * 1000:.0f} / {max(fresh_other) * 1000:.0f} ms | ≤ 5,000 ms | |"
     )
     print(f"| resident memory, all processes, after start | {rss_start / 2**30:.2f} GiB | | |")
     print(
@@ -301,6 +323,7 @@ def main() -> None:
                 "p50_ms": p50,
                 "p99_ms": p99,
                 "fresh_s": fresh,
+                "fresh_other_s": fresh_other,
                 "rss_start": rss_start,
                 "rss_before": rss_before,
                 "rss_after": rss_after,

@@ -1,7 +1,7 @@
 """Bearer API keys: who is calling and whether their role allows the call (401 / 403 otherwise).
 
 Verified keys are remembered for ``ttl`` seconds, so a busy client costs one database read per key per
-``ttl``; a revoked key stops working within that time.
+``ttl``; a revoked key stops working within that time.  Refused keys are not remembered.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ class KeyCache:
         if held is not None and now - held[0] < self.ttl:
             return held[1]
         found = authenticate(self.store, presented)
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen.clear()
-            self._seen[presented] = (now, found)
+        if found is not None:  # only good keys are remembered: a key created a moment ago works at once
+            with self._lock:
+                if len(self._seen) > 10_000:
+                    self._seen.clear()
+                self._seen[presented] = (now, found)
         return found
 
 
