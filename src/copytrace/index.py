@@ -270,6 +270,13 @@ class Index:
             self._main = _merge(self._main, self._delta)
             self._delta = _empty_postings()
 
+    def compact(self) -> None:
+        """Merge pending additions and drop removed items now (it otherwise happens when worthwhile).
+
+        Afterwards, until the next change, queries and ``save`` only read the index.
+        """
+        self._compact()
+
     def _compact(self) -> None:
         """Merge the delta, drop dead items' postings and renumber the live items 0..n-1 in order added."""
         self._flush()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -179,6 +180,7 @@ class LiveIndex:
             except CopytraceError as exc:
                 log.warning("ignoring unreadable snapshot %s: %s", path, exc)
                 index = None
+        built = index is None
         if index is None:
             generation = upto  # the build below reads a state at least this new
             index = Index(
@@ -194,15 +196,18 @@ class LiveIndex:
         with self._index_lock:
             self._index = index
             self._generation = generation
+        applied_before = self.applied_changes
         if generation < upto:
             self._replay(generation, upto)
+        replayed = self.applied_changes - applied_before
         log.info(
             "index ready: %d items at generation %d in %.1f s",
             len(index),
             self._generation,
             time.monotonic() - started,
         )
-        self._save_snapshot()
+        if built or replayed > max(10_000, len(index) // 10):  # else the old snapshot loads about as fast
+            self._save_snapshot()
 
     def _newest_snapshot(self, upto: int) -> tuple[Path, int] | None:
         path = self._snapshot_path(0)
@@ -223,17 +228,36 @@ class LiveIndex:
         return p, g
 
     def _save_snapshot(self) -> None:
-        """Save the index for the next start, then drop older snapshots (best effort)."""
-        with self._index_lock:
-            path = self._snapshot_path(self._generation)
-            if path is None or self._index is None or path.exists():
-                return
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._index.save(path)
-            except OSError as exc:
-                log.warning("cannot save an index snapshot to %s: %s", path, exc)
-                return
+        """Save the index for the next start, then drop older snapshots (best effort).
+
+        It runs under the sync lock, so no change is applied meanwhile, and outside the index lock, so
+        queries go on while it writes.  One process at a time saves (a lock file): the workers of one
+        server would all write the same snapshot.
+        """
+        index = self._index
+        path = self._snapshot_path(self._generation)
+        if path is None or index is None or path.exists():
+            return
+        lock = path.with_name(path.name.rsplit("-g", 1)[0] + ".saving")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if lock.exists() and time.time() - lock.stat().st_mtime > 600:
+                lock.unlink(missing_ok=True)  # left by a process that died while saving
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # another process is saving it
+        except OSError as exc:
+            log.warning("cannot save an index snapshot to %s: %s", path.parent, exc)
+            return
+        try:
+            with self._index_lock:
+                index.compact()
+            index.save(path)
+        except OSError as exc:
+            log.warning("cannot save an index snapshot to %s: %s", path, exc)
+            return
+        finally:
+            lock.unlink(missing_ok=True)
         for old in path.parent.glob(path.name.rsplit("-g", 1)[0] + "-g*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
