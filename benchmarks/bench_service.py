@@ -6,7 +6,8 @@ generated from the shared corpora by the seeded word-bigram chain of ``bench_cor
 
 - start-up: time until ``/health`` answers 200 (first start builds the index from the store and saves a
   snapshot; a restart loads the snapshot);
-- ``match:batch`` lookups per second (batches of 100 one-KB queries, two client threads), over the first
+- ``match:batch`` lookups per second (batches of 100 one-KB queries, eight client connections: a worker
+  serves the connections it accepted, so two would often both land on one worker), over the first
   10 s after start (the matched items' texts come from disk then) and after that;
 - single ``/v1/match`` latency at a steady, open-loop 200 requests/s (latency counted from each request's
   scheduled send time, so a stalled server cannot hide its queue);
@@ -136,7 +137,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def batch_throughput(
-    url: str, headers: dict[str, str], queries: list[str], seconds: float, threads: int = 2, size: int = 100
+    url: str, headers: dict[str, str], queries: list[str], seconds: float, threads: int = 8, size: int = 100
 ) -> tuple[float, int]:
     done = [0] * threads
     stop = time.perf_counter() + seconds
