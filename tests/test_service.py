@@ -344,3 +344,33 @@ def test_store_down_gives_503_and_the_service_recovers(tmp_path: Path, text_000:
     finally:
         server.stop()
         server.remove()
+
+
+def test_a_keyed_service_fingerprints_and_matches_with_its_key(
+    tmp_path: Path, text_000: str, text_001: str
+) -> None:
+    from copytrace import Key
+
+    secret = Key.generate()
+    key_file = tmp_path / "consortium.key"
+    key_file.write_text(secret + "\n")
+    db = str(tmp_path / "keyed.db")
+    admin, _, _ = _keys(db)
+    h = {"Authorization": f"Bearer {admin}"}
+    app = create_app(ServiceConfig(db=db, key_file=str(key_file), snapshot_dir=str(tmp_path / "snap")))
+    with TestClient(app) as c:
+        assert app.state.ctx.live.wait_ready(30)
+        key_id = Key.from_secret(secret).key_id
+        assert c.post("/v1/banks", json={"name": "shared"}, headers=h).json()["params"].endswith(key_id)
+        fp = c.post("/v1/fingerprint", json={"text": text_000}, headers=h).json()["fingerprint"]
+        assert fp == str(fingerprint(text_000, key=secret)) and fp != str(fingerprint(text_000))
+        # a partner sends the keyed fingerprint only; the text never reaches the service
+        assert (
+            c.post("/v1/banks/shared/items", json={"id": "000", "fingerprint": fp}, headers=h).status_code
+            == 201
+        )
+        (m,) = c.post("/v1/match", json={"text": text_001}, headers=h).json()["matches"]
+        assert m["item_id"] == "000" and m["spans"][0]["item_start"] is None  # no text stored: query spans
+        public = str(fingerprint(text_000))
+        r = c.post("/v1/banks/shared/items", json={"id": "p", "fingerprint": public}, headers=h)
+        assert r.status_code == 409 and "public" in r.json()["error"]
