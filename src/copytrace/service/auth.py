@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..store import Store
 from ..store.api_keys import ROLES, ApiKey, authenticate
@@ -37,19 +39,25 @@ class KeyCache:
         return found
 
 
-def caller(request: Request, role: str) -> ApiKey:
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIKey",
+    description="An API key from 'copytrace keys create NAME --role reader|writer|admin'.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, role: str) -> ApiKey:
     """The key presented with the request, if its role includes ``role``."""
     assert role in ROLES
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send 'Authorization: Bearer <key>' (create one with 'copytrace keys create')",
             headers={"WWW-Authenticate": "Bearer"},
         )
     cache: KeyCache = request.app.state.keys
-    key = cache.lookup(presented.strip())
+    key = cache.lookup(credentials.credentials.strip())
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
@@ -62,13 +70,13 @@ def caller(request: Request, role: str) -> ApiKey:
     return key
 
 
-def reader(request: Request) -> ApiKey:
-    return caller(request, "reader")
+def reader(request: Request, credentials: Credentials) -> ApiKey:
+    return caller(request, credentials, "reader")
 
 
-def writer(request: Request) -> ApiKey:
-    return caller(request, "writer")
+def writer(request: Request, credentials: Credentials) -> ApiKey:
+    return caller(request, credentials, "writer")
 
 
-def admin(request: Request) -> ApiKey:
-    return caller(request, "admin")
+def admin(request: Request, credentials: Credentials) -> ApiKey:
+    return caller(request, credentials, "admin")
