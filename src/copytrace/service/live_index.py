@@ -193,6 +193,9 @@ class LiveIndex:
             )
             for bank, item_id, fp in self.store.iter_fingerprints(self._banks()):
                 index.add(item_id, Fingerprint.parse(fp), bank=bank)
+        # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
+        # the first request.
+        index.match("copytrace warms up its matching code before it serves the first request")
         with self._index_lock:
             self._index = index
             self._generation = generation
