@@ -23,7 +23,7 @@ def server_binaries() -> Path | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -39,7 +39,7 @@ class PostgresServer:
         self.prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
-        self.data, self.log, self.port = self.base / "data", self.base / "server.log", _free_port()
+        self.data, self.log, self.port = self.base / "data", self.base / "server.log", free_port()
         subprocess.run(
             [
                 *self.prefix,

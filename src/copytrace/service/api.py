@@ -116,17 +116,28 @@ async def add_items_bulk(
             line = b""  # keeps the numbering of the lines after it
         batch.append(line)
         if len(batch) >= _BULK_BATCH:
-            n, errs = await run_in_threadpool(_store_lines, ctx, bank, batch, first, replace, who)
-            added += n
-            errors.extend(errs)
+            added += await _store_batch(ctx, bank, batch, first, replace, who, errors)
             first, batch = line_no + 1, []
     if batch:
-        n, errs = await run_in_threadpool(_store_lines, ctx, bank, batch, first, replace, who)
-        added += n
-        errors.extend(errs)
+        added += await _store_batch(ctx, bank, batch, first, replace, who, errors)
     await run_in_threadpool(ctx.live.catch_up)
     errors.sort(key=lambda e: int(e["line"]))
     return {"added": added, "lines": line_no, "errors": errors}
+
+
+async def _store_batch(
+    ctx: ServiceContext,
+    bank: str,
+    lines: list[bytes],
+    first: int,
+    replace: bool,
+    who: str,
+    errors: list[dict[str, Any]],
+) -> int:
+    """Store one batch off the event loop; refused lines go to ``errors``; returns how many were stored."""
+    added, refused = await run_in_threadpool(_store_lines, ctx, bank, lines, first, replace, who)
+    errors.extend(refused)
+    return added
 
 
 async def _lines(request: Request, limit: int) -> AsyncIterator[bytes | None]:

@@ -160,11 +160,12 @@ class LiveIndex:
     def _banks(self) -> list[str]:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
 
-    def _snapshot_path(self, generation: int) -> Path | None:
+    def _snapshot_stem(self) -> Path | None:
+        """``<dir>/live-<store and params digest>``: snapshots are ``<stem>-g<generation>.npz``."""
         if self.snapshot_dir is None:
             return None
         digest = hashlib.sha256(f"{self.store.url}|{self.params}".encode()).hexdigest()[:24]
-        return self.snapshot_dir / f"live-{digest}-g{generation}.npz"
+        return self.snapshot_dir / f"live-{digest}"
 
     def _load_or_build(self, upto: int) -> None:
         started = time.monotonic()
@@ -213,12 +214,12 @@ class LiveIndex:
             self._save_snapshot()
 
     def _newest_snapshot(self, upto: int) -> tuple[Path, int] | None:
-        path = self._snapshot_path(0)
-        if path is None or not path.parent.is_dir():
+        stem = self._snapshot_stem()
+        if stem is None or not stem.parent.is_dir():
             return None
-        prefix = path.name.rsplit("-g", 1)[0] + "-g"
+        prefix = stem.name + "-g"
         found = []
-        for p in path.parent.glob(prefix + "*.npz"):
+        for p in stem.parent.glob(prefix + "*.npz"):
             try:
                 g = int(p.name[len(prefix) : -len(".npz")])
             except ValueError:
@@ -238,10 +239,13 @@ class LiveIndex:
         server would all write the same snapshot.
         """
         index = self._index
-        path = self._snapshot_path(self._generation)
-        if path is None or index is None or path.exists():
+        stem = self._snapshot_stem()
+        if stem is None or index is None:
             return
-        lock = path.with_name(path.name.rsplit("-g", 1)[0] + ".saving")
+        path = stem.with_name(f"{stem.name}-g{self._generation}.npz")
+        if path.exists():
+            return
+        lock = stem.with_name(stem.name + ".saving")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if lock.exists() and time.time() - lock.stat().st_mtime > 600:
@@ -261,7 +265,7 @@ class LiveIndex:
             return
         finally:
             lock.unlink(missing_ok=True)
-        for old in path.parent.glob(path.name.rsplit("-g", 1)[0] + "-g*.npz"):
+        for old in stem.parent.glob(stem.name + "-g*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
 
