@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 
 from copytrace.fingerprint import Fingerprint
+from copytrace.index import MAX_REPEATS
 from copytrace.match import MatchParams
 
 MASK = (1 << 64) - 1
@@ -73,26 +74,44 @@ def brute_force_match(
     in-order anchors by dynamic programming, greedy extraction by best score (stable), acceptance.
     """
     k = query.params.k
+
+    def first_repeats(hashes: list[int]) -> list[bool]:  # the first MAX_REPEATS occurrences of each hash
+        seen: Counter[int] = Counter()
+        keep = []
+        for h in hashes:
+            keep.append(seen[h] < MAX_REPEATS)
+            seen[h] += 1
+        return keep
+
     g = query.params.guarantee
     gap, skew, min_span = mp.gap_for(g), mp.skew_for(g), mp.min_tokens_for(g) - k
     df: Counter[int] = Counter()
     postings: Counter[int] = Counter()
-    for fp in items.values():
-        df.update(set(fp.hashes.tolist()))
-        postings.update(fp.hashes.tolist())
+    capped = {}
+    for name, fp in items.items():
+        hs, ps = fp.hashes.tolist(), fp.positions.tolist()
+        keep = first_repeats(hs)
+        capped[name] = (
+            [h for h, x in zip(hs, keep, strict=True) if x],
+            [p for p, x in zip(ps, keep, strict=True) if x],
+        )
+        df.update(set(hs))
+        postings.update(capped[name][0])
 
     def weight(d: int) -> float:
         return 1.0 if d <= mp.common_df else (mp.common_df / d) ** 2
 
     qh = query.hashes.tolist()
     qp = query.positions.tolist()
+    q_first = first_repeats(qh)
     out = {}
-    for name, fp in items.items():
+    for name in items:
+        item_hashes, item_positions = capped[name]
         anchors = []
         for j, h in enumerate(qh):
-            if df[h] == 0 or postings[h] > mp.max_postings:
+            if not q_first[j] or df[h] == 0 or postings[h] > mp.max_postings:
                 continue
-            for h2, p in zip(fp.hashes.tolist(), fp.positions.tolist(), strict=True):
+            for h2, p in zip(item_hashes, item_positions, strict=True):
                 if h2 == h:
                     anchors.append((j, p, df[h]))
         anchors.sort(key=lambda a: (a[0], a[1]))
@@ -138,7 +157,7 @@ def brute_force_match(
             distinctive = [qp[anchors[c][0]] for c in chain if weights[c] >= 0.5]
             span = max(distinctive) - min(distinctive) if distinctive else -1
             strong = evidence + 1e-9 >= mp.min_evidence and span >= min_span
-            if strong or (len(chain) >= len(fp) and evidence + 1e-9 >= len(chain)):
+            if strong or (len(chain) >= len(item_hashes) and evidence + 1e-9 >= len(chain)):
                 kept.update(chain)
         if kept:
             out[name] = (len({anchors[c][0] for c in kept}), len({anchors[c][1] for c in kept}))

@@ -28,10 +28,39 @@ def lookup(post_hashes, query_hashes):  # type: ignore[no-untyped-def]
             else:
                 b = mid
         lo[j] = a
-        while b < n and post_hashes[b] == h:
-            b += 1
-        hi[j] = b
+        b = n
+        while a < b:  # upper bound by binary search too: a hash held many times costs no scan
+            mid = (a + b) >> 1
+            if post_hashes[mid] <= h:
+                a = mid + 1
+            else:
+                b = mid
+        hi[j] = a
     return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
+    """Mask of the fingerprints that are among the first ``max_repeats`` occurrences of their hash.
+
+    A text that repeats one phrase (or one word, or one character) thousands of times would otherwise
+    pair every occurrence in the query with every occurrence in an item: quadratic work for no evidence,
+    since a hash counts once in a chain anyway.
+    """
+    m = hashes.shape[0]
+    keep = np.ones(m, dtype=np.bool_)
+    if m <= max_repeats:
+        return keep
+    order = np.argsort(hashes, kind="mergesort")  # stable: occurrences of a hash stay in text order
+    run = 0
+    for t in range(m):
+        if t > 0 and hashes[order[t]] == hashes[order[t - 1]]:
+            run += 1
+        else:
+            run = 0
+        if run >= max_repeats:
+            keep[order[t]] = False
+    return keep
 
 
 @njit(cache=True, nogil=True)
@@ -253,6 +282,7 @@ def match_query(  # type: ignore[no-untyped-def]
     item_nfp,
     common_df,
     max_postings,
+    max_repeats,
     max_gap,
     max_skew,
     min_evidence,
@@ -260,14 +290,18 @@ def match_query(  # type: ignore[no-untyped-def]
     near,
 ):
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
-    (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query."""
+    (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
+
+    Only the first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as
+    many postings of a hash), so the work stays linear in the query however repetitive it is."""
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_h, q_hashes)
     lo2, hi2 = lookup(delta_h, q_hashes)
+    first = first_repeats(q_hashes, max_repeats)
     df = count_df(lo1, hi1, main_items, allowed) + count_df(lo2, hi2, delta_items, allowed)
     use = np.empty(m, dtype=np.bool_)
     for j in range(m):
-        use[j] = df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
+        use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
     i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, use)
     i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, use)
     a_item = np.concatenate((i1, i2))

@@ -1,0 +1,140 @@
+"""Adversarial inputs cost about what ordinary text costs: repetition, one repeated character, nested HTML,
+alternating scripts and combining marks, as a query and as a banked item.
+
+Each case is compared with 1 MB of ordinary text in the same run (a ratio, so the machine's speed does not
+matter); before the bounds, one repeated word cost minutes and gigabytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from copytrace import Index, MatchParams, fingerprint, tokenize
+from copytrace._matching import first_repeats
+from copytrace.index import MAX_REPEATS
+
+from .reference import brute_force_match
+
+SIZE = 1 << 20  # 1 MB
+MAX_RATIO = 10.0
+
+
+def _fill(unit: str) -> str:
+    """``unit`` repeated to about 1 MB of UTF-8."""
+    return unit * (SIZE // len(unit.encode("utf-8")))
+
+
+ADVERSARIAL: dict[str, str] = {
+    "repeated-word": _fill("word "),
+    "repeated-cjk-character": _fill("字"),
+    "repeated-phrase": _fill("death to the occupiers burn their homes "),
+    "nested-html": "<div>" * 40_000 + _fill("<p><a href='x'>text</a>") + "</div>" * 40_000,
+    "unclosed-tags": "<p>" + _fill("<a "),
+    "scripts-and-marks": _fill("aа\u0301bβ\u0308cс\u0327دд\u064e字"),
+}
+
+
+@pytest.fixture(scope="module")
+def ordinary(state_union: dict[str, str]) -> str:
+    text = "\n\n".join(state_union.values())
+    return (text * (SIZE // len(text) + 1))[:SIZE]
+
+
+def _best_of(runs: int, f: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@pytest.fixture(scope="module")
+def bank(ordinary: str, state_union: dict[str, str]) -> Index:
+    """A bank holding ordinary texts and every adversarial text, so each query meets its own kind."""
+    index = Index()
+    for name, text in list(state_union.items())[:20]:
+        index.add(name, text)
+    for name, text in ADVERSARIAL.items():
+        middle = len(text) // 2
+        index.add(name, text[middle - 100_000 : middle + 100_000])
+    index.match("warm up the compiled matching code before anything is measured here")
+    return index
+
+
+@pytest.mark.parametrize("case", list(ADVERSARIAL), ids=list(ADVERSARIAL))
+def test_adversarial_query_costs_at_most_ten_ordinary_ones(bank: Index, ordinary: str, case: str) -> None:
+    base = _best_of(2, lambda: bank.match(ordinary))
+    cost = _best_of(2, lambda: bank.match(ADVERSARIAL[case]))
+    assert cost <= MAX_RATIO * base, f"{case}: {cost:.3f} s against {base:.3f} s for ordinary text"
+
+
+@pytest.mark.parametrize("case", list(ADVERSARIAL), ids=list(ADVERSARIAL))
+def test_adversarial_item_costs_at_most_ten_ordinary_ones(ordinary: str, case: str) -> None:
+    def add(text: str) -> Callable[[], object]:
+        def run() -> object:
+            index = Index()
+            index.add("x", text)
+            return index.match(text[:50_000])
+
+        return run
+
+    add(ordinary)()  # compiled code loaded before timing
+    base = _best_of(2, add(ordinary))
+    cost = _best_of(2, add(ADVERSARIAL[case]))
+    assert cost <= MAX_RATIO * base, f"{case}: {cost:.3f} s against {base:.3f} s for ordinary text"
+
+
+def test_a_repeated_passage_is_still_found_with_its_span() -> None:
+    """The bound on repeats loses no copy: a post that repeats a banked passage many times matches it."""
+    passage = "we will never forget the martyrs of the resistance who gave their lives for the land "
+    index = Index()
+    index.add("p", passage * 3)
+    query = "spam " + passage * 500
+    [m] = index.match(query)
+    assert m.item_id == "p" and m.item_containment == 1.0
+    assert m.spans and m.spans[0].query_start == len("spam ")
+
+
+@st.composite
+def repetitive(draw: st.DrawFn) -> tuple[list[str], str]:
+    """Few distinct words, long texts: the same k-gram hash occurs many times in items and queries."""
+    vocab = draw(
+        st.lists(st.sampled_from(["war", "peace", "land", "law"]), min_size=1, max_size=3, unique=True)
+    )
+    unit = " ".join(draw(st.lists(st.sampled_from(vocab), min_size=1, max_size=6)))
+    items = [
+        " ".join([unit] * draw(st.integers(2, 40)) + draw(st.lists(st.sampled_from(vocab), max_size=10)))
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    query = " ".join([unit] * draw(st.integers(2, 60)))
+    return items, query
+
+
+@given(repetitive())
+@settings(max_examples=60, deadline=None, derandomize=True)
+def test_repetitive_texts_agree_with_brute_force(corpus: tuple[list[str], str]) -> None:
+    items, query = corpus
+    mp = MatchParams()
+    index = Index(match_params=mp)
+    fps = {}
+    for n, text in enumerate(items):
+        if len(tokenize(text)) >= 5:
+            fps[("default", str(n))] = index.add(str(n), text)
+    q = fingerprint(query, allow_short=True)
+    expected = brute_force_match(fps, q, mp) if len(q) else {}
+    got = {
+        (m.bank, m.item_id): (
+            round(m.query_containment * len(q)),
+            round(
+                m.item_containment * int(first_repeats(fps[(m.bank, m.item_id)].hashes, MAX_REPEATS).sum())
+            ),
+        )
+        for m in index.match(query)
+    }
+    assert got == expected
