@@ -114,10 +114,22 @@ def test_keyed_banks_need_their_key(cli, tmp_path: Path) -> None:  # type: ignor
     code, out, _ = cli("key", "generate")
     key.write_text(out)
     assert cli("bank", "add", "keyed", "--key-file", key, CANONICAL_000)[0] == 0
-    code, out, err = cli("match", CANONICAL_001)
-    assert code == 1 and "not searched (made with another key): keyed" in err
+    key_id = Fingerprint.parse(cli("fingerprint", "--key-file", key, CANONICAL_000)[1].strip()).params.key_id
+    code, out, err = cli("match", CANONICAL_001)  # no bank could be searched: an error, not "nothing matched"
+    assert code == 2 and out == ""
+    assert (
+        f"no bank can be searched with ctw1:n1:k5:w4:public: 'keyed' (ctw1:n1:k5:w4:{key_id}: another key)"
+        in err
+    )
     code, _, err = cli("match", "--bank", "keyed", CANONICAL_001)
-    assert code == 2 and "key" in err
+    assert code == 2 and err == (
+        f"copytrace: error: bank 'keyed' was made with ctw1:n1:k5:w4:{key_id}, this search fingerprints with "
+        "ctw1:n1:k5:w4:public: another key; search it with the key it was made with (--key-file)\n"
+    )
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    code, out, err = cli("match", CANONICAL_001)  # some bank could be searched: one note names the others
+    assert code == 0 and [m["bank"] for m in _matches(out)] == ["news"]
+    assert err.count("copytrace: note: not searched") == 1 and "'keyed'" in err
     code, out, _ = cli("match", "--key-file", key, CANONICAL_001)
     assert code == 0 and _matches(out)[0]["bank"] == "keyed"
     code, _, err = cli("match", "--key-file", tmp_path / "missing.key", CANONICAL_001)
@@ -130,6 +142,7 @@ def test_keyed_banks_need_their_key(cli, tmp_path: Path) -> None:  # type: ignor
     ids=["empty", "whitespace", "binary"],
 )
 def test_unusable_files_are_refused(cli, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "news", CANONICAL_000)  # a store with a bank, so that match reads its input
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
     for args in (("bank", "add", "b", path), ("match", path), ("fingerprint", path)):
@@ -141,6 +154,7 @@ def test_unusable_files_are_refused(cli, tmp_path: Path, content: bytes, message
 def test_missing_paths_and_unknown_banks(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = cli("bank", "add", "b", tmp_path / "nope.txt")
     assert code == 2 and "no such file" in err
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
     code, _, err = cli("match", "--bank", "nope", CANONICAL_001)
     assert (
         code == 2 and err == "copytrace: error: unknown bank 'nope': list banks with 'copytrace bank list'\n"

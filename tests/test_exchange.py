@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from copytrace import Fingerprint, Index, Key, fingerprint
+from copytrace import Fingerprint, Index, Key, RecordError, fingerprint
+from copytrace.exchange import read_list
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA
 from .test_cli import _matches
@@ -69,8 +71,8 @@ def test_keyed_lists_need_their_key(cli, tmp_path: Path, key_file: Path, monkeyp
     assert cli("bank", "import", "shared", out, "--key-file", key_file)[0] == 0
     code, stdout, _ = cli("match", "--key-file", key_file, CANONICAL_001)
     assert code == 0 and _matches(stdout)[0]["bank"] == "shared"
-    code, stdout, _ = cli("match", "--key-file", other, CANONICAL_001)  # the wrong key finds nothing
-    assert code == 1 and stdout == ""
+    code, stdout, err = cli("match", "--key-file", other, CANONICAL_001)  # the wrong key searches nothing
+    assert code == 2 and stdout == "" and "no bank can be searched" in err
     code, _, err = cli("bank", "import", "plain", out)
     assert code == 2
 
@@ -131,3 +133,61 @@ def test_bad_records_stop_the_import_unless_skipped(cli, tmp_path: Path, text_00
     code, stdout, err = cli("bank", "import", "b", path, "--skip-bad")
     assert code == 2 and json.loads(stdout)["imported"] == 1 and f"{path}:4: malformed JSON" in err
     assert Fingerprint.parse(fp).params.key_id == "public"
+
+
+HEADER = {"format": "copytrace-fingerprint-list", "version": 1, "params": "ctw1:n1:k5:w4:public"}
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            {**HEADER, "params": "ctw1:n1:k0:w4:public"},
+            "list.jsonl:1: list header: bad fingerprint parameters",
+        ),
+        ({**HEADER, "params": "ctw1:n1:k5:w2000:public"}, "window must be between 1 and 1024"),
+        ({**HEADER, "params": None}, "list.jsonl:1: list header: bad fingerprint parameters"),
+        ({**HEADER, "k": 6}, "list.jsonl:1: list header: k is 6 but its params say ctw1:n1:k5:w4:public"),
+        ({**HEADER, "key_id": "0123456789abcdef"}, "key_id is '0123456789abcdef'"),
+    ],
+    ids=["k0", "window-2000", "no-params", "k-disagrees", "key-id-disagrees"],
+)
+def test_bad_list_headers_name_the_file_and_line(cli, tmp_path: Path, header: dict, message: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+    path = tmp_path / "list.jsonl"
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(RecordError, match=re.escape(message)):
+        read_list([path.read_text()], source=str(path), key_id="public")
+    code, _, err = cli("bank", "import", "b", path)
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "x", "fingerprint": "ctw1:n1:k5:w4:public:AICAgICAIA"}', "at most 2147483647"),
+        ('{"id": "x", "fingerprint": "ctw1:n1:k0:w4:public:"}', "k must be between 1 and 32"),
+        ('{"id": "x", "fingerprint": "ctw1:n1:k5:w4:public:AQUAAAAAAAAAAAQ"}', "first position 4"),
+        ('{"id": "x", "fingerprint": 5}', '"fingerprint" must be a fingerprint string'),
+        ('{"id": "x", "fingerprint": "ctw1:n1:k5:w4:public:AAA", "added_at": "noon"}', "Invalid isoformat"),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"id": ' + "1" * 5000 + "}", "unreadable JSON"),
+    ],
+    ids=["poison", "k0", "bad-position", "not-a-string", "bad-date", "deep-nesting", "huge-number"],
+)
+def test_bad_records_are_errors_of_their_line(line: str, message: str) -> None:
+    _, records = read_list([json.dumps(HEADER), line], source="list.jsonl", key_id="public")
+    (rec,) = list(records)
+    assert isinstance(rec, RecordError) and rec.line == 2 and str(rec).startswith("list.jsonl:2: ")
+    assert message in str(rec), rec
+
+
+def test_a_poison_record_is_refused_before_anything_is_stored(cli, tmp_path: Path, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.jsonl"
+    good = json.dumps({"id": "ok", "fingerprint": str(fingerprint(text_000))})
+    poison = json.dumps({"id": "poison", "fingerprint": "ctw1:n1:k5:w4:public:AICAgICAIA"})
+    path.write_text(json.dumps(HEADER) + "\n" + good + "\n" + poison + "\n")
+    code, _, err = cli("bank", "import", "b", path)
+    assert code == 2 and f"{path}:3: fingerprint says 1099511627776 tokens" in err
+    assert cli("bank", "list", "--json")[1] == ""
+    code, stdout, _ = cli("bank", "import", "b", path, "--skip-bad")
+    assert json.loads(stdout)["imported"] == 1

@@ -14,11 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from copytrace import (
     DEFAULT_PARAMS,
     DuplicateItemError,
+    FingerprintFormatError,
     ParameterMismatchError,
+    StoreError,
     UnknownBankError,
     UnknownItemError,
     fingerprint,
 )
+from copytrace.errors import InvalidNameError
 from copytrace.fingerprint import FingerprintParams
 from copytrace.store import ItemRecord, Store
 
@@ -197,3 +200,106 @@ def test_every_change_is_in_the_feed_and_the_audit_log(store: Store, text_000: s
         ("create_bank", None),
     ]
     assert entries[2].actor == "key:ops" and entries[0].actor.startswith("local")
+
+
+def test_records_are_read_before_the_write_lock_is_taken(tmp_path: Path, text_000: str) -> None:
+    """A slow producer (fingerprinting 40k files) must not hold the lock: another writer gets through."""
+    db = str(tmp_path / "s.db")
+    with Store(db) as store, Store(db, busy_timeout=0.2) as other:
+        store.create_bank("news", DEFAULT_PARAMS)
+
+        def records() -> Iterator[ItemRecord]:
+            yield _rec("000", text_000)
+            assert other.create_bank("meanwhile", DEFAULT_PARAMS)  # "database is locked" if the lock is held
+            yield _rec("001", text_000 + " more")
+
+        assert store.add_items("news", records()) == 2
+        assert {b.name: b.n_items for b in store.banks()} == {"meanwhile": 0, "news": 2}
+
+
+def test_a_bank_is_created_in_the_transaction_of_its_first_items(store: Store, text_000: str) -> None:
+    start = store.generation()
+    keyed = FingerprintParams(key_id="0123456789abcdef")
+    with pytest.raises(ParameterMismatchError):  # a public item for a keyed bank: nothing stored, no bank
+        store.add_items("shared", [_rec("000", text_000)], create=keyed)
+    assert store.banks() == [] and store.generation() == start
+    assert store.add_items("news", [_rec("000", text_000)], create=DEFAULT_PARAMS) == 1
+    assert [(b.name, b.n_items) for b in store.banks()] == [("news", 1)]
+    assert store.generation() == start + 1  # one change: the bank and its item together
+    with pytest.raises(ParameterMismatchError, match="bank 'news'"):
+        store.add_items("news", [], create=keyed)
+
+
+def test_a_first_add_killed_leaves_no_bank(db_url: str, text_000: str) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os
+        from copytrace import fingerprint, DEFAULT_PARAMS
+        from copytrace.store import Store, ItemRecord
+        store = Store({db_url!r})
+        text = {text_000!r}
+        def records():
+            for n in range(5):
+                yield ItemRecord(f"item-{{n}}", fingerprint(text + str(n)), text)
+            os._exit(9)
+        store.add_items("b", records(), create=DEFAULT_PARAMS)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    with Store(db_url) as store:
+        assert store.banks() == []
+
+
+@pytest.mark.parametrize(
+    ("bank", "item_id", "message"),
+    [("bad name", "000", "bad bank name"), ("news", "a\x1bb", "bad item id"), ("news", "..", "bad item id")],
+    ids=["bank-name", "control-in-id", "dotdot-id"],
+)
+def test_names_and_ids_are_checked(
+    store: Store, text_000: str, bank: str, item_id: str, message: str
+) -> None:
+    with pytest.raises(InvalidNameError, match=message):
+        store.add_items(bank, [_rec(item_id, text_000)], create=DEFAULT_PARAMS)
+    with pytest.raises(InvalidNameError, match="bad bank name"):
+        store.create_bank("\x1b]0;pwned\x07", DEFAULT_PARAMS)
+    assert store.banks() == []
+
+
+def test_an_unreadable_stored_fingerprint_is_quarantined(
+    store: Store, text_000: str, text_001: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import update
+
+    from copytrace.store.models import ItemRow
+
+    store.add_items("news", [_rec("000", text_000), _rec("bad", text_001)], create=DEFAULT_PARAMS)
+    with store.session() as s, s.begin():
+        s.execute(
+            update(ItemRow).where(ItemRow.item_id == "bad").values(fingerprint="ctw1:n1:k5:w4:public:!")
+        )
+    with caplog.at_level("WARNING", logger="copytrace.store"):
+        index = store.build_index(cache=False)
+    assert [m.item_id for m in index.match(text_001)] == ["000"]
+    (record,) = caplog.records
+    assert "skipped item 'bad' of bank 'news'" in record.getMessage()
+    with pytest.raises(FingerprintFormatError, match="item 'bad' of bank 'news'"):
+        store.get_item("news", "bad")
+
+
+def test_banks_of_other_parameters_are_left_out_of_a_default_index(store: Store, text_000: str) -> None:
+    odd = FingerprintParams(k=32, window=1024)
+    store.add_items("big", [ItemRecord("x", fingerprint(text_000, k=32, window=1024))], create=odd)
+    with pytest.raises(ParameterMismatchError, match="no bank can be searched with ctw1:n1:k5:w4:public"):
+        store.build_index()
+    store.add_items("news", [_rec("000", text_000)], create=DEFAULT_PARAMS)
+    selection = store.banks_for(DEFAULT_PARAMS)
+    assert (selection.searched, selection.left_out) == (["news"], {"big": str(odd)})
+    assert {m.bank for m in store.build_index().match(text_000)} == {"news"}
+    assert {m.bank for m in store.build_index(["big"]).match(text_000)} == {"big"}
+
+
+def test_a_reading_store_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        Store(str(tmp_path / "missing" / "x.db"), create=False)
+    assert not (tmp_path / "missing").exists()

@@ -2,7 +2,8 @@
 
     CopytraceError
     ├── InputError                 text or file that cannot be used (empty, binary, too large, undecodable)
-    │   └── TooShortError          text with fewer tokens than one k-gram: it has no fingerprint
+    │   ├── TooShortError          text with fewer tokens than one k-gram: it has no fingerprint
+    │   └── InvalidNameError       a bank name or item id of a form not allowed (``copytrace.names``)
     ├── FingerprintFormatError     a fingerprint string that does not parse
     ├── ParameterMismatchError     fingerprints made with other parameters or another key
     ├── KeyFormatError             a secret key that cannot be used
@@ -35,6 +36,10 @@ class TooShortError(InputError):
         )
         self.n_tokens = n_tokens
         self.k = k
+
+
+class InvalidNameError(InputError):
+    """A bank name or item id that is not of the allowed form (``copytrace.names``)."""
 
 
 class FingerprintFormatError(CopytraceError):

@@ -31,6 +31,7 @@ from . import _matching
 from .errors import (
     CopytraceError,
     DuplicateItemError,
+    FingerprintFormatError,
     KeyFormatError,
     ParameterMismatchError,
     UnknownItemError,
@@ -45,10 +46,15 @@ from .fingerprint import (
 )
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
+from .names import check_bank_name, check_item_id
 from .normalize import tokenize
 
 DEFAULT_BANK = "default"
 _FORMAT = "copytrace-index/1"
+_MAX_TOKENS = 1 << 31
+# A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
+# text that repeats one word or phrase thousands of times costs linear work, not quadratic.
+MAX_REPEATS = 8
 # The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
 _DELTA_MAX = 1 << 20
 
@@ -87,6 +93,31 @@ def _empty_postings() -> Postings:
 
 def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else f(a, b)
+
+
+def _check_indexable(fp: Fingerprint, item_id: str) -> None:
+    """Refuse a fingerprint the postings cannot hold (token positions are 32-bit), naming the item."""
+    if not 0 <= fp.n_tokens < _MAX_TOKENS or (len(fp) and int(fp.positions.max()) >= fp.n_tokens):
+        raise FingerprintFormatError(
+            f"item {item_id!r}: fingerprint of {fp.n_tokens} tokens with positions up to "
+            f"{int(fp.positions.max()) if len(fp) else 0} cannot be indexed "
+            f"(at most {_MAX_TOKENS - 1} tokens)"
+        )
+
+
+def _shared_run(a: np.ndarray, b: np.ndarray) -> int:
+    """Length of the common prefix of ``a`` and ``b``, compared in doubling chunks: a short run costs a
+    few elements, a run through a whole repetitive text costs linear numpy work, never a Python loop."""
+    n = min(len(a), len(b))
+    done, step = 0, 16
+    while done < n:
+        size = min(step, n - done)
+        differ = np.flatnonzero(a[done : done + size] != b[done : done + size])
+        if len(differ):
+            return done + int(differ[0])
+        done += size
+        step *= 2
+    return n
 
 
 def _continues(last: Span, span: Span) -> bool:
@@ -206,6 +237,8 @@ class Index:
         Raises ``DuplicateItemError`` if (bank, item_id) is present and ``ParameterMismatchError`` for a
         fingerprint made with other parameters or another key.
         """
+        check_bank_name(bank)
+        check_item_id(item_id)
         if (bank, item_id) in self._lookup:
             raise DuplicateItemError(bank, item_id)
         text: str | None = None
@@ -220,6 +253,7 @@ class Index:
             fp = fingerprint(
                 text, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
             )
+        _check_indexable(fp, item_id)  # before anything changes: a refused item leaves no trace
         idx = len(self._ids)
         self._ids.append((bank, item_id))
         self._lookup[(bank, item_id)] = idx
@@ -229,14 +263,16 @@ class Index:
             self._ntok = np.resize(self._ntok, cap)
             self._alive = np.resize(self._alive, cap)
             self._bank_of = np.resize(self._bank_of, cap)
-        self._nfp[idx] = len(fp)
+        keep = _matching.first_repeats(fp.hashes, MAX_REPEATS)
+        hashes, positions = fp.hashes[keep], fp.positions[keep]
+        self._nfp[idx] = len(hashes)
         self._bank_of[idx] = self._bank_codes.setdefault(bank, len(self._bank_codes))
         self._ntok[idx] = fp.n_tokens
         self._alive[idx] = True
         if text is not None and self.keep_text:
             self._texts[idx] = (text, html)
         self._pending.append(
-            (fp.hashes, np.full(len(fp), idx, dtype=np.uint32), fp.positions.astype(np.uint32))
+            (hashes, np.full(len(hashes), idx, dtype=np.uint32), positions.astype(np.uint32))
         )
         self._allowed_cache.clear()
         return fp
@@ -269,6 +305,13 @@ class Index:
         if len(self._delta[0]) > max(1 << 16, min(_DELTA_MAX, len(self._main[0]) // 8)):
             self._main = _merge(self._main, self._delta)
             self._delta = _empty_postings()
+
+    def flush(self) -> None:
+        """Merge pending additions into the searchable postings now (a query otherwise does it first).
+
+        Afterwards, until the next change, a query only reads the index, so queries may share it.
+        """
+        self._flush()
 
     def compact(self) -> None:
         """Merge pending additions and drop removed items now (it otherwise happens when worthwhile).
@@ -362,6 +405,7 @@ class Index:
             self._nfp,
             float(mp.common_df),
             mp.max_postings,
+            MAX_REPEATS,
             mp.gap_for(g),
             mp.skew_for(g),
             mp.min_evidence,
@@ -415,12 +459,9 @@ class Index:
                 continue
             i_hashes = item_tokens.hashes
             # Winnowing keeps some k-grams only: grow the passage over the tokens the two texts share.
-            while q0 > 0 and i0 > 0 and q_hashes[q0 - 1] == i_hashes[i0 - 1]:
-                q0 -= 1
-                i0 -= 1
-            while q1 + 1 < len(q_hashes) and i1 + 1 < len(i_hashes) and q_hashes[q1 + 1] == i_hashes[i1 + 1]:
-                q1 += 1
-                i1 += 1
+            back = _shared_run(q_hashes[:q0][::-1], i_hashes[:i0][::-1])
+            ahead = _shared_run(q_hashes[q1 + 1 :], i_hashes[i1 + 1 :])
+            q0, i0, q1, i1 = q0 - back, i0 - back, q1 + ahead, i1 + ahead
             raw.append(
                 Span(
                     int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1])

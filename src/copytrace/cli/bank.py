@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import CopytraceError, InputError, RecordError
+from ..errors import CopytraceError, InputError, ParameterMismatchError, RecordError
 from ..exchange import ListRecord, read_list, write_list
 from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
 from ..keys import PUBLIC_KEY, Key
+from ..names import check_bank_name, item_id_problem
 from ..records import iter_records
-from ..store import ItemRecord
-from .common import Exit, add_common_options, error, load_key, note, open_store, progress, read_input
+from ..store import ItemRecord, Store
+from .common import (
+    Exit,
+    add_common_options,
+    error,
+    load_key,
+    note,
+    open_store,
+    progress,
+    read_input,
+    shown,
+    to_json,
+)
 
 ADD_EPILOG = """examples:
   copytrace bank add manifestos ./texts/           # every .txt below ./texts, id = relative path
@@ -24,6 +35,9 @@ ADD_EPILOG = """examples:
 
 All items of one call are stored in one transaction: a bad input stops the call and stores nothing, unless
 --skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2.
+Every input is fingerprinted before that transaction starts, so other writers wait only for the insert.
+Bank names: 1-64 ASCII letters, digits, '_', '.', '-'; item ids: up to 512 printable characters (see
+'copytrace.names').
 """
 
 
@@ -110,12 +124,27 @@ def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
+def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> None:
+    """Refuse, before any fingerprinting, to add to a bank made with other parameters."""
+    made_with = store.banks_for(params).left_out.get(bank)
+    if made_with is not None:
+        raise ParameterMismatchError(
+            made_with,
+            params,
+            message=f"bank {bank!r} was made with {made_with}, these items would be fingerprinted with "
+            f"{params}: use the key (--key-file) the bank was made with, or another bank",
+        )
+
+
 def run_add(args: argparse.Namespace) -> int:
     if not args.paths and not args.jsonl:
         raise InputError("nothing to add: give files, directories or --jsonl FILE")
+    check_bank_name(args.bank)
     key = load_key(args)
     params = FingerprintParams(k=DEFAULT_K, window=DEFAULT_WINDOW, key_id=(key or PUBLIC_KEY).key_id)
     files = _file_inputs(args.paths)
+    store = open_store(args, create=True)
+    _check_bank_params(store, args.bank, params)
     labels = [x for x in args.labels.split(",") if x]
     skipped: list[str] = []
 
@@ -136,20 +165,19 @@ def run_add(args: argparse.Namespace) -> int:
                 continue
             if item_id in seen:
                 raise InputError(f"{path}: item id {item_id!r} given twice in this call")
+            problem = item_id_problem(item_id)
+            if problem is not None:
+                message = f"{path}: bad item id {item_id!r}: {problem}"
+                bad(message, InputError(message))
+                continue
             seen.add(item_id)
             yield ItemRecord(item_id, fp, None if args.fingerprint_only else text, labels)
         if args.jsonl:
             yield from _jsonl_records(args, key, labels, seen, bad)
 
-    store = open_store(args)
-    created = store.create_bank(args.bank, params)
-    try:
-        n = store.add_items(args.bank, records(), replace=args.replace)
-    except CopytraceError:
-        if created:
-            store.delete_bank(args.bank)  # do not leave an empty bank behind a failed first add
-        raise
-    print(json.dumps({"bank": args.bank, "added": n, "skipped": len(skipped)}))
+    items = list(records())  # fingerprint everything before the store's write transaction starts
+    n = store.add_items(args.bank, items, replace=args.replace, create=params)
+    print(to_json({"bank": args.bank, "added": n, "skipped": len(skipped)}))
     if skipped:
         note(f"stored {n} item(s) in {args.bank!r}; skipped {len(skipped)} bad input(s)")
         return Exit.ERROR
@@ -186,6 +214,11 @@ def _jsonl_records(
                     RecordError(source, rec.line, f"item id {rec.id!r} given twice in this call"),
                 )
                 continue
+            problem = item_id_problem(rec.id)
+            if problem is not None:
+                reason = f"bad item id {rec.id!r}: {problem}"
+                bad(f"{source}:{rec.line}: {reason}", RecordError(source, rec.line, reason))
+                continue
             seen.add(rec.id)
             text = None if args.fingerprint_only else rec.text
             yield ItemRecord(rec.id, fp, text, labels + rec.labels, rec.metadata)
@@ -196,7 +229,7 @@ def run_list(args: argparse.Namespace) -> int:
     for b in banks:
         if args.json:
             print(
-                json.dumps(
+                to_json(
                     {
                         "bank": b.name,
                         "items": b.n_items,
@@ -206,7 +239,7 @@ def run_list(args: argparse.Namespace) -> int:
                 )
             )
         else:
-            print(f"{b.name}\t{b.n_items} item(s)\t{b.params}")
+            print(f"{shown(b.name)}\t{b.n_items} item(s)\t{b.params}")
     if not banks and not args.json:
         note("no banks yet: add one with 'copytrace bank add BANK PATH'")
     return Exit.OK
@@ -214,6 +247,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     open_store(args).remove_item(args.bank, args.item_id)
+    print(to_json({"bank": args.bank, "removed": args.item_id}))
     return Exit.OK
 
 
@@ -221,7 +255,7 @@ def run_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         raise InputError(f"deleting bank {args.bank!r} removes all its items: add --yes to confirm")
     n = open_store(args).delete_bank(args.bank)
-    print(json.dumps({"bank": args.bank, "deleted_items": n}))
+    print(to_json({"bank": args.bank, "deleted_items": n}))
     return Exit.OK
 
 
@@ -294,13 +328,17 @@ def run_import(args: argparse.Namespace) -> int:
     key_id = (key or PUBLIC_KEY).key_id
     fh = sys.stdin.buffer if args.file == "-" else _open_list(args.file)
     skipped: list[str] = []
+    check_bank_name(args.bank)
     with fh:
         header, records = read_list(fh, source=args.file, key_id=key_id)
-        store = open_store(args)
-        created = store.create_bank(args.bank, header.params)
+        store = open_store(args, create=True)
+        _check_bank_params(store, args.bank, header.params)
 
         def items() -> Iterator[ItemRecord]:
             for rec in progress(records, header.count, "importing"):
+                problem = None if isinstance(rec, RecordError) else item_id_problem(rec.id)
+                if problem is not None and not isinstance(rec, RecordError):
+                    rec = RecordError(args.file, rec.line, f"bad item id {rec.id!r}: {problem}")
                 if isinstance(rec, RecordError):
                     if not args.skip_bad:
                         raise rec
@@ -310,13 +348,8 @@ def run_import(args: argparse.Namespace) -> int:
                 meta = {"source": rec.source} if rec.source else {}
                 yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta)
 
-        try:
-            n = store.add_items(args.bank, items(), replace=args.replace)
-        except CopytraceError:
-            if created:
-                store.delete_bank(args.bank)
-            raise
-    print(json.dumps({"bank": args.bank, "imported": n, "skipped": len(skipped)}))
+        n = store.add_items(args.bank, list(items()), replace=args.replace, create=header.params)
+    print(to_json({"bank": args.bank, "imported": n, "skipped": len(skipped)}))
     return Exit.ERROR if skipped else Exit.OK
 
 

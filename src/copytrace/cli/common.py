@@ -1,13 +1,20 @@
-"""What every command shares: exit codes, messages on stderr, the store, the key, inputs and progress."""
+"""What every command shares: exit codes, messages on stderr, the store, the key, inputs and progress.
+
+Everything a command prints to a terminal goes through ``shown`` (plain text) or ``to_json`` (JSON): a bank
+name, item id, path or text from an old store or a hostile file cannot put terminal escapes on the screen.
+"""
 
 from __future__ import annotations
 
 import argparse
 import enum
+import json
+import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -15,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import InputError
 from ..keys import Key
 from ..store import Store
+from ..store.store import DEFAULT_BUSY_TIMEOUT
 from ..textio import DEFAULT_MAX_BYTES, DecodedText, read_stdin, read_text_file
 
 T = TypeVar("T")
@@ -28,14 +36,75 @@ class Exit(enum.IntEnum):
     ERROR = 2
 
 
+def _unsafe(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] == "C" or category in ("Zl", "Zp")
+
+
+def _escape(ch: str) -> str:
+    c = ord(ch)
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def shown(text: str) -> str:
+    r"""``text`` safe for a terminal: control, format and other invisible characters escaped as Python does.
+
+    >>> shown("news\x1b]0;pwned\x07\tx")
+    'news\\x1b]0;pwned\\x07\\tx'
+    """
+    if text.isprintable():  # the usual case, at C speed: no category C or Z character but the space
+        return text
+    return "".join((_NAMED.get(ch) or _escape(ch)) if _unsafe(ch) else ch for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    c = ord(ch)
+    if c < 0x10000:
+        return f"\\u{c:04x}"
+    c -= 0x10000
+    return f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}"
+
+
+def to_json(obj: Any) -> str:
+    r"""One line of JSON in UTF-8 (as jq prints it), with every invisible or control character escaped.
+
+    >>> to_json({"id": "ñews\u202e", "n": 1})
+    '{"id": "ñews\\u202e", "n": 1}'
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(_json_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
 def note(message: str) -> None:
     """One line on stderr for something the user should know that is not an error."""
-    print(f"copytrace: note: {message}", file=sys.stderr)
+    print(f"copytrace: note: {shown(message)}", file=sys.stderr)
 
 
 def error(message: str) -> None:
     """One line on stderr for an error."""
-    print(f"copytrace: error: {message}", file=sys.stderr)
+    print(f"copytrace: error: {shown(message)}", file=sys.stderr)
+
+
+class _WarningLine(logging.Handler):
+    """The library's warnings (``copytrace.*`` loggers) as one ``copytrace: warning:`` line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"copytrace: warning: {shown(record.getMessage())}", file=sys.stderr)
+
+
+_WARNINGS = _WarningLine(logging.WARNING)
+
+
+def show_library_warnings() -> None:
+    """Print the library's warnings on stderr while a command runs (once; idempotent)."""
+    logger = logging.getLogger("copytrace")
+    if _WARNINGS not in logger.handlers:
+        logger.addHandler(_WARNINGS)
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, key: bool = True) -> None:
@@ -64,11 +133,33 @@ def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, k
 _OPEN_STORES: list[Store] = []
 
 
-def open_store(args: argparse.Namespace) -> Store:
-    """The store named by ``--db`` (or the default); closed by ``close_stores`` when the command ends."""
-    store = Store(args.db)
+def busy_timeout() -> float:
+    """Seconds to wait for another writer's SQLite lock: ``$COPYTRACE_BUSY_TIMEOUT``, else 10."""
+    value = os.environ.get("COPYTRACE_BUSY_TIMEOUT")
+    if not value:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise InputError(f"COPYTRACE_BUSY_TIMEOUT={value!r}: expected seconds, from 0 to 86400")
+    return seconds
+
+
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store named by ``--db`` (or the default); closed by ``close_stores`` when the command ends.
+
+    Only commands that write pass ``create``: for the others a missing SQLite file is an error naming it.
+    """
+    store = Store(getattr(args, "db", None), create=create, busy_timeout=busy_timeout())
     _OPEN_STORES.append(store)
     return store
+
+
+def open_store_urls() -> list[str]:
+    """The URLs of the stores the running command opened (for error messages)."""
+    return [s.url for s in _OPEN_STORES]
 
 
 def close_stores() -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..store.api_keys import ROLES, create_key, list_keys, revoke_key
-from .common import Exit, open_store
+from .common import Exit, open_store, shown, to_json
 
 EPILOG = """example:
   copytrace keys create moderation-queue --role reader
@@ -59,9 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_create(args: argparse.Namespace) -> int:
-    info, secret = create_key(open_store(args), args.name, args.role)
+    info, secret = create_key(open_store(args, create=True), args.name, args.role)
     print(secret)
-    print(f"created {info.role} key {info.name!r} (id {info.key_id}); it is not shown again", file=sys.stderr)
+    print(
+        shown(f"created {info.role} key {info.name!r} (id {info.key_id}); it is not shown again"),
+        file=sys.stderr,
+    )
     return Exit.OK
 
 
@@ -69,15 +71,15 @@ def run_list(args: argparse.Namespace) -> int:
     keys = list_keys(open_store(args))
     for k in keys:
         if args.json:
-            print(json.dumps(k.to_dict()))
+            print(to_json(k.to_dict()))
         else:
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             created = f"created {k.created_at:%Y-%m-%d %H:%M} by {k.created_by}"
-            print(f"{k.name}\t{k.role}\t{k.key_id}\t{state}\t{created}")
+            print(f"{shown(k.name)}\t{k.role}\t{k.key_id}\t{state}\t{shown(created)}")
     return Exit.OK
 
 
 def run_revoke(args: argparse.Namespace) -> int:
     info = revoke_key(open_store(args), args.name)
-    print(f"revoked key {info.name!r} (id {info.key_id})", file=sys.stderr)
+    print(shown(f"revoked key {info.name!r} (id {info.key_id})"), file=sys.stderr)
     return Exit.OK

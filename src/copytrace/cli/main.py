@@ -1,16 +1,25 @@
-"""Entry point of ``copytrace``: builds the parser from each command module and maps errors to exit codes."""
+"""Entry point of ``copytrace``: builds the parser from each command module and maps errors to exit codes.
+
+Every failure is one line on stderr and exit status 2: a ``CopytraceError`` as its message, a busy or failing
+store and an operating-system error as what happened, and anything unexpected as ``copytrace: internal
+error: ...`` with a hint to re-run with ``--debug`` (which prints the traceback) - never exit 1, which means
+"nothing matched".
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import __version__
 from ..errors import CopytraceError
 from . import bank, evaluate, fingerprint, key, keys, match, serve
-from .common import Exit, close_stores, error
+from .common import Exit, close_stores, error, open_store_urls, show_library_warnings, shown
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
 
@@ -34,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="copytrace", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an internal error (for a bug report)"
+    )
     sub = parser.add_subparsers(
         dest="command",
         metavar="{bank,match,fingerprint,serve,keys,key,eval}",
@@ -44,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for action in _subparsers(parser):
         action.add_argument("--version", action="version", version=f"copytrace {__version__}")
+        action.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -66,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.paths = [*args.paths, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    show_library_warnings()
     try:
         return int(args.run(args))
     except CopytraceError as exc:
@@ -77,8 +91,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return Exit.OK
+    except OperationalError as exc:
+        error(_store_failure(exc))
+        return _debug(args, exc)
+    except SQLAlchemyError as exc:
+        error(f"the store failed: {_first_line(exc)}")
+        return _debug(args, exc)
+    except OSError as exc:
+        error(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else _first_line(exc))
+        return _debug(args, exc)
+    except Exception as exc:
+        print(
+            f"copytrace: internal error: {shown(_first_line(exc))} (a bug: re-run with --debug for the "
+            "traceback and report it)",
+            file=sys.stderr,
+        )
+        return _debug(args, exc)
     finally:
         close_stores()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
+
+
+def _store_failure(exc: OperationalError) -> str:
+    where = ", ".join(open_store_urls()) or "the store"
+    if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+        return (
+            f"{where} is busy: another process is writing to it and held its lock too long; try again "
+            "when it has finished (or wait longer: $COPYTRACE_BUSY_TIMEOUT, seconds)"
+        )
+    return f"{where} failed: {_first_line(exc.orig or exc)}"
+
+
+def _debug(args: argparse.Namespace, exc: BaseException) -> int:
+    """With ``--debug``, the traceback of ``exc`` on stderr; the exit status of any failure, 2."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc, file=sys.stderr)
+    return Exit.ERROR
 
 
 if __name__ == "__main__":

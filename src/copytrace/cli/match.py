@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 
 from ..errors import CopytraceError, RecordError
+from ..fingerprint import FingerprintParams
 from ..index import Index
+from ..keys import PUBLIC_KEY
 from ..match import Match, MatchParams
 from ..records import iter_records
-from .common import Exit, add_common_options, error, load_key, note, open_store, progress, read_input
+from .common import (
+    Exit,
+    add_common_options,
+    error,
+    load_key,
+    note,
+    open_store,
+    progress,
+    read_input,
+    shown,
+    to_json,
+)
 
 EPILOG = """examples:
   copytrace match post.txt                          # every bank made with the same key
@@ -23,9 +35,31 @@ Output, one line per match:
   {"query", "bank", "item_id", "score", "query_containment", "item_containment",
    "spans": [{"query_start", "query_end", "item_start", "item_end"}]}
 Spans are half-open character offsets into the decoded query and the stored item text (null without text).
+Without --bank, every bank made with this key and the default k and window is searched; banks made with
+other parameters are left out, with one note naming them (and when no bank can be searched, that is an error).
 Exit status: 0 if anything matched, 1 if nothing did, 2 on an error (a malformed JSON line is reported with
 its line number and skipped; the other queries still run).
 """
+
+
+def _limit(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--limit must be a whole number of at least 1, not {value!r}")
+    return n
+
+
+def _score(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"--min-score must be a number from 0 to 1, not {value!r}")
+    return x
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,8 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("paths", nargs="*", metavar="PATH|-", help="text file, or - for standard input")
     p.add_argument("--bank", action="append", metavar="BANK", help="search this bank (repeatable)")
     p.add_argument("--jsonl", action="store_true", help='inputs are JSON Lines of {"id", "text"}')
-    p.add_argument("--limit", type=int, metavar="N", help="at most N matches per query")
-    p.add_argument("--min-score", type=float, default=0.0, metavar="X", help="drop matches scoring below X")
+    p.add_argument("--limit", type=_limit, metavar="N", help="at most N matches per query (N >= 1)")
+    p.add_argument(
+        "--min-score", type=_score, default=0.0, metavar="X", help="drop matches scoring below X (0 to 1)"
+    )
     p.add_argument(
         "--format",
         choices=["jsonl", "text"],
@@ -75,11 +111,20 @@ def run(args: argparse.Namespace) -> int:
         args.paths = ["-"]
     store = open_store(args)
     key = load_key(args)
-    index: Index = store.build_index(args.bank, key=key, match_params=MatchParams(min_score=args.min_score))
-    if args.bank is None:
-        skipped = [b.name for b in store.banks() if b.params.key_id != index.params.key_id]
-        if skipped:
-            note(f"not searched (made with another key): {', '.join(skipped)}")
+    banks = args.bank
+    if banks is None:
+        selection = store.banks_for(FingerprintParams(key_id=(key or PUBLIC_KEY).key_id))
+        if not selection.searched and selection.left_out:
+            raise selection.nothing_searchable()
+        if selection.left_out:
+            wanted, why = selection.wanted, selection.why_left_out()
+            note(f"not searched (made with other parameters than {wanted}): {why}")
+        if not selection.searched:
+            raise CopytraceError(
+                f"no banks in the store at {store.url}: add one with 'copytrace bank add BANK PATH'"
+            )
+        banks = selection.searched
+    index: Index = store.build_index(banks, key=key, match_params=MatchParams(min_score=args.min_score))
     if len(index) == 0:
         note("the banks searched hold no items")
     failures: list[str] = []
@@ -94,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             if args.format == "text":
                 out.write(render_text(m, text, store.text(m.bank, m.item_id)))
             else:
-                out.write(json.dumps(m.to_dict(), ensure_ascii=False) + "\n")
+                out.write(to_json(m.to_dict()) + "\n")
         out.flush()
     if failures:
         return Exit.ERROR
@@ -124,4 +169,4 @@ def render_text(m: Match, query_text: str, item_text: str | None) -> str:
             )
         else:
             lines.append(f"  {'':>{len(str(n)) + 9}} item  (stored as a fingerprint only: no text)")
-    return "\n".join(lines) + "\n\n"
+    return "\n".join(shown(line) for line in lines) + "\n\n"

@@ -3,6 +3,13 @@
 Any SQLAlchemy URL works; a plain path means an SQLite file.  The default is ``$COPYTRACE_DB``, else
 ``$XDG_DATA_HOME/copytrace/copytrace.db``.  SQLite runs in WAL mode with ``synchronous=FULL``, so an item
 is on disk once the call that added it returns.  Adding items is one transaction: all are stored or none.
+The items of a call are read (and, by a generator, fingerprinted) before that transaction starts, so the
+write lock is held only for the inserts; another writer waits up to ``busy_timeout`` seconds for it.
+Bank names and item ids must have the form ``copytrace.names`` defines.
+
+A store that opens fine may still hold rows this version cannot use (a fingerprint written by an older or
+hostile writer): ``build_index`` skips such an item with one warning on the ``copytrace.store`` logger
+naming its bank and id, instead of failing every search.
 
 The index is derived from the store: ``build_index`` reads the stored fingerprints (no text is
 re-fingerprinted) and gives the index a ``text_lookup`` into the store for item spans.
@@ -14,7 +21,9 @@ running indexes follow (``copytrace.store.feed``), and one row in the audit log 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import (
     CopytraceError,
     DuplicateItemError,
+    FingerprintFormatError,
     ParameterMismatchError,
     StoreError,
     UnknownBankError,
@@ -44,15 +54,34 @@ from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
+from ..names import check_bank_name, check_item_id
 from .audit_log import audit
 from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
+log = logging.getLogger("copytrace.store")
+
 _BATCH = 2000
+DEFAULT_BUSY_TIMEOUT = 10.0
+"""Seconds an SQLite writer waits for another writer's lock before the store reports itself busy."""
 _TEXT_OF_ITEM = (
     select(ItemRow.text)
     .join(BankRow)
     .where(BankRow.name == bindparam("bank"), ItemRow.item_id == bindparam("item_id"))
 )
+
+
+def quarantine(bank: str, item_id: str, exc: CopytraceError) -> None:
+    """Report a stored item that cannot be used (its fingerprint does not parse or index) and is skipped."""
+    log.warning("skipped item %r of bank %r: its stored fingerprint cannot be used: %s", item_id, bank, exc)
+
+
+def _parse_stored(bank: str, item_id: str, fp: str) -> Fingerprint:
+    try:
+        return Fingerprint.parse(fp)
+    except FingerprintFormatError as exc:
+        raise FingerprintFormatError(
+            f"item {item_id!r} of bank {bank!r}: its stored fingerprint cannot be read: {exc}"
+        ) from exc
 
 
 class _NoChangeError(Exception):
@@ -88,9 +117,43 @@ def to_url(db: str) -> str:
     """A SQLAlchemy URL for ``db``: URLs pass through, a path becomes an SQLite file URL."""
     if "://" in db:
         return db
-    path = Path(db).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite file URL, None for other URLs and in-memory databases."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix) :].split("?", 1)[0])
+
+
+@dataclass(frozen=True)
+class BankSelection:
+    """Which banks an index with parameters ``wanted`` can search, and which others it must leave out."""
+
+    wanted: str
+    searched: list[str]
+    left_out: dict[str, str]  # bank name -> the parameter string it was made with
+
+    def why_left_out(self) -> str:
+        """``'keyed' (ctw1:n1:k5:w4:0123456789abcdef: another key), ...`` for a message."""
+        wanted_key = self.wanted.rsplit(":", 1)[-1]
+
+        def why(params: str) -> str:
+            return "another key" if params.rsplit(":", 1)[-1] != wanted_key else "other parameters"
+
+        return ", ".join(f"{name!r} ({params}: {why(params)})" for name, params in self.left_out.items())
+
+    def nothing_searchable(self) -> ParameterMismatchError:
+        """The error for a store none of whose banks can be searched with ``wanted``."""
+        return ParameterMismatchError(
+            self.wanted,
+            self.left_out,
+            what="banks",
+            message=f"no bank can be searched with {self.wanted}: {self.why_left_out()}; name a bank to "
+            "search it with its own k and window (--bank), with the key it was made with (--key-file)",
+        )
 
 
 @dataclass(frozen=True)
@@ -113,13 +176,16 @@ class ItemRecord:
     added_at: datetime | None = None
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        cur.execute(f"PRAGMA busy_timeout={max(0, round(busy_timeout * 1000))}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
 
 
 def _alembic_config() -> Config:
@@ -129,14 +195,33 @@ def _alembic_config() -> Config:
 
 
 class Store:
-    """Banks and items in a SQL database."""
+    """Banks and items in a SQL database.
 
-    def __init__(self, db: str | None = None) -> None:
+    ``create=False`` refuses to create a missing SQLite file (for commands that only read): a mistyped path
+    is then an error naming it instead of a new, empty store.  ``busy_timeout`` is how long an SQLite writer
+    waits for another one's lock before the call fails with "database is locked".
+    """
+
+    def __init__(
+        self, db: str | None = None, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> None:
         self.url = to_url(db or default_url())
+        self.busy_timeout = busy_timeout
+        path = _sqlite_file(self.url)
+        if path is not None and not path.exists():
+            if not create:
+                raise StoreError(
+                    f"no store at {path}: check --db or $COPYTRACE_DB (a store is created by the first "
+                    "'copytrace bank add' or 'bank import')"
+                )
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from exc
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
             if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+                event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout))
             self._session = sessionmaker(self.engine, expire_on_commit=False)
             self.migrate()
         except SQLAlchemyError as exc:
@@ -176,9 +261,11 @@ class Store:
         return row
 
     def create_bank(self, name: str, params: FingerprintParams, *, actor: str | None = None) -> bool:
-        """Create a bank whose items are fingerprinted with ``params``; False if it exists with them."""
-        if not name or len(name) > 200 or name.strip() != name or "/" in name:
-            raise StoreError(f"bad bank name {name!r}: 1-200 characters, no '/', no surrounding spaces")
+        """Create a bank whose items are fingerprinted with ``params``; False if it exists with them.
+
+        Raises ``InvalidNameError`` for a name of a form ``copytrace.names`` does not allow.
+        """
+        check_bank_name(name)
         try:
             with self._s() as s, s.begin():
                 generation = _bump(s)
@@ -230,27 +317,68 @@ class Store:
 
     # ------------------------------------------------------------------------------------------- items
     def add_items(
-        self, bank: str, records: Iterable[ItemRecord], *, replace: bool = False, actor: str | None = None
+        self,
+        bank: str,
+        records: Iterable[ItemRecord],
+        *,
+        replace: bool = False,
+        create: FingerprintParams | None = None,
+        actor: str | None = None,
     ) -> int:
         """Store items in one transaction; on any error nothing of this call is stored.
 
-        Rows go in as bulk INSERTs of ``_BATCH``, each batch first looking up which of its ids the bank holds
-        (an error, or with ``replace`` a row to delete).
+        ``records`` is read to its end first, outside any transaction, so a generator that fingerprints as it
+        goes never holds the store's write lock; the transaction then only writes, in bulk INSERTs of
+        ``_BATCH`` rows, each batch first looking up which of its ids the bank holds (an error, or with
+        ``replace`` a row to delete).  With ``create``, a bank that does not exist yet is created with these
+        parameters in the same transaction, so a failed or killed first add leaves no empty bank behind.
+        Item ids (and with ``create`` the bank name) must have the form ``copytrace.names`` allows.
         """
-        n = 0
-        added: list[str] = []  # the first 20 ids, for the audit row
+        if create is not None:
+            check_bank_name(bank)
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        first_of: dict[FingerprintParams, str] = {}  # each distinct parameter set -> the first item with it
+        for rec in records:
+            check_item_id(rec.item_id)
+            if rec.item_id in seen:
+                raise DuplicateItemError(bank, rec.item_id)
+            seen.add(rec.item_id)
+            first_of.setdefault(rec.fingerprint.params, rec.item_id)
+            rows.append(
+                {
+                    "item_id": rec.item_id,
+                    "text": rec.text,
+                    "fingerprint": str(rec.fingerprint),
+                    "labels": list(rec.labels),
+                    "meta": dict(rec.metadata),
+                }
+            )
+        added = [r["item_id"] for r in rows[:20]]  # for the audit row
         try:
             with self._s() as s, s.begin():
                 generation = _bump(s)
-                row = self._bank(s, bank)
-                params = FingerprintParams.parse(row.params)
                 now = datetime.now(UTC)
-                batch: list[dict[str, Any]] = []
-
-                def flush() -> None:
+                row = s.scalar(select(BankRow).where(BankRow.name == bank))
+                created = False
+                if row is None:
+                    if create is None:
+                        raise UnknownBankError(bank)
+                    row = BankRow(name=bank, params=str(create), created_at=now)
+                    s.add(row)
+                    s.add(ChangeRow(generation=generation, op="create_bank", bank=bank))
+                    audit(s, actor, "create_bank", bank, params=str(create))
+                    s.flush()
+                    created = True
+                elif create is not None and row.params != str(create):
+                    raise ParameterMismatchError(row.params, str(create), what=f"bank {bank!r}")
+                params = FingerprintParams.parse(row.params)
+                for p, item_id in first_of.items():
+                    if p != params:
+                        raise ParameterMismatchError(params, p, what=f"item {item_id!r} of bank {bank!r}")
+                for start in range(0, len(rows), _BATCH):
+                    batch = [{**r, "bank_id": row.id, "added_at": now} for r in rows[start : start + _BATCH]]
                     ids = [r["item_id"] for r in batch]
-                    if len(set(ids)) != len(ids):
-                        raise DuplicateItemError(bank, next(i for i in ids if ids.count(i) > 1))
                     held = s.scalars(
                         select(ItemRow.item_id).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(ids))
                     ).all()
@@ -268,35 +396,12 @@ class Store:
                         insert(ChangeRow),
                         [{"generation": generation, "op": "add", "bank": bank, "item_id": i} for i in ids],
                     )
-                    added.extend(ids[: max(0, 20 - len(added))])
-                    batch.clear()
-
-                for rec in records:
-                    if rec.fingerprint.params != params:
-                        raise ParameterMismatchError(
-                            params, rec.fingerprint.params, what=f"item {rec.item_id!r}"
-                        )
-                    batch.append(
-                        {
-                            "bank_id": row.id,
-                            "item_id": rec.item_id,
-                            "text": rec.text,
-                            "fingerprint": str(rec.fingerprint),
-                            "labels": list(rec.labels),
-                            "meta": dict(rec.metadata),
-                            "added_at": now,
-                        }
-                    )
-                    n += 1
-                    if len(batch) >= _BATCH:
-                        flush()
-                if batch:
-                    flush()
-                if n == 0:
+                n = len(rows)
+                if n == 0 and not created:
                     raise _NoChangeError
                 if n == 1:
                     audit(s, actor, "add_item", bank, added[0], replace=replace)
-                else:
+                elif n > 1:
                     audit(s, actor, "add_items", bank, None, count=n, first_ids=added, replace=replace)
         except _NoChangeError:
             return 0
@@ -320,7 +425,7 @@ class Store:
                 raise UnknownItemError(bank, item_id)
             return ItemRecord(
                 item.item_id,
-                Fingerprint.parse(item.fingerprint),
+                _parse_stored(bank, item_id, item.fingerprint),
                 item.text,
                 list(item.labels),
                 dict(item.meta),
@@ -345,7 +450,9 @@ class Store:
                 .execution_options(yield_per=5000)
             )
             for item_id, fp, labels, meta, added_at, text in s.execute(stmt):
-                yield ItemRecord(item_id, Fingerprint.parse(fp), text, list(labels), dict(meta), added_at)
+                yield ItemRecord(
+                    item_id, _parse_stored(bank, item_id, fp), text, list(labels), dict(meta), added_at
+                )
 
     def text(self, bank: str, item_id: str) -> str | None:
         """The stored text of an item, or None when it was stored as a fingerprint only or is gone.
@@ -358,7 +465,10 @@ class Store:
             return None if value is None else str(value)
 
     def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str]]:
-        """(bank, item id, fingerprint string) of every item of ``banks``, streamed."""
+        """(bank, item id, fingerprint string) of every item of ``banks``, streamed.
+
+        The strings are as stored: parse them with ``iter_parsed_fingerprints`` to skip unreadable ones.
+        """
         with self._s() as s:
             names = list(banks)
             for name in names:
@@ -373,7 +483,69 @@ class Store:
             for name, item_id, fp in s.execute(stmt):
                 yield name, item_id, fp
 
+    def iter_parsed_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, Fingerprint]]:
+        """(bank, item id, fingerprint) of every item of ``banks``; unreadable ones are skipped and logged."""
+        for bank, item_id, fp in self.iter_fingerprints(banks):
+            try:
+                parsed = Fingerprint.parse(fp)
+            except CopytraceError as exc:
+                quarantine(bank, item_id, exc)
+                continue
+            yield bank, item_id, parsed
+
     # ------------------------------------------------------------------------------------------- index
+    def banks_for(self, params: FingerprintParams) -> BankSelection:
+        """The banks made with exactly ``params`` (key, k, window and versions) and the others, left out.
+
+        Compares the stored parameter strings, so a bank of a version this copytrace cannot read is left out
+        rather than failing the listing.
+        """
+        wanted = str(params)
+        with self._s() as s:
+            stored = list(s.execute(select(BankRow.name, BankRow.params).order_by(BankRow.name)))
+        return BankSelection(
+            wanted,
+            [name for name, p in stored if p == wanted],
+            {name: p for name, p in stored if p != wanted},
+        )
+
+    def _search_params(self, names: list[str], key: Key) -> FingerprintParams | None:
+        """The one parameter set of the named banks; an error naming banks and parameters if there is none."""
+        with self._s() as s:
+            stmt = select(BankRow.name, BankRow.params).where(BankRow.name.in_(names))
+            stored: dict[str, str] = {name: p for name, p in s.execute(stmt)}
+        first_bank: dict[str, str] = {}
+        for n in names:
+            if n not in stored:
+                raise UnknownBankError(n)
+            first_bank.setdefault(stored[n], n)
+        if len(first_bank) > 1:
+            (p1, b1), (p2, b2) = list(first_bank.items())[:2]
+            raise ParameterMismatchError(
+                p1,
+                p2,
+                what="banks",
+                message=f"banks {b1!r} ({p1}) and {b2!r} ({p2}) were made with different parameters and "
+                "cannot be searched together: search them one at a time",
+            )
+        if not first_bank:
+            return None
+        ((text, bank),) = first_bank.items()
+        try:
+            params = FingerprintParams.parse(text)
+        except FingerprintFormatError as exc:
+            raise FingerprintFormatError(f"bank {bank!r}: {exc}") from exc
+        if params.key_id != key.key_id:
+            ours = dataclasses.replace(params, key_id=key.key_id)
+            raise ParameterMismatchError(
+                params,
+                ours,
+                what=f"bank {bank!r}",
+                message=f"bank {bank!r} was made with {params}, this search fingerprints with {ours}: "
+                "another key; search it with the key it was made with (--key-file)",
+            )
+        return params
+
     def build_index(
         self,
         banks: Iterable[str] | None = None,
@@ -382,30 +554,26 @@ class Store:
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
         cache: bool = True,
     ) -> Index:
-        """An index over the items of ``banks`` (default: every bank made with this key).
+        """An index over the items of ``banks`` (default: the banks made with this key, default k and window).
 
-        Banks made with another key or other parameters cannot share an index: naming one raises
-        ``ParameterMismatchError``; when no bank is named they are left out.  With ``cache``, the index is
+        Named banks must share their parameters and be made with ``key``, else ``ParameterMismatchError``
+        names the banks and both parameter strings.  With no bank named, banks made with other parameters
+        (key, k, window or version; ``banks_for``) are left out, and when the store has banks but none of
+        them can be searched that is a ``ParameterMismatchError`` too.  An item whose stored fingerprint
+        cannot be parsed or indexed is skipped with a warning (``quarantine``).  With ``cache``, the index is
         saved under ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``) for the store's current
         generation and loaded from there until the store changes, so a command starts in a fraction of the
         time a rebuild takes.
         """
         key_ = as_key(key)
-        infos = {b.name: b for b in self.banks()}
         if banks is None:
-            names = [n for n, b in infos.items() if b.params.key_id == key_.key_id]
+            selection = self.banks_for(FingerprintParams(key_id=key_.key_id))
+            if not selection.searched and selection.left_out:
+                raise selection.nothing_searchable()
+            names = selection.searched
         else:
             names = list(dict.fromkeys(banks))
-            for n in names:
-                if n not in infos:
-                    raise UnknownBankError(n)
-        params = {infos[n].params for n in names}
-        if len(params) > 1:
-            first, second = sorted(map(str, params))[:2]
-            raise ParameterMismatchError(first, second, what="banks")
-        p = params.pop() if params else None
-        if p is not None and p.key_id != key_.key_id:
-            raise ParameterMismatchError(p, f"key {key_.key_id}", what="bank key")
+        p = self._search_params(names, key_)
         generation = self.generation()
         path = self._cache_path(names, p, generation) if cache and p is not None else None
         if path is not None and path.exists():
@@ -421,8 +589,11 @@ class Store:
             keep_text=False,
             text_lookup=self.text,
         )
-        for bank, item_id, fp in self.iter_fingerprints(names):
-            index.add(item_id, Fingerprint.parse(fp), bank=bank)
+        for bank, item_id, fp in self.iter_parsed_fingerprints(names):
+            try:
+                index.add(item_id, fp, bank=bank)
+            except CopytraceError as exc:
+                quarantine(bank, item_id, exc)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

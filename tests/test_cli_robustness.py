@@ -1,0 +1,232 @@
+"""The command line under bad input and contention: a busy store, internal errors, odd banks, hostile names,
+unreadable stored fingerprints, out-of-range options and missing stores (issues #14 and #15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from copytrace import fingerprint
+from copytrace.exchange import ListRecord, write_list
+from copytrace.fingerprint import FingerprintParams
+
+from .conftest import CANONICAL_000, CANONICAL_001
+
+
+def _matches(out: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("copytrace: ")]
+
+
+def test_a_busy_store_is_one_line_and_exit_2(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    monkeypatch.setenv("COPYTRACE_BUSY_TIMEOUT", "0.2")
+    other = sqlite3.connect(tmp_path / "cli.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        code, out, err = cli("bank", "add", "news", CANONICAL_001)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "is busy: another process is writing to it" in err
+    assert "Traceback" not in err
+    assert cli("bank", "add", "news", CANONICAL_001)[0] == 0  # once the lock is free, the same call works
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"], ids=["not-a-number", "negative"])
+def test_a_bad_busy_timeout_is_refused(cli, monkeypatch: pytest.MonkeyPatch, value: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COPYTRACE_BUSY_TIMEOUT", value)
+    code, _, err = cli("bank", "add", "news", CANONICAL_000)
+    assert code == 2 and "COPYTRACE_BUSY_TIMEOUT" in err
+
+
+def _corrupt_store(tmp_path: Path) -> dict[str, str]:
+    """A store whose bank row has a creation time no reader can parse: ``bank list`` fails unexpectedly."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    exe = [sys.executable, "-m", "copytrace.cli.main"]
+    subprocess.run(
+        [*exe, "bank", "add", "news", str(CANONICAL_000)], env=env, check=True, capture_output=True
+    )
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("UPDATE banks SET created_at = 'garbage'")
+    return env
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
+def test_an_internal_error_exits_2_with_one_line(tmp_path: Path, debug: list[str]) -> None:
+    env = _corrupt_store(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "copytrace.cli.main", *debug, "bank", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = _errors(proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("copytrace: internal error: ValueError: ")
+    assert "re-run with --debug" in lines[0]
+    assert ("Traceback (most recent call last)" in proc.stderr) == bool(debug)
+    if not debug:
+        assert proc.stderr == lines[0] + "\n"
+
+
+def test_debug_is_accepted_after_the_command_too(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000, "--debug")[0] == 0
+    assert cli("--debug", "match", CANONICAL_001)[0] == 0
+
+
+def _odd_list(path: Path, text: str) -> None:
+    params = FingerprintParams(k=32, window=1024)
+    with path.open("w", encoding="utf-8") as fh:
+        write_list(fh, params, [ListRecord("big-1", fingerprint(text, k=32, window=1024), [])], count=1)
+
+
+def test_an_odd_bank_is_left_out_with_one_note(cli, tmp_path: Path, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    _odd_list(tmp_path / "big.jsonl", text_000)
+    assert cli("bank", "import", "big", tmp_path / "big.jsonl")[0] == 0
+    code, out, err = cli("match", CANONICAL_001)
+    assert code == 2 and out == ""
+    assert "no bank can be searched with ctw1:n1:k5:w4:public: 'big' (ctw1:n1:k32:w1024:public: other" in err
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    code, out, err = cli("match", CANONICAL_001)
+    assert code == 0 and [m["bank"] for m in _matches(out)] == ["news"]
+    assert _errors(err) == [
+        "copytrace: note: not searched (made with other parameters than ctw1:n1:k5:w4:public): "
+        "'big' (ctw1:n1:k32:w1024:public: other parameters)"
+    ]
+    code, out, _ = cli("match", "--bank", "big", CANONICAL_001)  # named, it is searched with its own k, w
+    assert code == 0 and _matches(out)[0]["item_id"] == "big-1"
+    code, _, err = cli("match", "--bank", "big", "--bank", "news", CANONICAL_001)
+    assert code == 2 and err == (
+        "copytrace: error: banks 'big' (ctw1:n1:k32:w1024:public) and 'news' (ctw1:n1:k5:w4:public) were "
+        "made with different parameters and cannot be searched together: search them one at a time\n"
+    )
+
+
+def test_an_empty_store_is_an_error_not_nothing_found(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("keys", "create", "ops", "--role", "admin")  # creates the store, with no bank
+    code, out, err = cli("match", CANONICAL_001)
+    assert code == 2 and out == "" and "no banks in the store" in err
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [HOSTILE, "with\ttab", "", ".hidden", "bad!name", "x" * 65, "a/b", "ñews"],
+    ids=["escapes", "tab", "empty", "dot-first", "punctuation", "too-long", "slash", "non-ascii"],
+)
+def test_bad_bank_names_are_refused_before_any_work(cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("bank", "add", name, CANONICAL_000)
+    assert code == 2 and out == "" and "bad bank name" in err
+    assert "\x1b" not in err and "\x07" not in err and len(err.splitlines()) == 1
+    assert cli("bank", "list")[0] == 2  # no store was made for it
+
+
+@pytest.mark.parametrize(
+    ("item_id", "problem"),
+    [
+        ("new\nline", "U+000A"),
+        (HOSTILE, "U+001B"),
+        ("rtl\u202eoverride", "U+202E"),
+        (" leading", "whitespace"),
+        ("x" * 513, "more than 512"),
+        ("..", "'.' and '..'"),
+        ("../../etc/passwd", "'.' and '..'"),
+    ],
+    ids=["newline", "escapes", "bidi", "leading-space", "too-long", "dotdot", "traversal"],
+)
+def test_bad_item_ids_in_jsonl_are_refused(cli, tmp_path: Path, item_id: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    text = "one two three four five six seven eight nine"
+    records = tmp_path / "items.jsonl"
+    records.write_text(
+        json.dumps({"id": "good/a b", "text": text}) + "\n" + json.dumps({"id": item_id, "text": text}) + "\n"
+    )
+    code, out, err = cli("bank", "add", "b", "--jsonl", records)
+    assert code == 2 and f"{records}:2: bad item id" in err and problem in err
+    assert "\x1b" not in err and "\u202e" not in err
+    assert cli("bank", "list")[1] == ""  # nothing stored, no empty bank
+    code, out, err = cli("bank", "add", "b", "--jsonl", records, "--skip-bad")
+    assert code == 2 and json.loads(out) == {"bank": "b", "added": 1, "skipped": 1}
+
+
+def test_a_bad_item_id_in_an_imported_list_is_refused(cli, tmp_path: Path, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        write_list(fh, FingerprintParams(), [ListRecord("..", fingerprint(text_000), [])], count=1)
+    code, _, err = cli("bank", "import", "partner", path)
+    assert code == 2 and f"{path}:2: bad item id '..'" in err
+    assert cli("bank", "list")[1] == ""
+
+
+def test_names_from_an_old_store_are_printed_escaped(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    with sqlite3.connect(tmp_path / "cli.db") as conn:  # written by an older copytrace, which checked nothing
+        conn.execute("UPDATE banks SET name = ?", (HOSTILE,))
+        conn.execute("UPDATE items SET item_id = ?", ("id\u202e\x9b",))
+    code, out, _ = cli("bank", "list")
+    assert code == 0 and out.startswith("\\x1b]0;pwned\\x07\\x1b[2J\t1 item(s)")
+    code, out, _ = cli("bank", "list", "--json")
+    assert code == 0 and "\x1b" not in out and json.loads(out)["bank"] == HOSTILE
+    code, out, _ = cli("match", CANONICAL_001)
+    assert code == 0 and "\u202e" not in out and "\x9b" not in out
+    assert _matches(out)[0]["item_id"] == "id\u202e\x9b"
+    code, out, _ = cli("match", "--format", "text", CANONICAL_001)
+    assert code == 0 and "\x1b" not in out and "\u202e" not in out and "id\\u202e\\x9b" in out
+
+
+def test_an_unreadable_stored_fingerprint_is_skipped_with_a_warning(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000, CANONICAL_001)[0] == 0
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute(
+            "UPDATE items SET fingerprint = 'ctw1:n1:k5:w4:public:!!' WHERE item_id = '001_5e32e1b4a13a1b7e'"
+        )
+    code, out, err = cli("match", CANONICAL_001)
+    assert code == 0 and [m["item_id"] for m in _matches(out)] == ["000_ea7438489bd31fbe"]
+    (warning,) = _errors(err)
+    assert warning.startswith("copytrace: warning: skipped item '001_5e32e1b4a13a1b7e' of bank 'news'")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--limit", "0"], ["--limit", "-1"], ["--limit", "x"], ["--min-score", "2"], ["--min-score", "-5"]],
+    ids=["limit-0", "limit-negative", "limit-text", "score-over-1", "score-negative"],
+)
+def test_out_of_range_match_options_are_refused(cli, option: list[str]) -> None:  # type: ignore[no-untyped-def]
+    cli("bank", "add", "news", CANONICAL_000)
+    code, out, err = cli("match", *option, CANONICAL_001)
+    assert code == 2 and out == "" and option[0] in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["match", str(CANONICAL_001)], ["bank", "list"], ["bank", "export", "news"], ["keys", "list"]],
+    ids=["match", "bank-list", "bank-export", "keys-list"],
+)
+def test_reading_commands_do_not_create_a_store(cli, tmp_path: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "typo" / "dir" / "x.db"
+    code, out, err = cli(*command, "--db", db)
+    assert code == 2 and out == "" and f"no store at {db}" in err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_remove_says_what_it_removed_and_json_is_utf8(cli, tmp_path: Path, text_000: str) -> None:  # type: ignore[no-untyped-def]
+    records = tmp_path / "items.jsonl"
+    records.write_text(json.dumps({"id": "ñews/000", "text": text_000}) + "\n", encoding="utf-8")
+    code, out, _ = cli("bank", "add", "news", "--jsonl", records)
+    assert code == 0
+    code, out, _ = cli("match", CANONICAL_001)
+    assert '"item_id": "ñews/000"' in out
+    code, out, _ = cli("bank", "remove", "news", "ñews/000")
+    assert code == 0 and out == '{"bank": "news", "removed": "ñews/000"}\n'
