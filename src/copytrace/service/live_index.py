@@ -7,19 +7,33 @@ process that made a change itself calls ``catch_up`` at once, so its own writes 
 request that made them returns.  Replaying a change twice does no harm (an add replaces, a remove of an
 absent item is nothing), which is what makes a snapshot at least as new as its generation safe to load.
 
-While the store is unreachable the index keeps answering from what it holds; ``healthy`` turns False and
-the follower retries until the store is back.
+While the store is unreachable the index keeps answering from what it holds and the follower retries
+until the store is back.
+
+Three promises keep it serving (issue #14):
+
+- **Nothing stored stops it.** An item whose stored fingerprint cannot be parsed or indexed (a bad import,
+  a store written by an older version) is *quarantined*: skipped, logged once with its bank and id, and
+  listed in ``state().quarantine``; the build and the follower go on.  Any other failure of the follower
+  is logged and the follower starts again (``state().failure`` says why until it succeeds).
+- **Queries never wait for each other.** Queries share the index; applying changes takes it alone, and
+  leaves it flushed, so a query only reads (see ``_SharedLock``).  The numba kernels release the GIL, so
+  queries in the server's thread pool run in parallel.
+- **Ready means caught up.** ``ready`` turns True only once the index reflects the store's generation as
+  read at start; until then ``match`` raises ``IndexNotReadyError`` (503 with ``Retry-After``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,17 +49,126 @@ from ..store.feed import Change, changes_since
 log = logging.getLogger("copytrace.service")
 
 _CHUNK = 2000  # changes applied per hold of the index lock, so queries interleave with a long catch-up
+_QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
+_MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    """A stored item the index cannot hold, and why."""
+
+    bank: str
+    item_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class IndexState:
-    ready: bool
+    ready: bool  # loaded and caught up with the store's generation as of start
     items: int
     fingerprints: int
     generation: int  # the store generation the index reflects
     store_generation: int | None  # last read from the store (None: never reached)
-    last_sync: float | None  # time.time() of the last successful read of the feed
-    error: str | None
+    last_sync: float | None  # time.time() of the last successful catch-up
+    error: str | None  # the last failure of the follower, until a catch-up succeeds
+    failure: str | None = None  # that failure, when it was not the store being unreachable
+    restarts: int = 0  # times the follower failed and started again
+    quarantined: int = 0  # stored items skipped because they cannot be indexed
+    quarantine: tuple[QuarantinedItem, ...] = field(default=())  # the first few of them
+    max_lag_seconds: float = 5.0  # behind the store for longer than this, the index is lagging
+
+    def lagging(self, store_generation: int, now: float) -> bool:
+        """Whether the index is behind ``store_generation`` and has not caught up for ``max_lag_seconds``."""
+        if store_generation <= self.generation:
+            return False
+        return self.last_sync is None or now - self.last_sync > self.max_lag_seconds
+
+
+class _SharedLock:
+    """A readers-writer lock: queries share the index, applying changes takes it alone.
+
+    A writer waits for the queries in progress and holds new ones back while it waits, so a steady stream
+    of queries cannot starve the follower; but only for ``patience`` seconds at a time.  Behind a query that
+    runs long it lets new queries in again for ``patience`` and then retries, so no query is held up for
+    the whole duration of another.
+    """
+
+    def __init__(self, patience: float = 0.05) -> None:
+        self.patience = patience
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        def free() -> bool:
+            return not self._writing and self._readers == 0
+
+        with self._cond:
+            while True:
+                self._writers_waiting += 1
+                got = self._cond.wait_for(free, timeout=self.patience)
+                self._writers_waiting -= 1
+                if got:
+                    break
+                self._cond.notify_all()  # a query runs long: let the queries held back in meanwhile
+                if self._cond.wait_for(free, timeout=self.patience):
+                    break
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def _unindexable(fp: Fingerprint, params: FingerprintParams) -> str | None:
+    """Why the index cannot hold ``fp`` (checked before ``Index.add``, which would fail part-way), or None."""
+    if fp.params != params:
+        return f"made with parameters {fp.params}, not the bank's {params}"
+    if not 0 <= fp.n_tokens <= _MAX_TOKENS:
+        return f"token count {fp.n_tokens} out of range (at most {_MAX_TOKENS})"
+    if len(fp) > fp.n_tokens:
+        return f"{len(fp)} hashes for {fp.n_tokens} tokens"
+    if len(fp) and (int(fp.positions[0]) < 0 or int(fp.positions[-1]) > fp.n_tokens - params.k):
+        return "positions out of range"
+    return None
+
+
+def _quarantine_path(snapshot: Path) -> Path:
+    """The items quarantined when ``snapshot`` was saved, beside it: they are not in it, and a start from
+    it replays only newer changes, so without this list it would forget them."""
+    return snapshot.with_suffix(".quarantine.json")
+
+
+def _read_quarantine(snapshot: Path) -> dict[tuple[str, str], str]:
+    path = _quarantine_path(snapshot)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        return {(str(b), str(i)): str(r) for b, i, r in rows}
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("ignoring unreadable quarantine list %s: %s", path, exc)
+        return {}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{exc.__class__.__name__}: {text}"[:300]
 
 
 class LiveIndex:
@@ -61,19 +184,26 @@ class LiveIndex:
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
         poll_seconds: float = 0.5,
         snapshot_dir: str | None = None,
+        max_lag_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.key = key
         self.params = FingerprintParams(k=k, window=window, key_id=key.key_id)
         self.match_params = match_params
         self.poll_seconds = poll_seconds
+        self.max_lag_seconds = max(5.0, 10 * poll_seconds) if max_lag_seconds is None else max_lag_seconds
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self._index: Index | None = None
+        self._ready = False
         self._generation = 0
         self._store_generation: int | None = None
         self._last_sync: float | None = None
         self._error: str | None = None
-        self._index_lock = threading.Lock()  # the index: queries and changes
+        self._failure: str | None = None
+        self.restarts = 0
+        self._our_banks: set[str] = set()  # banks made with ``params``: the others' changes are skipped
+        self._quarantine: dict[tuple[str, str], str] = {}
+        self._index_lock = _SharedLock()  # the index: queries share it, changes take it alone
         self._sync_lock = threading.Lock()  # one catch-up at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -93,10 +223,11 @@ class LiveIndex:
             self._thread.join(timeout=10)
 
     def wait_ready(self, timeout: float) -> bool:
+        """Wait until the index has caught up with the store as of start; False after ``timeout`` s."""
         deadline = time.monotonic() + timeout
-        while self._index is None and time.monotonic() < deadline:
+        while not self._ready and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self._index is not None
+        return self._ready
 
     def _run(self) -> None:
         backoff = self.poll_seconds
@@ -105,8 +236,13 @@ class LiveIndex:
                 self.catch_up()
                 backoff = self.poll_seconds
             except (SQLAlchemyError, CopytraceError, OSError) as exc:
-                self._error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                self._error = _reason(exc)
                 log.warning("index follower: store unreachable (%s); retrying", self._error)
+                backoff = min(5.0, backoff * 2)
+            except Exception as exc:  # the follower must outlive any fault: report it and start again
+                self._error = self._failure = _reason(exc)
+                self.restarts += 1
+                log.exception("index follower failed (%s); starting it again", self._failure)
                 backoff = min(5.0, backoff * 2)
             self._wake.wait(backoff)
             self._wake.clear()
@@ -122,7 +258,7 @@ class LiveIndex:
                 self._replay(self._generation, upto)
             self._store_generation = upto
             self._last_sync = time.time()
-            self._error = None
+            self._error = self._failure = None
             return self._generation
 
     def _replay(self, after: int, upto: int) -> None:
@@ -135,27 +271,47 @@ class LiveIndex:
         self._apply(batch)
         self._generation = upto
 
-    def _apply(self, changes: Iterable[Change]) -> None:
-        with self._index_lock:
+    def _apply(self, changes: list[Change]) -> None:
+        if any(c.op in ("create_bank", "drop_bank") or c.bank not in self._our_banks for c in changes):
+            self._our_banks = set(self._banks())  # read before taking the lock: queries go on meanwhile
+        with self._index_lock.exclusive():
             index = self._index
             assert index is not None
             for c in changes:
                 op, bank, item_id = c.op, c.bank, c.item_id or ""
                 if op == "add":
-                    fp = c.fingerprint
                     if (bank, item_id) in index:
                         index.remove(item_id, bank=bank)
-                    if fp is not None:
-                        parsed = Fingerprint.parse(fp)
-                        if parsed.params == self.params:
-                            index.add(item_id, parsed, bank=bank)
+                    self._quarantine.pop((bank, item_id), None)
+                    if c.fingerprint is not None and bank in self._our_banks:
+                        self._add(index, bank, item_id, c.fingerprint)
                 elif op == "remove":
+                    self._quarantine.pop((bank, item_id), None)
                     if (bank, item_id) in index:
                         index.remove(item_id, bank=bank)
                 elif op == "drop_bank":
                     for b, i in [pair for pair in index.items() if pair[0] == bank]:
                         index.remove(i, bank=b)
+                    for pair in [pair for pair in self._quarantine if pair[0] == bank]:
+                        del self._quarantine[pair]
                 self.applied_changes += 1
+            _ = index.n_fingerprints  # merges pending additions now, so that queries only read the index
+
+    def _add(self, index: Index, bank: str, item_id: str, stored: str) -> None:
+        """Add one stored item, or quarantine it: nothing stored may stop the build or the follower."""
+        try:
+            fp = Fingerprint.parse(stored)
+            reason = _unindexable(fp, self.params)
+            if reason is None:
+                index.add(item_id, fp, bank=bank)
+                return
+        except Exception as exc:  # any fault of one item quarantines that item, never the index
+            reason = _reason(exc)
+            if (bank, item_id) in index:  # ``Index.add`` failed part-way
+                index.remove(item_id, bank=bank)
+        if (bank, item_id) not in self._quarantine:
+            log.warning("quarantined item %r of bank %r: cannot index it: %s", item_id, bank, reason)
+        self._quarantine[(bank, item_id)] = reason
 
     def _banks(self) -> list[str]:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
@@ -178,10 +334,12 @@ class LiveIndex:
                 index = Index.load(
                     path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
                 )
+                self._quarantine = _read_quarantine(path)
             except CopytraceError as exc:
                 log.warning("ignoring unreadable snapshot %s: %s", path, exc)
                 index = None
         built = index is None
+        self._our_banks = set(self._banks())
         if index is None:
             generation = upto  # the build below reads a state at least this new
             index = Index(
@@ -192,23 +350,25 @@ class LiveIndex:
                 keep_text=False,
                 text_lookup=self.store.text,
             )
-            for bank, item_id, fp in self.store.iter_fingerprints(self._banks()):
-                index.add(item_id, Fingerprint.parse(fp), bank=bank)
+            for bank, item_id, fp in self.store.iter_fingerprints(self._our_banks):
+                self._add(index, bank, item_id, fp)
         # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
-        # the first request.
+        # the first request.  It also merges the additions, so queries only read the index.
         index.match("copytrace warms up its matching code before it serves the first request")
-        with self._index_lock:
+        with self._index_lock.exclusive():
             self._index = index
             self._generation = generation
         applied_before = self.applied_changes
         if generation < upto:
             self._replay(generation, upto)
         replayed = self.applied_changes - applied_before
+        self._ready = True  # caught up with the store as of start
         log.info(
-            "index ready: %d items at generation %d in %.1f s",
+            "index ready: %d items at generation %d in %.1f s (%d quarantined)",
             len(index),
             self._generation,
             time.monotonic() - started,
+            len(self._quarantine),
         )
         if built or replayed > max(10_000, len(index) // 10):  # else the old snapshot loads about as fast
             self._save_snapshot()
@@ -234,9 +394,10 @@ class LiveIndex:
     def _save_snapshot(self) -> None:
         """Save the index for the next start, then drop older snapshots (best effort).
 
-        It runs under the sync lock, so no change is applied meanwhile, and outside the index lock, so
-        queries go on while it writes.  One process at a time saves (a lock file): the workers of one
-        server would all write the same snapshot.
+        It runs under the sync lock, so no change is applied meanwhile, and shares the index lock with
+        queries, so they go on while it writes.  One process at a time saves (a lock file): the workers of
+        one server would all write the same snapshot.  Quarantined items are not in the index, so not in
+        the snapshot: a start from it does not list them again (their changes are older).
         """
         index = self._index
         stem = self._snapshot_stem()
@@ -257,9 +418,13 @@ class LiveIndex:
             log.warning("cannot save an index snapshot to %s: %s", path.parent, exc)
             return
         try:
-            with self._index_lock:
+            with self._index_lock.exclusive():
                 index.compact()
-            index.save(path)
+            with self._index_lock.shared():
+                quarantine = [[b, i, r] for (b, i), r in self._quarantine.items()]
+                index.save(path)  # after ``compact`` it only reads the index
+            if quarantine:
+                _quarantine_path(path).write_text(json.dumps(quarantine), encoding="utf-8")
         except OSError as exc:
             log.warning("cannot save an index snapshot to %s: %s", path, exc)
             return
@@ -268,30 +433,43 @@ class LiveIndex:
         for old in stem.parent.glob(stem.name + "-g*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
+                _quarantine_path(old).unlink(missing_ok=True)
 
     # -------------------------------------------------------------------------------------- queries
     def match(self, text: str, *, banks: list[str] | None = None, query: str | None = None) -> list[Match]:
-        with self._index_lock:
-            if self._index is None:
-                raise IndexNotReadyError
-            return self._index.match(text, banks=banks, query=query)
+        """Match ``text``; raises ``IndexNotReadyError`` until the index has caught up as of start.
+
+        Queries share the index lock: any number run at once, and only a change waits for them."""
+        if not self._ready:
+            raise IndexNotReadyError
+        with self._index_lock.shared():
+            index = self._index
+            assert index is not None
+            return index.match(text, banks=banks, query=query)
 
     def state(self) -> IndexState:
-        index = self._index
-        with self._index_lock:
+        with self._index_lock.shared():
+            index = self._index
             items = len(index) if index is not None else 0
             fps = index.n_fingerprints if index is not None else 0
+            quarantine = list(self._quarantine.items())
+        listed = tuple(QuarantinedItem(b, i, r) for (b, i), r in quarantine[:_QUARANTINE_LISTED])
         return IndexState(
-            index is not None,
+            self._ready,
             items,
             fps,
             self._generation,
             self._store_generation,
             self._last_sync,
             self._error,
+            failure=self._failure,
+            restarts=self.restarts,
+            quarantined=len(quarantine),
+            quarantine=listed,
+            max_lag_seconds=self.max_lag_seconds,
         )
 
 
 class IndexNotReadyError(CopytraceError):
     def __init__(self) -> None:
-        super().__init__("the index is still being built; try again shortly")
+        super().__init__("the index is still loading or catching up with the store; try again shortly")

@@ -1,0 +1,287 @@
+"""The service's live index under faults: a stored item it cannot index (quarantined, the service goes on),
+queries that do not wait for each other, readiness only once caught up, a lagging or failing follower
+reported by ``/health`` (issue #14, items 1, 2 and 6)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select, update
+
+from copytrace import DEFAULT_PARAMS, fingerprint
+from copytrace.keys import PUBLIC_KEY
+from copytrace.service import ServiceConfig, create_app
+from copytrace.service.live_index import IndexNotReadyError, LiveIndex
+from copytrace.store import ItemRecord, Store
+from copytrace.store.api_keys import create_key
+from copytrace.store.feed import Change
+from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
+
+OVERFLOW = "ctw1:n1:k5:w4:public:AICAgICAIA"  # 0 hashes over 2**40 tokens: parses, cannot be indexed
+
+
+def _insert_raw(db: str, bank: str, item_id: str, stored: str) -> None:
+    """Store an item as an old store or a bad import left it: straight into the tables, unchecked."""
+    with Store(db) as store, store.session() as s, s.begin():
+        generation = s.execute(
+            update(StoreStateRow)
+            .where(StoreStateRow.id == 1)
+            .values(generation=StoreStateRow.generation + 1)
+            .returning(StoreStateRow.generation)
+        ).scalar_one()
+        bank_id = s.scalar(select(BankRow.id).where(BankRow.name == bank))
+        s.execute(
+            insert(ItemRow).values(
+                bank_id=bank_id,
+                item_id=item_id,
+                text=None,
+                fingerprint=stored,
+                labels=[],
+                meta={},
+                added_at=datetime.now(UTC),
+            )
+        )
+        s.execute(insert(ChangeRow).values(generation=generation, op="add", bank=bank, item_id=item_id))
+
+
+def _admin(db: str) -> dict[str, str]:
+    with Store(db) as store:
+        return {"Authorization": f"Bearer {create_key(store, 'ops', 'admin')[1]}"}
+
+
+def _ids(client: TestClient, h: dict[str, str], text: str) -> set[str]:
+    r = client.post("/v1/match", json={"text": text}, headers=h)
+    assert r.status_code == 200, r.text
+    return {m["item_id"] for m in r.json()["matches"]}
+
+
+def _listed(client: TestClient) -> set[str]:
+    return {q["id"] for q in client.get("/health").json()["quarantine"]["listed"]}
+
+
+POISONS = [
+    pytest.param(OVERFLOW, id="token-count-overflow"),
+    pytest.param("ctw1:n1:k5:w4:public:%%%", id="not-base64"),
+    pytest.param("ctw1:n1:k0:w4:public:", id="k0"),
+    pytest.param("not a fingerprint", id="garbage"),
+    pytest.param(str(fingerprint("one two three four five six seven eight nine ten", k=7)), id="other-k"),
+]
+
+
+@pytest.mark.parametrize("poison", POISONS)
+def test_a_poison_item_is_quarantined_and_the_service_goes_on(
+    db_url: str, tmp_path: Path, text_000: str, text_001: str, poison: str
+) -> None:
+    h = _admin(db_url)
+    with Store(db_url) as store:
+        store.create_bank("p", DEFAULT_PARAMS)
+        store.add_items("p", [ItemRecord("000", fingerprint(text_000), text_000)])
+    _insert_raw(db_url, "p", "bad-at-build", poison)
+    config = ServiceConfig(db=db_url, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap"))
+    with TestClient(create_app(config)) as c:
+        assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
+        health = c.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert health.json()["quarantine"]["items"] == 1 and _listed(c) == {"bad-at-build"}
+        assert "quarantined" in health.json()["problems"][0]
+        # the follower meets one too, and later writes become matchable
+        _insert_raw(db_url, "p", "bad-while-running", poison)
+        assert c.post("/v1/banks/p/items", json={"id": "001", "text": text_001}, headers=h).status_code == 201
+        assert _ids(c, h, text_001) == {"000", "001"}
+        assert _listed(c) == {"bad-at-build", "bad-while-running"}
+        assert c.get("/health").json()["index"]["items"] == 2
+    # a restart from the snapshot still names both (one from beside the snapshot, one replayed)
+    with TestClient(create_app(config)) as c:
+        assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
+        assert _listed(c) == {"bad-at-build", "bad-while-running"}
+        assert _ids(c, h, text_001) == {"000", "001"}
+        # removing a quarantined item clears it
+        assert c.delete("/v1/banks/p/items/bad-at-build", headers=h).status_code == 200
+        assert _listed(c) == {"bad-while-running"}
+
+
+class _Gated(LiveIndex):
+    """The real live index, made to wait before applying each batch of changes while ``gate`` is clear,
+    and to fail each catch-up while ``failing`` is set: the faults are the test's, the code is real."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+        self.failing = threading.Event()
+
+    def _apply(self, changes: list[Change]) -> None:
+        if not self.gate.is_set():
+            self.waiting.set()
+            assert self.gate.wait(30)
+        super()._apply(changes)
+
+    def _replay(self, after: int, upto: int) -> None:
+        if self.failing.is_set():
+            raise RuntimeError("injected fault")
+        super()._replay(after, upto)
+
+
+@pytest.fixture
+def speeches(tmp_path: Path, state_union: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """An SQLite store with a bank of ten speeches and a snapshot of it, then ten more added after it, as
+    while the service was down."""
+    db = str(tmp_path / "store.db")
+    names = sorted(state_union)[:20]
+    with Store(db) as store:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        for name in names[:10]:
+            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+        first = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        first.catch_up()  # builds and saves the snapshot
+        for name in names[10:]:
+            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+    yield db, names
+
+
+def test_not_ready_until_caught_up_with_the_store_as_of_start(
+    tmp_path: Path, speeches: tuple[str, list[str]], state_union: dict[str, str]
+) -> None:
+    db, names = speeches
+    h = _admin(db)
+    app = create_app(ServiceConfig(db=db, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap")))
+    with TestClient(app) as c:
+        ctx = app.state.ctx
+        gated = _Gated(ctx.store, PUBLIC_KEY, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap"))
+        gated.gate.clear()
+        ctx.live = gated
+        gated.start()
+        try:
+            assert gated.waiting.wait(30)  # the snapshot's ten items are loaded; the ten newer wait
+            health = c.get("/health")
+            assert health.status_code == 503 and health.headers["Retry-After"] == "1"
+            body = health.json()
+            assert body["status"] == "starting" and body["index"] == {
+                "ready": False,
+                "items": 10,
+                "fingerprints": body["index"]["fingerprints"],
+            }
+            r = c.post("/v1/match", json={"text": state_union[names[0]]}, headers=h)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+            with pytest.raises(IndexNotReadyError):
+                gated.match(state_union[names[0]])
+            gated.gate.set()
+            assert gated.wait_ready(30)
+            health = c.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            assert health.json()["index"]["items"] == 20
+            assert names[-1] in _ids(c, h, state_union[names[-1]])
+        finally:
+            gated.gate.set()
+            gated.stop()
+
+
+def _wait(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within 30 s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("fault", ["lagging", "follower-fails"])
+def test_health_is_never_ok_while_the_index_lags_or_its_follower_fails(
+    tmp_path: Path, speeches: tuple[str, list[str]], state_union: dict[str, str], fault: str
+) -> None:
+    db, names = speeches
+    app = create_app(ServiceConfig(db=db, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap")))
+    with TestClient(app) as c:
+        ctx = app.state.ctx
+        gated = _Gated(ctx.store, PUBLIC_KEY, poll_seconds=0.1, max_lag_seconds=0.0)
+        ctx.live = gated
+        gated.start()
+        try:
+            assert gated.wait_ready(30)
+            assert c.get("/health").json()["status"] == "ok"
+            if fault == "lagging":
+                gated.gate.clear()
+            else:
+                gated.failing.set()
+            with Store(db) as store:
+                store.remove_item("speeches", names[0])
+            if fault == "lagging":
+                assert gated.waiting.wait(30)
+            else:
+                _wait(lambda: gated.restarts >= 1, "the follower fails")
+            health = c.get("/health")
+            assert health.status_code == 503 and health.json()["status"] == "degraded"
+            problem = "behind the store" if fault == "lagging" else "RuntimeError: injected fault"
+            assert problem in " ".join(health.json()["problems"])
+            gated.gate.set()
+            gated.failing.clear()
+            _wait(lambda: c.get("/health").status_code == 200, "the follower recovers")
+            body = c.get("/health").json()
+            assert body["status"] == "ok" and body["index"]["items"] == 19
+            assert body["follower"] == {"restarts": gated.restarts, "failure": None}
+        finally:
+            gated.gate.set()
+            gated.failing.clear()
+            gated.stop()
+
+
+@pytest.mark.parametrize("change_waiting", [False, True], ids=["queries-only", "a-change-waiting"])
+def test_a_slow_query_does_not_hold_up_another(
+    tmp_path: Path, text_000: str, text_001: str, monkeypatch: pytest.MonkeyPatch, change_waiting: bool
+) -> None:
+    """One query is held inside the lookup of a matched item's text; another still completes, with or
+    without a change waiting for the index (which then waits for the slow query, not the other way)."""
+    store = Store(str(tmp_path / "store.db"))
+    store.create_bank("news", DEFAULT_PARAMS)
+    store.add_items("news", [ItemRecord("000", fingerprint(text_000), text_000)])
+    entered, release = threading.Event(), threading.Event()
+    lookup = store.text
+
+    def held_lookup(bank: str, item_id: str) -> str | None:
+        if threading.current_thread().name == "slow":
+            entered.set()
+            assert release.wait(30)
+        return lookup(bank, item_id)
+
+    monkeypatch.setattr(store, "text", held_lookup)
+    live = LiveIndex(store, PUBLIC_KEY)
+    live.catch_up()  # no follower thread: changes are applied by the calls below
+    found: dict[str, set[str]] = {}
+    done = {name: threading.Event() for name in ("slow", "fast", "change")}
+
+    def query(name: str, text: str) -> None:
+        found[name] = {m.item_id for m in live.match(text)}
+        done[name].set()
+
+    def change() -> None:
+        store.add_items("news", [ItemRecord("001", fingerprint(text_001), text_001)])
+        live.catch_up()
+        done["change"].set()
+
+    threads = [threading.Thread(target=query, args=("slow", text_000), name="slow")]
+    threads[0].start()
+    try:
+        assert entered.wait(30)
+        if change_waiting:
+            threads.append(threading.Thread(target=change))
+            threads[-1].start()
+            _wait(lambda: live._index_lock._writers_waiting == 1, "the change waits for the index")
+        threads.append(threading.Thread(target=query, args=("fast", text_001)))
+        threads[-1].start()
+        assert done["fast"].wait(30), "a query waited for a slow one"
+        assert found["fast"] == {"000"}
+        assert not done["slow"].is_set() and not done["change"].is_set()
+    finally:
+        release.set()
+        for t in threads:
+            t.join(30)
+    assert found["slow"] == {"000"}
+    if change_waiting:
+        assert done["change"].is_set() and {m.item_id for m in live.match(text_001)} == {"000", "001"}
+    store.close()
