@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace import Index, MatchParams, fingerprint, tokenize
+from copytrace import Index, MatchParams, TooShortError, fingerprint, tokenize
 from copytrace._matching import first_repeats
 from copytrace.index import MAX_REPEATS
 
@@ -79,7 +79,10 @@ def test_adversarial_item_costs_at_most_ten_ordinary_ones(ordinary: str, case: s
     def add(text: str) -> Callable[[], object]:
         def run() -> object:
             index = Index()
-            index.add("x", text)
+            try:
+                index.add("x", text)
+            except TooShortError:  # markup with no text in it: refused, which is the answer
+                return None
             return index.match(text[:50_000])
 
         return run

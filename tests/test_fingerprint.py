@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,7 +21,9 @@ from copytrace import (
     tokenize,
 )
 from copytrace import _hashing as K
+from copytrace.textio import read_text_file
 
+from .conftest import DATA
 from .reference import siphash, winnow
 
 WORDS = st.lists(
@@ -138,3 +143,123 @@ def test_string_form_is_compact(text_000: str) -> None:
     fp = fingerprint(text_000)
     payload = str(fp).rsplit(":", 1)[1]
     assert len(payload) * 3 / 4 / len(fp) < 10  # bytes per fingerprint: 8 for the hash, ~1 for its position
+
+
+def _raw(payload: bytes) -> str:
+    return f"ctw1:n1:k5:w4:public:{base64.urlsafe_b64encode(payload).rstrip(b'=').decode('ascii')}"
+
+
+def _forge(count: int, n_tokens: int, *deltas: int) -> str:
+    """A fingerprint string with any counts and positions (hashes all zero), as an attacker would write."""
+    head = K.varint_encode(np.array([count, n_tokens], dtype=np.uint64)).tobytes()
+    return _raw(head + bytes(8 * count) + K.varint_encode(np.array(deltas, dtype=np.uint64)).tobytes())
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("ctw1:n1:k5:w4:public:AICAgICAIA", "at most 2147483647"),
+        (_forge(0, 2**31), "at most 2147483647"),
+        ("ctw1:n1:k0:w4:public:", "k must be between 1 and 32"),
+        ("ctw1:n1:k33:w4:public:", "k must be between 1 and 32"),
+        ("ctw1:n1:k5:w0:public:", "window must be between 1 and 1024"),
+        ("ctw1:n1:k5:w1025:public:", "window must be between 1 and 1024"),
+        ("ctw1:n1:k" + "9" * 5000 + ":w4:public:", "bad fingerprint parameters"),
+        ("ctw1:n1:k05:w4:public:AAA", "leading zeros"),
+        ("ctw1:n1:k٥:w4:public:AAA", "bad fingerprint parameters"),
+        (_forge(1, 4, 0), "fewer than k=5 tokens have none"),
+        (_forge(0, 5), "has no hashes"),
+        (
+            _forge(3, 6, 0, 1, 1),
+            "3 hashes for 2 k-grams",
+        ),
+        (
+            _forge(2, 20, 4, 4),
+            "first position 4 is not within the first window",
+        ),
+        (
+            _forge(3, 20, 0, 5, 5),
+            "step of 5",
+        ),
+        (
+            _forge(3, 20, 0, 0, 4),
+            "step of 0",
+        ),
+        (
+            _forge(3, 20, 1, 2**64 - 1, 4),
+            "step of 18446744073709551615",
+        ),
+        (
+            _forge(2, 20, 1, 4),
+            "last position 5 is not within the last window",
+        ),
+        (
+            _forge(2, 8, 3, 2),
+            "last position 5 is not within the last window",
+        ),
+        (_forge(0, 3) + "=", "not base64url"),
+        (_forge(0, 3).replace("A", "+"), "not base64url"),
+        (_forge(0, 3)[:-1] + "B", "not in canonical form"),
+        (_raw(b"\x80\x00\x03"), "not in canonical form"),
+        ("ctw1:n1:k5:w4:public:gICAgICAgICAgAE", "truncated"),
+    ],
+    ids=[
+        "poison-2-to-the-40-tokens",
+        "2-to-the-31-tokens",
+        "k0",
+        "k33",
+        "w0",
+        "w1025",
+        "k-of-5000-digits",
+        "leading-zero",
+        "arabic-digit",
+        "hashes-for-too-few-tokens",
+        "no-hashes-for-enough-tokens",
+        "more-hashes-than-kgrams",
+        "first-position-after-the-first-window",
+        "gap-over-the-window",
+        "repeated-position",
+        "wrapping-delta",
+        "last-position-before-the-last-window",
+        "last-position-past-the-end",
+        "padding",
+        "standard-base64",
+        "stray-bits",
+        "overlong-varint",
+        "varint-over-64-bits",
+    ],
+)
+def test_every_field_is_validated(bad: str, message: str) -> None:
+    with pytest.raises(FingerprintFormatError, match=re.escape(message)):
+        Fingerprint.parse(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["ctw1:n1:k0:w4:public", "ctw1:n1:k5:w2000:public", "ctw1:n1:k99999999999:w4:public"]
+)
+def test_params_out_of_range_are_format_errors(bad: str) -> None:
+    with pytest.raises(FingerprintFormatError, match="bad fingerprint parameters"):
+        FingerprintParams.parse(bad)
+    with pytest.raises(ValueError, match="must be between"):
+        FingerprintParams(k=0)
+
+
+PARAMS = st.tuples(st.integers(1, 32), st.sampled_from([1, 2, 3, 4, 7, 50, 1023, 1024]))
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "word", "中", "x"]), max_size=300), PARAMS)
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_every_genuine_fingerprint_parses(words: list[str], params: tuple[int, int]) -> None:
+    """The checks refuse nothing ``fingerprint`` makes: every k, window and length, short texts included."""
+    k, window = params
+    fp = fingerprint(" ".join(words), k=k, window=window, allow_short=True)
+    assert Fingerprint.parse(str(fp)) == fp
+
+
+@pytest.mark.parametrize(("k", "window"), [(1, 1), (5, 4), (2, 1024), (32, 1), (32, 1024), (3, 17)])
+def test_every_data_file_fingerprint_parses(k: int, window: int) -> None:
+    for path in sorted(DATA.rglob("*.txt")):
+        text = read_text_file(path).text
+        for size in (0, 10, 100, 1000, len(text)):
+            fp = fingerprint(text[:size], k=k, window=window, allow_short=True)
+            assert Fingerprint.parse(str(fp)) == fp, (path.name, size)

@@ -33,3 +33,19 @@ def test_good_and_bad_lines() -> None:
 def test_text_required_where_queries_need_it(line: str) -> None:
     (out,) = iter_records([line], source="q", need_text=True)
     assert isinstance(out, RecordError) and "text" in out.reason
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("[" * 100_000, "JSON nested too deeply"),
+        ('{"id": "a", "n": ' + "1" * 5000 + "}", "unreadable JSON"),
+        ('{"id": "a", "text": "t", "labels": [1]}', '"labels" must be a list of strings'),
+        ('{"id": ["a"], "text": "t"}', '"id" must be a non-empty string'),
+        ('{"id": "a", "text": "t"} trailing', "malformed JSON: Extra data"),
+    ],
+    ids=["deep-nesting", "huge-number", "label-not-string", "id-not-string", "trailing-data"],
+)
+def test_hostile_lines_are_errors_of_their_line(line: str, reason: str) -> None:
+    (out,) = iter_records(["", line], source="in.jsonl")
+    assert isinstance(out, RecordError) and out.line == 2 and out.reason.startswith(reason), out

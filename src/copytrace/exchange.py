@@ -10,8 +10,10 @@ window, key id); each further line is one item::
      "source": "news", "added_at": "2026-11-20T09:30:00+00:00"}
 
 ``read_list`` refuses a list of another format version, algorithm or normalisation version, and one made
-with a key other than the reader's, with a message naming both; records whose fingerprint parameters differ
-from the header's are errors of their line.
+with a key other than the reader's, with a message naming both.  A header whose parameters do not parse
+(``k0``, a window over 1024) or disagree with its own ``k``/``window``/... fields is a ``RecordError`` of line
+1.  Records whose fingerprint does not parse (see ``Fingerprint.parse``) or whose parameters differ from the
+header's are errors of their line: ``read_list`` never lets a malformed line escape as another exception.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def read_header(line: str, *, source: str, key_id: str) -> ListHeader:
         head = json.loads(line)
     except json.JSONDecodeError as exc:
         raise RecordError(source, 1, f"malformed JSON in the header: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # a number too long, or arrays nested too deep
+        raise RecordError(source, 1, f"unreadable JSON in the header: {exc}") from exc
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise CopytraceError(f"{source}: not a {FORMAT} (its first line must be the list header)")
     if head.get("version") != VERSION:
@@ -98,7 +102,15 @@ def read_header(line: str, *, source: str, key_id: str) -> ListHeader:
     try:
         params = FingerprintParams.parse(str(head.get("params")))
     except FingerprintFormatError as exc:
-        raise CopytraceError(f"{source}: {exc}") from exc
+        raise RecordError(source, 1, f"list header: {exc}") from exc
+    for field in ("algorithm", "normalisation", "k", "window", "key_id"):
+        if field in head and head[field] != getattr(params, field):
+            raise RecordError(
+                source,
+                1,
+                f"list header: {field} is {head[field]!r} but its params say {params} "
+                f"({field} {getattr(params, field)!r})",
+            )
     if params.key_id != key_id:
         hint = (
             "import it without a key"
@@ -111,9 +123,12 @@ def read_header(line: str, *, source: str, key_id: str) -> ListHeader:
             message=f"{source}: the list was made with key {params.key_id!r} and this import uses key "
             f"{key_id!r}: {hint}",
         )
-    count = head.get("count")
+    count, src, created = head.get("count"), head.get("source"), head.get("created_at")
     return ListHeader(
-        params, count if isinstance(count, int) else None, head.get("source"), head.get("created_at")
+        params,
+        count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None,
+        src if isinstance(src, str) else None,
+        created if isinstance(created, str) else None,
     )
 
 
@@ -135,9 +150,18 @@ def read_list(
             if not line.strip():
                 continue
             try:
-                yield _record(json.loads(line), header.params, number)
+                obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield RecordError(source, number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+                continue
+            except ValueError as exc:  # e.g. an integer of more digits than Python converts
+                yield RecordError(source, number, f"unreadable JSON: {exc}")
+                continue
+            except RecursionError:
+                yield RecordError(source, number, "JSON nested too deeply")
+                continue
+            try:
+                yield _record(obj, header.params, number)
             except (ValueError, CopytraceError) as exc:
                 yield RecordError(source, number, str(exc))
 

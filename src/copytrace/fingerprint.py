@@ -15,6 +15,11 @@ The string form is versioned and never changes for a released version::
 (``public`` or 16 hex digits).  The payload (base64url, no padding) is LEB128 ``count`` and ``n_tokens``, then
 ``count`` hashes as little-endian uint64, then ``count`` token positions as LEB128 deltas.
 
+``Fingerprint.parse`` accepts only what ``fingerprint`` can produce, since a parsed fingerprint goes on into
+an index: the string must be in its canonical form (``str(parse(s)) == s``), at most ``MAX_TOKENS`` tokens,
+and the positions must meet the winnowing invariants (see ``Fingerprint.parse``).  Anything else raises
+``FingerprintFormatError`` saying what is wrong.
+
 >>> fp = fingerprint("We will continue our endeavors for the victory of the resistance day and night")
 >>> fp.params
 FingerprintParams(algorithm=1, normalisation=1, k=5, window=4, key_id='public')
@@ -32,15 +37,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _hashing
-from .errors import FingerprintFormatError, TooShortError
+from .errors import FingerprintFormatError, InputError, TooShortError
 from .keys import Key, as_key
 from .normalize import NORMALISATION_VERSION, Tokens, tokenize
 
 ALGORITHM_VERSION = 1
 DEFAULT_K = 5
 DEFAULT_WINDOW = 4
+MAX_K = 32
+MAX_WINDOW = 1024
+MAX_TOKENS = 2**31 - 1
+"""The most tokens a fingerprint may cover: an index keeps token counts as int32 and positions as uint32."""
 
-_PARAMS_RE = re.compile(r"ctw(\d+):n(\d+):k(\d+):w(\d+):(public|[0-9a-f]{16})")
+_PARAMS_RE = re.compile(r"ctw([0-9]{1,9}):n([0-9]{1,9}):k([0-9]{1,9}):w([0-9]{1,9}):(public|[0-9a-f]{16})")
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 _STRING_RE = re.compile(r"\s*ctw\d+:n\d+:k\d+:w\d+:(?:public|[0-9a-f]{16}):[A-Za-z0-9_-]*\s*")
 
 
@@ -60,10 +70,10 @@ class FingerprintParams:
     key_id: str = "public"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.k <= 32:
-            raise ValueError(f"k must be between 1 and 32, got {self.k}")
-        if not 1 <= self.window <= 1024:
-            raise ValueError(f"window must be between 1 and 1024, got {self.window}")
+        if not 1 <= self.k <= MAX_K:
+            raise ValueError(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if not 1 <= self.window <= MAX_WINDOW:
+            raise ValueError(f"window must be between 1 and {MAX_WINDOW}, got {self.window}")
 
     def __str__(self) -> str:
         return f"ctw{self.algorithm}:n{self.normalisation}:k{self.k}:w{self.window}:{self.key_id}"
@@ -75,12 +85,20 @@ class FingerprintParams:
 
     @classmethod
     def parse(cls, text: str) -> FingerprintParams:
+        """Read the string form, e.g. ``ctw1:n1:k5:w4:public``; raise ``FingerprintFormatError`` if bad."""
         m = _PARAMS_RE.fullmatch(text)
         if m is None:
             raise FingerprintFormatError(
                 f"bad fingerprint parameters {text[:60]!r}: expected e.g. 'ctw1:n1:k5:w4:public'"
             )
-        params = cls(int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[5])
+        try:
+            params = cls(int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[5])
+        except ValueError as exc:
+            raise FingerprintFormatError(f"bad fingerprint parameters {text!r}: {exc}") from exc
+        if str(params) != text:
+            raise FingerprintFormatError(
+                f"bad fingerprint parameters {text!r}: numbers have no leading zeros (write {params})"
+            )
         if params.algorithm != ALGORITHM_VERSION or params.normalisation != NORMALISATION_VERSION:
             raise FingerprintFormatError(
                 f"fingerprint version {params} is not supported by this copytrace "
@@ -136,12 +154,21 @@ class Fingerprint:
 
     @classmethod
     def parse(cls, text: str) -> Fingerprint:
-        """Read the string form; raise ``FingerprintFormatError`` naming what is wrong."""
+        """Read the string form; raise ``FingerprintFormatError`` naming what is wrong.
+
+        Only what ``fingerprint`` can produce is accepted, so that a parsed fingerprint can always be indexed:
+        the canonical string form, at most ``MAX_TOKENS`` tokens, no hashes for fewer than ``k`` tokens, and
+        otherwise between 1 and ``n_kgrams = n_tokens - k + 1`` strictly increasing positions, the first
+        below ``window``, the last at least ``n_kgrams - window`` and at most ``n_kgrams - 1``, each no more
+        than ``window`` after the one before (every window of k-grams holds a selected one).
+        """
         text = text.strip()
         head, sep, b64 = text.rpartition(":")
         if not sep:
             raise FingerprintFormatError("not a copytrace fingerprint: expected 'ctw1:n1:k5:w4:KEY:DATA'")
         params = FingerprintParams.parse(head)
+        if _BASE64URL_RE.fullmatch(b64) is None or len(b64) % 4 == 1:
+            raise FingerprintFormatError("fingerprint data is not base64url (A-Z a-z 0-9 - _, no padding)")
         try:
             payload = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
         except (binascii.Error, ValueError) as exc:
@@ -151,17 +178,64 @@ class Fingerprint:
         if used < 0:
             raise FingerprintFormatError("fingerprint data is truncated")
         count, n_tokens = int(counts[0]), int(counts[1])
+        if n_tokens > MAX_TOKENS:
+            raise FingerprintFormatError(
+                f"fingerprint says {n_tokens} tokens: at most {MAX_TOKENS} are allowed"
+            )
         end = used + 8 * count
-        if count > n_tokens or end > len(payload):
-            raise FingerprintFormatError("fingerprint data is truncated or inconsistent")
+        if end > len(payload):
+            raise FingerprintFormatError(
+                f"fingerprint data is truncated: {count} hashes need {8 * count} bytes, "
+                f"{len(payload) - used} are left"
+            )
         hashes = np.frombuffer(payload, dtype="<u8", count=count, offset=used).astype(np.uint64)
         deltas, used2 = _hashing.varint_decode(buf[end:], count)
         if used2 < 0 or end + used2 != len(payload):
             raise FingerprintFormatError("fingerprint positions are truncated or followed by extra data")
-        positions = np.cumsum(deltas).astype(np.int64)
-        if count and (positions[-1] > n_tokens - params.k or np.any(deltas[1:] == 0)):
-            raise FingerprintFormatError("fingerprint positions are out of order or out of range")
-        return cls(params, hashes, positions, n_tokens)
+        _check_positions(params, n_tokens, deltas)
+        fp = cls(params, hashes, np.cumsum(deltas).astype(np.int64), n_tokens)
+        if str(fp) != text:
+            raise FingerprintFormatError(
+                "fingerprint string is not in canonical form (overlong numbers or stray bits in its data)"
+            )
+        return fp
+
+
+def _check_positions(params: FingerprintParams, n_tokens: int, deltas: np.ndarray) -> None:
+    """Raise ``FingerprintFormatError`` unless ``deltas`` (LEB128-decoded position gaps) could come from
+    winnowing ``n_tokens`` tokens with ``params`` (the invariants of ``_hashing.winnow``)."""
+    count = len(deltas)
+    n_kgrams = n_tokens - params.k + 1
+    if n_kgrams <= 0:
+        if count:
+            raise FingerprintFormatError(
+                f"fingerprint has {count} hashes for {n_tokens} tokens: fewer than k={params.k} tokens "
+                "have none"
+            )
+        return
+    if count == 0:
+        raise FingerprintFormatError(f"fingerprint of {n_tokens} tokens has no hashes: it must have one")
+    if count > n_kgrams:
+        raise FingerprintFormatError(
+            f"fingerprint has {count} hashes for {n_kgrams} k-grams ({n_tokens} tokens, k={params.k})"
+        )
+    window = params.window
+    if int(deltas[0]) >= window:
+        raise FingerprintFormatError(
+            f"fingerprint's first position {int(deltas[0])} is not within the first window of {window}"
+        )
+    gaps = deltas[1:]
+    if gaps.size and (int(gaps.min()) == 0 or int(gaps.max()) > window):
+        raise FingerprintFormatError(
+            f"fingerprint positions must increase by 1 to {window} (the window), "
+            f"found a step of {int(gaps.min()) if int(gaps.min()) == 0 else int(gaps.max())}"
+        )
+    last = int(deltas.sum())  # at most count * window < 2**42: no overflow
+    if not n_kgrams - window <= last <= n_kgrams - 1:
+        raise FingerprintFormatError(
+            f"fingerprint's last position {last} is not within the last window of {window} of its "
+            f"{n_kgrams} k-grams"
+        )
 
 
 def fingerprint(
@@ -182,6 +256,8 @@ def fingerprint(
     key_ = as_key(key)
     params = FingerprintParams(k=k, window=window, key_id=key_.key_id)
     tokens = tokenize(text, html=html)
+    if len(tokens) > MAX_TOKENS:
+        raise InputError(f"text has {len(tokens)} tokens: at most {MAX_TOKENS} can be fingerprinted")
     if len(tokens) < k and not allow_short:
         raise TooShortError(len(tokens), k)
     grams = _hashing.kgram_hashes(tokens.hashes, k, np.uint64(key_.k0), np.uint64(key_.k1))

@@ -65,6 +65,12 @@ def iter_records(
         except json.JSONDecodeError as exc:
             yield RecordError(source, number, f"malformed JSON: {exc.msg} at column {exc.colno}")
             continue
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            yield RecordError(source, number, f"unreadable JSON: {exc}")
+            continue
+        except RecursionError:
+            yield RecordError(source, number, "JSON nested too deeply")
+            continue
         try:
             rec = _parse(obj, need_text=need_text)
         except ValueError as exc:
