@@ -1,25 +1,41 @@
-"""``copytrace eval``: the robustness evaluation against MD5, raw_text, TLSH and MinHash-LSH."""
+"""``copytrace eval``: the robustness evaluation against MD5, raw_text, TLSH and MinHash-LSH, on a sparse
+bank and a dense one (many versions of a sample of the banked documents), with a progress bar on stderr."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..errors import InputError
 from ..evaluation.methods import ALL_METHODS
-from ..evaluation.report import run, score, table, write_report
+from ..evaluation.report import MethodResult, method_names, run, score, table, write_report
 from ..evaluation.suite import build_suite, load_corpus
 from .common import Exit, note
 
 EPILOG = """example:
   copytrace eval ../shared/data/corpora/state_union ../shared/data/corpora/inaugural --out eval/
   copytrace eval posts.jsonl --per-row 100 --methods copytrace,md5
+  copytrace eval posts.jsonl --dense-versions 0      # the sparse bank only
 
-Writes OUT/report.md (the table, what each method is, where copytrace loses, negatives set aside),
-OUT/recall_by_excerpt_length.png, OUT/recall_by_edit_rate.png and OUT/results.json, and prints the table.
-Needs the peers: pip install 'copytrace[eval]'.
+Every query runs against a sparse bank (each document once) and a dense bank (--dense-sample of the
+banked documents as --dense-versions versions each, as teams bank every repost they remove).
+Writes OUT/report.md (the table, what each method is, where copytrace loses, how the dense bank compares,
+negatives set aside), OUT/recall_by_excerpt_length.png, OUT/recall_by_edit_rate.png and OUT/results.json,
+and prints the table.  Needs the peers: pip install 'copytrace[eval]'.
 """
 
 
@@ -45,11 +61,47 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--slow-budget",
         type=float,
-        default=180.0,
+        default=90.0,
         metavar="SECONDS",
-        help="query time for slow methods such as raw_text (180)",
+        help="query time for slow methods such as raw_text, on each bank (%(default)g)",
+    )
+    p.add_argument(
+        "--dense-versions",
+        type=int,
+        default=15,
+        metavar="N",
+        help="versions of each sampled document in the dense bank (15; 0 or 1: no dense bank)",
+    )
+    p.add_argument(
+        "--dense-sample",
+        type=int,
+        metavar="N",
+        help="banked documents given versions in the dense bank (default: half; 0: no dense bank)",
     )
     p.set_defaults(run=run_eval)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr, one line per method and bank; nothing when stderr is not a terminal."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        yield update
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -62,16 +114,38 @@ def run_eval(args: argparse.Namespace) -> int:
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise InputError("copytrace eval draws plots with matplotlib: pip install 'copytrace[eval]'") from exc
+    if args.per_row < 1:
+        raise InputError(f"--per-row {args.per_row}: must be 1 or more")
+    if args.dense_versions < 0:
+        raise InputError(f"--dense-versions {args.dense_versions}: must be 0 or more")
+    if args.dense_sample is not None and args.dense_sample < 0:
+        raise InputError(f"--dense-sample {args.dense_sample}: must be 0 or more")
+    if args.slow_budget < 0:
+        raise InputError(f"--slow-budget {args.slow_budget:g}: must be 0 or more")
     docs = load_corpus(args.corpus)
-    suite = build_suite(docs, seed=args.seed, per_row=args.per_row, bank_size=args.bank_size)
-    note(f"{len(suite.items)} documents banked, {len(suite.queries)} queries")
-    methods = [known[name]() for name in wanted]
-
-    def progress(name: str, n: int, total: int) -> None:
-        if sys.stderr.isatty() and n % 50 == 0:
-            print(f"\r{name}: {n}/{total}", end="", file=sys.stderr, flush=True)
-
-    results = run(suite, methods, slow_budget_s=args.slow_budget, progress=progress)
+    suite = build_suite(
+        docs,
+        seed=args.seed,
+        per_row=args.per_row,
+        bank_size=args.bank_size,
+        dense_versions=args.dense_versions,
+        dense_sample=args.dense_sample,
+    )
+    dense = suite.dense
+    note(
+        f"{len(suite.items)} documents banked, {len(suite.queries)} queries"
+        + (
+            f"; dense bank: {len(dense.sampled)} of them as {dense.versions} versions each, "
+            f"{len(dense.items)} items"
+            if dense
+            else ""
+        )
+    )
+    results: list[MethodResult] = []
+    with _progress_bar() as progress:
+        for bank in suite.banks:
+            methods = [known[name]() for name in wanted]
+            results += run(suite, methods, bank=bank, slow_budget_s=args.slow_budget, progress=progress)
     scores = score(suite, results)
     command = shlex.join(
         ["copytrace", "eval", *args.corpus, "--out", args.out]
@@ -79,12 +153,14 @@ def run_eval(args: argparse.Namespace) -> int:
         + (["--per-row", str(args.per_row)] if args.per_row != 40 else [])
         + (["--bank-size", str(args.bank_size)] if args.bank_size else [])
         + (["--methods", args.methods] if wanted != [m.name for m in ALL_METHODS] else [])
-        + (["--slow-budget", f"{args.slow_budget:g}"] if args.slow_budget != 180 else [])
+        + (["--slow-budget", f"{args.slow_budget:g}"] if args.slow_budget != 90 else [])
+        + (["--dense-versions", str(args.dense_versions)] if args.dense_versions != 15 else [])
+        + (["--dense-sample", str(args.dense_sample)] if args.dense_sample is not None else [])
     )
     path = write_report(suite, results, scores, Path(args.out), command, args.slow_budget)
-    print(table(scores, [r.name for r in results if not r.unavailable]))
+    print(table(scores, method_names(results)))
     for r in results:
-        if r.unavailable:
+        if r.unavailable and r.bank == "sparse":
             note(f"{r.name} not run: {r.unavailable}")
     note(f"report written to {path}")
     return Exit.OK

@@ -78,16 +78,21 @@ class RawText(Method):
             from threatexchange.signal_type.raw_text import RawTextSignal
         except ImportError as exc:
             raise UnavailableError("pip install threatexchange") from exc
+        from threatexchange import common
+
+        self.normalize: Any = common.normalize_string
         self.index: Any = RawTextSignal.get_index_cls().build((text, i) for i, text in items.items())
-        self.lengths = [len(t) for t in items.values()]
+        self.lengths = [len(self.normalize(t)) for t in items.values()]
 
     def query(self, text: str) -> set[str]:
         return {m.metadata for m in self.index.query(text)}
 
     def cost(self, text: str) -> float:
-        """Levenshtein runs only against banked texts within 5% of the query's length: length products."""
-        n = len(text)
-        return float(sum(n * m for m in self.lengths if abs(n - m) <= 0.05 * m))
+        """Levenshtein runs only against banked texts whose normalised length (lower case, letters and digits
+        only, as ``matches_str`` compares them) is within 5% of the query's: the products of those lengths.
+        Each product is also the size of the distance matrix it fills (8 bytes a cell)."""
+        n = len(self.normalize(text))
+        return float(sum(n * m for m in self.lengths if abs(n - m) <= 0.05 * n))
 
 
 class TextTLSH(Method):

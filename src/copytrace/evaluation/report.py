@@ -4,6 +4,10 @@ Recall of a perturbation row: the share of its queries whose source item the met
 positives: negatives (and boilerplate alone) for which the method reports any item.  Slow methods run on a
 time budget, taking the cheapest queries first (by the method's own cost estimate) and the rows in turn;
 each cell then shows how many queries it rests on.
+
+With a dense bank (``suite.Bank``), every method is built again on it and runs the same queries; a query
+is found there when any version of its source document is reported.  The table then has a sparse and a
+dense column per method, and ``dense_gaps`` lists the rows where copytrace does worse on the dense bank.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from .methods import Method, UnavailableError
 from .perturb import SUITE
-from .suite import Query, Suite
+from .suite import Bank, Query, Suite
 
 NEGATIVE_ROWS = ("negative", "negative+boilerplate", "boilerplate-alone")
 
@@ -31,10 +35,16 @@ class MethodResult:
     build_s: float = 0.0
     query_s: float = 0.0
     answered: dict[str, set[str]] = field(default_factory=dict)  # query id -> items reported
+    bank: str = "sparse"
 
     @property
     def qps(self) -> float:
         return len(self.answered) / self.query_s if self.query_s else 0.0
+
+
+def method_names(results: Sequence[MethodResult]) -> list[str]:
+    """The methods that ran, in order, each once (a method runs once per bank)."""
+    return list(dict.fromkeys(r.name for r in results if not r.unavailable))
 
 
 def _round_robin(queries: Sequence[Query]) -> list[Query]:
@@ -51,16 +61,26 @@ def run(
     suite: Suite,
     methods: Sequence[Method],
     *,
+    bank: Bank | None = None,
     slow_budget_s: float = 180.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[MethodResult]:
+    """Build each method on ``bank`` (default: the sparse bank) and run the suite's queries on it.
+
+    ``progress(label, done, total)`` is called before a method's build (done 0) and after each query; a
+    slow method that spends its budget reports its last count as the total.
+    """
+    bank = bank or suite.sparse
     results = []
     for method in methods:
-        res = MethodResult(method.name, method.description)
+        res = MethodResult(method.name, method.description, bank=bank.name)
         results.append(res)
+        label = f"{method.name} · {bank.name} bank"
+        if progress:
+            progress(label, 0, len(suite.queries))
         t0 = time.perf_counter()
         try:
-            method.build(suite.items)
+            method.build(bank.items)
         except UnavailableError as exc:
             res.unavailable = str(exc)
             continue
@@ -76,19 +96,36 @@ def run(
             res.answered[q.id] = method.query(q.text)
             res.query_s += time.perf_counter() - t
             if progress:
-                progress(method.name, n, len(order))
+                progress(label, n, len(order))
             if method.slow and res.query_s > slow_budget_s:
+                if progress:
+                    progress(label, n, n)
                 break
     return results
 
 
 def score(suite: Suite, results: Sequence[MethodResult]) -> dict[str, Any]:
-    """{"rows": {row: {method: {"rate", "n"}}}, "methods": {...}}; rate is recall, or for negative rows the
-    share of queries with any match."""
-    rows: dict[str, dict[str, dict[str, float]]] = {}
+    """{"rows": {row: {method: {"rate", "n", "of"}}}, "methods": {...}} for the sparse bank, and the same
+    under "dense" for the dense bank where results on it are given; rate is recall, or for negative rows the
+    share of queries with any match.  A dense cell also has "versioned": the recall of the queries whose
+    source is banked as many versions."""
+    banks = {b.name: b for b in suite.banks}
+    out = _score_bank(suite, banks["sparse"], [r for r in results if r.bank == "sparse"])
+    dense = [r for r in results if r.bank == "dense"]
+    if dense and suite.dense:
+        out["dense"] = _score_bank(suite, suite.dense, dense)
+        out["dense"].update(
+            items=len(suite.dense.items), versions=suite.dense.versions, sampled=len(suite.dense.sampled)
+        )
+    return out
+
+
+def _score_bank(suite: Suite, bank: Bank, results: Sequence[MethodResult]) -> dict[str, Any]:
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
     by_row: dict[str, list[Query]] = defaultdict(list)
     for q in suite.queries:
         by_row[q.row].append(q)
+    sampled = set(bank.sampled)
     for row, queries in by_row.items():
         rows[row] = {}
         for res in results:
@@ -96,10 +133,14 @@ def score(suite: Suite, results: Sequence[MethodResult]) -> dict[str, Any]:
             if res.unavailable or not done:
                 continue
             if q_truth_positive(row):
-                hits = sum(q.truth in res.answered[q.id] for q in done)
+                found = [q.truth in bank.truth(res.answered[q.id]) for q in done]
             else:
-                hits = sum(bool(res.answered[q.id]) for q in done)
-            rows[row][res.name] = {"rate": hits / len(done), "n": len(done), "of": len(queries)}
+                found = [bool(res.answered[q.id]) for q in done]
+            cell: dict[str, Any] = {"rate": sum(found) / len(done), "n": len(done), "of": len(queries)}
+            versioned = [f for q, f in zip(done, found, strict=True) if q.truth in sampled]
+            if q_truth_positive(row) and versioned:
+                cell["versioned"] = {"rate": sum(versioned) / len(versioned), "n": len(versioned)}
+            rows[row][res.name] = cell
     methods = {
         r.name: {
             "description": r.description,
@@ -131,19 +172,21 @@ def _cell(cell: dict[str, float] | None) -> str:
 
 
 def table(scores: dict[str, Any], names: Sequence[str]) -> str:
-    lines = [
-        "| query | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for row, cells in scores["rows"].items():
+    """The Markdown table: a column per method, or with a dense bank, a sparse and a dense column each."""
+    banks = [("sparse", scores)] + ([("dense", scores["dense"])] if "dense" in scores else [])
+    cols = [(n, label, s) for n in names for label, s in banks if n in s["methods"]]
+    heads = [n if len(banks) == 1 else f"{n} {label}" for n, label, _ in cols]
+    lines = ["| query | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cols)]
+    for row in scores["rows"]:
         label = row if q_truth_positive(row) else f"{row} (any match)"
-        lines.append(f"| {label} | " + " | ".join(_cell(cells.get(n)) for n in names) + " |")
-    m = scores["methods"]
-    fpr = [m[n]["false_positive_rate"] for n in names]
+        cells = [_cell(s["rows"].get(row, {}).get(n)) for n, _, s in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    fpr = [s["methods"][n]["false_positive_rate"] for n, _, s in cols]
     lines.append(
         "| **false-positive rate** | " + " | ".join("–" if f is None else f"{f:.4f}" for f in fpr) + " |"
     )
-    lines.append("| **queries/s** | " + " | ".join(_rate(m[n]["queries_per_s"]) for n in names) + " |")
+    qps = [_rate(s["methods"][n]["queries_per_s"]) for n, _, s in cols]
+    lines.append("| **queries/s** | " + " | ".join(qps) + " |")
     return "\n".join(lines)
 
 
@@ -152,27 +195,57 @@ def _rate(qps: float) -> str:
 
 
 def losses(scores: dict[str, Any], ours: str = "copytrace") -> list[str]:
-    """Every row where a peer beats copytrace (higher recall, or fewer matches on negatives)."""
+    """Every row where a peer beats copytrace (higher recall, or fewer matches on negatives), on each bank."""
+    out = []
+    banks = [("", scores)] + ([("dense bank, ", scores["dense"])] if "dense" in scores else [])
+    for prefix, bank in banks:
+        for row, cells in bank["rows"].items():
+            mine = cells.get(ours)
+            if mine is None:
+                continue
+            for name, cell in cells.items():
+                if name == ours:
+                    continue
+                positive = q_truth_positive(row)
+                better = cell["rate"] > mine["rate"] if positive else cell["rate"] < mine["rate"]
+                if better:
+                    what = "recall" if positive else "share of queries matched"
+                    out.append(
+                        f"{prefix}{row}: {name} {what} {cell['rate']:.3f} (n={cell['n']}) against "
+                        f"copytrace's {mine['rate']:.3f}"
+                    )
+    return out
+
+
+def dense_gaps(scores: dict[str, Any], name: str = "copytrace", tolerance: float = 0.02) -> list[str]:
+    """Rows where ``name`` does worse on the dense bank than on the sparse one by more than ``tolerance``:
+    lower recall, or more negatives matched."""
+    if "dense" not in scores:
+        return []
     out = []
     for row, cells in scores["rows"].items():
-        mine = cells.get(ours)
-        if mine is None:
+        sparse, dense = cells.get(name), scores["dense"]["rows"].get(row, {}).get(name)
+        if sparse is None or dense is None:
             continue
-        for name, cell in cells.items():
-            if name == ours:
-                continue
-            better = cell["rate"] > mine["rate"] if q_truth_positive(row) else cell["rate"] < mine["rate"]
-            if better:
-                what = "recall" if q_truth_positive(row) else "share of queries matched"
-                out.append(
-                    f"{row}: {name} {what} {cell['rate']:.3f} (n={cell['n']}) against copytrace's "
-                    f"{mine['rate']:.3f}"
-                )
+        gap = sparse["rate"] - dense["rate"] if q_truth_positive(row) else dense["rate"] - sparse["rate"]
+        if gap > tolerance:
+            what = "recall" if q_truth_positive(row) else "share of queries matched"
+            versioned = dense.get("versioned")
+            among = (
+                f"; {versioned['rate']:.3f} of the {versioned['n']} queries whose source has versions"
+                if versioned
+                else ""
+            )
+            out.append(
+                f"{row}: {what} {dense['rate']:.3f} on the dense bank, {sparse['rate']:.3f} on the "
+                f"sparse{among}"
+            )
     return out
 
 
 def plots(scores: dict[str, Any], names: Sequence[str], out: Path) -> list[Path]:
-    """Recall against excerpt length and against word-edit rate, one line per method."""
+    """Recall against excerpt length and against word-edit rate, one line per method and bank (the dense
+    bank dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,13 +263,17 @@ def plots(scores: dict[str, Any], names: Sequence[str], out: Path) -> list[Path]
             [(0, "exact")] + [(int(r.split("-")[1][:-1]), r) for r in SUITE if r.startswith("words-")],
         ),
     }
+    dense = scores.get("dense", {}).get("rows", {})
     for filename, (xlabel, points) in series.items():
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-        for name in names:
-            xs = [x for x, r in points if name in rows.get(r, {})]
-            ys = [rows[r][name]["rate"] for x, r in points if name in rows.get(r, {})]
-            if xs:
-                ax.plot(xs, ys, marker="o", label=name, linewidth=2.5 if name == "copytrace" else 1.2)
+        for k, name in enumerate(names):
+            color, width = f"C{k}", 2.5 if name == "copytrace" else 1.2
+            for bank, style in ((rows, "-"), (dense, "--")):
+                xs = [x for x, r in points if name in bank.get(r, {})]
+                ys = [bank[r][name]["rate"] for x, r in points if name in bank.get(r, {})]
+                label = name if not dense else f"{name}, {'sparse' if bank is rows else 'dense'} bank"
+                if xs:
+                    ax.plot(xs, ys, style, marker="o", color=color, label=label, linewidth=width)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("recall")
         ax.set_ylim(-0.03, 1.03)
@@ -218,11 +295,12 @@ def write_report(
     command: str,
     slow_budget_s: float,
 ) -> Path:
-    names = [r.name for r in results if not r.unavailable]
+    names = method_names(results)
     out.mkdir(parents=True, exist_ok=True)
     images = plots(scores, names, out)
     lost = losses(scores)
     n_neg = sum(1 for q in suite.queries if q.row == "negative")
+    dense = suite.dense
     lines = [
         "# copytrace robustness evaluation",
         "",
@@ -233,15 +311,24 @@ def write_report(
         f"(`copytrace.evaluation.perturb`), {n_neg} unrelated documents as they are and again with a header "
         "and footer, and the boilerplate lines alone. Recall: the share of a row's queries whose source "
         "document the method reports. On negative rows: the share of queries with any match.",
-        "",
-        table(scores, names),
-        "",
-        "## Methods",
-        "",
     ]
+    if dense:
+        lines += [
+            "",
+            "Every query runs against two banks. The *sparse* bank holds each document once. The *dense* "
+            f"bank holds {len(dense.sampled)} of them as {dense.versions} versions each, as teams bank every "
+            'repost they remove (each version with its own first line, "Version i repost from channel '
+            '@…", and its own last line; half of them with 2% of words edited; '
+            "`copytrace.evaluation.versions`), and the others once: "
+            f"{len(dense.items)} items. On the dense bank a query is found when any version of its source "
+            "document is reported. Each cell rests on the same queries on both banks; results.json also "
+            "gives, per dense cell, the recall of the queries whose source has versions (`versioned`).",
+        ]
+    lines += ["", table(scores, names), "", "## Methods", ""]
     for r in results:
+        where = f" On the {r.bank} bank:" if dense else ""
         if r.unavailable:
-            lines.append(f"- **{r.name}**: not run — {r.unavailable}")
+            lines.append(f"- **{r.name}**:{where} not run — {r.unavailable}")
         else:
             slow = (
                 f" Run on a time budget of {slow_budget_s:.0f} s, round-robin over rows (n per cell)."
@@ -249,11 +336,19 @@ def write_report(
                 else ""
             )
             lines.append(
-                f"- **{r.name}**: {r.description}. Built in {r.build_s:.1f} s; "
+                f"- **{r.name}**:{where} {r.description}. Built in {r.build_s:.1f} s; "
                 f"{len(r.answered)} queries at {r.qps:,.1f}/s.{slow}"
             )
     lines += ["", "## Where copytrace loses", ""]
     lines += [f"- {x}" for x in lost] or ["- Nowhere in this run."]
+    if dense:
+        gaps = dense_gaps(scores)
+        lines += ["", "## Dense bank against sparse bank", ""]
+        lines.append(
+            "Rows where copytrace does worse on the dense bank than on the sparse one by more than 0.02 "
+            "(lower recall, or more negatives matched):"
+        )
+        lines += [""] + ([f"- {x}" for x in gaps] or ["- None in this run."])
     lines += ["", "## Negatives set aside", ""]
     if suite.set_aside:
         kept = sum(1 for q in suite.queries if q.row == "negative")
@@ -272,5 +367,7 @@ def write_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     scores = {**scores, "set_aside": suite.set_aside, "seed": suite.seed, "command": command}
+    if dense:
+        scores["dense_gaps"] = dense_gaps(scores)
     (out / "results.json").write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
     return path

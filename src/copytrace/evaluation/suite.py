@@ -1,6 +1,11 @@
 """The evaluation set: a seeded bank sampled from a corpus, positive queries made by the perturbation
 suite, and negatives, with ground truth that does not depend on any method.
 
+Two banks hold the same documents.  The *sparse* bank holds each once.  The *dense* bank holds a sample of
+them as many versions each (``versions``: own first and last line, half with 2% word edits), as teams bank
+every repost they remove, and the rest once.  The same queries run against both; on the dense bank a query
+is found when any version of its source document is reported (``Bank.source``).
+
 Half the banked items carry a publisher's footer, as articles from one site do, so that a negative carrying
 the same footer tests that boilerplate alone does not match.  Negatives are 300-word passages of the
 unbanked documents, as they are and with a header and footer added; a passage that truly shares 10 or more
@@ -20,6 +25,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..textio import read_text_file
 from .perturb import FOOTERS, HEADERS, SUITE, Context
+from .versions import footer, header, versions
 
 SHARED_WORDS = 10
 NEGATIVE_WORDS = 300
@@ -34,12 +40,37 @@ class Query:
     truth: str | None  # the banked item it was made from; None for a negative
 
 
+@dataclass(frozen=True)
+class Bank:
+    """Items the methods are built on, and the banked document each item is a version of."""
+
+    name: str
+    items: dict[str, str]
+    source: dict[str, str]  # item id -> the document (a sparse bank's item id) it is a version of
+    versions: int = 1  # versions of each sampled document
+    sampled: tuple[str, ...] = ()  # documents banked as ``versions`` versions
+
+    def truth(self, answered: set[str]) -> set[str]:
+        """The documents whose versions are among ``answered``."""
+        return {self.source.get(item, item) for item in answered}
+
+
 @dataclass
 class Suite:
     items: dict[str, str]
     queries: list[Query]
     set_aside: list[tuple[str, str]] = field(default_factory=list)  # (negative document, banked item)
     seed: int = 0
+    dense: Bank | None = None
+
+    @property
+    def sparse(self) -> Bank:
+        return Bank("sparse", self.items, {i: i for i in self.items})
+
+    @property
+    def banks(self) -> list[Bank]:
+        """The sparse bank, then the dense bank where there is one."""
+        return [self.sparse] + ([self.dense] if self.dense else [])
 
 
 def load_corpus(paths: Iterable[str | Path]) -> dict[str, str]:
@@ -77,9 +108,19 @@ def _windows(text: str, n: int = SHARED_WORDS) -> set[tuple[str, ...]]:
 
 
 def build_suite(
-    docs: dict[str, str], *, seed: int = 1, per_row: int = 40, bank_size: int | None = None
+    docs: dict[str, str],
+    *,
+    seed: int = 1,
+    per_row: int = 40,
+    bank_size: int | None = None,
+    dense_versions: int = 0,
+    dense_sample: int | None = None,
 ) -> Suite:
-    """Bank a sample of ``docs`` and make ``per_row`` queries for each perturbation, plus negatives."""
+    """Bank a sample of ``docs`` and make ``per_row`` queries for each perturbation, plus negatives.
+
+    With ``dense_versions`` > 1 and ``dense_sample`` not 0, also a dense bank: ``dense_sample`` banked
+    documents (default: half of them, seeded) as ``dense_versions`` versions each, the others once.
+    """
     rng = random.Random(seed)
     names = sorted(docs)
     rng.shuffle(names)
@@ -121,6 +162,33 @@ def build_suite(
             queries.append(Query(f"negative/{qid}", "negative", passage, None))
             wrapped = nrng.choice(HEADERS) + "\n\n" + passage + "\n\n" + nrng.choice(FOOTERS)
             queries.append(Query(f"negative+boilerplate/{qid}", "negative+boilerplate", wrapped, None))
-    for n, text in enumerate(HEADERS + FOOTERS):
+    lines: tuple[str, ...] = HEADERS + FOOTERS
+    dense = None
+    if dense_versions > 1 and dense_sample != 0:
+        dense = _dense_bank(items, ctx, seed, dense_versions, dense_sample)
+        vrng = random.Random(f"{seed}/version-lines")  # the lines of versions, alone, match nothing
+        lines += (header(vrng, 1), footer(vrng))
+    for n, text in enumerate(lines):
         queries.append(Query(f"boilerplate-alone/{n}", "boilerplate-alone", text, None))
-    return Suite(items, queries, set_aside, seed)
+    return Suite(items, queries, set_aside, seed, dense)
+
+
+def _dense_bank(items: dict[str, str], ctx: Context, seed: int, n_versions: int, sample: int | None) -> Bank:
+    names = sorted(items)
+    k = len(names) // 2 if sample is None else sample
+    if not 0 < k <= len(names):
+        raise InputError(
+            f"dense sample of {k}: choose 1 to {len(names)} (the documents banked), or 0 for none"
+        )
+    sampled = sorted(random.Random(f"{seed}/dense").sample(names, k))
+    dense: dict[str, str] = {}
+    source: dict[str, str] = {}
+    chosen = set(sampled)
+    for name in names:
+        if name not in chosen:
+            dense[name], source[name] = items[name], name
+            continue
+        made = versions(random.Random(f"{seed}/versions/{name}"), items[name], n_versions, ctx.vocabulary)
+        for i, text in enumerate(made, start=1):
+            dense[f"{name}#v{i}"], source[f"{name}#v{i}"] = text, name
+    return Bank("dense", dense, source, n_versions, tuple(sampled))
