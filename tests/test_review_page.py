@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,10 @@ def test_moderator_reviews_a_match_in_the_browser(
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url + "/")
+            problems = _watch(page, url)
+            response = page.goto(url + "/")
+            assert response is not None
+            assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
             page.fill("#api-key", key)
             page.click("#use-key")
             expect(page.locator("#key-status")).to_contain_text("Key accepted: 1 bank")
@@ -95,5 +99,59 @@ def test_moderator_reviews_a_match_in_the_browser(
             page.fill("#api-key", "ctk_000000000000_wrong")
             page.click("#use-key")
             expect(page.locator("#key-status")).to_contain_text("Key refused: unknown or revoked API key")
+            assert problems == []  # no CSP violation, script error or request off this origin
+        finally:
+            browser.close()
+
+
+def _watch(page: Any, url: str) -> list[str]:
+    """Console errors (a CSP violation is one), uncaught script errors and requests to other origins.  An
+    answer with an error status (the refused key, the missing favicon) is expected, not a problem."""
+    problems: list[str] = []
+
+    def console(m: Any) -> None:
+        if m.type == "error" and not m.text.startswith("Failed to load resource"):
+            problems.append(f"console {m.type}: {m.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((url, "data:")) else problems.append(f"request to {r.url}"),
+    )
+    return problems
+
+
+def test_an_item_with_url_characters_in_its_id_opens_and_the_api_docs_load_locally(
+    chromium: str, tmp_path: Path, text_000: str, text_001: str
+) -> None:
+    """The page builds item URLs that survive any id (it asks ``/v1/item?bank=&item_id=``), and ``/docs``
+    renders Swagger UI from files the service serves itself, under its Content-Security-Policy."""
+    from playwright.sync_api import expect, sync_playwright
+
+    odd = "2020/07 report?x=1#top %2e%2e"
+    db = str(tmp_path / "store.db")
+    with Store(db) as store:
+        _, key = create_key(store, "moderator", "reader")
+        store.create_bank("archive", DEFAULT_PARAMS)
+        store.add_items("archive", [ItemRecord(odd, fingerprint(text_000), text_000)])
+    with server.serving(db, tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            problems = _watch(page, url)
+            page.goto(url + "/")
+            page.fill("#api-key", key)
+            page.click("#use-key")
+            expect(page.locator("#key-status")).to_contain_text("Key accepted: 1 bank")
+            page.fill("#query", text_001)
+            page.click("#find")
+            card = page.locator(".match")
+            expect(card).to_have_attribute("data-item", odd)
+            expect(card.locator('.side[data-side="item"] mark').first).to_be_visible()
+            page.goto(url + "/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("copytrace")
+            expect(page.locator(".opblock-summary-path", has_text="/v1/match:batch")).to_be_visible()
+            assert problems == []
         finally:
             browser.close()

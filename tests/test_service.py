@@ -191,6 +191,8 @@ def test_bad_input_is_refused_with_a_clear_status(news: Service, text_000: str) 
     assert r.status_code == 422 and r.json()["error"].startswith("text:")
     r = c.post("/v1/match", content=b'{"text": "\xff\xfe"}', headers=h)
     assert r.status_code == 422 and "UTF-8" in r.json()["error"]
+    r = c.post("/v1/match", content=b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", headers=h)
+    assert r.status_code == 422 and r.json()["error"] == "body: malformed JSON (nested too deeply)"
     r = c.post("/v1/match", json={"text": "word " * 250_000}, headers=h)  # 1.25 MB
     assert r.status_code == 413 and "text: 1,250,000 bytes" in r.json()["error"]
     r = c.post("/v1/match", content=b"x" * 9_000_000, headers=h)
@@ -248,7 +250,8 @@ def test_every_change_is_audited_and_reviews_are_stored(news: Service, text_001:
 
 def test_metrics(news: Service, text_001: str) -> None:
     news.post("/v1/match", {"text": text_001})
-    text = news.client.get("/metrics").text
+    assert news.client.get("/metrics").status_code == 401  # bank names are for key holders
+    text = news.get("/metrics", news.reader).text
     assert 'copytrace_requests_total{method="POST",route="/v1/match",status="200"} 1.0' in text
     assert 'copytrace_matches_total{bank="news"} 1.0' in text
     assert "copytrace_index_items 1.0" in text
@@ -336,10 +339,8 @@ def test_store_down_gives_503_and_the_service_recovers(tmp_path: Path, text_000:
                 time.sleep(0.1)
             r = c.post("/v1/banks/news/items", json={"id": "001", "text": text_001}, headers=h)
             assert r.status_code == 201
-            ids = {
-                m["item_id"]
-                for m in c.post("/v1/match", json={"text": text_001}, headers=h).json()["matches"]
-            }
+            body = {"text": text_001, "all_versions": True}
+            ids = {m["item_id"] for m in c.post("/v1/match", json=body, headers=h).json()["matches"]}
             assert ids == {"000", "001"}
     finally:
         server.stop()
@@ -374,3 +375,161 @@ def test_a_keyed_service_fingerprints_and_matches_with_its_key(
         public = str(fingerprint(text_000))
         r = c.post("/v1/banks/shared/items", json={"id": "p", "fingerprint": public}, headers=h)
         assert r.status_code == 409 and "public" in r.json()["error"]
+
+
+# ------------------------------------------------------------------------- hostile and odd input (#14, #15)
+def _bulk(service: Service, bank: str, lines: list[str]):  # type: ignore[no-untyped-def]
+    body = ("\n".join(lines) + "\n").encode()
+    return service.client.post(
+        f"/v1/banks/{bank}/items:bulk", content=body, headers=service.h(service.writer)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"id": "k0", "fingerprint": "ctw1:n1:k0:w4:public:"}, "", id="fingerprint-k0"),
+        pytest.param({"id": "w0", "fingerprint": "ctw1:n1:k5:w0:public:"}, "", id="fingerprint-w0"),
+        pytest.param({"id": "e", "text": ""}, "text", id="empty-text"),
+        pytest.param({"id": "e", "text": " \n\t "}, "text", id="blank-text"),
+        pytest.param({"id": "s", "text": "a\ud800 b c d e f g h"}, "", id="lone-surrogate"),
+        pytest.param(
+            {"id": "n", "text": "x", "metadata": {"a": float("nan")}}, "metadata", id="nan-metadata"
+        ),
+    ],
+)
+def test_a_bad_item_is_a_422_naming_what_is_wrong(news: Service, body: dict[str, object], field: str) -> None:
+    r = news.client.post(
+        "/v1/banks/news/items",
+        content=json.dumps(body).encode(),  # allow_nan: NaN as JSON's NaN literal, as a careless client sends
+        headers=news.h(news.writer),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith(field)
+    assert news.get("/health").json()["index"]["items"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"text": ""}, "text", id="empty"),
+        pytest.param({"text": "   \n "}, "text", id="whitespace"),
+        pytest.param({"text": "some words here", "limit": 0}, "limit", id="limit-0"),
+        pytest.param({"text": "some words here", "limit": -1}, "limit", id="limit-negative"),
+        pytest.param({"text": "some words here", "min_score": 2}, "min_score", id="min-score-2"),
+        pytest.param({"text": "some words here", "min_score": -5}, "min_score", id="min-score-negative"),
+    ],
+)
+def test_match_refuses_what_the_cli_refuses(news: Service, body: dict[str, object], field: str) -> None:
+    r = news.post("/v1/match", body, news.reader)
+    assert r.status_code == 422 and r.json()["error"].startswith(f"{field}:"), r.text
+    batch = {"queries": [{"id": "q", "text": body["text"]}], **{k: v for k, v in body.items() if k != "text"}}
+    r = news.post("/v1/match:batch", batch, news.reader)
+    assert r.status_code == 422 and field in r.json()["error"], r.text
+
+
+def test_min_score_drops_weaker_matches(news: Service, text_000: str) -> None:
+    paragraph = max(text_000.split("\n"), key=len)
+    post = f"{paragraph}\n\n" + " ".join(f"unrelated filler word{n}" for n in range(300))
+    (m,) = news.post("/v1/match", {"text": post}, news.reader).json()["matches"]
+    assert 0 < m["score"] < 1
+    below, above = m["score"] - 0.01, m["score"] + 0.01  # the answer rounds scores
+    assert news.post("/v1/match", {"text": post, "min_score": below}).json()["matches"] == [m]
+    assert news.post("/v1/match", {"text": post, "min_score": above}).json()["matches"] == []
+
+
+def test_a_review_needs_an_existing_bank_and_item(news: Service) -> None:
+    review = {"decision": "note", "query": "q"}
+    r = news.post("/v1/reviews", {"bank": "nope", "item_id": "000", **review}, news.reader)
+    assert r.status_code == 404 and "unknown bank 'nope'" in r.json()["error"]
+    r = news.post("/v1/reviews", {"bank": "news", "item_id": "nope", **review}, news.reader)
+    assert r.status_code == 404 and "no item 'nope'" in r.json()["error"]
+    r = news.post("/v1/reviews", {"bank": "news", "item_id": "000", **review, "score": 1.5}, news.reader)
+    assert r.status_code == 422 and r.json()["error"].startswith("score:")
+    assert news.post("/v1/reviews", {"bank": "news", "item_id": "000", **review}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "item_id",
+    ["?#%", "a b/c d", "50%/x?y=1", "ñews/“quoted”"],
+    ids=["url-chars", "spaces", "query", "unicode"],
+)
+def test_any_item_id_can_be_read_by_query(news: Service, text_001: str, item_id: str) -> None:
+    """``GET /v1/item?bank=&item_id=`` serves any id, even one a URL path would resolve (an old store may
+    hold ids named ``.`` or ``..``, which the review page must still open)."""
+    assert news.post("/v1/banks/news/items", {"id": item_id, "text": text_001}).status_code == 201
+    r = news.client.get("/v1/item", params={"bank": "news", "item_id": item_id}, headers=news.h(news.reader))
+    assert r.status_code == 200 and r.json()["id"] == item_id and r.json()["text"] == text_001
+    r = news.client.get("/v1/item", params={"bank": "news", "item_id": "x"}, headers=news.h(news.reader))
+    assert r.status_code == 404
+
+
+def test_bulk_a_bad_fingerprint_after_a_committed_batch_is_one_line_error(
+    news: Service, text_001: str
+) -> None:
+    fp = str(fingerprint(text_001))
+    lines = [json.dumps({"id": f"i{n}", "fingerprint": fp}) for n in range(1, 1501)]
+    lines[1199] = json.dumps({"id": "i1200", "fingerprint": "ctw1:n1:k0:w4:public:"})  # issue 14.4
+    r = _bulk(news, "news", lines)
+    out = r.json()
+    assert r.status_code == 200, r.text
+    assert (out["added"], out["lines"], out["errors_total"]) == (1499, 1500, 1)
+    assert [e["line"] for e in out["errors"]] == [1200] and out["error_lines"] == [[1200, 1200]]
+    assert "fingerprint" in out["errors"][0]["error"]
+    assert news.get("/v1/banks").json()["banks"][0]["items"] == 1 + 1499  # what it says is what is stored
+
+
+def test_bulk_caps_the_error_list_and_gives_every_refused_line_as_ranges(
+    news: Service, text_001: str
+) -> None:
+    fp = str(fingerprint(text_001))
+    lines = [json.dumps({"id": f"i{n}", "fingerprint": fp}) for n in range(1, 1201)]
+    for n in range(1001, 1151):
+        lines[n - 1] = "{}"  # 150 malformed lines in one run
+    lines[1189] = json.dumps({"id": "000", "fingerprint": fp})  # a duplicate, refused by the store
+    lines.insert(10, "")  # a blank line is neither stored nor refused
+    out = _bulk(news, "news", lines).json()
+    assert (out["added"], out["lines"], out["errors_total"]) == (1200 - 151, 1201, 151)
+    assert len(out["errors"]) == 100 and out["errors"][0] == {
+        "line": 1002,
+        "error": '"id" must be a non-empty string',
+    }
+    assert out["error_lines"] == [[1002, 1151], [1191, 1191]] and out["error_lines_complete"]
+    assert news.get("/v1/banks").json()["banks"][0]["items"] == 1 + 1200 - 151
+
+
+def test_bulk_stops_a_request_that_is_garbage(news: Service) -> None:
+    body = b"{}\n" * 200_000  # issue 14.5 sent 2,000,000 of these
+    r = news.client.post("/v1/banks/news/items:bulk", content=body, headers=news.h(news.writer))
+    out = r.json()
+    assert r.status_code == 422 and out["error"].startswith("stopped after line 2,000: 2,000 of the lines")
+    assert (out["added"], out["lines"], out["errors_total"], len(out["errors"])) == (0, 2000, 2000, 100)
+    assert out["error_lines"] == [[1, 2000]] and len(r.content) < 10_000
+    assert news.get("/v1/banks").json()["banks"][0]["items"] == 1
+
+
+def test_bulk_reads_deeply_nested_and_overlong_lines_as_line_errors(news: Service, text_001: str) -> None:
+    fp = str(fingerprint(text_001))
+    lines = [
+        json.dumps({"id": "a", "fingerprint": fp}),
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({"id": "b", "fingerprint": fp, "metadata": {"x": 1}}),
+        json.dumps({"id": "c", "text": "x" * 2_100_000}),
+        json.dumps({"id": "d", "fingerprint": fp}),
+    ]
+    out = _bulk(news, "news", lines).json()
+    assert (out["added"], out["lines"]) == (3, 5)
+    assert [e["line"] for e in out["errors"]] == [2, 4]
+    assert "nested too deeply" in out["errors"][0]["error"]
+    assert out["errors"][1]["error"] == "line longer than 2,065,536 bytes: not stored"
+
+
+def test_a_key_revoked_through_the_service_is_refused_at_once_by_that_worker(
+    service: Service, text_001: str
+) -> None:
+    service.client.app.state.keys.ttl = 60  # type: ignore[attr-defined]  # as remembered as it gets
+    made = service.post("/v1/keys", {"name": "leaked", "role": "reader"}).json()["key"]
+    assert service.get("/v1/banks", made).status_code == 200  # now remembered
+    assert service.delete("/v1/keys/leaked").status_code == 200
+    assert service.get("/v1/banks", made).status_code == 401
+    assert service.get("/v1/banks", service.reader).status_code == 200  # other keys stay remembered

@@ -9,7 +9,8 @@ import socket
 import sys
 import tempfile
 
-from ..service.config import DEFAULT_MAX_TEXT, ServiceConfig, default_snapshot_dir
+from ..errors import CopytraceError
+from ..service.config import DEFAULT_MAX_TEXT, ServiceConfig, default_snapshot_dir, env_flag
 from ..store import Store, default_url
 from .common import Exit
 
@@ -17,6 +18,7 @@ EPILOG = """example:
   copytrace keys create me --role admin          # prints the key, once
   copytrace serve --port 8080 &
   curl -s -H "Authorization: Bearer $KEY" localhost:8080/v1/match -d '{"text": "..."}'
+  curl -s -H "Authorization: Bearer $KEY" localhost:8080/metrics   # any key; --public-metrics: none
   open http://127.0.0.1:8080/ for the review page, http://127.0.0.1:8080/docs for the API
 """
 
@@ -56,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=float(os.environ.get("COPYTRACE_POLL_SECONDS", "0.5")),
         help="how often each worker reads the store's change feed (default: 0.5)",
     )
+    p.add_argument(
+        "--public-metrics",
+        action="store_true",
+        help="serve /metrics without a key, leaving bank names out (default: a reader key is needed; "
+        "$COPYTRACE_PUBLIC_METRICS=1)",
+    )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(run=run)
 
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         max_text_bytes=args.max_text_bytes,
         poll_seconds=args.poll_seconds,
         snapshot_dir=os.environ.get("COPYTRACE_SNAPSHOT_DIR") or default_snapshot_dir(),
+        public_metrics=args.public_metrics or _public_metrics_from_env(),
     )
     Store(config.db).close()  # migrate once here, not in each worker, and fail early on a bad URL
     os.environ.update(config.to_env())
@@ -102,6 +111,13 @@ def run(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return Exit.OK
+
+
+def _public_metrics_from_env() -> bool:
+    try:
+        return env_flag(os.environ.get("COPYTRACE_PUBLIC_METRICS"))
+    except ValueError as exc:
+        raise CopytraceError(f"COPYTRACE_PUBLIC_METRICS: {exc}") from exc
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..errors import CopytraceError, RecordError, UnknownBankError
+from ..errors import CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
 from ..fingerprint import Fingerprint, fingerprint
 from ..records import iter_records
 from ..store import ItemRecord
@@ -30,7 +33,10 @@ Reader = Annotated[ApiKey, Depends(auth.reader)]
 Writer = Annotated[ApiKey, Depends(auth.writer)]
 Admin = Annotated[ApiKey, Depends(auth.admin)]
 
-_BULK_BATCH = 1000
+log = logging.getLogger("copytrace.service")
+
+_BULK_BATCH = 1000  # lines stored in one transaction
+_BULK_BATCH_BYTES = 16 << 20  # and at most this much of them held at once
 
 
 # --------------------------------------------------------------------------------------------------- banks
@@ -74,7 +80,10 @@ def _item_record(ctx: ServiceContext, bank: str, body: ItemIn) -> ItemRecord:
     else:
         assert body.fingerprint is not None
         check_text("fingerprint", body.fingerprint, ctx.config.max_text_bytes)
-        fp = Fingerprint.parse(body.fingerprint)
+        try:
+            fp = Fingerprint.parse(body.fingerprint)
+        except (ValueError, OverflowError) as exc:  # FingerprintFormatError is the contract; be sure of it
+            raise FingerprintFormatError(f"fingerprint: cannot be read ({exc})") from exc
     item_id = (
         body.id or "sha256:" + hashlib.sha256((body.text or body.fingerprint or "").encode()).hexdigest()[:24]
     )
@@ -96,103 +105,197 @@ def add_item(
 @router.post("/banks/{bank}/items:bulk", tags=["items"])
 async def add_items_bulk(
     bank: str, request: Request, ctx: Ctx, _: Writer, replace: bool = False
-) -> dict[str, Any]:
+) -> JSONResponse:
     """JSON Lines, one item per line (as ``POST /items``), streamed: every ``_BULK_BATCH`` lines are stored
-    in one transaction.  A bad line is reported with its number and the rest go on; ``added`` counts what
-    is stored."""
+    in one transaction.  A bad line is refused with its number and the rest go on; the answer says exactly
+    which lines were stored (see ``BulkReport``).  A request that is mostly garbage is stopped (422), and so
+    is one that meets a store gone down (503), both with the report of what was stored before."""
     who = actor(request)
     if bank not in await run_in_threadpool(ctx.store.bank_params):
         raise UnknownBankError(bank)
-    added = 0
-    errors: list[dict[str, Any]] = []
-    batch: list[bytes] = []
-    first = 1
-    line_no = 0
+    report = BulkReport()
+    batch: list[bytes | None] = []
+    held = 0
     line_limit = 2 * ctx.config.max_text_bytes + 65536  # a line carries one text, JSON-escaped
-    async for line in _lines(request, line_limit):
-        line_no += 1
-        if line is None:
-            errors.append({"line": line_no, "error": f"line longer than {line_limit:,} bytes: not stored"})
-            line = b""  # keeps the numbering of the lines after it
-        batch.append(line)
-        if len(batch) >= _BULK_BATCH:
-            added += await _store_batch(ctx, bank, batch, first, replace, who, errors)
-            first, batch = line_no + 1, []
-    if batch:
-        added += await _store_batch(ctx, bank, batch, first, replace, who, errors)
-    await run_in_threadpool(ctx.live.catch_up)
-    errors.sort(key=lambda e: int(e["line"]))
-    return {"added": added, "lines": line_no, "errors": errors}
+    stop: tuple[int, str] | None = None
+    async with aclosing(_lines(request, line_limit)) as lines:
+        async for line in lines:
+            batch.append(line)
+            held += len(line or b"")
+            if len(batch) >= _BULK_BATCH or held >= _BULK_BATCH_BYTES:
+                stop = await run_in_threadpool(_store_lines, ctx, bank, batch, replace, who, report)
+                batch, held = [], 0
+                if stop is not None:
+                    break  # the rest of the body is not read
+        else:
+            if batch:
+                stop = await run_in_threadpool(_store_lines, ctx, bank, batch, replace, who, report)
+    if report.added:
+        await run_in_threadpool(ctx.live.catch_up)
+    if stop is not None:
+        code, message = stop
+        return JSONResponse({"error": message, **report.to_dict()}, status_code=code)
+    return JSONResponse(report.to_dict())
 
 
-async def _store_batch(
-    ctx: ServiceContext,
-    bank: str,
-    lines: list[bytes],
-    first: int,
-    replace: bool,
-    who: str,
-    errors: list[dict[str, Any]],
-) -> int:
-    """Store one batch off the event loop; refused lines go to ``errors``; returns how many were stored."""
-    added, refused = await run_in_threadpool(_store_lines, ctx, bank, lines, first, replace, who)
-    errors.extend(refused)
-    return added
+class BulkReport:
+    """What happened to each line of an ``items:bulk`` body, in bounded memory.
+
+    Every line read is stored, refused, or blank (skipped).  ``errors`` lists the first ``LISTED`` refusals
+    with their reasons, ``errors_total`` counts all, and ``error_lines`` gives every refused line as
+    inclusive ``[first, last]`` ranges (the first ``RANGES`` runs; ``error_lines_complete`` says whether that
+    is all), so a client knows exactly which lines to send again.  A request is garbage, and stopped, when
+    more than ``GARBAGE_MIN`` of its lines and over ``GARBAGE_RATE`` of them are malformed (refusals by the
+    store, such as duplicates, do not count towards that)."""
+
+    LISTED = 100
+    RANGES = 10_000
+    GARBAGE_MIN = 1000
+    GARBAGE_RATE = 0.5
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.added = 0
+        self.errors: list[dict[str, Any]] = []
+        self.errors_total = 0
+        self.malformed = 0
+        self.ranges: list[list[int]] = []
+        self.ranges_complete = True
+
+    def refuse(self, line: int, reason: str, *, malformed: bool) -> None:
+        """Record a refused line; lines must come in ascending order."""
+        self.errors_total += 1
+        self.malformed += malformed
+        if len(self.errors) < self.LISTED:
+            self.errors.append({"line": line, "error": reason})
+        if self.ranges and self.ranges[-1][1] == line - 1:
+            self.ranges[-1][1] = line
+        elif len(self.ranges) < self.RANGES:
+            self.ranges.append([line, line])
+        else:
+            self.ranges_complete = False
+
+    def garbage(self) -> bool:
+        return self.malformed > self.GARBAGE_MIN and self.malformed > self.GARBAGE_RATE * self.lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "lines": self.lines,
+            "errors": self.errors,
+            "errors_total": self.errors_total,
+            "error_lines": self.ranges,
+            "error_lines_complete": self.ranges_complete,
+        }
 
 
-async def _lines(request: Request, limit: int) -> AsyncIterator[bytes | None]:
-    """The body's lines as they arrive; None for a line over ``limit`` bytes (never held whole)."""
-    pending = b""
+async def _lines(request: Request, limit: int) -> AsyncGenerator[bytes | None, None]:
+    """The body's lines as they arrive; None for a line over ``limit`` bytes (never held whole).
+
+    Each chunk is split once, so many short lines cost linear time."""
+    pending: list[bytes] = []
+    held = 0
     skipping = False
     async for chunk in request.stream():
-        pending += chunk
-        while (nl := pending.find(b"\n")) >= 0:
-            line, pending = pending[:nl], pending[nl + 1 :]
-            yield None if skipping else line
-            skipping = False
-        if skipping or len(pending) > limit:
-            skipping, pending = True, b""
+        *complete, rest = chunk.split(b"\n")
+        for part in complete:
+            if skipping or held + len(part) > limit:
+                yield None
+            else:
+                yield b"".join((*pending, part))
+            pending, held, skipping = [], 0, False
+        if skipping or held + len(rest) > limit:
+            pending, held, skipping = [], 0, True
+        elif rest:
+            pending.append(rest)
+            held += len(rest)
     if skipping:
         yield None
-    elif pending.strip():
-        yield pending
+    elif held:
+        last = b"".join(pending)
+        if last.strip():
+            yield last
+
+
+def _parse_line(ctx: ServiceContext, bank: str, line: bytes | None, limit: int) -> ItemRecord | str | None:
+    """One line's item, or the reason it is refused (None: a blank line)."""
+    if line is None:
+        return f"line longer than {limit:,} bytes: not stored"
+    try:
+        parsed = next(iter_records([line], source="body"), None)
+    except RecursionError:
+        return "malformed JSON: nested too deeply"
+    if parsed is None:  # a blank line
+        return None
+    if isinstance(parsed, RecordError):
+        return parsed.reason
+    try:
+        body = ItemIn(
+            id=parsed.id,
+            text=parsed.text,
+            fingerprint=parsed.fingerprint if parsed.text is None else None,
+            labels=parsed.labels,
+            metadata=parsed.metadata,
+        )
+        return _item_record(ctx, bank, body)
+    except (ValidationError, CopytraceError, HTTPException) as exc:  # each reported for its line
+        return _reason(exc)
 
 
 def _store_lines(
-    ctx: ServiceContext, bank: str, lines: list[bytes], first: int, replace: bool, who: str
-) -> tuple[int, list[dict[str, Any]]]:
-    """Parse and store one batch of lines; each bad line becomes an error, the good ones are stored."""
-    errors: list[dict[str, Any]] = []
+    ctx: ServiceContext,
+    bank: str,
+    lines: list[bytes | None],
+    replace: bool,
+    who: str,
+    report: BulkReport,
+) -> tuple[int, str] | None:
+    """Parse and store one batch of lines into ``report``; returns ``(status, message)`` to stop the
+    request (garbage, or the store gone), else None."""
+    first = report.lines + 1
+    limit = 2 * ctx.config.max_text_bytes + 65536
+    refused: list[tuple[int, str, bool]] = []
     good: list[tuple[int, ItemRecord]] = []
-    for parsed in iter_records(lines, source="body"):
-        if isinstance(parsed, RecordError):
-            errors.append({"line": first + parsed.line - 1, "error": parsed.reason})
-            continue
-        try:
-            body = ItemIn(
-                id=parsed.id,
-                text=parsed.text,
-                fingerprint=parsed.fingerprint if parsed.text is None else None,
-                labels=parsed.labels,
-                metadata=parsed.metadata,
-            )
-            good.append((first + parsed.line - 1, _item_record(ctx, bank, body)))
-        except (ValidationError, CopytraceError, HTTPException) as exc:  # each reported for its line
-            errors.append({"line": first + parsed.line - 1, "error": _reason(exc)})
-    if not good:
-        return 0, errors
+    for n, line in enumerate(lines, start=first):
+        got = _parse_line(ctx, bank, line, limit)
+        if isinstance(got, str):
+            refused.append((n, got, True))
+        elif got is not None:
+            good.append((n, got))
+    stop: tuple[int, str] | None = None
     try:
-        return ctx.store.add_items(bank, [r for _, r in good], replace=replace, actor=who), errors
-    except CopytraceError:
-        pass  # one of them is refused (a duplicate id, say): store them one by one to name it
-    added = 0
-    for line, record in good:
-        try:
-            added += ctx.store.add_items(bank, [record], replace=replace, actor=who)
-        except CopytraceError as exc:
-            errors.append({"line": line, "error": str(exc)})
-    errors.sort(key=lambda e: int(e["line"]))
-    return added, errors
+        if good:
+            report.added += ctx.store.add_items(bank, [r for _, r in good], replace=replace, actor=who)
+    except (CopytraceError, IntegrityError, ValueError, OverflowError):
+        # one of them is refused (a duplicate id, say): store them one by one to name it
+        for at, (n, record) in enumerate(good):
+            try:
+                report.added += ctx.store.add_items(bank, [record], replace=replace, actor=who)
+            except (CopytraceError, IntegrityError, ValueError, OverflowError) as exc:
+                refused.append((n, _reason(exc), False))
+            except SQLAlchemyError as exc:
+                stop = (503, _store_down(exc, n))
+                refused.extend((m, "not stored: the store is unavailable", False) for m, _ in good[at:])
+                break
+    except SQLAlchemyError as exc:
+        stop = (503, _store_down(exc, first))
+        refused.extend((n, "not stored: the store is unavailable", False) for n, _ in good)
+    for n, reason, malformed in sorted(refused):
+        report.refuse(n, reason, malformed=malformed)
+    report.lines += len(lines)
+    if stop is None and report.garbage():
+        stop = (
+            422,
+            f"stopped after line {report.lines:,}: {report.malformed:,} of the lines so far are malformed; "
+            "the lines after it were not read",
+        )
+    return stop
+
+
+def _store_down(exc: SQLAlchemyError, line: int) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    log.warning("store error during items:bulk: %s", first)
+    return f"store unavailable at line {line:,}: {first}; the lines from there on were not stored"
 
 
 def _reason(exc: Exception) -> str:
@@ -201,12 +304,31 @@ def _reason(exc: Exception) -> str:
         return detail
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in errors())
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in errors()
+        )
     return str(exc)
 
 
 @router.get("/banks/{bank}/items/{item_id:path}", tags=["items"])
 def get_item(bank: str, item_id: str, ctx: Ctx, _: Reader) -> dict[str, Any]:
+    return _item_out(ctx, bank, item_id)
+
+
+@router.get("/item", tags=["items"])
+def get_item_by_query(
+    ctx: Ctx,
+    _: Reader,
+    bank: Annotated[str, Query(description="Bank name")],
+    item_id: Annotated[str, Query(description="Item id")],
+) -> dict[str, Any]:
+    """As ``GET /banks/{bank}/items/{item_id}``, for names a URL path cannot carry: browsers and HTTP
+    clients resolve a path segment ``.`` or ``..`` (even written ``%2e``) before sending it."""
+    return _item_out(ctx, bank, item_id)
+
+
+def _item_out(ctx: ServiceContext, bank: str, item_id: str) -> dict[str, Any]:
     item = ctx.store.get_item(bank, item_id)
     return {
         "bank": bank,
@@ -236,12 +358,19 @@ def _check_banks(ctx: ServiceContext, banks: list[str] | None) -> None:
 
 
 def _match(
-    ctx: ServiceContext, text: str, banks: list[str] | None, limit: int | None, query: str | None
+    ctx: ServiceContext,
+    text: str,
+    banks: list[str] | None,
+    limit: int | None,
+    query: str | None,
+    min_score: float,
+    all_versions: bool,
 ) -> list[dict[str, Any]]:
-    matches = ctx.live.match(text, banks=banks, query=query)[:limit]
+    found = ctx.live.match(text, banks=banks, query=query, per_family=not all_versions)
+    matches = [m for m in found if m.score >= min_score][:limit]
     ctx.metrics.queries.inc()
     for m in matches:
-        ctx.metrics.matches.labels(m.bank).inc()
+        ctx.metrics.matched(m.bank)
     return [m.to_dict() for m in matches]
 
 
@@ -251,7 +380,9 @@ def _match(
 def match(body: MatchIn, ctx: Ctx, _: Reader) -> JSONResponse:
     check_text("text", body.text, ctx.config.max_text_bytes)
     _check_banks(ctx, body.banks)
-    return JSONResponse({"matches": _match(ctx, body.text, body.banks, body.limit, None)})
+    return JSONResponse(
+        {"matches": _match(ctx, body.text, body.banks, body.limit, None, body.min_score, body.all_versions)}
+    )
 
 
 @router.post("/match:batch", tags=["matching"], response_model=None)
@@ -265,7 +396,11 @@ def match_batch(body: BatchIn, ctx: Ctx, _: Reader) -> JSONResponse:
         check_text(f"queries.{n}.text", q.text, ctx.config.max_text_bytes)
     _check_banks(ctx, body.banks)
     results = [
-        {"id": q.id, "matches": _match(ctx, q.text, body.banks, body.limit, q.id)} for q in body.queries
+        {
+            "id": q.id,
+            "matches": _match(ctx, q.text, body.banks, body.limit, q.id, body.min_score, body.all_versions),
+        }
+        for q in body.queries
     ]
     return JSONResponse({"results": results})
 
@@ -282,6 +417,7 @@ def make_fingerprint(body: FingerprintIn, ctx: Ctx, _: Reader) -> dict[str, Any]
 def add_review(body: ReviewIn, request: Request, ctx: Ctx, _: Reader) -> dict[str, Any]:
     if body.query is not None:
         check_text("query", body.query, ctx.config.max_text_bytes)
+    ctx.store.get_item(body.bank, body.item_id)  # 404 for a bank or item that does not exist
     digest = (
         body.query_sha256 or hashlib.sha256((body.query or "").encode("utf-8", "surrogatepass")).hexdigest()
     )
@@ -317,7 +453,10 @@ def post_key(body: KeyIn, request: Request, ctx: Ctx, _: Admin) -> dict[str, Any
 
 @router.delete("/keys/{name}", tags=["admin"])
 def delete_key(name: str, request: Request, ctx: Ctx, _: Admin) -> dict[str, Any]:
-    return revoke_key(ctx.store, name, actor=actor(request)).to_dict()
+    revoked = revoke_key(ctx.store, name, actor=actor(request))
+    keys: auth.KeyCache = request.app.state.keys
+    keys.forget(name)  # at once here; other workers within their cache's ttl (docs/service.md)
+    return revoked.to_dict()
 
 
 @router.get("/audit", tags=["admin"])

@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,14 +35,15 @@ from ..errors import (
 )
 from ..keys import PUBLIC_KEY, Key
 from ..store import Store
-from ..store.api_keys import UnknownKeyError
-from . import api
+from ..store.api_keys import ApiKey, UnknownKeyError
+from . import api, auth
 from .auth import KeyCache
 from .config import ServiceConfig
 from .context import ServiceContext
 from .limits import BodyLimit
 from .live_index import IndexNotReadyError, LiveIndex
 from .metrics import Metrics
+from .security import SecurityHeaders, add_local_docs, html_page
 
 log = logging.getLogger("copytrace.service")
 
@@ -92,15 +93,36 @@ def _install_error_handlers(app: FastAPI) -> None:
                 reason = (e.get("ctx") or {}).get("error", "")
                 details.append({"field": "body", "message": f"malformed JSON at character {at}: {reason}"})
             else:
-                details.append({"field": _field(e.get("loc", ())), "message": e.get("msg", "")})
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                details.append({"field": _field(e.get("loc", ())), "message": msg})
         message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         return _error(422, message, detail=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's word for bad bytes
-            return _error(422, "body: malformed JSON (not UTF-8 text)")
+            return _error(422, _unparsable(exc.__cause__))
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(UnicodeError)
+    async def not_unicode(_: Request, exc: UnicodeError) -> JSONResponse:
+        return _error(
+            422, f"not valid Unicode text ({exc.__class__.__name__}): send UTF-8 without lone surrogates"
+        )
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:  # a bug: still one line of JSON
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error ({exc.__class__.__name__}); the service log has the details")
+
+
+def _unparsable(cause: BaseException | None) -> str:
+    """The 422 message for a body FastAPI could not decode as JSON."""
+    if isinstance(cause, RecursionError):
+        return "body: malformed JSON (nested too deeply)"
+    if isinstance(cause, UnicodeError):
+        return "body: malformed JSON (not UTF-8 text)"
+    return f"body: malformed JSON ({cause.__class__.__name__ if cause else 'unreadable'})"
 
 
 class _RequestMetrics:
@@ -151,7 +173,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     """The service for ``config`` (default: from the environment, as each uvicorn worker reads it)."""
     cfg = config or ServiceConfig.from_env()
     key = Key.from_file(cfg.key_file) if cfg.key_file else PUBLIC_KEY
-    metrics = Metrics()
+    metrics = Metrics(public=cfg.public_metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -171,15 +193,27 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         version=__version__,
         summary="Find copies of known text: banks, matching with evidence spans, reviews and audit.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by add_local_docs, not from a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     _install_error_handlers(app)
+    add_local_docs(app)
     app.include_router(api.router)
 
     @app.get("/health", tags=["service"])
     def health(request: Request) -> JSONResponse:
-        """Liveness and freshness, without a key: 200 when the store answers and the index is loaded."""
+        """Liveness, readiness and freshness, without a key.
+
+        ``"ok"`` (200): the store answers and the index holds every stored item.  ``"degraded"`` with 200:
+        it serves, but some stored items are quarantined (they cannot be indexed; ``quarantine`` names
+        them).  ``"degraded"`` with 503: the index lags the store for longer than the bound, or its
+        follower failed and is starting again.  ``"starting"`` (503): still loading, or catching up with
+        what the store held at start.  ``"store unavailable"`` (503).  ``problems`` says why in words.
+        """
         ctx: ServiceContext = request.app.state.ctx
         state = ctx.live.state()
+        now = time.time()
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
@@ -187,37 +221,72 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             "generation": {"index": state.generation, "store": None},
             "lag": {
                 "generations": None,
-                "seconds_since_sync": None
-                if state.last_sync is None
-                else round(time.time() - state.last_sync, 3),
+                "seconds_since_sync": None if state.last_sync is None else round(now - state.last_sync, 3),
+                "bound_seconds": state.max_lag_seconds,
+            },
+            "follower": {"restarts": state.restarts, "failure": state.failure},
+            "quarantine": {
+                "items": state.quarantined,
+                "listed": [{"bank": q.bank, "id": q.item_id, "reason": q.reason} for q in state.quarantine],
             },
         }
+        unavailable = {"Retry-After": "1"}
         try:
             current = ctx.store.generation()
         except SQLAlchemyError as exc:
             body["status"] = "store unavailable"
             body["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+            return JSONResponse(body, status_code=503, headers=unavailable)
         body["generation"]["store"] = current
         body["lag"]["generations"] = max(0, current - state.generation)
         if not state.ready:
             body["status"] = "starting"
             if state.error:
                 body["error"] = state.error
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-        return JSONResponse(body)
+            return JSONResponse(body, status_code=503, headers=unavailable)
+        problems: list[str] = []
+        code = 200
+        if state.failure:
+            problems.append(f"index follower failed ({state.failure}); it is starting again")
+            code = 503
+        if state.lagging(current, now):
+            problems.append(
+                f"index is {current - state.generation} generation(s) behind the store for over "
+                f"{state.max_lag_seconds:g} s"
+            )
+            code = 503
+        if state.quarantined:
+            problems.append(f"{state.quarantined} stored item(s) quarantined: they cannot be indexed")
+        if problems:
+            body["status"] = "degraded"
+            body["problems"] = problems
+        return JSONResponse(body, status_code=code, headers=unavailable if code == 503 else None)
 
-    @app.get("/metrics", tags=["service"], response_class=Response)
-    def prometheus(request: Request) -> Response:
-        """Prometheus text format: requests, latency, queries, matches, index size and lag."""
+    def scrape(request: Request) -> Response:
         ctx: ServiceContext = request.app.state.ctx
         return Response(ctx.metrics.render(ctx.live), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    if cfg.public_metrics:
+
+        @app.get("/metrics", tags=["service"], response_class=Response)
+        def public_metrics(request: Request) -> Response:
+            """Prometheus text format, without a key: requests, latency, queries, matches (not by bank),
+            index size and lag."""
+            return scrape(request)
+
+    else:
+
+        @app.get("/metrics", tags=["service"], response_class=Response)
+        def prometheus(request: Request, _: Annotated[ApiKey, Depends(auth.reader)]) -> Response:
+            """Prometheus text format, with any key: requests, latency, queries, matches by bank, index
+            size and lag."""
+            return scrape(request)
 
     page = resources.files("copytrace.service").joinpath("static/review.html").read_text(encoding="utf-8")
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def review_page() -> HTMLResponse:
-        return HTMLResponse(page)
+        return html_page(page)
 
     single = 8 * cfg.max_text_bytes + 65536  # JSON may escape each character as \\uXXXX
 
@@ -231,4 +300,5 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.add_middleware(_JsonBodies)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
     return app

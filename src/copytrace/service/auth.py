@@ -1,7 +1,8 @@
 """Bearer API keys: who is calling and whether their role allows the call (401 / 403 otherwise).
 
 Verified keys are remembered for ``ttl`` seconds, so a busy client costs one database read per key per
-``ttl``; a revoked key stops working within that time.  Refused keys are not remembered.
+``ttl``; a revoked key stops working within that time on other processes, and at once on the process that
+revoked it (``KeyCache.forget``).  Refused keys are not remembered.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class KeyCache:
                     self._seen.clear()
                 self._seen[presented] = (now, found)
         return found
+
+    def forget(self, name: str) -> None:
+        """Drop the remembered keys named ``name`` (just revoked here)."""
+        with self._lock:
+            for presented in [
+                p for p, (_, key) in self._seen.items() if key is not None and key.name == name
+            ]:
+                del self._seen[presented]
 
 
 bearer = HTTPBearer(

@@ -212,7 +212,12 @@ class LiveIndex:
 
     # -------------------------------------------------------------------------------------------- life
     def start(self) -> None:
-        """Load or build the index in the background and follow the feed until ``stop``."""
+        """Load or build the index in the background and follow the feed until ``stop``.
+
+        From then on, items added through this process's store find the versions they link to in this
+        index (``Store.find_versions``) instead of building one from the store.
+        """
+        self.store.find_versions = self.versions_of
         self._thread = threading.Thread(target=self._run, name="copytrace-index-follower", daemon=True)
         self._thread.start()
 
@@ -284,7 +289,7 @@ class LiveIndex:
                         index.remove(item_id, bank=bank)
                     self._quarantine.pop((bank, item_id), None)
                     if c.fingerprint is not None and bank in self._our_banks:
-                        self._add(index, bank, item_id, c.fingerprint)
+                        self._add(index, bank, item_id, c.fingerprint, c.links)
                 elif op == "remove":
                     self._quarantine.pop((bank, item_id), None)
                     if (bank, item_id) in index:
@@ -297,13 +302,13 @@ class LiveIndex:
                 self.applied_changes += 1
             _ = index.n_fingerprints  # merges pending additions now, so that queries only read the index
 
-    def _add(self, index: Index, bank: str, item_id: str, stored: str) -> None:
+    def _add(self, index: Index, bank: str, item_id: str, stored: str, links: list[str]) -> None:
         """Add one stored item, or quarantine it: nothing stored may stop the build or the follower."""
         try:
             fp = Fingerprint.parse(stored)
             reason = _unindexable(fp, self.params)
             if reason is None:
-                index.add(item_id, fp, bank=bank)
+                index.add(item_id, fp, bank=bank, links=links)
                 return
         except Exception as exc:  # any fault of one item quarantines that item, never the index
             reason = _reason(exc)
@@ -350,8 +355,8 @@ class LiveIndex:
                 keep_text=False,
                 text_lookup=self.store.text,
             )
-            for bank, item_id, fp in self.store.iter_fingerprints(self._our_banks):
-                self._add(index, bank, item_id, fp)
+            for bank, item_id, fp, links in self.store.iter_fingerprints(self._our_banks):
+                self._add(index, bank, item_id, fp, links)
         # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
         # the first request.  It also merges the additions, so queries only read the index.
         index.match("copytrace warms up its matching code before it serves the first request")
@@ -436,7 +441,14 @@ class LiveIndex:
                 _quarantine_path(old).unlink(missing_ok=True)
 
     # -------------------------------------------------------------------------------------- queries
-    def match(self, text: str, *, banks: list[str] | None = None, query: str | None = None) -> list[Match]:
+    def match(
+        self,
+        text: str,
+        *,
+        banks: list[str] | None = None,
+        query: str | None = None,
+        per_family: bool = True,
+    ) -> list[Match]:
         """Match ``text``; raises ``IndexNotReadyError`` until the index has caught up as of start.
 
         Queries share the index lock: any number run at once, and only a change waits for them."""
@@ -445,7 +457,17 @@ class LiveIndex:
         with self._index_lock.shared():
             index = self._index
             assert index is not None
-            return index.match(text, banks=banks, query=query)
+            return index.match(text, banks=banks, query=query, per_family=per_family)
+
+    def versions_of(self, bank: str, fp: Fingerprint) -> list[str] | None:
+        """Ids of the items of ``bank`` that ``fp`` is a version of, or None when this index cannot tell
+        (still loading, or a bank made with other parameters): the store then builds its own."""
+        if not self._ready or fp.params != self.params or bank not in self._our_banks:
+            return None
+        with self._index_lock.shared():
+            index = self._index
+            assert index is not None
+            return index.versions_of(fp, bank=bank)
 
     def state(self) -> IndexState:
         with self._index_lock.shared():

@@ -1,5 +1,8 @@
 """Prometheus metrics: requests by route and status, latency, queries and matches, and the index's size and
-lag.  With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) each scrape sums all workers."""
+lag.  With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) each scrape sums all workers.
+
+Bank names are private to the key holders: ``/metrics`` counts matches per bank only when it needs a key;
+served without one (``public=True``), it counts all matches together."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ _BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, *, public: bool = False) -> None:
+        self.public = public
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry()
         r = self.registry
@@ -25,7 +29,9 @@ class Metrics:
             "copytrace_request_seconds", "HTTP request latency", ["route"], buckets=_BUCKETS, registry=r
         )
         self.queries = Counter("copytrace_queries", "Texts matched against the index", registry=r)
-        self.matches = Counter("copytrace_matches", "Matches returned", ["bank"], registry=r)
+        self.matches = Counter(
+            "copytrace_matches", "Matches returned", [] if public else ["bank"], registry=r
+        )
         self.items = Gauge(
             "copytrace_index_items", "Items in the index", registry=r, multiprocess_mode="livemax"
         )
@@ -41,6 +47,10 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+
+    def matched(self, bank: str) -> None:
+        """Count one match returned from ``bank``."""
+        (self.matches if self.public else self.matches.labels(bank)).inc()
 
     def render(self, live: LiveIndex) -> bytes:
         state = live.state()
