@@ -66,10 +66,14 @@ def winnow(hashes: list[int], window: int) -> list[int]:
 
 
 def brute_force_match(
-    items: dict[tuple[str, str], Fingerprint], query: Fingerprint, mp: MatchParams
+    items: dict[tuple[str, str], Fingerprint],
+    query: Fingerprint,
+    mp: MatchParams,
+    family: dict[tuple[str, str], object] | None = None,
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """Compare the query with every item directly; return {(bank, id): (query fps matched, item fps matched)}.
 
+    ``family`` names each item's copy family (default: each item its own); document frequency counts families.
     Same rules as the index, written as plainly as possible: weights from document frequency, chains of
     in-order anchors by dynamic programming, greedy extraction by best score (stable), acceptance.
     """
@@ -85,7 +89,7 @@ def brute_force_match(
 
     g = query.params.guarantee
     gap, skew, min_span = mp.gap_for(g), mp.skew_for(g), mp.min_tokens_for(g) - k
-    df: Counter[int] = Counter()
+    fams: dict[int, set[object]] = {}
     postings: Counter[int] = Counter()
     capped = {}
     for name, fp in items.items():
@@ -95,8 +99,10 @@ def brute_force_match(
             [h for h, x in zip(hs, keep, strict=True) if x],
             [p for p, x in zip(ps, keep, strict=True) if x],
         )
-        df.update(set(hs))
+        for h in hs:
+            fams.setdefault(h, set()).add(name if family is None else family[name])
         postings.update(capped[name][0])
+    df: Counter[int] = Counter({h: len(f) for h, f in fams.items()})
 
     def weight(d: int) -> float:
         return 1.0 if d <= mp.common_df else (mp.common_df / d) ** 2

@@ -15,7 +15,17 @@ from copytrace.textio import read_text_file
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 
-MATCH_KEYS = ["query", "bank", "item_id", "score", "query_containment", "item_containment", "spans"]
+MATCH_KEYS = [
+    "query",
+    "bank",
+    "item_id",
+    "score",
+    "query_containment",
+    "item_containment",
+    "spans",
+    "family",
+    "family_size",
+]
 SPAN_KEYS = ["query_start", "query_end", "item_start", "item_end"]
 
 
@@ -93,7 +103,9 @@ def test_directories_add_every_txt_with_relative_ids(cli, tmp_path: Path) -> Non
     (root / "ignored.md").write_text("not a text item")
     code, out, _ = cli("bank", "add", "news", root)
     assert code == 0 and json.loads(out)["added"] == 2
-    code, out, _ = cli("match", CANONICAL_001)
+    code, out, _ = cli("match", CANONICAL_001)  # the two are versions of one text: one family, one line
+    assert [(m["item_id"], m["family"], m["family_size"]) for m in _matches(out)] == [("sub/b", "a", 2)]
+    code, out, _ = cli("match", "--all-versions", CANONICAL_001)
     assert sorted(m["item_id"] for m in _matches(out)) == ["a", "sub/b"]
     code, _, err = cli("bank", "add", "news", root)
     assert code == 2 and "already in bank 'news'" in err

@@ -1,4 +1,5 @@
-"""The evaluation: every perturbation is deterministic and does what it says; ground truth and scoring."""
+"""The evaluation: every perturbation is deterministic and does what it says; ground truth and scoring, on
+the sparse bank and on the dense bank (many versions of a sample of the banked documents)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pytest
 
 from copytrace import normalize
 from copytrace.evaluation import perturb
-from copytrace.evaluation.methods import MD5, Copytrace, Method
-from copytrace.evaluation.report import losses, run, score
-from copytrace.evaluation.suite import Query, Suite, build_suite, load_corpus
+from copytrace.evaluation.methods import MD5, Copytrace, Method, RawText
+from copytrace.evaluation.report import dense_gaps, losses, run, score, table
+from copytrace.evaluation.suite import Bank, Query, Suite, build_suite, load_corpus
+from copytrace.evaluation.versions import versions
 from copytrace.html import strip_html
 
 from .conftest import DATA
@@ -176,21 +178,172 @@ def test_slow_methods_run_round_robin_on_a_budget() -> None:
     assert list(res.answered)[:2] == ["r1/0", "r2/0"] and len(res.answered) == 6
 
 
-def test_eval_command_writes_report_plots_and_results(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     docs = sorted(_corpus().items())[:30]
-    corpus = tmp_path / "corpus.jsonl"
+    corpus = tmp_path_factory.mktemp("eval") / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in docs))
+    return corpus
+
+
+def test_eval_command_writes_report_plots_and_results(tmp_path: Path, cli, small_corpus: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "report"
-    code, stdout, err = cli("eval", corpus, "--out", out, "--per-row", "2", "--methods", "copytrace,md5")
+    code, stdout, err = cli(
+        "eval", small_corpus, "--out", out, "--per-row", "2", "--methods", "copytrace,md5"
+    )
     assert code == 0, err
-    assert stdout.startswith("| query | copytrace | md5 |") and "| exact | 1.000 | 1.000 |" in stdout
+    assert stdout.startswith("| query | copytrace sparse | copytrace dense | md5 sparse | md5 dense |")
+    assert "| exact | 1.000 |" in stdout
+    assert "dense bank: 7 of them as 15 versions each, 113 items" in err
     report = (out / "report.md").read_text()
     assert "## Where copytrace loses" in report and "recall_by_excerpt_length.png" in report
+    assert "## Dense bank against sparse bank" in report and "any version of its source" in report
     assert (out / "recall_by_excerpt_length.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "recall_by_edit_rate.png").stat().st_size > 1000
-    assert json.loads((out / "results.json").read_text())["rows"]["exact"]["copytrace"]["rate"] == 1.0
-    code, _, err = cli("eval", corpus, "--methods", "copytrace,nope")
-    assert code == 2 and "unknown method" in err
+    results = json.loads((out / "results.json").read_text())
+    assert results["rows"]["exact"]["copytrace"]["rate"] == 1.0
+    assert set(results["dense"]["rows"]["exact"]) == {"copytrace", "md5"}
+    assert results["dense"]["items"] == 113 and results["dense"]["versions"] == 15
+    assert results["dense"]["methods"]["copytrace"]["false_positive_rate"] is not None
+    assert isinstance(results["dense_gaps"], list)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--dense-versions", "0"], ["--dense-sample", "0"]], ids=["no-versions", "no-sample"]
+)
+def test_eval_command_without_a_dense_bank(tmp_path: Path, cli, small_corpus: Path, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "report"
+    code, stdout, err = cli("eval", small_corpus, "--out", out, "--per-row", "1", "--methods", "md5", *flags)
+    assert code == 0, err
+    assert stdout.startswith("| query | md5 |\n") and "| exact | 1.000 |" in stdout
+    assert "dense" not in json.loads((out / "results.json").read_text())
+    assert "Dense bank" not in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--methods", "copytrace,nope"], "unknown method"),
+        (["--per-row", "0"], "--per-row 0: must be 1 or more"),
+        (["--dense-versions", "-1"], "--dense-versions -1: must be 0 or more"),
+        (["--dense-sample", "-2"], "--dense-sample -2: must be 0 or more"),
+        (["--dense-sample", "16"], "dense sample of 16: choose 1 to 15"),
+        (["--slow-budget", "-1"], "--slow-budget -1: must be 0 or more"),
+    ],
+    ids=["unknown-method", "per-row", "versions", "sample", "sample-over-bank", "budget"],
+)
+def test_eval_command_refuses_bad_options(cli, small_corpus: Path, flags: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("eval", small_corpus, "--per-row", "1", "--methods", "md5", *flags)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_eval_command_shows_a_progress_bar_on_a_terminal(  # type: ignore[no-untyped-def]
+    tmp_path: Path, cli, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich then treats stderr as a terminal
+    args = (
+        "eval",
+        small_corpus,
+        "--out",
+        tmp_path,
+        "--per-row",
+        "1",
+        "--methods",
+        "md5",
+        "--dense-sample",
+        "2",
+    )
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert "md5 · sparse bank" in err and "md5 · dense bank" in err and "━" in err
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    code, _, err = cli(*args)
+    assert code == 0 and "sparse bank" not in err and "━" not in err
+
+
+def test_versions_have_their_own_lines_and_half_are_edited(doc: str, ctx: perturb.Context) -> None:
+    doc = doc[: doc.index("\n", 4000)]  # some paragraphs; diffing is quadratic
+    made = versions(random.Random(4), doc, 15, ctx.vocabulary)
+    assert made == versions(random.Random(4), doc, 15, ctx.vocabulary)
+    firsts = [v.split("\n")[0] for v in made]
+    lasts = [v.split("\n")[-1] for v in made]
+    assert all(f.startswith(f"Version {i} repost from channel @") for i, f in enumerate(firsts, start=1))
+    assert len(set(firsts)) == 15 and len(set(lasts)) == 15
+    bodies = ["\n".join(v.split("\n")[2:-2]) for v in made]
+    assert sum(b == doc for b in bodies) == 8  # 7 of 15 edited
+    for body in bodies:
+        same = difflib.SequenceMatcher(None, _words(doc), _words(body), autojunk=False).ratio()
+        assert same > 0.97
+        assert body.count("\n") == doc.count("\n")  # edits keep the paragraphs
+
+
+def test_dense_bank_holds_versions_of_a_sample_and_the_same_queries() -> None:
+    docs = dict(sorted(_corpus().items())[:40])
+    sparse = build_suite(docs, seed=3, per_row=2, bank_size=20)
+    dense = build_suite(docs, seed=3, per_row=2, bank_size=20, dense_versions=4, dense_sample=5)
+    assert dense.items == sparse.items and sparse.dense is None and dense.dense is not None
+    bank = dense.dense
+    assert len(bank.sampled) == 5 and set(bank.sampled) <= set(dense.items) and bank.versions == 4
+    assert len(bank.items) == 20 - 5 + 5 * 4 and set(bank.items) == set(bank.source)
+    for item_id, text in bank.items.items():
+        source = bank.source[item_id]
+        if source in bank.sampled:
+            assert item_id.startswith(source + "#v") and text.startswith("Version ")
+        else:
+            assert item_id == source and text == dense.items[source]
+    assert bank.truth({f"{bank.sampled[0]}#v3", "x"}) == {bank.sampled[0], "x"}
+    extra = [q for q in dense.queries if q.id not in {p.id for p in sparse.queries}]
+    assert [q.row for q in extra] == ["boilerplate-alone"] * 2  # a version's own lines, alone
+    assert extra[0].text.startswith("Version 1 repost from channel @")
+    assert [q.text for q in dense.queries if q not in extra] == [q.text for q in sparse.queries]
+    assert build_suite(docs, seed=3, per_row=2, bank_size=20, dense_versions=4).dense.sampled.__len__() == 10  # type: ignore[union-attr]
+
+
+def test_dense_scoring_counts_any_version_of_the_source() -> None:
+    items = {"a": "A", "b": "B"}
+    dense = Bank(
+        "dense", {"a#v1": "A1", "a#v2": "A2", "b": "B"}, {"a#v1": "a", "a#v2": "a", "b": "b"}, 2, ("a",)
+    )
+    suite = Suite(
+        items=items,
+        queries=[
+            Query("exact/0", "exact", "qa", "a"),
+            Query("exact/1", "exact", "qb", "b"),
+            Query("negative/0", "negative", "n0", None),
+        ],
+        dense=dense,
+    )
+    sparse_answers = _Fixed({"qa": {"a"}, "qb": {"b"}})
+    sparse_answers.name = "copytrace"
+    dense_answers = _Fixed({"qa": {"a#v2"}, "qb": {"a#v1"}, "n0": {"b"}})
+    dense_answers.name = "copytrace"
+    results = run(suite, [sparse_answers]) + run(suite, [dense_answers], bank=dense)
+    assert [r.bank for r in results] == ["sparse", "dense"]
+    scores = score(suite, results)
+    assert scores["rows"]["exact"]["copytrace"]["rate"] == 1.0
+    cell = scores["dense"]["rows"]["exact"]["copytrace"]
+    assert cell["rate"] == 0.5 and cell["versioned"] == {"rate": 1.0, "n": 1}
+    assert scores["methods"]["copytrace"]["false_positive_rate"] == 0.0
+    assert scores["dense"]["methods"]["copytrace"]["false_positive_rate"] == 1.0
+    assert table(scores, ["copytrace"]).splitlines()[2] == "| exact | 1.000 | 0.500 |"
+    gaps = dense_gaps(scores)
+    assert [g.split(":")[0] for g in gaps] == ["exact", "negative"]
+
+
+def test_dense_bank_recall_is_within_002_of_sparse_bank() -> None:
+    """Banking every version of a text does not blind the index (evidence counts copy families).
+
+    This bank is tiny (15 documents), so a footer on four of them is not yet boilerplate on either bank;
+    the false-positive rate must simply not grow with the versions (the full evaluation measures 0)."""
+    docs = dict(sorted(_corpus().items())[:30])
+    suite = build_suite(docs, seed=1, per_row=4, bank_size=15, dense_versions=15, dense_sample=15)
+    results = []
+    for bank in suite.banks:
+        results += run(suite, [Copytrace()], bank=bank)
+    scores = score(suite, results)
+    dense_fp = scores["dense"]["methods"]["copytrace"]["false_positive_rate"]
+    assert dense_fp <= scores["methods"]["copytrace"]["false_positive_rate"]
+    assert dense_gaps(scores) == []
 
 
 def test_methods_agree_on_exact_copies(state_union: dict[str, str]) -> None:
@@ -199,3 +352,20 @@ def test_methods_agree_on_exact_copies(state_union: dict[str, str]) -> None:
         method.build(items)
         for name, text in items.items():
             assert name in method.query(text)
+
+
+@pytest.mark.parametrize(
+    ("make", "similar"),
+    [(perturb.exact, True), (perturb.zero_width, True), (perturb.html, True), (perturb.excerpt(50), False)],
+    ids=["exact", "zero-width", "html", "excerpt"],
+)
+def test_raw_text_cost_counts_the_lengths_it_compares(
+    make: perturb.Generator, similar: bool, doc: str, ctx: perturb.Context
+) -> None:
+    """raw_text compares normalised lengths: a copy whose raw length grew (zero-width characters, markup)
+    still costs a full Levenshtein distance, which must not be ranked as free (it fills a matrix of
+    length-product cells, gigabytes for a whole address)."""
+    method = RawText()
+    method.build({"a": doc})
+    cost = method.cost(make(random.Random(1), doc, ctx))
+    assert (cost > 1e6) if similar else cost == 0

@@ -206,13 +206,14 @@ def test_index_agrees_with_brute_force(corpus: tuple[list[str], str], mp: MatchP
         if len(tokenize(text)) >= 5:
             fps[("default", str(n))] = index.add(str(n), text)
     q = fingerprint(query, allow_short=True)
-    expected = brute_force_match(fps, q, mp) if len(q) else {}
+    families = {name: index.family(name[1], bank=name[0])[0] for name in fps}
+    expected = brute_force_match(fps, q, mp, families) if len(q) else {}
     got = {
         (m.bank, m.item_id): (
             round(m.query_containment * len(q)),
             round(m.item_containment * len(fps[(m.bank, m.item_id)])),
         )
-        for m in index.match(query)
+        for m in index.match(query, per_family=False)
     }
     assert got == expected
 

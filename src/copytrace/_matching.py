@@ -1,6 +1,7 @@
 """Compiled inner loops of a query: posting lookup, document frequencies, anchors and their chaining.
 
-One call of ``match_query`` answers one query against the index's postings.  The contract is stated by
+One call of ``match_query`` answers one query against the index's postings; document frequencies count
+copy families (``copytrace.families``), not items.  The contract is stated by
 ``Index.match`` and ``MatchParams`` and checked against a brute-force reference (``tests/reference.py``).
 """
 
@@ -64,22 +65,41 @@ def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def count_df(lo, hi, post_items, allowed):  # type: ignore[no-untyped-def]
-    """For each query hash, the number of distinct allowed items among its postings ``[lo, hi)``.
+def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, family):  # type: ignore[no-untyped-def]
+    """For each query hash, the number of distinct copy families among the allowed items holding it, over
+    the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)``.
 
-    Postings of one hash are ordered by item, so this is a run count.
+    Versions of one text are one family (``copytrace.families``): text that many versions share is not
+    boilerplate, text that many unrelated items share is.  The common case, one posting, costs no sort.
     """
-    m = lo.shape[0]
+    m = lo1.shape[0]
     df = np.zeros(m, dtype=np.int64)
     for j in range(m):
-        prev = np.int64(-1)
+        n = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+        if n == 0:
+            continue
+        if n == 1:
+            it = items1[lo1[j]] if hi1[j] > lo1[j] else items2[lo2[j]]
+            df[j] = 1 if allowed[it] else 0
+            continue
+        fams = np.empty(n, dtype=np.int64)
         c = 0
-        for p in range(lo[j], hi[j]):
-            it = np.int64(post_items[p])
-            if it != prev and allowed[it]:
+        for p in range(lo1[j], hi1[j]):
+            if allowed[items1[p]]:
+                fams[c] = family[items1[p]]
                 c += 1
-            prev = it
-        df[j] = c
+        for p in range(lo2[j], hi2[j]):
+            if allowed[items2[p]]:
+                fams[c] = family[items2[p]]
+                c += 1
+        if c == 0:
+            continue
+        fams = np.sort(fams[:c])
+        d = 1
+        for t in range(1, c):
+            if fams[t] != fams[t - 1]:
+                d += 1
+        df[j] = d
     return df
 
 
@@ -137,7 +157,7 @@ def chain_anchors(  # type: ignore[no-untyped-def]
     Anchors are sorted by (item, query fingerprint index).  Consecutive anchors of a chain advance in both
     texts by at most ``max_gap`` tokens, and the two advances differ by at most ``max_skew`` tokens, so a
     chain is a passage copied in order with light edits.  An anchor weighs 1 when at most ``common_df``
-    items hold its hash, else ``(common_df / df)**2``.  For the evidence of a chain, each anchor takes the
+    families hold its hash, else ``(common_df / df)**2``.  For the evidence of a chain, each anchor takes the
     largest df of the chain's anchors within ``near`` query tokens of it: which k-grams winnowing selects at
     the edge of a boilerplate passage depends on the text before it, so those few look rare while the
     passage is common.  Each distinct hash adds its weight once (a phrase repeated in both texts is one piece
@@ -277,6 +297,7 @@ def match_query(  # type: ignore[no-untyped-def]
     delta_items,
     delta_pos,
     allowed,
+    family,
     q_hashes,
     q_pos,
     item_nfp,
@@ -298,7 +319,7 @@ def match_query(  # type: ignore[no-untyped-def]
     lo1, hi1 = lookup(main_h, q_hashes)
     lo2, hi2 = lookup(delta_h, q_hashes)
     first = first_repeats(q_hashes, max_repeats)
-    df = count_df(lo1, hi1, main_items, allowed) + count_df(lo2, hi2, delta_items, allowed)
+    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, family)
     use = np.empty(m, dtype=np.bool_)
     for j in range(m):
         use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,6 +36,7 @@ from .errors import (
     ParameterMismatchError,
     UnknownItemError,
 )
+from .families import MAX_LINKS, VERSION_CONTAINMENT, Families
 from .fingerprint import (
     DEFAULT_K,
     DEFAULT_WINDOW,
@@ -46,11 +47,10 @@ from .fingerprint import (
 )
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
-from .names import check_bank_name, check_item_id
 from .normalize import tokenize
 
 DEFAULT_BANK = "default"
-_FORMAT = "copytrace-index/1"
+_FORMAT = "copytrace-index/2"  # 2: copy-family links
 _MAX_TOKENS = 1 << 31
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
 # text that repeats one word or phrase thousands of times costs linear work, not quadratic.
@@ -93,6 +93,11 @@ def _empty_postings() -> Postings:
 
 def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else f(a, b)
+
+
+def _member(bank: str, item_id: str) -> str:
+    """An item's name among the index's copy families (item ids hold no control characters)."""
+    return f"{bank}\n{item_id}"
 
 
 def _check_indexable(fp: Fingerprint, item_id: str) -> None:
@@ -165,6 +170,7 @@ class Index:
         self._pending: list[Postings] = []
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
+        self._families = Families()
 
     @classmethod
     def for_params(
@@ -231,14 +237,16 @@ class Index:
         *,
         bank: str = DEFAULT_BANK,
         html: bool | None = None,
+        links: Sequence[str] | None = None,
     ) -> Fingerprint:
         """Add an item from its text, or from a ``Fingerprint`` or fingerprint string (stored without text).
 
+        The item joins the copy family of the items of its bank it is a version of (``copytrace.families``):
+        ``links`` names them (ids in the same bank, as stored with the item); ``None`` finds them by matching
+        the item against its bank first (``versions_of``).  ``links(bank, item_id)`` tells what was used.
         Raises ``DuplicateItemError`` if (bank, item_id) is present and ``ParameterMismatchError`` for a
         fingerprint made with other parameters or another key.
         """
-        check_bank_name(bank)
-        check_item_id(item_id)
         if (bank, item_id) in self._lookup:
             raise DuplicateItemError(bank, item_id)
         text: str | None = None
@@ -254,6 +262,8 @@ class Index:
                 text, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
             )
         _check_indexable(fp, item_id)  # before anything changes: a refused item leaves no trace
+        if links is None:
+            links = self.versions_of(fp, bank=bank)
         idx = len(self._ids)
         self._ids.append((bank, item_id))
         self._lookup[(bank, item_id)] = idx
@@ -274,6 +284,7 @@ class Index:
         self._pending.append(
             (hashes, np.full(len(hashes), idx, dtype=np.uint32), positions.astype(np.uint32))
         )
+        self._families.add(idx, _member(bank, item_id), [_member(bank, other) for other in links])
         self._allowed_cache.clear()
         return fp
 
@@ -283,6 +294,7 @@ class Index:
         if idx is None:
             raise UnknownItemError(bank, item_id)
         self._alive[idx] = False
+        self._families.remove(idx)
         self._texts.pop(idx, None)
         self._dead_postings += int(self._nfp[idx])
         self._allowed_cache.clear()
@@ -342,6 +354,7 @@ class Index:
         self._nfp, self._ntok, self._bank_of = self._nfp[live], self._ntok[live], self._bank_of[live]
         self._alive = np.ones(len(live), dtype=bool)
         self._texts = {int(renumber[old]): held for old, held in self._texts.items()}
+        self._families.renumber(renumber)
         self._dead_postings = 0
         self._allowed_cache.clear()
 
@@ -364,9 +377,13 @@ class Index:
         limit: int | None = None,
         html: bool | None = None,
         query: str | None = None,
+        per_family: bool = True,
     ) -> list[Match]:
         """Banked items found in ``text``, best first.  ``banks`` restricts the search; ``query`` is copied
-        into each ``Match.query`` to name the query.  Text too short to fingerprint matches nothing."""
+        into each ``Match.query`` to name the query.  Text too short to fingerprint matches nothing.
+
+        Each match names its copy family and how many versions it has; with ``per_family`` (the default)
+        only the best-matching version of each family is reported, else every version."""
         fp = fingerprint(
             text,
             key=self._hashing_key(),
@@ -375,7 +392,7 @@ class Index:
             html=html,
             allow_short=True,
         )
-        return self.match_fingerprint(fp, banks=banks, limit=limit, query=query)
+        return self.match_fingerprint(fp, banks=banks, limit=limit, query=query, per_family=per_family)
 
     def match_fingerprint(
         self,
@@ -384,6 +401,7 @@ class Index:
         banks: Iterable[str] | None = None,
         limit: int | None = None,
         query: str | None = None,
+        per_family: bool = True,
     ) -> list[Match]:
         """Like ``match`` for a fingerprint.  Spans carry query offsets only when ``fp`` was made from text
         (a parsed fingerprint has no character offsets, so its matches have no spans)."""
@@ -391,15 +409,69 @@ class Index:
             raise ParameterMismatchError(self.params, fp.params, what="query")
         if len(fp) == 0 or not self._lookup:
             return []
+        items, qc, ic, segs = self._results(fp, banks)
+        score = np.maximum(qc, ic)
+        found = np.flatnonzero(score >= self.match_params.min_score)
+        family = self._families.labels[items[found]]
+        if per_family and len(found) > 1:  # the best version of each family: by score, then earliest added
+            order = np.lexsort((items[found], -score[found], family))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = family[order[1:]] != family[order[:-1]]
+            found = found[order[first]]
+        ranked = sorted(found.tolist(), key=lambda r: (-score[r], *self._ids[items[r]]))
+        if limit is not None:
+            ranked = ranked[:limit]
+        bounds = np.searchsorted(segs[:, 0], np.arange(len(items) + 1))  # chains come per result
+        matches = []
+        for r in ranked:
+            idx = int(items[r])
+            bank, item_id = self._ids[idx]
+            label = self._families.family_of(idx)
+            spans = self._spans(idx, fp, segs[bounds[r] : bounds[r + 1]].tolist())
+            matches.append(
+                Match(
+                    bank,
+                    item_id,
+                    float(score[r]),
+                    float(qc[r]),
+                    float(ic[r]),
+                    spans,
+                    query,
+                    family=self._ids[label][1],
+                    family_size=self._families.size(idx),
+                )
+            )
+        return matches
+
+    def versions_of(self, fp: Fingerprint, *, bank: str = DEFAULT_BANK, limit: int = MAX_LINKS) -> list[str]:
+        """Ids of the items of ``bank`` that ``fp`` is a version of (``families.is_version``), best first
+        (largest smaller containment, then earliest added), at most ``limit``: the links an item added
+        with this fingerprint would get."""
+        if fp.params != self.params:
+            raise ParameterMismatchError(self.params, fp.params, what="item")
+        if len(fp) == 0 or not self._lookup:
+            return []
+        items, qc, ic, _ = self._results(fp, (bank,))
+        both = np.minimum(qc, ic)
+        ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
+        ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
+        return [self._ids[i][1] for i in items[ok].tolist()]
+
+    def _results(
+        self, fp: Fingerprint, banks: Iterable[str] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every item with evidence in ``fp``: item numbers, query and item containments, kept chains."""
         self._flush()
         bank_key = None if banks is None else tuple(sorted(set(banks)))
         allowed = self._allowed(bank_key)
         mp = self.match_params
         g = self.params.guarantee
+        n = len(self._ids)
         r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(
             *self._main,
             *self._delta,
             allowed,
+            self._families.labels[:n] if len(self._families.labels) >= n else np.arange(n),
             fp.hashes,
             fp.positions,
             self._nfp,
@@ -412,21 +484,25 @@ class Index:
             mp.min_tokens_for(g) - self.params.k,
             g,
         )
-        qcs = (r_qm / len(fp)).tolist()
-        ics = (r_im / np.maximum(1, self._nfp[r_item])).tolist()
-        bounds = np.searchsorted(segs[:, 0], np.arange(len(r_item) + 1)).tolist()  # chains come per result
-        segments = segs.tolist()
-        matches = []
-        for r, idx in enumerate(r_item.tolist()):
-            qc, ic = qcs[r], ics[r]
-            score = max(qc, ic)
-            if score < mp.min_score:
-                continue
-            bank, item_id = self._ids[idx]
-            spans = self._spans(idx, fp, segments[bounds[r] : bounds[r + 1]])
-            matches.append(Match(bank, item_id, score, qc, ic, spans, query))
-        matches.sort(key=lambda m: (-m.score, m.bank, m.item_id))
-        return matches[:limit] if limit is not None else matches
+        return r_item, r_qm / len(fp), r_im / np.maximum(1, self._nfp[r_item]), segs
+
+    # --------------------------------------------------------------------------------------- families
+    def links(self, item_id: str, *, bank: str = DEFAULT_BANK) -> list[str]:
+        """Ids of the items of ``bank`` that the item was linked to as a version when it was added."""
+        if (bank, item_id) not in self._lookup:
+            raise UnknownItemError(bank, item_id)
+        return [name.split("\n", 1)[1] for name in self._families.links(_member(bank, item_id))]
+
+    def family(self, item_id: str, *, bank: str = DEFAULT_BANK) -> tuple[str, int]:
+        """The item's copy family: (id of its earliest-added member, number of versions present)."""
+        idx = self._lookup.get((bank, item_id))
+        if idx is None:
+            raise UnknownItemError(bank, item_id)
+        return self._ids[self._families.family_of(idx)][1], self._families.size(idx)
+
+    def n_families(self, bank: str | None = None) -> int:
+        """Number of copy families among the items (of ``bank``)."""
+        return self._families.count(idx for (b, _), idx in self._lookup.items() if bank is None or b == bank)
 
     def _item_text(self, idx: int) -> tuple[str, bool | None] | None:
         held = self._texts.get(idx)
@@ -493,6 +569,11 @@ class Index:
             "params": str(self.params),
             "items": [[b, i] for b, i in self._ids],
             "texts": {str(idx): [t, h] for idx, (t, h) in self._texts.items()},
+            "links": {
+                str(idx): self.links(item_id, bank=bank)
+                for idx, (bank, item_id) in enumerate(self._ids)
+                if self._families.links(_member(bank, item_id))
+            },
         }
         h, it, ps = self._main
         arrays = {
@@ -558,5 +639,8 @@ class Index:
             (index._bank_codes[b] for b, _ in index._ids), dtype=np.int32, count=len(index._ids)
         )
         index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
+        links = meta.get("links", {})
+        for n, (b, i) in enumerate(index._ids):
+            index._families.add(n, _member(b, i), [_member(b, other) for other in links.get(str(n), ())])
         index._main = (arrays[0], arrays[1], arrays[2])
         return index

@@ -26,7 +26,11 @@ class Span:
 
 @dataclass(frozen=True)
 class Match:
-    """A banked item found in a query."""
+    """A banked item found in a query.
+
+    ``family`` is the id of the earliest-added version of the item's copy family in its bank (the item's own
+    id when it has no other version), ``family_size`` how many versions the bank holds.
+    """
 
     bank: str
     item_id: str
@@ -35,6 +39,8 @@ class Match:
     item_containment: float
     spans: tuple[Span, ...] = field(default_factory=tuple)
     query: str | None = None
+    family: str | None = None
+    family_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by the CLI and the service."""
@@ -46,6 +52,8 @@ class Match:
             "query_containment": round(self.query_containment, 6),
             "item_containment": round(self.item_containment, 6),
             "spans": [asdict(s) for s in self.spans],
+            "family": self.family if self.family is not None else self.item_id,
+            "family_size": self.family_size,
         }
 
 
@@ -54,11 +62,11 @@ class MatchParams:
     """How anchors (shared fingerprints) become a match.
 
     ``min_evidence``: a chain of in-order anchors counts when its weights sum to this (two distinctive
-    shared fingerprints).  ``common_df``: a fingerprint held by more items than this weighs
-    ``(common_df / df) ** 2``, so boilerplate shared across many items (a licence footer, a salutation)
-    cannot make a match by itself, while a whole copy of an item banked many times still does.  The price:
-    in a bank that holds a text many times over, a short excerpt of it needs more words to be found; raise
-    ``common_df`` for such banks.  10 is MOSS's default for the same purpose.
+    shared fingerprints).  ``common_df``: a fingerprint held by more copy families than this weighs
+    ``(common_df / df) ** 2``, so boilerplate shared across many unrelated items (a licence footer, a
+    salutation) cannot make a match by itself.  Versions of one text are one family
+    (``copytrace.families``), so a bank that holds a text many times over still finds its excerpts.  10 is
+    MOSS's default for the same purpose.
     ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
     consecutive anchors of one chain may be, and how much the two texts' advances may differ.
     ``min_tokens``: a chain must run over at least this many query tokens (first to last distinctive shared

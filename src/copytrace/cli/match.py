@@ -30,10 +30,13 @@ EPILOG = """examples:
   copytrace match --bank news --bank manifestos -   # text on standard input
   copytrace match --jsonl posts.jsonl               # {"id", "text"} per line; "query" is the id
   copytrace match --format text post.txt            # show the matched passages side by side
+  copytrace match --all-versions post.txt           # every banked version, not one per copy family
 
 Output, one line per match:
   {"query", "bank", "item_id", "score", "query_containment", "item_containment",
-   "spans": [{"query_start", "query_end", "item_start", "item_end"}]}
+   "spans": [{"query_start", "query_end", "item_start", "item_end"}], "family", "family_size"}
+Versions of one text in a bank form a copy family, named by its earliest-added version ("family") with
+"family_size" versions; by default each family gives one line, its best-matching version.
 Spans are half-open character offsets into the decoded query and the stored item text (null without text).
 Without --bank, every bank made with this key and the default k and window is searched; banks made with
 other parameters are left out, with one note naming them (and when no bank can be searched, that is an error).
@@ -76,6 +79,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--limit", type=_limit, metavar="N", help="at most N matches per query (N >= 1)")
     p.add_argument(
         "--min-score", type=_score, default=0.0, metavar="X", help="drop matches scoring below X (0 to 1)"
+    )
+    versions = p.add_mutually_exclusive_group()
+    versions.add_argument(
+        "--per-family",
+        dest="per_family",
+        action="store_true",
+        default=True,
+        help="report the best-matching version of each copy family only (the default)",
+    )
+    versions.add_argument(
+        "--all-versions",
+        dest="per_family",
+        action="store_false",
+        help="report every banked version that matches, each naming its family",
     )
     p.add_argument(
         "--format",
@@ -131,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     found = False
     out = sys.stdout
     for name, text in _queries(args, failures):
-        matches = index.match(text, limit=args.limit, query=name)
+        matches = index.match(text, limit=args.limit, query=name, per_family=args.per_family)
         if not matches and len(text.split()) < index.params.k:
             note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
         for m in matches:

@@ -25,12 +25,20 @@ class Change:
     bank: str
     item_id: str | None
     fingerprint: str | None  # for ``add``: the stored fingerprint, None if the item is gone
+    links: list[str]  # for ``add``: the item's stored copy-family links (``copytrace.families``)
 
 
 def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
     """Changes with ``after < generation <= upto`` in the order they were made, streamed."""
     stmt = (
-        select(ChangeRow.generation, ChangeRow.op, ChangeRow.bank, ChangeRow.item_id, ItemRow.fingerprint)
+        select(
+            ChangeRow.generation,
+            ChangeRow.op,
+            ChangeRow.bank,
+            ChangeRow.item_id,
+            ItemRow.fingerprint,
+            ItemRow.links,
+        )
         .select_from(ChangeRow)
         .outerjoin(BankRow, and_(BankRow.name == ChangeRow.bank, ChangeRow.op == "add"))
         .outerjoin(ItemRow, and_(ItemRow.bank_id == BankRow.id, ItemRow.item_id == ChangeRow.item_id))
@@ -39,8 +47,8 @@ def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
         .execution_options(yield_per=5000)
     )
     with store.session() as s:
-        for generation, op, bank, item_id, fp in s.execute(stmt):
-            yield Change(int(generation), op, bank, item_id, fp)
+        for generation, op, bank, item_id, fp, links in s.execute(stmt):
+            yield Change(int(generation), op, bank, item_id, fp, list(links or []))
 
 
 def oldest_generation(store: Store) -> int | None:

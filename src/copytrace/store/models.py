@@ -59,6 +59,8 @@ class ItemRow(Base):
     fingerprint: Mapped[str] = mapped_column(Text)
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # ids of the items of the bank this one is a version of, found when it was added (copytrace.families)
+    links: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     bank: Mapped[BankRow] = relationship(back_populates="items")
 

@@ -56,6 +56,7 @@ from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
 from ..names import check_bank_name, check_item_id
 from .audit_log import audit
+from .families import VersionFinder, count_families, link_new_items
 from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
 log = logging.getLogger("copytrace.store")
@@ -174,6 +175,7 @@ class ItemRecord:
     labels: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     added_at: datetime | None = None
+    links: list[str] | None = None  # the bank's items this one is a version of (None: find them when adding)
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Any:
@@ -207,6 +209,9 @@ class Store:
     ) -> None:
         self.url = to_url(db or default_url())
         self.busy_timeout = busy_timeout
+        # How added items find the versions already in their bank (copytrace.families): a running service
+        # sets its live index here; otherwise an index of the bank is built (or loaded from the cache).
+        self.find_versions: VersionFinder | None = None
         path = _sqlite_file(self.url)
         if path is not None and not path.exists():
             if not create:
@@ -336,6 +341,10 @@ class Store:
         """
         if create is not None:
             check_bank_name(bank)
+        records = list(records)
+        for rec in records:
+            check_item_id(rec.item_id)
+        records = self._with_links(bank, create, records, replace)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         first_of: dict[FingerprintParams, str] = {}  # each distinct parameter set -> the first item with it
@@ -352,6 +361,7 @@ class Store:
                     "fingerprint": str(rec.fingerprint),
                     "labels": list(rec.labels),
                     "meta": dict(rec.metadata),
+                    "links": rec.links or None,
                 }
             )
         added = [r["item_id"] for r in rows[:20]]  # for the audit row
@@ -407,6 +417,52 @@ class Store:
             return 0
         return n
 
+    def _with_links(
+        self, bank: str, create: FingerprintParams | None, records: list[ItemRecord], replace: bool
+    ) -> list[ItemRecord]:
+        """``records`` with the links of those that have none, found outside any write transaction."""
+        todo = [r for r in records if r.links is None]
+        if not todo:
+            return records
+        with self._s() as s:
+            stored = s.scalar(select(BankRow.params).where(BankRow.name == bank))
+        if stored is None and create is None:
+            raise UnknownBankError(bank)
+        try:
+            params = FingerprintParams.parse(stored) if stored is not None else create
+        except FingerprintFormatError as exc:
+            raise FingerprintFormatError(f"bank {bank!r}: {exc}") from exc
+        assert params is not None
+        todo = [r for r in todo if r.fingerprint.params == params]  # others are refused when written
+        finder = self.find_versions
+        index: Index | None = None
+
+        def versions(b: str, fp: Fingerprint) -> list[str]:
+            nonlocal index
+            found = finder(b, fp) if finder is not None else None
+            if found is not None or stored is None:
+                return found or []
+            if index is None:
+                index = self._cached_index([bank], params, None, DEFAULT_MATCH_PARAMS)
+            return index.versions_of(fp, bank=b)
+
+        found = iter(link_new_items(bank, params, [(r.item_id, r.fingerprint) for r in todo], versions))
+        linked = {id(r): next(found) for r in todo}
+        return [dataclasses.replace(r, links=linked[id(r)]) if id(r) in linked else r for r in records]
+
+    def family_counts(self) -> dict[str, int]:
+        """Number of copy families in each bank, derived from the items' stored links."""
+        out: dict[str, int] = {}
+        with self._s() as s:
+            for name, bank_id in s.execute(select(BankRow.name, BankRow.id).order_by(BankRow.name)):
+                rows = s.execute(
+                    select(ItemRow.item_id, ItemRow.links)
+                    .where(ItemRow.bank_id == bank_id)
+                    .order_by(ItemRow.id)
+                )
+                out[name] = count_families((item_id, links) for item_id, links in rows)
+        return out
+
     def remove_item(self, bank: str, item_id: str, *, actor: str | None = None) -> None:
         with self._s() as s, s.begin():
             generation = _bump(s)
@@ -430,6 +486,7 @@ class Store:
                 list(item.labels),
                 dict(item.meta),
                 item.added_at,
+                list(item.links or []),
             )
 
     def iter_items(self, bank: str, *, with_text: bool = False) -> Iterator[ItemRecord]:
@@ -444,14 +501,21 @@ class Store:
                     ItemRow.meta,
                     ItemRow.added_at,
                     ItemRow.text if with_text else null(),
+                    ItemRow.links,
                 )
                 .where(ItemRow.bank_id == row.id)
                 .order_by(ItemRow.id)
                 .execution_options(yield_per=5000)
             )
-            for item_id, fp, labels, meta, added_at, text in s.execute(stmt):
+            for item_id, fp, labels, meta, added_at, text, links in s.execute(stmt):
                 yield ItemRecord(
-                    item_id, _parse_stored(bank, item_id, fp), text, list(labels), dict(meta), added_at
+                    item_id,
+                    _parse_stored(bank, item_id, fp),
+                    text,
+                    list(labels),
+                    dict(meta),
+                    added_at,
+                    list(links or []),
                 )
 
     def text(self, bank: str, item_id: str) -> str | None:
@@ -464,8 +528,8 @@ class Store:
             value = conn.execute(_TEXT_OF_ITEM, {"bank": bank, "item_id": item_id}).scalar()
             return None if value is None else str(value)
 
-    def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str]]:
-        """(bank, item id, fingerprint string) of every item of ``banks``, streamed.
+    def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str, list[str]]]:
+        """(bank, item id, fingerprint string, links) of every item of ``banks`` in the order added, streamed.
 
         The strings are as stored: parse them with ``iter_parsed_fingerprints`` to skip unreadable ones.
         """
@@ -474,24 +538,27 @@ class Store:
             for name in names:
                 self._bank(s, name)
             stmt = (
-                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint)
+                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint, ItemRow.links)
                 .join(BankRow)
                 .where(BankRow.name.in_(names))
                 .order_by(ItemRow.id)
                 .execution_options(yield_per=5000)
             )
-            for name, item_id, fp in s.execute(stmt):
-                yield name, item_id, fp
+            for name, item_id, fp, links in s.execute(stmt):
+                yield name, item_id, fp, list(links or [])
 
-    def iter_parsed_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, Fingerprint]]:
-        """(bank, item id, fingerprint) of every item of ``banks``; unreadable ones are skipped and logged."""
-        for bank, item_id, fp in self.iter_fingerprints(banks):
+    def iter_parsed_fingerprints(
+        self, banks: Iterable[str]
+    ) -> Iterator[tuple[str, str, Fingerprint, list[str]]]:
+        """(bank, item id, fingerprint, links) of every item of ``banks``; unreadable ones are skipped and
+        logged."""
+        for bank, item_id, fp, links in self.iter_fingerprints(banks):
             try:
                 parsed = Fingerprint.parse(fp)
             except CopytraceError as exc:
                 quarantine(bank, item_id, exc)
                 continue
-            yield bank, item_id, parsed
+            yield bank, item_id, parsed, links
 
     # ------------------------------------------------------------------------------------------- index
     def banks_for(self, params: FingerprintParams) -> BankSelection:
@@ -574,24 +641,44 @@ class Store:
         else:
             names = list(dict.fromkeys(banks))
         p = self._search_params(names, key_)
+        if p is None:  # no bank: an empty index that fingerprints with the key
+            return Index(key=key_, match_params=match_params, keep_text=False, text_lookup=self.text)
+        return self._cached_index(names, p, key_, match_params, cache=cache)
+
+    def _cached_index(
+        self,
+        names: list[str],
+        p: FingerprintParams,
+        key: Key | None,
+        match_params: MatchParams,
+        *,
+        cache: bool = True,
+    ) -> Index:
+        """The index of ``names`` (made with ``p``), from the cache when the store has not changed since.
+
+        Without ``key`` it matches fingerprints only (``Index.for_params``): enough to link new items.
+        """
         generation = self.generation()
-        path = self._cache_path(names, p, generation) if cache and p is not None else None
+        path = self._cache_path(names, p, generation) if cache else None
         if path is not None and path.exists():
             try:
-                return Index.load(path, key=key_, match_params=match_params, text_lookup=self.text)
+                return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
             except CopytraceError:
                 path.unlink(missing_ok=True)  # unreadable: rebuild it
-        index = Index(
-            key=key_,
-            k=p.k if p else 5,
-            window=p.window if p else 4,
-            match_params=match_params,
-            keep_text=False,
-            text_lookup=self.text,
-        )
-        for bank, item_id, fp in self.iter_parsed_fingerprints(names):
+        if key is None:
+            index = Index.for_params(p, match_params=match_params, text_lookup=self.text)
+        else:
+            index = Index(
+                key=key,
+                k=p.k,
+                window=p.window,
+                match_params=match_params,
+                keep_text=False,
+                text_lookup=self.text,
+            )
+        for bank, item_id, fp, links in self.iter_parsed_fingerprints(names):
             try:
-                index.add(item_id, fp, bank=bank)
+                index.add(item_id, fp, bank=bank, links=links)
             except CopytraceError as exc:
                 quarantine(bank, item_id, exc)
         if path is not None:
