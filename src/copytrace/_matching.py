@@ -65,7 +65,7 @@ def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, family):  # type: ignore[no-untyped-def]
+def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct copy families among the allowed items holding it, over
     the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)``.
 
@@ -80,16 +80,16 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, family):  # type: igno
             continue
         if n == 1:
             it = items1[lo1[j]] if hi1[j] > lo1[j] else items2[lo2[j]]
-            df[j] = 1 if allowed[it] else 0
+            df[j] = 1 if it < item_end and allowed[it] else 0
             continue
         fams = np.empty(n, dtype=np.int64)
         c = 0
         for p in range(lo1[j], hi1[j]):
-            if allowed[items1[p]]:
+            if items1[p] < item_end and allowed[items1[p]]:
                 fams[c] = family[items1[p]]
                 c += 1
         for p in range(lo2[j], hi2[j]):
-            if allowed[items2[p]]:
+            if items2[p] < item_end and allowed[items2[p]]:
                 fams[c] = family[items2[p]]
                 c += 1
         if c == 0:
@@ -104,7 +104,7 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, family):  # type: igno
 
 
 @njit(cache=True, nogil=True)
-def gather_anchors(lo, hi, post_items, post_pos, allowed, use):  # type: ignore[no-untyped-def]
+def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use):  # type: ignore[no-untyped-def]
     """Postings of each used query hash in allowed items: anchors (item, query index, item position)."""
     m = lo.shape[0]
     total = 0
@@ -120,7 +120,7 @@ def gather_anchors(lo, hi, post_items, post_pos, allowed, use):  # type: ignore[
             continue
         for p in range(lo[j], hi[j]):
             it = np.int64(post_items[p])
-            if allowed[it]:
+            if it < item_end and allowed[it]:
                 a_item[n] = it
                 a_q[n] = j
                 a_pos[n] = np.int64(post_pos[p])
@@ -297,6 +297,7 @@ def match_query(  # type: ignore[no-untyped-def]
     delta_items,
     delta_pos,
     allowed,
+    item_end,
     family,
     q_hashes,
     q_pos,
@@ -313,18 +314,19 @@ def match_query(  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
 
+    Only items numbered below ``item_end`` are searched (all of them, or those added before one).
     Only the first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as
     many postings of a hash), so the work stays linear in the query however repetitive it is."""
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_h, q_hashes)
     lo2, hi2 = lookup(delta_h, q_hashes)
     first = first_repeats(q_hashes, max_repeats)
-    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, family)
+    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family)
     use = np.empty(m, dtype=np.bool_)
     for j in range(m):
         use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
-    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, use)
-    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, use)
+    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, item_end, use)
+    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, item_end, use)
     a_item = np.concatenate((i1, i2))
     a_q = np.concatenate((q1, q2))
     a_pos = np.concatenate((p1, p2))

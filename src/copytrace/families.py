@@ -15,22 +15,26 @@ found (the best first).  A family is a connected component of the links among th
 the persistent record (the store keeps them with each item; a snapshot keeps them too), families are
 derived: an added item joins, or merges, the families it links to; a removed item takes its links with it,
 and its family splits if it held it together.  Any process that knows the same items and links derives the
-same families, whatever order it learnt them in.  A family is named by its earliest-added member.
+same families, whatever order it learnt them in.  A family is named by its earliest-added member (the
+smallest item number).
 
->>> f = Families()
+>>> names = ["a", "b", "c"]
+>>> present = {}
+>>> f = Families(present.get, names.__getitem__)
+>>> present.update(a=0, b=1, c=2)
 >>> f.add(0, "a", [])
 >>> f.add(1, "b", ["a"])
 >>> f.add(2, "c", ["b"])
 >>> f.family_of(2), f.size(0)
 (0, 3)
->>> f.remove(1)  # "b" held the family together
+>>> del present["b"]; f.remove(1)  # "b" held the family together
 >>> f.family_of(2), f.size(0), f.size(2)
 (2, 1, 1)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -50,62 +54,63 @@ def is_version(query_containment: float, item_containment: float) -> bool:
 class Families:
     """The families of the items of one index, keyed by the index's item numbers.
 
-    ``add(number, name, links)`` registers an item under a name unique in the index (its links name other
-    items the same way); ``remove(number)`` drops it.  ``labels`` is the family of every item number as the
-    number of the family's earliest member, the array the matching kernel reads.
+    The owner names its items: ``number_of(name)`` is the number of the present item called ``name`` (None
+    when absent), ``name_of(number)`` its name.  Only links and families of two or more are kept here, so a
+    bank of a million items without versions costs one array.  ``labels`` gives every item number the
+    number of one member of its family (the same for all members): the array the matching kernel reads.
+    Merging relabels the smaller family, so building a family of n versions costs n log n.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, number_of: Callable[[Hashable], int | None], name_of: Callable[[int], Hashable]
+    ) -> None:
+        self._number_of = number_of
+        self._name_of = name_of
         self.labels = np.zeros(0, dtype=np.int64)
-        self._number: dict[str, int] = {}  # name -> number of the present item with that name
-        self._name: dict[int, str] = {}
-        self._links: dict[str, tuple[str, ...]] = {}  # name -> names it linked to when added
-        self._linked_by: dict[str, set[str]] = {}  # name -> names of items whose links name it
-        self._members: dict[int, list[int]] = {}  # label -> member numbers, for families of two or more
+        self._members: dict[int, list[int]] = {}  # label -> member numbers, families of two or more
+        self._links: dict[Hashable, tuple[Hashable, ...]] = {}  # name -> names it linked to when added
+        self._linked_by: dict[Hashable, set[Hashable]] = {}  # name -> names of items that link to it
 
     # ------------------------------------------------------------------------------------------ reading
     def family_of(self, number: int) -> int:
-        return int(self.labels[number])
+        """The family of item ``number``, as the number of its earliest member (its name)."""
+        members = self._members.get(int(self.labels[number]))
+        return number if members is None else min(members)
 
     def size(self, number: int) -> int:
+        """Number of present items in the family of item ``number``."""
         members = self._members.get(int(self.labels[number]))
         return 1 if members is None else len(members)
 
-    def links(self, name: str) -> tuple[str, ...]:
+    def links(self, name: Hashable) -> tuple[Hashable, ...]:
         """The names ``name`` linked to when it was added (whether or not they are present now)."""
         return self._links.get(name, ())
 
     def count(self, numbers: Iterable[int]) -> int:
-        """How many families the given (present) item numbers belong to."""
-        return len({int(self.labels[n]) for n in numbers})
-
-    def __len__(self) -> int:
-        return len(self._number)
+        """How many families the given present item numbers belong to."""
+        picked = np.fromiter(numbers, dtype=np.int64)
+        return len(np.unique(self.labels[picked])) if len(picked) else 0
 
     # ------------------------------------------------------------------------------------------ changes
-    def add(self, number: int, name: str, links: Sequence[str]) -> None:
+    def add(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Register item ``number`` as ``name`` with its links; it joins or merges their families."""
         if number >= len(self.labels):
             grown = np.arange(max(64, 2 * len(self.labels), number + 1), dtype=np.int64)
             grown[: len(self.labels)] = self.labels
             self.labels = grown
         self.labels[number] = number
-        self._number[name] = number
-        self._name[number] = name
         links = tuple(dict.fromkeys(n for n in links if n != name))
         if links:
             self._links[name] = links
             for other in links:
                 self._linked_by.setdefault(other, set()).add(name)
         for other in self._neighbours(name):
-            self._union(number, self._number[other])
+            self._union(number, other)
 
     def remove(self, number: int) -> None:
         """Drop item ``number``; the rest of its family is split into what its links still connect."""
-        name = self._name.pop(number)
-        del self._number[name]
-        label = int(self.labels[number])
-        members = self._members.pop(label, None)
+        name = self._name_of(number)
+        members = self._members.pop(int(self.labels[number]), None)
         for other in self._links.pop(name, ()):
             named = self._linked_by.get(other)
             if named is not None:
@@ -115,57 +120,37 @@ class Families:
         if members is None:
             return
         rest = [m for m in members if m != number]
-        for m in rest:
-            self.labels[m] = m
-        for m in rest:  # re-derive the components of what is left, each labelled by its earliest member
-            if self.labels[m] == m and int(m) not in self._members:
-                self._flood(m)
+        self.labels[rest] = rest
+        for m in rest:  # re-derive the components of what is left
+            for other in self._neighbours(self._name_of(m)):
+                self._union(m, other)
 
     def renumber(self, mapping: np.ndarray) -> None:
         """Apply an index compaction: item ``old`` is now ``mapping[old]`` (-1 for a dropped item)."""
-        live = np.flatnonzero(mapping[: len(self.labels)] >= 0) if len(self.labels) else np.zeros(0, np.int64)
+        live = np.flatnonzero(mapping >= 0)
         labels = np.arange(max(64, len(live)), dtype=np.int64)
-        self._name = {int(mapping[old]): name for old, name in self._name.items()}
-        self._number = {name: number for number, name in self._name.items()}
-        members: dict[int, list[int]] = {}
-        for group in self._members.values():
-            new = sorted(int(mapping[m]) for m in group)
-            for m in new:
-                labels[m] = new[0]
-            members[new[0]] = new
+        labels[mapping[live]] = mapping[self.labels[live]]
         self.labels = labels
-        self._members = members
+        self._members = {int(mapping[k]): [int(mapping[m]) for m in v] for k, v in self._members.items()}
 
     # --------------------------------------------------------------------------------------- internals
-    def _neighbours(self, name: str) -> list[str]:
-        """Present items linked with ``name`` in either direction."""
-        near = [*self._links.get(name, ()), *self._linked_by.get(name, ())]
-        return [n for n in near if n in self._number]
+    def _neighbours(self, name: Hashable) -> list[int]:
+        """Numbers of the present items linked with ``name`` in either direction."""
+        out = []
+        for other in (*self._links.get(name, ()), *self._linked_by.get(name, ())):
+            number = self._number_of(other)
+            if number is not None:
+                out.append(number)
+        return out
 
     def _union(self, a: int, b: int) -> None:
         la, lb = int(self.labels[a]), int(self.labels[b])
         if la == lb:
             return
-        keep, gone = min(la, lb), max(la, lb)
-        moved = self._members.pop(gone, [gone])
-        for m in moved:
-            self.labels[m] = keep
-        self._members[keep] = sorted([*self._members.get(keep, [keep]), *moved])
-
-    def _flood(self, start: int) -> None:
-        """Label the component of ``start`` (every member currently labelled by itself)."""
-        seen = {start}
-        todo = [start]
-        while todo:
-            m = todo.pop()
-            for other in self._neighbours(self._name[m]):
-                n = self._number[other]
-                if n not in seen:
-                    seen.add(n)
-                    todo.append(n)
-        if len(seen) == 1:
-            return
-        group = sorted(seen)
-        for m in group:
-            self.labels[m] = group[0]
-        self._members[group[0]] = group
+        ma, mb = self._members.get(la, [la]), self._members.get(lb, [lb])
+        if len(ma) < len(mb):
+            la, lb, ma, mb = lb, la, mb, ma
+        self.labels[mb] = la  # the smaller family takes the larger one's label
+        ma.extend(mb)
+        self._members[la] = ma
+        self._members.pop(lb, None)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -95,11 +95,6 @@ def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | No
     return None if a is None or b is None else f(a, b)
 
 
-def _member(bank: str, item_id: str) -> str:
-    """An item's name among the index's copy families (item ids hold no control characters)."""
-    return f"{bank}\n{item_id}"
-
-
 def _check_indexable(fp: Fingerprint, item_id: str) -> None:
     """Refuse a fingerprint the postings cannot hold (token positions are 32-bit), naming the item."""
     if not 0 <= fp.n_tokens < _MAX_TOKENS or (len(fp) and int(fp.positions.max()) >= fp.n_tokens):
@@ -170,7 +165,7 @@ class Index:
         self._pending: list[Postings] = []
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
-        self._families = Families()
+        self._families = Families(self._number_of, self._name_of)
 
     @classmethod
     def for_params(
@@ -195,6 +190,12 @@ class Index:
         index.params = params
         index._key = PUBLIC_KEY if params.key_id == PUBLIC_KEY.key_id else None
         return index
+
+    def _number_of(self, name: Hashable) -> int | None:
+        return self._lookup.get(name)  # type: ignore[call-overload,no-any-return]
+
+    def _name_of(self, number: int) -> Hashable:
+        return self._ids[number]
 
     def _hashing_key(self) -> Key:
         if self._key is None:
@@ -284,8 +285,7 @@ class Index:
         self._pending.append(
             (hashes, np.full(len(hashes), idx, dtype=np.uint32), positions.astype(np.uint32))
         )
-        self._families.add(idx, _member(bank, item_id), [_member(bank, other) for other in links])
-        self._allowed_cache.clear()
+        self._families.add(idx, (bank, item_id), [(bank, other) for other in links])
         return fp
 
     def remove(self, item_id: str, *, bank: str = DEFAULT_BANK) -> None:
@@ -359,12 +359,17 @@ class Index:
         self._allowed_cache.clear()
 
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
+        """Which item numbers a search of ``banks`` may report; cached, and extended (not rebuilt) when
+        items were added since."""
+        n = len(self._ids)
         allowed = self._allowed_cache.get(banks)
-        if allowed is None:
-            allowed = self._alive[: len(self._ids)].copy()
+        if allowed is None or len(allowed) < n:
+            start = 0 if allowed is None else len(allowed)
+            tail = self._alive[start:n].copy()
             if banks is not None:
                 codes = [self._bank_codes[b] for b in banks if b in self._bank_codes]
-                allowed &= np.isin(self._bank_of[: len(self._ids)], codes)
+                tail &= np.isin(self._bank_of[start:n], codes)
+            allowed = tail if allowed is None else np.concatenate((allowed, tail))
             self._allowed_cache[banks] = allowed
         return allowed
 
@@ -426,7 +431,7 @@ class Index:
         for r in ranked:
             idx = int(items[r])
             bank, item_id = self._ids[idx]
-            label = self._families.family_of(idx)
+            earliest = self._families.family_of(idx)
             spans = self._spans(idx, fp, segs[bounds[r] : bounds[r + 1]].tolist())
             matches.append(
                 Match(
@@ -437,30 +442,40 @@ class Index:
                     float(ic[r]),
                     spans,
                     query,
-                    family=self._ids[label][1],
+                    family=self._ids[earliest][1],
                     family_size=self._families.size(idx),
                 )
             )
         return matches
 
-    def versions_of(self, fp: Fingerprint, *, bank: str = DEFAULT_BANK, limit: int = MAX_LINKS) -> list[str]:
+    def versions_of(
+        self,
+        fp: Fingerprint,
+        *,
+        bank: str = DEFAULT_BANK,
+        limit: int = MAX_LINKS,
+        added_before: str | None = None,
+    ) -> list[str]:
         """Ids of the items of ``bank`` that ``fp`` is a version of (``families.is_version``), best first
         (largest smaller containment, then earliest added), at most ``limit``: the links an item added
-        with this fingerprint would get."""
+        with this fingerprint would get.  ``added_before`` names an item of ``bank``: only items added
+        before it are considered (how the items of one batch link to each other)."""
         if fp.params != self.params:
             raise ParameterMismatchError(self.params, fp.params, what="item")
         if len(fp) == 0 or not self._lookup:
             return []
-        items, qc, ic, _ = self._results(fp, (bank,))
+        before = None if added_before is None else self._lookup[(bank, added_before)]
+        items, qc, ic, _ = self._results(fp, (bank,), before=before)
         both = np.minimum(qc, ic)
         ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
         ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
         return [self._ids[i][1] for i in items[ok].tolist()]
 
     def _results(
-        self, fp: Fingerprint, banks: Iterable[str] | None
+        self, fp: Fingerprint, banks: Iterable[str] | None, *, before: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every item with evidence in ``fp``: item numbers, query and item containments, kept chains."""
+        """Every item (numbered below ``before``) with evidence in ``fp``: item numbers, query and item
+        containments, kept chains."""
         self._flush()
         bank_key = None if banks is None else tuple(sorted(set(banks)))
         allowed = self._allowed(bank_key)
@@ -471,6 +486,7 @@ class Index:
             *self._main,
             *self._delta,
             allowed,
+            n if before is None else min(before, n),
             self._families.labels[:n] if len(self._families.labels) >= n else np.arange(n),
             fp.hashes,
             fp.positions,
@@ -491,7 +507,7 @@ class Index:
         """Ids of the items of ``bank`` that the item was linked to as a version when it was added."""
         if (bank, item_id) not in self._lookup:
             raise UnknownItemError(bank, item_id)
-        return [name.split("\n", 1)[1] for name in self._families.links(_member(bank, item_id))]
+        return [str(name[1]) for name in self._families.links((bank, item_id))]  # type: ignore[index]
 
     def family(self, item_id: str, *, bank: str = DEFAULT_BANK) -> tuple[str, int]:
         """The item's copy family: (id of its earliest-added member, number of versions present)."""
@@ -572,7 +588,7 @@ class Index:
             "links": {
                 str(idx): self.links(item_id, bank=bank)
                 for idx, (bank, item_id) in enumerate(self._ids)
-                if self._families.links(_member(bank, item_id))
+                if self._families.links((bank, item_id))
             },
         }
         h, it, ps = self._main
@@ -629,7 +645,7 @@ class Index:
                 text_lookup=text_lookup,
             )
         index._ids = [(b, i) for b, i in meta["items"]]
-        index._lookup = {pair: n for n, pair in enumerate(index._ids)}
+        index._lookup = {}
         index._nfp = arrays[3].astype(np.int32)
         index._ntok = arrays[4].astype(np.int32)
         index._alive = np.ones(len(index._ids), dtype=bool)
@@ -640,7 +656,8 @@ class Index:
         )
         index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
         links = meta.get("links", {})
-        for n, (b, i) in enumerate(index._ids):
-            index._families.add(n, _member(b, i), [_member(b, other) for other in links.get(str(n), ())])
+        for n, pair in enumerate(index._ids):  # families see each item once it is there, as when added
+            index._lookup[pair] = n
+            index._families.add(n, pair, [(pair[0], other) for other in links.get(str(n), ())])
         index._main = (arrays[0], arrays[1], arrays[2])
         return index

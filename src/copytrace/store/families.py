@@ -9,7 +9,7 @@ an index built from the store) and against the items added before it in the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from ..families import MAX_LINKS, Families
 from ..fingerprint import Fingerprint, FingerprintParams
@@ -29,22 +29,24 @@ def link_new_items(
     """The links of each of ``items`` (id, fingerprint), in order: versions in the bank, then earlier items
     of this call, best first, at most ``MAX_LINKS``."""
     batch = Index.for_params(params)
+    for item_id, fp in items:
+        if item_id not in batch:  # the same id twice in one call is refused when written
+            batch.add(item_id, fp, bank=bank, links=())
     out = []
     for item_id, fp in items:
         found = versions(bank, fp) if versions is not None else []
-        if len(batch):
-            found += batch.versions_of(fp, bank=bank)
-        if item_id in batch:  # the same id twice in one call is refused later; keep the first here
-            batch.remove(item_id, bank=bank)
-        batch.add(item_id, fp, bank=bank, links=())
+        found += batch.versions_of(fp, bank=bank, added_before=item_id)
         out.append([i for i in dict.fromkeys(found) if i != item_id][:MAX_LINKS])
     return out
 
 
 def count_families(items: Iterable[tuple[str, Sequence[str] | None]]) -> int:
-    """Number of copy families among items given as (id, stored links)."""
-    families = Families()
-    n = 0
-    for n, (item_id, links) in enumerate(items, start=1):
-        families.add(n - 1, item_id, links or ())
-    return families.count(range(n))
+    """Number of copy families among items given as (id, stored links), in the order they were added."""
+    number: dict[Hashable, int] = {}
+    names: list[Hashable] = []
+    families = Families(number.get, names.__getitem__)
+    for item_id, links in items:
+        number[item_id] = len(names)
+        names.append(item_id)
+        families.add(len(names) - 1, item_id, links or ())
+    return families.count(range(len(names)))
