@@ -46,7 +46,7 @@ def test_demo_flow(cli, text_001: str, text_000: str) -> None:  # type: ignore[n
     assert text_001[s["query_start"] : s["query_end"]].startswith("We don't sleep")
     assert text_000[s["item_start"] : s["item_end"]].startswith("We don't sleep")
     code, out, _ = cli("bank", "list")
-    assert code == 0 and out.startswith("news\t1 item(s)\tctw1:n1:k5:w4:public")
+    assert code == 0 and out.startswith("news\t1 item(s)\t1 family\tctw1:n1:k5:w4:public")
 
 
 def test_the_cli_runs_on_any_store_url(cli, db_url: str) -> None:  # type: ignore[no-untyped-def]

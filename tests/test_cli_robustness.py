@@ -176,7 +176,7 @@ def test_names_from_an_old_store_are_printed_escaped(cli, tmp_path: Path) -> Non
         conn.execute("UPDATE banks SET name = ?", (HOSTILE,))
         conn.execute("UPDATE items SET item_id = ?", ("id\u202e\x9b",))
     code, out, _ = cli("bank", "list")
-    assert code == 0 and out.startswith("\\x1b]0;pwned\\x07\\x1b[2J\t1 item(s)")
+    assert code == 0 and out.startswith("\\x1b]0;pwned\\x07\\x1b[2J\t1 item(s)\t1 family")
     code, out, _ = cli("bank", "list", "--json")
     assert code == 0 and "\x1b" not in out and json.loads(out)["bank"] == HOSTILE
     code, out, _ = cli("match", CANONICAL_001)

@@ -24,7 +24,7 @@ from copytrace.store.api_keys import create_key
 from copytrace.store.feed import Change
 from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
-OVERFLOW = "ctw1:n1:k5:w4:public:AICAgICAIA"  # 0 hashes over 2**40 tokens: parses, cannot be indexed
+OVERFLOW = "ctw1:n1:k5:w4:public:AICAgICAIA"  # 0 hashes over 2**40 tokens
 
 
 def _insert_raw(db: str, bank: str, item_id: str, stored: str) -> None:

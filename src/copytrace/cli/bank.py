@@ -225,7 +225,9 @@ def _jsonl_records(
 
 
 def run_list(args: argparse.Namespace) -> int:
-    banks = open_store(args).banks()
+    store = open_store(args)
+    banks = store.banks()
+    families = store.family_counts() if banks else {}
     for b in banks:
         if args.json:
             print(
@@ -233,13 +235,16 @@ def run_list(args: argparse.Namespace) -> int:
                     {
                         "bank": b.name,
                         "items": b.n_items,
+                        "families": families.get(b.name, 0),
                         "params": str(b.params),
                         "created_at": b.created_at.isoformat(),
                     }
                 )
             )
         else:
-            print(f"{shown(b.name)}\t{b.n_items} item(s)\t{b.params}")
+            n_families = families.get(b.name, 0)
+            kind = "family" if n_families == 1 else "families"
+            print(f"{shown(b.name)}\t{b.n_items} item(s)\t{n_families} {kind}\t{b.params}")
     if not banks and not args.json:
         note("no banks yet: add one with 'copytrace bank add BANK PATH'")
     return Exit.OK

@@ -8,6 +8,7 @@ types copytrace does not know — are pickled, as threatexchange's indexes do.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pickle
@@ -28,23 +29,32 @@ _MAGIC = b"copytrace-tx-index/1\n"
 
 @dataclass
 class CopytraceSimilarity(tx_index.SignalSimilarityInfoWithSingleDistance[int]):
-    """Distance 0-100 (100 minus the larger containment, in percent) with both containments."""
+    """Distance 0-100 (100 minus the larger containment, in percent) with both containments, and the copy
+    family of the matched signal: ``family`` names it (the first 16 hex digits of the SHA-256 of its
+    earliest-added version's signal string, the same in every index that holds that version) and
+    ``family_size`` counts the versions the index holds (``copytrace.families``)."""
 
     query_containment: float = 0.0
     item_containment: float = 0.0
+    family: str = ""
+    family_size: int = 1
 
     def pretty_str(self) -> str:
         return (
             f"{self.distance}(post_in_bank={self.query_containment:.0%},"
-            f"bank_in_post={self.item_containment:.0%})"
+            f"bank_in_post={self.item_containment:.0%},family={self.family}x{self.family_size})"
         )
 
 
-def similarity(match: Match | None) -> CopytraceSimilarity:
+def similarity(match: Match | None, family: str = "") -> CopytraceSimilarity:
     if match is None:
         return CopytraceSimilarity(100, 0.0, 0.0)
     return CopytraceSimilarity(
-        100 - round(100 * match.score), round(match.query_containment, 4), round(match.item_containment, 4)
+        100 - round(100 * match.score),
+        round(match.query_containment, 4),
+        round(match.item_containment, 4),
+        family,
+        match.family_size,
     )
 
 
@@ -54,6 +64,7 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
     def __init__(self) -> None:
         self._indexes: dict[FingerprintParams, Index] = {}
         self._item_of: dict[str, int] = {}
+        self._signals: list[str] = []
         self._entries: list[list[T]] = []
 
     def add(self, signal_str: str, entry: T) -> None:
@@ -70,6 +81,7 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
                     index = self._indexes[fp.params] = Index.for_params(fp.params)
                 index.add(str(n), fp)
                 self._item_of[signal_str] = n
+                self._signals.append(signal_str)
                 self._entries.append([])
             self._entries[n].append(entry)
 
@@ -81,8 +93,9 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
         if index is None:
             return []
         out: list[tx_index.IndexMatch[T]] = []
-        for m in index.match_fingerprint(fp):
-            sim = similarity(m)
+        for m in index.match_fingerprint(fp, per_family=False):  # every banked signal is reported
+            earliest = self._signals[int(m.family or m.item_id)]
+            sim = similarity(m, hashlib.sha256(earliest.encode("ascii")).hexdigest()[:16])
             out.extend(
                 tx_index.IndexMatchUntyped[tx_index.SignalSimilarityInfo, T](sim, entry)
                 for entry in self._entries[int(m.item_id)]
@@ -110,7 +123,8 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
         out: CopytraceIndex[T] = cls()
         for params in header["groups"]:
             out._indexes[FingerprintParams.parse(params)] = Index.load(io.BytesIO(_read_block(fin)))
-        out._item_of = {s: n for n, s in enumerate(header["signals"])}
+        out._signals = list(header["signals"])
+        out._item_of = {s: n for n, s in enumerate(out._signals)}
         out._entries = pickle.loads(_read_block(fin))
         return out
 
