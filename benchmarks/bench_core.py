@@ -183,8 +183,7 @@ def main() -> None:
         queries = make_queries(items, texts, args.queries, rng)
         t0 = time.perf_counter()
         index = copytrace.Index(keep_text=False)
-        for i, text in enumerate(items):
-            index.add(str(i), text)
+        index.add_many((str(i), text) for i, text in enumerate(items))  # each linked to its versions
         index.match(queries[0])
         build = time.perf_counter() - t0
         per_fp = index.nbytes / index.n_fingerprints
@@ -254,8 +253,7 @@ def dense_case(
     ):
         t0 = time.perf_counter()
         index = copytrace.Index(keep_text=False)
-        for item_id, text in bank.items():
-            index.add(item_id, text)
+        index.add_many(bank.items())
         index.match(whole[0])
         build = time.perf_counter() - t0
         rate = qps(index.match, whole + excerpts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from copytrace import Fingerprint
-from copytrace.cli.main import build_parser
+from copytrace.store import Store
 from copytrace.textio import read_text_file
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
@@ -204,7 +205,10 @@ def test_enormous_input(cli, tmp_path: Path, text_000: str) -> None:  # type: ig
             fh.write(filler)
         fh.write(excerpt + " end.")
     code, _, err = cli("match", "--max-size", "1000000", big)
-    assert code == 2 and "over the 1 MB limit" in err
+    size = big.stat().st_size
+    assert (
+        code == 2 and f"{size:,} bytes ({size / 1e6:.3g} MB) is over the size limit of 1,000,000 bytes" in err
+    )
     code, out, _ = cli("match", big)
     (m,) = _matches(out)
     s = m["spans"][0]
@@ -212,19 +216,6 @@ def test_enormous_input(cli, tmp_path: Path, text_000: str) -> None:  # type: ig
         fh.seek(big.stat().st_size - len(excerpt.encode()) - 5)
         assert fh.read() == excerpt + " end."
     assert s["query_end"] - s["query_start"] == len(excerpt)
-
-
-def _all_parsers():  # type: ignore[no-untyped-def]
-    from copytrace.cli.main import _subparsers
-
-    return [build_parser(), *_subparsers(build_parser())]
-
-
-@pytest.mark.parametrize("parser", _all_parsers(), ids=lambda p: p.prog)
-def test_every_command_has_help_with_an_example_and_a_version(parser) -> None:  # type: ignore[no-untyped-def]
-    text = parser.format_help()
-    assert "example" in text
-    assert any("--version" in a.option_strings for a in parser._actions)
 
 
 def test_usage_errors_are_one_line(cli) -> None:  # type: ignore[no-untyped-def]
@@ -246,3 +237,168 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
     )
     proc = subprocess.run([str(exe), "match", str(CANONICAL_001)], env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)["item_id"] == "000_ea7438489bd31fbe"
+
+
+# ------------------------------------------------------------------------------- banks people keep adding to
+def _texts(n: int) -> list[str]:
+    paths = sorted((DATA / "corpora" / "inaugural").glob("*.txt"))[:n]
+    return [read_text_file(p).text for p in paths]
+
+
+def _write_items(tmp_path: Path, how: str, items: dict[str, str]) -> list[str]:
+    """The arguments after BANK that add ``items`` (id -> text): a folder of files or JSON Lines."""
+    if how == "folder":
+        root = tmp_path / "texts"
+        root.mkdir(exist_ok=True)
+        for item_id, text in items.items():
+            (root / f"{item_id}.txt").write_text(text, encoding="utf-8")
+        return [str(root)]
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in items.items()))
+    return ["--jsonl", str(path)]
+
+
+def _store_of(tmp_path: Path) -> Store:
+    return Store(str(tmp_path / "cli.db"), create=False)
+
+
+@pytest.mark.parametrize("how", ["folder", "jsonl"], ids=["folder", "jsonl"])
+def test_skip_existing_skips_unchanged_items_and_reports_changed_ones(cli, tmp_path: Path, how: str) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = _texts(3)
+    assert cli("bank", "add", "news", *_write_items(tmp_path, how, {"a": a, "b": b}))[0] == 0
+    code, _, err = cli("bank", "add", "news", *_write_items(tmp_path, how, {"a": a, "b": b}))
+    assert code == 2 and "item 'a' is already in bank 'news': add --skip-existing" in err
+
+    with _store_of(tmp_path) as store:
+        generation = store.generation()
+    shutil.rmtree(tmp_path / "cache")
+    code, out, err = cli(
+        "bank", "add", "news", "--skip-existing", *_write_items(tmp_path, how, {"a": a, "b": b})
+    )
+    assert code == 0
+    assert json.loads(out) == {"bank": "news", "added": 0, "skipped": 0, "unchanged": 2, "changed": 0}
+    assert "2 unchanged, skipped" in err
+    assert not list((tmp_path / "cache").glob("index-*.npz"))  # skipped before linking: no index was built
+    with _store_of(tmp_path) as store:
+        assert store.generation() == generation  # nothing was written
+
+    args = _write_items(tmp_path, how, {"a": a, "b": b + " A new closing line.", "c": c})
+    code, out, err = cli("bank", "add", "news", "--skip-existing", *args)
+    assert code == 2  # a changed item was not stored as given
+    assert json.loads(out) == {"bank": "news", "added": 1, "skipped": 0, "unchanged": 1, "changed": 1}
+    assert "copytrace: error: item 'b' is in bank 'news' with another fingerprint or text: not stored" in err
+    assert "stored 1 item(s) in 'news'; 1 unchanged, skipped; 1 changed, not stored" in err
+    with _store_of(tmp_path) as store:
+        assert store.get_item("news", "b").text == b and store.get_item("news", "c").text == c
+
+    code, out, err = cli("bank", "add", "news", "--skip-existing", "--replace", *args)
+    assert code == 0
+    assert json.loads(out) == {"bank": "news", "added": 1, "skipped": 0, "unchanged": 2, "changed": 1}
+    assert "1 changed, replaced" in err
+    with _store_of(tmp_path) as store:
+        assert store.get_item("news", "b").text == b + " A new closing line."
+        assert [r.item_id for r in store.iter_items("news")] == ["a", "c", "b"]  # only b was rewritten
+
+    code, out, _ = cli("bank", "add", "news", "--replace", *args)  # --replace alone replaces them all
+    assert code == 0
+    assert json.loads(out) == {"bank": "news", "added": 3, "skipped": 0, "unchanged": 3, "changed": 0}
+
+
+def test_a_text_item_is_changed_for_a_fingerprint_only_add(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    code, out, _ = cli("bank", "add", "news", "--skip-existing", "--fingerprint-only", CANONICAL_000)
+    assert code == 2 and (json.loads(out)["unchanged"], json.loads(out)["changed"]) == (0, 1)
+    code, out, _ = cli(
+        "bank", "add", "news", "--skip-existing", "--replace", "--fingerprint-only", CANONICAL_000
+    )
+    assert code == 0 and json.loads(out)["changed"] == 1
+    code, out, _ = cli("bank", "add", "news", "--skip-existing", "--fingerprint-only", CANONICAL_000)
+    assert code == 0 and json.loads(out)["unchanged"] == 1
+
+
+def test_changed_items_are_named_up_to_a_bound(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = " ".join(_texts(1))
+    items = {f"item-{i:02}": f"{text} version {i}" for i in range(15)}
+    assert cli("bank", "add", "news", *_write_items(tmp_path, "jsonl", items))[0] == 0
+    changed = {i: t + " and more" for i, t in items.items()}
+    code, out, err = cli("bank", "add", "news", "--skip-existing", *_write_items(tmp_path, "jsonl", changed))
+    named = [line for line in err.splitlines() if "with another fingerprint or text" in line]
+    assert code == 2 and json.loads(out)["changed"] == 15 and len(named) == 10
+    assert "copytrace: error: and 5 more changed item(s): not stored" in err
+
+
+def test_import_skips_existing_records(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a, b = _texts(2)
+    assert cli("bank", "add", "news", *_write_items(tmp_path, "jsonl", {"a": a, "b": b}))[0] == 0
+    listed = tmp_path / "news.ctl.jsonl"
+    assert cli("bank", "export", "news", "--out", listed)[0] == 0
+    assert cli("bank", "import", "partner", listed)[0] == 0
+    code, out, _ = cli("bank", "import", "partner", listed, "--skip-existing")
+    assert code == 0
+    assert json.loads(out) == {"bank": "partner", "imported": 0, "skipped": 0, "unchanged": 2, "changed": 0}
+    code, _, err = cli("bank", "import", "partner", listed)
+    assert code == 2 and "add --skip-existing" in err
+    code, out, _ = cli("bank", "import", "news", listed, "--skip-existing")  # news holds the texts too
+    assert code == 2 and (json.loads(out)["unchanged"], json.loads(out)["changed"]) == (0, 2)
+
+
+# -------------------------------------------------------------------------------------------- disk given back
+def _cached(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "cache").glob("index-*.npz"))
+
+
+def test_delete_and_remove_prune_the_cache_and_vacuum_gives_the_file_back(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    texts = {f"t{i}": t for i, t in enumerate(_texts(40))}
+    assert cli("bank", "add", "big", *_write_items(tmp_path, "jsonl", texts))[0] == 0
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    assert cli("match", CANONICAL_001)[0] == 0
+    assert cli("match", "--bank", "big", CANONICAL_001)[0] == 1
+    assert len(_cached(tmp_path)) == 2  # an index of both banks, one of 'big'
+
+    assert cli("bank", "remove", "big", "t0")[0] == 0
+    assert _cached(tmp_path) == []  # both were of an older generation
+    assert cli("match", CANONICAL_001)[0] == 0
+    assert len(_cached(tmp_path)) == 1
+
+    size = (tmp_path / "cli.db").stat().st_size
+    code, out, err = cli("bank", "delete", "big", "--yes")
+    assert code == 0 and json.loads(out) == {"bank": "big", "deleted_items": 39}
+    assert "'copytrace store vacuum'" in err
+    assert _cached(tmp_path) == []
+    code, out, err = cli("store", "vacuum")
+    report = json.loads(out)
+    assert code == 0 and report["bytes_before"] >= size > report["bytes_after"]
+    assert (tmp_path / "cli.db").stat().st_size <= report["bytes_after"] < size / 2
+    assert f"{report['bytes_before'] - report['bytes_after']:,} fewer than before" in err
+    code, out, _ = cli("match", CANONICAL_001)  # the store works as before
+    assert code == 0 and _matches(out)[0]["item_id"] == "000_ea7438489bd31fbe"
+
+
+def test_pruning_leaves_other_stores_cached_indexes(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    assert cli("match", CANONICAL_001)[0] == 0
+    ours = _cached(tmp_path)
+    monkeypatch.setenv("COPYTRACE_DB", str(tmp_path / "other.db"))  # a second store, the same cache
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    assert cli("bank", "add", "more", CANONICAL_001)[0] == 0
+    assert cli("match", CANONICAL_001)[0] == 0
+    assert cli("bank", "delete", "more", "--yes")[0] == 0
+    assert _cached(tmp_path) == ours
+
+
+def test_vacuum_on_every_backend(cli, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", "--db", db_url, CANONICAL_000)[0] == 0
+    assert cli("bank", "delete", "news", "--yes", "--db", db_url)[0] == 0
+    code, out, err = cli("store", "vacuum", "--db", db_url)
+    assert code == 0
+    if db_url.startswith("postgresql"):
+        assert out == "" and "autovacuum" in err and "VACUUM FULL" in err
+    else:
+        assert json.loads(out)["bytes_after"] <= json.loads(out)["bytes_before"]
+
+
+def test_vacuum_does_not_create_a_store(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("store", "vacuum", "--db", tmp_path / "nope.db")
+    assert code == 2 and out == "" and "no store at" in err and not (tmp_path / "nope.db").exists()

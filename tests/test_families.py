@@ -281,3 +281,13 @@ def test_the_service_reports_one_match_per_family(
             "matches"
         ]
         assert len(every) == 15 and {m["family"] for m in every} == {"repost-00"}
+
+
+def test_add_many_links_as_adding_one_by_one_does(text_000: str, state_union: dict[str, str]) -> None:
+    items = list(versions_of_000(text_000, 8).items()) + list(state_union.items())[:10]
+    one_by_one, at_once = Index(), Index()
+    for name, text in items:
+        one_by_one.add(name, text)
+    at_once.add_many(items)
+    assert [at_once.links(name) for name, _ in items] == [one_by_one.links(name) for name, _ in items]
+    assert at_once.family("repost-07") == one_by_one.family("repost-07") == ("repost-00", 8)

@@ -99,7 +99,13 @@ class Families:
             grown[: len(self.labels)] = self.labels
             self.labels = grown
         self.labels[number] = number
-        links = tuple(dict.fromkeys(n for n in links if n != name))
+        self.link(number, name, links)
+
+    def link(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
+        """Record the links of item ``number`` (added without them) and join the families they name."""
+        links = tuple(dict.fromkeys(n for n in (*self._links.get(name, ()), *links) if n != name))
+        for other in self._links.get(name, ()):
+            self._linked_by.get(other, set()).discard(name)
         if links:
             self._links[name] = links
             for other in links:

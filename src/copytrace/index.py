@@ -250,6 +250,46 @@ class Index:
         """
         if (bank, item_id) in self._lookup:
             raise DuplicateItemError(bank, item_id)
+        fp, text = self._prepare(item_id, text_or_fingerprint, html)
+        if links is None:
+            links = self.versions_of(fp, bank=bank)
+        self._insert(item_id, fp, text, bank, html, links)
+        return fp
+
+    def add_many(
+        self,
+        items: Iterable[tuple[str, str | Fingerprint]],
+        *,
+        bank: str = DEFAULT_BANK,
+        html: bool | None = None,
+    ) -> list[Fingerprint]:
+        """Add many items at once, each linked to its versions among the bank and the items before it, as
+        ``add`` one by one would; all or none are added.
+
+        The postings are merged once, where ``add`` one by one merges them before each match: use it to
+        build a bank.
+        """
+        prepared = []
+        seen: set[str] = set()
+        for item_id, text_or_fingerprint in items:
+            if (bank, item_id) in self._lookup or item_id in seen:
+                raise DuplicateItemError(bank, item_id)
+            seen.add(item_id)
+            prepared.append((item_id, *self._prepare(item_id, text_or_fingerprint, html)))
+        for item_id, fp, text in prepared:
+            self._insert(item_id, fp, text, bank, html, ())
+        for item_id, fp, _ in prepared:  # each against the items before it, families as formed so far
+            found = self.versions_of(fp, bank=bank, added_before=item_id)
+            if found:
+                self._families.link(
+                    self._lookup[(bank, item_id)], (bank, item_id), [(bank, other) for other in found]
+                )
+        return [fp for _, fp, _ in prepared]
+
+    def _prepare(
+        self, item_id: str, text_or_fingerprint: str | Fingerprint, html: bool | None
+    ) -> tuple[Fingerprint, str | None]:
+        """The fingerprint of an item to add (and its text, if given one), checked against this index."""
         text: str | None = None
         if isinstance(text_or_fingerprint, str) and looks_like_fingerprint(text_or_fingerprint):
             text_or_fingerprint = Fingerprint.parse(text_or_fingerprint)
@@ -263,8 +303,17 @@ class Index:
                 text, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
             )
         _check_indexable(fp, item_id)  # before anything changes: a refused item leaves no trace
-        if links is None:
-            links = self.versions_of(fp, bank=bank)
+        return fp, text
+
+    def _insert(
+        self,
+        item_id: str,
+        fp: Fingerprint,
+        text: str | None,
+        bank: str,
+        html: bool | None,
+        links: Sequence[str],
+    ) -> None:
         idx = len(self._ids)
         self._ids.append((bank, item_id))
         self._lookup[(bank, item_id)] = idx
@@ -286,7 +335,6 @@ class Index:
             (hashes, np.full(len(hashes), idx, dtype=np.uint32), positions.astype(np.uint32))
         )
         self._families.add(idx, (bank, item_id), [(bank, other) for other in links])
-        return fp
 
     def remove(self, item_id: str, *, bank: str = DEFAULT_BANK) -> None:
         """Remove an item; raises ``UnknownItemError`` if it is not there."""

@@ -47,6 +47,18 @@ def _parse(obj: object, *, need_text: bool) -> Record:
     return Record(rid, text, fp, labels, metadata)
 
 
+def json_error(exc: json.JSONDecodeError) -> str:
+    """``exc`` as a reason for a ``RecordError``: what is wrong and at which column of the line.
+
+    >>> json_error(json.JSONDecodeError("Unterminated string starting at", '"abc', 0))
+    'malformed JSON: Unterminated string starting at column 1'
+    >>> json_error(json.JSONDecodeError("Expecting value", "[1, ]", 4))
+    'malformed JSON: Expecting value at column 5'
+    """
+    at = "" if exc.msg.endswith(" at") else " at"  # json's own wording may end in "at" already
+    return f"malformed JSON: {exc.msg}{at} column {exc.colno}"
+
+
 def iter_records(
     lines: Iterable[str | bytes], *, source: str, need_text: bool = False
 ) -> Iterator[Record | RecordError]:
@@ -63,7 +75,7 @@ def iter_records(
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield RecordError(source, number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+            yield RecordError(source, number, json_error(exc))
             continue
         except ValueError as exc:  # e.g. an integer of more digits than Python converts
             yield RecordError(source, number, f"unreadable JSON: {exc}")

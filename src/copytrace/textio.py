@@ -59,12 +59,25 @@ def decode_bytes(data: bytes, *, source: str = "input") -> DecodedText:
     )
 
 
-def _check_size(size: int, limit: int, source: str) -> None:
+def _bytes(n: int) -> str:
+    """``n`` exactly, and rounded for reading: '1,048,576 bytes (1.05 MB)'."""
+    if n < 1000:
+        return "1 byte" if n == 1 else f"{n} bytes"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n:,} bytes ({n / size:.3g} {unit})"
+    raise AssertionError(n)  # unreachable: n >= 1000
+
+
+def _check_size(size: int, limit: int, source: str, *, exact: bool = True) -> None:
+    """Refuse ``size`` bytes over ``limit``; not ``exact``: reading stopped at ``size``, there may be more."""
     if size > limit:
-        raise InputError(
-            f"{source}: {size / 1e6:.1f} MB is over the {limit / 1e6:.0f} MB limit; "
-            "raise it with --max-size or split the input"
+        what = (
+            f"{_bytes(size)} is over the size limit of {_bytes(limit)}"
+            if exact
+            else f"more than {_bytes(limit)}, the size limit"
         )
+        raise InputError(f"{source}: {what}; raise it with --max-size or split the input")
 
 
 def read_text_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedText:
@@ -88,5 +101,5 @@ def read_text_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX
 def read_stdin(*, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedText:
     """Read standard input as bytes (up to the limit) and decode it."""
     data = sys.stdin.buffer.read(max_bytes + 1)
-    _check_size(len(data), max_bytes, "<stdin>")
+    _check_size(len(data), max_bytes, "<stdin>", exact=False)
     return decode_bytes(data, source="<stdin>")

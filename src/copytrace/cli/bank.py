@@ -1,13 +1,28 @@
-"""``copytrace bank``: add items to banks, list banks, remove items, delete banks."""
+"""``copytrace bank``: add items to banks, list banks, remove items, delete banks, export and import lists.
+
+Adding to a bank people keep adding to: ``--skip-existing`` leaves out the items whose id the bank holds with
+the same fingerprint and text (before any version linking or write), and reports those it holds with other
+content, which ``--replace`` replaces.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import CopytraceError, InputError, ParameterMismatchError, RecordError
+from ..errors import (
+    CopytraceError,
+    DuplicateItemError,
+    InputError,
+    ParameterMismatchError,
+    RecordError,
+    UnknownBankError,
+)
 from ..exchange import ListRecord, read_list, write_list
 from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
 from ..keys import PUBLIC_KEY, Key
@@ -16,26 +31,36 @@ from ..records import iter_records
 from ..store import ItemRecord, Store
 from .common import (
     Exit,
+    HelpFormatter,
     add_common_options,
     error,
     load_key,
     note,
     open_store,
     progress,
+    progress_bytes,
     read_input,
     shown,
     to_json,
 )
+
+MAX_CHANGED_NOTES = 10
+"""Changed items named one note each; the rest are counted in one more note."""
 
 ADD_EPILOG = """examples:
   copytrace bank add manifestos ./texts/           # every .txt below ./texts, id = relative path
   copytrace bank add news 000.txt 001.txt          # id = file name without extension
   copytrace bank add news --jsonl items.jsonl      # {"id", "text", "labels"?, "metadata"?} per line
   copytrace bank add shared --fingerprint-only --key-file consortium.key ./texts/
+  copytrace bank add manifestos ./texts/ --skip-existing    # again, after new files came in
 
 All items of one call are stored in one transaction: a bad input stops the call and stores nothing, unless
 --skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2.
 Every input is fingerprinted before that transaction starts, so other writers wait only for the insert.
+An id the bank holds already is an error, unless --skip-existing: an item whose fingerprint and text are
+unchanged is skipped ("unchanged" in the output); one with other content is reported, not stored, and the
+call exits 2 ("changed"), unless --replace too, which replaces it.  --replace alone replaces every item
+whose id the bank holds (labels and metadata too).
 Bank names: 1-64 ASCII letters, digits, '_', '.', '-'; item ids: up to 512 printable characters (see
 'copytrace.names').
 """
@@ -47,24 +72,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="manage banks of known text",
         description="Manage banks of known text.",
         epilog="example:\n  copytrace bank add news article.txt\n  copytrace bank list",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    bsub = bank.add_subparsers(
-        dest="bank_command", metavar="{add,list,remove,delete,export,import}", required=True
-    )
+    bsub = bank.add_subparsers(dest="bank_command", metavar="COMMAND", required=True)
 
     add = bsub.add_parser(
         "add",
         help="add files or JSON Lines records as items",
+        usage="%(prog)s [options] BANK (PATH [PATH ...] | --jsonl FILE)",
         epilog=ADD_EPILOG,
-        description="Add each file as an item of BANK (created if needed).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Add each file (or each record of --jsonl FILE) as an item of BANK (created if needed). "
+        "Give PATHs, --jsonl FILE, or both.",
+        formatter_class=HelpFormatter,
     )
     add.add_argument("bank", metavar="BANK")
-    add.add_argument("paths", nargs="*", metavar="PATH", help="text file or directory (every .txt in it)")
+    add.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="text file or directory (every .txt in it); optional with --jsonl",
+    )
     add.add_argument("--jsonl", metavar="FILE", help="JSON Lines records to add ('-' for standard input)")
     add.add_argument("--fingerprint-only", action="store_true", help="store fingerprints, not texts")
-    add.add_argument("--replace", action="store_true", help="replace items whose id is already in the bank")
+    _add_existing_options(add)
     add.add_argument("--skip-bad", action="store_true", help="report bad inputs and store the rest")
     add.add_argument("--labels", metavar="L1,L2", default="", help="labels for every item added")
     add_common_options(add)
@@ -75,36 +105,50 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="list banks",
         description="List banks with their item counts and parameters.",
         epilog="example:\n  copytrace bank list\n  copytrace bank list --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     ls.add_argument("--json", action="store_true", help="one JSON object per bank")
-    add_common_options(ls, key=False)
+    add_common_options(ls, key=False, max_size=False)
     ls.set_defaults(run=run_list)
 
     rm = bsub.add_parser(
         "remove",
         help="remove an item from a bank",
-        description="Remove one item from a bank.",
+        description="Remove one item from a bank (and the store's cached indexes it makes stale).",
         epilog="example:\n  copytrace bank remove news 000_ea7438489bd31fbe",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     rm.add_argument("bank", metavar="BANK")
     rm.add_argument("item_id", metavar="ITEM_ID")
-    add_common_options(rm, key=False)
+    add_common_options(rm, key=False, max_size=False)
     rm.set_defaults(run=run_remove)
 
     dl = bsub.add_parser(
         "delete",
         help="delete a bank and all its items",
-        description="Delete a bank and all its items.",
-        epilog="example:\n  copytrace bank delete news --yes",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Delete a bank, all its items and the store's cached indexes. An SQLite store's file "
+        "keeps its size until 'copytrace store vacuum'.",
+        epilog="example:\n  copytrace bank delete news --yes\n  copytrace store vacuum",
+        formatter_class=HelpFormatter,
     )
     dl.add_argument("bank", metavar="BANK")
     dl.add_argument("--yes", action="store_true", help="required: confirms the deletion")
-    add_common_options(dl, key=False)
+    add_common_options(dl, key=False, max_size=False)
     dl.set_defaults(run=run_delete)
     register_exchange(bsub)
+
+
+def _add_existing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip items the bank holds unchanged (same id, fingerprint and text); report changed ones",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace items whose id is already in the bank (with --skip-existing: only changed ones)",
+    )
 
 
 def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
@@ -176,12 +220,88 @@ def run_add(args: argparse.Namespace) -> int:
             yield from _jsonl_records(args, key, labels, seen, bad)
 
     items = list(records())  # fingerprint everything before the store's write transaction starts
-    n = store.add_items(args.bank, items, replace=args.replace, create=params)
-    print(to_json({"bank": args.bank, "added": n, "skipped": len(skipped)}))
+    items, unchanged, changed = _sort_existing(store, args, items)
+    n = _store_items(store, args, items, params)
+    out = {"bank": args.bank, "added": n, "skipped": len(skipped)}
+    print(to_json(_summary(args, out, unchanged, changed)))
+    left_out = _report_existing(args, n, unchanged, changed)
     if skipped:
         note(f"stored {n} item(s) in {args.bank!r}; skipped {len(skipped)} bad input(s)")
-        return Exit.ERROR
-    return Exit.OK
+    return Exit.ERROR if skipped or left_out else Exit.OK
+
+
+def _sort_existing(
+    store: Store, args: argparse.Namespace, items: list[ItemRecord]
+) -> tuple[list[ItemRecord], int, list[str]]:
+    """With --skip-existing or --replace: the items to store, how many the bank holds unchanged, and the
+    ids it holds with other content (in input order).
+
+    Unchanged (same fingerprint and text; labels and metadata are not compared) are left out with
+    --skip-existing; changed are left out unless --replace.  Runs before ``Store.add_items``, so a skipped
+    item costs no version linking and no write.  Without either option an id the bank holds is an error.
+    """
+    if not (args.skip_existing or args.replace):
+        return items, 0, []
+    wanted = {r.item_id: r for r in items}
+    held: dict[str, str] = {}
+    try:
+        for _, item_id, fp, _ in store.iter_fingerprints([args.bank]):
+            if item_id in wanted:
+                held[item_id] = fp
+    except UnknownBankError:  # a new bank holds nothing
+        return items, 0, []
+    unchanged: set[str] = set()
+    changed: list[str] = []
+    for rec in items:
+        if rec.item_id not in held:
+            continue
+        if held[rec.item_id] == str(rec.fingerprint) and store.text(args.bank, rec.item_id) == rec.text:
+            unchanged.add(rec.item_id)
+        else:
+            changed.append(rec.item_id)
+    drop = set(unchanged) if args.skip_existing else set()
+    if not args.replace:
+        drop.update(changed)
+    return [r for r in items if r.item_id not in drop], len(unchanged), changed
+
+
+def _store_items(
+    store: Store, args: argparse.Namespace, items: list[ItemRecord], params: FingerprintParams
+) -> int:
+    try:
+        return store.add_items(args.bank, items, replace=args.replace, create=params)
+    except DuplicateItemError as exc:
+        raise InputError(
+            f"item {exc.item_id!r} is already in bank {exc.bank!r}: add --skip-existing to skip the items "
+            "the bank holds unchanged, --replace to replace them, or remove it first"
+        ) from exc
+
+
+def _summary(
+    args: argparse.Namespace, out: dict[str, object], unchanged: int, changed: list[str]
+) -> dict[str, object]:
+    """The output object; with --skip-existing or --replace, with the "unchanged" and "changed" counts."""
+    if args.skip_existing or args.replace:
+        out.update(unchanged=unchanged, changed=len(changed))
+    return out
+
+
+def _report_existing(args: argparse.Namespace, n: int, unchanged: int, changed: list[str]) -> bool:
+    """Say on stderr what happened to the items the bank held; True if changed ones were left out."""
+    left_out = bool(changed) and not args.replace
+    if left_out:
+        for item_id in changed[:MAX_CHANGED_NOTES]:
+            error(
+                f"item {item_id!r} is in bank {args.bank!r} with another fingerprint or text: not stored "
+                "(add --replace to replace it)"
+            )
+        if len(changed) > MAX_CHANGED_NOTES:
+            error(f"and {len(changed) - MAX_CHANGED_NOTES} more changed item(s): not stored")
+    if args.skip_existing and (unchanged or changed):
+        fate = "not stored" if left_out else "replaced"
+        what = f"{unchanged} unchanged, skipped" + (f"; {len(changed)} changed, {fate}" if changed else "")
+        note(f"stored {n} item(s) in {args.bank!r}; {what}")
+    return left_out
 
 
 def _jsonl_records(
@@ -192,9 +312,9 @@ def _jsonl_records(
     bad: Callable[[str, CopytraceError], None],
 ) -> Iterator[ItemRecord]:
     source = args.jsonl
-    fh = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
+    fh = sys.stdin.buffer if source == "-" else _open_list(source)
     with fh:
-        for rec in progress(iter_records(fh, source=source), None, "fingerprinting"):
+        for rec in iter_records(progress_bytes(fh, _size(fh), "fingerprinting"), source=source):
             if isinstance(rec, RecordError):
                 bad(str(rec), rec)
                 continue
@@ -224,6 +344,15 @@ def _jsonl_records(
             yield ItemRecord(rec.id, fp, text, labels + rec.labels, rec.metadata)
 
 
+def _size(fh: BinaryIO) -> int | None:
+    """The size of a regular file, for a progress bar's total; None for a pipe or a terminal."""
+    try:
+        info = os.fstat(fh.fileno())
+    except (OSError, ValueError):  # no file descriptor (io.UnsupportedOperation is both)
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
 def run_list(args: argparse.Namespace) -> int:
     store = open_store(args)
     banks = store.banks()
@@ -251,7 +380,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    open_store(args).remove_item(args.bank, args.item_id)
+    store = open_store(args)
+    store.remove_item(args.bank, args.item_id)
+    store.prune_cache()
     print(to_json({"bank": args.bank, "removed": args.item_id}))
     return Exit.OK
 
@@ -261,12 +392,16 @@ def run_delete(args: argparse.Namespace) -> int:
         raise InputError(f"deleting bank {args.bank!r} removes all its items: add --yes to confirm")
     n = open_store(args).delete_bank(args.bank)
     print(to_json({"bank": args.bank, "deleted_items": n}))
+    note(
+        f"deleted bank {args.bank!r} and the store's cached indexes; the store keeps the freed space for "
+        "new items: give it back to the disk with 'copytrace store vacuum'"
+    )
     return Exit.OK
 
 
 EXPORT_EPILOG = """example:
   copytrace bank export news > news.ctl.jsonl
-  copytrace bank export shared --key-file consortium.key --source acme-trust-safety --out shared.jsonl
+  copytrace bank export shared --source acme-trust-safety --out shared.jsonl
 
 The list holds fingerprints, labels and times — never the texts.  Format: docs/formats.md.
 """
@@ -274,9 +409,12 @@ The list holds fingerprints, labels and times — never the texts.  Format: docs
 IMPORT_EPILOG = """example:
   copytrace bank import partner-list partner.ctl.jsonl
   copytrace bank import consortium shared.jsonl --key-file consortium.key
+  copytrace bank import partner-list partner-2.ctl.jsonl --skip-existing --replace   # an updated list
 
 A list made with another algorithm version or another key is refused.  All records of one call are stored
-in one transaction; a bad line stops the import and stores nothing, unless --skip-bad.
+in one transaction; a bad line stops the import and stores nothing, unless --skip-bad.  --skip-existing
+and --replace work as for 'bank add' (a record has no text: it is unchanged when the bank holds the same
+fingerprint and no text).
 """
 
 
@@ -285,13 +423,14 @@ def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore
         "export",
         help="write a bank as a fingerprint list (no text)",
         epilog=EXPORT_EPILOG,
-        description="Write BANK as a fingerprint list: JSON Lines, a header then one record per item.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write BANK as a fingerprint list: JSON Lines, a header then one record per item. The "
+        "fingerprints are written as stored, so no key is needed: a keyed bank gives a keyed list.",
+        formatter_class=HelpFormatter,
     )
     ex.add_argument("bank", metavar="BANK")
     ex.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     ex.add_argument("--source", metavar="NAME", help="who the list comes from (default: the bank name)")
-    add_common_options(ex, key=False)
+    add_common_options(ex, key=False, max_size=False)
     ex.set_defaults(run=run_export)
 
     im = bsub.add_parser(
@@ -299,13 +438,13 @@ def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore
         help="add the items of a fingerprint list to a bank",
         epilog=IMPORT_EPILOG,
         description="Add every record of a fingerprint list to BANK (created with the list's parameters).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     im.add_argument("bank", metavar="BANK")
-    im.add_argument("file", metavar="FILE|-")
-    im.add_argument("--replace", action="store_true", help="replace items whose id is already in the bank")
+    im.add_argument("file", metavar="FILE|-", help="the list, or - for standard input")
+    _add_existing_options(im)
     im.add_argument("--skip-bad", action="store_true", help="report bad records and store the rest")
-    add_common_options(im)
+    add_common_options(im, max_size=False)
     im.set_defaults(run=run_import)
 
 
@@ -353,12 +492,15 @@ def run_import(args: argparse.Namespace) -> int:
                 meta = {"source": rec.source} if rec.source else {}
                 yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta)
 
-        n = store.add_items(args.bank, list(items()), replace=args.replace, create=header.params)
-    print(to_json({"bank": args.bank, "imported": n, "skipped": len(skipped)}))
-    return Exit.ERROR if skipped else Exit.OK
+        to_store, unchanged, changed = _sort_existing(store, args, list(items()))
+        n = _store_items(store, args, to_store, header.params)
+    out = {"bank": args.bank, "imported": n, "skipped": len(skipped)}
+    print(to_json(_summary(args, out, unchanged, changed)))
+    left_out = _report_existing(args, n, unchanged, changed)
+    return Exit.ERROR if skipped or left_out else Exit.OK
 
 
-def _open_list(path: str):  # type: ignore[no-untyped-def]
+def _open_list(path: str) -> BinaryIO:
     try:
         return open(path, "rb")
     except OSError as exc:

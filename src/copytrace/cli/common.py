@@ -13,11 +13,19 @@ import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from ..errors import InputError
 from ..keys import Key
@@ -107,7 +115,39 @@ def show_library_warnings() -> None:
         logger.addHandler(_WARNINGS)
 
 
-def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, key: bool = True) -> None:
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text as written where it has lines of its own (examples), one-paragraph descriptions filled to
+    the terminal, and each command of a command list on one line however narrow the terminal:
+    ``copytrace --help`` reads as a table of commands."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip("\n"):
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
+            # argparse measures the command names without their indent: a long one would wrap its line
+            names = [len(self._format_action_invocation(a)) for a in action._get_subactions()]
+            longest = max(names, default=0) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse._SubParsersAction._ChoicesPseudoAction):
+            width, self._width = self._width, 10_000
+            try:
+                return super()._format_action(action)
+            finally:
+                self._width = width
+        return super()._format_action(action)
+
+
+def add_common_options(
+    parser: argparse.ArgumentParser, *, store: bool = True, key: bool = True, max_size: bool = True
+) -> None:
+    """``--db`` (with ``store``), ``--key-file`` (with ``key``) and ``--max-size`` (with ``max_size``, for
+    commands that read text files): a command offers only the options it uses."""
     if store:
         parser.add_argument(
             "--db",
@@ -121,13 +161,14 @@ def add_common_options(parser: argparse.ArgumentParser, *, store: bool = True, k
             metavar="PATH",
             help="secret key for keyed fingerprints (default: $COPYTRACE_KEY_FILE)",
         )
-    parser.add_argument(
-        "--max-size",
-        metavar="BYTES",
-        type=int,
-        default=DEFAULT_MAX_BYTES,
-        help=f"refuse inputs larger than this (default: {DEFAULT_MAX_BYTES})",
-    )
+    if max_size:
+        parser.add_argument(
+            "--max-size",
+            metavar="BYTES",
+            type=int,
+            default=DEFAULT_MAX_BYTES,
+            help=f"refuse text inputs larger than this (default: {DEFAULT_MAX_BYTES})",
+        )
 
 
 _OPEN_STORES: list[Store] = []
@@ -184,18 +225,35 @@ def read_input(path: str, max_bytes: int) -> DecodedText:
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
     """Iterate with a progress bar on stderr when it is a terminal and the work is long enough."""
+    show = total is None or total > 20
+    yield from _progress(items, total, description, MofNCompleteColumn(), lambda _: 1, show)
+
+
+def progress_bytes(lines: Iterable[bytes], total: int | None, description: str) -> Iterator[bytes]:
+    """Iterate over the lines of a file with a progress bar of the bytes read out of ``total`` (its size;
+    None for a pipe), on stderr when it is a terminal: '3.1/12.0 MB', never '20000/?' for a known file."""
+    yield from _progress(lines, total, description, DownloadColumn(), len, True)
+
+
+def _progress(
+    items: Iterable[T],
+    total: int | None,
+    description: str,
+    done: ProgressColumn,
+    weight: Callable[[T], int],
+    long_enough: bool,
+) -> Iterator[T]:
     console = Console(stderr=True)
-    show = console.is_terminal and (total is None or total > 20)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        done,
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not show,
+        disable=not (console.is_terminal and long_enough),
     ) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item
-            bar.advance(task)
+            bar.advance(task, weight(item))

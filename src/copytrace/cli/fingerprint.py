@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import CopytraceError
 from ..fingerprint import fingerprint
-from .common import Exit, add_common_options, error, load_key, read_input
+from .common import Exit, HelpFormatter, add_common_options, error, load_key, read_input
 
 EPILOG = """example:
   copytrace fingerprint article.txt
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="print the fingerprint of a text",
         epilog=EPILOG,
         description="Print the fingerprint string of each input, one per line.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH|-", help="text file, or - for standard input")
     add_common_options(p, store=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..keys import Key
-from .common import Exit
+from .common import Exit, HelpFormatter
 
 EPILOG = """example:
   copytrace key generate > consortium.key
@@ -18,15 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "key",
         help="make a secret key for keyed fingerprints",
         epilog=EPILOG,
-        description="Print a new random secret key (64 hex digits) and, on stderr, its public key id.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Make secret keys for keyed fingerprints: only holders of the key can fingerprint text "
+        "that matches a keyed bank.",
+        formatter_class=HelpFormatter,
     )
-    ksub = p.add_subparsers(dest="key_command", metavar="{generate}", required=True)
+    ksub = p.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
     g = ksub.add_parser(
         "generate",
         help="print a new secret key",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print a new random secret key (64 hex digits) and, on stderr, its public key id. Keep "
+        "the key secret; share it only with those who may match against banks made with it.",
+        formatter_class=HelpFormatter,
     )
     g.set_defaults(run=run_generate)
 

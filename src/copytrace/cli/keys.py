@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..store.api_keys import ROLES, create_key, list_keys, revoke_key
-from .common import Exit, open_store, shown, to_json
+from .common import Exit, HelpFormatter, add_common_options, open_store, shown, to_json
 
 EPILOG = """example:
   copytrace keys create moderation-queue --role reader
@@ -22,14 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EPILOG,
         description="Create, list and revoke the keys that callers of 'copytrace serve' present. A key is "
         "printed once, when it is created; the store keeps only a salted hash of it.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    ksub = p.add_subparsers(dest="keys_command", metavar="{create,list,revoke}", required=True)
+    ksub = p.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
     c = ksub.add_parser(
         "create",
         help="create a key and print it (once)",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Roles: reader (match, fingerprint, review), writer (+ banks and items), admin "
         "(+ keys and the audit log).",
     )
@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls = ksub.add_parser(
         "list",
         help="list keys (never their secrets)",
+        description="List the service's API keys: name, role, id, state and who created them when.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     ls.add_argument("--json", action="store_true", help="one JSON object per key")
     ls.set_defaults(run=run_list)
@@ -49,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="revoke a key by name",
         description="Revoke a key: it stops working within 2 seconds; it stays listed, and in the audit log.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     r.add_argument("name", help="the key's name")
     r.set_defaults(run=run_revoke)
     for sp in (c, ls, r):
-        sp.add_argument("--db", metavar="URL", help="store (default: $COPYTRACE_DB or the local SQLite file)")
+        add_common_options(sp, key=False, max_size=False)
 
 
 def run_create(args: argparse.Namespace) -> int:

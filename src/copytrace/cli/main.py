@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import __version__
 from ..errors import CopytraceError
-from . import bank, evaluate, fingerprint, key, keys, match, serve
-from .common import Exit, close_stores, error, open_store_urls, show_library_warnings, shown
+from . import bank, evaluate, fingerprint, key, keys, match, serve, store_cmd
+from .common import Exit, HelpFormatter, close_stores, error, open_store_urls, show_library_warnings, shown
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
 
@@ -27,6 +27,8 @@ example:
   copytrace bank add news ../shared/data/canonical/000_ea7438489bd31fbe.txt
   copytrace match ../shared/data/canonical/001_5e32e1b4a13a1b7e.txt
   copytrace serve          # the HTTP service and review page on http://127.0.0.1:8080/
+
+'copytrace COMMAND --help' shows a command's options and examples.
 """
 
 
@@ -39,20 +41,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="copytrace", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="copytrace", description=DESCRIPTION, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of an internal error (for a bug report)"
     )
     sub = parser.add_subparsers(
         dest="command",
-        metavar="{bank,match,fingerprint,serve,keys,key,eval}",
+        metavar="COMMAND",
         required=True,
         parser_class=_Parser,
     )
-    for module in (bank, match, fingerprint, serve, keys, key, evaluate):
+    for module in (bank, match, fingerprint, serve, keys, key, store_cmd, evaluate):
         module.register(sub)
     for action in _subparsers(parser):
         action.add_argument("--version", action="version", version=f"copytrace {__version__}")
@@ -70,8 +70,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line's arguments; a usage error is one line and exit status 2."""
     args, extra = parser.parse_known_args(argv)
     # argparse gives an optional-length positional nothing when an option comes between it and its values
     # ("bank add BANK --key-file K PATH"): such trailing values are paths.
@@ -79,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.paths = [*args.paths, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv)
     show_library_warnings()
     try:
         return int(args.run(args))

@@ -24,19 +24,33 @@ def link_new_items(
     bank: str,
     params: FingerprintParams,
     items: Sequence[tuple[str, Fingerprint]],
-    versions: Callable[[str, Fingerprint], list[str]] | None,
+    versions: VersionFinder | None,
+    bank_index: Callable[[], Index | None],
 ) -> list[list[str]]:
-    """The links of each of ``items`` (id, fingerprint), in order: versions in the bank, then earlier items
-    of this call, best first, at most ``MAX_LINKS``."""
-    batch = Index.for_params(params)
-    for item_id, fp in items:
-        if item_id not in batch:  # the same id twice in one call is refused when written
-            batch.add(item_id, fp, bank=bank, links=())
+    """The links of each of ``items`` (id, fingerprint), in order, at most ``MAX_LINKS`` each.
+
+    With a ``versions`` finder that can tell (a service's live index), the versions in the bank come from it
+    and the versions among the items of this call from a small index of them.  Otherwise ``bank_index()``
+    gives an index of the bank as stored (None for a new bank) and the items are added to it
+    (``Index.add_many``), each matched against everything before it, as ``Index.add`` one by one would.
+    """
+    found: list[list[str]] | None = None
+    if versions is not None:
+        answers = [versions(bank, fp) for _, fp in items]
+        if all(a is not None for a in answers):
+            found = [a or [] for a in answers]
+    index = Index.for_params(params) if found is not None else bank_index() or Index.for_params(params)
+    unique = list(
+        {item_id: (item_id, fp) for item_id, fp in items}.values()
+    )  # a repeated id is refused later
+    for item_id, _ in unique:
+        if (bank, item_id) in index:
+            index.remove(item_id, bank=bank)  # replaced: the new version links afresh
+    index.add_many(unique, bank=bank)
     out = []
-    for item_id, fp in items:
-        found = versions(bank, fp) if versions is not None else []
-        found += batch.versions_of(fp, bank=bank, added_before=item_id)
-        out.append([i for i in dict.fromkeys(found) if i != item_id][:MAX_LINKS])
+    for n, (item_id, _) in enumerate(items):
+        mine = [*(found[n] if found is not None else []), *index.links(item_id, bank=bank)]
+        out.append([i for i in dict.fromkeys(mine) if i != item_id][:MAX_LINKS])
     return out
 
 

@@ -309,7 +309,11 @@ class Store:
         raise UnknownBankError(name)
 
     def delete_bank(self, name: str, *, actor: str | None = None) -> int:
-        """Delete a bank and its items; returns how many items went with it."""
+        """Delete a bank and its items; returns how many items went with it.
+
+        The store's cached indexes are deleted with it (``prune_cache``); the database file keeps its size
+        until ``vacuum``.
+        """
         with self._s() as s, s.begin():
             generation = _bump(s)
             row = self._bank(s, name)
@@ -318,7 +322,31 @@ class Store:
             s.delete(row)
             s.add(ChangeRow(generation=generation, op="drop_bank", bank=name))
             audit(s, actor, "delete_bank", name, items=int(n))
-            return int(n)
+        self._prune_cache(generation)
+        return int(n)
+
+    def vacuum(self) -> tuple[int, int] | None:
+        """Give the space of deleted rows back to the operating system; also ``prune_cache``.
+
+        SQLite: runs ``VACUUM`` (it waits for other writers, as a write does) and truncates the write-ahead
+        log; returns the bytes of the database file and its log before and after.  Other databases: None,
+        nothing done, as they reuse the space themselves (PostgreSQL's autovacuum; ``VACUUM FULL`` gives
+        it back to the system but locks the table while it runs: the operator's choice, not this call's).
+        """
+        self.prune_cache()
+        if self.engine.dialect.name != "sqlite":
+            return None
+        path = _sqlite_file(self.url)
+
+        def size() -> int:
+            files = () if path is None else (path, path.with_name(path.name + "-wal"))
+            return sum(f.stat().st_size for f in files if f.exists())
+
+        before = size()
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, size()
 
     # ------------------------------------------------------------------------------------------- items
     def add_items(
@@ -434,19 +462,15 @@ class Store:
             raise FingerprintFormatError(f"bank {bank!r}: {exc}") from exc
         assert params is not None
         todo = [r for r in todo if r.fingerprint.params == params]  # others are refused when written
-        finder = self.find_versions
-        index: Index | None = None
 
-        def versions(b: str, fp: Fingerprint) -> list[str]:
-            nonlocal index
-            found = finder(b, fp) if finder is not None else None
-            if found is not None or stored is None:
-                return found or []
-            if index is None:
-                index = self._cached_index([bank], params, None, DEFAULT_MATCH_PARAMS)
-            return index.versions_of(fp, bank=b)
+        def bank_index() -> Index | None:
+            if stored is None:
+                return None
+            assert params is not None
+            return self._cached_index([bank], params, None, DEFAULT_MATCH_PARAMS)
 
-        found = iter(link_new_items(bank, params, [(r.item_id, r.fingerprint) for r in todo], versions))
+        items = [(r.item_id, r.fingerprint) for r in todo]
+        found = iter(link_new_items(bank, params, items, self.find_versions, bank_index))
         linked = {id(r): next(found) for r in todo}
         return [dataclasses.replace(r, links=linked[id(r)]) if id(r) in linked else r for r in records]
 
@@ -663,8 +687,8 @@ class Store:
         if path is not None and path.exists():
             try:
                 return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
-            except CopytraceError:
-                path.unlink(missing_ok=True)  # unreadable: rebuild it
+            except (CopytraceError, OSError):  # unreadable, or pruned meanwhile by a writer: rebuild it
+                path.unlink(missing_ok=True)
         if key is None:
             index = Index.for_params(p, match_params=match_params, text_lookup=self.text)
         else:
@@ -685,19 +709,45 @@ class Store:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 index.save(path)
-                for stale in path.parent.glob(path.name.rsplit("-g", 1)[0] + "-g*.npz"):
-                    if stale != path:
-                        stale.unlink(missing_ok=True)
             except OSError:
                 pass  # a read-only cache is no reason to fail: the index is in memory
+            self._prune_cache(generation)
         return index
 
     def _cache_path(self, names: list[str], params: FingerprintParams, generation: int) -> Path:
         base = os.environ.get("COPYTRACE_CACHE") or str(
             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
         )
-        digest = hashlib.sha256(f"{self.url}|{sorted(names)}|{params}".encode()).hexdigest()[:24]
-        return Path(base) / f"index-{digest}-g{generation}.npz"
+        digest = hashlib.sha256(f"{self.url}|{sorted(names)}|{params}".encode()).hexdigest()[:12]
+        return Path(base) / f"{self._cache_prefix()}{digest}-g{generation}.npz"
+
+    def _cache_prefix(self) -> str:
+        """``index-<digest of the store's URL>-``: the start of the name of every index it caches."""
+        return f"index-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}-"
+
+    def prune_cache(self) -> int:
+        """Delete this store's cached indexes of generations older than the current one; returns how many.
+
+        Every change raises the generation and an index is cached for one generation, so those files are
+        never loaded again.  Indexes are also pruned whenever one is cached and when a bank is deleted.
+        """
+        return self._prune_cache(self.generation())
+
+    def _prune_cache(self, generation: int) -> int:
+        sample = self._cache_path([], FingerprintParams(), generation)
+        n = 0
+        for path in sample.parent.glob(f"{self._cache_prefix()}*-g*.npz"):
+            tail = path.name.rsplit("-g", 1)[1].removesuffix(".npz")
+            if not tail.isdigit() or int(tail) >= generation:
+                continue
+            try:
+                path.unlink()
+                n += 1
+            except FileNotFoundError:
+                continue  # another process pruned it first
+            except OSError as exc:
+                log.warning("cannot delete the stale cached index %s: %s", path, exc.strerror)
+        return n
 
     def generation(self) -> int:
         """A number that grows with every change to banks or items."""
