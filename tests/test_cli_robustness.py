@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -230,3 +232,73 @@ def test_remove_says_what_it_removed_and_json_is_utf8(cli, tmp_path: Path, text_
     assert '"item_id": "ñews/000"' in out
     code, out, _ = cli("bank", "remove", "news", "ñews/000")
     assert code == 0 and out == '{"bank": "news", "removed": "ñews/000"}\n'
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("stdin", "<stdin>: more than 1,000 bytes (1 kB), the size limit; raise it with --max-size"),
+        ("file", "{path}: 1,200 bytes (1.2 kB) is over the size limit of 1,000 bytes (1 kB); raise it"),
+    ],
+    ids=["stdin", "file"],
+)
+def test_over_limit_input_says_how_much_in_bytes(cli, tmp_path: Path, source: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    text = "word " * 240
+    path = tmp_path / "big.txt"
+    path.write_text(text)
+    arg = "-" if source == "stdin" else str(path)
+    code, out, err = cli("fingerprint", "--max-size", "1000", arg, stdin=text)
+    assert code == 2 and out == "" and expected.format(path=path) in err and "1.0 MB" not in err
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"id": "a", "text": "abc', "malformed JSON: Unterminated string starting at column 21"),
+        ('{"id": "a" "text": "abc"}', "malformed JSON: Expecting ',' delimiter at column 12"),
+    ],
+    ids=["unterminated", "missing-comma"],
+)
+def test_json_errors_read_once(cli, tmp_path: Path, line: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    records = tmp_path / "items.jsonl"
+    records.write_text(line)  # the last line, with no newline after it
+    code, _, err = cli("bank", "add", "b", "--jsonl", records)
+    assert code == 2 and f"{records}:1: {reason}" in err and "at at" not in err
+
+
+def test_the_jsonl_progress_bar_shows_bytes_of_the_file_size(tmp_path: Path, text_000: str) -> None:
+    records = tmp_path / "items.jsonl"
+    records.write_text(
+        "".join(json.dumps({"id": f"v{i}", "text": f"{text_000} {i}"}) + "\n" for i in range(30))
+    )
+    total = records.stat().st_size
+    env = {
+        **os.environ,
+        "COPYTRACE_DB": str(tmp_path / "p.db"),
+        "COPYTRACE_CACHE": str(tmp_path / "cache"),
+        "TERM": "xterm",
+        "COLUMNS": "120",
+    }
+    primary, secondary = pty.openpty()  # stderr is a terminal: the bar is drawn
+    with subprocess.Popen(
+        [sys.executable, "-m", "copytrace.cli.main", "bank", "add", "b", "--jsonl", str(records)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    ) as proc:
+        os.close(secondary)
+        drawn = b""
+        while chunk := _read(primary):
+            drawn += chunk
+        out = proc.stdout.read() if proc.stdout else b""
+    os.close(primary)
+    assert proc.returncode == 0 and json.loads(out)["added"] == 30
+    screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", drawn).decode()
+    assert f"{total / 1000:.1f}/{total / 1000:.1f} kB" in screen and "/?" not in screen
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal closed: the command has ended
+        return b""

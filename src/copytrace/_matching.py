@@ -94,6 +94,14 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family):  # 
                 c += 1
         if c == 0:
             continue
+        same = True  # versions of one text: every posting in one family, no sort needed
+        for t in range(1, c):
+            if fams[t] != fams[0]:
+                same = False
+                break
+        if same:
+            df[j] = 1
+            continue
         fams = np.sort(fams[:c])
         d = 1
         for t in range(1, c):
@@ -104,8 +112,12 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family):  # 
 
 
 @njit(cache=True, nogil=True)
-def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use):  # type: ignore[no-untyped-def]
-    """Postings of each used query hash in allowed items: anchors (item, query index, item position)."""
+def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use, budget):  # type: ignore[no-untyped-def]
+    """Postings of each used query hash in allowed items: anchors (item, query index, item position).
+
+    ``budget[j]`` is how many more anchors query hash ``j`` may make (negative: no limit); it is spent, so
+    the main and delta postings share it.  Postings of a hash are in item order: the earliest items holding
+    it come first."""
     m = lo.shape[0]
     total = 0
     for j in range(m):
@@ -119,12 +131,15 @@ def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use):  # typ
         if not use[j]:
             continue
         for p in range(lo[j], hi[j]):
+            if budget[j] == 0:
+                break
             it = np.int64(post_items[p])
             if it < item_end and allowed[it]:
                 a_item[n] = it
                 a_q[n] = j
                 a_pos[n] = np.int64(post_pos[p])
                 n += 1
+                budget[j] -= 1
     return a_item[:n], a_q[:n], a_pos[:n]
 
 
@@ -305,6 +320,7 @@ def match_query(  # type: ignore[no-untyped-def]
     common_df,
     max_postings,
     max_repeats,
+    max_anchors,
     max_gap,
     max_skew,
     min_evidence,
@@ -314,7 +330,8 @@ def match_query(  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
 
-    Only items numbered below ``item_end`` are searched (all of them, or those added before one).
+    Only items numbered below ``item_end`` are searched (all of them, or those added before one), and each
+    query hash makes anchors with at most ``max_anchors`` items (the earliest; negative: all).
     Only the first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as
     many postings of a hash), so the work stays linear in the query however repetitive it is."""
     m = q_hashes.shape[0]
@@ -323,10 +340,11 @@ def match_query(  # type: ignore[no-untyped-def]
     first = first_repeats(q_hashes, max_repeats)
     df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family)
     use = np.empty(m, dtype=np.bool_)
+    budget = np.full(m, max_anchors, dtype=np.int64)
     for j in range(m):
         use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
-    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, item_end, use)
-    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, item_end, use)
+    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, item_end, use, budget)
+    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, item_end, use, budget)
     a_item = np.concatenate((i1, i2))
     a_q = np.concatenate((q1, q2))
     a_pos = np.concatenate((p1, p2))

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from .errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
 from .fingerprint import Fingerprint, FingerprintParams
+from .records import json_error
 
 FORMAT = "copytrace-fingerprint-list"
 VERSION = 1
@@ -152,7 +153,7 @@ def read_list(
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RecordError(source, number, f"malformed JSON: {exc.msg} at column {exc.colno}")
+                yield RecordError(source, number, json_error(exc))
                 continue
             except ValueError as exc:  # e.g. an integer of more digits than Python converts
                 yield RecordError(source, number, f"unreadable JSON: {exc}")

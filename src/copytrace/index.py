@@ -52,6 +52,7 @@ from .normalize import tokenize
 DEFAULT_BANK = "default"
 _FORMAT = "copytrace-index/2"  # 2: copy-family links
 _MAX_TOKENS = 1 << 31
+_LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
 # text that repeats one word or phrase thousands of times costs linear work, not quadratic.
 MAX_REPEATS = 8
@@ -513,14 +514,21 @@ class Index:
         if len(fp) == 0 or not self._lookup:
             return []
         before = None if added_before is None else self._lookup[(bank, added_before)]
-        items, qc, ic, _ = self._results(fp, (bank,), before=before)
+        # Versions are looked for among the earliest holders of each fingerprint only: a family of 10,000
+        # versions links its next one after chaining 64 of them, not 10,000.
+        items, qc, ic, _ = self._results(fp, (bank,), before=before, max_anchors=_LINK_ANCHORS)
         both = np.minimum(qc, ic)
         ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
         ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
         return [self._ids[i][1] for i in items[ok].tolist()]
 
     def _results(
-        self, fp: Fingerprint, banks: Iterable[str] | None, *, before: int | None = None
+        self,
+        fp: Fingerprint,
+        banks: Iterable[str] | None,
+        *,
+        before: int | None = None,
+        max_anchors: int = -1,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every item (numbered below ``before``) with evidence in ``fp``: item numbers, query and item
         containments, kept chains."""
@@ -542,6 +550,7 @@ class Index:
             float(mp.common_df),
             mp.max_postings,
             MAX_REPEATS,
+            max_anchors,
             mp.gap_for(g),
             mp.skew_for(g),
             mp.min_evidence,
