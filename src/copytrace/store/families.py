@@ -26,13 +26,14 @@ def link_new_items(
     items: Sequence[tuple[str, Fingerprint]],
     versions: VersionFinder | None,
     bank_index: Callable[[], Index | None],
-) -> list[list[str]]:
+) -> tuple[list[list[str]], Index | None]:
     """The links of each of ``items`` (id, fingerprint), in order, at most ``MAX_LINKS`` each.
 
     With a ``versions`` finder that can tell (a service's live index), the versions in the bank come from it
     and the versions among the items of this call from a small index of them.  Otherwise ``bank_index()``
     gives an index of the bank as stored (None for a new bank) and the items are added to it
     (``Index.add_many``), each matched against everything before it, as ``Index.add`` one by one would.
+    Returns the links, and that index of the bank with the items added (None when the finder answered).
     """
     found: list[list[str]] | None = None
     if versions is not None:
@@ -51,7 +52,7 @@ def link_new_items(
     for n, (item_id, _) in enumerate(items):
         mine = [*(found[n] if found is not None else []), *index.links(item_id, bank=bank)]
         out.append([i for i in dict.fromkeys(mine) if i != item_id][:MAX_LINKS])
-    return out
+    return out, (index if found is None else None)
 
 
 def count_families(items: Iterable[tuple[str, Sequence[str] | None]]) -> int:

@@ -212,6 +212,10 @@ class Store:
         # How added items find the versions already in their bank (copytrace.families): a running service
         # sets its live index here; otherwise an index of the bank is built (or loaded from the cache).
         self.find_versions: VersionFinder | None = None
+        # The index the last add to a bank linked against, holding that add's items, with the generation
+        # that add committed: the next add to the bank reuses it when nothing changed in between.
+        self._linking: tuple[str, int, Index] | None = None
+        self._linked: tuple[str, Index] | None = None
         path = _sqlite_file(self.url)
         if path is not None and not path.exists():
             if not create:
@@ -442,7 +446,14 @@ class Store:
                 elif n > 1:
                     audit(s, actor, "add_items", bank, None, count=n, first_ids=added, replace=replace)
         except _NoChangeError:
+            self._linked = None
             return 0
+        except BaseException:
+            self._linked = None  # the linking index holds items that were not stored
+            raise
+        if self._linked is not None and self._linked[0] == bank:
+            self._linking = (bank, generation, self._linked[1])
+        self._linked = None
         return n
 
     def _with_links(
@@ -467,10 +478,16 @@ class Store:
             if stored is None:
                 return None
             assert params is not None
+            held = self._linking
+            if held is not None and held[0] == bank and held[1] == self.generation():
+                return held[2]  # this process's last add to the bank, and nothing has changed since
             return self._cached_index([bank], params, None, DEFAULT_MATCH_PARAMS)
 
         items = [(r.item_id, r.fingerprint) for r in todo]
-        found = iter(link_new_items(bank, params, items, self.find_versions, bank_index))
+        self._linking = None
+        links, index = link_new_items(bank, params, items, self.find_versions, bank_index)
+        self._linked = None if index is None else (bank, index)
+        found = iter(links)
         linked = {id(r): next(found) for r in todo}
         return [dataclasses.replace(r, links=linked[id(r)]) if id(r) in linked else r for r in records]
 
