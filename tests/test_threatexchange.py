@@ -148,3 +148,17 @@ def test_the_real_threatexchange_cli_flow(tmp_path: Path, text_000: str) -> None
     assert excerpt.returncode == 0 and "(mehr)" in excerpt.stdout, excerpt.stderr
     footer = _tx(home, "match", "text", "-", stdin=FOOTER)
     assert footer.returncode == 0 and footer.stdout == ""
+
+
+def test_every_version_is_reported_with_its_family(text_000: str, text_001: str) -> None:
+    """HMA banks each repost as its own signal: all are reported, each naming the copy family it is in."""
+    versions = [
+        CopytraceSignal.hash_from_str(f"Repost {i} from channel {i * 17}\n{text_000}") for i in range(3)
+    ]
+    index = CopytraceIndex.build([(s, f"v{i}") for i, s in enumerate(versions)])
+    found = index.query(CopytraceSignal.hash_from_str(text_001))
+    assert sorted(m.metadata for m in found) == ["v0", "v1", "v2"]
+    families = {(m.similarity_info.family, m.similarity_info.family_size) for m in found}  # type: ignore[attr-defined]
+    ((family, size),) = families
+    assert size == 3 and len(family) == 16
+    assert "family=" in found[0].similarity_info.pretty_str()
