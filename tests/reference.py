@@ -172,3 +172,28 @@ def brute_force_match(
 
 def all_kgram_hashes(fp_text_hashes: np.ndarray) -> set[int]:
     return set(fp_text_hashes.tolist())
+
+
+def assert_index_agrees_with_brute_force(items: list[str], query: str, mp: MatchParams) -> None:
+    """Bank ``items`` in an index and check its matches of ``query`` (every version) against
+    ``brute_force_match``: the same items, the same numbers of query and item fingerprints matched."""
+    from copytrace import Index, fingerprint, tokenize
+    from copytrace._matching import first_repeats
+
+    index = Index(match_params=mp)
+    fps = {}
+    for n, text in enumerate(items):
+        if len(tokenize(text)) >= 5:
+            fps[("default", str(n))] = index.add(str(n), text)
+    q = fingerprint(query, allow_short=True)
+    families = {name: index.family(name[1], bank=name[0])[0] for name in fps}
+    expected = brute_force_match(fps, q, mp, families) if len(q) else {}
+    held = {name: int(first_repeats(fp.hashes, MAX_REPEATS).sum()) for name, fp in fps.items()}
+    got = {
+        (m.bank, m.item_id): (
+            round(m.query_containment * len(q)),
+            round(m.item_containment * held[(m.bank, m.item_id)]),
+        )
+        for m in index.match(query, per_family=False)
+    }
+    assert got == expected

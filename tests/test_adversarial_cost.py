@@ -14,11 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace import Index, MatchParams, TooShortError, fingerprint, tokenize
-from copytrace._matching import first_repeats
-from copytrace.index import MAX_REPEATS
+from copytrace import Index, MatchParams, TooShortError
 
-from .reference import brute_force_match
+from .reference import assert_index_agrees_with_brute_force
 
 SIZE = 1 << 20  # 1 MB
 MAX_RATIO = 10.0
@@ -123,22 +121,4 @@ def repetitive(draw: st.DrawFn) -> tuple[list[str], str]:
 @settings(max_examples=60, deadline=None, derandomize=True)
 def test_repetitive_texts_agree_with_brute_force(corpus: tuple[list[str], str]) -> None:
     items, query = corpus
-    mp = MatchParams()
-    index = Index(match_params=mp)
-    fps = {}
-    for n, text in enumerate(items):
-        if len(tokenize(text)) >= 5:
-            fps[("default", str(n))] = index.add(str(n), text)
-    q = fingerprint(query, allow_short=True)
-    families = {name: index.family(name[1], bank=name[0])[0] for name in fps}
-    expected = brute_force_match(fps, q, mp, families) if len(q) else {}
-    got = {
-        (m.bank, m.item_id): (
-            round(m.query_containment * len(q)),
-            round(
-                m.item_containment * int(first_repeats(fps[(m.bank, m.item_id)].hashes, MAX_REPEATS).sum())
-            ),
-        )
-        for m in index.match(query, per_family=False)
-    }
-    assert got == expected
+    assert_index_agrees_with_brute_force(items, query, MatchParams())

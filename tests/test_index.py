@@ -23,7 +23,7 @@ from copytrace import (
 )
 
 from .conftest import FOOTER
-from .reference import brute_force_match
+from .reference import assert_index_agrees_with_brute_force
 
 
 def _words_with_offsets(text: str) -> list[tuple[int, int]]:
@@ -200,22 +200,7 @@ def corpora(draw: st.DrawFn) -> tuple[list[str], str]:
 @settings(max_examples=150, deadline=None)
 def test_index_agrees_with_brute_force(corpus: tuple[list[str], str], mp: MatchParams) -> None:
     items, query = corpus
-    index = Index(match_params=mp)
-    fps = {}
-    for n, text in enumerate(items):
-        if len(tokenize(text)) >= 5:
-            fps[("default", str(n))] = index.add(str(n), text)
-    q = fingerprint(query, allow_short=True)
-    families = {name: index.family(name[1], bank=name[0])[0] for name in fps}
-    expected = brute_force_match(fps, q, mp, families) if len(q) else {}
-    got = {
-        (m.bank, m.item_id): (
-            round(m.query_containment * len(q)),
-            round(m.item_containment * len(fps[(m.bank, m.item_id)])),
-        )
-        for m in index.match(query, per_family=False)
-    }
-    assert got == expected
+    assert_index_agrees_with_brute_force(items, query, mp)
 
 
 @given(st.lists(st.sampled_from(VOCAB), min_size=12, max_size=80), st.data())
