@@ -65,49 +65,38 @@ def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family):  # type: ignore[no-untyped-def]
+def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family, seen):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct copy families among the allowed items holding it, over
     the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)``.
 
     Versions of one text are one family (``copytrace.families``): text that many versions share is not
-    boilerplate, text that many unrelated items share is.  The common case, one posting, costs no sort.
+    boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
+    per family label plus a last slot holding the next free stamp: a family counts when its slot does not
+    yet hold this hash's stamp, so counting costs one pass over the postings, with no sort and no allocation.
     """
     m = lo1.shape[0]
     df = np.zeros(m, dtype=np.int64)
+    last = seen.shape[0] - 1
+    base = seen[last]
     for j in range(m):
-        n = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
-        if n == 0:
-            continue
-        if n == 1:
-            it = items1[lo1[j]] if hi1[j] > lo1[j] else items2[lo2[j]]
-            df[j] = 1 if it < item_end and allowed[it] else 0
-            continue
-        fams = np.empty(n, dtype=np.int64)
+        stamp = base + j + 1
         c = 0
         for p in range(lo1[j], hi1[j]):
-            if items1[p] < item_end and allowed[items1[p]]:
-                fams[c] = family[items1[p]]
-                c += 1
+            it = items1[p]
+            if it < item_end and allowed[it]:
+                f = family[it]
+                if seen[f] != stamp:
+                    seen[f] = stamp
+                    c += 1
         for p in range(lo2[j], hi2[j]):
-            if items2[p] < item_end and allowed[items2[p]]:
-                fams[c] = family[items2[p]]
-                c += 1
-        if c == 0:
-            continue
-        same = True  # versions of one text: every posting in one family, no sort needed
-        for t in range(1, c):
-            if fams[t] != fams[0]:
-                same = False
-                break
-        if same:
-            df[j] = 1
-            continue
-        fams = np.sort(fams[:c])
-        d = 1
-        for t in range(1, c):
-            if fams[t] != fams[t - 1]:
-                d += 1
-        df[j] = d
+            it = items2[p]
+            if it < item_end and allowed[it]:
+                f = family[it]
+                if seen[f] != stamp:
+                    seen[f] = stamp
+                    c += 1
+        df[j] = c
+    seen[last] = base + m + 1
     return df
 
 
@@ -314,6 +303,7 @@ def match_query(  # type: ignore[no-untyped-def]
     allowed,
     item_end,
     family,
+    seen,
     q_hashes,
     q_pos,
     item_nfp,
@@ -338,7 +328,7 @@ def match_query(  # type: ignore[no-untyped-def]
     lo1, hi1 = lookup(main_h, q_hashes)
     lo2, hi2 = lookup(delta_h, q_hashes)
     first = first_repeats(q_hashes, max_repeats)
-    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family)
+    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family, seen)
     use = np.empty(m, dtype=np.bool_)
     budget = np.full(m, max_anchors, dtype=np.int64)
     for j in range(m):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -167,6 +168,7 @@ class Index:
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
         self._families = Families(self._number_of, self._name_of)
+        self._scratch = threading.local()
 
     @classmethod
     def for_params(
@@ -191,6 +193,16 @@ class Index:
         index.params = params
         index._key = PUBLIC_KEY if params.key_id == PUBLIC_KEY.key_id else None
         return index
+
+    def _seen(self, n: int) -> np.ndarray:
+        """This thread's scratch for counting families (``_matching.count_df``): queries may run at once."""
+        seen: np.ndarray | None = getattr(self._scratch, "seen", None)
+        if seen is None or len(seen) < n + 1:
+            stamp = 0 if seen is None else int(seen[-1])
+            seen = np.zeros(max(64, 2 * n) + 1, dtype=np.int64)
+            seen[-1] = stamp
+            self._scratch.seen = seen
+        return seen
 
     def _number_of(self, name: Hashable) -> int | None:
         return self._lookup.get(name)  # type: ignore[call-overload,no-any-return]
@@ -544,6 +556,7 @@ class Index:
             allowed,
             n if before is None else min(before, n),
             self._families.labels[:n] if len(self._families.labels) >= n else np.arange(n),
+            self._seen(n),
             fp.hashes,
             fp.positions,
             self._nfp,
