@@ -29,14 +29,18 @@ def lookup(post_hashes, query_hashes):  # type: ignore[no-untyped-def]
             else:
                 b = mid
         lo[j] = a
-        b = n
-        while a < b:  # upper bound by binary search too: a hash held many times costs no scan
-            mid = (a + b) >> 1
-            if post_hashes[mid] <= h:
-                a = mid + 1
-            else:
-                b = mid
-        hi[j] = a
+        b = a
+        while b < n and b - a < 8 and post_hashes[b] == h:  # most hashes have a posting or two
+            b += 1
+        if b - a == 8:  # held many times: the upper bound by binary search, so it costs no long scan
+            c = n
+            while b < c:
+                mid = (b + c) >> 1
+                if post_hashes[mid] <= h:
+                    b = mid + 1
+                else:
+                    c = mid
+        hi[j] = b
     return lo, hi
 
 
@@ -327,7 +331,10 @@ def match_query(  # type: ignore[no-untyped-def]
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_h, q_hashes)
     lo2, hi2 = lookup(delta_h, q_hashes)
-    first = first_repeats(q_hashes, max_repeats)
+    first = np.ones(m, dtype=np.bool_)
+    held = np.flatnonzero((hi1 - lo1) + (hi2 - lo2) > 0)  # repeats matter only where there are postings
+    if held.shape[0] > max_repeats:
+        first[held] = first_repeats(q_hashes[held], max_repeats)
     df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family, seen)
     use = np.empty(m, dtype=np.bool_)
     budget = np.full(m, max_anchors, dtype=np.int64)

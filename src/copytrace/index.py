@@ -476,6 +476,8 @@ class Index:
         if len(fp) == 0 or not self._lookup:
             return []
         items, qc, ic, segs = self._results(fp, banks)
+        if len(items) == 0:  # most queries of a moderation stream
+            return []
         score = np.maximum(qc, ic)
         found = np.flatnonzero(score >= self.match_params.min_score)
         family = self._families.labels[items[found]]
@@ -529,6 +531,8 @@ class Index:
         # Versions are looked for among the earliest holders of each fingerprint only: a family of 10,000
         # versions links its next one after chaining 64 of them, not 10,000.
         items, qc, ic, _ = self._results(fp, (bank,), before=before, max_anchors=_LINK_ANCHORS)
+        if len(items) == 0:
+            return []
         both = np.minimum(qc, ic)
         ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
         ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
@@ -555,7 +559,7 @@ class Index:
             *self._delta,
             allowed,
             n if before is None else min(before, n),
-            self._families.labels[:n] if len(self._families.labels) >= n else np.arange(n),
+            self._families.labels,  # as long as the items at least (every item is in a family)
             self._seen(n),
             fp.hashes,
             fp.positions,
