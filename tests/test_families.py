@@ -291,3 +291,24 @@ def test_add_many_links_as_adding_one_by_one_does(text_000: str, state_union: di
     at_once.add_many(items)
     assert [at_once.links(name) for name, _ in items] == [one_by_one.links(name) for name, _ in items]
     assert at_once.family("repost-07") == one_by_one.family("repost-07") == ("repost-00", 8)
+
+
+def test_consecutive_adds_reuse_the_linking_index(
+    tmp_path: Path, text_000: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk load in calls of many items links each call against the index the last one left, instead of
+    rebuilding the bank's index from the store every time; a change by anyone else in between is seen."""
+    store = Store(str(tmp_path / "store.db"))
+    reposts = list(versions_of_000(text_000, 6).items())
+    store.add_items("news", _records(dict(reposts[:2])), create=DEFAULT_PARAMS)
+    built = []
+    real = store._cached_index
+    monkeypatch.setattr(store, "_cached_index", lambda *a, **k: built.append(1) or real(*a, **k))
+    store.add_items("news", _records(dict(reposts[2:4])))
+    store.add_items("news", _records(dict(reposts[4:5])))
+    assert built == [] and store.get_item("news", "repost-04").links
+    with Store(str(tmp_path / "store.db")) as other:  # another writer: the kept index is stale
+        other.remove_item("news", "repost-00")
+    store.add_items("news", _records(dict(reposts[5:])))
+    assert built == [1] and "repost-00" not in store.get_item("news", "repost-05").links
+    store.close()

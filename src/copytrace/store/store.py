@@ -474,17 +474,17 @@ class Store:
         assert params is not None
         todo = [r for r in todo if r.fingerprint.params == params]  # others are refused when written
 
+        held, self._linking = self._linking, None  # taken: the index is about to change
+
         def bank_index() -> Index | None:
             if stored is None:
                 return None
             assert params is not None
-            held = self._linking
             if held is not None and held[0] == bank and held[1] == self.generation():
                 return held[2]  # this process's last add to the bank, and nothing has changed since
             return self._cached_index([bank], params, None, DEFAULT_MATCH_PARAMS)
 
         items = [(r.item_id, r.fingerprint) for r in todo]
-        self._linking = None
         links, index = link_new_items(bank, params, items, self.find_versions, bank_index)
         self._linked = None if index is None else (bank, index)
         found = iter(links)
