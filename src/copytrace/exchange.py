@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from .errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
 from .fingerprint import Fingerprint, FingerprintParams
-from .records import json_error
+from .records import json_line
 
 FORMAT = "copytrace-fingerprint-list"
 VERSION = 1
@@ -151,15 +151,9 @@ def read_list(
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RecordError(source, number, json_error(exc))
-                continue
-            except ValueError as exc:  # e.g. an integer of more digits than Python converts
-                yield RecordError(source, number, f"unreadable JSON: {exc}")
-                continue
-            except RecursionError:
-                yield RecordError(source, number, "JSON nested too deeply")
+                obj = json_line(line, source, number)
+            except RecordError as exc:
+                yield exc
                 continue
             try:
                 yield _record(obj, header.params, number)

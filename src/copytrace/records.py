@@ -47,6 +47,19 @@ def _parse(obj: object, *, need_text: bool) -> Record:
     return Record(rid, text, fp, labels, metadata)
 
 
+def json_line(line: str, source: str, number: int) -> Any:
+    """The JSON value of one line of a JSON Lines input; ``RecordError`` naming ``source:number`` if it is
+    malformed, holds a number too long to convert, or is nested too deeply."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(source, number, json_error(exc)) from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise RecordError(source, number, f"unreadable JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RecordError(source, number, "JSON nested too deeply") from exc
+
+
 def json_error(exc: json.JSONDecodeError) -> str:
     """``exc`` as a reason for a ``RecordError``: what is wrong and at which column of the line.
 
@@ -73,15 +86,9 @@ def iter_records(
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RecordError(source, number, json_error(exc))
-            continue
-        except ValueError as exc:  # e.g. an integer of more digits than Python converts
-            yield RecordError(source, number, f"unreadable JSON: {exc}")
-            continue
-        except RecursionError:
-            yield RecordError(source, number, "JSON nested too deeply")
+            obj = json_line(line, source, number)
+        except RecordError as exc:
+            yield exc
             continue
         try:
             rec = _parse(obj, need_text=need_text)
