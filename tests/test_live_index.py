@@ -286,3 +286,46 @@ def test_a_slow_query_does_not_hold_up_another(
         assert done["change"].is_set()
         assert {m.item_id for m in live.match(text_001, per_family=False)} == {"000", "001"}
     store.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "old format"])
+def test_a_damaged_snapshot_is_rebuilt_from_the_store(
+    tmp_path: Path,
+    speeches: tuple[str, list[str]],
+    state_union: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    """A snapshot is a cache: one that does not read whole is set aside with a warning, never trusted, and
+    the index is built from the store again (and saved anew)."""
+    db, names = speeches
+    (snap,) = (tmp_path / "snap").glob("*.ctidx")
+    data = snap.read_bytes()
+    if damage == "truncated":
+        snap.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        snap.write_bytes(data[:48] + bytes(len(data) - 48))  # header zeroed: its checksum fails
+    else:
+        snap.write_bytes(b"PK\x03\x04" + data[4:])
+    with Store(db) as store:
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        live.catch_up()
+        assert "ignoring unreadable snapshot" in caplog.text
+        for name in names:  # the ten of the damaged snapshot and the ten after it
+            assert name in {m.item_id for m in live.match(state_union[name])}
+    assert list((tmp_path / "snap").glob("*.damaged")) and list((tmp_path / "snap").glob("*.ctidx"))
+
+
+def test_processes_of_one_server_map_one_snapshot(tmp_path: Path, speeches: tuple[str, list[str]]) -> None:
+    """Two live indexes over one store and snapshot directory (two workers) hold the postings of the same
+    file, mapped: neither has a private copy."""
+    db, _ = speeches
+    with Store(db) as store:
+        a = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        b = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        a.catch_up()
+        b.catch_up()
+        for live in (a, b):
+            assert live._index is not None
+            tags = live._index._main.tags
+            assert not tags.flags.writeable and not tags.flags.owndata  # a view of the mapped file

@@ -12,31 +12,39 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def lookup(post_hashes, query_hashes):  # type: ignore[no-untyped-def]
-    """For each query hash, the range ``[lo, hi)`` of its postings in the sorted ``post_hashes``."""
-    m = query_hashes.shape[0]
-    n = post_hashes.shape[0]
+def lookup(bits, offsets, tags, query_x):  # type: ignore[no-untyped-def]
+    """For each mixed query hash, the range ``[lo, hi)`` of its postings in a bucketed level
+    (``copytrace._postings``): its bucket's run of tags, searched for the query's tag."""
+    m = query_x.shape[0]
     lo = np.empty(m, dtype=np.int64)
     hi = np.empty(m, dtype=np.int64)
+    shift = np.uint64(64 - bits)
     for j in range(m):
-        h = query_hashes[j]
-        a = 0
-        b = n
-        while a < b:
-            mid = (a + b) >> 1
-            if post_hashes[mid] < h:
-                a = mid + 1
-            else:
-                b = mid
+        x = query_x[j]
+        bucket = np.int64(x >> shift)
+        t = np.uint32(x & np.uint64(0xFFFFFFFF))
+        a = np.int64(offsets[bucket])
+        e = np.int64(offsets[bucket + 1])
+        if e - a <= 16:  # a bucket holds about 16: one or two cache lines of tags
+            while a < e and tags[a] < t:
+                a += 1
+        else:
+            c = e
+            while a < c:
+                mid = (a + c) >> 1
+                if tags[mid] < t:
+                    a = mid + 1
+                else:
+                    c = mid
         lo[j] = a
         b = a
-        while b < n and b - a < 8 and post_hashes[b] == h:  # most hashes have a posting or two
+        while b < e and b - a < 8 and tags[b] == t:  # most hashes have a posting or two
             b += 1
         if b - a == 8:  # held many times: the upper bound by binary search, so it costs no long scan
-            c = n
+            c = e
             while b < c:
                 mid = (b + c) >> 1
-                if post_hashes[mid] <= h:
+                if tags[mid] <= t:
                     b = mid + 1
                 else:
                     c = mid
@@ -69,9 +77,10 @@ def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family, seen):  # type: ignore[no-untyped-def]
+def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, family, seen):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct copy families among the allowed items holding it, over
-    the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)``.
+    the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)`` (postings name item pages:
+    ``page_item`` maps them to items).
 
     Versions of one text are one family (``copytrace.families``): text that many versions share is not
     boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
@@ -86,14 +95,14 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family, seen
         stamp = base + j + 1
         c = 0
         for p in range(lo1[j], hi1[j]):
-            it = items1[p]
+            it = page_item[refs1[p]]
             if it < item_end and allowed[it]:
                 f = family[it]
                 if seen[f] != stamp:
                     seen[f] = stamp
                     c += 1
         for p in range(lo2[j], hi2[j]):
-            it = items2[p]
+            it = page_item[refs2[p]]
             if it < item_end and allowed[it]:
                 f = family[it]
                 if seen[f] != stamp:
@@ -105,8 +114,11 @@ def count_df(lo1, hi1, items1, lo2, hi2, items2, allowed, item_end, family, seen
 
 
 @njit(cache=True, nogil=True)
-def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use, budget):  # type: ignore[no-untyped-def]
+def gather_anchors(lo, hi, refs, pos, page_item, page_no, allowed, item_end, use, budget):  # type: ignore[no-untyped-def]
     """Postings of each used query hash in allowed items: anchors (item, query index, item position).
+
+    A posting names an item page (``page_item``, ``page_no``: the item and which of its pages) and a
+    position within it.
 
     ``budget[j]`` is how many more anchors query hash ``j`` may make (negative: no limit); it is spent, so
     the main and delta postings share it.  Postings of a hash are in item order: the earliest items holding
@@ -126,11 +138,12 @@ def gather_anchors(lo, hi, post_items, post_pos, allowed, item_end, use, budget)
         for p in range(lo[j], hi[j]):
             if budget[j] == 0:
                 break
-            it = np.int64(post_items[p])
+            ref = refs[p]
+            it = np.int64(page_item[ref])
             if it < item_end and allowed[it]:
                 a_item[n] = it
                 a_q[n] = j
-                a_pos[n] = np.int64(post_pos[p])
+                a_pos[n] = (np.int64(page_no[ref]) << 16) + np.int64(pos[p])
                 n += 1
                 budget[j] -= 1
     return a_item[:n], a_q[:n], a_pos[:n]
@@ -298,16 +311,23 @@ def chain_anchors(  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def match_query(  # type: ignore[no-untyped-def]
-    main_h,
-    main_items,
+    main_bits,
+    main_offsets,
+    main_tags,
+    main_refs,
     main_pos,
-    delta_h,
-    delta_items,
+    delta_bits,
+    delta_offsets,
+    delta_tags,
+    delta_refs,
     delta_pos,
+    page_item,
+    page_no,
     allowed,
     item_end,
     family,
     seen,
+    q_x,
     q_hashes,
     q_pos,
     item_nfp,
@@ -324,24 +344,37 @@ def match_query(  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
 
-    Only items numbered below ``item_end`` are searched (all of them, or those added before one), and each
-    query hash makes anchors with at most ``max_anchors`` items (the earliest; negative: all).
-    Only the first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as
-    many postings of a hash), so the work stays linear in the query however repetitive it is."""
+    ``q_x`` are the query's mixed hashes (``copytrace._postings.mix``).  Only items numbered below
+    ``item_end`` are searched (all of them, or those added before one), and each query hash makes anchors
+    with at most ``max_anchors`` items (the earliest; negative: all).  Only the first ``max_repeats``
+    occurrences of a hash in the query make anchors (items hold at most as many postings of a hash), so the
+    work stays linear in the query however repetitive it is."""
     m = q_hashes.shape[0]
-    lo1, hi1 = lookup(main_h, q_hashes)
-    lo2, hi2 = lookup(delta_h, q_hashes)
+    lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_x)
+    lo2, hi2 = lookup(delta_bits, delta_offsets, delta_tags, q_x)
+    held = np.flatnonzero((hi1 - lo1) + (hi2 - lo2) > 0)  # most of a query's hashes are in no item
+    if held.shape[0] == 0:
+        return (
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.float64),
+            np.empty((0, 6), dtype=np.int64),
+        )
     first = np.ones(m, dtype=np.bool_)
-    held = np.flatnonzero((hi1 - lo1) + (hi2 - lo2) > 0)  # repeats matter only where there are postings
-    if held.shape[0] > max_repeats:
+    if held.shape[0] > max_repeats:  # repeats matter only where there are postings
         first[held] = first_repeats(q_hashes[held], max_repeats)
-    df = count_df(lo1, hi1, main_items, lo2, hi2, delta_items, allowed, item_end, family, seen)
+    df = count_df(lo1, hi1, main_refs, lo2, hi2, delta_refs, page_item, allowed, item_end, family, seen)
     use = np.empty(m, dtype=np.bool_)
     budget = np.full(m, max_anchors, dtype=np.int64)
     for j in range(m):
         use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
-    i1, q1, p1 = gather_anchors(lo1, hi1, main_items, main_pos, allowed, item_end, use, budget)
-    i2, q2, p2 = gather_anchors(lo2, hi2, delta_items, delta_pos, allowed, item_end, use, budget)
+    i1, q1, p1 = gather_anchors(
+        lo1, hi1, main_refs, main_pos, page_item, page_no, allowed, item_end, use, budget
+    )
+    i2, q2, p2 = gather_anchors(
+        lo2, hi2, delta_refs, delta_pos, page_item, page_no, allowed, item_end, use, budget
+    )
     a_item = np.concatenate((i1, i2))
     a_q = np.concatenate((q1, q2))
     a_pos = np.concatenate((p1, p2))
@@ -365,3 +398,124 @@ def match_query(  # type: ignore[no-untyped-def]
         min_span,
         near,
     )
+
+
+@njit(cache=True, nogil=True)
+def match_batch(  # type: ignore[no-untyped-def]
+    main_bits,
+    main_offsets,
+    main_tags,
+    main_refs,
+    main_pos,
+    delta_bits,
+    delta_offsets,
+    delta_tags,
+    delta_refs,
+    delta_pos,
+    page_item,
+    page_no,
+    allowed,
+    item_end,
+    family,
+    seen,
+    q_x,
+    q_hashes,
+    q_pos,
+    q_starts,
+    item_nfp,
+    common_df,
+    max_postings,
+    max_repeats,
+    max_anchors,
+    max_gap,
+    max_skew,
+    min_evidence,
+    min_span,
+    near,
+):
+    """``match_query`` for many queries in one call: query ``i`` is ``[q_starts[i], q_starts[i + 1])`` of the
+    concatenated query arrays.  Returns the results of all of them in query order, with the query of each
+    result (``r_query``), and the kept chains with their result numbered across the batch."""
+    n_q = q_starts.shape[0] - 1
+    items = []
+    qms = []
+    ims = []
+    evs = []
+    segs_all = []
+    n_res = np.zeros(n_q, dtype=np.int64)
+    for i in range(n_q):
+        a = q_starts[i]
+        b = q_starts[i + 1]
+        if b == a:
+            continue
+        r_item, r_qm, r_im, r_ev, segs = match_query(
+            main_bits,
+            main_offsets,
+            main_tags,
+            main_refs,
+            main_pos,
+            delta_bits,
+            delta_offsets,
+            delta_tags,
+            delta_refs,
+            delta_pos,
+            page_item,
+            page_no,
+            allowed,
+            item_end,
+            family,
+            seen,
+            q_x[a:b],
+            q_hashes[a:b],
+            q_pos[a:b],
+            item_nfp,
+            common_df,
+            max_postings,
+            max_repeats,
+            max_anchors,
+            max_gap,
+            max_skew,
+            min_evidence,
+            min_span,
+            near,
+        )
+        if r_item.shape[0] == 0:
+            continue
+        n_res[i] = r_item.shape[0]
+        items.append(r_item)
+        qms.append(r_qm)
+        ims.append(r_im)
+        evs.append(r_ev)
+        segs_all.append(segs)
+    total = 0
+    n_segs = 0
+    for t in range(len(items)):
+        total += items[t].shape[0]
+        n_segs += segs_all[t].shape[0]
+    r_query = np.empty(total, dtype=np.int64)
+    r_item = np.empty(total, dtype=np.int64)
+    r_qm = np.empty(total, dtype=np.int64)
+    r_im = np.empty(total, dtype=np.int64)
+    r_ev = np.empty(total, dtype=np.float64)
+    segs = np.empty((n_segs, 6), dtype=np.int64)
+    at = 0
+    s_at = 0
+    t = 0
+    for i in range(n_q):
+        if n_res[i] == 0:
+            continue
+        k = items[t].shape[0]
+        r_query[at : at + k] = i
+        r_item[at : at + k] = items[t]
+        r_qm[at : at + k] = qms[t]
+        r_im[at : at + k] = ims[t]
+        r_ev[at : at + k] = evs[t]
+        s = segs_all[t]
+        for u in range(s.shape[0]):
+            segs[s_at + u, 0] = s[u, 0] + at
+            for c in range(1, 6):
+                segs[s_at + u, c] = s[u, c]
+        s_at += s.shape[0]
+        at += k
+        t += 1
+    return r_query, r_item, r_qm, r_im, r_ev, segs

@@ -34,7 +34,7 @@ smallest item number).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -86,12 +86,36 @@ class Families:
         """The names ``name`` linked to when it was added (whether or not they are present now)."""
         return self._links.get(name, ())
 
+    def linked(self) -> Iterator[tuple[int, Hashable]]:
+        """(number, name) of every present item that has links."""
+        for name in self._links:
+            number = self._number_of(name)
+            if number is not None:
+                yield number, name
+
     def count(self, numbers: Iterable[int]) -> int:
         """How many families the given present item numbers belong to."""
         picked = np.fromiter(numbers, dtype=np.int64)
         return len(np.unique(self.labels[picked])) if len(picked) else 0
 
     # ------------------------------------------------------------------------------------------ changes
+    def restore(self, labels: np.ndarray, links: dict[Hashable, tuple[Hashable, ...]]) -> None:
+        """Take families as saved: every item's ``labels`` entry and the links of the items that have any
+        (all of them present), as ``add`` of each item with its links would have left them."""
+        self.labels = np.array(labels, dtype=np.int64)
+        order = np.argsort(self.labels, kind="stable")
+        grouped = self.labels[order]
+        cuts = np.flatnonzero(np.diff(grouped)) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [len(grouped)]))
+        multi = np.flatnonzero(ends - starts > 1)
+        self._members = {int(grouped[starts[g]]): order[starts[g] : ends[g]].tolist() for g in multi.tolist()}
+        self._links = dict(links)
+        self._linked_by = {}
+        for name, linked in links.items():
+            for other in linked:
+                self._linked_by.setdefault(other, set()).add(name)
+
     def add(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Register item ``number`` as ``name`` with its links; it joins or merges their families."""
         if number >= len(self.labels):

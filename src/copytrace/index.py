@@ -19,18 +19,16 @@ items holds memory for its live items only.  ``save``/``load`` write and read th
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
-from . import _matching
+from . import _matching, _postings, snapshot
+from ._item_names import ItemNames
 from .errors import (
-    CopytraceError,
     DuplicateItemError,
     FingerprintFormatError,
     KeyFormatError,
@@ -49,9 +47,10 @@ from .fingerprint import (
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
 from .normalize import tokenize
+from .snapshot import SnapshotError
 
 DEFAULT_BANK = "default"
-_FORMAT = "copytrace-index/2"  # 2: copy-family links
+_FORMAT = "copytrace-index/3"  # 2: copy-family links; 3: bucketed postings, memory-mapped
 _MAX_TOKENS = 1 << 31
 _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
@@ -63,34 +62,8 @@ _DELTA_MAX = 1 << 20
 TextLookup = Callable[[str, str], "str | None"]
 
 
-Postings = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _merge(a: Postings, b: Postings) -> Postings:
-    """Merge postings ``b`` into ``a`` (both sorted by hash; every item of ``b`` numbered after ``a``'s)."""
-    if len(b[0]) == 0:
-        return a
-    if len(a[0]) == 0:
-        return b
-    where = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))
-    mask = np.ones(len(a[0]) + len(b[0]), dtype=bool)
-    mask[where] = False
-
-    def merged(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        z = np.empty(len(mask), dtype=x.dtype)
-        z[where] = y
-        z[mask] = x
-        return z
-
-    return merged(a[0], b[0]), merged(a[1], b[1]), merged(a[2], b[2])
-
-
 def _name(path: object) -> str:
     return repr(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else "stream"
-
-
-def _empty_postings() -> Postings:
-    return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint32)
 
 
 def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
@@ -154,17 +127,19 @@ class Index:
         self.match_params = match_params
         self.keep_text = keep_text
         self.text_lookup = text_lookup
-        self._ids: list[tuple[str, str]] = []
-        self._lookup: dict[tuple[str, str], int] = {}
+        self._names = ItemNames()
+        self._n_present = 0
         self._nfp = np.zeros(0, dtype=np.int32)
         self._ntok = np.zeros(0, dtype=np.int32)
         self._alive = np.zeros(0, dtype=bool)
-        self._bank_of = np.zeros(0, dtype=np.int32)
-        self._bank_codes: dict[str, int] = {}
         self._texts: dict[int, tuple[str, bool | None]] = {}
-        self._main = _empty_postings()
-        self._delta = _empty_postings()
-        self._pending: list[Postings] = []
+        self._main = _postings.empty()
+        self._delta = _postings.empty()
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._item_page = np.zeros(0, dtype=np.int64)  # first page of each item
+        self._page_item = np.zeros(0, dtype=np.uint32)  # item of each page
+        self._page_no = np.zeros(0, dtype=np.uint32)  # which page of its item
+        self._n_pages = 0
         self._dead_postings = 0
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
         self._families = Families(self._number_of, self._name_of)
@@ -205,10 +180,11 @@ class Index:
         return seen
 
     def _number_of(self, name: Hashable) -> int | None:
-        return self._lookup.get(name)  # type: ignore[call-overload,no-any-return]
+        bank, item_id = cast(tuple[str, str], name)
+        return self._names.number(bank, item_id)
 
     def _name_of(self, number: int) -> Hashable:
-        return self._ids[number]
+        return self._names[number]
 
     def _hashing_key(self) -> Key:
         if self._key is None:
@@ -220,29 +196,45 @@ class Index:
 
     # ----------------------------------------------------------------------------------------- contents
     def __len__(self) -> int:
-        return len(self._lookup)
+        return self._n_present
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
             item = (DEFAULT_BANK, item)
-        return item in self._lookup
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        return self._names.number(*item) is not None
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(bank, item id) of every item, in the order added."""
-        return iter(self._lookup)
+        return self._names.iter_numbers(np.flatnonzero(self._alive[: len(self._names)]))
 
     @property
     def n_fingerprints(self) -> int:
         """Number of stored fingerprints (postings) of live items."""
         self._flush()
-        return len(self._main[0]) + len(self._delta[0]) - self._dead_postings
+        return len(self._main) + len(self._delta) - self._dead_postings
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the postings and per-item arrays (texts and ids excluded)."""
+        """Bytes held by the postings and the per-item and per-page arrays (texts and ids excluded; the top
+        hash bits an index built in memory keeps to re-bucket as it grows excluded too)."""
         self._flush()
-        arrays = [*self._main, *self._delta, self._nfp, self._alive]
-        return int(sum(a.nbytes for a in arrays))
+        n, pages = len(self._names), self._n_pages
+        per_item = [
+            self._nfp,
+            self._ntok,
+            self._alive,
+            self._names.bank_of,
+            self._item_page,
+            self._families.labels,
+        ]
+        return (
+            self._main.nbytes
+            + self._delta.nbytes
+            + sum(int(a[:n].nbytes) for a in per_item)
+            + int(self._page_item[:pages].nbytes + self._page_no[:pages].nbytes)
+        )
 
     def add(
         self,
@@ -261,7 +253,7 @@ class Index:
         Raises ``DuplicateItemError`` if (bank, item_id) is present and ``ParameterMismatchError`` for a
         fingerprint made with other parameters or another key.
         """
-        if (bank, item_id) in self._lookup:
+        if self._names.number(bank, item_id) is not None:
             raise DuplicateItemError(bank, item_id)
         fp, text = self._prepare(item_id, text_or_fingerprint, html)
         if links is None:
@@ -285,7 +277,7 @@ class Index:
         prepared = []
         seen: set[str] = set()
         for item_id, text_or_fingerprint in items:
-            if (bank, item_id) in self._lookup or item_id in seen:
+            if item_id in seen or self._names.number(bank, item_id) is not None:
                 raise DuplicateItemError(bank, item_id)
             seen.add(item_id)
             prepared.append((item_id, *self._prepare(item_id, text_or_fingerprint, html)))
@@ -293,10 +285,9 @@ class Index:
             self._insert(item_id, fp, text, bank, html, ())
         for item_id, fp, _ in prepared:  # each against the items before it, families as formed so far
             found = self.versions_of(fp, bank=bank, added_before=item_id)
-            if found:
-                self._families.link(
-                    self._lookup[(bank, item_id)], (bank, item_id), [(bank, other) for other in found]
-                )
+            number = self._names.number(bank, item_id)
+            if found and number is not None:
+                self._families.link(number, (bank, item_id), [(bank, other) for other in found])
         return [fp for _, fp, _ in prepared]
 
     def _prepare(
@@ -327,57 +318,71 @@ class Index:
         html: bool | None,
         links: Sequence[str],
     ) -> None:
-        idx = len(self._ids)
-        self._ids.append((bank, item_id))
-        self._lookup[(bank, item_id)] = idx
+        idx = self._names.append(bank, item_id)
+        self._n_present += 1
         if idx >= len(self._nfp):
             cap = max(64, 2 * len(self._nfp))
             self._nfp = np.resize(self._nfp, cap)
             self._ntok = np.resize(self._ntok, cap)
             self._alive = np.resize(self._alive, cap)
-            self._bank_of = np.resize(self._bank_of, cap)
+            self._item_page = np.resize(self._item_page, cap)
+        n_pages = max(1, -(-fp.n_tokens // _postings.PAGE))
+        first_page = self._n_pages
+        if first_page + n_pages > len(self._page_item):
+            cap = max(64, 2 * len(self._page_item), first_page + n_pages)
+            self._page_item = np.resize(self._page_item, cap)
+            self._page_no = np.resize(self._page_no, cap)
+        self._page_item[first_page : first_page + n_pages] = idx
+        self._page_no[first_page : first_page + n_pages] = np.arange(n_pages, dtype=np.uint32)
+        self._item_page[idx] = first_page
+        self._n_pages += n_pages
         keep = _matching.first_repeats(fp.hashes, MAX_REPEATS)
         hashes, positions = fp.hashes[keep], fp.positions[keep]
         self._nfp[idx] = len(hashes)
-        self._bank_of[idx] = self._bank_codes.setdefault(bank, len(self._bank_codes))
         self._ntok[idx] = fp.n_tokens
         self._alive[idx] = True
         if text is not None and self.keep_text:
             self._texts[idx] = (text, html)
+        positions = positions.astype(np.int64)
         self._pending.append(
-            (hashes, np.full(len(hashes), idx, dtype=np.uint32), positions.astype(np.uint32))
+            (
+                _postings.mix(hashes),
+                (first_page + (positions >> _postings.PAGE_BITS)).astype(np.uint32),
+                (positions & (_postings.PAGE - 1)).astype(np.uint16),
+            )
         )
         self._families.add(idx, (bank, item_id), [(bank, other) for other in links])
 
     def remove(self, item_id: str, *, bank: str = DEFAULT_BANK) -> None:
         """Remove an item; raises ``UnknownItemError`` if it is not there."""
-        idx = self._lookup.pop((bank, item_id), None)
+        idx = self._names.number(bank, item_id)
         if idx is None:
             raise UnknownItemError(bank, item_id)
+        self._names.remove(idx)
+        self._n_present -= 1
         self._alive[idx] = False
         self._families.remove(idx)
         self._texts.pop(idx, None)
         self._dead_postings += int(self._nfp[idx])
         self._allowed_cache.clear()
         self._flush()
-        total = len(self._main[0]) + len(self._delta[0])
-        dead_slots = len(self._ids) - len(self._lookup)
-        if (total and self._dead_postings * 4 > total) or dead_slots > max(1024, len(self._lookup)):
+        total = len(self._main) + len(self._delta)
+        dead_slots = len(self._names) - self._n_present
+        if (total and self._dead_postings * 4 > total) or dead_slots > max(1024, self._n_present):
             self._compact()
 
     # ------------------------------------------------------------------------------------- maintenance
     def _flush(self) -> None:
         if not self._pending:
             return
-        h = np.concatenate([p[0] for p in self._pending])
-        it = np.concatenate([p[1] for p in self._pending])
-        ps = np.concatenate([p[2] for p in self._pending])
+        x = np.concatenate([p[0] for p in self._pending])
+        refs = np.concatenate([p[1] for p in self._pending])
+        pos = np.concatenate([p[2] for p in self._pending])
         self._pending.clear()
-        order = np.argsort(h, kind="stable")
-        self._delta = _merge(self._delta, (h[order], it[order], ps[order]))
-        if len(self._delta[0]) > max(1 << 16, min(_DELTA_MAX, len(self._main[0]) // 8)):
-            self._main = _merge(self._main, self._delta)
-            self._delta = _empty_postings()
+        self._delta = _postings.merge(self._delta, x, refs, pos)
+        if len(self._delta) > max(1 << 16, min(_DELTA_MAX, len(self._main) // 8)):
+            self._main = _postings.concat(self._main, self._delta)
+            self._delta = _postings.empty()
 
     def flush(self) -> None:
         """Merge pending additions into the searchable postings now (a query otherwise does it first).
@@ -396,23 +401,26 @@ class Index:
     def _compact(self) -> None:
         """Merge the delta, drop dead items' postings and renumber the live items 0..n-1 in order added."""
         self._flush()
-        self._main = _merge(self._main, self._delta)
-        self._delta = _empty_postings()
-        n = len(self._ids)
-        if n == len(self._lookup):
+        self._main = _postings.concat(self._main, self._delta)
+        self._delta = _postings.empty()
+        n = len(self._names)
+        if n == self._n_present:
             return
         live = np.flatnonzero(self._alive[:n])
         renumber = np.full(n, -1, dtype=np.int64)
         renumber[live] = np.arange(len(live))
-        keep = self._alive[self._main[1]]
-        self._main = (
-            self._main[0][keep],
-            renumber[self._main[1][keep]].astype(np.uint32),
-            self._main[2][keep],
-        )
-        self._ids = [self._ids[i] for i in live.tolist()]
-        self._lookup = {pair: new for new, pair in enumerate(self._ids)}
-        self._nfp, self._ntok, self._bank_of = self._nfp[live], self._ntok[live], self._bank_of[live]
+        pages = self._n_pages
+        live_pages = np.flatnonzero(self._alive[self._page_item[:pages]])
+        renumber_page = np.full(max(1, pages), -1, dtype=np.int64)
+        renumber_page[live_pages] = np.arange(len(live_pages))
+        keep = renumber_page[self._main.refs] >= 0
+        self._main = _postings.select(self._main, keep, renumber_page)
+        self._page_item = renumber[self._page_item[live_pages]].astype(np.uint32)
+        self._page_no = self._page_no[live_pages]
+        self._n_pages = len(live_pages)
+        self._item_page = renumber_page[self._item_page[live]]
+        self._names = self._names.select(live)
+        self._nfp, self._ntok = self._nfp[live], self._ntok[live]
         self._alive = np.ones(len(live), dtype=bool)
         self._texts = {int(renumber[old]): held for old, held in self._texts.items()}
         self._families.renumber(renumber)
@@ -422,14 +430,14 @@ class Index:
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
         """Which item numbers a search of ``banks`` may report; cached, and extended (not rebuilt) when
         items were added since."""
-        n = len(self._ids)
+        n = len(self._names)
         allowed = self._allowed_cache.get(banks)
         if allowed is None or len(allowed) < n:
             start = 0 if allowed is None else len(allowed)
             tail = self._alive[start:n].copy()
             if banks is not None:
-                codes = [self._bank_codes[b] for b in banks if b in self._bank_codes]
-                tail &= np.isin(self._bank_of[start:n], codes)
+                codes = [c for c in map(self._names.bank_code, banks) if c is not None]
+                tail &= np.isin(self._names.bank_of[start:n], codes)
             allowed = tail if allowed is None else np.concatenate((allowed, tail))
             self._allowed_cache[banks] = allowed
         return allowed
@@ -473,10 +481,103 @@ class Index:
         (a parsed fingerprint has no character offsets, so its matches have no spans)."""
         if fp.params != self.params:
             raise ParameterMismatchError(self.params, fp.params, what="query")
-        if len(fp) == 0 or not self._lookup:
+        if len(fp) == 0 or not self._n_present:
             return []
         items, qc, ic, segs = self._results(fp, banks)
-        if len(items) == 0:  # most queries of a moderation stream
+        return self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
+
+    def match_many(
+        self,
+        texts: Sequence[str],
+        *,
+        banks: Iterable[str] | None = None,
+        limit: int | None = None,
+        html: bool | None = None,
+        queries: Sequence[str | None] | None = None,
+        per_family: bool = True,
+    ) -> list[list[Match]]:
+        """``match`` of each of ``texts`` (``queries[i]`` names text ``i``): the texts are fingerprinted
+        together (``fingerprint_many``) and searched in one compiled call, which is what makes a stream of
+        short posts fast; the answers are those of ``match`` one by one."""
+        from .fingerprint_batch import fingerprint_many
+
+        batch, tokens = fingerprint_many(
+            texts, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
+        )
+        fps = [
+            Fingerprint(batch.params, fp.hashes, fp.positions, fp.n_tokens, toks)
+            for fp, toks in zip(batch, tokens, strict=True)
+        ]
+        return self.match_fingerprints(fps, banks=banks, limit=limit, queries=queries, per_family=per_family)
+
+    def match_fingerprints(
+        self,
+        fps: Sequence[Fingerprint],
+        *,
+        banks: Iterable[str] | None = None,
+        limit: int | None = None,
+        queries: Sequence[str | None] | None = None,
+        per_family: bool = True,
+    ) -> list[list[Match]]:
+        """``match_fingerprint`` of each of ``fps``, searched in one compiled call."""
+        if queries is not None and len(queries) != len(fps):
+            raise ValueError(f"{len(fps)} fingerprints but {len(queries)} query names")
+        for fp in fps:
+            if fp.params != self.params:
+                raise ParameterMismatchError(self.params, fp.params, what="query")
+        out: list[list[Match]] = [[] for _ in fps]
+        if not fps or not self._n_present:
+            return out
+        lengths = np.fromiter((len(fp) for fp in fps), dtype=np.int64, count=len(fps))
+        starts = np.zeros(len(fps) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        if starts[-1] == 0:
+            return out
+        hashes = np.concatenate([fp.hashes for fp in fps])
+        positions = np.concatenate([fp.positions for fp in fps])
+        r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(  # type: ignore[call-arg]
+            *self._kernel_index_args(banks, None),
+            _postings.mix(hashes),
+            hashes,
+            positions,
+            starts,
+            *self._kernel_match_args(-1),
+        )
+        if len(r_query) == 0:  # most queries of a moderation stream
+            return out
+        bounds = np.searchsorted(r_query, np.arange(len(fps) + 1))
+        s_bounds = np.searchsorted(segs[:, 0], bounds)
+        for i in np.flatnonzero(np.diff(bounds)).tolist():
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            mine = segs[s_bounds[i] : s_bounds[i + 1]].copy()
+            mine[:, 0] -= a
+            fp = fps[i]
+            out[i] = self._matches(
+                fp,
+                r_item[a:b],
+                r_qm[a:b] / len(fp),
+                r_im[a:b] / np.maximum(1, self._nfp[r_item[a:b]]),
+                mine,
+                limit=limit,
+                query=None if queries is None else queries[i],
+                per_family=per_family,
+            )
+        return out
+
+    def _matches(
+        self,
+        fp: Fingerprint,
+        items: np.ndarray,
+        qc: np.ndarray,
+        ic: np.ndarray,
+        segs: np.ndarray,
+        *,
+        limit: int | None,
+        query: str | None,
+        per_family: bool,
+    ) -> list[Match]:
+        """The reported matches of one query from the kernel's results (items, containments, chains)."""
+        if len(items) == 0:
             return []
         score = np.maximum(qc, ic)
         found = np.flatnonzero(score >= self.match_params.min_score)
@@ -486,14 +587,14 @@ class Index:
             first = np.ones(len(order), dtype=bool)
             first[1:] = family[order[1:]] != family[order[:-1]]
             found = found[order[first]]
-        ranked = sorted(found.tolist(), key=lambda r: (-score[r], *self._ids[items[r]]))
+        ranked = sorted(found.tolist(), key=lambda r: (-score[r], *self._names[int(items[r])]))
         if limit is not None:
             ranked = ranked[:limit]
         bounds = np.searchsorted(segs[:, 0], np.arange(len(items) + 1))  # chains come per result
         matches = []
         for r in ranked:
             idx = int(items[r])
-            bank, item_id = self._ids[idx]
+            bank, item_id = self._names[idx]
             earliest = self._families.family_of(idx)
             spans = self._spans(idx, fp, segs[bounds[r] : bounds[r + 1]].tolist())
             matches.append(
@@ -505,7 +606,7 @@ class Index:
                     float(ic[r]),
                     spans,
                     query,
-                    family=self._ids[earliest][1],
+                    family=self._names[earliest][1],
                     family_size=self._families.size(idx),
                 )
             )
@@ -525,9 +626,9 @@ class Index:
         before it are considered (how the items of one batch link to each other)."""
         if fp.params != self.params:
             raise ParameterMismatchError(self.params, fp.params, what="item")
-        if len(fp) == 0 or not self._lookup:
+        if len(fp) == 0 or not self._n_present:
             return []
-        before = None if added_before is None else self._lookup[(bank, added_before)]
+        before = None if added_before is None else self._names.number(bank, added_before)
         # Versions are looked for among the earliest holders of each fingerprint only: a family of 10,000
         # versions links its next one after chaining 64 of them, not 10,000.
         items, qc, ic, _ = self._results(fp, (bank,), before=before, max_anchors=_LINK_ANCHORS)
@@ -536,7 +637,7 @@ class Index:
         both = np.minimum(qc, ic)
         ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
         ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
-        return [self._ids[i][1] for i in items[ok].tolist()]
+        return [self._names[i][1] for i in items[ok].tolist()]
 
     def _results(
         self,
@@ -548,21 +649,45 @@ class Index:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every item (numbered below ``before``) with evidence in ``fp``: item numbers, query and item
         containments, kept chains."""
+        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(  # type: ignore[call-arg]
+            *self._kernel_index_args(banks, before),
+            _postings.mix(fp.hashes),
+            fp.hashes,
+            fp.positions,
+            *self._kernel_match_args(max_anchors),
+        )
+        return r_item, r_qm / len(fp), r_im / np.maximum(1, self._nfp[r_item]), segs
+
+    def _kernel_index_args(self, banks: Iterable[str] | None, before: int | None) -> tuple[object, ...]:
+        """The index's side of a kernel call: postings, pages, allowed items, families, scratch."""
         self._flush()
-        bank_key = None if banks is None else tuple(sorted(set(banks)))
-        allowed = self._allowed(bank_key)
-        mp = self.match_params
-        g = self.params.guarantee
-        n = len(self._ids)
-        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(
-            *self._main,
-            *self._delta,
+        allowed = self._allowed(None if banks is None else tuple(sorted(set(banks))))
+        n = len(self._names)
+        main, delta = self._main, self._delta
+        return (
+            main.bits,
+            main.offsets,
+            main.tags,
+            main.refs,
+            main.pos,
+            delta.bits,
+            delta.offsets,
+            delta.tags,
+            delta.refs,
+            delta.pos,
+            self._page_item,
+            self._page_no,
             allowed,
             n if before is None else min(before, n),
             self._families.labels,  # as long as the items at least (every item is in a family)
             self._seen(n),
-            fp.hashes,
-            fp.positions,
+        )
+
+    def _kernel_match_args(self, max_anchors: int) -> tuple[object, ...]:
+        """The matching parameters of a kernel call."""
+        mp = self.match_params
+        g = self.params.guarantee
+        return (
             self._nfp,
             float(mp.common_df),
             mp.max_postings,
@@ -574,32 +699,35 @@ class Index:
             mp.min_tokens_for(g) - self.params.k,
             g,
         )
-        return r_item, r_qm / len(fp), r_im / np.maximum(1, self._nfp[r_item]), segs
 
     # --------------------------------------------------------------------------------------- families
     def links(self, item_id: str, *, bank: str = DEFAULT_BANK) -> list[str]:
         """Ids of the items of ``bank`` that the item was linked to as a version when it was added."""
-        if (bank, item_id) not in self._lookup:
+        if self._names.number(bank, item_id) is None:
             raise UnknownItemError(bank, item_id)
         return [str(name[1]) for name in self._families.links((bank, item_id))]  # type: ignore[index]
 
     def family(self, item_id: str, *, bank: str = DEFAULT_BANK) -> tuple[str, int]:
         """The item's copy family: (id of its earliest-added member, number of versions present)."""
-        idx = self._lookup.get((bank, item_id))
+        idx = self._names.number(bank, item_id)
         if idx is None:
             raise UnknownItemError(bank, item_id)
-        return self._ids[self._families.family_of(idx)][1], self._families.size(idx)
+        return self._names[self._families.family_of(idx)][1], self._families.size(idx)
 
     def n_families(self, bank: str | None = None) -> int:
         """Number of copy families among the items (of ``bank``)."""
-        return self._families.count(idx for (b, _), idx in self._lookup.items() if bank is None or b == bank)
+        present = np.flatnonzero(self._alive[: len(self._names)])
+        if bank is not None:
+            code = self._names.bank_code(bank)
+            present = present[self._names.bank_of[present] == code] if code is not None else present[:0]
+        return self._families.count(present.tolist())
 
     def _item_text(self, idx: int) -> tuple[str, bool | None] | None:
         held = self._texts.get(idx)
         if held is not None:
             return held
         if self.text_lookup is not None:
-            text = self.text_lookup(*self._ids[idx])
+            text = self.text_lookup(*self._names[idx])
             if text is not None:
                 return text, None
         return None
@@ -650,40 +778,59 @@ class Index:
 
     # ------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
-        """Write the index as one ``.npz``: to a path (through a temporary file, then renamed, so a crash
-        never leaves half an index) or to a binary stream."""
+        """Write the index as a snapshot (``copytrace.snapshot``): to a path (through a temporary file,
+        then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it."""
         self._compact()
-        n = len(self._ids)
+        n, pages = len(self._names), self._n_pages
+        links, absent = self._link_arrays()
+        main = self._main
         meta = {
-            "format": _FORMAT,
             "params": str(self.params),
-            "items": [[b, i] for b, i in self._ids],
+            "banks": self._names.banks,
+            "bits": main.bits,
+            "n_items": n,
+            "n_pages": pages,
             "texts": {str(idx): [t, h] for idx, (t, h) in self._texts.items()},
-            "links": {
-                str(idx): self.links(item_id, bank=bank)
-                for idx, (bank, item_id) in enumerate(self._ids)
-                if self._families.links((bank, item_id))
-            },
+            "absent_links": absent,
         }
-        h, it, ps = self._main
         arrays = {
-            "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-            "hashes": h,
-            "items": it,
-            "positions": ps,
+            "offsets": main.offsets,
+            "tags": main.tags,
+            "refs": main.refs,
+            "pos": main.pos,
+            "page_item": self._page_item[:pages],
+            "page_no": self._page_no[:pages],
+            "item_page": self._item_page[:n],
             "nfp": self._nfp[:n],
             "ntok": self._ntok[:n],
+            "labels": self._families.labels[:n],
+            **links,
+            **self._names.arrays(),
         }
-        if not isinstance(path, (str, os.PathLike)):
-            np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
-            return
-        target = Path(path)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # processes may save the same index
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        snapshot.write(path, _FORMAT, meta, arrays)
+
+    def _link_arrays(self) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+        """Every item's links as arrays: ``link_starts`` (n + 1) into ``link_targets``, an item number, or
+        ``-1 - k`` for the k-th of the linked names that are not present (returned beside)."""
+        n = len(self._names)
+        counts = np.zeros(n, dtype=np.int64)
+        targets: list[int] = []
+        absent: list[list[str]] = []
+        where: dict[tuple[str, str], int] = {}
+        for idx, name in self._families.linked():
+            linked = self._families.links(name)
+            counts[idx] = len(linked)
+            for other in linked:
+                bank, item_id = cast(tuple[str, str], other)
+                number = self._names.number(bank, item_id)
+                if number is None:
+                    number = -1 - where.setdefault((bank, item_id), len(where))
+                    if -1 - number == len(absent):
+                        absent.append([bank, item_id])
+                targets.append(number)
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        return {"link_starts": starts, "link_targets": np.array(targets, dtype=np.int64)}, absent
 
     @classmethod
     def load(
@@ -694,17 +841,16 @@ class Index:
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
         text_lookup: TextLookup | None = None,
     ) -> Index:
-        """Read an index written by ``save``.  ``key`` must be the key it was built with; without it, an
-        index of keyed fingerprints matches fingerprints only (see ``for_params``)."""
+        """Open an index written by ``save``: a path is memory-mapped, not read (its postings stay in the page
+        cache, shared by every process that opens it); changes made afterwards are kept in memory.
+        ``key`` must be the key it was built with; without it, an index of keyed fingerprints matches
+        fingerprints only (see ``for_params``).  Raises ``SnapshotError`` for a file that is not a whole,
+        valid snapshot."""
+        meta, arrays = snapshot.read(path, _FORMAT)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-                arrays = (npz["hashes"], npz["items"], npz["positions"], npz["nfp"], npz["ntok"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise CopytraceError(f"cannot read index {_name(path)}: {exc}") from exc
-        if meta.get("format") != _FORMAT:
-            raise CopytraceError(f"{_name(path)} is not a {_FORMAT} file")
-        params = FingerprintParams.parse(meta["params"])
+            params = FingerprintParams.parse(meta["params"])
+        except (KeyError, FingerprintFormatError) as exc:
+            raise SnapshotError(f"{_name(path)} has bad parameters: {exc}") from exc
         if key is None and params.key_id != PUBLIC_KEY.key_id:
             index = cls.for_params(params, match_params=match_params, text_lookup=text_lookup)
         else:
@@ -718,20 +864,52 @@ class Index:
                 match_params=match_params,
                 text_lookup=text_lookup,
             )
-        index._ids = [(b, i) for b, i in meta["items"]]
-        index._lookup = {}
-        index._nfp = arrays[3].astype(np.int32)
-        index._ntok = arrays[4].astype(np.int32)
-        index._alive = np.ones(len(index._ids), dtype=bool)
-        for b, _ in index._ids:
-            index._bank_codes.setdefault(b, len(index._bank_codes))
-        index._bank_of = np.fromiter(
-            (index._bank_codes[b] for b, _ in index._ids), dtype=np.int32, count=len(index._ids)
-        )
-        index._texts = {int(n): (t, h) for n, (t, h) in meta["texts"].items()}
-        links = meta.get("links", {})
-        for n, pair in enumerate(index._ids):  # families see each item once it is there, as when added
-            index._lookup[pair] = n
-            index._families.add(n, pair, [(pair[0], other) for other in links.get(str(n), ())])
-        index._main = (arrays[0], arrays[1], arrays[2])
+        try:
+            index._open(meta, arrays)
+        except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise SnapshotError(f"{_name(path)} is corrupt: {exc}") from exc
         return index
+
+    def _open(self, meta: dict[str, object], arrays: dict[str, np.ndarray]) -> None:
+        """Take the arrays of a snapshot as they are (mapped arrays stay shared), after checking every bound
+        the matching code relies on: a corrupt snapshot is refused, never read out of bounds."""
+        n, pages, bits = int(meta["n_items"]), int(meta["n_pages"]), int(meta["bits"])  # type: ignore[call-overload]
+        level = _postings.Level(bits, arrays["offsets"], arrays["tags"], arrays["refs"], arrays["pos"], None)
+        size = len(level)
+        checks = {
+            "bucket bits": 1 <= bits <= 32 and len(level.offsets) == (1 << bits) + 1,
+            "posting arrays": len(level.refs) == size and len(level.pos) == size,
+            "bucket offsets": int(level.offsets[0]) == 0
+            and int(level.offsets[-1]) == size
+            and bool(np.all(level.offsets[1:] >= level.offsets[:-1])),
+            "pages": size == 0 or int(level.refs.max()) < pages,
+            "page table": len(arrays["page_item"]) == pages
+            and len(arrays["page_no"]) == pages
+            and (pages == 0 or int(arrays["page_item"].max()) < n),
+            "items": all(len(arrays[a]) == n for a in ("item_page", "nfp", "ntok", "labels", "bank_of"))
+            and (n == 0 or int(arrays["labels"].max()) < n)
+            and (n == 0 or int(arrays["labels"].min()) >= 0)
+            and len(arrays["link_starts"]) == n + 1,
+        }
+        bad = [what for what, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"inconsistent {', '.join(bad)}")
+        self._main = level
+        self._page_item, self._page_no, self._n_pages = arrays["page_item"], arrays["page_no"], pages
+        self._item_page, self._nfp, self._ntok = arrays["item_page"], arrays["nfp"], arrays["ntok"]
+        self._alive = np.ones(n, dtype=bool)
+        self._names = ItemNames.from_arrays(list(meta["banks"]), arrays)  # type: ignore[call-overload]
+        self._n_present = n
+        texts: dict[str, list[object]] = meta["texts"]  # type: ignore[assignment]
+        self._texts = {int(i): (str(t), h) for i, (t, h) in texts.items()}  # type: ignore[misc]
+        absent = [tuple(pair) for pair in meta["absent_links"]]  # type: ignore[attr-defined]
+        starts, targets = arrays["link_starts"], arrays["link_targets"]
+        linked = np.flatnonzero(np.diff(starts))
+        links: dict[Hashable, tuple[Hashable, ...]] = {}
+        for idx in linked.tolist():
+            names = [
+                self._names[t] if t >= 0 else absent[-1 - t]
+                for t in targets[starts[idx] : starts[idx + 1]].tolist()
+            ]
+            links[self._names[idx]] = tuple(names)
+        self._families.restore(arrays["labels"], links)

@@ -25,6 +25,7 @@ Three promises keep it serving (issue #14):
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -50,6 +51,7 @@ log = logging.getLogger("copytrace.service")
 
 _CHUNK = 2000  # changes applied per hold of the index lock, so queries interleave with a long catch-up
 _QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
+_SNAPSHOT_SUFFIX = ".ctidx"
 _MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
 
 
@@ -322,41 +324,38 @@ class LiveIndex:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
 
     def _snapshot_stem(self) -> Path | None:
-        """``<dir>/live-<store and params digest>``: snapshots are ``<stem>-g<generation>.npz``."""
+        """``<dir>/live-<store and params digest>``: snapshots are ``<stem>-g<generation>.ctidx``."""
         if self.snapshot_dir is None:
             return None
         digest = hashlib.sha256(f"{self.store.url}|{self.params}".encode()).hexdigest()[:24]
         return self.snapshot_dir / f"live-{digest}"
 
     def _load_or_build(self, upto: int) -> None:
+        """Map the newest snapshot, or build the index from the store, save it as a snapshot and map that.
+
+        The workers of one server start together: the first takes the snapshot lock and builds while the
+        others wait for it, then every one of them maps the same file (one copy of the postings in memory).
+        A snapshot that cannot be read (damaged, truncated, of another format) is set aside with a warning
+        and the index is built again from the store: a snapshot is a cache, never the record."""
         started = time.monotonic()
-        newest = self._newest_snapshot(upto)
-        index: Index | None = None
-        generation = 0
-        if newest is not None:
-            path, generation = newest
-            try:
-                index = Index.load(
-                    path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+        with self._snapshot_lock(wait=True) as locked:
+            index, generation = self._load_newest(upto)
+            built = index is None
+            self._our_banks = set(self._banks())
+            if index is None:
+                generation = upto  # the build below reads a state at least this new
+                index = Index(
+                    key=self.key,
+                    k=self.params.k,
+                    window=self.params.window,
+                    match_params=self.match_params,
+                    keep_text=False,
+                    text_lookup=self.store.text,
                 )
-                self._quarantine = _read_quarantine(path)
-            except CopytraceError as exc:
-                log.warning("ignoring unreadable snapshot %s: %s", path, exc)
-                index = None
-        built = index is None
-        self._our_banks = set(self._banks())
-        if index is None:
-            generation = upto  # the build below reads a state at least this new
-            index = Index(
-                key=self.key,
-                k=self.params.k,
-                window=self.params.window,
-                match_params=self.match_params,
-                keep_text=False,
-                text_lookup=self.store.text,
-            )
-            for bank, item_id, fp, links in self.store.iter_fingerprints(self._our_banks):
-                self._add(index, bank, item_id, fp, links)
+                for bank, item_id, fp, links in self.store.iter_fingerprints(self._our_banks):
+                    self._add(index, bank, item_id, fp, links)
+                if locked:
+                    index = self._save_and_map(index, generation)
         # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
         # the first request.  It also merges the additions, so queries only read the index.
         index.match("copytrace warms up its matching code before it serves the first request")
@@ -375,8 +374,54 @@ class LiveIndex:
             time.monotonic() - started,
             len(self._quarantine),
         )
-        if built or replayed > max(10_000, len(index) // 10):  # else the old snapshot loads about as fast
-            self._save_snapshot()
+        if (built and not locked) or replayed > max(10_000, len(index) // 10):
+            self._save_snapshot()  # else the old snapshot loads about as fast
+
+    def _load_newest(self, upto: int) -> tuple[Index | None, int]:
+        """The newest snapshot at most ``upto`` mapped, with its generation; (None, 0) if there is none
+        that reads."""
+        newest = self._newest_snapshot(upto)
+        if newest is None:
+            return None, 0
+        path, generation = newest
+        try:
+            index = Index.load(
+                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+            )
+        except CopytraceError as exc:
+            log.warning("ignoring unreadable snapshot %s (building the index from the store): %s", path, exc)
+            try:
+                path.replace(path.with_name(path.name + ".damaged"))  # not tried again; kept for a look
+            except OSError as move:
+                log.warning("cannot set the unreadable snapshot aside: %s", move)
+            return None, 0
+        self._quarantine = _read_quarantine(path)
+        return index, generation
+
+    @contextmanager
+    def _snapshot_lock(self, *, wait: bool) -> Iterator[bool]:
+        """Hold ``<stem>.lock`` (an advisory lock the system drops if its process dies): yields whether it
+        is held.  ``wait`` blocks while another process holds it; otherwise it gives up at once."""
+        stem = self._snapshot_stem()
+        if stem is None:
+            yield False
+            return
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(stem.with_name(stem.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            log.warning("cannot use the snapshot directory %s: %s", stem.parent, exc)
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
 
     def _newest_snapshot(self, upto: int) -> tuple[Path, int] | None:
         stem = self._snapshot_stem()
@@ -384,9 +429,9 @@ class LiveIndex:
             return None
         prefix = stem.name + "-g"
         found = []
-        for p in stem.parent.glob(prefix + "*.npz"):
+        for p in stem.parent.glob(prefix + "*" + _SNAPSHOT_SUFFIX):
             try:
-                g = int(p.name[len(prefix) : -len(".npz")])
+                g = int(p.name[len(prefix) : -len(_SNAPSHOT_SUFFIX)])
             except ValueError:
                 continue
             if g <= upto:
@@ -397,48 +442,55 @@ class LiveIndex:
         return p, g
 
     def _save_snapshot(self) -> None:
-        """Save the index for the next start, then drop older snapshots (best effort).
+        """Save the index for the next start and map it in place of the one in memory (best effort).
 
         It runs under the sync lock, so no change is applied meanwhile, and shares the index lock with
-        queries, so they go on while it writes.  One process at a time saves (a lock file): the workers of
-        one server would all write the same snapshot.  Quarantined items are not in the index, so not in
-        the snapshot: a start from it does not list them again (their changes are older).
+        queries, so they go on while it writes.  One process at a time saves (the snapshot lock): the
+        workers of one server would all write the same snapshot.
         """
         index = self._index
-        stem = self._snapshot_stem()
-        if stem is None or index is None:
+        if index is None:
             return
-        path = stem.with_name(f"{stem.name}-g{self._generation}.npz")
-        if path.exists():
-            return
-        lock = stem.with_name(stem.name + ".saving")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if lock.exists() and time.time() - lock.stat().st_mtime > 600:
-                lock.unlink(missing_ok=True)  # left by a process that died while saving
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return  # another process is saving it
-        except OSError as exc:
-            log.warning("cannot save an index snapshot to %s: %s", path.parent, exc)
-            return
-        try:
+        with self._snapshot_lock(wait=False) as locked:
+            if not locked:
+                return  # another process is saving it
             with self._index_lock.exclusive():
                 index.compact()
-            with self._index_lock.shared():
+            with self._index_lock.shared():  # after ``compact`` saving only reads the index
+                mapped = self._save_and_map(index, self._generation)
+            with self._index_lock.exclusive():
+                self._index = mapped
+
+    def _save_and_map(self, index: Index, generation: int) -> Index:
+        """Save ``index`` as the snapshot of ``generation`` (the caller holds the snapshot lock), drop older
+        ones, and return the saved file mapped (or ``index`` itself if it cannot be saved).
+
+        Quarantined items are not in the index, so not in the snapshot: a start from it does not list them
+        again (their changes are older), so they are written beside it."""
+        stem = self._snapshot_stem()
+        if stem is None:
+            return index
+        path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
+        try:
+            if not path.exists():
+                index.save(path)
                 quarantine = [[b, i, r] for (b, i), r in self._quarantine.items()]
-                index.save(path)  # after ``compact`` it only reads the index
-            if quarantine:
-                _quarantine_path(path).write_text(json.dumps(quarantine), encoding="utf-8")
-        except OSError as exc:
+                if quarantine:
+                    _quarantine_path(path).write_text(json.dumps(quarantine), encoding="utf-8")
+            mapped = Index.load(
+                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+            )
+        except (OSError, CopytraceError) as exc:
             log.warning("cannot save an index snapshot to %s: %s", path, exc)
-            return
-        finally:
-            lock.unlink(missing_ok=True)
-        for old in stem.parent.glob(stem.name + "-g*.npz"):
-            if old != path:
+            return index
+        for old in [
+            *stem.parent.glob(f"{stem.name}-g*{_SNAPSHOT_SUFFIX}"),
+            *stem.parent.glob(f"{stem.name}-g*.npz"),
+        ]:
+            if old != path:  # older snapshots, and those of the format before
                 old.unlink(missing_ok=True)
                 _quarantine_path(old).unlink(missing_ok=True)
+        return mapped
 
     # -------------------------------------------------------------------------------------- queries
     def match(

@@ -1,0 +1,142 @@
+"""The on-disk form of an index: uncompressed, page-aligned arrays that ``read`` maps instead of copying.
+
+Every process that maps the same file shares its pages through the operating system's page cache: two
+service workers, or the Ray actors of one node, hold one copy of a bank however many of them search it.
+
+Layout (all integers little-endian)::
+
+    0     8 bytes   magic  b"CTINDEX3"
+    8     8 bytes   header length H
+    16    32 bytes  BLAKE2b-256 of the header
+    48    H bytes   header: UTF-8 JSON {"format", "meta", "arrays": [{"name", "dtype", "shape", "offset"}]}
+    ...   zero padding to a multiple of 4096
+          each array's bytes at its ``offset`` (a multiple of 4096), zero padding between them
+
+``write`` goes through a temporary file and a rename, so a reader sees the old file or the new one, never
+half of one.  ``read`` refuses anything that is not exactly such a file: another magic, a header that does
+not match its checksum, an unknown format, or arrays that run past the end (a truncated file).  It checks the
+header and the file's size, not every byte of the arrays (that would read them all): the index checks the
+arrays' bounds as it opens them, so a corrupt array can give wrong answers but never read out of bounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .errors import CopytraceError
+
+MAGIC = b"CTINDEX3"
+ALIGN = 4096
+_PREFIX = 48
+_MAX_HEADER = 1 << 30
+
+
+class SnapshotError(CopytraceError):
+    """A file is not a readable index snapshot: what is wrong with it, and that it should be rebuilt."""
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _layout(fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[bytes, list[int]]:
+    """The header bytes and each array's offset (the header's length moves the offsets: iterate)."""
+    start = ALIGN
+    while True:
+        offsets, at, entries = [], start, []
+        for name, a in arrays.items():
+            offsets.append(at)
+            entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": at})
+            at = _aligned(at + a.nbytes)
+        header = json.dumps({"format": fmt, "meta": meta, "arrays": entries}).encode("utf-8")
+        if _PREFIX + len(header) <= start:
+            return header, offsets
+        start = _aligned(_PREFIX + len(header))
+
+
+def _dump(fh: BinaryIO, fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    header, offsets = _layout(fmt, meta, arrays)
+    digest = hashlib.blake2b(header, digest_size=32).digest()
+    fh.write(MAGIC + len(header).to_bytes(8, "little") + digest + header)
+    at = _PREFIX + len(header)
+    for offset, a in zip(offsets, arrays.values(), strict=True):
+        fh.write(b"\0" * (offset - at))
+        data = np.ascontiguousarray(a)
+        if data.dtype.byteorder == ">":
+            data = data.astype(data.dtype.newbyteorder("<"))
+        fh.write(data.tobytes() if data.nbytes < (1 << 24) else memoryview(data.view(np.uint8)))  # type: ignore[arg-type]
+        at = offset + data.nbytes
+    fh.write(b"\0" * (_aligned(at) - at))
+
+
+def write(
+    target: str | os.PathLike[str] | BinaryIO, fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Write a snapshot to a path (atomically: temporary file, fsync, rename) or to a binary stream."""
+    if not isinstance(target, (str, os.PathLike)):
+        _dump(target, fmt, meta, arrays)
+        return
+    path = Path(target)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # processes may save the same index
+    try:
+        with open(tmp, "wb") as fh:
+            _dump(fh, fmt, meta, arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _name(source: object) -> str:
+    return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "stream"
+
+
+def read(source: str | os.PathLike[str] | BinaryIO, fmt: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The meta and the arrays of a snapshot of format ``fmt``.  A path is memory-mapped read-only (the
+    arrays are views of the mapping, shared with every process that maps the file); a stream is read."""
+    name = _name(source)
+    buf: mmap.mmap | bytes
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < _PREFIX:
+                    raise SnapshotError(f"{name} is not an index snapshot (only {size} bytes)")
+                buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            buf = source.read()
+    except OSError as exc:
+        raise SnapshotError(f"cannot read index snapshot {name}: {exc}") from exc
+    size = len(buf)
+    if size < _PREFIX or buf[:8] != MAGIC:
+        raise SnapshotError(f"{name} is not a {fmt} snapshot (bad magic number)")
+    length = int.from_bytes(buf[8:16], "little")
+    if length > min(_MAX_HEADER, size - _PREFIX):
+        raise SnapshotError(f"{name} is truncated or corrupt: its header runs past the end of the file")
+    header = bytes(buf[_PREFIX : _PREFIX + length])
+    if hashlib.blake2b(header, digest_size=32).digest() != buf[16:48]:
+        raise SnapshotError(f"{name} is corrupt: its header does not match its checksum")
+    try:
+        parsed = json.loads(header.decode("utf-8"))
+        if parsed["format"] != fmt:
+            raise SnapshotError(f"{name} is a {parsed['format']!r} snapshot, not {fmt}")
+        arrays: dict[str, np.ndarray] = {}
+        for entry in parsed["arrays"]:
+            dtype = np.dtype(entry["dtype"])
+            shape = tuple(int(d) for d in entry["shape"])
+            offset = int(entry["offset"])
+            count = int(np.prod(shape, dtype=np.int64))
+            if offset % ALIGN or offset < _PREFIX + length or offset + count * dtype.itemsize > size:
+                raise SnapshotError(f"{name} is truncated: array {entry['name']!r} runs past the end")
+            arrays[entry["name"]] = np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(shape)
+        return parsed["meta"], arrays
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"{name} has a malformed header: {exc}") from exc
