@@ -14,8 +14,10 @@ from .conftest import ROOT
 def test_all_lists_every_public_name() -> None:
     public = {
         name
-        for name, obj in vars(copytrace).items()
-        if not name.startswith("_") and not inspect.ismodule(obj) and name not in {"annotations"}
+        for name in dir(copytrace)
+        if not name.startswith("_")
+        and not inspect.ismodule(getattr(copytrace, name))
+        and name != "annotations"
     }
     assert public | {"__version__"} == set(copytrace.__all__)
 

@@ -9,11 +9,18 @@ text::
     >>> m = index.match("Someone wrote: the QUICK brown fox jumps over the lazy dog near the river!")[0]
     >>> m.item_id, round(m.query_containment, 2) > 0
     ('a1', True)
+
+The public names are loaded when first used (PEP 562): ``import copytrace`` and ``copytrace.__version__``
+import neither NumPy nor Numba, so ``copytrace --version`` and ``--help`` start at once; ``copytrace.Index``
+or ``from copytrace import Index`` imports what ``Index`` needs.
 """
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+import sys as _sys
+import typing as _typing
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
 
 from .errors import (
     CopytraceError,
@@ -29,16 +36,34 @@ from .errors import (
     UnknownBankError,
     UnknownItemError,
 )
-from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
-from .index import DEFAULT_BANK, Index
-from .keys import Key
-from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
-from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
 
-try:
-    __version__ = _metadata.version("copytrace")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0+unknown"
+if _typing.TYPE_CHECKING:
+    from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
+    from .index import DEFAULT_BANK, Index
+    from .keys import Key
+    from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
+    from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
+
+    __version__: str
+
+_LAZY = {
+    "DEFAULT_PARAMS": "fingerprint",
+    "Fingerprint": "fingerprint",
+    "FingerprintParams": "fingerprint",
+    "fingerprint": "fingerprint",
+    "DEFAULT_BANK": "index",
+    "Index": "index",
+    "Key": "keys",
+    "DEFAULT_MATCH_PARAMS": "match",
+    "Match": "match",
+    "MatchParams": "match",
+    "Span": "match",
+    "NORMALISATION_VERSION": "normalize",
+    "Tokens": "normalize",
+    "normalize": "normalize",
+    "tokenize": "normalize",
+}
+"""Each public name loaded on first use, and the submodule that defines it."""
 
 __all__ = [
     "DEFAULT_BANK",
@@ -70,3 +95,50 @@ __all__ = [
     "normalize",
     "tokenize",
 ]
+
+
+def _version() -> str:
+    from importlib import metadata  # 30 ms: only for the version
+
+    try:
+        return metadata.version("copytrace")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> object:
+    """A public name's value, imported from its submodule on first use and kept (PEP 562)."""
+    if name == "__version__":
+        value: object = _version()
+    elif name in _LAZY:
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(_ModuleType):
+    """This package: a submodule named as a function (``copytrace.fingerprint``, ``copytrace.normalize``)
+    does not replace that function when it is first imported.
+
+    Python binds a submodule to its package's attribute of the same name once the submodule is loaded. The
+    package imported those functions eagerly after their modules, so ``copytrace.fingerprint`` was always
+    the function; loaded lazily, the module would win whenever any code imported it first.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if (
+            _LAZY.get(name) == name
+            and isinstance(value, _ModuleType)
+            and value.__name__ == f"{__name__}.{name}"
+        ):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -3,6 +3,8 @@
 Adding to a bank people keep adding to: ``--skip-existing`` leaves out the items whose id the bank holds with
 the same fingerprint and text (before any version linking or write), and reports those it holds with other
 content, which ``--replace`` replaces.
+
+The fingerprinting library and the store are imported by the commands that use them, not to build the parser.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import (
     CopytraceError,
@@ -23,12 +25,9 @@ from ..errors import (
     RecordError,
     UnknownBankError,
 )
-from ..exchange import ListRecord, read_list, write_list
-from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams, fingerprint
 from ..keys import PUBLIC_KEY, Key
 from ..names import check_bank_name, item_id_problem
 from ..records import iter_records
-from ..store import ItemRecord, Store
 from .common import (
     Exit,
     HelpFormatter,
@@ -43,6 +42,10 @@ from .common import (
     shown,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from ..fingerprint import FingerprintParams
+    from ..store import ItemRecord, Store
 
 MAX_CHANGED_NOTES = 10
 """Changed items named one note each; the rest are counted in one more note."""
@@ -181,6 +184,9 @@ def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> No
 
 
 def run_add(args: argparse.Namespace) -> int:
+    from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
+    from ..store import ItemRecord
+
     if not args.paths and not args.jsonl:
         raise InputError("nothing to add: give files, directories or --jsonl FILE")
     check_bank_name(args.bank)
@@ -311,6 +317,9 @@ def _jsonl_records(
     seen: set[str],
     bad: Callable[[str, CopytraceError], None],
 ) -> Iterator[ItemRecord]:
+    from ..fingerprint import Fingerprint, fingerprint
+    from ..store import ItemRecord
+
     source = args.jsonl
     fh = sys.stdin.buffer if source == "-" else _open_list(source)
     with fh:
@@ -449,6 +458,8 @@ def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ..exchange import ListRecord, write_list
+
     store = open_store(args)
     info = store.bank(args.bank)
     source = args.source or args.bank
@@ -468,6 +479,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from ..exchange import read_list
+    from ..store import ItemRecord
+
     key = load_key(args)
     key_id = (key or PUBLIC_KEY).key_id
     fh = sys.stdin.buffer if args.file == "-" else _open_list(args.file)

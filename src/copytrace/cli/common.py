@@ -2,6 +2,9 @@
 
 Everything a command prints to a terminal goes through ``shown`` (plain text) or ``to_json`` (JSON): a bank
 name, item id, path or text from an old store or a hostile file cannot put terminal escapes on the screen.
+
+Building the parser imports this module, so it imports only what argparse needs: the store (SQLAlchemy,
+Alembic) and rich are imported by the functions that use them, when a command runs.
 """
 
 from __future__ import annotations
@@ -14,24 +17,16 @@ import os
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError
 from ..keys import Key
-from ..store import Store
-from ..store.store import DEFAULT_BUSY_TIMEOUT
 from ..textio import DEFAULT_MAX_BYTES, DecodedText, read_stdin, read_text_file
+
+if TYPE_CHECKING:
+    from rich.progress import ProgressColumn
+
+    from ..store import Store
 
 T = TypeVar("T")
 
@@ -178,6 +173,8 @@ def busy_timeout() -> float:
     """Seconds to wait for another writer's SQLite lock: ``$COPYTRACE_BUSY_TIMEOUT``, else 10."""
     value = os.environ.get("COPYTRACE_BUSY_TIMEOUT")
     if not value:
+        from ..store.store import DEFAULT_BUSY_TIMEOUT
+
         return DEFAULT_BUSY_TIMEOUT
     try:
         seconds = float(value)
@@ -193,6 +190,8 @@ def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
 
     Only commands that write pass ``create``: for the others a missing SQLite file is an error naming it.
     """
+    from ..store import Store
+
     store = Store(getattr(args, "db", None), create=create, busy_timeout=busy_timeout())
     _OPEN_STORES.append(store)
     return store
@@ -225,6 +224,8 @@ def read_input(path: str, max_bytes: int) -> DecodedText:
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
     """Iterate with a progress bar on stderr when it is a terminal and the work is long enough."""
+    from rich.progress import MofNCompleteColumn
+
     show = total is None or total > 20
     yield from _progress(items, total, description, MofNCompleteColumn(), lambda _: 1, show)
 
@@ -232,6 +233,8 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
 def progress_bytes(lines: Iterable[bytes], total: int | None, description: str) -> Iterator[bytes]:
     """Iterate over the lines of a file with a progress bar of the bytes read out of ``total`` (its size;
     None for a pipe), on stderr when it is a terminal: '3.1/12.0 MB', never '20000/?' for a known file."""
+    from rich.progress import DownloadColumn
+
     yield from _progress(lines, total, description, DownloadColumn(), len, True)
 
 
@@ -243,6 +246,9 @@ def _progress(
     weight: Callable[[T], int],
     long_enough: bool,
 ) -> Iterator[T]:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),

@@ -8,23 +8,15 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..evaluation.methods import ALL_METHODS
-from ..evaluation.report import MethodResult, method_names, run, score, table, write_report
-from ..evaluation.suite import build_suite, load_corpus
 from .common import Exit, note
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from ..evaluation.report import MethodResult
 
 EPILOG = """example:
   copytrace eval ../shared/data/corpora/state_union ../shared/data/corpora/inaugural --out eval/
@@ -55,9 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--per-row", type=int, default=40, metavar="N", help="queries per perturbation (40)")
     p.add_argument("--bank-size", type=int, metavar="N", help="documents banked (default: half)")
-    p.add_argument(
-        "--methods", default=",".join(m.name for m in ALL_METHODS), help="comma-separated (default: all)"
-    )
+    p.add_argument("--methods", help="comma-separated (default: all)")
     p.add_argument(
         "--slow-budget",
         type=float,
@@ -84,6 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar on stderr, one line per method and bank; nothing when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description:<28}"),
@@ -105,8 +105,13 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    from ..evaluation.methods import ALL_METHODS
+    from ..evaluation.report import method_names, run, score, table, write_report
+    from ..evaluation.suite import build_suite, load_corpus
+
     known = {m.name: m for m in ALL_METHODS}
+    methods = ",".join(known) if args.methods is None else args.methods
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in known]
     if unknown:
         raise InputError(f"unknown method(s) {', '.join(unknown)}: choose from {', '.join(known)}")

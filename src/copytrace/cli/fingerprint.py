@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CopytraceError
-from ..fingerprint import fingerprint
 from .common import Exit, HelpFormatter, add_common_options, error, load_key, read_input
 
 EPILOG = """example:
@@ -28,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fingerprint import fingerprint
+
     key = load_key(args)
     status = Exit.OK
     for path in args.paths:

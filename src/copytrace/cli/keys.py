@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..store.api_keys import ROLES, create_key, list_keys, revoke_key
 from .common import Exit, HelpFormatter, add_common_options, open_store, shown, to_json
 
 EPILOG = """example:
@@ -13,6 +12,10 @@ EPILOG = """example:
   copytrace keys list
   copytrace keys revoke moderation-queue
 """
+
+ROLES = ("reader", "writer", "admin")
+"""The roles of ``copytrace.store.api_keys`` (a test checks they agree), named here so that building the
+parser does not import the store."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from ..store.api_keys import create_key
+
     info, secret = create_key(open_store(args, create=True), args.name, args.role)
     print(secret)
     print(
@@ -69,6 +74,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from ..store.api_keys import list_keys
+
     keys = list_keys(open_store(args))
     for k in keys:
         if args.json:
@@ -81,6 +88,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from ..store.api_keys import revoke_key
+
     info = revoke_key(open_store(args), args.name)
     print(shown(f"revoked key {info.name!r} (id {info.key_id})"), file=sys.stderr)
     return Exit.OK

@@ -4,6 +4,11 @@ Every failure is one line on stderr and exit status 2: a ``CopytraceError`` as i
 store and an operating-system error as what happened, and anything unexpected as ``copytrace: internal
 error: ...`` with a hint to re-run with ``--debug`` (which prints the traceback) - never exit 1, which means
 "nothing matched".
+
+Start-up: building the parser imports only argparse-level code (each command module's ``register``), so
+``copytrace --version``, ``--help`` and ``COMMAND --help`` import neither NumPy, Numba, SQLAlchemy, Alembic
+nor FastAPI; a command imports those when it runs, and SQLAlchemy's errors are looked at only once one
+was raised (tests/test_cli_startup.py checks both).
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-from .. import __version__
 from ..errors import CopytraceError
 from . import bank, evaluate, fingerprint, key, keys, match, serve, store_cmd
 from .common import Exit, HelpFormatter, close_stores, error, open_store_urls, show_library_warnings, shown
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import OperationalError
 
 DESCRIPTION = """Find copies of known text - whole, reformatted, excerpted or obfuscated - with fingerprints.
 
@@ -40,9 +45,24 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(Exit.ERROR)
 
 
+class _Version(argparse.Action):
+    """``--version``: prints ``copytrace VERSION`` and exits; the version is looked up only then (reading
+    the package's metadata takes longer than building the whole parser)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from .. import __version__
+
+        parser._print_message(f"copytrace {__version__}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="copytrace", description=DESCRIPTION, formatter_class=HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"copytrace {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of an internal error (for a bug report)"
     )
@@ -55,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (bank, match, fingerprint, serve, keys, key, store_cmd, evaluate):
         module.register(sub)
     for action in _subparsers(parser):
-        action.add_argument("--version", action="version", version=f"copytrace {__version__}")
+        action.add_argument("--version", action=_Version)
         action.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
@@ -96,16 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return Exit.OK
-    except OperationalError as exc:
-        error(_store_failure(exc))
-        return _debug(args, exc)
-    except SQLAlchemyError as exc:
-        error(f"the store failed: {_first_line(exc)}")
-        return _debug(args, exc)
     except OSError as exc:
         error(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else _first_line(exc))
         return _debug(args, exc)
     except Exception as exc:
+        store_failure = _store_error(exc)
+        if store_failure is not None:
+            error(store_failure)
+            return _debug(args, exc)
         print(
             f"copytrace: internal error: {shown(_first_line(exc))} (a bug: re-run with --debug for the "
             "traceback and report it)",
@@ -119,6 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
+
+
+def _store_error(exc: Exception) -> str | None:
+    """The one-line message for an error of the store (SQLAlchemy), None for any other exception.
+
+    SQLAlchemy is imported here, not at start-up: an error raised by it means it was imported already.
+    """
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    if isinstance(exc, OperationalError):
+        return _store_failure(exc)
+    if isinstance(exc, SQLAlchemyError):
+        return f"the store failed: {_first_line(exc)}"
+    return None
 
 
 def _store_failure(exc: OperationalError) -> str:

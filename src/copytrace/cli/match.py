@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import CopytraceError, RecordError
-from ..fingerprint import FingerprintParams
-from ..index import Index
 from ..keys import PUBLIC_KEY
-from ..match import Match, MatchParams
 from ..records import iter_records
 from .common import (
     Exit,
@@ -24,6 +22,10 @@ from .common import (
     shown,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from ..index import Index
+    from ..match import Match
 
 EPILOG = """examples:
   copytrace match post.txt                          # every bank made with the same key
@@ -124,6 +126,9 @@ def _queries(args: argparse.Namespace, failures: list[str]) -> Iterator[tuple[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fingerprint import FingerprintParams
+    from ..match import MatchParams
+
     if not args.paths:
         args.paths = ["-"]
     store = open_store(args)

@@ -10,9 +10,11 @@ import sys
 import tempfile
 
 from ..errors import CopytraceError
-from ..service.config import DEFAULT_MAX_TEXT, ServiceConfig, default_snapshot_dir, env_flag
-from ..store import Store, default_url
 from .common import Exit
+
+DEFAULT_MAX_TEXT = 1_000_000
+"""``copytrace.service.config.DEFAULT_MAX_TEXT`` (a test checks they agree), named here so that building the
+parser does not import the service (FastAPI) or the store."""
 
 EPILOG = """example:
   copytrace keys create me --role admin          # prints the key, once
@@ -71,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..service.config import ServiceConfig, default_snapshot_dir
+    from ..store import Store, default_url
+
     config = ServiceConfig(
         db=args.db or default_url(),
         key_file=args.key_file or os.environ.get("COPYTRACE_KEY_FILE") or None,
@@ -114,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _public_metrics_from_env() -> bool:
+    from ..service.config import env_flag
+
     try:
         return env_flag(os.environ.get("COPYTRACE_PUBLIC_METRICS"))
     except ValueError as exc:

@@ -1,0 +1,197 @@
+"""Start-up of the ``copytrace`` command: how long ``--version``, ``--help`` and a warm ``match`` take,
+against the budgets of issue #13, and the same commands on a baseline revision.
+
+Each command runs in a fresh process (``python -m copytrace.cli.main ...``) ``--runs`` times; the table gives
+the median and the best wall time of those runs, the budget, whether the median meets it, and the median of
+the baseline revision with the ratio new / baseline. ``match`` queries the canonical republished article
+(``canonical/001``) against a bank of ``--items`` items: the canonical original (``000``) and generated texts
+(words drawn from the shared corpora, seeded), added once per revision with ``copytrace bank add --jsonl``
+into a store of its own; one untimed ``match`` first builds and caches the index snapshot, so the timed runs
+are warm. The baseline (``--baseline-rev``, default e8ce206) is the ``src`` tree of that revision, extracted
+with ``git archive`` and run with ``PYTHONPATH`` pointing at it (skipped with a note without git)::
+
+    python benchmarks/bench_startup.py                     # 10k items, 7 runs each, baseline e8ce206
+    python benchmarks/bench_startup.py --runs 3 --items 2000 --baseline-rev HEAD
+    python benchmarks/bench_startup.py --no-baseline
+
+Measure on a quiet machine: every number is one process's wall time, so other work on the cores shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
+CORPORA = [DATA / "corpora" / "state_union", DATA / "corpora" / "inaugural"]
+ORIGINAL = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
+QUERY = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
+BUDGETS = {"--version": 0.2, "--help": 0.2, "match": 0.8}
+"""Seconds, from issue #13."""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A copytrace source tree to run: its name, its ``src`` folder and a scratch folder for its store."""
+
+    name: str
+    src: Path
+    work: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(self.src),
+            "COPYTRACE_DB": str(self.work / "store.db"),
+            "COPYTRACE_CACHE": str(self.work / "cache"),
+            "COPYTRACE_SNAPSHOT_DIR": str(self.work / "snapshots"),
+        }
+
+    def check_source(self) -> None:
+        """Exit unless ``import copytrace`` in this revision's environment loads its own ``src`` tree."""
+        proc = subprocess.run(
+            [sys.executable, "-c", "import copytrace; print(copytrace.__file__)"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        if not Path(proc.stdout.strip()).is_relative_to(self.src):
+            sys.exit(f"{self.name}: copytrace is imported from {proc.stdout.strip()}, not from {self.src}")
+
+    def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "copytrace.cli.main", *args],
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
+
+
+def generated_items(n: int, seed: int) -> list[dict[str, str]]:
+    """``n`` bank items: the canonical original, then texts of 120-240 words drawn from the corpora's words
+    (so with their frequencies), each its own text."""
+    words: list[str] = []
+    for folder in CORPORA:
+        for path in sorted(folder.glob("*.txt")):
+            words += path.read_text(encoding="utf-8", errors="replace").split()
+    rng = random.Random(seed)
+    items = [{"id": "canonical-000", "text": ORIGINAL.read_text(encoding="utf-8")}]
+    for i in range(n - 1):
+        items.append({"id": f"gen-{i:05d}", "text": " ".join(rng.choices(words, k=rng.randint(120, 240)))})
+    return items
+
+
+def build_bank(rev: Revision, records: bytes) -> float:
+    """Add the items to ``rev``'s own store; the seconds it took."""
+    start = time.perf_counter()
+    proc = rev.run("bank", "add", "bench", "--jsonl", "-", stdin=records)
+    if proc.returncode != 0:
+        sys.exit(f"{rev.name}: bank add failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return time.perf_counter() - start
+
+
+def timed(rev: Revision, args: list[str], runs: int, ok: set[int]) -> list[float]:
+    """Wall seconds of ``runs`` runs of ``copytrace ARGS`` in fresh processes."""
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = rev.run(*args)
+        seconds.append(time.perf_counter() - start)
+        if proc.returncode not in ok:
+            failure = proc.stderr.decode(errors="replace")[-2000:]
+            sys.exit(f"{rev.name}: copytrace {' '.join(args)}: exit {proc.returncode}: {failure}")
+    return seconds
+
+
+def extract(rev: str, into: Path) -> Path | None:
+    """The ``src`` tree of git revision ``rev`` under ``into``; None (with a note) without git."""
+    if shutil.which("git") is None:
+        print(f"note: git not found: no baseline ({rev})", file=sys.stderr)
+        return None
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        print(
+            f"note: git archive {rev} failed: no baseline ({archive.stderr.decode().strip()})",
+            file=sys.stderr,
+        )
+        return None
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each command (7)")
+    parser.add_argument("--items", type=int, default=10_000, help="items in the bank match searches (10000)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline-rev", default="e8ce206", help="git revision to compare with (e8ce206)")
+    parser.add_argument("--no-baseline", action="store_true", help="time this checkout only")
+    args = parser.parse_args()
+
+    commands: list[tuple[str, list[str], set[int]]] = [
+        ("--version", ["--version"], {0}),
+        ("--help", ["--help"], {0}),
+        ("match", ["match", str(QUERY)], {0}),
+    ]
+    records = "".join(json.dumps(r) + "\n" for r in generated_items(args.items, args.seed)).encode()
+    with tempfile.TemporaryDirectory(prefix="copytrace-startup-") as tmp:
+        revisions = [Revision("new", ROOT / "src", Path(tmp) / "new")]
+        if not args.no_baseline:
+            (Path(tmp) / "base").mkdir()
+            src = extract(args.baseline_rev, Path(tmp) / "base")
+            if src is not None:
+                revisions.append(Revision(args.baseline_rev, src, Path(tmp) / "base"))
+        results: dict[str, dict[str, list[float]]] = {}
+        for rev in revisions:
+            rev.work.mkdir(exist_ok=True)
+            rev.check_source()
+            built = build_bank(rev, records)
+            warm = rev.run("match", str(QUERY))  # builds and caches the index snapshot; compiles Numba code
+            found = warm.stdout.decode().splitlines()
+            if warm.returncode != 0 or not found or json.loads(found[0])["item_id"] != "canonical-000":
+                failure = warm.stderr.decode(errors="replace")[-2000:]
+                sys.exit(f"{rev.name}: the warm-up match did not find canonical-000: {failure}")
+            print(f"{rev.name}: bank of {args.items:,} items added in {built:.1f} s", flush=True)
+            results[rev.name] = {name: timed(rev, argv, args.runs, ok) for name, argv, ok in commands}
+
+    base = revisions[1].name if len(revisions) > 1 else None
+    print(f"\n{args.runs} runs each, in fresh processes; match: one file, {args.items:,}-item bank, warm")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    header = "| command | median s | best s | budget s | met? |"
+    rule = "|---|---:|---:|---:|:---:|"
+    if base:
+        header += f" {base} median s | new / {base} |"
+        rule += "---:|---:|"
+    print(header)
+    print(rule)
+    for name, argv, _ in commands:
+        times = results["new"][name]
+        median = statistics.median(times)
+        shown = " ".join(argv).replace(str(QUERY), "canonical/001")
+        met = "yes" if median <= BUDGETS[name] else "no"
+        row = f"| `copytrace {shown}` | {median:.3f} | {min(times):.3f} | {BUDGETS[name]:.1f} | {met} |"
+        if base:
+            base_median = statistics.median(results[base][name])
+            row += f" {base_median:.3f} | {median / base_median:.2f} |"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

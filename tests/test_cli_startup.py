@@ -1,0 +1,167 @@
+"""Start-up: ``copytrace --version``, ``--help`` and ``COMMAND --help`` import only argparse-level code, and
+the public names of ``copytrace`` are loaded on first use yet all resolve.
+
+Asserted on the set of modules a fresh interpreter imports (``python -X importtime``), never on a time:
+benchmarks/bench_startup.py measures the times.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import copytrace
+from copytrace.cli import keys as keys_cmd
+from copytrace.cli import serve as serve_cmd
+from copytrace.cli.main import _subparsers, build_parser
+
+from .conftest import CANONICAL_000
+
+HEAVY = {"numpy", "numba", "sqlalchemy", "alembic", "fastapi", "uvicorn", "starlette", "pydantic", "rich"}
+"""Top-level packages that printing a version or a help text must not import."""
+
+HELP_COMMANDS = sorted(p.prog.split()[1:] for p in _subparsers(build_parser()))
+
+
+def _imported(
+    *code: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime *code`` in a fresh interpreter: the process and every module it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return proc, modules - {"imported package"}
+
+
+def _heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["bank", "--help"], ["bank", "--version"]]
+    + [[*words, "--help"] for words in HELP_COMMANDS],
+    ids=" ".join,
+)
+def test_version_and_help_import_no_heavy_dependency(argv: list[str]) -> None:
+    proc, modules = _imported("-m", "copytrace.cli.main", *argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("copytrace " if "--version" in argv else "usage: copytrace")
+    assert "copytrace.cli.common" in modules  # the importtime listing was read
+    assert _heavy(modules) == set()
+
+
+def test_version_prints_the_package_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "copytrace.cli.main", "--version"], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout == f"copytrace {copytrace.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import copytrace; copytrace.__version__", "from copytrace import CopytraceError, __version__"],
+    ids=["version", "errors"],
+)
+def test_the_package_imports_numpy_only_when_needed(code: str) -> None:
+    proc, modules = _imported("-c", code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "copytrace" in modules
+    assert _heavy(modules) == set()
+
+
+def test_a_command_that_runs_imports_what_it_needs(tmp_path: Path) -> None:
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    proc, modules = _imported("-m", "copytrace.cli.main", "fingerprint", str(CANONICAL_000), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ctw1:")
+    assert {"numpy", "copytrace.fingerprint"} <= modules
+
+
+def test_a_busy_store_is_still_one_line_when_sqlalchemy_was_not_imported_at_start(tmp_path: Path) -> None:
+    """main.py maps SQLAlchemy's errors without importing SQLAlchemy at start-up: in a fresh process the
+    store imports it, and a locked SQLite file is still the one-line 'is busy' message, exit 2 (``keys
+    create`` writes to the store without fingerprinting anything)."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    cli = [sys.executable, "-m", "copytrace.cli.main"]
+    subprocess.run(
+        [*cli, "keys", "create", "first", "--role", "reader"], env=env, check=True, capture_output=True
+    )
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        proc = subprocess.run(
+            [*cli, "keys", "create", "second", "--role", "reader"],
+            env={**env, "COPYTRACE_BUSY_TIMEOUT": "0.1"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "is busy: another process is writing to it" in proc.stderr
+
+
+@pytest.mark.parametrize("name", copytrace.__all__, ids=str)
+def test_every_public_name_resolves(name: str) -> None:
+    value = getattr(copytrace, name)
+    namespace: dict[str, object] = {}
+    exec(f"from copytrace import {name}", namespace)
+    assert namespace[name] is value
+    assert not inspect.ismodule(value)
+    assert name in dir(copytrace)
+
+
+def test_star_import_gives_every_public_name() -> None:
+    namespace: dict[str, object] = {}
+    exec("from copytrace import *", namespace)
+    assert set(copytrace.__all__) <= set(namespace)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Indx'"):
+        copytrace.Indx  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "first", ["copytrace.fingerprint", "copytrace.normalize"], ids=["fingerprint", "normalize"]
+)
+def test_a_function_named_as_its_module_stays_the_function(first: str) -> None:
+    """Importing the submodule ``copytrace.fingerprint`` before the name is used leaves
+    ``copytrace.fingerprint`` the function, as it was when the package imported everything eagerly."""
+    code = (
+        f"import {first}, copytrace, inspect\n"
+        "from copytrace import fingerprint, normalize\n"
+        "assert inspect.isfunction(copytrace.fingerprint) and copytrace.fingerprint is fingerprint\n"
+        "assert inspect.isfunction(copytrace.normalize) and copytrace.normalize is normalize\n"
+        "assert fingerprint('one two three four five six seven eight nine ten')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_constants_named_in_the_cli_agree_with_the_library() -> None:
+    """The CLI names two constants itself so that building its parser imports neither the service nor the
+    store; they must stay those of the library."""
+    from copytrace.service.config import DEFAULT_MAX_TEXT
+    from copytrace.store.api_keys import ROLES
+
+    assert serve_cmd.DEFAULT_MAX_TEXT == DEFAULT_MAX_TEXT
+    assert keys_cmd.ROLES == ROLES
