@@ -312,3 +312,64 @@ def test_other_parameters_and_keys_are_refused(text_000: str) -> None:
     stored = np.concatenate((index._main.tags, index._delta.tags))
     assert not set(_postings.mix(wrong_fp.hashes).astype(np.uint32).tolist()) & set(stored.tolist())
     assert wrong.match(text_000) == []
+
+
+def test_add_batch_is_add_one_by_one(state_union: dict[str, str], text_000: str, text_001: str) -> None:
+    """Items added from flat arrays with their stored links, or linked as ``add_many`` links them, give the
+    index that adding them one by one gives: the same families and the same answers."""
+    from copytrace.fingerprint_batch import FingerprintBatch
+
+    names = sorted(state_union)[:25]
+    texts = {**{n: state_union[n] for n in names}, "000": text_000, "001": text_001}
+    ids = list(texts)
+    fps = [fingerprint(texts[i]) for i in ids]
+    one_by_one = Index(keep_text=False)
+    for i, fp in zip(ids, fps, strict=True):
+        one_by_one.add(i, fp)
+    stored_links = [one_by_one.links(i) for i in ids]
+    batch = FingerprintBatch.from_fingerprints(fps, fps[0].params)
+    for links in (stored_links, None):
+        batched = Index(keep_text=False)
+        batched.add("before", fingerprint(state_union[sorted(state_union)[-1]]))
+        batched.add_batch(ids, batch, links=links)
+        assert [batched.links(i) for i in ids] == stored_links
+        assert batched.family("001") == ("000", 2)
+        for text in (text_001, state_union[names[3]], state_union[names[3]][:900]):
+            assert [(m.item_id, m.score) for m in batched.match(text)] == [
+                (m.item_id, m.score) for m in one_by_one.match(text)
+            ]
+
+
+def test_add_batch_adds_all_or_none(text_000: str, text_001: str) -> None:
+    from copytrace.fingerprint_batch import FingerprintBatch
+
+    index = Index()
+    index.add("000", text_000)
+    fps = [fingerprint(text_001), fingerprint(text_000)]
+    batch = FingerprintBatch.from_fingerprints(fps, fps[0].params)
+    with pytest.raises(DuplicateItemError):
+        index.add_batch(["new", "000"], batch)
+    with pytest.raises(DuplicateItemError):
+        index.add_batch(["same", "same"], batch)
+    other = FingerprintBatch.from_fingerprints(
+        [fingerprint(text_001, key="a key of enough length to use")],
+        fingerprint(text_001, key="a key of enough length to use").params,
+    )
+    with pytest.raises(ParameterMismatchError):
+        index.add_batch(["keyed"], other)
+    assert sorted(index.items()) == [("default", "000")] and index.n_fingerprints == len(
+        fingerprint(text_000)
+    )
+
+
+def test_match_many_is_match_one_by_one(state_union: dict[str, str], text_000: str, text_001: str) -> None:
+    index = Index()
+    for name in sorted(state_union)[:20]:
+        index.add(name, state_union[name], bank="speeches")
+    index.add("000", text_000, bank="news")
+    queries = [text_001, "", "too short", *[state_union[n][:1500] for n in sorted(state_union)[:25]]]
+    queries.append(text_001[:400] + " " + state_union[sorted(state_union)[2]][500:1200])
+    for kwargs in ({}, {"banks": ["news"]}, {"limit": 1}, {"per_family": False}):
+        assert index.match_many(queries, **kwargs) == [index.match(q, **kwargs) for q in queries]  # type: ignore[arg-type]
+    named = index.match_many(queries[:2], queries=["a", "b"])
+    assert named[0][0].query == "a"

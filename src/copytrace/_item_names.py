@@ -144,12 +144,11 @@ class ItemNames:
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
         starts = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
-        self._blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        self._starts = starts
-        self.bank_of = np.asarray(bank_of, dtype=np.int32).copy()
-        hashes = _fnv(self._blob, starts, self.bank_of)
-        self._order = np.argsort(hashes, kind="stable").astype(np.uint32)
-        self._hashes = hashes[self._order]
+        base = ItemNames.from_blob(
+            self.banks, np.frombuffer(b"".join(encoded), dtype=np.uint8), starts, np.array(bank_of, np.int32)
+        )
+        self._blob, self._starts, self.bank_of = base._blob, base._starts, base.bank_of
+        self._hashes, self._order = base._hashes, base._order
         self._removed = set()
         self._extra = []
         self._extra_lookup = {}
@@ -180,6 +179,31 @@ class ItemNames:
         out._order = arrays["name_order"]
         out.bank_of = arrays["bank_of"]
         return out
+
+    @classmethod
+    def from_blob(
+        cls, banks: list[str], blob: np.ndarray, starts: np.ndarray, bank_of: np.ndarray
+    ) -> ItemNames:
+        """Names of numbers ``0 .. len(starts)-2``: ids as one UTF-8 ``blob`` cut at ``starts``, each in
+        bank ``banks[bank_of[i]]``."""
+        out = cls()
+        out.banks = list(banks)
+        out._bank_codes = {b: i for i, b in enumerate(banks)}
+        out._blob, out._starts = blob, starts
+        out.bank_of = np.asarray(bank_of, dtype=np.int32)
+        hashes = _fnv(blob, starts, out.bank_of)
+        out._order = np.argsort(hashes, kind="stable").astype(np.uint32)
+        out._hashes = hashes[out._order]
+        return out
+
+    def first_duplicate(self) -> tuple[str, str] | None:
+        """A name given two numbers among the snapshot part, if any (equal hashes, then equal names)."""
+        same = np.flatnonzero(self._hashes[1:] == self._hashes[:-1])
+        for at in same.tolist():
+            a, b = self[int(self._order[at])], self[int(self._order[at + 1])]
+            if a == b:
+                return a
+        return None
 
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, str]]) -> ItemNames:

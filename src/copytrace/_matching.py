@@ -77,6 +77,18 @@ def first_repeats(hashes, max_repeats):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def first_repeats_many(hashes, offsets, max_repeats):  # type: ignore[no-untyped-def]
+    """``first_repeats`` of many fingerprints: fingerprint ``i`` is ``[offsets[i], offsets[i + 1])``."""
+    keep = np.ones(hashes.shape[0], dtype=np.bool_)
+    for i in range(offsets.shape[0] - 1):
+        a = offsets[i]
+        b = offsets[i + 1]
+        if b - a > max_repeats:
+            keep[a:b] = first_repeats(hashes[a:b], max_repeats)
+    return keep
+
+
+@njit(cache=True, nogil=True)
 def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, family, seen):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct copy families among the allowed items holding it, over
     the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)`` (postings name item pages:

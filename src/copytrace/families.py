@@ -93,6 +93,28 @@ class Families:
             if number is not None:
                 yield number, name
 
+    def link_arrays(self, n: int) -> tuple[dict[str, np.ndarray], list[Hashable]]:
+        """The links of items ``0 .. n-1`` as a snapshot stores them: ``link_starts`` (n + 1) into
+        ``link_targets``, each an item number, or ``-1 - k`` for the k-th of the linked names that are not
+        present (returned beside)."""
+        counts = np.zeros(n, dtype=np.int64)
+        targets: list[int] = []
+        absent: list[Hashable] = []
+        where: dict[Hashable, int] = {}
+        for number, name in sorted(self.linked(), key=lambda pair: pair[0]):
+            linked = self.links(name)
+            counts[number] = len(linked)
+            for other in linked:
+                found = self._number_of(other)
+                if found is None:
+                    found = -1 - where.setdefault(other, len(where))
+                    if -1 - found == len(absent):
+                        absent.append(other)
+                targets.append(found)
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        return {"link_starts": starts, "link_targets": np.array(targets, dtype=np.int64)}, absent
+
     def count(self, numbers: Iterable[int]) -> int:
         """How many families the given present item numbers belong to."""
         picked = np.fromiter(numbers, dtype=np.int64)
@@ -124,6 +146,16 @@ class Families:
             self.labels = grown
         self.labels[number] = number
         self.link(number, name, links)
+
+    def extend(self, start: int, stop: int) -> None:
+        """Register the new item numbers ``start`` to ``stop`` (exclusive), each a family of its own:
+        ``add`` without links, for many at once."""
+        known = len(self.labels)
+        if stop > known:
+            grown = np.arange(max(64, 2 * known, stop), dtype=np.int64)
+            grown[:known] = self.labels
+            self.labels = grown
+        self.labels[start:stop] = np.arange(start, stop)
 
     def link(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Record the links of item ``number`` (added without them) and join the families they name."""

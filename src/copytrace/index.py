@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from .normalize import tokenize
 from .snapshot import SnapshotError
 
 DEFAULT_BANK = "default"
-_FORMAT = "copytrace-index/3"  # 2: copy-family links; 3: bucketed postings, memory-mapped
+FORMAT = "copytrace-index/3"  # 2: copy-family links; 3: bucketed postings, memory-mapped
 _MAX_TOKENS = 1 << 31
 _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
@@ -58,6 +58,9 @@ _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the ear
 MAX_REPEATS = 8
 # The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
 _DELTA_MAX = 1 << 20
+
+if TYPE_CHECKING:
+    from .fingerprint_batch import FingerprintBatch
 
 TextLookup = Callable[[str, str], "str | None"]
 
@@ -290,6 +293,99 @@ class Index:
                 self._families.link(number, (bank, item_id), [(bank, other) for other in found])
         return [fp for _, fp, _ in prepared]
 
+    def add_batch(
+        self,
+        item_ids: Sequence[str],
+        batch: FingerprintBatch,
+        *,
+        bank: str = DEFAULT_BANK,
+        links: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        """Add many items from their fingerprints in flat arrays (``FingerprintBatch``, as
+        ``Store.iter_fingerprint_batches`` reads them), with vectorised work only: how an index of
+        millions of stored items is built.  ``links[i]`` are item ``i``'s links as stored (ids in
+        ``bank``); ``None`` links each item to its versions among the bank and the items before it, as
+        ``add_many``.  All or none are added."""
+        n = len(item_ids)
+        if len(batch) != n or (links is not None and len(links) != n):
+            raise ValueError(f"{n} item ids for {len(batch)} fingerprints and {len(links or ())} links")
+        if batch.params != self.params:
+            raise ParameterMismatchError(self.params, batch.params, what=f"items of bank {bank!r}")
+        seen: set[str] = set()
+        for item_id in item_ids:
+            if item_id in seen or self._names.number(bank, item_id) is not None:
+                raise DuplicateItemError(bank, item_id)
+            seen.add(item_id)
+        if n == 0:
+            return
+        offsets = np.asarray(batch.offsets, dtype=np.int64)
+        lengths = np.diff(offsets)
+        n_tokens = np.asarray(batch.n_tokens, dtype=np.int64)
+        owner = np.repeat(np.arange(n), lengths)
+        positions = np.asarray(batch.positions, dtype=np.int64)
+        top = np.full(n, -1, dtype=np.int64)  # each item's largest position
+        held = np.flatnonzero(lengths)
+        if len(held):
+            top[held] = np.maximum.reduceat(positions, offsets[held])
+        bad = np.flatnonzero((n_tokens < 0) | (n_tokens >= _MAX_TOKENS) | (top >= n_tokens))
+        if len(bad):
+            i = int(bad[0])
+            _check_indexable(batch[i], item_ids[i])  # raises, naming the item
+        # numbers, per-item arrays and pages
+        first = len(self._names)
+        for item_id in item_ids:
+            self._names.append(bank, item_id)
+        self._n_present += n
+        self._grow_items(first + n)
+        n_pages = np.maximum(1, -(-n_tokens // _postings.PAGE))
+        page_start = self._n_pages + np.concatenate(([0], np.cumsum(n_pages)[:-1]))
+        total_pages = int(n_pages.sum())
+        self._grow_pages(self._n_pages + total_pages)
+        numbers = np.arange(first, first + n)
+        span = slice(self._n_pages, self._n_pages + total_pages)
+        self._page_item[span] = np.repeat(numbers, n_pages)
+        self._page_no[span] = np.arange(total_pages) - np.repeat(page_start - self._n_pages, n_pages)
+        self._n_pages += total_pages
+        keep = _matching.first_repeats_many(np.asarray(batch.hashes, dtype=np.uint64), offsets, MAX_REPEATS)
+        kept_owner = owner[keep]
+        self._nfp[first : first + n] = np.bincount(kept_owner, minlength=n)
+        self._ntok[first : first + n] = n_tokens
+        self._alive[first : first + n] = True
+        self._item_page[first : first + n] = page_start
+        kept_pos = positions[keep]
+        self._pending.append(
+            (
+                _postings.mix(np.asarray(batch.hashes, dtype=np.uint64)[keep]),
+                (page_start[kept_owner] + (kept_pos >> _postings.PAGE_BITS)).astype(np.uint32),
+                (kept_pos & (_postings.PAGE - 1)).astype(np.uint16),
+            )
+        )
+        self._families.extend(first, first + n)
+        for i, item_id in enumerate(item_ids):
+            if links is not None:
+                if links[i]:
+                    self._families.link(first + i, (bank, item_id), [(bank, other) for other in links[i]])
+                continue
+            found = self.versions_of(batch[i], bank=bank, added_before=item_id)
+            if found:
+                self._families.link(first + i, (bank, item_id), [(bank, other) for other in found])
+
+    def _grow_items(self, n: int) -> None:
+        """Room in the per-item arrays for ``n`` items (doubling)."""
+        if n > len(self._nfp):
+            cap = max(64, 2 * len(self._nfp), n)
+            self._nfp = np.resize(self._nfp, cap)
+            self._ntok = np.resize(self._ntok, cap)
+            self._alive = np.resize(self._alive, cap)
+            self._item_page = np.resize(self._item_page, cap)
+
+    def _grow_pages(self, n: int) -> None:
+        """Room in the per-page arrays for ``n`` pages (doubling)."""
+        if n > len(self._page_item):
+            cap = max(64, 2 * len(self._page_item), n)
+            self._page_item = np.resize(self._page_item, cap)
+            self._page_no = np.resize(self._page_no, cap)
+
     def _prepare(
         self, item_id: str, text_or_fingerprint: str | Fingerprint, html: bool | None
     ) -> tuple[Fingerprint, str | None]:
@@ -320,18 +416,10 @@ class Index:
     ) -> None:
         idx = self._names.append(bank, item_id)
         self._n_present += 1
-        if idx >= len(self._nfp):
-            cap = max(64, 2 * len(self._nfp))
-            self._nfp = np.resize(self._nfp, cap)
-            self._ntok = np.resize(self._ntok, cap)
-            self._alive = np.resize(self._alive, cap)
-            self._item_page = np.resize(self._item_page, cap)
+        self._grow_items(idx + 1)
         n_pages = max(1, -(-fp.n_tokens // _postings.PAGE))
         first_page = self._n_pages
-        if first_page + n_pages > len(self._page_item):
-            cap = max(64, 2 * len(self._page_item), first_page + n_pages)
-            self._page_item = np.resize(self._page_item, cap)
-            self._page_no = np.resize(self._page_no, cap)
+        self._grow_pages(first_page + n_pages)
         self._page_item[first_page : first_page + n_pages] = idx
         self._page_no[first_page : first_page + n_pages] = np.arange(n_pages, dtype=np.uint32)
         self._item_page[idx] = first_page
@@ -504,11 +592,17 @@ class Index:
         batch, tokens = fingerprint_many(
             texts, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
         )
-        fps = [
-            Fingerprint(batch.params, fp.hashes, fp.positions, fp.n_tokens, toks)
-            for fp, toks in zip(batch, tokens, strict=True)
-        ]
-        return self.match_fingerprints(fps, banks=banks, limit=limit, queries=queries, per_family=per_family)
+        offsets = batch.offsets
+
+        def query_fp(i: int) -> Fingerprint:
+            a, b = offsets[i], offsets[i + 1]
+            return Fingerprint(
+                batch.params, batch.hashes[a:b], batch.positions[a:b], int(batch.n_tokens[i]), tokens[i]
+            )
+
+        return self._match_arrays(
+            batch.hashes, batch.positions, offsets, query_fp, banks, limit, queries, per_family
+        )
 
     def match_fingerprints(
         self,
@@ -520,21 +614,37 @@ class Index:
         per_family: bool = True,
     ) -> list[list[Match]]:
         """``match_fingerprint`` of each of ``fps``, searched in one compiled call."""
-        if queries is not None and len(queries) != len(fps):
-            raise ValueError(f"{len(fps)} fingerprints but {len(queries)} query names")
         for fp in fps:
             if fp.params != self.params:
                 raise ParameterMismatchError(self.params, fp.params, what="query")
-        out: list[list[Match]] = [[] for _ in fps]
-        if not fps or not self._n_present:
-            return out
         lengths = np.fromiter((len(fp) for fp in fps), dtype=np.int64, count=len(fps))
         starts = np.zeros(len(fps) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
-        if starts[-1] == 0:
+        hashes = np.concatenate([fp.hashes for fp in fps]) if fps else np.zeros(0, np.uint64)
+        positions = np.concatenate([fp.positions for fp in fps]) if fps else np.zeros(0, np.int64)
+        return self._match_arrays(
+            hashes, positions, starts, fps.__getitem__, banks, limit, queries, per_family
+        )
+
+    def _match_arrays(
+        self,
+        hashes: np.ndarray,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        query_fp: Callable[[int], Fingerprint],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """Matches of many queries given as flat arrays (query ``i`` is ``[starts[i], starts[i + 1])``);
+        ``query_fp(i)`` is asked only for the queries that match something."""
+        n = len(starts) - 1
+        if queries is not None and len(queries) != n:
+            raise ValueError(f"{n} queries but {len(queries)} query names")
+        out: list[list[Match]] = [[] for _ in range(n)]
+        if n == 0 or not self._n_present or starts[-1] == 0:
             return out
-        hashes = np.concatenate([fp.hashes for fp in fps])
-        positions = np.concatenate([fp.positions for fp in fps])
         r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(  # type: ignore[call-arg]
             *self._kernel_index_args(banks, None),
             _postings.mix(hashes),
@@ -545,18 +655,19 @@ class Index:
         )
         if len(r_query) == 0:  # most queries of a moderation stream
             return out
-        bounds = np.searchsorted(r_query, np.arange(len(fps) + 1))
+        qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
+        ic = r_im / np.maximum(1, self._nfp[r_item])
+        bounds = np.searchsorted(r_query, np.arange(n + 1))
         s_bounds = np.searchsorted(segs[:, 0], bounds)
         for i in np.flatnonzero(np.diff(bounds)).tolist():
             a, b = int(bounds[i]), int(bounds[i + 1])
-            mine = segs[s_bounds[i] : s_bounds[i + 1]].copy()
+            mine = segs[s_bounds[i] : s_bounds[i + 1]]
             mine[:, 0] -= a
-            fp = fps[i]
             out[i] = self._matches(
-                fp,
+                query_fp(i),
                 r_item[a:b],
-                r_qm[a:b] / len(fp),
-                r_im[a:b] / np.maximum(1, self._nfp[r_item[a:b]]),
+                qc[a:b],
+                ic[a:b],
                 mine,
                 limit=limit,
                 query=None if queries is None else queries[i],
@@ -581,22 +692,28 @@ class Index:
             return []
         score = np.maximum(qc, ic)
         found = np.flatnonzero(score >= self.match_params.min_score)
-        family = self._families.labels[items[found]]
-        if per_family and len(found) > 1:  # the best version of each family: by score, then earliest added
-            order = np.lexsort((items[found], -score[found], family))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = family[order[1:]] != family[order[:-1]]
-            found = found[order[first]]
-        ranked = sorted(found.tolist(), key=lambda r: (-score[r], *self._names[int(items[r])]))
+        if len(found) > 1:
+            if per_family:  # the best version of each family: by score, then earliest added
+                family = self._families.labels[items[found]]
+                order = np.lexsort((items[found], -score[found], family))
+                first = np.ones(len(order), dtype=bool)
+                first[1:] = family[order[1:]] != family[order[:-1]]
+                found = found[order[first]]
+            ranked = sorted(found.tolist(), key=lambda r: (-score[r], *self._names[int(items[r])]))
+        else:
+            ranked = found.tolist()
         if limit is not None:
             ranked = ranked[:limit]
-        bounds = np.searchsorted(segs[:, 0], np.arange(len(items) + 1))  # chains come per result
+        chains = segs.tolist()
+        by_result: dict[int, list[list[int]]] = {}
+        for chain in chains:  # chains come per result, in order
+            by_result.setdefault(chain[0], []).append(chain)
         matches = []
         for r in ranked:
             idx = int(items[r])
             bank, item_id = self._names[idx]
             earliest = self._families.family_of(idx)
-            spans = self._spans(idx, fp, segs[bounds[r] : bounds[r + 1]].tolist())
+            spans = self._spans(idx, fp, by_result.get(r, []))
             matches.append(
                 Match(
                     bank,
@@ -606,7 +723,7 @@ class Index:
                     float(ic[r]),
                     spans,
                     query,
-                    family=self._names[earliest][1],
+                    family=item_id if earliest == idx else self._names[earliest][1],
                     family_size=self._families.size(idx),
                 )
             )
@@ -782,7 +899,7 @@ class Index:
         then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it."""
         self._compact()
         n, pages = len(self._names), self._n_pages
-        links, absent = self._link_arrays()
+        links, absent = self._families.link_arrays(n)
         main = self._main
         meta = {
             "params": str(self.params),
@@ -791,7 +908,7 @@ class Index:
             "n_items": n,
             "n_pages": pages,
             "texts": {str(idx): [t, h] for idx, (t, h) in self._texts.items()},
-            "absent_links": absent,
+            "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
         }
         arrays = {
             "offsets": main.offsets,
@@ -807,30 +924,7 @@ class Index:
             **links,
             **self._names.arrays(),
         }
-        snapshot.write(path, _FORMAT, meta, arrays)
-
-    def _link_arrays(self) -> tuple[dict[str, np.ndarray], list[list[str]]]:
-        """Every item's links as arrays: ``link_starts`` (n + 1) into ``link_targets``, an item number, or
-        ``-1 - k`` for the k-th of the linked names that are not present (returned beside)."""
-        n = len(self._names)
-        counts = np.zeros(n, dtype=np.int64)
-        targets: list[int] = []
-        absent: list[list[str]] = []
-        where: dict[tuple[str, str], int] = {}
-        for idx, name in self._families.linked():
-            linked = self._families.links(name)
-            counts[idx] = len(linked)
-            for other in linked:
-                bank, item_id = cast(tuple[str, str], other)
-                number = self._names.number(bank, item_id)
-                if number is None:
-                    number = -1 - where.setdefault((bank, item_id), len(where))
-                    if -1 - number == len(absent):
-                        absent.append([bank, item_id])
-                targets.append(number)
-        starts = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-        return {"link_starts": starts, "link_targets": np.array(targets, dtype=np.int64)}, absent
+        snapshot.write(path, FORMAT, meta, arrays)
 
     @classmethod
     def load(
@@ -846,7 +940,7 @@ class Index:
         ``key`` must be the key it was built with; without it, an index of keyed fingerprints matches
         fingerprints only (see ``for_params``).  Raises ``SnapshotError`` for a file that is not a whole,
         valid snapshot."""
-        meta, arrays = snapshot.read(path, _FORMAT)
+        meta, arrays = snapshot.read(path, FORMAT)
         try:
             params = FingerprintParams.parse(meta["params"])
         except (KeyError, FingerprintFormatError) as exc:

@@ -25,6 +25,9 @@ import hashlib
 import json
 import mmap
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,8 +49,27 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _layout(fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[bytes, list[int]]:
-    """The header bytes and each array's offset (the header's length moves the offsets: iterate)."""
+@dataclass(frozen=True)
+class Placeholder:
+    """An array of a snapshot that ``writer`` lays out and the caller fills in place."""
+
+    dtype: np.dtype[Any]
+    length: int
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.length,)
+
+    @property
+    def nbytes(self) -> int:
+        return self.dtype.itemsize * self.length
+
+
+def _layout(
+    fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray | Placeholder]
+) -> tuple[bytes, list[int], int]:
+    """The header bytes, each array's offset and the file's size (the header's length moves the
+    offsets: iterate)."""
     start = ALIGN
     while True:
         offsets, at, entries = [], start, []
@@ -57,12 +79,12 @@ def _layout(fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tu
             at = _aligned(at + a.nbytes)
         header = json.dumps({"format": fmt, "meta": meta, "arrays": entries}).encode("utf-8")
         if _PREFIX + len(header) <= start:
-            return header, offsets
+            return header, offsets, at
         start = _aligned(_PREFIX + len(header))
 
 
 def _dump(fh: BinaryIO, fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    header, offsets = _layout(fmt, meta, arrays)
+    header, offsets, _ = _layout(fmt, meta, dict(arrays))
     digest = hashlib.blake2b(header, digest_size=32).digest()
     fh.write(MAGIC + len(header).to_bytes(8, "little") + digest + header)
     at = _PREFIX + len(header)
@@ -89,6 +111,54 @@ def write(
         with open(tmp, "wb") as fh:
             _dump(fh, fmt, meta, arrays)
             fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def writer(
+    target: str | os.PathLike[str],
+    fmt: str,
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray | Placeholder],
+) -> Iterator[dict[str, np.ndarray]]:
+    """Lay out a snapshot whose ``Placeholder`` arrays the caller fills: yields them as writable maps of the
+    file.  When the block ends without error the file is flushed and renamed into place (atomically, as
+    ``write``); an error leaves nothing behind.  For arrays too large to hold in memory beside the file."""
+    path = Path(target)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    header, offsets, size = _layout(fmt, meta, arrays)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(
+                MAGIC + len(header).to_bytes(8, "little") + hashlib.blake2b(header, digest_size=32).digest()
+            )
+            fh.write(header)
+            for offset, a in zip(offsets, arrays.values(), strict=True):
+                if isinstance(a, np.ndarray) and a.nbytes:
+                    fh.seek(offset)
+                    fh.write(memoryview(np.ascontiguousarray(a).view(np.uint8)))  # type: ignore[arg-type]
+            fh.truncate(size)
+        maps: dict[str, np.ndarray] = {
+            name: np.memmap(tmp, dtype=a.dtype, mode="r+", offset=offset, shape=a.shape)
+            for (name, a), offset in zip(arrays.items(), offsets, strict=True)
+            if isinstance(a, Placeholder) and a.length
+        }
+        maps.update(
+            {
+                n: np.zeros(0, a.dtype)
+                for n, a in arrays.items()
+                if isinstance(a, Placeholder) and not a.length
+            }
+        )
+        yield maps
+        for m in maps.values():
+            if isinstance(m, np.memmap):
+                m.flush()
+        del maps
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -106,6 +107,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=run)
 
 
+_CHUNK = 256  # queries matched in one call of ``Index.match_many``
+
+
 def _queries(args: argparse.Namespace, failures: list[str]) -> Iterator[tuple[str, str]]:
     for path in args.paths:
         if not args.jsonl:
@@ -152,16 +156,19 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     found = False
     out = sys.stdout
-    for name, text in _queries(args, failures):
-        matches = index.match(text, limit=args.limit, query=name, per_family=args.per_family)
-        if not matches and len(text.split()) < index.params.k:
-            note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
-        for m in matches:
-            found = True
-            if args.format == "text":
-                out.write(render_text(m, text, store.text(m.bank, m.item_id)))
-            else:
-                out.write(to_json(m.to_dict()) + "\n")
+    queries = _queries(args, failures)
+    while chunk := list(itertools.islice(queries, _CHUNK)):  # matched together: one compiled call
+        names, texts = [n for n, _ in chunk], [t for _, t in chunk]
+        answers = index.match_many(texts, limit=args.limit, queries=names, per_family=args.per_family)
+        for name, text, matches in zip(names, texts, answers, strict=True):
+            if not matches and len(text.split()) < index.params.k:
+                note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
+            for m in matches:
+                found = True
+                if args.format == "text":
+                    out.write(render_text(m, text, store.text(m.bank, m.item_id)))
+                else:
+                    out.write(to_json(m.to_dict()) + "\n")
         out.flush()
     if failures:
         return Exit.ERROR

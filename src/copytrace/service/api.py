@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
 from ..fingerprint import Fingerprint, fingerprint
+from ..match import Match
 from ..records import iter_records
 from ..store import ItemRecord
 from ..store.api_keys import ApiKey, create_key, list_keys, revoke_key
@@ -357,16 +358,10 @@ def _check_banks(ctx: ServiceContext, banks: list[str] | None) -> None:
                 raise UnknownBankError(b)
 
 
-def _match(
-    ctx: ServiceContext,
-    text: str,
-    banks: list[str] | None,
-    limit: int | None,
-    query: str | None,
-    min_score: float,
-    all_versions: bool,
+def _reported(
+    ctx: ServiceContext, found: list[Match], limit: int | None, min_score: float
 ) -> list[dict[str, Any]]:
-    found = ctx.live.match(text, banks=banks, query=query, per_family=not all_versions)
+    """The matches of one query as the API reports them (score floor, limit), counted in the metrics."""
     matches = [m for m in found if m.score >= min_score][:limit]
     ctx.metrics.queries.inc()
     for m in matches:
@@ -380,9 +375,8 @@ def _match(
 def match(body: MatchIn, ctx: Ctx, _: Reader) -> JSONResponse:
     check_text("text", body.text, ctx.config.max_text_bytes)
     _check_banks(ctx, body.banks)
-    return JSONResponse(
-        {"matches": _match(ctx, body.text, body.banks, body.limit, None, body.min_score, body.all_versions)}
-    )
+    found = ctx.live.match(body.text, banks=body.banks, per_family=not body.all_versions)
+    return JSONResponse({"matches": _reported(ctx, found, body.limit, body.min_score)})
 
 
 @router.post("/match:batch", tags=["matching"], response_model=None)
@@ -395,12 +389,15 @@ def match_batch(body: BatchIn, ctx: Ctx, _: Reader) -> JSONResponse:
     for n, q in enumerate(body.queries):
         check_text(f"queries.{n}.text", q.text, ctx.config.max_text_bytes)
     _check_banks(ctx, body.banks)
+    found = ctx.live.match_many(
+        [q.text for q in body.queries],
+        banks=body.banks,
+        queries=[q.id for q in body.queries],
+        per_family=not body.all_versions,
+    )
     results = [
-        {
-            "id": q.id,
-            "matches": _match(ctx, q.text, body.banks, body.limit, q.id, body.min_score, body.all_versions),
-        }
-        for q in body.queries
+        {"id": q.id, "matches": _reported(ctx, matches, body.limit, body.min_score)}
+        for q, matches in zip(body.queries, found, strict=True)
     ]
     return JSONResponse({"results": results})
 

@@ -511,6 +511,22 @@ class LiveIndex:
             assert index is not None
             return index.match(text, banks=banks, query=query, per_family=per_family)
 
+    def match_many(
+        self,
+        texts: list[str],
+        *,
+        banks: list[str] | None = None,
+        queries: list[str | None] | None = None,
+        per_family: bool = True,
+    ) -> list[list[Match]]:
+        """``match`` of each of ``texts`` in one compiled call (``Index.match_many``)."""
+        if not self._ready:
+            raise IndexNotReadyError
+        with self._index_lock.shared():
+            index = self._index
+            assert index is not None
+            return index.match_many(texts, banks=banks, queries=queries, per_family=per_family)
+
     def versions_of(self, bank: str, fp: Fingerprint) -> list[str] | None:
         """Ids of the items of ``bank`` that ``fp`` is a version of, or None when this index cannot tell
         (still loading, or a bank made with other parameters): the store then builds its own."""

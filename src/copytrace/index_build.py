@@ -1,0 +1,266 @@
+"""Building an index snapshot on disk from batches of fingerprints: banks larger than memory, built fast.
+
+``Index.add_batch`` then ``Index.save`` hold every posting in memory several times over while sorting
+(about 35 bytes a posting at the peak): 800 million postings would need 28 GB.  ``SnapshotBuilder`` takes
+the items batch by batch, sorts each batch's postings by hash and spills them to a temporary file (14 bytes a
+posting on disk), and keeps only the per-item arrays in memory.  ``finish`` counts the postings of every
+bucket, lays the snapshot out, and writes each batch's postings into their buckets in one sequential pass
+(a batch sorted by hash is sorted by bucket), then sorts each bucket's few postings by (tag, page,
+position).  The result is the file ``Index.save`` writes of the same items (a test compares them), so
+``Index.load`` maps it as any other.
+
+>>> import tempfile, os
+>>> from copytrace import fingerprint, Index
+>>> from copytrace.fingerprint_batch import FingerprintBatch
+>>> fps = [fingerprint("We will continue our endeavors for the victory of the resistance.")]
+>>> path = os.path.join(tempfile.mkdtemp(), "bank.ctidx")
+>>> with SnapshotBuilder(path, fps[0].params) as builder:
+...     builder.add("news", ["speech"], FingerprintBatch.from_fingerprints(fps, fps[0].params))
+>>> said = "they said: we will continue our endeavors for the victory of the resistance!"
+>>> [m.item_id for m in Index.load(path).match(said)]
+['speech']
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from . import _matching, _postings, snapshot
+from ._item_names import ItemNames
+from .errors import DuplicateItemError, ParameterMismatchError
+from .families import Families
+from .fingerprint import FingerprintParams
+from .index import FORMAT, MAX_REPEATS
+
+if TYPE_CHECKING:
+    from .fingerprint_batch import FingerprintBatch
+
+_MAX_TOKENS = 1 << 31
+
+
+@njit(cache=True, nogil=True)
+def _scatter(x, refs, pos, bits, cursor, out_tags, out_refs, out_pos):  # type: ignore[no-untyped-def]
+    """Append each posting (mixed hash ``x``, page, in-page position) to the end of its bucket's run."""
+    shift = np.uint64(64 - bits)
+    for i in range(x.shape[0]):
+        b = np.int64(x[i] >> shift)
+        at = cursor[b]
+        cursor[b] = at + 1
+        out_tags[at] = np.uint32(x[i] & np.uint64(0xFFFFFFFF))
+        out_refs[at] = refs[i]
+        out_pos[at] = pos[i]
+
+
+@njit(cache=True, nogil=True)
+def _sort_buckets(offsets, tags, refs, pos):  # type: ignore[no-untyped-def]
+    """Sort each bucket's postings by (tag, page, position): insertion sort, buckets hold about 16."""
+    for b in range(offsets.shape[0] - 1):
+        lo = np.int64(offsets[b])
+        hi = np.int64(offsets[b + 1])
+        for i in range(lo + 1, hi):
+            t, r, p = tags[i], refs[i], pos[i]
+            j = i - 1
+            while j >= lo and (
+                tags[j] > t or (tags[j] == t and (refs[j] > r or (refs[j] == r and pos[j] > p)))
+            ):
+                tags[j + 1] = tags[j]
+                refs[j + 1] = refs[j]
+                pos[j + 1] = pos[j]
+                j -= 1
+            tags[j + 1] = t
+            refs[j + 1] = r
+            pos[j + 1] = p
+
+
+class SnapshotBuilder:
+    """Write the snapshot of an index of many fingerprint-only items to ``path``; a context manager:
+    ``add`` batches inside the block, the file is written (atomically) when it ends without error."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], params: FingerprintParams, *, tmp_dir: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.params = params
+        self._tmp = tempfile.TemporaryDirectory(prefix="copytrace-build-", dir=tmp_dir or self.path.parent)
+        spill = Path(self._tmp.name)
+        self._files = [open(spill / name, "wb") for name in ("x", "refs", "pos")]  # noqa: SIM115
+        self._runs: list[int] = []  # postings of each batch, in order
+        self._banks: list[str] = []
+        self._bank_codes: dict[str, int] = {}
+        self._blobs: list[bytes] = []
+        self._lengths: list[np.ndarray] = []
+        self._bank_of: list[np.ndarray] = []
+        self._per_item: dict[str, list[np.ndarray]] = {"nfp": [], "ntok": [], "item_page": []}
+        self._page_item: list[np.ndarray] = []
+        self._page_no: list[np.ndarray] = []
+        self._links: list[tuple[int, str, Sequence[str]]] = []
+        self.n_items = 0
+        self.n_pages = 0
+        self.n_postings = 0
+
+    def __enter__(self) -> SnapshotBuilder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if kind is None:
+                self.finish()
+        finally:
+            for fh in self._files:
+                fh.close()
+            self._tmp.cleanup()
+
+    def add(
+        self,
+        bank: str,
+        item_ids: Sequence[str],
+        batch: FingerprintBatch,
+        links: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        """Add the items of one batch (ids in ``bank``, with their stored links, if any)."""
+        n = len(item_ids)
+        if batch.params != self.params:
+            raise ParameterMismatchError(self.params, batch.params, what=f"items of bank {bank!r}")
+        if len(batch) != n or (links is not None and len(links) != n):
+            raise ValueError(f"{n} item ids for {len(batch)} fingerprints and {len(links or ())} links")
+        if n == 0:
+            return
+        offsets = np.asarray(batch.offsets, dtype=np.int64)
+        n_tokens = np.asarray(batch.n_tokens, dtype=np.int64)
+        if int(n_tokens.max()) >= _MAX_TOKENS or int(n_tokens.min()) < 0:
+            raise ValueError(
+                f"bank {bank!r}: an item of more than {_MAX_TOKENS - 1} tokens cannot be indexed"
+            )
+        code = self._bank_codes.setdefault(bank, len(self._bank_codes))
+        if code == len(self._banks):
+            self._banks.append(bank)
+        encoded = [i.encode("utf-8") for i in item_ids]
+        self._blobs.append(b"".join(encoded))
+        self._lengths.append(np.fromiter(map(len, encoded), dtype=np.int64, count=n))
+        self._bank_of.append(np.full(n, code, dtype=np.int32))
+        first = self.n_items
+        owner = np.repeat(np.arange(n), np.diff(offsets))
+        hashes = np.asarray(batch.hashes, dtype=np.uint64)
+        keep = _matching.first_repeats_many(hashes, offsets, MAX_REPEATS)
+        n_pages = np.maximum(1, -(-n_tokens // _postings.PAGE))
+        page_start = self.n_pages + np.concatenate(([0], np.cumsum(n_pages)[:-1]))
+        total_pages = int(n_pages.sum())
+        self._page_item.append(np.repeat(np.arange(first, first + n, dtype=np.uint32), n_pages))
+        self._page_no.append(
+            (np.arange(total_pages) - np.repeat(page_start - self.n_pages, n_pages)).astype(np.uint32)
+        )
+        self._per_item["nfp"].append(np.bincount(owner[keep], minlength=n).astype(np.int32))
+        self._per_item["ntok"].append(n_tokens.astype(np.int32))
+        self._per_item["item_page"].append(page_start)
+        positions = np.asarray(batch.positions, dtype=np.int64)[keep]
+        kept_owner = owner[keep]
+        x = _postings.mix(hashes[keep])
+        order = np.argsort(x, kind="stable")  # stable: pages, then positions, stay in order within a hash
+        refs = (page_start[kept_owner] + (positions >> _postings.PAGE_BITS)).astype(np.uint32)
+        for fh, column in zip(
+            self._files, (x, refs, (positions & (_postings.PAGE - 1)).astype(np.uint16)), strict=True
+        ):
+            column[order].tofile(fh)
+        self._runs.append(len(x))
+        if links is not None:
+            self._links += [(first + i, bank, linked) for i, linked in enumerate(links) if linked]
+        self.n_items += n
+        self.n_pages += total_pages
+        self.n_postings += len(x)
+
+    def finish(self) -> None:
+        """Write the snapshot (called by the ``with`` block's end)."""
+        for fh in self._files:
+            fh.flush()
+        spill = Path(self._tmp.name)
+        n, total = self.n_items, self.n_postings
+        names = self._names()
+        families = Families(lambda name: names.number(*name), names.__getitem__)  # type: ignore[misc]
+        families.extend(0, n)
+        for number, bank, linked in self._links:
+            families.link(number, (bank, names[number][1]), [(bank, other) for other in linked])
+        links, absent = families.link_arrays(n)
+        bits = _postings.bits_for(total)
+        x_all = np.memmap(spill / "x", dtype=np.uint64, mode="r") if total else np.zeros(0, np.uint64)
+        counts = np.zeros(1 << bits, dtype=np.int64)
+        at = 0
+        for run in self._runs:
+            counts += np.bincount(
+                (x_all[at : at + run] >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits
+            )
+            at += run
+        offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if total < (1 << 32) else np.uint64)
+        np.cumsum(counts, out=offsets[1:])
+        del counts
+        meta = {
+            "params": str(self.params),
+            "banks": names.banks,
+            "bits": bits,
+            "n_items": n,
+            "n_pages": self.n_pages,
+            "texts": {},
+            "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
+        }
+        arrays: dict[str, np.ndarray | snapshot.Placeholder] = {
+            "offsets": offsets,
+            "tags": snapshot.Placeholder(np.dtype(np.uint32), total),
+            "refs": snapshot.Placeholder(np.dtype(np.uint32), total),
+            "pos": snapshot.Placeholder(np.dtype(np.uint16), total),
+            "page_item": _cat(self._page_item, np.uint32),
+            "page_no": _cat(self._page_no, np.uint32),
+            "item_page": _cat(self._per_item["item_page"], np.int64),
+            "nfp": _cat(self._per_item["nfp"], np.int32),
+            "ntok": _cat(self._per_item["ntok"], np.int32),
+            "labels": families.labels[:n].copy(),
+            **links,
+            **names.arrays(),
+        }
+        with snapshot.writer(self.path, FORMAT, meta, arrays) as out:
+            if total:
+                refs_all = np.memmap(spill / "refs", dtype=np.uint32, mode="r")
+                pos_all = np.memmap(spill / "pos", dtype=np.uint16, mode="r")
+                cursor = offsets[:-1].astype(np.int64)
+                at = 0
+                for run in self._runs:  # batches in page order: a bucket's postings stay in page order
+                    piece = slice(at, at + run)
+                    _scatter(
+                        x_all[piece],
+                        refs_all[piece],
+                        pos_all[piece],
+                        bits,
+                        cursor,
+                        out["tags"],
+                        out["refs"],
+                        out["pos"],
+                    )
+                    at += run
+                _sort_buckets(offsets, out["tags"], out["refs"], out["pos"])
+
+    def _names(self) -> ItemNames:
+        lengths = _cat(self._lengths, np.int64)
+        starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        names = ItemNames.from_blob(
+            self._banks,
+            np.frombuffer(b"".join(self._blobs), dtype=np.uint8),
+            starts,
+            _cat(self._bank_of, np.int32),
+        )
+        duplicate = names.first_duplicate()
+        if duplicate is not None:
+            raise DuplicateItemError(*duplicate)
+        return names
+
+
+def _cat(parts: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
