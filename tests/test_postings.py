@@ -29,8 +29,12 @@ def _reference(
     return out
 
 
-def _found(level: _postings.Level, query: np.ndarray) -> list[list[tuple[int, int]]]:
-    lo, hi = lookup(level.bits, level.offsets, level.tags, query)
+_UNMIX = np.uint64(pow(int(_postings.MIX), -1, 2**64))  # lookup mixes the hashes it is given
+
+
+def _found(level: _postings.Level, query_x: np.ndarray) -> list[list[tuple[int, int]]]:
+    """What ``lookup`` finds for the hashes whose mixed values are ``query_x``."""
+    lo, hi = lookup(level.bits, level.offsets, level.tags, query_x * _UNMIX)
     return [
         list(zip(level.refs[a:b].tolist(), level.pos[a:b].tolist(), strict=True))
         for a, b in zip(lo.tolist(), hi.tolist(), strict=True)

@@ -10,21 +10,26 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._postings import MIX as _MIX
+
 
 @njit(cache=True, nogil=True)
-def lookup(bits, offsets, tags, query_x):  # type: ignore[no-untyped-def]
-    """For each mixed query hash, the range ``[lo, hi)`` of its postings in a bucketed level
-    (``copytrace._postings``): its bucket's run of tags, searched for the query's tag."""
-    m = query_x.shape[0]
+def lookup(bits, offsets, tags, query_hashes):  # type: ignore[no-untyped-def]
+    """For each query hash, the range ``[lo, hi)`` of its postings in a bucketed level
+    (``copytrace._postings``): its mixed hash's bucket, and in it the run of its tag."""
+    m = query_hashes.shape[0]
+    query_x = query_hashes * _MIX  # wraps, as _postings.mix
     lo = np.empty(m, dtype=np.int64)
     hi = np.empty(m, dtype=np.int64)
     shift = np.uint64(64 - bits)
+    for j in range(m):  # first every bucket's bounds: independent loads, which the processor overlaps
+        bucket = np.int64(query_x[j] >> shift)
+        lo[j] = offsets[bucket]
+        hi[j] = offsets[bucket + 1]
     for j in range(m):
-        x = query_x[j]
-        bucket = np.int64(x >> shift)
-        t = np.uint32(x & np.uint64(0xFFFFFFFF))
-        a = np.int64(offsets[bucket])
-        e = np.int64(offsets[bucket + 1])
+        t = np.uint32(query_x[j] & np.uint64(0xFFFFFFFF))
+        a = lo[j]
+        e = hi[j]
         if e - a <= 16:  # a bucket holds about 16: one or two cache lines of tags
             while a < e and tags[a] < t:
                 a += 1
@@ -89,7 +94,7 @@ def first_repeats_many(hashes, offsets, max_repeats):  # type: ignore[no-untyped
 
 
 @njit(cache=True, nogil=True)
-def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, family, seen):  # type: ignore[no-untyped-def]
+def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, family, seen, max_postings):  # type: ignore[no-untyped-def]
     """For each query hash, the number of distinct copy families among the allowed items holding it, over
     the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)`` (postings name item pages:
     ``page_item`` maps them to items).
@@ -106,6 +111,9 @@ def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, fam
     for j in range(m):
         stamp = base + j + 1
         c = 0
+        if (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) > max_postings:
+            df[j] = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+            continue
         for p in range(lo1[j], hi1[j]):
             it = page_item[refs1[p]]
             if it < item_end and allowed[it]:
@@ -219,6 +227,17 @@ def chain_anchors(  # type: ignore[no-untyped-def]
         g1 = g0
         while g1 < n and a_item[g1] == item:
             g1 += 1
+        if g1 - g0 == 1:  # one shared fingerprint (most items a common hash reaches): the same rules,
+            # without the sorting and scratch arrays of a longer group
+            w = _weight(a_df[g0], common_df)
+            span = 0 if w >= 0.5 else -(np.int64(1) << 62)
+            if (w + 1e-9 >= min_evidence and span >= min_span) or (item_nfp[item] <= 1 and w + 1e-9 >= 1):
+                qt = q_pos[a_q[g0]]
+                s_list.append((n_res, qt, qt, a_pos[g0], a_pos[g0], 1))
+                r_list.append((item, 1, 1, w))
+                n_res += 1
+            g0 = g1
+            continue
         # best chain ending at each anchor
         for a in range(g0, g1):
             qa = q_pos[a_q[a]]
@@ -339,7 +358,6 @@ def match_query(  # type: ignore[no-untyped-def]
     item_end,
     family,
     seen,
-    q_x,
     q_hashes,
     q_pos,
     item_nfp,
@@ -356,14 +374,14 @@ def match_query(  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
 
-    ``q_x`` are the query's mixed hashes (``copytrace._postings.mix``).  Only items numbered below
+    Only items numbered below
     ``item_end`` are searched (all of them, or those added before one), and each query hash makes anchors
     with at most ``max_anchors`` items (the earliest; negative: all).  Only the first ``max_repeats``
     occurrences of a hash in the query make anchors (items hold at most as many postings of a hash), so the
     work stays linear in the query however repetitive it is."""
     m = q_hashes.shape[0]
-    lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_x)
-    lo2, hi2 = lookup(delta_bits, delta_offsets, delta_tags, q_x)
+    lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_hashes)
+    lo2, hi2 = lookup(delta_bits, delta_offsets, delta_tags, q_hashes)
     held = np.flatnonzero((hi1 - lo1) + (hi2 - lo2) > 0)  # most of a query's hashes are in no item
     if held.shape[0] == 0:
         return (
@@ -376,7 +394,9 @@ def match_query(  # type: ignore[no-untyped-def]
     first = np.ones(m, dtype=np.bool_)
     if held.shape[0] > max_repeats:  # repeats matter only where there are postings
         first[held] = first_repeats(q_hashes[held], max_repeats)
-    df = count_df(lo1, hi1, main_refs, lo2, hi2, delta_refs, page_item, allowed, item_end, family, seen)
+    df = count_df(
+        lo1, hi1, main_refs, lo2, hi2, delta_refs, page_item, allowed, item_end, family, seen, max_postings
+    )
     use = np.empty(m, dtype=np.bool_)
     budget = np.full(m, max_anchors, dtype=np.int64)
     for j in range(m):
@@ -430,7 +450,6 @@ def match_batch(  # type: ignore[no-untyped-def]
     item_end,
     family,
     seen,
-    q_x,
     q_hashes,
     q_pos,
     q_starts,
@@ -477,7 +496,6 @@ def match_batch(  # type: ignore[no-untyped-def]
             item_end,
             family,
             seen,
-            q_x[a:b],
             q_hashes[a:b],
             q_pos[a:b],
             item_nfp,

@@ -36,8 +36,7 @@ _MAX_BITS = 32
 
 def mix(hashes: np.ndarray) -> np.ndarray:
     """The mixed hashes ``x`` (uint64, wrapping multiplication) that buckets and tags are cut from."""
-    with np.errstate(over="ignore"):
-        return hashes.astype(np.uint64, copy=False) * MIX
+    return hashes.astype(np.uint64, copy=False) * MIX  # arrays wrap without a warning
 
 
 def bits_for(n: int) -> int:

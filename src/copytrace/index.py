@@ -647,7 +647,6 @@ class Index:
             return out
         r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(  # type: ignore[call-arg]
             *self._kernel_index_args(banks, None),
-            _postings.mix(hashes),
             hashes,
             positions,
             starts,
@@ -768,11 +767,12 @@ class Index:
         containments, kept chains."""
         r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(  # type: ignore[call-arg]
             *self._kernel_index_args(banks, before),
-            _postings.mix(fp.hashes),
             fp.hashes,
             fp.positions,
             *self._kernel_match_args(max_anchors),
         )
+        if not len(r_item):
+            return r_item, r_item, r_item, segs
         return r_item, r_qm / len(fp), r_im / np.maximum(1, self._nfp[r_item]), segs
 
     def _kernel_index_args(self, banks: Iterable[str] | None, before: int | None) -> tuple[object, ...]:

@@ -180,7 +180,10 @@ def read(source: str | os.PathLike[str] | BinaryIO, fmt: str) -> tuple[dict[str,
                 size = os.fstat(fh.fileno()).st_size
                 if size < _PREFIX:
                     raise SnapshotError(f"{name} is not an index snapshot (only {size} bytes)")
-                buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                # MAP_POPULATE maps every page now (from the page cache, or reading the file): queries then
+                # never stop on a page fault.  Pages stay shared with every other process mapping the file.
+                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                buf = mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
         else:
             buf = source.read()
     except OSError as exc:
