@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -41,9 +42,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import CopytraceError
 from ..fingerprint import Fingerprint, FingerprintParams
+from ..fingerprint_batch import FingerprintBatch, parse_many
 from ..index import Index
+from ..index_build import SnapshotBuilder
 from ..keys import Key
 from ..match import DEFAULT_MATCH_PARAMS, Match, MatchParams
+from ..snapshot import SnapshotError
 from ..store import Store
 from ..store.feed import Change, changes_since
 
@@ -52,6 +56,7 @@ log = logging.getLogger("copytrace.service")
 _CHUNK = 2000  # changes applied per hold of the index lock, so queries interleave with a long catch-up
 _QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
 _SNAPSHOT_SUFFIX = ".ctidx"
+_BUILD_CHUNK = 50_000  # stored items read and parsed together when the index is built
 _MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
 
 
@@ -316,9 +321,7 @@ class LiveIndex:
             reason = _reason(exc)
             if (bank, item_id) in index:  # ``Index.add`` failed part-way
                 index.remove(item_id, bank=bank)
-        if (bank, item_id) not in self._quarantine:
-            log.warning("quarantined item %r of bank %r: cannot index it: %s", item_id, bank, reason)
-        self._quarantine[(bank, item_id)] = reason
+        self._quarantine_item(bank, item_id, reason)
 
     def _banks(self) -> list[str]:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
@@ -344,18 +347,7 @@ class LiveIndex:
             self._our_banks = set(self._banks())
             if index is None:
                 generation = upto  # the build below reads a state at least this new
-                index = Index(
-                    key=self.key,
-                    k=self.params.k,
-                    window=self.params.window,
-                    match_params=self.match_params,
-                    keep_text=False,
-                    text_lookup=self.store.text,
-                )
-                for bank, item_id, fp, links in self.store.iter_fingerprints(self._our_banks):
-                    self._add(index, bank, item_id, fp, links)
-                if locked:
-                    index = self._save_and_map(index, generation)
+                index = self._build(locked, generation)
         # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
         # the first request.  It also merges the additions, so queries only read the index.
         index.match("copytrace warms up its matching code before it serves the first request")
@@ -376,6 +368,67 @@ class LiveIndex:
         )
         if (built and not locked) or replayed > max(10_000, len(index) // 10):
             self._save_snapshot()  # else the old snapshot loads about as fast
+
+    def _build(self, locked: bool, generation: int) -> Index:
+        """The index of every stored item of our banks, read in chunks and parsed together: written straight
+        to the snapshot of ``generation`` (the store's, read before) and mapped when this process holds the
+        snapshot lock, else built in memory.  An item whose stored fingerprint does not parse is
+        quarantined."""
+        stem = self._snapshot_stem()
+        if locked and stem is not None:
+            path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
+            try:
+                with SnapshotBuilder(path, self.params) as builder:
+                    for bank, ids, batch, links in self._stored_batches():
+                        builder.add(bank, ids, batch, links)
+                self._write_quarantine(path)
+                return Index.load(
+                    path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+                )
+            except (OSError, SnapshotError) as exc:
+                log.warning("cannot write an index snapshot to %s (building in memory): %s", path, exc)
+        index = Index(
+            key=self.key,
+            k=self.params.k,
+            window=self.params.window,
+            match_params=self.match_params,
+            keep_text=False,
+            text_lookup=self.store.text,
+        )
+        for bank, ids, batch, links in self._stored_batches():
+            index.add_batch(ids, batch, bank=bank, links=links)
+        return index
+
+    def _stored_batches(self) -> Iterator[tuple[str, list[str], FingerprintBatch, list[list[str]]]]:
+        """(bank, ids, fingerprints, links) of the stored items of our banks, in runs of one bank, in the
+        order added; the items that cannot be parsed are quarantined."""
+        rows = self.store.iter_fingerprints(self._our_banks)
+        while chunk := list(itertools.islice(rows, _BUILD_CHUNK)):
+            at = 0
+            while at < len(chunk):  # a run of one bank
+                bank = chunk[at][0]
+                end = at
+                while end < len(chunk) and chunk[end][0] == bank:
+                    end += 1
+                run = chunk[at:end]
+                batch, bad = parse_many([r[2] for r in run], self.params)
+                skip = set()
+                for i, exc in bad:
+                    skip.add(i)
+                    self._quarantine_item(bank, run[i][1], _reason(exc))
+                kept = [r for i, r in enumerate(run) if i not in skip]
+                yield bank, [r[1] for r in kept], batch, [r[3] for r in kept]
+                at = end
+
+    def _quarantine_item(self, bank: str, item_id: str, reason: str) -> None:
+        if (bank, item_id) not in self._quarantine:
+            log.warning("quarantined item %r of bank %r: cannot index it: %s", item_id, bank, reason)
+        self._quarantine[(bank, item_id)] = reason
+
+    def _write_quarantine(self, snapshot: Path) -> None:
+        quarantine = [[b, i, r] for (b, i), r in self._quarantine.items()]
+        if quarantine:
+            _quarantine_path(snapshot).write_text(json.dumps(quarantine), encoding="utf-8")
 
     def _load_newest(self, upto: int) -> tuple[Index | None, int]:
         """The newest snapshot at most ``upto`` mapped, with its generation; (None, 0) if there is none
@@ -474,9 +527,7 @@ class LiveIndex:
         try:
             if not path.exists():
                 index.save(path)
-                quarantine = [[b, i, r] for (b, i), r in self._quarantine.items()]
-                if quarantine:
-                    _quarantine_path(path).write_text(json.dumps(quarantine), encoding="utf-8")
+                self._write_quarantine(path)
             mapped = Index.load(
                 path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
             )
