@@ -1,14 +1,15 @@
-"""The in-memory index: banked items' fingerprints, searchable without scanning the bank.
+"""The index: banked items' fingerprints, searchable without scanning the bank.
 
-Postings are three parallel arrays sorted by hash — hash (8 bytes), item number (4), token position (4) —
-16 bytes per stored fingerprint.  A query looks up each of its hashes by binary search, weighs each by how
-many items hold it, chains the shared fingerprints of each item in order (``_matching.chain_anchors``) and
-reports the items with enough evidence (``MatchParams``).
+Postings are bucketed by hash (``_postings``): 10 bytes a stored fingerprint, and a lookup reads one bucket's
+tags, a cache miss or two (``_matching.lookup``).  A query weighs each held hash by how many copy families
+hold it, chains the shared fingerprints of each item in order (``_matching.chain_anchors``) and reports the
+items with enough evidence (``MatchParams``); ``match_many`` does it for many texts in one compiled call.
 
-Additions go to a small sorted delta that is merged into the main arrays when it grows past an eighth of
-them (at most ``_DELTA_MAX`` postings), so adding one item never re-sorts the index; removals mark the item
-dead and are compacted away in bulk, renumbering the live items, so an index that keeps adding and removing
-items holds memory for its live items only.  ``save``/``load`` write and read the arrays as one ``.npz`` file.
+Additions go to a small delta level that is merged into the main level when it grows past an eighth of it
+(at most ``_DELTA_MAX`` postings), so adding one item never re-sorts the index; removals mark the item dead
+and are compacted away in bulk, renumbering the live items, so an index that keeps adding and removing
+items holds memory for its live items only.  ``save`` writes a snapshot (``copytrace.snapshot``) that
+``load`` maps: processes that load one file share its pages.  Layout and design: ``docs/index.md``.
 
 >>> index = Index()
 >>> fp = index.add("speech", "We will continue our endeavors for the victory of the resistance.")
@@ -35,6 +36,7 @@ from .errors import (
     ParameterMismatchError,
     UnknownItemError,
 )
+from .evidence import evidence_spans
 from .families import MAX_LINKS, VERSION_CONTAINMENT, Families
 from .fingerprint import (
     DEFAULT_K,
@@ -69,10 +71,6 @@ def _name(path: object) -> str:
     return repr(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else "stream"
 
 
-def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
-    return None if a is None or b is None else f(a, b)
-
-
 def _check_indexable(fp: Fingerprint, item_id: str) -> None:
     """Refuse a fingerprint the postings cannot hold (token positions are 32-bit), naming the item."""
     if not 0 <= fp.n_tokens < _MAX_TOKENS or (len(fp) and int(fp.positions.max()) >= fp.n_tokens):
@@ -81,30 +79,6 @@ def _check_indexable(fp: Fingerprint, item_id: str) -> None:
             f"{int(fp.positions.max()) if len(fp) else 0} cannot be indexed "
             f"(at most {_MAX_TOKENS - 1} tokens)"
         )
-
-
-def _shared_run(a: np.ndarray, b: np.ndarray) -> int:
-    """Length of the common prefix of ``a`` and ``b``, compared in doubling chunks: a short run costs a
-    few elements, a run through a whole repetitive text costs linear numpy work, never a Python loop."""
-    n = min(len(a), len(b))
-    done, step = 0, 16
-    while done < n:
-        size = min(step, n - done)
-        differ = np.flatnonzero(a[done : done + size] != b[done : done + size])
-        if len(differ):
-            return done + int(differ[0])
-        done += size
-        step *= 2
-    return n
-
-
-def _continues(last: Span, span: Span) -> bool:
-    """Whether ``span`` overlaps ``last`` in the query and, where known, in the item: one passage."""
-    if span.query_start > last.query_end:
-        return False
-    if span.item_start is None or last.item_start is None or last.item_end is None or span.item_end is None:
-        return True
-    return span.item_start <= last.item_end and span.item_end >= last.item_start
 
 
 class Index:
@@ -468,7 +442,9 @@ class Index:
         pos = np.concatenate([p[2] for p in self._pending])
         self._pending.clear()
         self._delta = _postings.merge(self._delta, x, refs, pos)
-        if len(self._delta) > max(1 << 16, min(_DELTA_MAX, len(self._main) // 8)):
+        # A mapped snapshot stays shared: changes stay in the delta until it is as large as the snapshot.
+        limit = len(self._main) if self._main.hi is None else min(_DELTA_MAX, len(self._main) // 8)
+        if len(self._delta) > max(1 << 16, limit):
             self._main = _postings.concat(self._main, self._delta)
             self._delta = _postings.empty()
 
@@ -849,49 +825,16 @@ class Index:
                 return text, None
         return None
 
-    def _spans(self, idx: int, fp: Fingerprint, segs: list[list[int]]) -> tuple[Span, ...]:
-        if fp.tokens is None or len(segs) == 0:
+    def _spans(self, idx: int, fp: Fingerprint, chains: list[list[int]]) -> tuple[Span, ...]:
+        if fp.tokens is None or not chains:
             return ()
-        k = self.params.k
-        q_starts, q_ends = fp.tokens.starts, fp.tokens.ends
         item_tokens = None
         held = self._item_text(idx)
         if held is not None:
             item_tokens = tokenize(held[0], html=held[1])
         if item_tokens is not None and len(item_tokens) != int(self._ntok[idx]):
             item_tokens = None  # text does not belong to this fingerprint: report query offsets only
-        raw: list[Span] = []
-        q_hashes = fp.tokens.hashes
-        for _, q0, q1, i0, i1, _hits in segs:
-            q1 += k - 1
-            i1 += k - 1
-            if item_tokens is None:
-                raw.append(Span(int(q_starts[q0]), int(q_ends[q1])))
-                continue
-            i_hashes = item_tokens.hashes
-            # Winnowing keeps some k-grams only: grow the passage over the tokens the two texts share.
-            back = _shared_run(q_hashes[:q0][::-1], i_hashes[:i0][::-1])
-            ahead = _shared_run(q_hashes[q1 + 1 :], i_hashes[i1 + 1 :])
-            q0, i0, q1, i1 = q0 - back, i0 - back, q1 + ahead, i1 + ahead
-            raw.append(
-                Span(
-                    int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1])
-                )
-            )
-        raw.sort(key=lambda s: (s.query_start, -1 if s.item_start is None else s.item_start))
-        merged: list[Span] = []
-        for span in raw:
-            if merged and _continues(merged[-1], span):
-                last = merged[-1]
-                merged[-1] = Span(
-                    last.query_start,
-                    max(last.query_end, span.query_end),
-                    _opt(min, last.item_start, span.item_start),
-                    _opt(max, last.item_end, span.item_end),
-                )
-                continue
-            merged.append(span)
-        return tuple(merged)
+        return evidence_spans(chains, self.params.k, fp.tokens, item_tokens)
 
     # ------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
