@@ -23,11 +23,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 
-from . import _matching, _postings, snapshot
+from . import _matching, _postings, index_file, snapshot
 from ._item_names import ItemNames
 from .errors import (
     DuplicateItemError,
@@ -46,13 +46,13 @@ from .fingerprint import (
     fingerprint,
     looks_like_fingerprint,
 )
+from .index_file import FORMAT
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
 from .normalize import tokenize
 from .snapshot import SnapshotError
 
 DEFAULT_BANK = "default"
-FORMAT = "copytrace-index/3"  # 2: copy-family links; 3: bucketed postings, memory-mapped
 _MAX_TOKENS = 1 << 31
 _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
@@ -841,33 +841,21 @@ class Index:
         """Write the index as a snapshot (``copytrace.snapshot``): to a path (through a temporary file,
         then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it."""
         self._compact()
-        n, pages = len(self._names), self._n_pages
-        links, absent = self._families.link_arrays(n)
-        main = self._main
-        meta = {
-            "params": str(self.params),
-            "banks": self._names.banks,
-            "bits": main.bits,
-            "n_items": n,
-            "n_pages": pages,
-            "texts": {str(idx): [t, h] for idx, (t, h) in self._texts.items()},
-            "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
-        }
-        arrays = {
-            "offsets": main.offsets,
-            "tags": main.tags,
-            "refs": main.refs,
-            "pos": main.pos,
-            "page_item": self._page_item[:pages],
-            "page_no": self._page_no[:pages],
-            "item_page": self._item_page[:n],
-            "nfp": self._nfp[:n],
-            "ntok": self._ntok[:n],
-            "labels": self._families.labels[:n],
-            **links,
-            **self._names.arrays(),
-        }
-        snapshot.write(path, FORMAT, meta, arrays)
+        n, pages, main = len(self._names), self._n_pages, self._main
+        meta, arrays = index_file.contents(
+            params=self.params,
+            bits=main.bits,
+            postings={"offsets": main.offsets, "tags": main.tags, "refs": main.refs, "pos": main.pos},
+            page_item=self._page_item[:pages],
+            page_no=self._page_no[:pages],
+            item_page=self._item_page[:n],
+            nfp=self._nfp[:n],
+            ntok=self._ntok[:n],
+            names=self._names,
+            families=self._families,
+            texts=self._texts,
+        )
+        snapshot.write(path, FORMAT, meta, arrays)  # type: ignore[arg-type]  # no placeholders here
 
     @classmethod
     def load(
@@ -907,46 +895,18 @@ class Index:
             raise SnapshotError(f"{_name(path)} is corrupt: {exc}") from exc
         return index
 
-    def _open(self, meta: dict[str, object], arrays: dict[str, np.ndarray]) -> None:
+    def _open(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Take the arrays of a snapshot as they are (mapped arrays stay shared), after checking every bound
         the matching code relies on: a corrupt snapshot is refused, never read out of bounds."""
-        n, pages, bits = int(meta["n_items"]), int(meta["n_pages"]), int(meta["bits"])  # type: ignore[call-overload]
-        level = _postings.Level(bits, arrays["offsets"], arrays["tags"], arrays["refs"], arrays["pos"], None)
-        size = len(level)
-        checks = {
-            "bucket bits": 1 <= bits <= 32 and len(level.offsets) == (1 << bits) + 1,
-            "posting arrays": len(level.refs) == size and len(level.pos) == size,
-            "bucket offsets": int(level.offsets[0]) == 0
-            and int(level.offsets[-1]) == size
-            and bool(np.all(level.offsets[1:] >= level.offsets[:-1])),
-            "pages": size == 0 or int(level.refs.max()) < pages,
-            "page table": len(arrays["page_item"]) == pages
-            and len(arrays["page_no"]) == pages
-            and (pages == 0 or int(arrays["page_item"].max()) < n),
-            "items": all(len(arrays[a]) == n for a in ("item_page", "nfp", "ntok", "labels", "bank_of"))
-            and (n == 0 or int(arrays["labels"].max()) < n)
-            and (n == 0 or int(arrays["labels"].min()) >= 0)
-            and len(arrays["link_starts"]) == n + 1,
-        }
-        bad = [what for what, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"inconsistent {', '.join(bad)}")
-        self._main = level
+        index_file.check(meta, arrays)
+        n, pages, bits = int(meta["n_items"]), int(meta["n_pages"]), int(meta["bits"])
+        self._main = _postings.Level(
+            bits, arrays["offsets"], arrays["tags"], arrays["refs"], arrays["pos"], None
+        )
         self._page_item, self._page_no, self._n_pages = arrays["page_item"], arrays["page_no"], pages
         self._item_page, self._nfp, self._ntok = arrays["item_page"], arrays["nfp"], arrays["ntok"]
         self._alive = np.ones(n, dtype=bool)
-        self._names = ItemNames.from_arrays(list(meta["banks"]), arrays)  # type: ignore[call-overload]
+        self._names = ItemNames.from_arrays(list(meta["banks"]), arrays)
         self._n_present = n
-        texts: dict[str, list[object]] = meta["texts"]  # type: ignore[assignment]
-        self._texts = {int(i): (str(t), h) for i, (t, h) in texts.items()}  # type: ignore[misc]
-        absent = [tuple(pair) for pair in meta["absent_links"]]  # type: ignore[attr-defined]
-        starts, targets = arrays["link_starts"], arrays["link_targets"]
-        linked = np.flatnonzero(np.diff(starts))
-        links: dict[Hashable, tuple[Hashable, ...]] = {}
-        for idx in linked.tolist():
-            names = [
-                self._names[t] if t >= 0 else absent[-1 - t]
-                for t in targets[starts[idx] : starts[idx + 1]].tolist()
-            ]
-            links[self._names[idx]] = tuple(names)
-        self._families.restore(arrays["labels"], links)
+        self._texts = {int(i): (str(t), h) for i, (t, h) in meta["texts"].items()}
+        self._families.restore(arrays["labels"], index_file.links(meta, arrays, self._names))

@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from . import _matching, _postings, snapshot
+from . import _matching, _postings, index_file, snapshot
 from ._item_names import ItemNames
 from .errors import DuplicateItemError, ParameterMismatchError
 from .families import Families
 from .fingerprint import FingerprintParams
-from .index import FORMAT, MAX_REPEATS
+from .index import MAX_REPEATS
+from .index_file import FORMAT
 
 if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
@@ -189,42 +190,35 @@ class SnapshotBuilder:
         families.extend(0, n)
         for number, bank, linked in self._links:
             families.link(number, (bank, names[number][1]), [(bank, other) for other in linked])
-        links, absent = families.link_arrays(n)
         bits = _postings.bits_for(total)
         x_all = np.memmap(spill / "x", dtype=np.uint64, mode="r") if total else np.zeros(0, np.uint64)
         counts = np.zeros(1 << bits, dtype=np.int64)
         at = 0
         for run in self._runs:
-            counts += np.bincount(
-                (x_all[at : at + run] >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits
-            )
+            buckets = (x_all[at : at + run] >> np.uint64(64 - bits)).astype(np.int64)
+            counts += np.bincount(buckets, minlength=1 << bits)
             at += run
         offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if total < (1 << 32) else np.uint64)
         np.cumsum(counts, out=offsets[1:])
         del counts
-        meta = {
-            "params": str(self.params),
-            "banks": names.banks,
-            "bits": bits,
-            "n_items": n,
-            "n_pages": self.n_pages,
-            "texts": {},
-            "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
-        }
-        arrays: dict[str, np.ndarray | snapshot.Placeholder] = {
-            "offsets": offsets,
-            "tags": snapshot.Placeholder(np.dtype(np.uint32), total),
-            "refs": snapshot.Placeholder(np.dtype(np.uint32), total),
-            "pos": snapshot.Placeholder(np.dtype(np.uint16), total),
-            "page_item": _cat(self._page_item, np.uint32),
-            "page_no": _cat(self._page_no, np.uint32),
-            "item_page": _cat(self._per_item["item_page"], np.int64),
-            "nfp": _cat(self._per_item["nfp"], np.int32),
-            "ntok": _cat(self._per_item["ntok"], np.int32),
-            "labels": families.labels[:n].copy(),
-            **links,
-            **names.arrays(),
-        }
+        meta, arrays = index_file.contents(
+            params=self.params,
+            bits=bits,
+            postings={
+                "offsets": offsets,
+                "tags": snapshot.Placeholder(np.dtype(np.uint32), total),
+                "refs": snapshot.Placeholder(np.dtype(np.uint32), total),
+                "pos": snapshot.Placeholder(np.dtype(np.uint16), total),
+            },
+            page_item=_cat(self._page_item, np.uint32),
+            page_no=_cat(self._page_no, np.uint32),
+            item_page=_cat(self._per_item["item_page"], np.int64),
+            nfp=_cat(self._per_item["nfp"], np.int32),
+            ntok=_cat(self._per_item["ntok"], np.int32),
+            names=names,
+            families=families,
+            texts={},
+        )
         with snapshot.writer(self.path, FORMAT, meta, arrays) as out:
             if total:
                 refs_all = np.memmap(spill / "refs", dtype=np.uint32, mode="r")
