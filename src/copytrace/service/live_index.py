@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -42,13 +41,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import CopytraceError
 from ..fingerprint import Fingerprint, FingerprintParams
-from ..fingerprint_batch import FingerprintBatch, parse_many
 from ..index import Index
 from ..index_build import SnapshotBuilder
 from ..keys import Key
 from ..match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from ..snapshot import SnapshotError
 from ..store import Store
+from ..store.batches import Batch, fingerprint_batches
 from ..store.feed import Change, changes_since
 
 log = logging.getLogger("copytrace.service")
@@ -399,26 +398,13 @@ class LiveIndex:
             index.add_batch(ids, batch, bank=bank, links=links)
         return index
 
-    def _stored_batches(self) -> Iterator[tuple[str, list[str], FingerprintBatch, list[list[str]]]]:
-        """(bank, ids, fingerprints, links) of the stored items of our banks, in runs of one bank, in the
-        order added; the items that cannot be parsed are quarantined."""
-        rows = self.store.iter_fingerprints(self._our_banks)
-        while chunk := list(itertools.islice(rows, _BUILD_CHUNK)):
-            at = 0
-            while at < len(chunk):  # a run of one bank
-                bank = chunk[at][0]
-                end = at
-                while end < len(chunk) and chunk[end][0] == bank:
-                    end += 1
-                run = chunk[at:end]
-                batch, bad = parse_many([r[2] for r in run], self.params)
-                skip = set()
-                for i, exc in bad:
-                    skip.add(i)
-                    self._quarantine_item(bank, run[i][1], _reason(exc))
-                kept = [r for i, r in enumerate(run) if i not in skip]
-                yield bank, [r[1] for r in kept], batch, [r[3] for r in kept]
-                at = end
+    def _stored_batches(self) -> Iterator[Batch]:
+        """The stored items of our banks in batches; those that cannot be parsed are quarantined."""
+
+        def bad(bank: str, item_id: str, exc: CopytraceError) -> None:
+            self._quarantine_item(bank, item_id, _reason(exc))
+
+        return fingerprint_batches(self.store, self._our_banks, self.params, on_bad=bad, size=_BUILD_CHUNK)
 
     def _quarantine_item(self, bank: str, item_id: str, reason: str) -> None:
         if (bank, item_id) not in self._quarantine:
