@@ -43,5 +43,6 @@ def fingerprint_batches(
                 skipped.add(i)
                 on_bad(bank, run[i][1], exc)
             kept = [row for i, row in enumerate(run) if i not in skipped]
-            yield bank, [row[1] for row in kept], batch, [row[3] for row in kept]
+            if kept:
+                yield bank, [row[1] for row in kept], batch, [row[3] for row in kept]
             at = end
