@@ -12,6 +12,8 @@ from copytrace.fingerprint_batch import FingerprintBatch
 from copytrace.index_build import SnapshotBuilder
 from copytrace.snapshot import read
 
+from .conftest import FOOTER
+
 
 def _batches(texts: dict[str, str], size: int) -> list[tuple[list[str], FingerprintBatch]]:
     ids = list(texts)
@@ -23,12 +25,14 @@ def _batches(texts: dict[str, str], size: int) -> list[tuple[list[str], Fingerpr
 
 
 @pytest.mark.parametrize("size", [1, 7, 1000], ids=["one-by-one", "batches-of-7", "one-batch"])
+@pytest.mark.parametrize("footer", [False, True], ids=["distinct", "common-footer"])
 def test_built_file_is_the_saved_file(
-    tmp_path: Path, state_union: dict[str, str], text_000: str, text_001: str, size: int
+    tmp_path: Path, state_union: dict[str, str], text_000: str, text_001: str, size: int, footer: bool
 ) -> None:
     """The same items with the same links, built on disk or added and saved: identical arrays and meta,
-    so identical answers."""
+    so identical answers; with a footer every item shares, its hashes' buckets are large."""
     texts = {
+        **({f"{name}+footer": text[:600] + FOOTER for name, text in state_union.items()} if footer else {}),
         **state_union,
         "000": text_000,
         "001": text_001,

@@ -2,12 +2,11 @@
 
 ``Index.add_batch`` then ``Index.save`` hold every posting in memory several times over while sorting
 (about 35 bytes a posting at the peak): 800 million postings would need 28 GB.  ``SnapshotBuilder`` takes
-the items batch by batch, sorts each batch's postings by hash and spills them to a temporary file (14 bytes a
-posting on disk), and keeps only the per-item arrays in memory.  ``finish`` counts the postings of every
-bucket, lays the snapshot out, and writes each batch's postings into their buckets in one sequential pass
-(a batch sorted by hash is sorted by bucket), then sorts each bucket's few postings by (tag, page,
-position).  The result is the file ``Index.save`` writes of the same items (a test compares them), so
-``Index.load`` maps it as any other.
+the items batch by batch, spills each batch's postings (mixed hash, page, position) to temporary files (14
+bytes a posting on disk), and keeps only the per-item arrays in memory.  ``finish`` counts the postings of
+every bucket, lays the snapshot out, appends each posting to its bucket's run (batches in page order), then
+sorts each bucket's few postings by (tag, page, position).  The result is the file ``Index.save`` writes of
+the same items (a test compares them), so ``Index.load`` maps it as any other.
 
 >>> import tempfile, os
 >>> from copytrace import fingerprint, Index
@@ -62,16 +61,24 @@ def _scatter(x, refs, pos, bits, cursor, out_tags, out_refs, out_pos):  # type: 
 
 @njit(cache=True, nogil=True)
 def _sort_buckets(offsets, tags, refs, pos):  # type: ignore[no-untyped-def]
-    """Sort each bucket's postings by (tag, page, position): insertion sort, buckets hold about 16."""
+    """Sort each bucket's postings by (tag, page, position).  A bucket's run holds its postings in page
+    order, positions ascending within a page, so a stable sort by (tag, page) gives that order: insertion sort
+    for the usual few, a merge sort for a bucket that a common hash filled."""
     for b in range(offsets.shape[0] - 1):
         lo = np.int64(offsets[b])
         hi = np.int64(offsets[b + 1])
+        if hi - lo > 32:
+            key = (tags[lo:hi].astype(np.uint64) << np.uint64(32)) | refs[lo:hi].astype(np.uint64)
+            order = np.argsort(key, kind="mergesort")
+            t, r, p = tags[lo:hi][order], refs[lo:hi][order], pos[lo:hi][order]
+            tags[lo:hi] = t
+            refs[lo:hi] = r
+            pos[lo:hi] = p
+            continue
         for i in range(lo + 1, hi):
             t, r, p = tags[i], refs[i], pos[i]
             j = i - 1
-            while j >= lo and (
-                tags[j] > t or (tags[j] == t and (refs[j] > r or (refs[j] == r and pos[j] > p)))
-            ):
+            while j >= lo and (tags[j] > t or (tags[j] == t and refs[j] > r)):
                 tags[j + 1] = tags[j]
                 refs[j + 1] = refs[j]
                 pos[j + 1] = pos[j]
@@ -166,12 +173,11 @@ class SnapshotBuilder:
         positions = np.asarray(batch.positions, dtype=np.int64)[keep]
         kept_owner = owner[keep]
         x = _postings.mix(hashes[keep])
-        order = np.argsort(x, kind="stable")  # stable: pages, then positions, stay in order within a hash
         refs = (page_start[kept_owner] + (positions >> _postings.PAGE_BITS)).astype(np.uint32)
         for fh, column in zip(
             self._files, (x, refs, (positions & (_postings.PAGE - 1)).astype(np.uint16)), strict=True
         ):
-            column[order].tofile(fh)
+            column.tofile(fh)  # in page order: ``finish`` puts each posting in its bucket, then sorts buckets
         self._runs.append(len(x))
         if links is not None:
             self._links += [(first + i, bank, linked) for i, linked in enumerate(links) if linked]
@@ -225,7 +231,7 @@ class SnapshotBuilder:
                 pos_all = np.memmap(spill / "pos", dtype=np.uint16, mode="r")
                 cursor = offsets[:-1].astype(np.int64)
                 at = 0
-                for run in self._runs:  # batches in page order: a bucket's postings stay in page order
+                for run in self._runs:  # batches in page order, so each bucket's run is in page order
                     piece = slice(at, at + run)
                     _scatter(
                         x_all[piece],
