@@ -93,80 +93,121 @@ def first_repeats_many(hashes, offsets, max_repeats):  # type: ignore[no-untyped
     return keep
 
 
-@njit(cache=True, nogil=True)
-def count_df(lo1, hi1, refs1, lo2, hi2, refs2, page_item, allowed, item_end, family, seen, max_postings):  # type: ignore[no-untyped-def]
-    """For each query hash, the number of distinct copy families among the allowed items holding it, over
-    the main postings ``[lo1, hi1)`` and the delta's ``[lo2, hi2)`` (postings name item pages:
-    ``page_item`` maps them to items).
-
-    Versions of one text are one family (``copytrace.families``): text that many versions share is not
-    boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
-    per family label plus a last slot holding the next free stamp: a family counts when its slot does not
-    yet hold this hash's stamp, so counting costs one pass over the postings, with no sort and no allocation.
-    """
-    m = lo1.shape[0]
-    df = np.zeros(m, dtype=np.int64)
-    last = seen.shape[0] - 1
-    base = seen[last]
-    for j in range(m):
-        stamp = base + j + 1
-        c = 0
-        if (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) > max_postings:
-            df[j] = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
-            continue
-        for p in range(lo1[j], hi1[j]):
-            it = page_item[refs1[p]]
-            if it < item_end and allowed[it]:
-                f = family[it]
-                if seen[f] != stamp:
-                    seen[f] = stamp
-                    c += 1
-        for p in range(lo2[j], hi2[j]):
-            it = page_item[refs2[p]]
-            if it < item_end and allowed[it]:
-                f = family[it]
-                if seen[f] != stamp:
-                    seen[f] = stamp
-                    c += 1
-        df[j] = c
-    seen[last] = base + m + 1
-    return df
-
-
-@njit(cache=True, nogil=True)
-def gather_anchors(lo, hi, refs, pos, page_item, page_no, allowed, item_end, use, budget):  # type: ignore[no-untyped-def]
-    """Postings of each used query hash in allowed items: anchors (item, query index, item position).
-
-    A posting names an item page (``page_item``, ``page_no``: the item and which of its pages) and a
-    position within it.
-
-    ``budget[j]`` is how many more anchors query hash ``j`` may make (negative: no limit); it is spent, so
-    the main and delta postings share it.  Postings of a hash are in item order: the earliest items holding
-    it come first."""
-    m = lo.shape[0]
-    total = 0
-    for j in range(m):
-        if use[j]:
-            total += hi[j] - lo[j]
-    a_item = np.empty(total, dtype=np.int64)
-    a_q = np.empty(total, dtype=np.int64)
-    a_pos = np.empty(total, dtype=np.int64)
-    n = 0
-    for j in range(m):
-        if not use[j]:
-            continue
-        for p in range(lo[j], hi[j]):
-            if budget[j] == 0:
-                break
-            ref = refs[p]
-            it = np.int64(page_item[ref])
-            if it < item_end and allowed[it]:
+@njit(cache=True, nogil=True, inline="always")
+def _collect_level(  # type: ignore[no-untyped-def]
+    j, lo, hi, refs, pos, page_item, page_no, allowed, item_end, family, seen, stamp, budget, out, n
+):
+    """Postings ``[lo, hi)`` of query hash ``j`` in one level: count the families not yet stamped, and
+    append anchors while the hash's budget lasts.  ``allowed`` empty allows every item.  Returns (families
+    counted, anchors now held, budget left)."""
+    a_item, a_q, a_pos = out
+    c = 0
+    for p in range(lo, hi):
+        ref = refs[p]
+        it = np.int64(page_item[ref])
+        if it < item_end and (allowed.shape[0] == 0 or allowed[it]):
+            f = family[it]
+            if seen[f] != stamp:
+                seen[f] = stamp
+                c += 1
+            if budget != 0:
                 a_item[n] = it
                 a_q[n] = j
                 a_pos[n] = (np.int64(page_no[ref]) << 16) + np.int64(pos[p])
                 n += 1
-                budget[j] -= 1
-    return a_item[:n], a_q[:n], a_pos[:n]
+                budget -= 1
+    return c, n, budget
+
+
+@njit(cache=True, nogil=True)
+def collect(  # type: ignore[no-untyped-def]
+    lo1,
+    hi1,
+    refs1,
+    pos1,
+    lo2,
+    hi2,
+    refs2,
+    pos2,
+    page_item,
+    page_no,
+    allowed,
+    item_end,
+    family,
+    seen,
+    first,
+    max_postings,
+    max_anchors,
+):
+    """In one pass over the postings of each query hash (main level, then delta): its document frequency —
+    the number of distinct copy families among the allowed items holding it — and its anchors (item,
+    query index, item position).
+
+    Versions of one text are one family (``copytrace.families``): text that many versions share is not
+    boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
+    per family label plus a last slot holding the next free stamp: a family counts when its slot does not
+    yet hold this hash's stamp, so counting costs no sort and no allocation.  A hash makes anchors only if
+    it is among the first occurrences of its hash in the query (``first``) and has at most
+    ``max_postings`` postings (else it is not counted either: its df is its postings); at most
+    ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order."""
+    m = lo1.shape[0]
+    df = np.zeros(m, dtype=np.int64)
+    total = 0
+    for j in range(m):
+        held = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+        if first[j] and held <= max_postings:
+            total += held
+    a_item = np.empty(total, dtype=np.int64)
+    a_q = np.empty(total, dtype=np.int64)
+    a_pos = np.empty(total, dtype=np.int64)
+    out = (a_item, a_q, a_pos)
+    last = seen.shape[0] - 1
+    base = seen[last]
+    n = 0
+    for j in range(m):
+        held = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+        if held > max_postings:
+            df[j] = held
+            continue
+        stamp = base + j + 1
+        budget = max_anchors if first[j] else 0
+        c1, n, budget = _collect_level(
+            j,
+            lo1[j],
+            hi1[j],
+            refs1,
+            pos1,
+            page_item,
+            page_no,
+            allowed,
+            item_end,
+            family,
+            seen,
+            stamp,
+            budget,
+            out,
+            n,
+        )
+        c2, n, budget = _collect_level(
+            j,
+            lo2[j],
+            hi2[j],
+            refs2,
+            pos2,
+            page_item,
+            page_no,
+            allowed,
+            item_end,
+            family,
+            seen,
+            stamp,
+            budget,
+            out,
+            n,
+        )
+        df[j] = c1 + c2
+    seen[last] = base + m + 1
+    return a_item[:n], a_q[:n], a_pos[:n], df
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -175,6 +216,36 @@ def _weight(df, common_df):  # type: ignore[no-untyped-def]
         return 1.0
     r = common_df / df
     return r * r
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _order_by_score(score, g0, g1, out):  # type: ignore[no-untyped-def]
+    """Indices ``g0..g1-1`` by descending score, ties in index order (a stable sort), into ``out``."""
+    k = g1 - g0
+    if k > 32:
+        out[:k] = np.argsort(-score[g0:g1], kind="mergesort") + g0
+        return
+    for i in range(k):
+        a = g0 + i
+        j = i - 1
+        while j >= 0 and score[out[j]] < score[a]:
+            out[j + 1] = out[j]
+            j -= 1
+        out[j + 1] = a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _order_by_key(keys, k, out):  # type: ignore[no-untyped-def]
+    """Indices ``0..k-1`` by ascending ``keys``, ties in index order (a stable sort), into ``out``."""
+    if k > 32:
+        out[:k] = np.argsort(keys[:k], kind="mergesort")
+        return
+    for i in range(k):
+        j = i - 1
+        while j >= 0 and keys[out[j]] > keys[i]:
+            out[j + 1] = out[j]
+            j -= 1
+        out[j + 1] = i
 
 
 @njit(cache=True, nogil=True)
@@ -217,6 +288,9 @@ def chain_anchors(  # type: ignore[no-untyped-def]
     chain = np.empty(n, dtype=np.int64)
     cw = np.empty(n, dtype=np.float64)
     ch = np.empty(n, dtype=np.uint64)
+    order = np.empty(n, dtype=np.int64)  # scratch for the sorts of a group (no allocation per group)
+    by_hash = np.empty(n, dtype=np.int64)
+    ipos = np.empty(n, dtype=np.int64)
     r_list = []
     s_list = []
     qmark = np.full(q_pos.shape[0], -1, dtype=np.int64)
@@ -231,7 +305,7 @@ def chain_anchors(  # type: ignore[no-untyped-def]
             # without the sorting and scratch arrays of a longer group
             w = _weight(a_df[g0], common_df)
             span = 0 if w >= 0.5 else -(np.int64(1) << 62)
-            if (w + 1e-9 >= min_evidence and span >= min_span) or (item_nfp[item] <= 1 and w + 1e-9 >= 1):
+            if (w + 1e-9 >= min_evidence and span >= min_span) or (w + 1e-9 >= 1 and item_nfp[item] <= 1):
                 qt = q_pos[a_q[g0]]
                 s_list.append((n_res, qt, qt, a_pos[g0], a_pos[g0], 1))
                 r_list.append((item, 1, 1, w))
@@ -258,10 +332,11 @@ def chain_anchors(  # type: ignore[no-untyped-def]
                     pb = b
             score[a] = best
             prev[a] = pb
-        order = np.argsort(-score[g0:g1], kind="mergesort") + g0
+        _order_by_score(score, g0, g1, order)
         evidence = 0.0
         n_chains = 0
-        for a in order:
+        for oi in range(g1 - g0):
+            a = order[oi]
             if used[a]:
                 continue
             hits = 0
@@ -292,7 +367,7 @@ def chain_anchors(  # type: ignore[no-untyped-def]
                     lo_q = min(lo_q, qt)
                     hi_q = max(hi_q, qt)
             # A phrase repeated in both texts is one piece of evidence: each hash counts once, at its best.
-            by_hash = np.argsort(ch[:hits], kind="mergesort")
+            _order_by_key(ch, hits, by_hash)
             best_w = 0.0
             for t in range(hits):
                 best_w = max(best_w, cw[by_hash[t]])
@@ -309,7 +384,6 @@ def chain_anchors(  # type: ignore[no-untyped-def]
                 n_chains += 1
         if n_chains > 0:
             qm = 0
-            ipos = np.empty(g1 - g0, dtype=np.int64)
             ni = 0
             for a in range(g0, g1):
                 if keep[a]:
@@ -318,7 +392,7 @@ def chain_anchors(  # type: ignore[no-untyped-def]
                         qm += 1
                     ipos[ni] = a_pos[a]
                     ni += 1
-            ipos = np.sort(ipos[:ni])
+            ipos[:ni] = np.sort(ipos[:ni])
             im = 0
             for t in range(ni):
                 if t == 0 or ipos[t] != ipos[t - 1]:
@@ -394,22 +468,25 @@ def match_query(  # type: ignore[no-untyped-def]
     first = np.ones(m, dtype=np.bool_)
     if held.shape[0] > max_repeats:  # repeats matter only where there are postings
         first[held] = first_repeats(q_hashes[held], max_repeats)
-    df = count_df(
-        lo1, hi1, main_refs, lo2, hi2, delta_refs, page_item, allowed, item_end, family, seen, max_postings
+    a_item, a_q, a_pos, df = collect(
+        lo1,
+        hi1,
+        main_refs,
+        main_pos,
+        lo2,
+        hi2,
+        delta_refs,
+        delta_pos,
+        page_item,
+        page_no,
+        allowed,
+        item_end,
+        family,
+        seen,
+        first,
+        max_postings,
+        max_anchors,
     )
-    use = np.empty(m, dtype=np.bool_)
-    budget = np.full(m, max_anchors, dtype=np.int64)
-    for j in range(m):
-        use[j] = first[j] and df[j] > 0 and (hi1[j] - lo1[j]) + (hi2[j] - lo2[j]) <= max_postings
-    i1, q1, p1 = gather_anchors(
-        lo1, hi1, main_refs, main_pos, page_item, page_no, allowed, item_end, use, budget
-    )
-    i2, q2, p2 = gather_anchors(
-        lo2, hi2, delta_refs, delta_pos, page_item, page_no, allowed, item_end, use, budget
-    )
-    a_item = np.concatenate((i1, i2))
-    a_q = np.concatenate((q1, q2))
-    a_pos = np.concatenate((p1, p2))
     order = np.argsort(a_item * m + a_q, kind="mergesort")  # stable: item positions stay ascending
     a_item = a_item[order]
     a_q = a_q[order]

@@ -23,6 +23,7 @@ call; each result equals ``fingerprint(text, ...)``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -402,28 +403,29 @@ def _fingerprint_kernel(token_hashes, token_offsets, k, k0, k1, window):  # type
     return out_h[:c].copy(), out_p[:c].copy(), offsets
 
 
-def _tokenize_many(texts: Sequence[str], html: bool | None) -> list[Tokens]:
-    """``tokenize(text, html=html)`` of each text; the plain texts in one call, joined by spaces (a space
-    separates tokens, so none runs across two texts)."""
+def _tokenize_many(texts: Sequence[str], html: bool | None) -> tuple[list[Tokens], np.ndarray, np.ndarray]:
+    """``tokenize(text, html=html)`` of each text, with all texts' token counts and token hashes.
+
+    The plain texts are tokenised in one call, joined by spaces: a space separates tokens, so none runs
+    across two texts.  Texts that are HTML (or all, with ``html=True``) are tokenised one by one.
+    """
     is_html = [html] * len(texts) if html is not None else list(map(looks_like_html, texts))
-    out: list[Tokens | None] = [
-        tokenize(t, html=True) if h else None for t, h in zip(texts, is_html, strict=True)
-    ]
-    plain = [i for i, h in enumerate(is_html) if not h]
-    if not plain:
-        return out  # type: ignore[return-value]
-    parts = [texts[i] for i in plain]
-    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    plain = [t for t, h in zip(texts, is_html, strict=True) if not h]
+    lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
     bases = np.cumsum(lengths + 1) - (lengths + 1)  # where each text starts in the joined one
-    joined = tokenize(" ".join(parts), html=False)
-    cuts = [*np.searchsorted(joined.starts, bases).tolist(), len(joined)]
-    owner_base = np.repeat(bases, np.diff(cuts))
-    starts = joined.starts - owner_base
-    ends = joined.ends - owner_base
-    for j, i in enumerate(plain):
-        a, b = cuts[j], cuts[j + 1]
-        out[i] = Tokens(starts[a:b], ends[a:b], joined.hashes[a:b])
-    return out  # type: ignore[return-value]
+    joined = tokenize(" ".join(plain), html=False)
+    cuts = np.searchsorted(joined.starts, bases)
+    n_plain = np.diff(cuts, append=len(joined))
+    owner_base = np.repeat(bases, n_plain)
+    starts, ends, hashes = joined.starts - owner_base, joined.ends - owner_base, joined.hashes
+    bounds = [*cuts.tolist(), len(joined)]
+    tokens = [Tokens(starts[a:b], ends[a:b], hashes[a:b]) for a, b in itertools.pairwise(bounds)]
+    if len(plain) == len(texts):
+        return tokens, n_plain, hashes
+    found = iter(tokens)
+    tokens = [tokenize(t, html=True) if h else next(found) for t, h in zip(texts, is_html, strict=True)]
+    n_tokens = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    return tokens, n_tokens, _concat([t.hashes for t in tokens], np.uint64)
 
 
 def fingerprint_many(
@@ -442,8 +444,7 @@ def fingerprint_many(
     """
     key_ = as_key(key)
     params = FingerprintParams(k=k, window=window, key_id=key_.key_id)
-    tokens = _tokenize_many(texts, html)
-    n_tokens = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    tokens, n_tokens, token_hashes = _tokenize_many(texts, html)
     if n_tokens.size and int(n_tokens.max()) > MAX_TOKENS:
         i = int(np.argmax(n_tokens))
         raise InputError(f"text {i} has {int(n_tokens[i])} tokens: at most {MAX_TOKENS} can be fingerprinted")
@@ -454,7 +455,6 @@ def fingerprint_many(
         raise exc
     token_offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
     np.cumsum(n_tokens, out=token_offsets[1:])
-    token_hashes = _concat([t.hashes for t in tokens], np.uint64)
     hashes, positions, offsets = _fingerprint_kernel(
         token_hashes, token_offsets, k, np.uint64(key_.k0), np.uint64(key_.k1), window
     )

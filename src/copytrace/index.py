@@ -64,6 +64,8 @@ _DELTA_MAX = 1 << 20
 if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
 
+_ALL_ALLOWED = np.zeros(0, dtype=bool)
+
 TextLookup = Callable[[str, str], "str | None"]
 
 
@@ -493,8 +495,11 @@ class Index:
 
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
         """Which item numbers a search of ``banks`` may report; cached, and extended (not rebuilt) when
-        items were added since."""
+        items were added since.  An empty array means all of them (every bank, no item removed): the
+        matching code then reads no mask at all."""
         n = len(self._names)
+        if banks is None and self._n_present == n:
+            return _ALL_ALLOWED
         allowed = self._allowed_cache.get(banks)
         if allowed is None or len(allowed) < n:
             start = 0 if allowed is None else len(allowed)
