@@ -278,7 +278,7 @@ def test_skip_existing_skips_unchanged_items_and_reports_changed_ones(cli, tmp_p
     assert code == 0
     assert json.loads(out) == {"bank": "news", "added": 0, "skipped": 0, "unchanged": 2, "changed": 0}
     assert "2 unchanged, skipped" in err
-    assert not list((tmp_path / "cache").glob("index-*.npz"))  # skipped before linking: no index was built
+    assert not list((tmp_path / "cache").glob("index-*.ctidx"))  # skipped before linking: no index was built
     with _store_of(tmp_path) as store:
         assert store.generation() == generation  # nothing was written
 
@@ -344,7 +344,7 @@ def test_import_skips_existing_records(cli, tmp_path: Path) -> None:  # type: ig
 
 # -------------------------------------------------------------------------------------------- disk given back
 def _cached(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "cache").glob("index-*.npz"))
+    return sorted(p.name for p in (tmp_path / "cache").glob("index-*.ctidx"))
 
 
 def test_delete_and_remove_prune_the_cache_and_vacuum_gives_the_file_back(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -245,7 +245,7 @@ def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) ->
     with pytest.raises(UnknownItemError):
         index.remove("001", bank="b")
     assert [m.item_id for m in index.match(text_001)] == ["000"]
-    path = tmp_path / "index.npz"
+    path = tmp_path / "index.ctidx"
     index.save(path)
     loaded = Index.load(path)
     assert loaded.match(text_001) == index.match(text_001)
@@ -255,7 +255,7 @@ def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) ->
 def test_saving_right_after_adding_keeps_every_item(tmp_path, text_000: str, text_001: str) -> None:  # type: ignore[no-untyped-def]
     index = Index()
     index.add("000", text_000)
-    path = tmp_path / "fresh.npz"
+    path = tmp_path / "fresh.ctidx"
     index.save(path)  # no query has flushed the additions yet
     (m,) = Index.load(path).match(text_001)
     assert m.item_id == "000" and m.spans[0].item_start is not None

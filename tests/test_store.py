@@ -79,14 +79,14 @@ def test_built_index_is_cached_until_the_store_changes(
     store.create_bank("news", DEFAULT_PARAMS)
     store.add_items("news", [_rec("000", text_000)])
     first = store.build_index().match(text_001)
-    assert len(list((tmp_path / "cache").glob("index-*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("index-*.ctidx"))) == 1
     real = store.iter_fingerprints
     monkeypatch.setattr(store, "iter_fingerprints", lambda banks: pytest.fail("rebuilt instead of loaded"))
     assert store.build_index().match(text_001) == first  # loaded, spans from the store's text
     monkeypatch.setattr(store, "iter_fingerprints", real)
     store.add_items("news", [_rec("001", text_001)])
     assert {m.item_id for m in store.build_index().match(text_001, per_family=False)} == {"000", "001"}
-    assert len(list((tmp_path / "cache").glob("index-*.npz"))) == 1  # the stale one is gone
+    assert len(list((tmp_path / "cache").glob("index-*.ctidx"))) == 1  # the stale one is gone
 
 
 def test_add_get_remove(store: Store, text_000: str) -> None:

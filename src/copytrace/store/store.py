@@ -66,10 +66,12 @@ from ..errors import (
 from ..fingerprint import Fingerprint, FingerprintParams
 from ..fingerprint_batch import FingerprintBatch, parse_many
 from ..index import Index
+from ..index_build import SnapshotBuilder
 from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
 from ..names import check_bank_name, check_item_id
 from .audit_log import audit
+from .batches import fingerprint_batches
 from .families import VersionFinder, count_families, link_new_items
 from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
@@ -775,6 +777,16 @@ class Store:
                 return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
             except (CopytraceError, OSError):  # unreadable, or pruned meanwhile by a writer: rebuild it
                 path.unlink(missing_ok=True)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with SnapshotBuilder(path, p) as builder:  # written batch by batch, then mapped
+                    for bank, ids, batch, links in fingerprint_batches(self, names, p, on_bad=quarantine):
+                        builder.add(bank, ids, batch, links)
+                self._prune_cache(generation)
+                return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
+            except OSError as exc:  # a read-only or full cache is no reason to fail: build in memory
+                log.warning("cannot cache the index in %s: %s", path.parent, exc)
         if key is None:
             index = Index.for_params(p, match_params=match_params, text_lookup=self.text)
         else:
@@ -786,18 +798,8 @@ class Store:
                 keep_text=False,
                 text_lookup=self.text,
             )
-        for bank, item_id, fp, links in self.iter_parsed_fingerprints(names):
-            try:
-                index.add(item_id, fp, bank=bank, links=links)
-            except CopytraceError as exc:
-                quarantine(bank, item_id, exc)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                index.save(path)
-            except OSError:
-                pass  # a read-only cache is no reason to fail: the index is in memory
-            self._prune_cache(generation)
+        for bank, ids, batch, links in fingerprint_batches(self, names, p, on_bad=quarantine):
+            index.add_batch(ids, batch, bank=bank, links=links)
         return index
 
     def _cache_path(self, names: list[str], params: FingerprintParams, generation: int) -> Path:
@@ -805,7 +807,7 @@ class Store:
             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
         )
         digest = hashlib.sha256(f"{self.url}|{sorted(names)}|{params}".encode()).hexdigest()[:12]
-        return Path(base) / f"{self._cache_prefix()}{digest}-g{generation}.npz"
+        return Path(base) / f"{self._cache_prefix()}{digest}-g{generation}.ctidx"
 
     def _cache_prefix(self) -> str:
         """``index-<digest of the store's URL>-``: the start of the name of every index it caches."""
@@ -822,8 +824,14 @@ class Store:
     def _prune_cache(self, generation: int) -> int:
         sample = self._cache_path([], FingerprintParams(), generation)
         n = 0
-        for path in sample.parent.glob(f"{self._cache_prefix()}*-g*.npz"):
-            tail = path.name.rsplit("-g", 1)[1].removesuffix(".npz")
+        stale = [
+            *sample.parent.glob(f"{self._cache_prefix()}*-g*.ctidx"),
+            *sample.parent.glob(f"{self._cache_prefix()}*-g*.npz"),
+        ]
+        for path in stale:  # and those of the format before, whatever their generation
+            tail = path.name.rsplit("-g", 1)[1].removesuffix(".ctidx")
+            if path.suffix == ".npz":
+                tail = "0"
             if not tail.isdigit() or int(tail) >= generation:
                 continue
             try:
