@@ -303,3 +303,23 @@ def test_a_reading_store_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store at"):
         Store(str(tmp_path / "missing" / "x.db"), create=False)
     assert not (tmp_path / "missing").exists()
+
+
+def test_schema_head_is_the_newest_migration() -> None:
+    """A store at ``SCHEMA_HEAD`` is opened without Alembic: it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from copytrace.store.store import SCHEMA_HEAD, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_opening_a_current_store_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "store.db")
+    Store(db).close()  # created and migrated
+    code = f"import sys; from copytrace.store import Store; Store({db!r}).close(); print('alembic' in sys.modules)"  # noqa: E501
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
