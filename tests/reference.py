@@ -197,3 +197,19 @@ def assert_index_agrees_with_brute_force(items: list[str], query: str, mp: Match
         for m in index.match(query, per_family=False)
     }
     assert got == expected
+
+
+def mutate(text: str, edits: list[tuple[int, str, str]]) -> str:
+    """``text`` with each edit ``(where, "ins" | "sub" | "del", character)`` applied in turn; ``where`` wraps
+    around the length (the fuzz tests' way of damaging a string)."""
+    chars = list(text)
+    for at, how, ch in edits:
+        i = at % (len(chars) + 1)
+        if how == "ins":
+            chars.insert(i, ch)
+        elif chars and i < len(chars):
+            if how == "sub":
+                chars[i] = ch
+            else:
+                del chars[i]
+    return "".join(chars)

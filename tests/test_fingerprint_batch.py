@@ -29,6 +29,7 @@ from copytrace.fingerprint_batch import FingerprintBatch, _compiled_parse, finge
 from copytrace.textio import read_text_file
 
 from .conftest import DATA
+from .reference import mutate
 
 PROPS = settings(max_examples=200, deadline=None, derandomize=True)
 SECRET = "a test secret of enough length"
@@ -194,20 +195,6 @@ def genuine(draw: st.DrawFn, params: FingerprintParams | None = None) -> str:
     return str(fingerprint(" ".join(draw(WORDS)), key=key, k=p.k, window=p.window, allow_short=True))
 
 
-def _mutate(text: str, edits: list[tuple[int, str, str]]) -> str:
-    chars = list(text)
-    for at, how, ch in edits:
-        i = at % (len(chars) + 1)
-        if how == "ins":
-            chars.insert(i, ch)
-        elif chars and i < len(chars):
-            if how == "sub":
-                chars[i] = ch
-            else:
-                del chars[i]
-    return "".join(chars)
-
-
 EDITS = st.lists(
     st.tuples(
         st.integers(0, 10**6),
@@ -221,7 +208,7 @@ EDITS = st.lists(
 
 @st.composite
 def mutated(draw: st.DrawFn, params: FingerprintParams) -> str:
-    return _mutate(draw(genuine(params)), draw(EDITS))
+    return mutate(draw(genuine(params)), draw(EDITS))
 
 
 @st.composite

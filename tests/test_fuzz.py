@@ -30,6 +30,8 @@ from copytrace import (
 from copytrace.exchange import FORMAT, ListRecord, read_list
 from copytrace.records import Record, iter_records
 
+from .reference import mutate
+
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
 
 # Text that mixes words, scripts, combining marks, invisible characters and markup fragments.
@@ -155,17 +157,7 @@ def test_parse_takes_any_string(text: str) -> None:
 )
 @FUZZ
 def test_parse_takes_mutated_fingerprint_strings(text: str, edits: list[tuple[int, str, str]]) -> None:
-    chars = list(text)
-    for at, how, ch in edits:
-        i = at % (len(chars) + 1)
-        if how == "ins":
-            chars.insert(i, ch)
-        elif chars and i < len(chars):
-            if how == "sub":
-                chars[i] = ch
-            else:
-                del chars[i]
-    _check_parse("".join(chars))
+    _check_parse(mutate(text, edits))
 
 
 @given(

@@ -415,44 +415,41 @@ def chain_anchors(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def match_query(  # type: ignore[no-untyped-def]
-    main_bits,
-    main_offsets,
-    main_tags,
-    main_refs,
-    main_pos,
-    delta_bits,
-    delta_offsets,
-    delta_tags,
-    delta_refs,
-    delta_pos,
-    page_item,
-    page_no,
-    allowed,
-    item_end,
-    family,
-    seen,
-    q_hashes,
-    q_pos,
-    item_nfp,
-    common_df,
-    max_postings,
-    max_repeats,
-    max_anchors,
-    max_gap,
-    max_skew,
-    min_evidence,
-    min_span,
-    near,
-):
+def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
+
+    ``index`` is the index's side (``Index._kernel_index``): both levels' bucket bits, offsets, tags, refs
+    and positions, the page table, the allowed items, ``item_end``, family labels, the counting scratch and
+    each item's fingerprint count; ``params`` the matching parameters (``Index._kernel_params``).
 
     Only items numbered below
     ``item_end`` are searched (all of them, or those added before one), and each query hash makes anchors
     with at most ``max_anchors`` items (the earliest; negative: all).  Only the first ``max_repeats``
     occurrences of a hash in the query make anchors (items hold at most as many postings of a hash), so the
     work stays linear in the query however repetitive it is."""
+    (
+        main_bits,
+        main_offsets,
+        main_tags,
+        main_refs,
+        main_pos,
+        delta_bits,
+        delta_offsets,
+        delta_tags,
+        delta_refs,
+        delta_pos,
+        page_item,
+        page_no,
+        allowed,
+        item_end,
+        family,
+        seen,
+        item_nfp,
+    ) = index
+    common_df, max_postings, max_repeats, max_anchors, max_gap, max_skew, min_evidence, min_span, near = (
+        params
+    )
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_hashes)
     lo2, hi2 = lookup(delta_bits, delta_offsets, delta_tags, q_hashes)
@@ -510,37 +507,7 @@ def match_query(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def match_batch(  # type: ignore[no-untyped-def]
-    main_bits,
-    main_offsets,
-    main_tags,
-    main_refs,
-    main_pos,
-    delta_bits,
-    delta_offsets,
-    delta_tags,
-    delta_refs,
-    delta_pos,
-    page_item,
-    page_no,
-    allowed,
-    item_end,
-    family,
-    seen,
-    q_hashes,
-    q_pos,
-    q_starts,
-    item_nfp,
-    common_df,
-    max_postings,
-    max_repeats,
-    max_anchors,
-    max_gap,
-    max_skew,
-    min_evidence,
-    min_span,
-    near,
-):
+def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-untyped-def]
     """``match_query`` for many queries in one call: query ``i`` is ``[q_starts[i], q_starts[i + 1])`` of the
     concatenated query arrays.  Returns the results of all of them in query order, with the query of each
     result (``r_query``), and the kept chains with their result numbered across the batch."""
@@ -556,36 +523,7 @@ def match_batch(  # type: ignore[no-untyped-def]
         b = q_starts[i + 1]
         if b == a:
             continue
-        r_item, r_qm, r_im, r_ev, segs = match_query(
-            main_bits,
-            main_offsets,
-            main_tags,
-            main_refs,
-            main_pos,
-            delta_bits,
-            delta_offsets,
-            delta_tags,
-            delta_refs,
-            delta_pos,
-            page_item,
-            page_no,
-            allowed,
-            item_end,
-            family,
-            seen,
-            q_hashes[a:b],
-            q_pos[a:b],
-            item_nfp,
-            common_df,
-            max_postings,
-            max_repeats,
-            max_anchors,
-            max_gap,
-            max_skew,
-            min_evidence,
-            min_span,
-            near,
-        )
+        r_item, r_qm, r_im, r_ev, segs = match_query(index, q_hashes[a:b], q_pos[a:b], params)
         if r_item.shape[0] == 0:
             continue
         n_res[i] = r_item.shape[0]

@@ -626,12 +626,8 @@ class Index:
         out: list[list[Match]] = [[] for _ in range(n)]
         if n == 0 or not self._n_present or starts[-1] == 0:
             return out
-        r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(  # type: ignore[call-arg]
-            *self._kernel_index_args(banks, None),
-            hashes,
-            positions,
-            starts,
-            *self._kernel_match_args(-1),
+        r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(
+            self._kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1)
         )
         if len(r_query) == 0:  # most queries of a moderation stream
             return out
@@ -746,17 +742,14 @@ class Index:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every item (numbered below ``before``) with evidence in ``fp``: item numbers, query and item
         containments, kept chains."""
-        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(  # type: ignore[call-arg]
-            *self._kernel_index_args(banks, before),
-            fp.hashes,
-            fp.positions,
-            *self._kernel_match_args(max_anchors),
+        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(
+            self._kernel_index(banks, before), fp.hashes, fp.positions, self._kernel_params(max_anchors)
         )
         if not len(r_item):
             return r_item, r_item, r_item, segs
         return r_item, r_qm / len(fp), r_im / np.maximum(1, self._nfp[r_item]), segs
 
-    def _kernel_index_args(self, banks: Iterable[str] | None, before: int | None) -> tuple[object, ...]:
+    def _kernel_index(self, banks: Iterable[str] | None, before: int | None) -> tuple[object, ...]:
         """The index's side of a kernel call: postings, pages, allowed items, families, scratch."""
         self._flush()
         allowed = self._allowed(None if banks is None else tuple(sorted(set(banks))))
@@ -779,14 +772,14 @@ class Index:
             n if before is None else min(before, n),
             self._families.labels,  # as long as the items at least (every item is in a family)
             self._seen(n),
+            self._nfp,
         )
 
-    def _kernel_match_args(self, max_anchors: int) -> tuple[object, ...]:
+    def _kernel_params(self, max_anchors: int) -> tuple[object, ...]:
         """The matching parameters of a kernel call."""
         mp = self.match_params
         g = self.params.guarantee
         return (
-            self._nfp,
             float(mp.common_df),
             mp.max_postings,
             MAX_REPEATS,
