@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
 
 _MAX_TOKENS = 1 << 31
+_SLICE_BITS = 4  # the snapshot is written a sixteenth at a time
 
 
 @njit(cache=True, nogil=True)
@@ -80,15 +81,15 @@ def _scatter(x, refs, pos, bits, cursor, out_tags, out_refs, out_pos):  # type: 
 
 @njit(cache=True, nogil=True)
 def _sort_buckets(offsets, tags, refs, pos):  # type: ignore[no-untyped-def]
-    """Sort each bucket's postings by (tag, page, position).  A bucket's run holds its postings in page
-    order, positions ascending within a page, so a stable sort by (tag, page) gives that order: insertion sort
-    for the usual few, a merge sort for a bucket that a common hash filled."""
+    """Sort each bucket's postings by (tag, page, position): insertion sort for the usual few, merge sorts
+    for a bucket that a common hash filled."""
     for b in range(offsets.shape[0] - 1):
         lo = np.int64(offsets[b])
         hi = np.int64(offsets[b + 1])
         if hi - lo > 32:
+            by_pos = np.argsort(pos[lo:hi], kind="mergesort")
             key = (tags[lo:hi].astype(np.uint64) << np.uint64(32)) | refs[lo:hi].astype(np.uint64)
-            order = np.argsort(key, kind="mergesort")
+            order = by_pos[np.argsort(key[by_pos], kind="mergesort")]  # by (tag, page), then position
             t, r, p = tags[lo:hi][order], refs[lo:hi][order], pos[lo:hi][order]
             tags[lo:hi] = t
             refs[lo:hi] = r
@@ -97,7 +98,9 @@ def _sort_buckets(offsets, tags, refs, pos):  # type: ignore[no-untyped-def]
         for i in range(lo + 1, hi):
             t, r, p = tags[i], refs[i], pos[i]
             j = i - 1
-            while j >= lo and (tags[j] > t or (tags[j] == t and refs[j] > r)):
+            while j >= lo and (
+                tags[j] > t or (tags[j] == t and (refs[j] > r or (refs[j] == r and pos[j] > p)))
+            ):
                 tags[j + 1] = tags[j]
                 refs[j + 1] = refs[j]
                 pos[j + 1] = pos[j]
@@ -249,20 +252,31 @@ class SnapshotBuilder:
                 refs_all = np.memmap(spill / "refs", dtype=np.uint32, mode="r")
                 pos_all = np.memmap(spill / "pos", dtype=np.uint16, mode="r")
                 cursor = offsets[:-1].astype(np.int64)
-                at = 0
-                for run in self._runs:  # batches in page order, so each bucket's run is in page order
-                    piece = slice(at, at + run)
-                    _scatter(
-                        x_all[piece],
-                        refs_all[piece],
-                        pos_all[piece],
-                        bits,
-                        cursor,
-                        out["tags"],
-                        out["refs"],
-                        out["pos"],
-                    )
-                    at += run
+                starts = np.concatenate(([0], np.cumsum(self._runs)))
+                slice_bits = min(_SLICE_BITS, bits)  # a bucket never spans two slices
+                edges = np.arange((1 << slice_bits) + 1, dtype=np.uint64)
+                cuts = [  # where each slice starts in each batch's spill: each batch read once
+                    starts[b]
+                    + np.searchsorted(x_all[starts[b] : starts[b + 1]] >> np.uint64(64 - slice_bits), edges)
+                    for b in range(len(self._runs))
+                ]
+                # One slice of the file at a time (a sixteenth of the buckets): each batch's postings of the
+                # slice are one range of its spill (spilled in order of the hash's top bits), so every page
+                # of the snapshot is written while its slice is in memory, once, not once a batch.
+                for s in range(1 << slice_bits):
+                    for b in range(len(self._runs)):
+                        lo, hi = cuts[b][s], cuts[b][s + 1]
+                        piece = slice(int(lo), int(hi))
+                        _scatter(
+                            x_all[piece],
+                            refs_all[piece],
+                            pos_all[piece],
+                            bits,
+                            cursor,
+                            out["tags"],
+                            out["refs"],
+                            out["pos"],
+                        )
                 _sort_buckets(offsets, out["tags"], out["refs"], out["pos"])
 
     def _names(self) -> ItemNames:
