@@ -55,23 +55,24 @@ def _by_prefix(x):  # type: ignore[no-untyped-def]
     sweep through the file instead of at random."""
     counts = np.zeros((1 << 16) + 1, dtype=np.int64)
     for i in range(x.shape[0]):
-        counts[(x[i] >> np.uint64(48)) + 1] += 1
+        counts[np.int64(x[i] >> np.uint64(48)) + 1] += 1
     for b in range(1, counts.shape[0]):
         counts[b] += counts[b - 1]
     order = np.empty(x.shape[0], dtype=np.int64)
     for i in range(x.shape[0]):
-        b = x[i] >> np.uint64(48)
+        b = np.int64(x[i] >> np.uint64(48))
         order[counts[b]] = i
         counts[b] += 1
     return order
 
 
 @njit(cache=True, nogil=True)
-def _scatter(x, refs, pos, bits, cursor, out_tags, out_refs, out_pos):  # type: ignore[no-untyped-def]
-    """Append each posting (mixed hash ``x``, page, in-page position) to the end of its bucket's run."""
+def _scatter(x, refs, pos, bits, first_bucket, cursor, out_tags, out_refs, out_pos):  # type: ignore[no-untyped-def]
+    """Append each posting (mixed hash ``x``, page, in-page position) to the end of its bucket's run;
+    ``cursor[b - first_bucket]`` is where bucket ``b``'s run goes on in the ``out_`` arrays."""
     shift = np.uint64(64 - bits)
     for i in range(x.shape[0]):
-        b = np.int64(x[i] >> shift)
+        b = np.int64(x[i] >> shift) - first_bucket
         at = cursor[b]
         cursor[b] = at + 1
         out_tags[at] = np.uint32(x[i] & np.uint64(0xFFFFFFFF))
@@ -196,10 +197,10 @@ class SnapshotBuilder:
         kept_owner = owner[keep]
         x = _postings.mix(hashes[keep])
         refs = (page_start[kept_owner] + (positions >> _postings.PAGE_BITS)).astype(np.uint32)
-        for fh, column in zip(
-            self._files, (x, refs, (positions & (_postings.PAGE - 1)).astype(np.uint16)), strict=True
-        ):
-            column.tofile(fh)  # in page order: ``finish`` puts each posting in its bucket, then sorts buckets
+        in_page = (positions & (_postings.PAGE - 1)).astype(np.uint16)
+        order = _by_prefix(x)  # stable: within a bucket, pages (and positions) stay in order
+        for fh, column in zip(self._files, (x, refs, in_page), strict=True):
+            column[order].tofile(fh)
         self._runs.append(len(x))
         if links is not None:
             self._links += [(first + i, bank, linked) for i, linked in enumerate(links) if linked]
@@ -251,7 +252,6 @@ class SnapshotBuilder:
             if total:
                 refs_all = np.memmap(spill / "refs", dtype=np.uint32, mode="r")
                 pos_all = np.memmap(spill / "pos", dtype=np.uint16, mode="r")
-                cursor = offsets[:-1].astype(np.int64)
                 starts = np.concatenate(([0], np.cumsum(self._runs)))
                 slice_bits = min(_SLICE_BITS, bits)  # a bucket never spans two slices
                 edges = np.arange((1 << slice_bits) + 1, dtype=np.uint64)
@@ -260,24 +260,26 @@ class SnapshotBuilder:
                     + np.searchsorted(x_all[starts[b] : starts[b + 1]] >> np.uint64(64 - slice_bits), edges)
                     for b in range(len(self._runs))
                 ]
-                # One slice of the file at a time (a sixteenth of the buckets): each batch's postings of the
-                # slice are one range of its spill (spilled in order of the hash's top bits), so every page
-                # of the snapshot is written while its slice is in memory, once, not once a batch.
+                per_slice = 1 << (bits - slice_bits)
+                # One slice (a sixteenth of the buckets) at a time, assembled in memory from every batch share
+                # of it (one range of its spill, spilled in order of the hash's top bits), its buckets sorted,
+                # then copied to the file in one sequential write: each page of the snapshot is written once.
                 for s in range(1 << slice_bits):
+                    b0, b1 = s * per_slice, (s + 1) * per_slice
+                    p0, p1 = int(offsets[b0]), int(offsets[b1])
+                    tags = np.empty(p1 - p0, dtype=np.uint32)
+                    refs = np.empty(p1 - p0, dtype=np.uint32)
+                    pos = np.empty(p1 - p0, dtype=np.uint16)
+                    cursor = offsets[b0:b1].astype(np.int64) - p0
                     for b in range(len(self._runs)):
-                        lo, hi = cuts[b][s], cuts[b][s + 1]
-                        piece = slice(int(lo), int(hi))
+                        piece = slice(int(cuts[b][s]), int(cuts[b][s + 1]))
                         _scatter(
-                            x_all[piece],
-                            refs_all[piece],
-                            pos_all[piece],
-                            bits,
-                            cursor,
-                            out["tags"],
-                            out["refs"],
-                            out["pos"],
+                            x_all[piece], refs_all[piece], pos_all[piece], bits, b0, cursor, tags, refs, pos
                         )
-                _sort_buckets(offsets, out["tags"], out["refs"], out["pos"])
+                    _sort_buckets(offsets[b0 : b1 + 1].astype(np.int64) - p0, tags, refs, pos)
+                    out["tags"][p0:p1] = tags
+                    out["refs"][p0:p1] = refs
+                    out["pos"][p0:p1] = pos
 
     def _names(self) -> ItemNames:
         lengths = _cat(self._lengths, np.int64)
