@@ -4,9 +4,9 @@
 (about 35 bytes a posting at the peak): 800 million postings would need 28 GB.  ``SnapshotBuilder`` takes
 the items batch by batch, spills each batch's postings (mixed hash, page, position) to temporary files (14
 bytes a posting on disk, ordered by their hash's top bits), and keeps only the per-item arrays in memory.
-``finish`` counts the postings of every bucket, lays the snapshot out, appends each posting to its bucket's
-run (batch after batch, each in one sweep through the file), then sorts each bucket's few postings by (tag,
-page, position).  The result is the file ``Index.save`` writes of
+``finish`` counts the postings of every bucket, lays the snapshot out and writes it a sixteenth at a time:
+every batch's share of the slice scattered into its buckets in memory, the buckets sorted by (tag, page,
+position), the slice written once.  The result is the file ``Index.save`` writes of
 the same items (a test compares them), so ``Index.load`` maps it as any other.
 
 >>> import tempfile, os
