@@ -56,13 +56,13 @@ def _by_prefix(x):  # type: ignore[no-untyped-def]
     counts = np.zeros((1 << 16) + 1, dtype=np.int64)
     for i in range(x.shape[0]):
         counts[np.int64(x[i] >> np.uint64(48)) + 1] += 1
-    for b in range(1, counts.shape[0]):
-        counts[b] += counts[b - 1]
+    for c in range(1, counts.shape[0]):
+        counts[c] += counts[c - 1]
     order = np.empty(x.shape[0], dtype=np.int64)
     for i in range(x.shape[0]):
-        b = np.int64(x[i] >> np.uint64(48))
-        order[counts[b]] = i
-        counts[b] += 1
+        top = np.int64(x[i] >> np.uint64(48))
+        order[counts[top]] = i
+        counts[top] += 1
     return order
 
 
