@@ -75,6 +75,7 @@ def test_the_top_level_help_names_every_command() -> None:
     assert set(_commands(build_parser())) == {
         "bank",
         "match",
+        "scan",
         "fingerprint",
         "serve",
         "keys",
