@@ -151,16 +151,25 @@ class ScanStep:
         self.settings = settings
         self._store_url = store_url
         self._store: Any = None
+        self.store_problem: str | None = None
         self.index = shared.open(
             key=key, match_params=MatchParams(min_score=settings.min_score), text_lookup=self._text
         )
 
     def _text(self, bank: str, item_id: str) -> str | None:
-        """An item's stored text for its spans, from the store (opened on the first match)."""
+        """An item's stored text for its spans, from the store (opened on the first match).  A worker that
+        cannot reach the store (an SQLite file on another machine) reports item offsets as null, as for an
+        item stored as a fingerprint only, and says so in its block's statistics."""
         if self._store is None:
             from ..store import Store
 
-            self._store = Store(self._store_url)
+            try:
+                self._store = Store(self._store_url)
+            except CopytraceError as exc:
+                self._store = False
+                self.store_problem = str(exc)
+        if self._store is False:
+            return None
         text: str | None = self._store.text(bank, item_id)
         return text
 
@@ -185,6 +194,8 @@ class ScanStep:
                     {"key": block.key, "file": block.path, "error": f"{type(exc).__name__}: {exc}"},
                 )
             st["node"] = node
+            if self.store_problem:
+                st["store_unreachable"] = self.store_problem
             keys.append(block.key)
             parts.append(part)
             stats.append(json.dumps(st))
@@ -259,10 +270,13 @@ def run_scan(
     cluster: dict[str, Any] = {}
     scanned: dict[str, dict[str, Any]] = {}
     failed: list[dict[str, Any]] = []
+    ray_seconds = 0.0
     scan_started = time.perf_counter()
     if todo:
         with engine.native_log(out / "ray.log"), engine.session(ray_address) as cluster:
             shared = SharedIndex.publish(folder.index_file)
+            ray_seconds = time.perf_counter() - scan_started
+            scan_started = time.perf_counter()
             actors = workers or cluster["cpus"]
             results = engine.run(
                 ScanStep,
@@ -314,11 +328,15 @@ def run_scan(
         "bank_items": n_items,
         "output": str(output),
         "wall_seconds": round(wall, 3),
+        "ray_start_seconds": round(ray_seconds, 3),
         "scan_seconds": round(scan_seconds, 3),
         "documents_this_run": docs_now,
         "documents_per_second": round(docs_now / scan_seconds, 1) if docs_now and scan_seconds > 0 else None,
         "ray": cluster or None,
     }
+    unreachable = sorted({st["store_unreachable"] for st in every.values() if "store_unreachable" in st})
+    if unreachable:
+        summary["item_offsets"] = f"null in some rows: a worker could not open the store ({unreachable[0]})"
     write_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return ScanResult(summary, bad)
 

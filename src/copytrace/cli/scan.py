@@ -178,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
         f"scanned {s['documents']:,} documents ({s['bytes']:,} bytes) in {s['wall_seconds']:.1f} s{rate}: "
         f"{s['matched_documents']:,} matched ({s['matches']:,} matches) -> {s['output']}"
     )
+    if "item_offsets" in s:
+        note(f"item offsets are {s['item_offsets']}")
     if s["bank_items"] == 0:
         note("the banks searched hold no items")
     if s["documents"] == 0 and not s["bad_records"]:
