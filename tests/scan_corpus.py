@@ -86,3 +86,22 @@ def read_rows(out: Path) -> list[dict[str, Any]]:
     if (out / "matches.jsonl").exists():
         return [json.loads(line) for line in (out / "matches.jsonl").read_text(encoding="utf-8").splitlines()]
     return pq.read_table(out / "matches.parquet").to_pylist()  # type: ignore[no-any-return]
+
+
+def reference_rows(db: str, corpus: Path) -> list[dict[str, Any]]:
+    """The rows of an in-process scan of ``corpus`` against bank ``ref`` of the store ``db``, without Ray:
+    ``scan_block`` over every block, the step the Ray actors run."""
+    from copytrace.batch.inputs import expand, plan
+    from copytrace.batch.scan import ScanSettings, scan_block
+    from copytrace.store import Store
+
+    store = Store(db)
+    try:
+        index = store.build_index(["ref"], cache=False)
+        rows: list[dict[str, Any]] = []
+        for block in plan(expand([str(corpus)])):
+            part, _ = scan_block(index, block, ScanSettings(banks=("ref",)))
+            rows.extend(pq.read_table(pa.BufferReader(part)).to_pylist())
+    finally:
+        store.close()
+    return rows

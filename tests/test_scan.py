@@ -184,3 +184,19 @@ def test_exit_status_says_whether_something_was_searched(cli, tmp_path: Path) ->
     write_parquet(tmp_path / "t.parquet", documents()[:3])
     code, _, err = cli("scan", tmp_path / "t.parquet", "--text-column", "body", "--out", tmp_path / "o7")
     assert code == 2 and "no column 'body'" in err and "--text-column" in err
+
+
+def test_globs_and_folders_of_mixed_files_are_expanded_once(banked, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = documents()
+    write_jsonl(tmp_path / "posts-1.jsonl", docs[:25])
+    write_jsonl(tmp_path / "posts-2.jsonl.gz", docs[25:])
+    (tmp_path / "README.md").write_text("not data")
+    code, _, err = banked(
+        "scan", f"{tmp_path}/posts-*", tmp_path / "posts-1.jsonl", "--out", tmp_path / "out"
+    )
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["documents"] == len(docs)  # posts-1 named twice, read once
+    assert summary["blocks"] == 2
+    code, _, err = banked("scan", f"{tmp_path}/nothing-*.jsonl", "--out", tmp_path / "o2")
+    assert code == 2 and "matches no file" in err

@@ -9,11 +9,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from .scan_corpus import bank_files, documents, read_rows, write_jsonl
+from .scan_corpus import bank_files, documents, read_rows, reference_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
 
@@ -47,10 +45,7 @@ def two_nodes(node_cache: Path) -> Iterator[object]:
 def test_both_nodes_scan_and_the_answers_are_one_process_answers(
     two_nodes: object, node_cache: Path, cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from copytrace.batch.inputs import expand, plan
-    from copytrace.batch.scan import ScanSettings, scan_block
     from copytrace.batch.shared_index import file_digest
-    from copytrace.store import Store
 
     assert len([n for n in ray.nodes() if n["Alive"]]) == 2
     assert cli("bank", "add", "ref", *bank_files())[0] == 0
@@ -71,14 +66,6 @@ def test_both_nodes_scan_and_the_answers_are_one_process_answers(
     copy = node_cache / "shared-index" / f"{file_digest(out / 'index.ctidx')}.ctidx"
     assert copy.exists() and copy.read_bytes() == (out / "index.ctidx").read_bytes()
 
-    store = Store(os.environ["COPYTRACE_DB"])
-    try:
-        index = store.build_index(["ref"], cache=False)
-        expected = []
-        for block in plan(expand([str(corpus)])):
-            part, _ = scan_block(index, block, ScanSettings(banks=("ref",)))
-            expected.extend(pq.read_table(pa.BufferReader(part)).to_pylist())
-    finally:
-        store.close()
+    expected = reference_rows(os.environ["COPYTRACE_DB"], corpus)
     key = lambda r: (r["source"]["file"], r["source"]["row"], r["item_id"])  # noqa: E731
     assert sorted(read_rows(out), key=key) == sorted(expected, key=key)

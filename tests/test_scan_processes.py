@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
-from .scan_corpus import bank_files, documents, matched, read_rows, write_jsonl, write_parquet, write_txt
+from .scan_corpus import (
+    bank_files,
+    documents,
+    matched,
+    read_rows,
+    reference_rows,
+    write_jsonl,
+    write_parquet,
+    write_txt,
+)
 
 pytest.importorskip("ray")
 
@@ -124,23 +133,7 @@ def _corpus(tmp_path: Path) -> Path:
 
 
 def _reference(tmp_path: Path, corpus: Path) -> list[tuple[str, str, int]]:
-    """The rows of an in-process scan without Ray: ``scan_block`` over every block."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from copytrace.batch.inputs import expand, plan
-    from copytrace.batch.scan import ScanSettings, scan_block
-    from copytrace.store import Store
-
-    store = Store(str(tmp_path / "store.db"))
-    try:
-        index = store.build_index(["ref"], cache=False)
-        rows = []
-        for block in plan(expand([str(corpus)])):
-            part, _ = scan_block(index, block, ScanSettings(banks=("ref",)))
-            rows.extend(pq.read_table(pa.BufferReader(part)).to_pylist())
-    finally:
-        store.close()
+    rows = reference_rows(str(tmp_path / "store.db"), corpus)
     return sorted((r["query"], r["item_id"], r["source"]["row"]) for r in rows)
 
 
@@ -174,12 +167,18 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_a_scan_killed_with_sigkill_resumes_exactly_once(tmp_path: Path) -> None:
+@pytest.fixture
+def started(tmp_path: Path) -> tuple[dict[str, str], Path, Path, subprocess.Popen[str]]:
+    """A bank, a corpus of ``N_FILES`` blocks, and a scan of it running in its own process."""
     env = _env(tmp_path)
     _copytrace("bank", "add", "ref", *bank_files(), env=env)
     corpus = _corpus(tmp_path)
     out = tmp_path / "out"
-    proc = _scan_process(corpus, out, env)
+    return env, corpus, out, _scan_process(corpus, out, env)
+
+
+def test_a_scan_killed_with_sigkill_resumes_exactly_once(tmp_path: Path, started) -> None:  # type: ignore[no-untyped-def]
+    env, corpus, out, proc = started
     try:
         done = _wait_for_markers(out, 3, proc)
         assert proc.poll() is None, "the scan ended before it could be killed"
@@ -201,12 +200,8 @@ def test_a_scan_killed_with_sigkill_resumes_exactly_once(tmp_path: Path) -> None
     assert summary["blocks_resumed"] == finished
 
 
-def test_a_worker_killed_with_sigkill_is_replaced_and_its_block_done_once(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    _copytrace("bank", "add", "ref", *bank_files(), env=env)
-    corpus = _corpus(tmp_path)
-    out = tmp_path / "out"
-    proc = _scan_process(corpus, out, env)
+def test_a_worker_killed_with_sigkill_is_replaced_and_its_block_done_once(tmp_path: Path, started) -> None:  # type: ignore[no-untyped-def]
+    _, corpus, out, proc = started
     try:
         _wait_for_markers(out, 2, proc)
         workers = [
