@@ -76,6 +76,7 @@ def test_the_top_level_help_names_every_command() -> None:
         "bank",
         "match",
         "scan",
+        "cluster",
         "fingerprint",
         "serve",
         "keys",

@@ -38,6 +38,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .batch.clustering import Clusters, cluster
     from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
     from .index import DEFAULT_BANK, Index
     from .keys import Key
@@ -47,6 +48,8 @@ if _typing.TYPE_CHECKING:
     __version__: str
 
 _LAZY = {
+    "Clusters": "batch.clustering",
+    "cluster": "batch.clustering",
     "DEFAULT_PARAMS": "fingerprint",
     "Fingerprint": "fingerprint",
     "FingerprintParams": "fingerprint",
@@ -70,6 +73,7 @@ __all__ = [
     "DEFAULT_MATCH_PARAMS",
     "DEFAULT_PARAMS",
     "NORMALISATION_VERSION",
+    "Clusters",
     "CopytraceError",
     "DuplicateItemError",
     "Fingerprint",
@@ -91,6 +95,7 @@ __all__ = [
     "UnknownBankError",
     "UnknownItemError",
     "__version__",
+    "cluster",
     "fingerprint",
     "normalize",
     "tokenize",

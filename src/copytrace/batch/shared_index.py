@@ -1,4 +1,5 @@
-"""The banks' index, opened once per machine of a Ray cluster and shared by every worker on it.
+"""The banks' index (or any read-only file of a job), opened once per machine of a Ray cluster and shared by
+every worker on it.
 
 The driver writes the index as a snapshot (``Index.save``) and hands workers a ``SharedIndex``: the path,
 the file's digest, and the driver's node.  A worker on the driver's node maps that file; all workers of a
@@ -6,6 +7,7 @@ node map the same file, so its pages sit once in the page cache and count once h
 them.  A worker on another node cannot see the driver's disk: the first on its node copies the snapshot out
 of Ray's object store into a node-local file named by the digest (under a lock, so once per node), and every
 worker there maps that.  The bytes go into the object store only when the cluster has more than one node.
+``SharedFile`` does the same for any other file a job's workers read (the texts of a corpus, for ``cluster``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from ..index import Index, TextLookup
@@ -30,9 +32,9 @@ def file_digest(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class SharedIndex:
-    """How a worker finds the job's index: ``blob`` is ``[ObjectRef]`` of the snapshot's bytes (wrapped in a
-    list so that Ray does not fetch it for workers on the driver's node), or None on a one-node cluster."""
+class SharedFile:
+    """How a worker finds a file of the driver's: ``blob`` is ``[ObjectRef]`` of the file's bytes (wrapped in
+    a list so that Ray does not fetch it for workers on the driver's node), or None on a one-node cluster."""
 
     path: str
     digest: str
@@ -41,8 +43,8 @@ class SharedIndex:
     blob: list[Any] | None = None
 
     @classmethod
-    def publish(cls, path: Path) -> SharedIndex:
-        """Share the snapshot at ``path`` (on the driver's machine) with the workers of the running Ray."""
+    def publish(cls, path: Path) -> Self:
+        """Share the file at ``path`` (on the driver's machine) with the workers of the running Ray."""
         import numpy as np
         import ray
 
@@ -54,7 +56,7 @@ class SharedIndex:
         return cls(str(path), file_digest(path), path.stat().st_size, node, blob)
 
     def local_path(self) -> Path:
-        """The snapshot on this worker's machine: the driver's file, or a copy made once per node."""
+        """The file on this worker's machine: the driver's file, or a copy made once per node."""
         import ray
 
         if ray.get_runtime_context().get_node_id() == self.node or self.blob is None:
@@ -62,7 +64,7 @@ class SharedIndex:
         base = Path(
             os.environ.get("COPYTRACE_CACHE") or Path(tempfile.gettempdir()) / f"copytrace-{os.getuid()}"
         )
-        target = base / "shared-index" / f"{self.digest}.ctidx"
+        target = base / "shared-index" / f"{self.digest}{Path(self.path).suffix}"
         if target.exists() and target.stat().st_size == self.size:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +79,11 @@ class SharedIndex:
                     os.fsync(fh.fileno())
                 os.replace(tmp, target)
         return target
+
+
+@dataclass(frozen=True)
+class SharedIndex(SharedFile):
+    """How a worker finds the job's index (a snapshot): a ``SharedFile`` it can open as an ``Index``."""
 
     def open(self, *, key: Key | None, match_params: MatchParams, text_lookup: TextLookup | None) -> Index:
         """Map the index for this worker."""

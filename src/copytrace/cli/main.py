@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import CopytraceError
-from . import bank, evaluate, fingerprint, key, keys, match, scan, serve, store_cmd
+from . import bank, cluster, evaluate, fingerprint, key, keys, match, scan, serve, store_cmd
 from .common import Exit, HelpFormatter, close_stores, error, open_store_urls, show_library_warnings, shown
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         parser_class=_Parser,
     )
-    for module in (bank, match, scan, fingerprint, serve, keys, key, store_cmd, evaluate):
+    for module in (bank, match, scan, cluster, fingerprint, serve, keys, key, store_cmd, evaluate):
         module.register(sub)
     for action in _subparsers(parser):
         action.add_argument("--version", action=_Version)

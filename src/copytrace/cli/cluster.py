@@ -1,0 +1,169 @@
+"""``copytrace cluster``: the copy families of a whole corpus, on Ray (``copytrace.batch.cluster``)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import CopytraceError
+from .common import Exit, add_common_options, error, load_key, note
+from .match import _limit, _score
+
+EPILOG = """examples:
+  copytrace cluster posts/ --out families-1                   # every .jsonl, .parquet and .txt below posts/
+  copytrace cluster 'crawl/*.jsonl.zst' --out families-2 --link near-duplicate --format jsonl
+  RAY_ADDRESS=ray://head:10001 copytrace cluster s3://archive/ --text-column body --out families-3
+  copytrace cluster posts/ --out families-1 --resume          # after a crash or kill: finish the rest
+
+Inputs: as 'copytrace scan' (JSON Lines, Parquet, folders of .txt files; local paths, globs, any fsspec URL).
+Links: --link partial (default) links a document to every document it shares passages with (a quote joins
+the family of what it quotes); --link near-duplicate only documents that are mostly each other (each holds
+at least half of the other).  Text shared by many unrelated documents (a site footer, a template) links
+nothing.
+Output in DIR: clusters.parquet (or .jsonl), one row per input document {"id", "cluster", "cluster_size"}
+("cluster" is the id of the family's first document; a document with no copy is its own cluster of 1);
+edges.parquet: {"a", "b", "score", "a_containment", "b_containment", "spans"} with the shared passages'
+offsets in both texts; summary.json; report.html (the largest families, passages highlighted).
+Exit status: 0 if any family of two or more was found, 1 if none, 2 on an error or when records were bad.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "cluster",
+        help="find the copy families of a whole corpus, on Ray",
+        epilog=EPILOG,
+        description="Group the documents of a corpus into families of copies, with the evidence of links.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder, glob or URL of documents")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (new, or --resume)")
+    p.add_argument(
+        "--link",
+        choices=["partial", "near-duplicate"],
+        default="partial",
+        help="what links two documents (default: partial)",
+    )
+    p.add_argument(
+        "--format", choices=["parquet", "jsonl"], default="parquet", help="of DIR/clusters and DIR/edges"
+    )
+    p.add_argument("--resume", action="store_true", help="finish the job in DIR, skipping finished blocks")
+    p.add_argument(
+        "--components",
+        choices=["auto", "memory", "distributed"],
+        default="auto",
+        help="connected components in the driver's memory or on Ray (default: auto, by the number of edges)",
+    )
+    p.add_argument(
+        "--min-score",
+        type=_score,
+        default=0.1,
+        metavar="X",
+        help="an edge's shared passages are at least this share of one of its documents (default: 0.1)",
+    )
+    p.add_argument(
+        "--id-column", default="id", metavar="NAME", help="Parquet column of the ids (default: id)"
+    )
+    p.add_argument(
+        "--text-column", default="text", metavar="NAME", help="Parquet column of the texts (default: text)"
+    )
+    p.add_argument("--no-report", dest="report", action="store_false", help="do not write DIR/report.html")
+    p.add_argument(
+        "--ray-address", metavar="ADDRESS", help="the Ray cluster to run on (default: $RAY_ADDRESS)"
+    )
+    p.add_argument(
+        "--workers", type=_limit, metavar="N", help="Ray actors (default: one per CPU of the cluster)"
+    )
+    add_common_options(p, store=False)
+    p.set_defaults(run=run)
+
+
+class _Progress:
+    """Each pass's blocks, documents and documents/s, on stderr while the job runs (on a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[docs]:,} docs  {task.fields[rate]:,.0f} docs/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task: Any = None
+        self.docs = 0
+        self.started = time.perf_counter()
+
+    def start(self, stage: str, blocks: int, nbytes: int, done: int) -> None:
+        if done and blocks:
+            note(f"resuming {stage}: {done} block(s) were finished by an earlier run; {blocks} left")
+        if self.task is None:
+            self.bar.start()
+        else:
+            self.bar.remove_task(self.task)
+        self.docs = 0
+        self.started = time.perf_counter()
+        self.task = self.bar.add_task(stage, total=max(nbytes, 1), docs=0, rate=0.0)
+
+    def block(self, stage: str, stats: dict[str, Any]) -> None:
+        self.docs += stats["documents"]
+        rate = self.docs / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.update(self.task, advance=stats["bytes"], docs=self.docs, rate=rate)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch.cluster import ClusterSettings, run_cluster
+    from ..batch.inputs import TableColumns
+
+    settings = ClusterSettings(
+        link=args.link,
+        min_score=args.min_score,
+        columns=TableColumns(args.id_column, args.text_column),
+        max_bytes=args.max_size,
+    )
+    bar = _Progress()
+    try:
+        result = run_cluster(
+            args.inputs,
+            Path(args.out),
+            settings=settings,
+            key=load_key(args),
+            output_format=args.format,
+            components=args.components,
+            resume=args.resume,
+            ray_address=args.ray_address,
+            workers=args.workers,
+            report=args.report,
+            on_start=bar.start,
+            on_block=bar.block,
+        )
+    finally:
+        bar.stop()
+    s = result.summary
+    for rec in result.bad[:20]:
+        where = f"{rec['file']}:{rec['row']}" if rec["row"] is not None else rec["file"]
+        error(f"{where}: {rec['reason']}")
+    if len(result.bad) > 20:
+        error(f"... and {len(result.bad) - 20} more bad records: see {Path(args.out) / 'summary.json'}")
+    note(
+        f"clustered {s['documents']:,} documents in {s['wall_seconds']:.1f} s: {s['families']:,} families of "
+        f"2 or more ({s['documents_in_families']:,} documents, the largest {s['largest_family']:,}), "
+        f"{s['edges']:,} edges -> {s['output']['clusters']}"
+    )
+    if s["documents"] == 0 and not s["bad_records"]:
+        raise CopytraceError("the inputs hold no document: nothing was clustered")
+    if s["bad_records"]:
+        error(f"{s['bad_records']:,} bad record(s) were skipped (the rest were clustered)")
+        return Exit.ERROR
+    return Exit.OK if s["families"] else Exit.NOT_FOUND
