@@ -200,3 +200,17 @@ def test_globs_and_folders_of_mixed_files_are_expanded_once(banked, tmp_path: Pa
     assert summary["blocks"] == 2
     code, _, err = banked("scan", f"{tmp_path}/nothing-*.jsonl", "--out", tmp_path / "o2")
     assert code == 2 and "matches no file" in err
+
+
+def test_a_keyed_bank_is_scanned_with_its_key_only(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = tmp_path / "consortium.key"
+    key.write_text(cli("key", "generate")[1])
+    assert cli("bank", "add", "keyed", "--key-file", key, *bank_files())[0] == 0
+    corpus = write_jsonl(tmp_path / "posts.jsonl", documents())
+    code, _, err = cli("scan", corpus, "--out", tmp_path / "o1")
+    assert code == 2 and "no bank can be searched" in err
+    code, _, err = cli("scan", corpus, "--bank", "keyed", "--out", tmp_path / "o2")
+    assert code == 2 and "--key-file" in err
+    code, _, err = cli("scan", corpus, "--key-file", key, "--out", tmp_path / "o3")
+    assert code == 0, err
+    assert ("republished", "keyed", "000_ea7438489bd31fbe") in matched(read_rows(tmp_path / "o3"))
