@@ -26,6 +26,7 @@ MATCH_KEYS = [
     "spans",
     "family",
     "family_size",
+    "kind",
 ]
 SPAN_KEYS = ["query_start", "query_end", "item_start", "item_end"]
 
@@ -402,3 +403,49 @@ def test_vacuum_on_every_backend(cli, db_url: str) -> None:  # type: ignore[no-u
 def test_vacuum_does_not_create_a_store(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("store", "vacuum", "--db", tmp_path / "nope.db")
     assert code == 2 and out == "" and "no store at" in err and not (tmp_path / "nope.db").exists()
+
+
+SLOGAN = "Death to the occupiers, burn their homes"
+
+
+def test_short_items_are_banked_and_found_as_phrases(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    slogan = tmp_path / "slogan.txt"
+    slogan.write_text(SLOGAN + "\n", encoding="utf-8")
+    code, out, err = cli("bank", "add", "calls", slogan)
+    assert code == 0 and json.loads(out) == {"bank": "calls", "added": 1, "skipped": 0, "phrases": 1}
+    assert "banked as phrases" in err
+    post = "so: D3ATH to the 0ccupiers, burn their h0mes! ok"
+    code, out, _ = cli("match", "-", stdin=post)
+    (m,) = _matches(out)
+    assert code == 0 and (m["item_id"], m["kind"]) == ("slogan", "phrase")
+    assert post[m["spans"][0]["query_start"] : m["spans"][0]["query_end"]].startswith("D3ATH")
+    code, out, _ = cli("match", "--format", "text", "-", stdin=post)
+    assert code == 0 and "calls/slogan" in out
+
+
+def test_an_item_with_no_token_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dots = tmp_path / "dots.txt"
+    dots.write_text("... !!! ---\n", encoding="utf-8")
+    code, out, err = cli("bank", "add", "calls", dots)
+    assert code == 2 and out == "" and "dots.txt" in err and "no token at all" in err
+
+
+def test_a_phrase_bank_exports_and_imports_its_phrases(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("bank", "create", "chants", "--phrases")
+    assert code == 0 and json.loads(out)["created"] is True and json.loads(out)["phrases"] is True
+    chant = "No justice, no peace: we fight on the beaches and in the streets of our towns and cities"
+    records = tmp_path / "chants.jsonl"
+    records.write_text(json.dumps({"id": "c1", "text": chant}) + "\n", encoding="utf-8")
+    code, out, _ = cli("bank", "add", "chants", "--jsonl", records)
+    assert code == 0 and json.loads(out)["phrases"] == 1
+    code, out, _ = cli("bank", "list", "--json")
+    assert json.loads(out)["phrases"] is True
+    code, out, _ = cli("match", "-", stdin=chant.upper().replace(" ", "  "))
+    assert [(m["item_id"], m["kind"]) for m in _matches(out)] == [("c1", "phrase")]
+    exported = tmp_path / "chants.ctl.jsonl"
+    assert cli("bank", "export", "chants", "--out", exported)[0] == 0
+    assert json.loads(exported.read_text(encoding="utf-8").splitlines()[1])["phrase"].startswith("ctp1:p1:")
+    code, out, _ = cli("bank", "import", "partner", exported)
+    assert code == 0 and json.loads(out)["phrases"] == 1
+    code, out, _ = cli("match", "--bank", "partner", "-", stdin="so " + chant + " ok")
+    assert [(m["item_id"], m["kind"]) for m in _matches(out)] == [("c1", "phrase")]

@@ -14,14 +14,17 @@ from hypothesis import strategies as st
 from copytrace import (
     DuplicateItemError,
     Index,
+    InputError,
     MatchParams,
     ParameterMismatchError,
+    TooShortError,
     UnknownItemError,
     _postings,
     fingerprint,
     normalize,
     tokenize,
 )
+from copytrace.phrases import phrase_fingerprint
 
 from .conftest import FOOTER
 from .reference import assert_index_agrees_with_brute_force
@@ -373,3 +376,91 @@ def test_match_many_is_match_one_by_one(state_union: dict[str, str], text_000: s
         assert index.match_many(queries, **kwargs) == [index.match(q, **kwargs) for q in queries]  # type: ignore[arg-type]
     named = index.match_many(queries[:2], queries=["a", "b"])
     assert named[0][0].query == "a"
+
+
+# ------------------------------------------------------------------------------------------- phrases
+SLOGAN = "Death to the occupiers, burn their homes"
+
+
+def test_a_short_item_of_a_normal_bank_is_found_as_a_phrase() -> None:
+    index = Index()
+    index.add("slogan", SLOGAN)
+    assert index.is_phrase("slogan") and index.n_phrases == 1
+    query = "yesterday he wrote: D3ath to the occupiers, burn their h0mes. we saw it"
+    (m,) = index.match(query)  # before phrases: nothing (the chain is shorter than 10 query tokens)
+    assert (m.item_id, m.kind, m.score) == ("slogan", "phrase", 1.0)
+    assert query[m.spans[0].query_start : m.spans[0].query_end] == "D3ath to the occupiers, burn their h0mes"
+    assert (m.spans[0].item_start, m.spans[0].item_end) == (0, len(SLOGAN))
+    assert m.to_dict()["kind"] == "phrase"
+
+
+def test_text_matches_say_their_kind(text_000: str) -> None:
+    index = Index()
+    index.add("article", text_000)
+    assert not index.is_phrase("article")
+    (m,) = index.match(text_000[:3000])
+    assert m.kind == "text" and m.to_dict()["kind"] == "text"
+
+
+@pytest.mark.parametrize("phrase", [True, False, None], ids=["phrase-bank", "never", "auto"])
+def test_the_phrase_option(text_000: str, phrase: bool | None) -> None:
+    index = Index()
+    index.add("article", text_000[:2000], phrase=phrase)
+    index.add("slogan", SLOGAN, phrase=phrase) if phrase is not False else None
+    found = {m.item_id: m.kind for m in index.match("so: " + text_000[:2000] + " and " + SLOGAN)}
+    expected = {
+        True: {"article": "phrase", "slogan": "phrase"},  # every item of a phrase bank is a phrase only
+        False: {"article": "text"},
+        None: {"article": "text", "slogan": "phrase"},
+    }[phrase]
+    assert found == expected
+
+
+def test_a_phrase_bank_item_is_not_found_when_edited(text_000: str) -> None:
+    index = Index()
+    index.add("article", text_000[:2000], phrase=True)
+    edited = text_000[:1000] + " inserted words " + text_000[1000:2000]
+    assert index.match(edited) == []
+
+
+def test_an_item_with_no_token_is_refused() -> None:
+    index = Index()
+    with pytest.raises(InputError, match="no token at all"):
+        index.add("dots", "... !!! ---")
+    assert len(index) == 0
+    with pytest.raises(TooShortError):
+        index.add("short", "burn it", phrase=False)
+
+
+def test_phrases_in_many_queries_banks_and_removal() -> None:
+    index = Index()
+    index.add("slogan", SLOGAN, bank="calls")
+    index.add("chant", "no justice no peace", bank="chants")
+    queries = ["NO JUSTICE, NO PEACE!", "deathtotheoccupiersburntheirhomes", "nothing at all"]
+    got = [[m.item_id for m in ms] for ms in index.match_many(queries, queries=["a", "b", "c"])]
+    assert got == [["chant"], ["slogan"], []]
+    assert [m.query for m in index.match_many(queries, queries=["a", "b", "c"])[0]] == ["a"]
+    assert [m.item_id for m in index.match(queries[0] + " " + queries[1], banks=["calls"])] == ["slogan"]
+    index.remove("chant", bank="chants")
+    assert index.match(queries[0]) == []
+    index.compact()
+    assert [m.item_id for m in index.match(queries[1])] == ["slogan"]
+
+
+def test_phrase_fingerprints_as_queries_and_items() -> None:
+    index = Index()
+    index.add("slogan", SLOGAN)
+    index.add("shared", str(phrase_fingerprint("no justice no peace")), bank="partner")
+    (m,) = index.match_fingerprints([phrase_fingerprint("d3ath to the occupiers burn their homes")])[0]
+    assert (m.item_id, m.kind, m.spans) == ("slogan", "phrase", ())
+    assert [m.item_id for m in index.match("No justice - no peace")] == ["shared"]
+    assert index.match("No justice - no peace")[0].spans[0].item_start is None  # no text: no item span
+
+
+def test_limit_counts_phrases_and_text_together(text_000: str) -> None:
+    index = Index()
+    index.add("article", text_000[:3000])
+    index.add("slogan", SLOGAN)
+    both = index.match(text_000[:3000] + " " + SLOGAN)
+    assert len(both) == 2
+    assert index.match(text_000[:3000] + " " + SLOGAN, limit=1) == both[:1]

@@ -10,6 +10,7 @@ import pytest
 from copytrace import DuplicateItemError, Index, fingerprint
 from copytrace.fingerprint_batch import FingerprintBatch
 from copytrace.index_build import SnapshotBuilder
+from copytrace.index_file import FORMAT
 from copytrace.snapshot import read
 
 from .conftest import FOOTER
@@ -47,8 +48,8 @@ def test_built_file_is_the_saved_file(
     with SnapshotBuilder(built, index.params) as builder:
         for bank, (ids, batch) in zip(("a", "b") * 100, _batches(texts, size), strict=False):
             builder.add(bank, ids, batch, [links[(bank, i)] for i in ids])
-    meta_s, arrays_s = read(saved, "copytrace-index/3")
-    meta_b, arrays_b = read(built, "copytrace-index/3")
+    meta_s, arrays_s = read(saved, FORMAT)
+    meta_b, arrays_b = read(built, FORMAT)
     assert meta_s == meta_b and arrays_s.keys() == arrays_b.keys()
     for name in arrays_s:
         assert np.array_equal(arrays_s[name], arrays_b[name]), name
@@ -74,3 +75,19 @@ def test_an_empty_build_is_an_empty_index(tmp_path: Path) -> None:
         pass
     index = Index.load(path)
     assert len(index) == 0 and index.match("anything at all that could be matched against it") == []
+
+
+def test_built_snapshots_keep_phrases(tmp_path: Path, text_000: str) -> None:
+    from copytrace.phrases import phrase_fingerprint
+
+    texts = {"article": text_000, "slogan": "Death to the occupiers, burn their homes"}
+    path = tmp_path / "built.ctidx"
+    ((ids, batch),) = _batches(texts, 10)
+    with SnapshotBuilder(path, batch.params) as builder:
+        builder.add("news", ids, batch)
+        builder.add_phrases([("news", "slogan", phrase_fingerprint(texts["slogan"]))])
+    loaded = Index.load(path)
+    assert loaded.is_phrase("slogan", bank="news") and not loaded.is_phrase("article", bank="news")
+    assert [(m.item_id, m.kind) for m in loaded.match("D3ATH to the occupiers burn their homes")] == [
+        ("slogan", "phrase")
+    ]

@@ -160,7 +160,7 @@ def test_bulk_stores_good_lines_and_reports_bad_ones(news: Service, state_union:
         json.dumps({"id": "x"}),
         json.dumps({"id": "000", "text": state_union[names[0]]}),
     ]
-    lines.append(json.dumps({"id": "short", "text": "too short"}))
+    lines.append(json.dumps({"id": "short", "text": "..."}))  # no token at all (a short text is a phrase)
     body = ("\n".join(lines) + "\n").encode()
 
     def chunks() -> Iterator[bytes]:  # streamed in pieces that cut lines in the middle
@@ -533,3 +533,26 @@ def test_a_key_revoked_through_the_service_is_refused_at_once_by_that_worker(
     assert service.delete("/v1/keys/leaked").status_code == 200
     assert service.get("/v1/banks", made).status_code == 401
     assert service.get("/v1/banks", service.reader).status_code == 200  # other keys stay remembered
+
+
+def test_phrases_short_items_and_phrase_banks(service: Service) -> None:
+    assert service.post("/v1/banks", {"name": "calls"}).status_code == 201
+    assert service.post("/v1/banks", {"name": "chants", "phrases": True}).json()["phrases"] is True
+    slogan = {"id": "slogan", "text": "Death to the occupiers, burn their homes"}
+    assert service.post("/v1/banks/calls/items", slogan).status_code == 201
+    chant = {
+        "id": "chant",
+        "text": "No justice, no peace: we fight on the beaches and in the streets of our towns",
+    }
+    assert service.post("/v1/banks/chants/items", chant).status_code == 201
+    r = service.post("/v1/banks/calls/items", {"id": "dots", "text": "... !!!"})
+    assert r.status_code in (400, 422) and "no token" in r.text
+    query = "so: D3ATH to the 0ccupiers, burn their h0mes! NO JUSTICE NO PEACE we fight on the beaches"
+    (m,) = service.post("/v1/match", {"text": query}, service.reader).json()["matches"]
+    assert (m["item_id"], m["kind"]) == ("slogan", "phrase")
+    assert query[m["spans"][0]["query_start"] : m["spans"][0]["query_end"]].startswith("D3ATH")
+    body = {"queries": [{"id": "a", "text": chant["text"].upper()}, {"id": "b", "text": "nothing"}]}
+    results = service.post("/v1/match:batch", body, service.reader).json()["results"]
+    assert [[(x["item_id"], x["kind"]) for x in r["matches"]] for r in results] == [[("chant", "phrase")], []]
+    banks = {b["name"]: b["phrases"] for b in service.get("/v1/banks").json()["banks"]}
+    assert banks == {"calls": False, "chants": True}

@@ -114,7 +114,7 @@ def test_damaged_snapshots_are_refused(saved: tuple[Index, Path], tmp_path: Path
 def test_old_npz_indexes_are_refused_clearly(tmp_path: Path) -> None:
     old = tmp_path / "old.npz"
     np.savez(old, meta=np.frombuffer(b'{"format": "copytrace-index/2"}', dtype=np.uint8))
-    with pytest.raises(SnapshotError, match="not a copytrace-index/3"):
+    with pytest.raises(SnapshotError, match="not a copytrace-index/4"):
         Index.load(old)
 
 
@@ -155,3 +155,20 @@ def test_processes_share_one_mapping(tmp_path: Path) -> None:
     grown_kb, postings_kb, touched = out.stdout.split()
     assert touched == "True" and int(postings_kb) > 5_000
     assert int(grown_kb) < int(postings_kb) // 2, out.stdout
+
+
+def test_phrases_survive_a_round_trip(tmp_path: Path, text_000: str) -> None:
+    index = Index()
+    index.add("article", text_000)
+    index.add("gone", "burn them all")
+    index.add("slogan", "Death to the occupiers, burn their homes", bank="calls")
+    index.add("chant", "no justice no peace", bank="chants")
+    index.remove("gone")  # renumbers the items as it is saved
+    path = tmp_path / "phrases.ctidx"
+    index.save(path)
+    loaded = Index.load(path)
+    assert loaded.n_phrases == 2 and loaded.is_phrase("slogan", bank="calls")
+    query = "deathtotheoccupiersburntheirhomes! no justice, no peace"
+    assert loaded.match(query) == index.match(query)
+    assert [(m.item_id, m.kind) for m in loaded.match(query)] == [("slogan", "phrase"), ("chant", "phrase")]
+    assert loaded.match("burn them all") == []

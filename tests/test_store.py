@@ -39,7 +39,7 @@ def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
 
 def test_schema_is_at_the_newest_migration(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == "0005"
     Store(store.url).close()  # opening again is a no-op
 
 
@@ -323,3 +323,29 @@ def test_opening_a_current_store_does_not_import_alembic(tmp_path: Path) -> None
     code = f"import sys; from copytrace.store import Store; Store({db!r}).close(); print('alembic' in sys.modules)"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+SLOGAN = "Death to the occupiers, burn their homes"
+
+
+def test_phrase_banks_and_phrases_are_stored_and_indexed(store: Store, text_000: str) -> None:
+    from copytrace.phrases import phrase_fingerprint
+
+    params = FingerprintParams()
+    assert store.create_bank("chants", params, phrases=True)
+    assert not store.create_bank("chants", params, phrases=True)
+    with pytest.raises(StoreError, match="is a phrase bank"):
+        store.create_bank("chants", params)
+    with pytest.raises(StoreError, match="phrase bank: item 'a' has no phrase"):
+        store.add_items("chants", [_rec("a", text_000)])
+    slogan = phrase_fingerprint(SLOGAN)
+    store.add_items("chants", [ItemRecord("s", fingerprint(SLOGAN), SLOGAN, phrase=slogan)])
+    store.add_items("news", [_rec("000", text_000)], create=params)
+    assert store.phrase_banks() == {"chants"}
+    assert {b.name: b.phrases for b in store.banks()} == {"chants": True, "news": False}
+    assert store.get_item("chants", "s").phrase == slogan
+    assert list(store.iter_phrases(["chants", "news"])) == [("chants", "s", slogan)]
+    for cache in (True, False):
+        index = store.build_index(["chants", "news"], cache=cache)
+        found = index.match("so: d3ath t0 the occupiers burn their homes " + text_000[:2000])
+        assert sorted((m.item_id, m.kind) for m in found) == [("000", "text"), ("s", "phrase")], cache

@@ -15,7 +15,14 @@ from threatexchange.interface_validation import SignalTypeMapping
 from threatexchange.signal_type.raw_text import RawTextSignal
 
 from copytrace import fingerprint
-from copytrace.threatexchange import TX_MANIFEST, CopytraceIndex, CopytraceSignal
+from copytrace.phrases import phrase_fingerprint
+from copytrace.threatexchange import (
+    TX_MANIFEST,
+    CopytraceIndex,
+    CopytracePhraseIndex,
+    CopytracePhraseSignal,
+    CopytraceSignal,
+)
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 
@@ -28,9 +35,10 @@ def _paragraph(text: str, n: int = 3) -> str:
 
 def test_manifest_loads_and_names_are_unique() -> None:
     manifest = ThreatExchangeExtensionManifest.load_from_module_name("copytrace.threatexchange")
-    assert manifest is TX_MANIFEST and manifest.signal_types == (CopytraceSignal,)
-    mapping = SignalTypeMapping([TextContent], [RawTextSignal, CopytraceSignal])
+    assert manifest is TX_MANIFEST and manifest.signal_types == (CopytraceSignal, CopytracePhraseSignal)
+    mapping = SignalTypeMapping([TextContent], [RawTextSignal, CopytraceSignal, CopytracePhraseSignal])
     assert mapping.signal_type_by_name["copytrace"] is CopytraceSignal
+    assert mapping.signal_type_by_name["copytrace_phrase"] is CopytracePhraseSignal
     assert CopytraceSignal in mapping.get_supported_signal_types_for_content(TextContent)
 
 
@@ -121,9 +129,11 @@ def test_the_real_threatexchange_cli_flow(tmp_path: Path, text_000: str) -> None
     added = _tx(home, "config", "extensions", "add", "copytrace.threatexchange")
     assert added.returncode == 0 and "copytrace - CopytraceSignal" in added.stdout, added.stderr
     hashed = _tx(home, "hash", "text", str(CANONICAL_000))
-    assert hashed.returncode == 0 and hashed.stdout.split() == ["copytrace", str(fingerprint(text_000))]
+    assert hashed.returncode == 0 and ["copytrace", str(fingerprint(text_000))] in [
+        line.split() for line in hashed.stdout.splitlines()
+    ]
     signals = tmp_path / "signals.txt"
-    signals.write_text(hashed.stdout.split()[1] + "\n")
+    signals.write_text(str(fingerprint(text_000)) + "\n")
     collab = _tx(
         home,
         "config",
@@ -162,3 +172,34 @@ def test_every_version_is_reported_with_its_family(text_000: str, text_001: str)
     ((family, size),) = families
     assert size == 3 and len(family) == 16
     assert "family=" in found[0].similarity_info.pretty_str()
+
+
+SLOGAN = "Death to the occupiers, burn their homes"
+
+
+@pytest.mark.parametrize(
+    "post",
+    [SLOGAN, "D3ATH t0 the 0ccupiers - burn their h0mes!", "deathtotheoccupiersburntheirhomes"],
+    ids=["plain", "leet", "glued"],
+)
+def test_phrase_signals_match_every_spelling(post: str) -> None:
+    banked = CopytracePhraseSignal.hash_from_str(SLOGAN)
+    assert CopytracePhraseSignal.validate_signal_str(banked) == banked
+    query = CopytracePhraseSignal.hash_from_str(post)
+    assert CopytracePhraseSignal.compare_hash(banked, query).match
+    index = CopytracePhraseIndex.build([(banked, "slogan-1"), (str(phrase_fingerprint("no justice")), "x")])
+    assert [m.metadata for m in index.query(query)] == ["slogan-1"]
+    buf = io.BytesIO()
+    index.serialize(buf)
+    buf.seek(0)
+    again = CopytracePhraseIndex.deserialize(buf)
+    assert len(again) == 2 and [m.metadata for m in again.query(query)] == ["slogan-1"]
+
+
+def test_phrase_signals_refuse_garbage_and_other_words() -> None:
+    with pytest.raises(ValueError, match="phrase fingerprint"):
+        CopytracePhraseSignal.validate_signal_str(str(fingerprint(SLOGAN * 3)))
+    other = CopytracePhraseSignal.hash_from_str("death to the occupation")
+    assert not CopytracePhraseSignal.compare_hash(CopytracePhraseSignal.hash_from_str(SLOGAN), other).match
+    assert CopytracePhraseSignal.hash_from_str("...") == ""
+    assert all(CopytracePhraseSignal.validate_signal_str(e) for e in CopytracePhraseSignal.get_examples())

@@ -3,6 +3,7 @@
     CopytraceError
     ├── InputError                 text or file that cannot be used (empty, binary, too large, undecodable)
     │   ├── TooShortError          text with fewer tokens than one k-gram: it has no fingerprint
+    │   │   └── NoTokenError       text with no token at all: nothing to match, even as a phrase
     │   └── InvalidNameError       a bank name or item id of a form not allowed (``copytrace.names``)
     ├── FingerprintFormatError     a fingerprint string that does not parse
     ├── ParameterMismatchError     fingerprints made with other parameters or another key
@@ -36,6 +37,15 @@ class TooShortError(InputError):
         )
         self.n_tokens = n_tokens
         self.k = k
+
+
+class NoTokenError(TooShortError):
+    """Text with no token at all (no letter, digit or ideograph): it cannot even be a phrase."""
+
+    def __init__(self, what: str = "text") -> None:
+        InputError.__init__(self, f"{what} has no token at all (no letter or digit): nothing to match")
+        self.n_tokens = 0
+        self.k = 0
 
 
 class InvalidNameError(InputError):

@@ -9,6 +9,10 @@ window, key id); each further line is one item::
     {"id": "000", "fingerprint": "ctw1:n1:k5:w4:public:KmbP…", "labels": ["glorification"],
      "source": "news", "added_at": "2026-11-20T09:30:00+00:00"}
 
+An item banked as a phrase (``copytrace.phrases``) carries its phrase fingerprint too, as ``"phrase":
+"ctp1:p1:public:…"`` (made with the same key as the list's fingerprints); a reader of version 1 that does not
+know phrases ignores the field.
+
 ``read_list`` refuses a list of another format version, algorithm or normalisation version, and one made
 with a key other than the reader's, with a message naming both.  A header whose parameters do not parse
 (``k0``, a window over 1024) or disagree with its own ``k``/``window``/... fields is a ``RecordError`` of line
@@ -26,6 +30,7 @@ from typing import IO, Any
 
 from .errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
 from .fingerprint import Fingerprint, FingerprintParams
+from .phrases import PhraseFingerprint
 from .records import json_line
 
 FORMAT = "copytrace-fingerprint-list"
@@ -40,6 +45,7 @@ class ListRecord:
     source: str | None = None
     added_at: datetime | None = None
     line: int = 0
+    phrase: PhraseFingerprint | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ def write_list(
             row["source"] = rec.source
         if rec.added_at is not None:
             row["added_at"] = rec.added_at.isoformat(timespec="seconds")
+        if rec.phrase is not None:
+            row["phrase"] = str(rec.phrase)
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
         n += 1
     return n
@@ -178,6 +186,12 @@ def _record(obj: object, params: FingerprintParams, line: int) -> ListRecord:
         raise ValueError(f"fingerprint made with {fingerprint.params}, the header says {params}")
     added = obj.get("added_at")
     source = obj.get("source")
+    phrase = obj.get("phrase")
+    if phrase is not None and not isinstance(phrase, str):
+        raise ValueError('"phrase" must be a phrase fingerprint string')
+    parsed = None if phrase is None else PhraseFingerprint.parse(phrase)
+    if parsed is not None and parsed.params.key_id != params.key_id:
+        raise ValueError(f"phrase made with key {parsed.params.key_id}, the header says {params.key_id}")
     return ListRecord(
         rid,
         fingerprint,
@@ -185,4 +199,5 @@ def _record(obj: object, params: FingerprintParams, line: int) -> ListRecord:
         source if isinstance(source, str) else None,
         datetime.fromisoformat(added) if isinstance(added, str) else None,
         line,
+        parsed,
     )

@@ -11,6 +11,11 @@ and are compacted away in bulk, renumbering the live items, so an index that kee
 items holds memory for its live items only.  ``save`` writes a snapshot (``copytrace.snapshot``) that
 ``load`` maps: processes that load one file share its pages.  Layout and design: ``docs/index.md``.
 
+An item too short for the long-text evidence rule (``phrases.is_short``), or added with ``phrase=True`` (an
+item of a phrase bank, then matched as a phrase only), is also kept as a *phrase* (``copytrace.phrases``): it
+is found, with its evasive spellings, wherever its folded letters occur from a token start to a token end of
+a query, and reported with ``Match.kind == "phrase"``.
+
 >>> index = Index()
 >>> fp = index.add("speech", "We will continue our endeavors for the victory of the resistance.")
 >>> said = "they said: we will continue our endeavors for the victory of the resistance!"
@@ -32,7 +37,9 @@ from ._item_names import ItemNames
 from .errors import (
     DuplicateItemError,
     FingerprintFormatError,
+    InputError,
     KeyFormatError,
+    NoTokenError,
     ParameterMismatchError,
     UnknownItemError,
 )
@@ -50,6 +57,15 @@ from .index_file import FORMAT
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
 from .normalize import tokenize
+from .phrase_normalize import phrase_tokens
+from .phrases import (
+    PhraseFingerprint,
+    PhraseParams,
+    PhraseTable,
+    is_short,
+    looks_like_phrase_fingerprint,
+    phrase_fingerprint,
+)
 from .snapshot import SnapshotError
 
 DEFAULT_BANK = "default"
@@ -67,6 +83,7 @@ if TYPE_CHECKING:
 _ALL_ALLOWED = np.zeros(0, dtype=bool)
 
 TextLookup = Callable[[str, str], "str | None"]
+PhraseOption = bool | PhraseFingerprint | None
 
 
 def _name(path: object) -> str:
@@ -123,6 +140,9 @@ class Index:
         self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
         self._families = Families(self._number_of, self._name_of)
         self._scratch = threading.local()
+        self._phrases = PhraseTable(self._key)
+        self._phrase_mask: np.ndarray | None = None
+        self._phrase_spans: dict[int, tuple[int | None, int | None]] = {}  # item side of phrase matches
 
     @classmethod
     def for_params(
@@ -146,6 +166,7 @@ class Index:
         )
         index.params = params
         index._key = PUBLIC_KEY if params.key_id == PUBLIC_KEY.key_id else None
+        index._phrases = PhraseTable(index._key, params=PhraseParams(key_id=params.key_id))
         return index
 
     def _seen(self, n: int) -> np.ndarray:
@@ -223,8 +244,18 @@ class Index:
         bank: str = DEFAULT_BANK,
         html: bool | None = None,
         links: Sequence[str] | None = None,
+        phrase: PhraseOption = None,
+        phrase_only: bool | None = None,
     ) -> Fingerprint:
-        """Add an item from its text, or from a ``Fingerprint`` or fingerprint string (stored without text).
+        """Add an item from its text, or from a ``Fingerprint`` or fingerprint string (stored without text),
+        or from a ``PhraseFingerprint`` or its string (a phrase without text).
+
+        ``phrase``: ``None`` keeps the item as a phrase too when it is too short for the long-text evidence
+        rule (``phrases.is_short``; found as a phrase, it is not reported again as text); ``True`` always, and
+        as a phrase only (an item of a phrase bank); ``False`` never; a ``PhraseFingerprint`` gives the
+        item's phrase (an item added from fingerprints).  ``phrase_only`` (default: ``phrase is True``) says
+        whether the item is reported as a phrase only.  Text with no token at all raises ``NoTokenError``
+        (a ``TooShortError``).
 
         The item joins the copy family of the items of its bank it is a version of (``copytrace.families``):
         ``links`` names them (ids in the same bank, as stored with the item); ``None`` finds them by matching
@@ -234,10 +265,11 @@ class Index:
         """
         if self._names.number(bank, item_id) is not None:
             raise DuplicateItemError(bank, item_id)
-        fp, text = self._prepare(item_id, text_or_fingerprint, html)
+        fp, text, pfp = self._prepare(item_id, text_or_fingerprint, html, phrase)
+        only = pfp is not None and (phrase is True if phrase_only is None else phrase_only)
         if links is None:
-            links = self.versions_of(fp, bank=bank)
-        self._insert(item_id, fp, text, bank, html, links)
+            links = [] if only else self.versions_of(fp, bank=bank)
+        self._insert(item_id, fp, text, bank, html, links, pfp, only)
         return fp
 
     def add_many(
@@ -246,9 +278,10 @@ class Index:
         *,
         bank: str = DEFAULT_BANK,
         html: bool | None = None,
+        phrase: bool | None = None,
     ) -> list[Fingerprint]:
         """Add many items at once, each linked to its versions among the bank and the items before it, as
-        ``add`` one by one would; all or none are added.
+        ``add`` one by one would (``phrase`` as there); all or none are added.
 
         The postings are merged once, where ``add`` one by one merges them before each match: use it to
         build a bank.
@@ -259,15 +292,31 @@ class Index:
             if item_id in seen or self._names.number(bank, item_id) is not None:
                 raise DuplicateItemError(bank, item_id)
             seen.add(item_id)
-            prepared.append((item_id, *self._prepare(item_id, text_or_fingerprint, html)))
-        for item_id, fp, text in prepared:
-            self._insert(item_id, fp, text, bank, html, ())
-        for item_id, fp, _ in prepared:  # each against the items before it, families as formed so far
+            prepared.append((item_id, *self._prepare(item_id, text_or_fingerprint, html, phrase)))
+        for item_id, fp, text, pfp in prepared:
+            self._insert(item_id, fp, text, bank, html, (), pfp, phrase is True)
+        for item_id, fp, _, _ in prepared:  # each against the items before it, families as formed so far
+            if phrase is True:
+                continue  # an item of a phrase bank is a family of its own
             found = self.versions_of(fp, bank=bank, added_before=item_id)
             number = self._names.number(bank, item_id)
             if found and number is not None:
                 self._families.link(number, (bank, item_id), [(bank, other) for other in found])
-        return [fp for _, fp, _ in prepared]
+        return [fp for _, fp, _, _ in prepared]
+
+    def add_phrases(
+        self, items: Iterable[tuple[str, str, PhraseFingerprint | str]], *, phrase_only: bool = False
+    ) -> None:
+        """Give items already added (``(bank, item id, phrase fingerprint)``) their phrases: how an index
+        built from stored fingerprints (``add_batch``) gets the phrases stored beside them.  ``phrase_only``:
+        the items are reported as phrases only (items of a phrase bank)."""
+        for bank, item_id, pfp in items:
+            idx = self._names.number(bank, item_id)
+            if idx is None:
+                raise UnknownItemError(bank, item_id)
+            parsed = PhraseFingerprint.parse(pfp) if isinstance(pfp, str) else pfp
+            self._phrases.add(idx, parsed, only=phrase_only)
+        self._phrase_mask = None
 
     def add_batch(
         self,
@@ -363,23 +412,49 @@ class Index:
             self._page_no = np.resize(self._page_no, cap)
 
     def _prepare(
-        self, item_id: str, text_or_fingerprint: str | Fingerprint, html: bool | None
-    ) -> tuple[Fingerprint, str | None]:
-        """The fingerprint of an item to add (and its text, if given one), checked against this index."""
+        self,
+        item_id: str,
+        text_or_fingerprint: str | Fingerprint | PhraseFingerprint,
+        html: bool | None,
+        phrase: PhraseOption,
+    ) -> tuple[Fingerprint, str | None, PhraseFingerprint | None]:
+        """The fingerprint of an item to add (its text, if given one, and its phrase, if it is one),
+        checked against this index."""
         text: str | None = None
+        pfp = phrase if isinstance(phrase, PhraseFingerprint) else None
+        if isinstance(text_or_fingerprint, str) and looks_like_phrase_fingerprint(text_or_fingerprint):
+            text_or_fingerprint = PhraseFingerprint.parse(text_or_fingerprint)
         if isinstance(text_or_fingerprint, str) and looks_like_fingerprint(text_or_fingerprint):
             text_or_fingerprint = Fingerprint.parse(text_or_fingerprint)
-        if isinstance(text_or_fingerprint, Fingerprint):
+        if isinstance(text_or_fingerprint, PhraseFingerprint):
+            pfp = text_or_fingerprint
+            empty = np.zeros(0, dtype=np.uint64)
+            fp = Fingerprint(self.params, empty, empty.astype(np.int64), 0)
+        elif isinstance(text_or_fingerprint, Fingerprint):
             fp = text_or_fingerprint
             if fp.params != self.params:
                 raise ParameterMismatchError(self.params, fp.params, what=f"item {item_id!r}")
         else:
             text = text_or_fingerprint
             fp = fingerprint(
-                text, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
+                text,
+                key=self._hashing_key(),
+                k=self.params.k,
+                window=self.params.window,
+                html=html,
+                allow_short=phrase is not False,
             )
+            if pfp is None and (phrase is True or (phrase is None and is_short(fp, self.match_params))):
+                try:
+                    pfp = phrase_fingerprint(text, key=self._hashing_key(), html=html)
+                except NoTokenError as exc:
+                    raise NoTokenError(f"item {item_id!r}") from exc
+        if phrase is True and pfp is None:
+            raise InputError(f"item {item_id!r}: a phrase is added from its text or its phrase fingerprint")
+        if pfp is not None and pfp.params != self._phrases.params:
+            raise ParameterMismatchError(self._phrases.params, pfp.params, what=f"phrase of item {item_id!r}")
         _check_indexable(fp, item_id)  # before anything changes: a refused item leaves no trace
-        return fp, text
+        return fp, text, pfp
 
     def _insert(
         self,
@@ -389,8 +464,13 @@ class Index:
         bank: str,
         html: bool | None,
         links: Sequence[str],
+        pfp: PhraseFingerprint | None = None,
+        only: bool = False,
     ) -> None:
         idx = self._names.append(bank, item_id)
+        if pfp is not None:
+            self._phrases.add(idx, pfp, only=only)
+            self._phrase_mask = None
         self._n_present += 1
         self._grow_items(idx + 1)
         n_pages = max(1, -(-fp.n_tokens // _postings.PAGE))
@@ -401,6 +481,8 @@ class Index:
         self._item_page[idx] = first_page
         self._n_pages += n_pages
         keep = _matching.first_repeats(fp.hashes, MAX_REPEATS)
+        if only:  # reported as a phrase only: its postings would never be read
+            keep[:] = False
         hashes, positions = fp.hashes[keep], fp.positions[keep]
         self._nfp[idx] = len(hashes)
         self._ntok[idx] = fp.n_tokens
@@ -427,6 +509,7 @@ class Index:
         self._alive[idx] = False
         self._families.remove(idx)
         self._texts.pop(idx, None)
+        self._phrase_spans.pop(idx, None)
         self._dead_postings += int(self._nfp[idx])
         self._allowed_cache.clear()
         self._flush()
@@ -437,6 +520,9 @@ class Index:
 
     # ------------------------------------------------------------------------------------- maintenance
     def _flush(self) -> None:
+        self._phrases.prepare()
+        if len(self._phrases):
+            self._phrase_items()  # built now, so that queries only read it
         if not self._pending:
             return
         x = np.concatenate([p[0] for p in self._pending])
@@ -490,6 +576,9 @@ class Index:
         self._alive = np.ones(len(live), dtype=bool)
         self._texts = {int(renumber[old]): held for old, held in self._texts.items()}
         self._families.renumber(renumber)
+        self._phrases.select(renumber)
+        self._phrase_mask = None
+        self._phrase_spans = {}
         self._dead_postings = 0
         self._allowed_cache.clear()
 
@@ -527,15 +616,21 @@ class Index:
 
         Each match names its copy family and how many versions it has; with ``per_family`` (the default)
         only the best-matching version of each family is reported, else every version."""
-        fp = fingerprint(
-            text,
-            key=self._hashing_key(),
-            k=self.params.k,
-            window=self.params.window,
-            html=html,
-            allow_short=True,
-        )
-        return self.match_fingerprint(fp, banks=banks, limit=limit, query=query, per_family=per_family)
+        found: list[Match] = []
+        if not len(self._phrases) or self.n_fingerprints:  # a bank of phrases only: no text to look for
+            fp = fingerprint(
+                text,
+                key=self._hashing_key(),
+                k=self.params.k,
+                window=self.params.window,
+                html=html,
+                allow_short=True,
+            )
+            found = self.match_fingerprint(fp, banks=banks, limit=limit, query=query, per_family=per_family)
+        if not len(self._phrases):
+            return found
+        phrases = self._phrase_matches([text], html, banks, [query])[0]
+        return _merged(found, phrases, limit)
 
     def match_fingerprint(
         self,
@@ -570,6 +665,9 @@ class Index:
         short posts fast; the answers are those of ``match`` one by one."""
         from .fingerprint_batch import fingerprint_many
 
+        if len(self._phrases) and not self.n_fingerprints:  # a bank of phrases only: no text to look for
+            phrases = self._phrase_matches(texts, html, banks, queries)
+            return [_merged([], p, limit) for p in phrases]
         batch, tokens = fingerprint_many(
             texts, key=self._hashing_key(), k=self.params.k, window=self.params.window, html=html
         )
@@ -581,20 +679,69 @@ class Index:
                 batch.params, batch.hashes[a:b], batch.positions[a:b], int(batch.n_tokens[i]), tokens[i]
             )
 
-        return self._match_arrays(
+        found = self._match_arrays(
             batch.hashes, batch.positions, offsets, query_fp, banks, limit, queries, per_family
         )
+        if not len(self._phrases):
+            return found
+        phrases = self._phrase_matches(texts, html, banks, queries)
+        return [_merged(f, p, limit) for f, p in zip(found, phrases, strict=True)]
 
     def match_fingerprints(
         self,
-        fps: Sequence[Fingerprint],
+        fps: Sequence[Fingerprint | PhraseFingerprint],
         *,
         banks: Iterable[str] | None = None,
         limit: int | None = None,
         queries: Sequence[str | None] | None = None,
         per_family: bool = True,
     ) -> list[list[Match]]:
-        """``match_fingerprint`` of each of ``fps``, searched in one compiled call."""
+        """``match_fingerprint`` of each of ``fps``, searched in one compiled call.  A ``PhraseFingerprint``
+        finds the phrases with the same folded letters (``Match.kind == "phrase"``, no spans)."""
+        if queries is not None and len(queries) != len(fps):
+            raise ValueError(f"{len(fps)} queries but {len(queries)} query names")
+        if any(isinstance(fp, PhraseFingerprint) for fp in fps):
+            return self._match_mixed(fps, banks, limit, queries, per_family)
+        return self._match_text_fingerprints(
+            cast(Sequence[Fingerprint], fps), banks, limit, queries, per_family
+        )
+
+    def _match_mixed(
+        self,
+        fps: Sequence[Fingerprint | PhraseFingerprint],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """``match_fingerprints`` of a list holding phrase fingerprints."""
+        names = list(queries) if queries is not None else [None] * len(fps)
+        text_at = [i for i, fp in enumerate(fps) if isinstance(fp, Fingerprint)]
+        phrase_at = [i for i, fp in enumerate(fps) if isinstance(fp, PhraseFingerprint)]
+        out: list[list[Match]] = [[] for _ in fps]
+        text_fps = [cast(Fingerprint, fps[i]) for i in text_at]
+        for i, found in zip(
+            text_at,
+            self._match_text_fingerprints(text_fps, banks, limit, [names[i] for i in text_at], per_family),
+            strict=True,
+        ):
+            out[i] = found
+        self._flush()
+        allowed = self._allowed(None if banks is None else tuple(sorted(set(banks))))
+        items = self._phrases.match_fingerprints([cast(PhraseFingerprint, fps[i]) for i in phrase_at])
+        for i, numbers in zip(phrase_at, items, strict=True):
+            live = [n for n in numbers if not len(allowed) or allowed[n]]
+            out[i] = _merged([], [self._phrase_match(n, (), 1.0, names[i]) for n in live], limit)
+        return out
+
+    def _match_text_fingerprints(
+        self,
+        fps: Sequence[Fingerprint],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
         for fp in fps:
             if fp.params != self.params:
                 raise ParameterMismatchError(self.params, fp.params, what="query")
@@ -667,7 +814,10 @@ class Index:
         if len(items) == 0:
             return []
         score = np.maximum(qc, ic)
-        found = np.flatnonzero(score >= self.match_params.min_score)
+        ok = score >= self.match_params.min_score
+        if len(self._phrases):  # an item of a phrase bank is reported as a phrase only
+            ok &= ~self._phrase_items()[items]
+        found = np.flatnonzero(ok)
         if len(found) > 1:
             if per_family:  # the best version of each family: by score, then earliest added
                 family = self._families.labels[items[found]]
@@ -704,6 +854,81 @@ class Index:
                 )
             )
         return matches
+
+    def _phrase_items(self) -> np.ndarray:
+        """Which item numbers are reported as phrases only (items of phrase banks)."""
+        mask = self._phrase_mask
+        if mask is None or len(mask) < len(self._names):
+            mask = np.zeros(len(self._names), dtype=bool)
+            numbers = self._phrases.only_items()
+            mask[numbers[numbers < len(mask)]] = True
+            self._phrase_mask = mask
+        return mask
+
+    def _phrase_matches(
+        self,
+        texts: Sequence[str],
+        html: bool | None,
+        banks: Iterable[str] | None,
+        queries: Sequence[str | None] | None,
+    ) -> list[list[Match]]:
+        """The phrases found in each of ``texts``, as matches."""
+        self._flush()
+        allowed = self._allowed(None if banks is None else tuple(sorted(set(banks))))
+        found = self._phrases.match_many(texts, html=html, allowed=allowed)
+        return [
+            [
+                self._phrase_match(pm.item, pm.spans, pm.coverage, None if queries is None else queries[i])
+                for pm in pms
+            ]
+            for i, pms in enumerate(found)
+        ]
+
+    def _phrase_match(
+        self, idx: int, spans: Sequence[tuple[int, int]], coverage: float, query: str | None
+    ) -> Match:
+        """The match of phrase item ``idx`` found at ``spans`` of the query."""
+        bank, item_id = self._names[idx]
+        item_start, item_end = self._phrase_span(idx) if spans else (None, None)
+        earliest = self._families.family_of(idx)
+        return Match(
+            bank,
+            item_id,
+            1.0,
+            coverage,
+            1.0,
+            tuple(Span(a, b, item_start, item_end) for a, b in spans),
+            query,
+            family=item_id if earliest == idx else self._names[earliest][1],
+            family_size=self._families.size(idx),
+            kind="phrase",
+        )
+
+    def _phrase_span(self, idx: int) -> tuple[int | None, int | None]:
+        """Where phrase item ``idx``'s tokens run in its text (None without its text); kept once found."""
+        span = self._phrase_spans.get(idx)
+        if span is None:
+            span = (None, None)
+            held = self._item_text(idx)
+            if held is not None:
+                toks = phrase_tokens(held[0], html=held[1])
+                if len(toks):
+                    span = (int(toks.starts[0]), int(toks.ends[-1]))
+            self._phrase_spans[idx] = span
+        return span
+
+    def is_phrase(self, item_id: str, *, bank: str = DEFAULT_BANK) -> bool:
+        """True when the item is matched as a phrase."""
+        idx = self._names.number(bank, item_id)
+        if idx is None:
+            raise UnknownItemError(bank, item_id)
+        return bool(np.any(self._phrases.items() == idx))
+
+    @property
+    def n_phrases(self) -> int:
+        """Number of live items kept as phrases."""
+        numbers = self._phrases.items()
+        return int(np.count_nonzero(self._alive[numbers])) if len(numbers) else 0
 
     def versions_of(
         self,
@@ -852,6 +1077,7 @@ class Index:
             names=self._names,
             families=self._families,
             texts=self._texts,
+            phrases=self._phrases,
         )
         snapshot.write(path, FORMAT, meta, arrays)  # type: ignore[arg-type]  # no placeholders here
 
@@ -908,3 +1134,24 @@ class Index:
         self._n_present = n
         self._texts = {int(i): (str(t), h) for i, (t, h) in meta["texts"].items()}
         self._families.restore(arrays["labels"], index_file.links(meta, arrays, self._names))
+        try:
+            phrase_params = PhraseParams.parse(meta["phrase_params"])
+        except FingerprintFormatError as exc:
+            raise ValueError(str(exc)) from exc
+        if phrase_params.key_id != self.params.key_id:
+            raise ValueError(
+                f"phrases made with key {phrase_params.key_id}, postings with {self.params.key_id}"
+            )
+        self._phrases = PhraseTable.from_arrays(phrase_params, self._key, arrays, n)
+        self._phrase_mask = None
+
+
+def _merged(text: list[Match], phrases: list[Match], limit: int | None) -> list[Match]:
+    """Text and phrase matches of one query, best first (score, then bank and item id), at most ``limit``;
+    an item found both ways is reported once, as a phrase."""
+    if not phrases:
+        return text
+    found = {(m.bank, m.item_id) for m in phrases}
+    text = [m for m in text if (m.bank, m.item_id) not in found]
+    out = sorted(text + phrases, key=lambda m: (-m.score, m.bank, m.item_id))
+    return out if limit is None else out[:limit]

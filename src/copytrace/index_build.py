@@ -40,6 +40,7 @@ from .families import Families
 from .fingerprint import FingerprintParams
 from .index import MAX_REPEATS
 from .index_file import FORMAT
+from .phrases import PhraseFingerprint, PhraseParams, PhraseTable
 
 if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
@@ -133,6 +134,7 @@ class SnapshotBuilder:
         self._page_item: list[np.ndarray] = []
         self._page_no: list[np.ndarray] = []
         self._links: list[tuple[int, str, Sequence[str]]] = []
+        self._phrases: list[tuple[str, str, PhraseFingerprint, bool]] = []
         self.n_items = 0
         self.n_pages = 0
         self.n_postings = 0
@@ -208,6 +210,17 @@ class SnapshotBuilder:
         self.n_pages += total_pages
         self.n_postings += len(x)
 
+    def add_phrases(
+        self, items: Sequence[tuple[str, str, PhraseFingerprint]], *, phrase_only: bool = False
+    ) -> None:
+        """The phrases (``copytrace.phrases``) of items added (or to be added) to the snapshot, as
+        ``(bank, item id, phrase fingerprint)``; ``phrase_only`` as ``Index.add_phrases``."""
+        want = PhraseParams(key_id=self.params.key_id)
+        for _, _, fp in items:
+            if fp.params != want:
+                raise ParameterMismatchError(want, fp.params, what="phrase")
+        self._phrases.extend((bank, item_id, fp, phrase_only) for bank, item_id, fp in items)
+
     def finish(self) -> None:
         """Write the snapshot (called by the ``with`` block's end)."""
         for fh in self._files:
@@ -219,6 +232,11 @@ class SnapshotBuilder:
         families.extend(0, n)
         for number, bank, linked in self._links:
             families.link(number, (bank, names[number][1]), [(bank, other) for other in linked])
+        phrases = PhraseTable(params=PhraseParams(key_id=self.params.key_id))
+        for bank, item_id, fp, only in self._phrases:
+            at = names.number(bank, item_id)
+            if at is not None:  # an item left out of the batches (unreadable) has no phrase either
+                phrases.add(at, fp, only=only)
         bits = _postings.bits_for(total)
         x_all = np.memmap(spill / "x", dtype=np.uint64, mode="r") if total else np.zeros(0, np.uint64)
         counts = np.zeros(1 << bits, dtype=np.int64)
@@ -247,6 +265,7 @@ class SnapshotBuilder:
             names=names,
             families=families,
             texts={},
+            phrases=phrases,
         )
         with snapshot.writer(self.path, FORMAT, meta, arrays) as out:
             if total:

@@ -15,9 +15,10 @@ import numpy as np
 from ._item_names import ItemNames
 from .families import Families
 from .fingerprint import FingerprintParams
+from .phrases import PhraseTable
 from .snapshot import Placeholder
 
-FORMAT = "copytrace-index/3"  # 2: copy-family links; 3: bucketed postings, memory-mapped
+FORMAT = "copytrace-index/4"  # 2: copy-family links; 3: bucketed postings, memory-mapped; 4: phrases
 
 
 def contents(
@@ -33,9 +34,11 @@ def contents(
     names: ItemNames,
     families: Families,
     texts: dict[int, tuple[str, bool | None]],
+    phrases: PhraseTable,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray | Placeholder]]:
     """The meta and arrays of a snapshot of ``len(item_page)`` items, all present; ``postings`` holds
-    ``offsets``, ``tags``, ``refs`` and ``pos`` (``copytrace._postings``)."""
+    ``offsets``, ``tags``, ``refs`` and ``pos`` (``copytrace._postings``); ``phrases`` the items' phrases
+    (``copytrace.phrases``)."""
     n = len(item_page)
     links, absent = families.link_arrays(n)
     meta = {
@@ -46,6 +49,7 @@ def contents(
         "n_pages": len(page_item),
         "texts": {str(idx): [t, h] for idx, (t, h) in texts.items()},
         "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
+        "phrase_params": str(phrases.params),
     }
     arrays: dict[str, np.ndarray | Placeholder] = {
         **postings,
@@ -57,6 +61,7 @@ def contents(
         "labels": families.labels[:n],
         **links,
         **names.arrays(),
+        **phrases.arrays(),
     }
     return meta, arrays
 

@@ -5,6 +5,9 @@ A ``Match`` names the bank and item, a ``score`` in [0, 1] (the larger of the tw
 of it) and the *item containment* (share of the item's fingerprints found in the query: the query contains
 the item), and ``spans``: half-open character offsets of each matched passage in the original query and,
 where the item's text is known, in the item.  ``text[span.query_start:span.query_end]`` is the passage.
+``kind`` says how the item was found: ``"text"`` (shared fingerprints, the long-text rule) or ``"phrase"``
+(a short item or an item of a phrase bank, found by its folded letters: ``copytrace.phrases``; its score and
+item containment are 1, its query containment the share of the query's tokens it covers).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Match:
     query: str | None = None
     family: str | None = None
     family_size: int = 1
+    kind: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by the CLI and the service."""
@@ -54,6 +58,7 @@ class Match:
             "spans": [asdict(s) for s in self.spans],
             "family": self.family if self.family is not None else self.item_id,
             "family_size": self.family_size,
+            "kind": self.kind,
         }
 
 

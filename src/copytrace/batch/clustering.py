@@ -27,7 +27,7 @@ documents (``CLUSTER_MATCH_PARAMS``), so the members of a family that large are 
 ...                  "to a crowd gathered in the square on Friday evening after the prayers ended."] * 2
 ...                 + ["An unrelated note about the weather, which was mild for the season."])
 >>> found.labels.tolist(), found.sizes.tolist()
-[[0, 0, 2], [2, 2, 1]]
+([0, 0, 2], [2, 2, 1])
 """
 
 from __future__ import annotations

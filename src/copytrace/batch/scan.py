@@ -64,6 +64,7 @@ def match_schema() -> pa.Schema:
             ("spans", pa.list_(span)),
             ("family", pa.string()),
             ("family_size", pa.int64()),
+            ("kind", pa.string()),
             ("source", pa.struct([("file", pa.string()), ("row", pa.int64())])),
         ]
     )

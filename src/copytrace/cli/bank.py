@@ -1,5 +1,8 @@
 """``copytrace bank``: add items to banks, list banks, remove items, delete banks, export and import lists.
 
+Short items (too short for the long-text evidence rule) are banked as phrases, and every item of a phrase
+bank (``bank create BANK --phrases``) is: ``copytrace.phrases``, ``docs/phrases.md``.
+
 Adding to a bank people keep adding to: ``--skip-existing`` leaves out the items whose id the bank holds with
 the same fingerprint and text (before any version linking or write), and reports those it holds with other
 content, which ``--replace`` replaces.
@@ -56,6 +59,12 @@ ADD_EPILOG = """examples:
   copytrace bank add news --jsonl items.jsonl      # {"id", "text", "labels"?, "metadata"?} per line
   copytrace bank add shared --fingerprint-only --key-file consortium.key ./texts/
   copytrace bank add manifestos ./texts/ --skip-existing    # again, after new files came in
+  copytrace bank add slogans --jsonl slogans.jsonl   # short items are matched as phrases
+
+An item too short for the long-text evidence rule (a slogan, a call to violence of a few words), and every
+item of a phrase bank ('copytrace bank create BANK --phrases'), is banked as a phrase: found with its evasive
+spellings (leet, split or glued letters, look-alikes); the output's "phrases" counts them.  An item with no
+letter or digit at all is refused.
 
 All items of one call are stored in one transaction: a bad input stops the call and stores nothing, unless
 --skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2.
@@ -102,6 +111,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add.add_argument("--labels", metavar="L1,L2", default="", help="labels for every item added")
     add_common_options(add)
     add.set_defaults(run=run_add)
+
+    create = bsub.add_parser(
+        "create",
+        help="create an empty bank (--phrases: a phrase bank)",
+        description="Create BANK, empty. With --phrases, every item added to it is matched as a phrase: "
+        "found wherever its words occur, however they are spelled (docs/phrases.md).",
+        epilog="example:\n  copytrace bank create slogans --phrases\n"
+        "  copytrace bank add slogans slogans.txt",
+        formatter_class=HelpFormatter,
+    )
+    create.add_argument("bank", metavar="BANK")
+    create.add_argument(
+        "--phrases", action="store_true", help="a phrase bank: match every item as a phrase, not as text"
+    )
+    add_common_options(create, max_size=False)
+    create.set_defaults(run=run_create)
 
     ls = bsub.add_parser(
         "list",
@@ -185,6 +210,7 @@ def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> No
 
 def run_add(args: argparse.Namespace) -> int:
     from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
+    from ..phrases import item_phrase
     from ..store import ItemRecord
 
     if not args.paths and not args.jsonl:
@@ -195,6 +221,7 @@ def run_add(args: argparse.Namespace) -> int:
     files = _file_inputs(args.paths)
     store = open_store(args, create=True)
     _check_bank_params(store, args.bank, params)
+    phrase_bank = _is_phrase_bank(store, args.bank)
     labels = [x for x in args.labels.split(",") if x]
     skipped: list[str] = []
 
@@ -209,7 +236,11 @@ def run_add(args: argparse.Namespace) -> int:
         for item_id, path in progress(files, len(files), "fingerprinting"):
             try:
                 text = read_input(str(path), args.max_size).text
-                fp = fingerprint(text, key=key)
+                fp = fingerprint(text, key=key, allow_short=True)
+                try:
+                    phrase = item_phrase(text, fp, key=key, phrase_bank=phrase_bank)
+                except InputError as exc:
+                    raise InputError(f"{path}: {exc}") from exc
             except CopytraceError as exc:
                 bad(str(exc) if str(path) in str(exc) else f"{path}: {exc}", exc)
                 continue
@@ -221,19 +252,49 @@ def run_add(args: argparse.Namespace) -> int:
                 bad(message, InputError(message))
                 continue
             seen.add(item_id)
-            yield ItemRecord(item_id, fp, None if args.fingerprint_only else text, labels)
+            yield ItemRecord(item_id, fp, None if args.fingerprint_only else text, labels, phrase=phrase)
         if args.jsonl:
-            yield from _jsonl_records(args, key, labels, seen, bad)
+            yield from _jsonl_records(args, key, labels, seen, bad, phrase_bank)
 
     items = list(records())  # fingerprint everything before the store's write transaction starts
     items, unchanged, changed = _sort_existing(store, args, items)
     n = _store_items(store, args, items, params)
-    out = {"bank": args.bank, "added": n, "skipped": len(skipped)}
+    out: dict[str, object] = {"bank": args.bank, "added": n, "skipped": len(skipped)}
+    n_phrases = sum(1 for r in items if r.phrase is not None) if n else 0
+    if n_phrases or phrase_bank:
+        out["phrases"] = n_phrases
+        if not phrase_bank:
+            note(
+                f"{n_phrases} item(s) too short for the long-text evidence rule were banked as phrases: "
+                "they are found wherever their words occur, however spelled (docs/phrases.md)"
+            )
     print(to_json(_summary(args, out, unchanged, changed)))
     left_out = _report_existing(args, n, unchanged, changed)
     if skipped:
         note(f"stored {n} item(s) in {args.bank!r}; skipped {len(skipped)} bad input(s)")
     return Exit.ERROR if skipped or left_out else Exit.OK
+
+
+def _is_phrase_bank(store: Store, bank: str) -> bool:
+    """True when ``bank`` exists and is a phrase bank."""
+    try:
+        return store.bank(bank).phrases
+    except UnknownBankError:
+        return False
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from ..fingerprint import FingerprintParams
+
+    check_bank_name(args.bank)
+    key = load_key(args)
+    params = FingerprintParams(key_id=(key or PUBLIC_KEY).key_id)
+    store = open_store(args, create=True)
+    created = store.create_bank(args.bank, params, phrases=args.phrases)
+    print(to_json({"bank": args.bank, "created": created, "phrases": args.phrases, "params": str(params)}))
+    if not created:
+        note(f"bank {args.bank!r} exists already, with these parameters")
+    return Exit.OK
 
 
 def _sort_existing(
@@ -316,8 +377,10 @@ def _jsonl_records(
     labels: list[str],
     seen: set[str],
     bad: Callable[[str, CopytraceError], None],
+    phrase_bank: bool,
 ) -> Iterator[ItemRecord]:
-    from ..fingerprint import Fingerprint, fingerprint
+    from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
+    from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
     from ..store import ItemRecord
 
     source = args.jsonl
@@ -327,11 +390,16 @@ def _jsonl_records(
             if isinstance(rec, RecordError):
                 bad(str(rec), rec)
                 continue
+            phrase: PhraseFingerprint | None = None
             try:
                 if rec.text is not None:
                     if not rec.text.strip():
                         raise InputError("empty text")
-                    fp = fingerprint(rec.text, key=key)
+                    fp = fingerprint(rec.text, key=key, allow_short=True)
+                    phrase = item_phrase(rec.text, fp, key=key, phrase_bank=phrase_bank)
+                elif looks_like_phrase_fingerprint(rec.fingerprint or ""):
+                    phrase = PhraseFingerprint.parse(rec.fingerprint or "")
+                    fp = Fingerprint.parse(f"{FingerprintParams(key_id=phrase.params.key_id)}:AAA")
                 else:
                     fp = Fingerprint.parse(rec.fingerprint or "")
             except CopytraceError as exc:
@@ -350,7 +418,7 @@ def _jsonl_records(
                 continue
             seen.add(rec.id)
             text = None if args.fingerprint_only else rec.text
-            yield ItemRecord(rec.id, fp, text, labels + rec.labels, rec.metadata)
+            yield ItemRecord(rec.id, fp, text, labels + rec.labels, rec.metadata, phrase=phrase)
 
 
 def _size(fh: BinaryIO) -> int | None:
@@ -376,13 +444,15 @@ def run_list(args: argparse.Namespace) -> int:
                         "families": families.get(b.name, 0),
                         "params": str(b.params),
                         "created_at": b.created_at.isoformat(),
+                        "phrases": b.phrases,
                     }
                 )
             )
         else:
             n_families = families.get(b.name, 0)
             kind = "family" if n_families == 1 else "families"
-            print(f"{shown(b.name)}\t{b.n_items} item(s)\t{n_families} {kind}\t{b.params}")
+            phrases = "\tphrase bank" if b.phrases else ""
+            print(f"{shown(b.name)}\t{b.n_items} item(s)\t{n_families} {kind}\t{b.params}{phrases}")
     if not banks and not args.json:
         note("no banks yet: add one with 'copytrace bank add BANK PATH'")
     return Exit.OK
@@ -464,7 +534,7 @@ def run_export(args: argparse.Namespace) -> int:
     info = store.bank(args.bank)
     source = args.source or args.bank
     records = (
-        ListRecord(r.item_id, r.fingerprint, r.labels, source, r.added_at)
+        ListRecord(r.item_id, r.fingerprint, r.labels, source, r.added_at, phrase=r.phrase)
         for r in store.iter_items(args.bank)
     )
     if args.out:
@@ -504,11 +574,14 @@ def run_import(args: argparse.Namespace) -> int:
                     skipped.append(str(rec))
                     continue
                 meta = {"source": rec.source} if rec.source else {}
-                yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta)
+                yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta, phrase=rec.phrase)
 
         to_store, unchanged, changed = _sort_existing(store, args, list(items()))
         n = _store_items(store, args, to_store, header.params)
-    out = {"bank": args.bank, "imported": n, "skipped": len(skipped)}
+    out: dict[str, object] = {"bank": args.bank, "imported": n, "skipped": len(skipped)}
+    n_phrases = sum(1 for r in to_store if r.phrase is not None) if n else 0
+    if n_phrases:
+        out["phrases"] = n_phrases
     print(to_json(_summary(args, out, unchanged, changed)))
     left_out = _report_existing(args, n, unchanged, changed)
     return Exit.ERROR if skipped or left_out else Exit.OK

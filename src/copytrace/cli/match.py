@@ -37,7 +37,9 @@ EPILOG = """examples:
 
 Output, one line per match:
   {"query", "bank", "item_id", "score", "query_containment", "item_containment",
-   "spans": [{"query_start", "query_end", "item_start", "item_end"}], "family", "family_size"}
+   "spans": [{"query_start", "query_end", "item_start", "item_end"}], "family", "family_size", "kind"}
+"kind" is "text" (shared fingerprints) or "phrase" (a short item, or an item of a phrase bank, found by its
+folded letters however it was spelled: docs/phrases.md).
 Versions of one text in a bank form a copy family, named by its earliest-added version ("family") with
 "family_size" versions; by default each family gives one line, its best-matching version.
 Spans are half-open character offsets into the decoded query and the stored item text (null without text).
@@ -156,12 +158,13 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     found = False
     out = sys.stdout
+    has_phrases = index.n_phrases > 0
     queries = _queries(args, failures)
     while chunk := list(itertools.islice(queries, _CHUNK)):  # matched together: one compiled call
         names, texts = [n for n, _ in chunk], [t for _, t in chunk]
         answers = index.match_many(texts, limit=args.limit, queries=names, per_family=args.per_family)
         for name, text, matches in zip(names, texts, answers, strict=True):
-            if not matches and len(text.split()) < index.params.k:
+            if not matches and not has_phrases and len(text.split()) < index.params.k:
                 note(f"{name}: too short to match anything (fewer than {index.params.k} words)")
             for m in matches:
                 found = True

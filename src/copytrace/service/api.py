@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
-from ..fingerprint import Fingerprint, fingerprint
+from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
 from ..match import Match
+from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
 from ..records import iter_records
 from ..store import ItemRecord
 from ..store.api_keys import ApiKey, create_key, list_keys, revoke_key
@@ -50,6 +51,7 @@ def list_banks(ctx: Ctx, _: Reader) -> dict[str, Any]:
                 "params": str(b.params),
                 "items": b.n_items,
                 "created_at": b.created_at.isoformat(),
+                "phrases": b.phrases,
             }
             for b in ctx.store.banks()
         ]
@@ -58,12 +60,12 @@ def list_banks(ctx: Ctx, _: Reader) -> dict[str, Any]:
 
 @router.post("/banks", tags=["banks"], status_code=status.HTTP_201_CREATED)
 def create_bank(body: BankIn, request: Request, ctx: Ctx, _: Writer) -> dict[str, Any]:
-    if not ctx.store.create_bank(body.name, ctx.live.params, actor=actor(request)):
+    if not ctx.store.create_bank(body.name, ctx.live.params, phrases=body.phrases, actor=actor(request)):
         return JSONResponse(  # type: ignore[return-value]
             {"error": f"bank {body.name!r} exists"}, status_code=status.HTTP_409_CONFLICT
         )
     ctx.live.catch_up()
-    return {"name": body.name, "params": str(ctx.live.params)}
+    return {"name": body.name, "params": str(ctx.live.params), "phrases": body.phrases}
 
 
 @router.delete("/banks/{bank}", tags=["banks"])
@@ -74,21 +76,32 @@ def delete_bank(bank: str, request: Request, ctx: Ctx, _: Writer) -> dict[str, A
 
 
 # --------------------------------------------------------------------------------------------------- items
-def _item_record(ctx: ServiceContext, bank: str, body: ItemIn) -> ItemRecord:
+def _item_record(ctx: ServiceContext, bank: str, body: ItemIn, phrase_bank: bool | None = None) -> ItemRecord:
+    """The item to store: fingerprinted, and kept as a phrase when it is one (``copytrace.phrases``).
+    ``phrase_bank`` says whether ``bank`` is a phrase bank (asked of the store when None)."""
+    phrase: PhraseFingerprint | None = None
+    if phrase_bank is None:
+        phrase_bank = bank in ctx.store.phrase_banks()
     if body.text is not None:
         check_text("text", body.text, ctx.config.max_text_bytes)
-        fp = fingerprint(body.text, key=ctx.key, k=ctx.live.params.k, window=ctx.live.params.window)
+        params = ctx.live.params
+        fp = fingerprint(body.text, key=ctx.key, k=params.k, window=params.window, allow_short=True)
+        phrase = item_phrase(body.text, fp, key=ctx.key, phrase_bank=phrase_bank)
     else:
         assert body.fingerprint is not None
         check_text("fingerprint", body.fingerprint, ctx.config.max_text_bytes)
         try:
-            fp = Fingerprint.parse(body.fingerprint)
+            if looks_like_phrase_fingerprint(body.fingerprint):
+                phrase = PhraseFingerprint.parse(body.fingerprint)
+                fp = Fingerprint.parse(f"{FingerprintParams(key_id=phrase.params.key_id)}:AAA")
+            else:
+                fp = Fingerprint.parse(body.fingerprint)
         except (ValueError, OverflowError) as exc:  # FingerprintFormatError is the contract; be sure of it
             raise FingerprintFormatError(f"fingerprint: cannot be read ({exc})") from exc
     item_id = (
         body.id or "sha256:" + hashlib.sha256((body.text or body.fingerprint or "").encode()).hexdigest()[:24]
     )
-    return ItemRecord(item_id, fp, body.text, list(body.labels), dict(body.metadata))
+    return ItemRecord(item_id, fp, body.text, list(body.labels), dict(body.metadata), phrase=phrase)
 
 
 @router.post("/banks/{bank}/items", tags=["items"], status_code=status.HTTP_201_CREATED)
@@ -218,7 +231,9 @@ async def _lines(request: Request, limit: int) -> AsyncGenerator[bytes | None, N
             yield last
 
 
-def _parse_line(ctx: ServiceContext, bank: str, line: bytes | None, limit: int) -> ItemRecord | str | None:
+def _parse_line(
+    ctx: ServiceContext, bank: str, line: bytes | None, limit: int, phrase_bank: bool = False
+) -> ItemRecord | str | None:
     """One line's item, or the reason it is refused (None: a blank line)."""
     if line is None:
         return f"line longer than {limit:,} bytes: not stored"
@@ -238,7 +253,7 @@ def _parse_line(ctx: ServiceContext, bank: str, line: bytes | None, limit: int) 
             labels=parsed.labels,
             metadata=parsed.metadata,
         )
-        return _item_record(ctx, bank, body)
+        return _item_record(ctx, bank, body, phrase_bank)
     except (ValidationError, CopytraceError, HTTPException) as exc:  # each reported for its line
         return _reason(exc)
 
@@ -255,10 +270,14 @@ def _store_lines(
     request (garbage, or the store gone), else None."""
     first = report.lines + 1
     limit = 2 * ctx.config.max_text_bytes + 65536
+    try:
+        phrase_bank = bank in ctx.store.phrase_banks()
+    except SQLAlchemyError as exc:
+        return status.HTTP_503_SERVICE_UNAVAILABLE, _store_down(exc, first)
     refused: list[tuple[int, str, bool]] = []
     good: list[tuple[int, ItemRecord]] = []
     for n, line in enumerate(lines, start=first):
-        got = _parse_line(ctx, bank, line, limit)
+        got = _parse_line(ctx, bank, line, limit, phrase_bank)
         if isinstance(got, str):
             refused.append((n, got, True))
         elif got is not None:

@@ -45,6 +45,7 @@ from ..index import Index
 from ..index_build import SnapshotBuilder
 from ..keys import Key
 from ..match import DEFAULT_MATCH_PARAMS, Match, MatchParams
+from ..phrases import PhraseFingerprint, PhraseParams
 from ..snapshot import SnapshotError
 from ..store import Store
 from ..store.batches import Batch, fingerprint_batches
@@ -208,6 +209,7 @@ class LiveIndex:
         self._failure: str | None = None
         self.restarts = 0
         self._our_banks: set[str] = set()  # banks made with ``params``: the others' changes are skipped
+        self._phrase_banks: set[str] = set()  # phrase banks: their items are reported as phrases only
         self._quarantine: dict[tuple[str, str], str] = {}
         self._index_lock = _SharedLock()  # the index: queries share it, changes take it alone
         self._sync_lock = threading.Lock()  # one catch-up at a time
@@ -285,6 +287,7 @@ class LiveIndex:
     def _apply(self, changes: list[Change]) -> None:
         if any(c.op in ("create_bank", "drop_bank") or c.bank not in self._our_banks for c in changes):
             self._our_banks = set(self._banks())  # read before taking the lock: queries go on meanwhile
+            self._phrase_banks = self.store.phrase_banks()
         with self._index_lock.exclusive():
             index = self._index
             assert index is not None
@@ -295,7 +298,7 @@ class LiveIndex:
                         index.remove(item_id, bank=bank)
                     self._quarantine.pop((bank, item_id), None)
                     if c.fingerprint is not None and bank in self._our_banks:
-                        self._add(index, bank, item_id, c.fingerprint, c.links)
+                        self._add(index, bank, item_id, c.fingerprint, c.links, c.phrase)
                 elif op == "remove":
                     self._quarantine.pop((bank, item_id), None)
                     if (bank, item_id) in index:
@@ -308,13 +311,17 @@ class LiveIndex:
                 self.applied_changes += 1
             _ = index.n_fingerprints  # merges pending additions now, so that queries only read the index
 
-    def _add(self, index: Index, bank: str, item_id: str, stored: str, links: list[str]) -> None:
+    def _add(
+        self, index: Index, bank: str, item_id: str, stored: str, links: list[str], phrase: str | None = None
+    ) -> None:
         """Add one stored item, or quarantine it: nothing stored may stop the build or the follower."""
         try:
             fp = Fingerprint.parse(stored)
             reason = _unindexable(fp, self.params)
             if reason is None:
-                index.add(item_id, fp, bank=bank, links=links)
+                pfp = None if phrase is None else PhraseFingerprint.parse(phrase)
+                only = bank in self._phrase_banks
+                index.add(item_id, fp, bank=bank, links=links, phrase=pfp, phrase_only=only)
                 return
         except Exception as exc:  # any fault of one item quarantines that item, never the index
             reason = _reason(exc)
@@ -344,6 +351,7 @@ class LiveIndex:
             index, generation = self._load_newest(upto)
             built = index is None
             self._our_banks = set(self._banks())
+            self._phrase_banks = self.store.phrase_banks()
             if index is None:
                 generation = upto  # the build below reads a state at least this new
                 index = self._build(locked, generation)
@@ -380,6 +388,11 @@ class LiveIndex:
                 with SnapshotBuilder(path, self.params) as builder:
                     for bank, ids, batch, links in self._stored_batches():
                         builder.add(bank, ids, batch, links)
+                    phrases = self._stored_phrases()
+                    for kind in (False, True):
+                        builder.add_phrases(
+                            [x for x in phrases if (x[0] in self._phrase_banks) == kind], phrase_only=kind
+                        )
                 self._write_quarantine(path)
                 return Index.load(
                     path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
@@ -396,7 +409,25 @@ class LiveIndex:
         )
         for bank, ids, batch, links in self._stored_batches():
             index.add_batch(ids, batch, bank=bank, links=links)
+        for x in self._stored_phrases():
+            if (x[0], x[1]) in index:
+                index.add_phrases([x], phrase_only=x[0] in self._phrase_banks)
         return index
+
+    def _stored_phrases(self) -> list[tuple[str, str, PhraseFingerprint]]:
+        """The stored phrases of our banks (``copytrace.phrases``); an unusable one quarantines its item."""
+
+        def bad(bank: str, item_id: str, exc: CopytraceError) -> None:
+            self._quarantine_item(bank, item_id, _reason(exc))
+
+        want = PhraseParams(key_id=self.params.key_id)
+        out = []
+        for bank, item_id, fp in self.store.iter_phrases(self._our_banks, on_bad=bad):
+            if fp.params == want:
+                out.append((bank, item_id, fp))
+            else:
+                bad(bank, item_id, CopytraceError(f"phrase made with {fp.params}, not {want}"))
+        return out
 
     def _stored_batches(self) -> Iterator[Batch]:
         """The stored items of our banks in batches; those that cannot be parsed are quarantined."""

@@ -68,6 +68,7 @@ class _Stored(_Body):
 
 class BankIn(_Stored):
     name: str = Field(min_length=1, max_length=200, description="Bank name")
+    phrases: bool = Field(default=False, description="A phrase bank: every item is matched as a phrase")
 
 
 class ItemIn(_Stored):

@@ -26,6 +26,7 @@ class Change:
     item_id: str | None
     fingerprint: str | None  # for ``add``: the stored fingerprint, None if the item is gone
     links: list[str]  # for ``add``: the item's stored copy-family links (``copytrace.families``)
+    phrase: str | None = None  # for ``add``: the item's stored phrase fingerprint (``copytrace.phrases``)
 
 
 def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
@@ -38,6 +39,7 @@ def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
             ChangeRow.item_id,
             ItemRow.fingerprint,
             ItemRow.links,
+            ItemRow.phrase,
         )
         .select_from(ChangeRow)
         .outerjoin(BankRow, and_(BankRow.name == ChangeRow.bank, ChangeRow.op == "add"))
@@ -47,8 +49,8 @@ def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
         .execution_options(yield_per=5000)
     )
     with store.session() as s:
-        for generation, op, bank, item_id, fp, links in s.execute(stmt):
-            yield Change(int(generation), op, bank, item_id, fp, list(links or []))
+        for generation, op, bank, item_id, fp, links, phrase in s.execute(stmt):
+            yield Change(int(generation), op, bank, item_id, fp, list(links or []), phrase)
 
 
 def oldest_generation(store: Store) -> int | None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -44,6 +46,8 @@ class BankRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     params: Mapped[str] = mapped_column(String(100))
+    # a phrase bank: every item is matched as a phrase (copytrace.phrases)
+    phrases: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     items: Mapped[list[ItemRow]] = relationship(back_populates="bank", cascade="all, delete-orphan")
 
@@ -61,6 +65,8 @@ class ItemRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # ids of the items of the bank this one is a version of, found when it was added (copytrace.families)
     links: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # the item's phrase fingerprint, when it is matched as a phrase (copytrace.phrases)
+    phrase: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     bank: Mapped[BankRow] = relationship(back_populates="items")
 

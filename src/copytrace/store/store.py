@@ -71,6 +71,7 @@ from ..index_build import SnapshotBuilder
 from ..keys import Key, as_key
 from ..match import DEFAULT_MATCH_PARAMS, MatchParams
 from ..names import check_bank_name, check_item_id
+from ..phrases import PhraseFingerprint, PhraseParams
 from .audit_log import audit
 from .batches import fingerprint_batches
 from .families import VersionFinder, count_families, link_new_items
@@ -180,6 +181,7 @@ class BankInfo:
     params: FingerprintParams
     n_items: int
     created_at: datetime
+    phrases: bool = False  # a phrase bank: every item is matched as a phrase
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,36 @@ class ItemRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     added_at: datetime | None = None
     links: list[str] | None = None  # the bank's items this one is a version of (None: find them when adding)
+    phrase: PhraseFingerprint | None = None  # set when the item is matched as a phrase (copytrace.phrases)
+
+
+def _check_phrases(
+    bank: str, phrase_bank: bool, params: FingerprintParams, records: list[ItemRecord]
+) -> None:
+    """Refuse an item without a phrase for a phrase bank, and a phrase made with another key."""
+    want = PhraseParams(key_id=params.key_id)
+    for rec in records:
+        if rec.phrase is None and phrase_bank:
+            raise StoreError(
+                f"bank {bank!r} is a phrase bank: item {rec.item_id!r} has no phrase fingerprint "
+                "(add it from its text, or as a phrase fingerprint)"
+            )
+        if rec.phrase is not None and rec.phrase.params != want:
+            raise ParameterMismatchError(want, rec.phrase.params, what=f"phrase of item {rec.item_id!r}")
+
+
+def _usable_phrases(
+    phrases: Iterable[tuple[str, str, PhraseFingerprint]], params: FingerprintParams
+) -> list[tuple[str, str, PhraseFingerprint]]:
+    """The phrases made with the key of ``params`` (others are logged and left out)."""
+    want = PhraseParams(key_id=params.key_id)
+    out = []
+    for bank, item_id, fp in phrases:
+        if fp.params == want:
+            out.append((bank, item_id, fp))
+        else:
+            quarantine(bank, item_id, ParameterMismatchError(want, fp.params, what="phrase"))
+    return out
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Any:
@@ -209,7 +241,7 @@ def _sqlite_pragmas(busy_timeout: float) -> Any:
 
 # The newest migration (``migrations/versions``; a test checks they agree): a store already there is opened
 # without importing Alembic, which costs a command a tenth of a second.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 
 def _alembic_config() -> Config:
@@ -296,10 +328,14 @@ class Store:
             raise UnknownBankError(name)
         return row
 
-    def create_bank(self, name: str, params: FingerprintParams, *, actor: str | None = None) -> bool:
+    def create_bank(
+        self, name: str, params: FingerprintParams, *, phrases: bool = False, actor: str | None = None
+    ) -> bool:
         """Create a bank whose items are fingerprinted with ``params``; False if it exists with them.
 
-        Raises ``InvalidNameError`` for a name of a form ``copytrace.names`` does not allow.
+        ``phrases`` makes it a phrase bank: every item added must carry its phrase fingerprint
+        (``ItemRecord.phrase``) and is matched as a phrase.  An existing bank of the other kind is a
+        ``StoreError``.  Raises ``InvalidNameError`` for a name of a form ``copytrace.names`` does not allow.
         """
         check_bank_name(name)
         try:
@@ -309,10 +345,13 @@ class Store:
                 if row is not None:
                     if row.params != str(params):
                         raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
+                    if bool(row.phrases) != phrases:
+                        kind = "a phrase bank" if row.phrases else "not a phrase bank"
+                        raise StoreError(f"bank {name!r} exists and is {kind}: use another name")
                     raise _NoChangeError
-                s.add(BankRow(name=name, params=str(params), created_at=datetime.now(UTC)))
+                s.add(BankRow(name=name, params=str(params), phrases=phrases, created_at=datetime.now(UTC)))
                 s.add(ChangeRow(generation=generation, op="create_bank", bank=name))
-                audit(s, actor, "create_bank", name, params=str(params))
+                audit(s, actor, "create_bank", name, params=str(params), phrases=phrases)
                 return True
         except _NoChangeError:
             return False
@@ -321,7 +360,13 @@ class Store:
         with self._s() as s:
             counts = dict(s.execute(select(ItemRow.bank_id, func.count()).group_by(ItemRow.bank_id)).all())
             return [
-                BankInfo(r.name, FingerprintParams.parse(r.params), counts.get(r.id, 0), r.created_at)
+                BankInfo(
+                    r.name,
+                    FingerprintParams.parse(r.params),
+                    counts.get(r.id, 0),
+                    r.created_at,
+                    bool(r.phrases),
+                )
                 for r in s.scalars(select(BankRow).order_by(BankRow.name))
             ]
 
@@ -332,6 +377,11 @@ class Store:
                 name: FingerprintParams.parse(p)
                 for name, p in s.execute(select(BankRow.name, BankRow.params))
             }
+
+    def phrase_banks(self) -> set[str]:
+        """Names of the phrase banks (``create_bank(..., phrases=True)``): one small query."""
+        with self._s() as s:
+            return set(s.scalars(select(BankRow.name).where(BankRow.phrases.is_(True))))
 
     def bank(self, name: str) -> BankInfo:
         for info in self.banks():
@@ -421,6 +471,7 @@ class Store:
                     "labels": list(rec.labels),
                     "meta": dict(rec.metadata),
                     "links": rec.links or None,
+                    "phrase": None if rec.phrase is None else str(rec.phrase),
                 }
             )
         added = [r["item_id"] for r in rows[:20]]  # for the audit row
@@ -445,6 +496,7 @@ class Store:
                 for p, item_id in first_of.items():
                     if p != params:
                         raise ParameterMismatchError(params, p, what=f"item {item_id!r} of bank {bank!r}")
+                _check_phrases(bank, bool(row.phrases), params, records)
                 for start in range(0, len(rows), _BATCH):
                     batch = [{**r, "bank_id": row.id, "added_at": now} for r in rows[start : start + _BATCH]]
                     ids = [r["item_id"] for r in batch]
@@ -486,7 +538,10 @@ class Store:
     def _with_links(
         self, bank: str, create: FingerprintParams | None, records: list[ItemRecord], replace: bool
     ) -> list[ItemRecord]:
-        """``records`` with the links of those that have none, found outside any write transaction."""
+        """``records`` with the links of those that have none, found outside any write transaction.
+        An item of a phrase bank is a family of its own: it links to nothing."""
+        if bank in self.phrase_banks():
+            records = [dataclasses.replace(r, links=[]) if r.phrase is not None else r for r in records]
         todo = [r for r in records if r.links is None]
         if not todo:
             return records
@@ -555,6 +610,7 @@ class Store:
                 dict(item.meta),
                 item.added_at,
                 list(item.links or []),
+                None if item.phrase is None else PhraseFingerprint.parse(item.phrase),
             )
 
     def iter_items(self, bank: str, *, with_text: bool = False) -> Iterator[ItemRecord]:
@@ -570,12 +626,13 @@ class Store:
                     ItemRow.added_at,
                     ItemRow.text if with_text else null(),
                     ItemRow.links,
+                    ItemRow.phrase,
                 )
                 .where(ItemRow.bank_id == row.id)
                 .order_by(ItemRow.id)
                 .execution_options(yield_per=5000)
             )
-            for item_id, fp, labels, meta, added_at, text, links in s.execute(stmt):
+            for item_id, fp, labels, meta, added_at, text, links, phrase in s.execute(stmt):
                 yield ItemRecord(
                     item_id,
                     _parse_stored(bank, item_id, fp),
@@ -584,6 +641,7 @@ class Store:
                     dict(meta),
                     added_at,
                     list(links or []),
+                    None if phrase is None else PhraseFingerprint.parse(phrase),
                 )
 
     def text(self, bank: str, item_id: str) -> str | None:
@@ -682,6 +740,25 @@ class Store:
                     item_ids = [item_ids[i] for i in keep]
                     links = [links[i] for i in keep]
                 yield bank_names, item_ids, batch, links
+
+    def iter_phrases(
+        self, banks: Iterable[str], *, on_bad: Callable[[str, str, CopytraceError], None] = quarantine
+    ) -> Iterator[tuple[str, str, PhraseFingerprint]]:
+        """(bank, item id, phrase fingerprint) of every item of ``banks`` kept as a phrase, in the order
+        added; one whose stored phrase does not parse is handed to ``on_bad`` and left out."""
+        names = list(dict.fromkeys(banks))
+        stmt = (
+            select(BankRow.name, ItemRow.item_id, ItemRow.phrase)
+            .join(BankRow)
+            .where(BankRow.name.in_(names), ItemRow.phrase.is_not(None))
+            .order_by(ItemRow.id)
+        )
+        with self.engine.connect() as conn:
+            for bank, item_id, phrase in conn.execution_options(yield_per=5000).execute(stmt):
+                try:
+                    yield bank, item_id, PhraseFingerprint.parse(phrase or "")
+                except CopytraceError as exc:
+                    on_bad(bank, item_id, exc)
 
     # ------------------------------------------------------------------------------------------- index
     def banks_for(self, params: FingerprintParams) -> BankSelection:
@@ -794,6 +871,16 @@ class Store:
                 with SnapshotBuilder(path, p) as builder:  # written batch by batch, then mapped
                     for bank, ids, batch, links in fingerprint_batches(self, names, p, on_bad=quarantine):
                         builder.add(bank, ids, batch, links)
+                    only = self.phrase_banks()
+                    for kind in (False, True):
+                        builder.add_phrases(
+                            [
+                                x
+                                for x in _usable_phrases(self.iter_phrases(names), p)
+                                if (x[0] in only) == kind
+                            ],
+                            phrase_only=kind,
+                        )
                 self._prune_cache(generation)
                 return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
             except OSError as exc:  # a read-only or full cache is no reason to fail: build in memory
@@ -811,6 +898,10 @@ class Store:
             )
         for bank, ids, batch, links in fingerprint_batches(self, names, p, on_bad=quarantine):
             index.add_batch(ids, batch, bank=bank, links=links)
+        only = self.phrase_banks()
+        for bank, item_id, fp in _usable_phrases(self.iter_phrases(names), p):
+            if (bank, item_id) in index:
+                index.add_phrases([(bank, item_id, fp)], phrase_only=bank in only)
         return index
 
     def _cache_path(self, names: list[str], params: FingerprintParams, generation: int) -> Path:

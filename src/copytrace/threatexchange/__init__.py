@@ -8,6 +8,9 @@ Enable it in the threatexchange CLI (and so in HMA, which uses the same interfac
 The signal is the copytrace fingerprint string of a text; matching finds banked texts copied whole,
 reformatted, excerpted or obfuscated, through copytrace's index (no linear scan).  Set
 ``COPYTRACE_KEY_FILE`` to hash with a consortium's secret key.  See ``docs/threatexchange.md``.
+
+The ``copytrace_phrase`` signal type is a short text's phrase fingerprint (``copytrace.phrases``): equal for
+every evasive spelling of the same words, so a post that is a banked slogan matches however it is typed.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .index import CopytraceIndex, CopytraceSimilarity
+from .phrase import CopytracePhraseIndex, CopytracePhraseSignal
 from .signal import CopytraceSignal
 
-TX_MANIFEST = ThreatExchangeExtensionManifest(signal_types=(CopytraceSignal,))
+TX_MANIFEST = ThreatExchangeExtensionManifest(signal_types=(CopytraceSignal, CopytracePhraseSignal))
 
-__all__ = ["TX_MANIFEST", "CopytraceIndex", "CopytraceSignal", "CopytraceSimilarity"]
+__all__ = [
+    "TX_MANIFEST",
+    "CopytraceIndex",
+    "CopytracePhraseIndex",
+    "CopytracePhraseSignal",
+    "CopytraceSignal",
+    "CopytraceSimilarity",
+]

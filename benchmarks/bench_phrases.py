@@ -1,0 +1,411 @@
+"""Phrase banks: recall on evasive spellings, false positives and throughput, copytrace beside the tools teams
+use for keyword lists, in one run.  Prints Markdown tables.
+
+Test set, from the shared corpora (state-of-the-union and inaugural addresses), seeded:
+
+* a phrase bank of ``--phrases`` phrases of 3-12 words taken at random places of half of the texts;
+* posts of 150-400 words from the other half, each with one banked phrase planted at a word boundary and
+  spelled with one evasion (``EVASIONS``), or with two or three of them combined, and clean posts;
+* a phrase found where it was not planted counts as false only if its words are not really there (the
+  span's version-1 normalisation differs from the phrase's); a post with any false find is a false positive.
+
+Peers, as teams use them: pyahocorasick and Hyperscan over the posts (Aho-Corasick on lower-cased text,
+Hyperscan's literal compiler case-insensitive), flashtext's KeywordProcessor (case-insensitive, whole
+words), better-profanity with the phrases as its word list (its leet variants; it is slow, so it runs on
+the first ``--profanity-posts`` posts of each group).  Throughput is UTF-8 MB/s of the posts on one core,
+banks built beforehand; the last table repeats it with ``--big`` phrases.
+
+    python benchmarks/bench_phrases.py [--data ../shared/data] [--phrases 2000] [--posts 300] [--big 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from copytrace import Index, normalize
+from copytrace.textio import read_text_file
+
+LOOKALIKE = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "y": "у", "x": "х", "i": "і"}
+LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
+SYMBOL = {"a": "@", "s": "$", "i": "!"}
+
+
+def _letters(word: str) -> list[int]:
+    return [i for i, c in enumerate(word) if c.isalpha()]
+
+
+def _per_letter(words: list[str], rng: random.Random, table: dict[str, str], p: float) -> list[str]:
+    """Replace letters found in ``table`` with probability ``p`` (at least one in the phrase)."""
+    out = [
+        "".join(table[c.lower()] if c.lower() in table and rng.random() < p else c for c in w) for w in words
+    ]
+    if out == words:
+        spots = [(i, j) for i, w in enumerate(words) for j, c in enumerate(w) if c.lower() in table]
+        if spots:
+            i, j = rng.choice(spots)
+            out[i] = out[i][:j] + table[out[i][j].lower()] + out[i][j + 1 :]
+    return out
+
+
+def _inside(words: list[str], rng: random.Random, table: dict[str, str]) -> list[str]:
+    """A symbol for a letter inside one word (not its first or last letter)."""
+    spots = [(i, j) for i, w in enumerate(words) for j in range(1, len(w) - 1) if w[j].lower() in table]
+    if not spots:
+        return _per_letter(words, rng, LEET, 0.5)
+    i, j = rng.choice(spots)
+    out = list(words)
+    out[i] = out[i][:j] + table[out[i][j].lower()] + out[i][j + 1 :]
+    return out
+
+
+def _one_word(words: list[str], rng: random.Random, how: Callable[[str], str]) -> list[str]:
+    """``how`` applied to one word of three letters or more (a word of letters only, when there is one)."""
+    long = (
+        [i for i, w in enumerate(words) if len(w) >= 3 and w.isalpha()]
+        or [i for i, w in enumerate(words) if len(_letters(w)) >= 3]
+        or list(range(len(words)))
+    )
+    i = rng.choice(long)
+    return [how(w) if k == i else w for k, w in enumerate(words)]
+
+
+def _repeat(word: str, rng: random.Random) -> str:
+    spots = _letters(word) or [0]
+    j = rng.choice(spots)
+    return word[:j] + word[j] * rng.randint(3, 5) + word[j + 1 :]
+
+
+def _split(word: str, rng: random.Random) -> str:
+    j = rng.randint(2, max(2, len(word) - 2))
+    return word[:j] + rng.choice(["-\n", "\n"]) + word[j:]
+
+
+def _parts(word: str) -> list[str]:
+    """The word's runs of letters, digits and leet symbols (its punctuation left out)."""
+    return re.findall(r"[\w@$!|\u200b]+", word)
+
+
+def _bare(word: str) -> str:
+    """The word without its punctuation (leet symbols and invisible characters are kept)."""
+    return re.sub(r"[^\w@$!|\u200b]", "", word)
+
+
+# each takes the phrase's words and gives the words of the post
+CHAR_EVASIONS: dict[str, Callable[[list[str], random.Random], list[str]]] = {
+    "mixed case": lambda w, r: ["".join(c.upper() if r.random() < 0.5 else c.lower() for c in x) for x in w],
+    "leet digits": lambda w, r: _per_letter(w, r, LEET, 0.5),
+    "symbols": lambda w, r: _inside(w, r, SYMBOL),
+    "look-alikes": lambda w, r: _per_letter(w, r, LOOKALIKE, 0.5),
+    "zero-width": lambda w, r: _one_word(w, r, lambda x: x[: len(x) // 2] + "\u200b" + x[len(x) // 2 :]),
+    "repeated letters": lambda w, r: _one_word(w, r, lambda x: _repeat(x, r)),
+}
+SHAPE_EVASIONS: dict[str, Callable[[list[str], random.Random], str]] = {
+    "spaced letters": lambda w, r: "   ".join(" ".join(part) for x in w for part in _parts(x)),
+    "dotted letters": lambda w, r: " ".join(_one_word(w, r, ".".join)),
+    "glued words": lambda w, r: "".join(_bare(x) for x in w),
+    "line-break split": lambda w, r: " ".join(_one_word(w, r, lambda x: _split(x, r))),
+}
+EVASIONS = [*CHAR_EVASIONS, *SHAPE_EVASIONS]
+
+
+def evade(phrase: str, kinds: Sequence[str], rng: random.Random) -> str:
+    words = phrase.split()
+    for kind in kinds:
+        if kind in CHAR_EVASIONS:
+            words = CHAR_EVASIONS[kind](words, rng)
+    shapes = [k for k in kinds if k in SHAPE_EVASIONS]
+    return SHAPE_EVASIONS[shapes[0]](words, rng) if shapes else " ".join(words)
+
+
+def _corpus_files(data: Path) -> list[Path]:
+    return sorted(
+        [*(data / "corpora" / "state_union").glob("*.txt"), *(data / "corpora" / "inaugural").glob("*.txt")]
+    )
+
+
+@dataclass
+class Post:
+    group: str  # an evasion, "combined" or "clean"
+    text: str
+    planted: int | None  # phrase number
+    where: tuple[int, int] = (0, 0)  # the planted text's span
+
+
+def build(
+    data: Path, n_phrases: int, n_posts: int, seed: int
+) -> tuple[list[str], list[Post], list[list[str]]]:
+    """The phrase bank, the posts (see the module's docstring) and the words of the bank's texts."""
+    texts = [read_text_file(p).text for p in _corpus_files(data)]
+    rng = random.Random(seed)
+    rng.shuffle(texts)
+    bank_texts, post_texts = texts[: len(texts) // 2], texts[len(texts) // 2 :]
+    bank_words = [t.split() for t in bank_texts]
+
+    def phrases(n: int) -> list[str]:
+        out: list[str] = []
+        seen: set[str] = set()
+        while len(out) < n:
+            words = rng.choice(bank_words)
+            k = rng.randint(3, 12)
+            i = rng.randrange(0, len(words) - k)
+            phrase = " ".join(words[i : i + k]).strip(",;:")
+            if normalize(phrase) and normalize(phrase) not in seen:
+                seen.add(normalize(phrase))
+                out.append(phrase)
+        return out
+
+    bank = phrases(n_phrases)
+    post_words = [t.split() for t in post_texts]
+    posts: list[Post] = []
+    groups = [*EVASIONS, "combined", "clean"]
+    for group in groups:
+        for _ in range(n_posts if group != "clean" else 3 * n_posts):
+            words = rng.choice(post_words)
+            n = rng.randint(150, 400)
+            i = rng.randrange(0, max(1, len(words) - n))
+            body = words[i : i + n]
+            if group == "clean":
+                posts.append(Post(group, " ".join(body), None))
+                continue
+            p = rng.randrange(len(bank))
+            if group == "combined":
+                kinds = [
+                    *rng.sample(list(CHAR_EVASIONS), rng.randint(1, 2)),
+                    rng.choice(list(SHAPE_EVASIONS)),
+                ]
+                kinds = rng.sample(kinds, len(kinds)) if rng.random() < 0.3 else kinds
+                if rng.random() < 0.3:  # sometimes character evasions only
+                    kinds = rng.sample(list(CHAR_EVASIONS), 3)
+            else:
+                kinds = [group]
+            at = rng.randint(0, len(body))
+            before = " ".join(body[:at]) + (" " if at else "")
+            evaded = evade(bank[p], kinds, rng)
+            text = before + " ".join([evaded, *body[at:]])
+            posts.append(Post(group, text, p, (len(before), len(before) + len(evaded))))
+    return bank, posts, bank_words
+
+
+# ------------------------------------------------------------------------------------------ matchers
+Found = list[list[tuple[int, int, int]]]  # per post: (phrase, start, end); start -1 when unknown
+
+
+class Copytrace:
+    name = "copytrace"
+
+    def __init__(self, phrases: list[str]) -> None:
+        self.index = Index()
+        self.index.add_many([(str(i), p) for i, p in enumerate(phrases)], phrase=True)
+        self.index.flush()
+
+    def run(self, texts: list[str]) -> Found:
+        out: Found = []
+        for a in range(0, len(texts), 512):
+            for matches in self.index.match_many(texts[a : a + 512], html=False):
+                out.append([(int(m.item_id), s.query_start, s.query_end) for m in matches for s in m.spans])
+        return out
+
+
+class AhoCorasick:
+    name = "pyahocorasick (lower-cased)"
+
+    def __init__(self, phrases: list[str]) -> None:
+        import ahocorasick
+
+        self.a = ahocorasick.Automaton()
+        for i, p in enumerate(phrases):
+            self.a.add_word(p.lower(), (i, len(p)))
+        self.a.make_automaton()
+
+    def run(self, texts: list[str]) -> Found:
+        return [[(i, end + 1 - n, end + 1) for end, (i, n) in self.a.iter(t.lower())] for t in texts]
+
+
+class Hyperscan:
+    name = "Hyperscan (caseless literals)"
+
+    def __init__(self, phrases: list[str]) -> None:
+        import hyperscan
+
+        self.hs = hyperscan
+        self.db = hyperscan.Database()
+        self.lens = [len(p.encode("utf-8")) for p in phrases]
+        self.db.compile(
+            expressions=[p.encode("utf-8") for p in phrases],
+            ids=list(range(len(phrases))),
+            elements=len(phrases),
+            flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH,
+            literal=True,
+        )
+        self.scratch = hyperscan.Scratch(self.db)
+
+    def run(self, texts: list[str]) -> Found:
+        out: Found = []
+        for t in texts:
+            raw = t.encode("utf-8")
+            hits: list[tuple[int, int, int]] = []
+
+            def on(
+                i: int,
+                _from: int,
+                to: int,
+                _flags: int,
+                _ctx: object,
+                hits: list = hits,
+                raw: bytes = raw,  # type: ignore[type-arg]
+            ) -> None:
+                start = len(raw[: to - self.lens[i]].decode("utf-8", "ignore"))
+                hits.append((i, start, start + len(raw[to - self.lens[i] : to].decode("utf-8", "ignore"))))
+
+            self.db.scan(raw, match_event_handler=on, scratch=self.scratch)
+            out.append(hits)
+        return out
+
+
+class FlashText:
+    name = "flashtext (whole words)"
+
+    def __init__(self, phrases: list[str]) -> None:
+        from flashtext import KeywordProcessor
+
+        self.kp = KeywordProcessor(case_sensitive=False)
+        for i, p in enumerate(phrases):
+            self.kp.add_keyword(p, str(i))
+
+    def run(self, texts: list[str]) -> Found:
+        return [[(int(i), a, b) for i, a, b in self.kp.extract_keywords(t, span_info=True)] for t in texts]
+
+
+class BetterProfanity:
+    name = "better-profanity (leet variants)"
+
+    def __init__(self, phrases: list[str]) -> None:
+        from better_profanity import Profanity
+
+        self.p = Profanity()
+        self.p.load_censor_words(phrases)
+
+    def run(self, texts: list[str]) -> Found:
+        return [[(-1, -1, -1)] if self.p.contains_profanity(t) else [] for t in texts]
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+def really_there(text: str, start: int, end: int, phrase: str) -> bool:
+    return normalize(text[start:end]) == normalize(phrase)
+
+
+def score(posts: list[Post], found: Found, bank: list[str]) -> tuple[dict[str, float], float]:
+    """Recall per group and the false-positive rate over all posts."""
+    norm_bank: list[str] | None = None
+    hit: dict[str, list[bool]] = {}
+    false = 0
+    for post, got in zip(posts, found, strict=True):
+        if post.planted is not None:
+            ok = any(i in (post.planted, -1) for i, _, _ in got)
+            hit.setdefault(post.group, []).append(ok)
+        bad = False
+        for i, a, b in got:
+            if i == -1:  # a tool that says only "something is there"
+                if post.planted is None:
+                    if norm_bank is None:
+                        norm_bank = [f" {normalize(p)} " for p in bank]
+                    text = f" {normalize(post.text)} "
+                    bad = not any(p in text for p in norm_bank)
+            elif i != post.planted and not really_there(post.text, a, b, bank[i]):
+                # a banked phrase that shares words with the planted one is there, spelled as it is
+                overlaps = post.planted is not None and a < post.where[1] and post.where[0] < b
+                bad = bad or not overlaps
+        false += bad
+    recall = {g: sum(v) / len(v) for g, v in hit.items()}
+    single = [ok for g, v in hit.items() if g in EVASIONS for ok in v]
+    recall["all single"] = sum(single) / max(1, len(single))
+    return recall, false / max(1, len(posts))
+
+
+def timed(fn: Callable[[], Found]) -> tuple[Found, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--phrases", type=int, default=2000)
+    ap.add_argument("--posts", type=int, default=300, help="posts per evasion (clean: three times as many)")
+    ap.add_argument("--big", type=int, default=100_000, help="phrases of the throughput-only bank")
+    ap.add_argument("--profanity-posts", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=12)
+    args = ap.parse_args()
+
+    bank, posts, words = build(args.data, args.phrases, args.posts, args.seed)
+    texts = [p.text for p in posts]
+    mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    print(f"{len(bank)} phrases; {len(posts)} posts ({mb:.1f} MB)\n")
+    tools = [Copytrace, Hyperscan, AhoCorasick, FlashText, BetterProfanity]
+    columns: list[tuple[str, dict[str, float], float, float, float]] = []
+    for tool in tools:
+        t0 = time.perf_counter()
+        matcher = tool(bank)
+        build_s = time.perf_counter() - t0
+        sample = posts
+        if tool is BetterProfanity:
+            by_group: dict[str, int] = {}
+            sample = []
+            for p in posts:
+                if by_group.get(p.group, 0) < args.profanity_posts:
+                    by_group[p.group] = by_group.get(p.group, 0) + 1
+                    sample.append(p)
+        sample_texts = [p.text for p in sample]
+        matcher.run(sample_texts[:50])  # warm up (compiled code, caches)
+        found, seconds = timed(lambda m=matcher, s=sample_texts: m.run(s))  # type: ignore[misc]
+        recall, fp = score(sample, found, bank)
+        speed = sum(len(t.encode("utf-8")) for t in sample_texts) / 1e6 / seconds
+        columns.append((tool.name, recall, fp, speed, build_s))
+        print(f"{tool.name}: {len(sample)} posts in {seconds:.1f} s", file=sys.stderr)
+    groups = [*EVASIONS, "all single", "combined"]
+    print("| recall | " + " | ".join(c[0] for c in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for g in groups:
+        print(f"| {g} | " + " | ".join(f"{c[1].get(g, float('nan')):.3f}" for c in columns) + " |")
+    print("| **false-positive posts** | " + " | ".join(f"{100 * c[2]:.2f}%" for c in columns) + " |")
+    print("| MB/s (one core) | " + " | ".join(f"{c[3]:.3g}" for c in columns) + " |")
+    print("| bank built in (s) | " + " | ".join(f"{c[4]:.2f}" for c in columns) + " |")
+
+    # throughput with a large bank
+    rng = random.Random(args.seed + 1)
+    big: list[str] = []
+    seen: set[str] = set()
+    while len(big) < args.big:
+        w = rng.choice(words)
+        k = rng.randint(3, 12)
+        i = rng.randrange(0, len(w) - k)
+        phrase = " ".join(w[i : i + k])
+        if phrase.lower() not in seen:
+            seen.add(phrase.lower())
+            big.append(phrase)
+    clean = [p.text for p in posts if p.group == "clean"]
+    print(
+        f"\nThroughput with {len(big):,} phrases (from the bank's texts), on the {len(clean)} clean posts:\n"
+    )
+    print("| tool | MB/s (one core) | bank built in (s) |")
+    print("|---|---:|---:|")
+    for tool in (Copytrace, Hyperscan, AhoCorasick, FlashText):
+        t0 = time.perf_counter()
+        matcher = tool(big)
+        build_s = time.perf_counter() - t0
+        matcher.run(clean[:50])
+        _, seconds = timed(lambda m=matcher: m.run(clean))  # type: ignore[misc]
+        speed = sum(len(t.encode("utf-8")) for t in clean) / 1e6 / seconds
+        print(f"| {tool.name} | {speed:.1f} | {build_s:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

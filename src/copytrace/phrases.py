@@ -1,0 +1,662 @@
+"""Phrases: short banked items found by their folded letters, in one compiled pass over many queries.
+
+A banked item too short for the long-text evidence rule (``is_short``) — or any item of a phrase bank — is
+a *phrase*.  It is found when its skeleton (``copytrace.phrase_normalize``: evasive spellings folded, word
+breaks ignored) occurs in a query's skeleton **starting where a query token starts and ending where a query
+token ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e a t h to the
+occupiers``, ``deathtotheoccupiers`` and ``death to the occu-\\npiers``, and not inside ``bathe occupiers``.
+
+A phrase's shareable form is a ``PhraseFingerprint``: keyed 64-bit hashes of its skeleton's first
+``PREFIX`` letters (or all of them, when shorter) and of the whole skeleton, with the skeleton's length and
+the number of tokens: enough to match, never the text.  String form (``docs/formats.md``)::
+
+    ctp1:p1:public:<base64url payload>
+
+The matcher (``PhraseTable``) keeps the phrases bucketed by their prefix hash.  At each token start of a
+query it hashes the next letters of the skeleton (SipHash of the first four, the others mixed in letter by
+letter: one SipHash per query token), and probes
+the table with the prefix of ``PREFIX`` letters and with every shorter prefix that ends at a token end and
+is the whole of some phrase; a phrase whose prefix is found is verified by the hash of its whole length
+and by a token end there.  The work is a few probes per query
+token, whatever the number of phrases: no loop over phrases, no Python per token.
+
+>>> table = PhraseTable()
+>>> table.add(0, phrase_fingerprint("death to the occupiers"))
+>>> query = "so: D3ATH to the 0ccupiers!"
+>>> [(item, query[start:end]) for _, item, start, end in table.find([query])]
+[(0, 'D3ATH to the 0ccupiers')]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+from numba import njit
+
+from . import _hashing
+from .errors import FingerprintFormatError, NoTokenError, ParameterMismatchError
+from .fingerprint import Fingerprint
+from .keys import PUBLIC_KEY, Key, as_key
+from .match import DEFAULT_MATCH_PARAMS, MatchParams
+from .phrase_normalize import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens_many
+
+PHRASE_ALGORITHM_VERSION = 1
+PREFIX = 12
+"""Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""
+MAX_SPANS = 16
+"""Occurrences of one phrase in one query reported as spans."""
+_SLICE = 1 << 16  # characters of queries normalised and searched at once (more spills out of the caches)
+
+_BASE = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_PARAMS_RE = re.compile(r"ctp([0-9]{1,9}):p([0-9]{1,9}):(public|[0-9a-f]{16})")
+_STRING_RE = re.compile(r"\s*ctp\d+:p\d+:(?:public|[0-9a-f]{16}):[A-Za-z0-9_-]*\s*")
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def looks_like_phrase_fingerprint(text: str) -> bool:
+    """True when ``text`` has the form of a phrase fingerprint string."""
+    return _STRING_RE.fullmatch(text) is not None
+
+
+def is_short(fp: Fingerprint, match_params: MatchParams = DEFAULT_MATCH_PARAMS) -> bool:
+    """The short-item rule: True when ``fp`` (an item's long-text fingerprint) cannot be evidence on its own.
+
+    A long-text match needs a chain of at least ``min_evidence`` shared fingerprints whose positions span
+    at least ``min_tokens - k`` tokens (``MatchParams``).  An item with fewer fingerprints than that, or
+    whose first and last fingerprints are closer, can never give such a chain: it is matched as a phrase.
+    """
+    g = fp.params.guarantee
+    need = max(1, math.ceil(match_params.min_evidence - 1e-9))
+    if len(fp) < need:
+        return True
+    return int(fp.positions[-1]) - int(fp.positions[0]) < match_params.min_tokens_for(g) - fp.params.k
+
+
+@dataclass(frozen=True)
+class PhraseParams:
+    """What a phrase fingerprint was made with; two compare only when equal."""
+
+    algorithm: int = PHRASE_ALGORITHM_VERSION
+    normalisation: int = PHRASE_NORMALISATION_VERSION
+    key_id: str = PUBLIC_KEY.key_id
+
+    def __str__(self) -> str:
+        return f"ctp{self.algorithm}:p{self.normalisation}:{self.key_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> PhraseParams:
+        """Read ``ctp1:p1:KEY``; raise ``FingerprintFormatError`` naming what is wrong."""
+        m = _PARAMS_RE.fullmatch(text)
+        if m is None:
+            raise FingerprintFormatError(
+                f"bad phrase fingerprint parameters {text[:60]!r}: expected e.g. 'ctp1:p1:public'"
+            )
+        params = cls(int(m[1]), int(m[2]), m[3])
+        if str(params) != text:
+            raise FingerprintFormatError(
+                f"bad phrase fingerprint parameters {text!r}: numbers have no leading zeros (write {params})"
+            )
+        if (
+            params.algorithm != PHRASE_ALGORITHM_VERSION
+            or params.normalisation != PHRASE_NORMALISATION_VERSION
+        ):
+            raise FingerprintFormatError(
+                f"phrase fingerprint version {params} is not supported by this copytrace (it reads "
+                f"ctp{PHRASE_ALGORITHM_VERSION}:p{PHRASE_NORMALISATION_VERSION}): upgrade copytrace"
+            )
+        return params
+
+
+@dataclass(frozen=True)
+class PhraseFingerprint:
+    """A phrase as hashes: ``length`` skeleton letters in ``n_tokens`` tokens; ``prefix_hash`` is the keyed
+    hash of the first ``prefix_length`` letters (``min(PREFIX, length)``), ``full_hash`` of all of them,
+    ``strict_hash`` of the strict skeleton (doubled letters kept: ``meet`` is not ``met``)."""
+
+    params: PhraseParams
+    n_tokens: int
+    length: int
+    prefix_length: int
+    prefix_hash: int
+    full_hash: int
+    strict_hash: int
+
+    def __str__(self) -> str:
+        head = _hashing.varint_encode(
+            np.array([self.n_tokens, self.length, self.prefix_length], dtype=np.uint64)
+        ).tobytes()
+        hashes = np.array([self.prefix_hash, self.full_hash, self.strict_hash], dtype="<u8")
+        payload = head + hashes.tobytes()
+        return f"{self.params}:{base64.urlsafe_b64encode(payload).rstrip(b'=').decode('ascii')}"
+
+    @classmethod
+    def parse(cls, text: str) -> PhraseFingerprint:
+        """Read the string form (canonical only); raise ``FingerprintFormatError`` naming what is wrong."""
+        text = text.strip()
+        head, sep, b64 = text.rpartition(":")
+        if not sep:
+            raise FingerprintFormatError("not a phrase fingerprint: expected 'ctp1:p1:KEY:DATA'")
+        params = PhraseParams.parse(head)
+        if _BASE64URL_RE.fullmatch(b64) is None or len(b64) % 4 == 1:
+            raise FingerprintFormatError("phrase fingerprint data is not base64url (A-Z a-z 0-9 - _)")
+        try:
+            payload = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise FingerprintFormatError(f"phrase fingerprint data is not base64url: {exc}") from exc
+        counts, used = _hashing.varint_decode(np.frombuffer(payload, dtype=np.uint8), 3)
+        if used < 0 or len(payload) != used + 24:
+            raise FingerprintFormatError("phrase fingerprint data is truncated or followed by extra data")
+        n_tokens, length, prefix_length = (int(x) for x in counts)
+        if not (1 <= n_tokens <= length < 2**31 and prefix_length == min(PREFIX, length)):
+            raise FingerprintFormatError(
+                f"phrase fingerprint of {n_tokens} tokens, {length} letters and a prefix of {prefix_length} "
+                f"letters is impossible (the prefix is min({PREFIX}, letters), tokens at most letters)"
+            )
+        hashes = np.frombuffer(payload, dtype="<u8", count=3, offset=used)
+        fp = cls(params, n_tokens, length, prefix_length, int(hashes[0]), int(hashes[1]), int(hashes[2]))
+        if str(fp) != text:
+            raise FingerprintFormatError("phrase fingerprint string is not in canonical form")
+        return fp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keyed(k0, k1, h, length):  # type: ignore[no-untyped-def]
+    return _hashing.siphash24_u64(k0, k1, h ^ (np.uint64(length) * _MIX))
+
+
+_SEED = 4  # skeleton letters hashed with SipHash in a lookup hash; the rest mixed in cheaply
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmix(x):  # type: ignore[no-untyped-def]
+    """MurmurHash3's 64-bit finaliser: a cheap bijection that spreads every bit."""
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xC4CEB9FE1A85EC53)
+    x ^= x >> np.uint64(33)
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _extend(seed, rest, length):  # type: ignore[no-untyped-def]
+    """The lookup hash of a prefix longer than ``_SEED`` letters from the keyed hash of its first
+    ``_SEED`` letters (``seed``) and the polynomial hash of the others (``rest``)."""
+    return _fmix(seed + rest * _MIX + np.uint64(length))
+
+
+@njit(cache=True, nogil=True)
+def _lookup_hash(k0, k1, x, a, c):  # type: ignore[no-untyped-def]
+    """The lookup hash of ``x[a:a + c]``: one SipHash of its first ``_SEED`` letters per query position,
+    however many prefix lengths are probed there."""
+    h = np.uint64(0)
+    for i in range(min(c, _SEED)):
+        h = h * _BASE + np.uint64(x[a + i])
+    seed = _keyed(k0, k1, h, min(c, _SEED))
+    if c <= _SEED:
+        return seed
+    rest = np.uint64(0)
+    for i in range(_SEED, c):
+        rest = rest * _BASE + np.uint64(x[a + i])
+    return _extend(seed, rest, c)
+
+
+@njit(cache=True, nogil=True)
+def _phrase_hashes(key, text_key, strict, text_strict, k0, k1, prefix):  # type: ignore[no-untyped-def]
+    """(length, prefix length, keyed prefix hash, keyed full hash, keyed strict hash) of each text."""
+    n = text_key.shape[0] - 1
+    lens = np.empty(n, dtype=np.int64)
+    plens = np.empty(n, dtype=np.int64)
+    ph = np.empty(n, dtype=np.uint64)
+    fh = np.empty(n, dtype=np.uint64)
+    sh = np.empty(n, dtype=np.uint64)
+    for t in range(n):
+        a = text_strict[t]
+        m = text_strict[t + 1] - 1 - a
+        h = np.uint64(0)
+        for i in range(m):
+            h = h * _BASE + np.uint64(strict[a + i])
+        sh[t] = _keyed(k0, k1, h, m)
+        a = text_key[t]
+        m = text_key[t + 1] - 1 - a
+        h = np.uint64(0)
+        lp = min(prefix, m)
+        for i in range(m):
+            h = h * _BASE + np.uint64(key[a + i])
+        ph[t] = _lookup_hash(k0, k1, key, a, lp) if m > 0 else np.uint64(0)
+        lens[t] = m
+        plens[t] = lp
+        fh[t] = _keyed(k0, k1, h, m)
+    return lens, plens, ph, fh, sh
+
+
+def phrase_fingerprints(
+    texts: Sequence[str], *, key: Key | str | bytes | None = None, html: bool | None = None
+) -> list[PhraseFingerprint | None]:
+    """The phrase fingerprint of each text (None for a text with no token: nothing to match)."""
+    key_ = as_key(key)
+    toks = phrase_tokens_many(texts, html=html)
+    lens, plens, ph, fh, sh = _phrase_hashes(
+        toks.key, toks.text_key, toks.strict, toks.text_strict, np.uint64(key_.k0), np.uint64(key_.k1), PREFIX
+    )
+    n_tokens = np.bincount(toks.text, minlength=len(texts))
+    params = PhraseParams(key_id=key_.key_id)
+    return [
+        PhraseFingerprint(
+            params, int(n_tokens[i]), int(lens[i]), int(plens[i]), int(ph[i]), int(fh[i]), int(sh[i])
+        )
+        if n_tokens[i]
+        else None
+        for i in range(len(texts))
+    ]
+
+
+def phrase_fingerprint(
+    text: str, *, key: Key | str | bytes | None = None, html: bool | None = None
+) -> PhraseFingerprint:
+    """The phrase fingerprint of ``text``; ``NoTokenError`` when it has no token (no letter, digit or
+    ideograph): there would be nothing to find."""
+    (fp,) = phrase_fingerprints([text], key=key, html=html)
+    if fp is None:
+        raise NoTokenError(f"text {text[:40]!r}")
+    return fp
+
+
+def item_phrase(
+    text: str | None,
+    fp: Fingerprint,
+    *,
+    key: Key | str | bytes | None = None,
+    phrase_bank: bool = False,
+    match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+    html: bool | None = None,
+) -> PhraseFingerprint | None:
+    """The phrase fingerprint an item is banked with: for every item of a phrase bank, and for an item too
+    short for the long-text rule (``is_short(fp)``); else None.  Needs the item's text (None without it);
+    ``NoTokenError`` for a text with no token at all."""
+    if text is None or not (phrase_bank or is_short(fp, match_params)):
+        return None
+    try:
+        return phrase_fingerprint(text, key=key, html=html)
+    except NoTokenError:
+        raise NoTokenError("the item") from None
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _poly(x, a, b):  # type: ignore[no-untyped-def]
+    """The polynomial hash of ``x[a:b]``."""
+    h = np.uint64(0)
+    for i in range(a, b):
+        h = h * _BASE + np.uint64(x[i])
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _find(  # type: ignore[no-untyped-def]
+    key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, k0, k1, prefix,
+    shift, bucket, e_prefix, e_full, e_strict, e_len, e_plen, e_ntok, e_item, len_mask, allowed, filt,
+):  # fmt: skip
+    """(text, entry, first token, last token) of every phrase occurrence: see the module's docstring."""
+    nk = key.shape[0]
+    # The first and the last token ending at each skeleton position: several when their letters collapse
+    # ('will I' ends where 'will' ends).  A token re-joined from split letters ('d e a t h') may hold the
+    # start or the end of a phrase at any of its letters ('a y e a r' is 'a' and 'year').
+    end_tok = np.full(nk + 1, -1, dtype=np.int32)
+    end_first = np.full(nk + 1, -1, dtype=np.int32)
+    n_tok = tok_ks.shape[0]
+    for t in range(n_tok):
+        for q in range(tok_ks[t] + 1 if joined[t] else tok_ke[t], tok_ke[t] + 1):
+            end_tok[q] = t
+            if end_first[q] < 0:
+                end_first[q] = t
+    out = np.empty((64, 4), dtype=np.int64)
+    n_out = 0
+    stop = -1
+    text = -1
+    for t in range(n_tok):
+        # A token whose first letter the skeleton shares with the token before ('I is', 'a a') is probed
+        # again from the same place: the match starts at one of them, and the strict check tells which.
+        if tok_text[t] != text:
+            text = tok_text[t]
+            stop = text_key[text + 1] - 1  # the text's barrier
+        for p in range(tok_ks[t], tok_ke[t] if joined[t] else tok_ks[t] + 1):
+            h = np.uint64(0)
+            rest = np.uint64(0)
+            seed = np.uint64(0)
+            top = min(prefix, stop - p)
+            for c in range(1, top + 1):
+                if c <= _SEED:
+                    h = h * _BASE + np.uint64(key[p + c - 1])
+                    if c in (_SEED, top):
+                        seed = _keyed(k0, k1, h, c)
+                else:
+                    rest = rest * _BASE + np.uint64(key[p + c - 1])
+                if c < prefix and not ((len_mask >> np.uint64(c)) & np.uint64(1) and end_tok[p + c] >= 0):
+                    continue
+                if c < _SEED and c < top:
+                    kh = _keyed(k0, k1, h, c)
+                elif c <= _SEED:
+                    kh = seed
+                else:
+                    kh = _extend(seed, rest, c)
+                x = kh & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
+                if not (filt[x >> np.uint64(6)] >> (x & np.uint64(63))) & np.uint64(1):  # probes end here
+                    continue
+                b = np.int64(kh >> np.uint64(shift))
+                for e in range(bucket[b], bucket[b + 1]):
+                    if e_prefix[e] != kh or e_plen[e] != c:
+                        continue
+                    m = e_len[e]
+                    if p + m > stop or end_tok[p + m] < 0:
+                        continue
+                    if m > c and _keyed(k0, k1, _poly(key, p, p + m), m) != e_full[e]:
+                        continue
+                    last = -1
+                    for u in range(
+                        max(np.int64(end_first[p + m]), np.int64(t)), np.int64(end_tok[p + m]) + 1
+                    ):
+                        any_stretched = False
+                        any_joined = False
+                        for v in range(t, u + 1):
+                            if stretched[v]:
+                                any_stretched = True
+                            if joined[v]:
+                                any_joined = True
+                        n_region = u - t + 1
+                        if n_region != 1 and n_region < e_ntok[e] and not any_joined:
+                            continue  # words glued together, but not all of them: 'cannot' is not 'can not'
+                        if not (any_stretched or any_joined):  # doubled letters count, unless evaded
+                            a, z = tok_ss[t], tok_se[u]
+                            if _keyed(k0, k1, _poly(strict, a, z), z - a) != e_strict[e]:
+                                continue
+                        last = u
+                        break
+                    if last < 0 or (allowed.shape[0] > 0 and not allowed[e_item[e]]):
+                        continue
+                    if n_out == out.shape[0]:
+                        grown = np.empty((2 * n_out, 4), dtype=np.int64)
+                        grown[:n_out] = out[:n_out]
+                        out = grown
+                    out[n_out, 0] = text
+                    out[n_out, 1] = e
+                    out[n_out, 2] = t
+                    out[n_out, 3] = last
+                    n_out += 1
+    return out[:n_out].copy()
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    """Phrase ``item`` found in query ``query``: its occurrences as ``[start, end)`` character offsets,
+    and the share of the query's tokens they cover."""
+
+    query: int
+    item: int
+    spans: tuple[tuple[int, int], ...]
+    coverage: float
+
+
+class PhraseTable:
+    """Phrase fingerprints of items (by item number), searchable in many queries at once.
+
+    Every phrase must be made with the table's key (``key``; the public key by default).  Additions are
+    cheap; the lookup arrays are rebuilt on the next search after a change.
+    """
+
+    def __init__(self, key: Key | str | bytes | None = None, *, params: PhraseParams | None = None) -> None:
+        self._key: Key | None = as_key(key)
+        self.params = PhraseParams(key_id=self._key.key_id) if params is None else params
+        if params is not None and params.key_id != self._key.key_id:
+            self._key = None  # matches phrase fingerprints only: no key to hash texts with
+        self._items = np.zeros(0, dtype=np.int64)
+        # n_tokens, length, prefix length, prefix hash, full hash, strict hash
+        self._data = np.zeros((0, 6), dtype=np.uint64)
+        self._only = np.zeros(0, dtype=bool)  # reported as a phrase only (an item of a phrase bank)
+        self._pending: list[tuple[int, PhraseFingerprint, bool]] = []
+        self._lookup: tuple[np.ndarray, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items) + len(self._pending)
+
+    def add(self, item: int, fp: PhraseFingerprint, *, only: bool = False) -> None:
+        """Add item number ``item``'s phrase (``only``: the item is to be reported as a phrase only);
+        ``ParameterMismatchError`` for another key or version."""
+        if fp.params != self.params:
+            raise ParameterMismatchError(self.params, fp.params, what="phrase")
+        self._pending.append((item, fp, only))
+        self._lookup = None
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        items = np.array([i for i, _, _ in self._pending], dtype=np.int64)
+        data = np.array(
+            [
+                (f.n_tokens, f.length, f.prefix_length, f.prefix_hash, f.full_hash, f.strict_hash)
+                for _, f, _ in self._pending
+            ],
+            dtype=np.uint64,
+        ).reshape(-1, 6)
+        only = np.array([o for _, _, o in self._pending], dtype=bool)
+        self._pending.clear()
+        self._items = np.concatenate((self._items, items))
+        self._data = np.concatenate((self._data, data))
+        self._only = np.concatenate((self._only, only))
+
+    def items(self) -> np.ndarray:
+        """Item numbers holding a phrase."""
+        self._merge()
+        return self._items
+
+    def only_items(self) -> np.ndarray:
+        """Item numbers to be reported as phrases only (items of phrase banks)."""
+        self._merge()
+        return self._items[self._only]
+
+    def get(self, item: int) -> PhraseFingerprint | None:
+        """Item ``item``'s phrase fingerprint, if it has one."""
+        self._merge()
+        hit = np.flatnonzero(self._items == item)
+        if not len(hit):
+            return None
+        n, m, lp, ph, fh, sh = (int(x) for x in self._data[int(hit[-1])])
+        return PhraseFingerprint(self.params, n, m, lp, ph, fh, sh)
+
+    def select(self, renumber: np.ndarray) -> None:
+        """Renumber items by ``renumber[old]`` (negative: removed), as the index compacts."""
+        self._merge()
+        new = renumber[self._items] if len(self._items) else self._items
+        keep = new >= 0
+        self._items, self._data = new[keep].astype(np.int64), self._data[keep]
+        self._only = self._only[keep]
+        self._lookup = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The table as arrays (for a snapshot)."""
+        self._merge()
+        return {"phrase_items": self._items, "phrase_data": self._data, "phrase_only": self._only}
+
+    @classmethod
+    def from_arrays(
+        cls, params: PhraseParams, key: Key | None, arrays: dict[str, np.ndarray], n_items: int
+    ) -> PhraseTable:
+        """A table from ``arrays`` (checked: item numbers below ``n_items``)."""
+        table = cls(key if key is not None else PUBLIC_KEY, params=params)
+        items, data, only = arrays["phrase_items"], arrays["phrase_data"], arrays["phrase_only"]
+        if data.ndim != 2 or data.shape[1] != 6 or len(items) != len(data) or len(only) != len(items):
+            raise ValueError("inconsistent phrase arrays")
+        if len(items) and (int(items.min()) < 0 or int(items.max()) >= n_items):
+            raise ValueError("phrase of an item that is not there")
+        lens = data[:, 1].astype(np.int64)
+        if len(data) and (int(lens.min()) < 1 or not np.array_equal(data[:, 2], np.minimum(lens, PREFIX))):
+            raise ValueError("inconsistent phrase lengths")
+        table._items, table._data, table._only = items.astype(np.int64), data, only.astype(bool)
+        return table
+
+    def _tables(self) -> tuple[np.ndarray, ...]:
+        self._merge()
+        if self._lookup is None:
+            n = len(self._items)
+            bits = max(4, min(30, int(n).bit_length() + 1))
+            prefix = self._data[:, 3]
+            order = np.argsort(prefix, kind="stable")
+            d = self._data[order]
+            buckets = (d[:, 3] >> np.uint64(64 - bits)).astype(np.int64)
+            bucket = np.zeros((1 << bits) + 1, dtype=np.int32 if n < 2**31 else np.int64)
+            np.cumsum(np.bincount(buckets, minlength=1 << bits), out=bucket[1:])
+            lens = d[:, 1].astype(np.int64)
+            mask = 0
+            for c in np.unique(d[:, 2]).tolist():
+                if c < PREFIX:
+                    mask |= 1 << int(c)
+            filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 8 bits a phrase
+            x = d[:, 3] & np.uint64(len(filt) * 64 - 1)
+            np.bitwise_or.at(filt, (x >> np.uint64(6)).astype(np.int64), np.uint64(1) << (x & np.uint64(63)))
+            self._lookup = (
+                np.array([64 - bits], dtype=np.int64),
+                bucket,
+                d[:, 3].copy(),
+                d[:, 4].copy(),
+                d[:, 5].copy(),
+                lens,
+                d[:, 2].astype(np.int64),
+                d[:, 0].astype(np.int64),
+                self._items[order],
+                np.array([mask], dtype=np.uint64),
+                filt,
+            )
+        return self._lookup
+
+    def prepare(self) -> None:
+        """Build the lookup arrays now (a search otherwise does it first): afterwards, until the next
+        change, searches only read the table."""
+        if len(self):
+            self._tables()
+
+    def _hashing_key(self) -> Key:
+        if self._key is None:
+            raise ParameterMismatchError(
+                self.params,
+                "no key",
+                what="phrase table",
+                message=f"phrases of this index were made with key {self.params.key_id}: "
+                "match texts with that key (Index(key=...)) or match phrase fingerprints",
+            )
+        return self._key
+
+    def find(
+        self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, int, int, int]]:
+        """(text, item, start, end) of every phrase occurrence in ``texts`` (character offsets)."""
+        toks = phrase_tokens_many(texts, html=html)
+        raw = self._find_raw(toks, allowed)
+        return [(int(q), int(item), int(toks.starts[a]), int(toks.ends[b])) for q, item, a, b in raw.tolist()]
+
+    def _find_raw(self, toks: PhraseTokens, allowed: np.ndarray | None) -> np.ndarray:
+        """(text, item, first token, last token) rows, in query order."""
+        if not len(self) or not len(toks):
+            return np.zeros((0, 4), dtype=np.int64)
+        key = self._hashing_key()
+        shift, bucket, e_prefix, e_full, e_strict, e_len, e_plen, e_ntok, e_item, mask, filt = self._tables()
+        raw = _find(
+            toks.key,
+            toks.text_key,
+            toks.text,
+            toks.key_starts,
+            toks.key_ends,
+            toks.strict,
+            toks.strict_starts,
+            toks.strict_ends,
+            toks.stretched,
+            toks.joined,
+            np.uint64(key.k0),
+            np.uint64(key.k1),
+            PREFIX,
+            int(shift[0]),
+            bucket,
+            e_prefix,
+            e_full,
+            e_strict,
+            e_len,
+            e_plen,
+            e_ntok,
+            e_item,
+            np.uint64(mask[0]),
+            np.zeros(0, dtype=bool) if allowed is None else allowed,
+            filt,
+        )
+        raw[:, 1] = e_item[raw[:, 1]]
+        return cast(np.ndarray, raw)
+
+    def match_many(
+        self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None
+    ) -> list[list[PhraseMatch]]:
+        """The phrases found in each of ``texts``: one ``PhraseMatch`` per (text, item), in order of first
+        occurrence, with at most ``MAX_SPANS`` spans."""
+        out: list[list[PhraseMatch]] = [[] for _ in texts]
+        if not len(self):
+            return out
+        first = 0
+        while first < len(texts):  # a slice of texts at a time: its arrays stay in the caches
+            end, size = first, 0
+            while end < len(texts) and (end == first or size + len(texts[end]) <= _SLICE):
+                size += len(texts[end])
+                end += 1
+            self._match_slice(texts, first, end, html, allowed, out)
+            first = end
+        return out
+
+    def _match_slice(
+        self,
+        texts: Sequence[str],
+        first: int,
+        end: int,
+        html: bool | None,
+        allowed: np.ndarray | None,
+        out: list[list[PhraseMatch]],
+    ) -> None:
+        """``match_many`` of ``texts[first:end]``, into ``out``."""
+        toks = phrase_tokens_many(texts[first:end], html=html)
+        raw = self._find_raw(toks, allowed)
+        if not len(raw):
+            return
+        per_text = np.bincount(toks.text, minlength=end - first)
+        seen: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for q, item, a, b in raw.tolist():  # one row per occurrence found: rare, not per token
+            spans = seen.setdefault((q, item), [])
+            if len(spans) < MAX_SPANS:
+                spans.append((a, b, b - a + 1))
+        for (q, item), spans in seen.items():
+            covered = sum(n for _, _, n in spans)
+            out[first + q].append(
+                PhraseMatch(
+                    first + q,
+                    item,
+                    tuple((int(toks.starts[a]), int(toks.ends[b])) for a, b, _ in spans),
+                    min(1.0, covered / max(1, int(per_text[q]))),
+                )
+            )
+
+    def match_fingerprints(
+        self, fps: Iterable[PhraseFingerprint], *, allowed: np.ndarray | None = None
+    ) -> list[list[int]]:
+        """Item numbers whose phrase equals each of ``fps`` (same skeleton: same length and full hash)."""
+        self._merge()
+        out: list[list[int]] = []
+        for fp in fps:
+            if fp.params != self.params:
+                raise ParameterMismatchError(self.params, fp.params, what="phrase query")
+            hit = (self._data[:, 4] == np.uint64(fp.full_hash)) & (self._data[:, 1] == np.uint64(fp.length))
+            items = self._items[hit]
+            if allowed is not None and len(allowed):
+                items = items[allowed[items]]
+            out.append(sorted(set(items.tolist())))
+        return out

@@ -1,0 +1,142 @@
+"""Phrase normalisation: every evasion rule folds what it should, and leaves ordinary text alone."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from copytrace import normalize
+from copytrace.phrase_normalize import (
+    PHRASE_NORMALISATION_VERSION,
+    phrase_normalize,
+    phrase_tokens,
+    phrase_tokens_many,
+    skeleton,
+)
+
+PLAIN = "death to the occupiers"
+
+EVASIONS = {
+    "mixed-case": "DeAtH To ThE OcCuPiErS",
+    "leet-digits": "d34th t0 th3 0ccup13rs",
+    "leet-symbols": "d3@th to the occup!ers",
+    "dollar": "death to the occupier$",
+    "spaced-letters": "d e a t h to the occupiers",
+    "dotted-letters": "d.e.a.t.h to the occupiers",
+    "dashed-letters": "d-e-a-t-h to the occupiers",
+    "zero-width": "de\u200bath to the occ\u200cupiers",
+    "soft-hyphen": "de\u00adath to the occupiers",
+    "repeated-letters": "deeeeath to the occuuuupiers",
+    "look-alikes": "dеаth tо thе оccupiers",  # Cyrillic е а о
+    "full-width": "ｄｅａｔｈ to the occupiers",
+    "glued": "deathtotheoccupiers",
+    "line-break-hyphen": "death to the occu-\npiers",
+    "line-break": "death to the occu\npiers",
+    "combined": "D 3 @ T H t0 th3 0ccuuuup!ers",
+}
+
+
+@pytest.mark.parametrize("text", EVASIONS.values(), ids=EVASIONS.keys())
+def test_each_evasion_folds_to_the_plain_skeleton(text: str) -> None:
+    assert skeleton(text) == skeleton(PLAIN)
+
+
+# Each rule with ordinary text it must not change (docs/phrases.md lists them with the rules).
+UNCHANGED = {
+    "year": ("in 1945", "in 1945"),
+    "decimal": ("2.5 million", "2 5 million"),
+    "ordinal": ("the 1st and 4th", "the 1st and 4th"),
+    "decade": ("the 1980s", "the 1980s"),
+    "unit": ("10km and 24h", "10km and 24h"),
+    "double-letters": ("good all see", "good all see"),
+    "pronoun": ("I am", "i am"),
+    "article": ("a man", "a man"),
+    "single-letters-mixed-separators": ("I a 2.5", "i a 2 5"),
+    "digits-spaced": ("1 2 3", "1 2 3"),
+    "version": ("2.5.1", "2 5 1"),
+    "exclamation": ("death!", "death"),
+    "price": ("$100", "100"),
+    "email-at-end": ("write to me @ home", "write to me home"),
+    "comma-list": ("a, b, c", "a b c"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), UNCHANGED.values(), ids=UNCHANGED.keys())
+def test_ordinary_text_is_not_mangled(text: str, expected: str) -> None:
+    assert phrase_normalize(text) == expected
+
+
+def test_numbers_stay_numbers_in_the_skeleton() -> None:
+    assert skeleton("born in 1945") != skeleton("born in igas")
+    assert skeleton("born in 1945") != skeleton("born in 1946")
+
+
+def test_doubled_letters_are_one_in_the_skeleton_and_kept_in_the_strict_one() -> None:
+    meet, met = phrase_tokens("meet"), phrase_tokens("met")
+    assert meet.skeleton() == met.skeleton()
+    assert meet.strict.tolist() != met.strict.tolist()
+
+
+def test_stretched_letters_are_flagged() -> None:
+    toks = phrase_tokens("deeeath to")
+    assert toks.stretched.tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "slices"),
+    [
+        ("so: D3@TH to the 0ccupiers!", ["so", "D3@TH", "to", "the", "0ccupiers"]),
+        ("d.e.a.t.h now", ["d.e.a.t.h", "now"]),
+        ("<p>de<b>at</b>h</p> to", ["de<b>at</b>h", "to"]),
+        ("中文 ok", ["中", "文", "ok"]),
+    ],
+    ids=["leet", "joined", "html", "ideographs"],
+)
+def test_offsets_point_into_the_text_as_given(text: str, slices: list[str]) -> None:
+    toks = phrase_tokens(text)
+    assert [text[a:b] for a, b in zip(toks.starts.tolist(), toks.ends.tolist(), strict=True)] == slices
+
+
+def test_batches_keep_texts_apart() -> None:
+    toks = phrase_tokens_many(["a b c", "", "x y", "d e f"])
+    assert toks.strings() == ["abc", "x", "y", "def"]
+    assert toks.text.tolist() == [0, 2, 2, 3]
+    assert [toks.skeleton(t) for t in range(4)] == ["abc", "", "xy", "def"]
+
+
+def test_the_version_is_its_own() -> None:
+    assert PHRASE_NORMALISATION_VERSION == 1
+
+
+TEXT = st.text(
+    alphabet=st.sampled_from(list("abcdeilostz ABCDE.-_\n,!@$|013457\u200b\u0430\u043e")), max_size=60
+)
+
+
+@given(TEXT)
+@settings(max_examples=300, deadline=None)
+def test_every_token_slices_back_to_itself(text: str) -> None:
+    toks = phrase_tokens(text, html=False)
+    for a, b, token in zip(toks.starts.tolist(), toks.ends.tolist(), toks.strings(), strict=True):
+        assert phrase_normalize(text[a:b], html=False).replace(" ", "") == token
+
+
+@given(st.text(alphabet=st.sampled_from(list("abcdeilost .-\n,\u200b\u0430")), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_skeleton_of_letters_is_idempotent_and_ignores_word_breaks(text: str) -> None:
+    assert skeleton(phrase_normalize(text)) == skeleton(text)
+    assert skeleton(text) == skeleton(text.replace(" ", ""))
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_any_text_is_normalised_without_error(text: str) -> None:
+    toks = phrase_tokens(text)
+    assert len(toks.strings()) == len(toks)
+    assert (toks.starts <= toks.ends).all()
+
+
+def test_long_text_normalisation_is_unchanged() -> None:
+    # phrase folding is a version of its own: version 1 still reads leet as the letters it looks like
+    assert normalize("D3@TH in 1945") == "d3 th in l945"

@@ -1,0 +1,268 @@
+"""Phrases: the matcher finds every evasion of a banked phrase, agrees with a slow reference, and does not
+flag ordinary text; phrase fingerprints are pinned and parse strictly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from copytrace import FingerprintFormatError, InputError, ParameterMismatchError, fingerprint, normalize
+from copytrace.keys import Key
+from copytrace.phrase_normalize import phrase_normalize, phrase_tokens_many, skeleton
+from copytrace.phrases import (
+    PhraseFingerprint,
+    PhraseTable,
+    is_short,
+    looks_like_phrase_fingerprint,
+    phrase_fingerprint,
+    phrase_fingerprints,
+)
+
+VECTORS = json.loads((Path(__file__).parent / "golden" / "phrases_v1.json").read_text(encoding="utf-8"))
+PHRASE = "Death to the occupiers"
+
+FOUND = {
+    "exact": "they wrote: Death to the occupiers. Then nothing.",
+    "mixed-case": "they wrote: DeAtH tO tHe OcCuPiErS. Then nothing.",
+    "leet": "they wrote: d34th t0 th3 0ccup13rs. Then nothing.",
+    "symbols": "they wrote: d3@th to the occup!ers. Then nothing.",
+    "spaced": "they wrote: d e a t h   t o   t h e   o c c u p i e r s. Then nothing.",
+    "spaced-whole": "they wrote: d e a t h t o t h e o c c u p i e r s. Then nothing.",
+    "dotted": "they wrote: d.e.a.t.h to the occupiers. Then nothing.",
+    "zero-width": "they wrote: d\u200be\u200ba\u200bt\u200bh to the occupiers. Then nothing.",
+    "repeated": "they wrote: deeeeath to the occcupiers. Then nothing.",
+    "repeated-double": "they wrote: death to the occuuuupiers. Then nothing.",
+    "look-alikes": "they wrote: Dеаth tо thе оccupiers. Then nothing.",
+    "glued": "they wrote: deathtotheoccupiers. Then nothing.",
+    "line-break": "they wrote: death to the occu-\npiers. Then nothing.",
+    "combined": "they wrote: D 3 @ T H t0 th3 0ccuuuup!ers. Then nothing.",
+    "html": "<p>they wrote: <b>death</b> to the occupiers</p>",
+}
+
+
+def _table(*phrases: str, key: Key | None = None) -> PhraseTable:
+    table = PhraseTable(key)
+    for i, fp in enumerate(phrase_fingerprints(list(phrases), key=key)):
+        assert fp is not None
+        table.add(i, fp)
+    return table
+
+
+@pytest.mark.parametrize("query", FOUND.values(), ids=FOUND.keys())
+def test_each_evasion_is_found_with_its_span(query: str) -> None:
+    found = _table(PHRASE, "burn their homes").match_many([query])[0]
+    assert [m.item for m in found] == [0]
+    ((start, end),) = found[0].spans  # from the first letter of 'death' to the last of 'occupiers'
+    assert query[start].lower() == "d" and query[end - 1].lower() == "s"
+    assert "wrote" not in query[start:end] and "Then" not in query[start:end]
+
+
+NOT_FOUND = {
+    "other-words": "death to the occupation",
+    "inside-a-word": "bathe occupiers",  # 'the occupiers' starts inside 'bathe'
+    "part": "death to the",
+    "partly-glued": "deathto the occupiers",  # only some words glued: as 'cannot' is not 'can not'
+    "doubled-letter": "death too the occupiers",  # 'too' is not 'to' unless a letter is stretched
+    "number": "death to the 0ccupiers 1945",
+}
+
+
+@pytest.mark.parametrize("query", NOT_FOUND.values(), ids=NOT_FOUND.keys())
+def test_near_misses_are_not_found(query: str) -> None:
+    table = _table("death to the occupiers of 1945" if query.endswith("1945") else PHRASE)
+    if query.endswith("1945"):
+        assert table.match_many(["death to the occupiers of igas"])[0] == []
+        return
+    assert table.match_many([query])[0] == []
+
+
+def test_numbers_match_only_themselves() -> None:
+    table = _table("born in 1945")
+    assert [len(m) for m in table.match_many(["b0rn in 1945", "born in 1946", "born in igas"])] == [1, 0, 0]
+
+
+def test_every_occurrence_is_a_span_and_coverage_counts_tokens() -> None:
+    (m,) = _table("burn them").match_many(["burn them now and burn them later"])[0]
+    assert len(m.spans) == 2
+    assert m.coverage == pytest.approx(4 / 7)
+
+
+def test_queries_of_a_batch_stay_apart() -> None:
+    table = _table("death to the occupiers")
+    found = table.match_many(["death to the", "occupiers", "", "death to the occupiers"])
+    assert [[m.item for m in f] for f in found] == [[], [], [], [0]]
+
+
+def test_allowed_items_only() -> None:
+    table = _table("death to the occupiers", "burn their homes")
+    allowed = np.array([False, True])
+    found = table.match_many(["death to the occupiers, burn their homes"], allowed=allowed)[0]
+    assert [m.item for m in found] == [1]
+
+
+def test_keyed_phrases_need_the_key() -> None:
+    key = Key.from_secret("a consortium secret of enough bytes")
+    keyed, public = phrase_fingerprint(PHRASE, key=key), phrase_fingerprint(PHRASE)
+    assert keyed.full_hash != public.full_hash
+    assert str(keyed).startswith(f"ctp1:p1:{key.key_id}:")
+    with pytest.raises(ParameterMismatchError):
+        _table(PHRASE).add(1, keyed)
+    assert len(_table(PHRASE, key=key).match_many([PHRASE])[0]) == 1
+
+
+def test_phrase_fingerprints_match_by_their_hashes() -> None:
+    table = _table(PHRASE, "burn their homes")
+    assert table.match_fingerprints([phrase_fingerprint("d3ath t0 the occup1ers")]) == [[0]]
+    assert table.match_fingerprints([phrase_fingerprint("burn them")]) == [[]]
+
+
+def test_text_with_no_token_has_no_phrase() -> None:
+    assert phrase_fingerprints(["...", "ok"])[0] is None
+    with pytest.raises(InputError, match="no token"):
+        phrase_fingerprint("!!! ...")
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_phrase_fingerprints_are_pinned(vector: dict[str, str]) -> None:
+    fp = phrase_fingerprint(vector["text"], key=vector["key"])
+    assert str(fp) == vector["fingerprint"]
+    assert phrase_normalize(vector["text"]) == vector["normalized"]
+    assert skeleton(vector["text"]) == vector["skeleton"]
+    assert PhraseFingerprint.parse(vector["fingerprint"]) == fp
+    assert looks_like_phrase_fingerprint(vector["fingerprint"])
+
+
+def test_evasive_and_plain_copies_share_the_fingerprint() -> None:
+    by_name = {v["name"]: v["fingerprint"] for v in VECTORS}
+    assert by_name["slogan"] == by_name["evasive"]
+    assert by_name["keyed"] != by_name["slogan"]
+
+
+GOOD = str(phrase_fingerprint(PHRASE))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ctw1:n1:k5:w4:public:AAA", "expected e.g. 'ctp1:p1:public'"),
+        ("ctp2:p1:public:" + GOOD.rsplit(":", 1)[1], "not supported"),
+        ("ctp1:p01:public:" + GOOD.rsplit(":", 1)[1], "leading zeros"),
+        ("ctp1:p1:public:" + GOOD.rsplit(":", 1)[1][:-4], "truncated"),
+        ("ctp1:p1:public:" + GOOD.rsplit(":", 1)[1] + "AAAA", "extra data"),
+        ("ctp1:p1:public:***", "base64url"),
+        ("ctp1:p1:public:AAAA" + "A" * 32, "impossible"),
+        ("no colon", "not a phrase fingerprint"),
+    ],
+    ids=["long-text", "version", "zeros", "truncated", "extra", "alphabet", "impossible", "garbage"],
+)
+def test_bad_phrase_fingerprints_are_refused(text: str, message: str) -> None:
+    with pytest.raises(FingerprintFormatError, match=message):
+        PhraseFingerprint.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        ("Death to the occupiers, burn their homes", True),
+        ("kill", True),
+        ("We will fight them on the beaches and in the fields and in the streets of our homeland", False),
+    ],
+    ids=["seven-words", "one-word", "long"],
+)
+def test_the_short_item_rule(text: str, short: bool) -> None:
+    assert is_short(fingerprint(text, allow_short=True)) is short
+
+
+# ----------------------------------------------------------------------------- against a reference
+WORDS = ["death", "to", "the", "occupiers", "burn", "homes", "all", "good", "men", "no", "on", "to", "too"]
+
+
+def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, int]]:
+    """(query, phrase, first token) of every occurrence, by brute force over the normalised tokens: the
+    phrase's skeleton equals the query's skeleton from a token's start to a token's end (any letter of a
+    token re-joined from split letters), the words are not partly glued, and its strict skeleton is equal
+    unless a letter was stretched or split letters re-joined."""
+    ptoks = phrase_tokens_many(phrases)
+    qtoks = phrase_tokens_many(queries)
+    skel = [ptoks.skeleton(p) for p in range(len(phrases))]
+    pstrict = [
+        ptoks.strict[ptoks.text_strict[p] : ptoks.text_strict[p + 1] - 1].tolist()
+        for p in range(len(phrases))
+    ]
+    n_ptok = np.bincount(ptoks.text, minlength=len(phrases))
+    out = set()
+    key = qtoks.key.tolist()
+    ks, ke, joined = qtoks.key_starts.tolist(), qtoks.key_ends.tolist(), qtoks.joined.tolist()
+
+    def ends_at(u: int, pos: int) -> bool:
+        return ke[u] == pos or (joined[u] and ks[u] < pos < ke[u])
+
+    for t in range(len(qtoks)):
+        q = int(qtoks.text[t])
+        for a in range(ks[t], ke[t] if joined[t] else ks[t] + 1):
+            for p, s in enumerate(skel):
+                if "".join(map(chr, key[a : a + len(s)])) != s:
+                    continue
+                ends = [u for u in range(t, len(qtoks)) if qtoks.text[u] == q and ends_at(u, a + len(s))]
+                for last in ends:
+                    n_region = last - t + 1
+                    evaded = qtoks.joined[t : last + 1].any()
+                    if n_region != 1 and n_region < n_ptok[p] and not evaded:
+                        continue
+                    strict = qtoks.strict[qtoks.strict_starts[t] : qtoks.strict_ends[last]].tolist()
+                    evaded = evaded or qtoks.stretched[t : last + 1].any()
+                    if not evaded and strict != pstrict[p]:
+                        continue
+                    out.add((q, p, t))
+                    break
+    return out
+
+
+def _evade(word: str, how: int) -> str:
+    return [word, word.upper(), " ".join(word), word.replace("o", "0"), word + word[-1] * 3][how % 5]
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4), min_size=1, max_size=6),
+    st.lists(st.tuples(st.sampled_from(WORDS), st.integers(0, 4), st.sampled_from([" ", "", "\n", ". "]))),
+)
+@settings(max_examples=200, deadline=None)
+def test_matcher_agrees_with_a_brute_force_reference(
+    phrase_words: list[list[str]], query_words: list[tuple[str, int, str]]
+) -> None:
+    phrases = [" ".join(w) for w in phrase_words]
+    query = "".join(_evade(w, how) + sep for w, how, sep in query_words)
+    table = PhraseTable()
+    for i, fp in enumerate(phrase_fingerprints(phrases)):
+        assert fp is not None
+        table.add(i, fp)
+    toks = phrase_tokens_many([query])
+    got = {(int(q), int(p), int(t)) for q, p, t, _ in table._find_raw(toks, None).tolist()}
+    assert got == _reference(phrases, [query])
+
+
+# ------------------------------------------------------------------------------ ordinary text
+def test_a_three_word_bank_flags_the_state_union_addresses_only_where_the_phrase_is(
+    state_union: dict[str, str], inaugural: dict[str, str]
+) -> None:
+    phrases = []
+    for text in inaugural.values():
+        words = text.split()
+        phrases += [" ".join(words[i : i + 3]) for i in range(0, len(words) - 3, 211)]
+    table = _table(*phrases)
+    names = sorted(state_union)
+    found = table.match_many([state_union[n] for n in names])
+    n_found = 0
+    for name, matches in zip(names, found, strict=True):
+        for m in matches:
+            for start, end in m.spans:
+                n_found += 1
+                got, want = normalize(state_union[name][start:end]), normalize(phrases[m.item])
+                # the phrase is really there: the same words, or the same letters split by a typo
+                assert got == want or got.replace(" ", "") == want.replace(" ", ""), (name, got, want)
+    assert n_found > 100  # common three-word phrases are there, and found
