@@ -1,10 +1,17 @@
-"""Shared fixtures: the real data in ../shared/data (or $COPYTRACE_DATA), read as users' files are read."""
+"""Shared fixtures: the real data in ../shared/data (or $COPYTRACE_DATA), read as users' files are read.
+
+The suite runs in parallel (``pytest -n auto``, pytest-xdist): each worker process starts its own PostgreSQL
+server, has its own pytest temporary folders, and its own temporary folder for Ray and child processes
+(``_private_temp_folder``), so no two workers share a server, a port they chose, a file or a Ray cluster.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +30,37 @@ FOOTER = (
     "All Content by Mehr News Agency is licensed under a Creative Commons Attribution 4.0 International "
     "License."
 )
+
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_temp_folder() -> Iterator[Path]:
+    """$TMPDIR and $RAY_TMPDIR of this test process, and of the processes it starts, in a folder of its own.
+
+    Ray keeps its sessions, sockets and the address of the last cluster started on the machine (which a later
+    ``ray.init()`` joins) under $RAY_TMPDIR, else $TMPDIR, else /tmp/ray: shared, a two-node cluster one
+    worker starts would be joined by another worker's scan. Python's ``tempfile`` keeps the folder it chose
+    before, so pytest's own folders stay where pytest keeps them. The path is short: the sockets Ray makes
+    under it must fit in 107 bytes.
+    """
+    tempfile.gettempdir()  # settled before $TMPDIR changes
+    path = Path(tempfile.mkdtemp(prefix=f"ct-{WORKER}-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    before = {name: os.environ.get(name) for name in ("TMPDIR", "RAY_TMPDIR")}
+    os.environ["TMPDIR"] = os.environ["RAY_TMPDIR"] = str(path)
+    try:
+        yield path
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():  # a Ray a test left running lives in the folder
+            ray.shutdown()
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +91,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "store.db")
     admin = request.getfixturevalue("postgres_admin_url")
-    return create_database(admin, f"test_{os.getpid()}_{next(_DATABASES)}")
+    return create_database(admin, f"test_{WORKER}_{os.getpid()}_{next(_DATABASES)}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
