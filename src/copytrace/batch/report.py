@@ -1,17 +1,19 @@
 """``report.html`` of a cluster job: the largest copy families, their shared passages, and a histogram.
 
-One self-contained page (the review page's look, no script, the histogram embedded as a PNG and also written
-beside it as ``family-sizes.png``): the job's numbers, a histogram of family sizes made with matplotlib,
-then each of the largest families with its members, its *earliest* member (the first in the corpus, which
-names the family) and its *most complete* member (the longest text), the two side by side with the
-passages they share highlighted, and every member's strongest link.
+One self-contained page (the review page's look, no script, the histogram drawn as inline SVG and also
+written beside it as ``family-sizes.svg``): the job's numbers, a histogram of family sizes, then each of the
+largest families with its members, its *earliest* member (the first in the corpus, which names the family)
+and its *most complete* member (the longest text), the two side by side with the passages they share
+highlighted, each text shown from just before its first shared passage, and every member's strongest link.
+
+The page needs nothing beyond what ``cluster`` itself needs (the ``ray`` extra): the chart is SVG written
+here, not a plotting library's image.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 SHOWN = 20  # families on the page
 MAX_CHARS = 6000  # of each text shown
+LEAD = 240  # characters shown before a text's first shared passage
 MAX_MEMBERS = 50  # rows of a family's member table
 NO_FAMILY = '<p class="empty">No two documents are copies of each other.</p>'
 
@@ -93,57 +96,154 @@ _STYLE = """
     vertical-align: top;
   }
   details { padding: .3rem .8rem .6rem; border-top: 1px solid #d9dde3; }
-  img { max-width: 640px; width: 100%; }
+  figure { margin: .6rem 0 0; }
+  svg.chart { max-width: 680px; width: 100%; height: auto; display: block; }
   .empty { color: #555; font-style: italic; }
 """
 
 
-def histogram_png(sizes: Sequence[int]) -> bytes:
-    """A bar chart of how many families there are of each size (families of two or more)."""
-    import matplotlib
+def _bins(sizes: Sequence[int]) -> list[tuple[str, int]]:
+    """``(label, families)`` per bar: one bar per size up to 30 documents, else one per size up to 10 and
+    then bins of a 1-2-5 series (11–20, 21–50, 51–100, …), so a few huge families do not flatten the rest.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    >>> _bins([2, 2, 3, 5])
+    [('2', 2), ('3', 1), ('4', 0), ('5', 1)]
+    >>> _bins([2, 12, 40, 40, 700])[-6:]
+    [('11–20', 1), ('21–50', 2), ('51–100', 0), ('101–200', 0), ('201–500', 0), ('501–1000', 1)]
+    """
+    counts = np.bincount(np.asarray(sizes, dtype=np.int64), minlength=3)
+    top = len(counts) - 1
+    if top <= 30:
+        return [(str(n), int(counts[n])) for n in range(2, top + 1)]
+    bars = [(str(n), int(counts[n])) for n in range(2, 11)]
+    low, scale = 10, 10
+    while low < top:
+        for high in (2 * scale, 5 * scale, 10 * scale):
+            bars.append((f"{low + 1}–{high}", int(counts[low + 1 : high + 1].sum())))
+            low = high
+            if low >= top:
+                break
+        scale *= 10
+    return bars
 
-    counts = np.bincount(np.asarray(sizes, dtype=np.int64)) if len(sizes) else np.zeros(3, np.int64)
-    fig, ax = plt.subplots(figsize=(6.4, 2.8), dpi=100)
-    xs = np.flatnonzero(counts)
-    ax.bar(xs, counts[xs], color="#2f6fdb", width=0.8)
-    ax.set_xlabel("documents in the family")
-    ax.set_ylabel("families")
-    ax.set_title("Copy families by size")
-    if len(xs) and xs.max() > 50:
-        ax.set_xscale("log")
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return out.getvalue()
+
+def _nice_step(largest: int) -> int:
+    """A step of the 1-2-5 series that cuts ``0..largest`` into at most 5 intervals (at least 1)."""
+    raw = max(largest, 1) / 5
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
 
 
-def marked(text: str, spans: Sequence[tuple[int, int]], limit: int = MAX_CHARS) -> str:
-    """``text`` (cut at ``limit`` characters) as HTML with the passages ``spans`` in ``<mark>``.
+def histogram_svg(sizes: Sequence[int]) -> str:
+    """A labelled bar chart, as SVG, of how many families there are of each size (families of two or more).
+
+    Each bar carries its count above it and a tooltip; the y axis has round ticks and grid lines.
+    """
+    width, height = 680, 300
+    left, right, top = 58, 16, 40
+    bars = _bins(sizes)
+    slot = (width - left - right) / len(bars)
+    bar = min(slot * 0.72, 56.0)
+    font = 'font-family="system-ui, sans-serif"'
+    rotate = max(len(label) for label, _ in bars) * 6.6 > slot * 0.95
+    bottom = 84 if rotate else 58
+    plot = height - top - bottom
+    largest = max(n for _, n in bars)
+    step = _nice_step(largest)
+    ceiling = step * max(1, math.ceil(largest / step))
+    out = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="histogram of copy family sizes" {font}>',
+        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600" '
+        'fill="#1d232a">Copy families by size</text>',
+    ]
+    for tick in range(0, ceiling + 1, step):
+        y = top + plot - plot * tick / ceiling
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{"#8a9099" if tick == 0 else "#e3e6ea"}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#555">{tick:,}</text>'
+        )
+    for i, (label, n) in enumerate(bars):
+        x = left + i * slot
+        h = max(plot * n / ceiling, 2.0) if n else 0.0  # a family of its own stays visible
+        y = top + plot - h
+        middle = x + slot / 2
+        noun = "family" if n == 1 else "families"
+        out.append(
+            f"<g><title>{n:,} {noun} of {label} documents</title>"
+            f'<rect x="{middle - bar / 2:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+            'fill="#2f6fdb" rx="2"/></g>'
+        )
+        if n:
+            out.append(
+                f'<text x="{middle:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="10" '
+                f'fill="#1d232a">{n:,}</text>'
+            )
+        base = top + plot + 15
+        if rotate:
+            out.append(
+                f'<text x="{middle:.1f}" y="{base:.1f}" text-anchor="end" font-size="11" fill="#555" '
+                f'transform="rotate(-40 {middle:.1f} {base:.1f})">{label}</text>'
+            )
+        else:
+            out.append(
+                f'<text x="{middle:.1f}" y="{base:.1f}" text-anchor="middle" font-size="11" '
+                f'fill="#555">{label}</text>'
+            )
+    if not sizes:
+        out.append(
+            f'<text x="{left + (width - left - right) / 2}" y="{top + plot / 2}" text-anchor="middle" '
+            'font-size="13" fill="#555" font-style="italic">no family of two or more documents</text>'
+        )
+    out.append(
+        f'<text x="{left + (width - left - right) / 2}" y="{height - 8}" text-anchor="middle" '
+        'font-size="12" fill="#1d232a">documents in the family</text>'
+        f'<text x="16" y="{top + plot / 2}" text-anchor="middle" font-size="12" fill="#1d232a" '
+        f'transform="rotate(-90 16 {top + plot / 2})">families</text></svg>'
+    )
+    return "\n".join(out)
+
+
+def marked(text: str, spans: Sequence[tuple[int, int]], limit: int = MAX_CHARS, lead: int = LEAD) -> str:
+    """``text`` as HTML with the passages ``spans`` in ``<mark>``, shown from ``lead`` characters before the
+    first passage (at a word break, with a note of what comes before), ``limit`` characters at most: a
+    reader sees the shared passage first, however far into the text it is.
 
     >>> marked("a <b> c", [(2, 5)])
     'a <mark class="c0">&lt;b&gt;</mark> c'
+    >>> marked("intro words here. The copied passage.", [(18, 37)], lead=6)
+    '… (18 characters before)\\n<mark class="c0">The copied passage.</mark>'
     """
     merged: list[list[int]] = []
     for a, b in sorted(spans):
+        if b <= a:
+            continue
         if merged and a <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
-    out, at = [], 0
+    begin = 0
+    if merged and merged[0][0] > lead:
+        first = merged[0][0]
+        begin = first - lead
+        gap = next((i for i in range(begin, first) if text[i].isspace()), None)
+        begin = first if gap is None else gap + 1
+        while begin < first and text[begin].isspace():
+            begin += 1
+    end = begin + limit
+    out = [f"… ({begin:,} characters before)\n"] if begin else []
+    at = begin
     for n, (a, b) in enumerate(merged):
-        a, b = min(a, limit), min(b, limit)
+        a, b = min(max(a, at), end), min(b, end)
         out.append(html.escape(text[at:a], quote=False))
         if b > a:
             out.append(f'<mark class="c{n % 6}">{html.escape(text[a:b], quote=False)}</mark>')
         at = max(at, b)
-    out.append(html.escape(text[at:limit], quote=False))
-    if len(text) > limit:
-        out.append(f"\n… ({len(text) - limit:,} more characters)")
+    out.append(html.escape(text[at:end], quote=False))
+    if len(text) > end:
+        out.append(f"\n… ({len(text) - end:,} more characters)")
     return "".join(out)
 
 
@@ -159,8 +259,8 @@ def write_report(
     """Write the report of a cluster job (``edges()`` yields the kept edges, documents by number)."""
     multi = np.flatnonzero(sizes >= 2)
     roots, counts = np.unique(labels[multi], return_counts=True) if len(multi) else (multi, multi)
-    png = histogram_png(counts.tolist())
-    (path.parent / "family-sizes.png").write_bytes(png)
+    chart = histogram_svg(counts.tolist())
+    (path.parent / "family-sizes.svg").write_text(chart + "\n", encoding="utf-8")
     top = roots[np.lexsort((roots, -counts))][:SHOWN] if len(roots) else roots
     shown = set(top.tolist())
     members: dict[int, list[int]] = {int(r): [] for r in top.tolist()}
@@ -189,7 +289,6 @@ def write_report(
     body = "".join(
         f"<div><b>{html.escape(f'{v:,}' if isinstance(v, int) else str(v))}</b>{k}</div>" for k, v in numbers
     )
-    image = base64.b64encode(png).decode()
     page = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -203,7 +302,7 @@ def write_report(
 the passages their members share.</span></header>
 <main>
 <section><div class="numbers">{body}</div>
-<p><img alt="histogram of family sizes" src="data:image/png;base64,{image}"></p></section>
+<figure>{chart}</figure></section>
 <section><h2>The {len(top)} largest families</h2>
 {"".join(sections) or NO_FAMILY}
 </section>
