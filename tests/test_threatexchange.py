@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import pickle
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
 from threatexchange.content_type.text import TextContent
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 from threatexchange.interface_validation import SignalTypeMapping
+from threatexchange.signal_type.index import SignalTypeIndex
 from threatexchange.signal_type.raw_text import RawTextSignal
+from threatexchange.signal_type.signal_base import BytesHasher
 
-from copytrace import fingerprint
+from copytrace import FingerprintParams, Index, fingerprint
+from copytrace.fingerprint import Fingerprint
 from copytrace.phrases import phrase_fingerprint
+from copytrace.textio import read_text_file
 from copytrace.threatexchange import (
     TX_MANIFEST,
     CopytraceIndex,
     CopytracePhraseIndex,
     CopytracePhraseSignal,
     CopytraceSignal,
+    CopytraceSimilarity,
 )
+from copytrace.threatexchange._stream import IndexStreamError, magic, write_block
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 
@@ -65,7 +75,21 @@ def test_compare_hash_distance_means_something(
     assert whole.match and whole.distance.distance <= 5
     assert excerpt.match and whole.distance < excerpt.distance
     assert not unrelated.match and unrelated.distance.distance == 100
-    assert "post_in_bank=" in excerpt.distance.pretty_str() and " " not in excerpt.distance.pretty_str()
+
+
+def test_distance_is_an_integer_and_the_rest_are_fields(text_000: str, inaugural: dict[str, str]) -> None:
+    """HMA reports ``pretty_str`` as the match's distance: a bare integer that clients can threshold."""
+    post = inaugural["1961-Kennedy"][:1500] + _paragraph(text_000) + inaugural["1961-Kennedy"][-800:]
+    banked = CopytraceSignal.hash_from_str(text_000)
+    found = CopytraceIndex.build([(banked, 7)]).query(CopytraceSignal.hash_from_str(post))
+    (match,) = found
+    info = match.similarity_info
+    assert isinstance(info, CopytraceSimilarity) and isinstance(info.distance, int)
+    assert info.pretty_str() == str(info.distance) and 50 < info.distance < 100
+    assert info.distance == 100 - round(100 * max(info.query_containment, info.item_containment))
+    assert 0 < info.item_containment < info.query_containment < 1
+    assert info.family_size == 1 and info.family == hashlib.sha256(banked.encode()).hexdigest()[:16]
+    assert CopytraceSimilarity(3, 0.5) == CopytraceSimilarity(3, 0.9) < CopytraceSimilarity(4)  # by distance
 
 
 def test_index_build_query_serialize(text_000: str, text_001: str, inaugural: dict[str, str]) -> None:
@@ -171,7 +195,7 @@ def test_every_version_is_reported_with_its_family(text_000: str, text_001: str)
     families = {(m.similarity_info.family, m.similarity_info.family_size) for m in found}  # type: ignore[attr-defined]
     ((family, size),) = families
     assert size == 3 and len(family) == 16
-    assert "family=" in found[0].similarity_info.pretty_str()
+    assert found[0].similarity_info.pretty_str() == str(found[0].similarity_info.distance)
 
 
 SLOGAN = "Death to the occupiers, burn their homes"
@@ -203,3 +227,142 @@ def test_phrase_signals_refuse_garbage_and_other_words() -> None:
     assert not CopytracePhraseSignal.compare_hash(CopytracePhraseSignal.hash_from_str(SLOGAN), other).match
     assert CopytracePhraseSignal.hash_from_str("...") == ""
     assert all(CopytracePhraseSignal.validate_signal_str(e) for e in CopytracePhraseSignal.get_examples())
+
+
+def _both_indexes(text_000: str) -> list[tuple[type[SignalTypeIndex[t.Any]], list[tuple[str, int]], str]]:
+    """Each index class, entries as HMA builds them (integer ids), and a query that must find id 1."""
+    return [
+        (
+            CopytraceIndex,
+            [(CopytraceSignal.hash_from_str(text_000), 1), (CopytraceSignal.get_examples()[0], 2), ("", 3)],
+            CopytraceSignal.hash_from_str("Some post. " + _paragraph(text_000) + " More."),
+        ),
+        (
+            CopytracePhraseIndex,
+            [(CopytracePhraseSignal.hash_from_str(SLOGAN), 1), (CopytracePhraseSignal.get_examples()[0], 2)],
+            CopytracePhraseSignal.hash_from_str("D3ATH t0 the 0ccupiers - burn their h0mes!"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["copytrace", "copytrace_phrase"])
+def test_hma_loads_the_index_with_the_base_class(kind: int, text_000: str) -> None:
+    """HMA's matcher reads every index with ``SignalTypeIndex.deserialize`` (``pickle.load``), not the
+    signal type's own class: that must give back a working index of the right class."""
+    cls, entries, query = _both_indexes(text_000)[kind]
+    buf = io.BytesIO()
+    cls.build(entries).serialize(buf)
+    for loaded in (
+        SignalTypeIndex.deserialize(io.BytesIO(buf.getvalue())),
+        cls.deserialize(io.BytesIO(buf.getvalue())),
+        pickle.loads(pickle.dumps(cls.build(entries))),
+    ):
+        assert type(loaded) is cls
+        assert [m.metadata for m in loaded.query(query)] == [1]
+        assert [m.metadata for m in loaded.query(entries[1][0])] == [2]
+        assert loaded.query("") == []
+    assert b"copytrace.index\n" not in buf.getvalue()  # copytrace's index is a snapshot, not pickled objects
+
+
+def _legacy_stream(entries: list[tuple[str, int]]) -> bytes:
+    """A stream as ``serialize`` wrote it before the pickle wrapper: the bare blocks."""
+    out = io.BytesIO()
+    fps = [Fingerprint.parse(s) for s, _ in entries]
+    groups = sorted({str(fp.params) for fp in fps})
+    header = {"signals": [s for s, _ in entries], "groups": groups}
+    write_block(out, magic("index", 1) + json.dumps(header).encode())
+    for params in groups:
+        index = Index.for_params(FingerprintParams.parse(params))
+        for n, fp in enumerate(fps):
+            if str(fp.params) == params:
+                index.add(str(n), fp)
+        snapshot = io.BytesIO()
+        index.save(snapshot)
+        write_block(out, snapshot.getvalue())
+    write_block(out, pickle.dumps([[entry] for _, entry in entries]))
+    return out.getvalue()
+
+
+def test_streams_from_before_the_pickle_wrapper_are_read(text_000: str, text_001: str) -> None:
+    entries = [(CopytraceSignal.hash_from_str(text_000), 5), (CopytraceSignal.get_examples()[1], 6)]
+    legacy = CopytraceIndex.deserialize(io.BytesIO(_legacy_stream(entries)))
+    assert [m.metadata for m in legacy.query(CopytraceSignal.hash_from_str(text_001))] == [5]
+    phrases = io.BytesIO()
+    write_block(phrases, magic("phrases", 1) + json.dumps([list(_phrase_key(SLOGAN))]).encode())
+    write_block(phrases, pickle.dumps([["slogan"]]))
+    phrases.seek(0)
+    again = CopytracePhraseIndex.deserialize(phrases)
+    assert [m.metadata for m in again.query(CopytracePhraseSignal.hash_from_str(SLOGAN.upper()))] == [
+        "slogan"
+    ]
+
+
+def _phrase_key(text: str) -> tuple[str, int, int]:
+    fp = phrase_fingerprint(text)
+    return str(fp.params), fp.length, fp.full_hash
+
+
+def test_other_streams_are_refused_with_a_message(text_000: str) -> None:
+    newer = io.BytesIO()
+    write_block(newer, magic("index", 2) + b"{}")
+    with pytest.raises(IndexStreamError, match="format version 2; this copytrace reads version 1: upgrade"):
+        CopytraceIndex.deserialize(io.BytesIO(newer.getvalue()))
+    wrapped = pickle.dumps(CopytraceIndex.build([]))
+    wrapped = wrapped.replace(magic("index", 1), magic("index", 2))  # what a newer copytrace would write
+    with pytest.raises(IndexStreamError, match="format version 2"):
+        SignalTypeIndex.deserialize(io.BytesIO(wrapped))
+    with pytest.raises(IndexStreamError, match="not a copytrace threatexchange index stream"):
+        CopytraceIndex.deserialize(io.BytesIO(b"\x0f\x00garbage" * 10))
+    phrases = io.BytesIO()
+    CopytracePhraseIndex.build([]).serialize(phrases)
+    with pytest.raises(IndexStreamError, match="holds a CopytracePhraseIndex, not a CopytraceIndex"):
+        CopytraceIndex.deserialize(io.BytesIO(phrases.getvalue()))
+    cut = io.BytesIO()
+    CopytraceIndex.build([(CopytraceSignal.hash_from_str(text_000), 1)]).serialize(cut)
+    with pytest.raises(IndexStreamError):
+        CopytraceIndex.deserialize(io.BytesIO(cut.getvalue()[:-300]))
+
+
+TEXT = "Everyone has the right to freedom of thought, conscience and religion; café, naïve, “quoted”."
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        TEXT.encode("utf-8"),
+        b"\xef\xbb\xbf" + TEXT.encode("utf-8"),
+        TEXT.encode("utf-16"),
+        TEXT.encode("cp1252"),
+    ],
+    ids=["utf-8", "utf-8-bom", "utf-16", "windows-1252"],
+)
+@pytest.mark.parametrize("signal", [CopytraceSignal, CopytracePhraseSignal], ids=lambda s: s.get_name())
+def test_bytes_are_hashed_as_the_cli_reads_files(
+    data: bytes, signal: type[CopytraceSignal] | type[CopytracePhraseSignal], tmp_path: Path
+) -> None:
+    """HMA hashes uploads of a ``BytesHasher`` with ``hash_from_bytes``, whatever their size."""
+    assert issubclass(signal, BytesHasher)
+    expected = signal.hash_from_str(TEXT)
+    assert expected and signal.hash_from_bytes(data) == expected
+    (tmp_path / "post.txt").write_bytes(data)
+    assert signal.hash_from_file(tmp_path / "post.txt") == expected
+
+
+@pytest.mark.parametrize("signal", [CopytraceSignal, CopytracePhraseSignal], ids=lambda s: s.get_name())
+def test_binary_and_short_texts_hash_to_the_empty_signal_which_matches_nothing(
+    signal: type[CopytraceSignal] | type[CopytracePhraseSignal],
+) -> None:
+    assert signal.hash_from_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") == ""
+    short = signal.hash_from_bytes(b"!!! ...")
+    assert short == "" and signal.validate_signal_str(short) == "" and signal.validate_signal_str(" \n") == ""
+    banked = signal.hash_from_str(SLOGAN)
+    assert not signal.compare_hash(banked, short).match and not signal.compare_hash(short, banked).match
+    index = signal.get_index_cls().build([(short, 1), (banked, 2)])
+    assert index.query(short) == [] and [m.metadata for m in index.query(banked)] == [2]
+
+
+def test_a_latin_1_file_hashes_like_the_cli_reads_it() -> None:
+    path = DATA / "corpora" / "state_union" / "1954-Eisenhower.txt"
+    decoded = read_text_file(path)
+    assert decoded.encoding == "windows-1252"  # not UTF-8
+    assert CopytraceSignal.hash_from_file(path) == str(fingerprint(decoded.text))

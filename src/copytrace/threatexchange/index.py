@@ -1,9 +1,14 @@
 """``CopytraceIndex``: threatexchange's ``SignalTypeIndex`` over copytrace's index.
 
 Entries added with the same fingerprint string share one indexed item.  Fingerprints made with different
-parameters or keys live in separate copytrace indexes and never match each other.  ``serialize`` writes the
-copytrace indexes as ``.npz`` arrays (no pickle); only the entries — the caller's own metadata objects, whose
-types copytrace does not know — are pickled, as threatexchange's indexes do.
+parameters or keys live in separate copytrace indexes and never match each other.  ``serialize`` writes a
+pickle that ``SignalTypeIndex.deserialize`` (``pickle.load``, as HMA calls it) loads as this class: one call
+of ``restore_index`` on copytrace's own versioned stream (``_stream``), which holds the copytrace indexes as
+snapshots (arrays, no pickled copytrace objects) and the entries — the caller's own metadata objects, whose
+types copytrace does not know — pickled, as threatexchange's indexes do.
+
+An empty signal (``""``: a text too short to fingerprint, see ``CopytraceSignal.hash_from_str``) is never
+indexed and matches nothing.
 """
 
 from __future__ import annotations
@@ -12,38 +17,33 @@ import hashlib
 import io
 import json
 import pickle
-import struct
 import typing as t
 from dataclasses import dataclass
 
 from threatexchange.signal_type import index as tx_index
 
-from ..errors import CopytraceError
 from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..match import Match
+from ._stream import check_header, load, magic, read_block, write_block
 
 T = t.TypeVar("T")
-_MAGIC = b"copytrace-tx-index/1\n"
+_KIND, _VERSION = "index", 1
 
 
-@dataclass
+@dataclass(eq=False)  # compared and ordered by distance alone, as threatexchange's similarity infos are
 class CopytraceSimilarity(tx_index.SignalSimilarityInfoWithSingleDistance[int]):
-    """Distance 0-100 (100 minus the larger containment, in percent) with both containments, and the copy
-    family of the matched signal: ``family`` names it (the first 16 hex digits of the SHA-256 of its
-    earliest-added version's signal string, the same in every index that holds that version) and
-    ``family_size`` counts the versions the index holds (``copytrace.families``)."""
+    """An integer ``distance`` from 0 to 100 — 100 minus the larger containment, in percent — which is all
+    that ``pretty_str`` shows (HMA reports it as the match's distance, for clients to threshold), and in
+    other fields: both containments, and the copy family of the matched signal.  ``family`` names it (the
+    first 16 hex digits of the SHA-256 of its earliest-added version's signal string, the same in every
+    index that holds that version) and ``family_size`` counts the versions the index holds
+    (``copytrace.families``)."""
 
     query_containment: float = 0.0
     item_containment: float = 0.0
     family: str = ""
     family_size: int = 1
-
-    def pretty_str(self) -> str:
-        return (
-            f"{self.distance}(post_in_bank={self.query_containment:.0%},"
-            f"bank_in_post={self.item_containment:.0%},family={self.family}x{self.family_size})"
-        )
 
 
 def similarity(match: Match | None, family: str = "") -> CopytraceSimilarity:
@@ -72,6 +72,8 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
 
     def add_all(self, entries: t.Iterable[tuple[str, T]]) -> None:
         for signal_str, entry in entries:
+            if not signal_str:
+                continue  # a text too short to fingerprint: nothing to find it by
             n = self._item_of.get(signal_str)
             if n is None:
                 fp = Fingerprint.parse(signal_str)
@@ -106,40 +108,43 @@ class CopytraceIndex(tx_index.SignalTypeIndex[T]):
         return len(self._entries)
 
     def serialize(self, fout: t.BinaryIO) -> None:
-        header = {"signals": list(self._item_of), "groups": [str(p) for p in self._indexes]}
-        _write_block(fout, _MAGIC + json.dumps(header).encode("utf-8"))
-        for index in self._indexes.values():
-            buf = io.BytesIO()
-            index.save(buf)
-            _write_block(fout, buf.getvalue())
-        _write_block(fout, pickle.dumps(self._entries, protocol=pickle.HIGHEST_PROTOCOL))
+        """Write the pickle that ``deserialize`` and ``SignalTypeIndex.deserialize`` read back."""
+        pickle.dump(self, fout, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def deserialize(cls, fin: t.BinaryIO) -> CopytraceIndex[T]:
-        head = _read_block(fin)
-        if not head.startswith(_MAGIC):
-            raise CopytraceError("not a copytrace threatexchange index")
-        header = json.loads(head[len(_MAGIC) :])
-        out: CopytraceIndex[T] = cls()
-        for params in header["groups"]:
-            out._indexes[FingerprintParams.parse(params)] = Index.load(io.BytesIO(_read_block(fin)))
-        out._signals = list(header["signals"])
-        out._item_of = {s: n for n, s in enumerate(out._signals)}
-        out._entries = pickle.loads(_read_block(fin))
+        """Read what ``serialize`` wrote, or a stream from before the pickle wrapper; raise
+        ``IndexStreamError`` for anything else."""
+        out: CopytraceIndex[T] = load(fin, cls, _KIND, _read_stream)
         return out
 
+    def __reduce__(self) -> tuple[t.Callable[[bytes], CopytraceIndex[t.Any]], tuple[bytes]]:
+        return restore_index, (self._stream(),)
 
-def _write_block(fout: t.BinaryIO, data: bytes) -> None:
-    fout.write(struct.pack("<Q", len(data)))
-    fout.write(data)
+    def _stream(self) -> bytes:
+        fout = io.BytesIO()
+        header = {"signals": self._signals, "groups": [str(p) for p in self._indexes]}
+        write_block(fout, magic(_KIND, _VERSION) + json.dumps(header).encode("utf-8"))
+        for index in self._indexes.values():
+            buf = io.BytesIO()
+            index.save(buf)
+            write_block(fout, buf.getvalue())
+        write_block(fout, pickle.dumps(self._entries, protocol=pickle.HIGHEST_PROTOCOL))
+        return fout.getvalue()
 
 
-def _read_block(fin: t.BinaryIO) -> bytes:
-    size = fin.read(8)
-    if len(size) != 8:
-        raise CopytraceError("copytrace threatexchange index is truncated")
-    (n,) = struct.unpack("<Q", size)
-    data = fin.read(n)
-    if len(data) != n:
-        raise CopytraceError("copytrace threatexchange index is truncated")
-    return data
+def restore_index(stream: bytes) -> CopytraceIndex[t.Any]:
+    """The index that ``stream`` (``CopytraceIndex._stream``) holds.  Serialised indexes name this function:
+    keep its module and name."""
+    return _read_stream(io.BytesIO(stream))
+
+
+def _read_stream(fin: t.BinaryIO) -> CopytraceIndex[t.Any]:
+    header = json.loads(check_header(read_block(fin), _KIND, _VERSION))
+    out: CopytraceIndex[t.Any] = CopytraceIndex()
+    for params in header["groups"]:
+        out._indexes[FingerprintParams.parse(params)] = Index.load(io.BytesIO(read_block(fin)))
+    out._signals = list(header["signals"])
+    out._item_of = {s: n for n, s in enumerate(out._signals)}
+    out._entries = pickle.loads(read_block(fin))
+    return out

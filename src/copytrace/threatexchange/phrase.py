@@ -7,12 +7,16 @@ a slogan, a chant, a call to violence.  Two texts have the same one when their f
 post that *is* the phrase, in any spelling; to find phrases inside longer posts, bank them in copytrace
 and use its ``match``, ``scan`` or service, which search every post for every phrase.
 
-The index is a hash table from the phrase's folded letters to its entries: a query costs one lookup.
+The index is a hash table from the phrase's folded letters to its entries: a query costs one lookup.  It
+serialises as ``CopytraceIndex`` does (``_stream``): a pickle of one ``restore_phrase_index`` call on a
+versioned stream.  An empty signal (a text with no letter or digit) is never indexed and matches nothing.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import pathlib
 import pickle
 import typing as t
 from dataclasses import dataclass
@@ -20,14 +24,20 @@ from dataclasses import dataclass
 from threatexchange.content_type.content_base import ContentType
 from threatexchange.content_type.text import TextContent
 from threatexchange.signal_type import index as tx_index
-from threatexchange.signal_type.signal_base import SignalComparisonResult, SignalType, TextHasher
+from threatexchange.signal_type.signal_base import (
+    BytesHasher,
+    SignalComparisonResult,
+    SignalType,
+    TextHasher,
+)
 
 from ..errors import CopytraceError, InputError
 from ..phrases import PhraseFingerprint, phrase_fingerprint
-from .index import _read_block, _write_block
+from ._stream import check_header, load, magic, read_block, write_block
+from .signal import configured_key, text_of, validate_or_empty
 
 T = t.TypeVar("T")
-_MAGIC = b"copytrace-tx-phrases/1\n"
+_KIND, _VERSION = "phrases", 1
 EXAMPLE_PHRASES = (
     "All human beings are born free and equal",
     "Everyone has the right to life, liberty and security of person",
@@ -46,9 +56,10 @@ def _parse(signal_str: str) -> PhraseFingerprint:
         raise ValueError(str(exc)) from exc
 
 
-@dataclass
+@dataclass(eq=False)  # compared by distance, as threatexchange's similarity infos are
 class PhraseSimilarity(tx_index.SignalSimilarityInfoWithSingleDistance[int]):
-    """Distance 0: the same folded letters (the only match a phrase signal makes)."""
+    """Distance 0: the same folded letters (the only match a phrase signal makes); 1 in ``compare_hash``'s
+    answer for other letters."""
 
 
 class CopytracePhraseIndex(tx_index.SignalTypeIndex[T]):
@@ -58,6 +69,8 @@ class CopytracePhraseIndex(tx_index.SignalTypeIndex[T]):
         self._entries: dict[tuple[str, int, int], list[T]] = {}
 
     def add(self, signal_str: str, entry: T) -> None:
+        if not signal_str:
+            return  # no letter or digit: nothing to find it by
         self._entries.setdefault(_key(_parse(signal_str)), []).append(entry)
 
     def query(self, query: str) -> list[tx_index.IndexMatch[T]]:
@@ -70,22 +83,42 @@ class CopytracePhraseIndex(tx_index.SignalTypeIndex[T]):
         return sum(map(len, self._entries.values()))
 
     def serialize(self, fout: t.BinaryIO) -> None:
-        keys = [list(k) for k in self._entries]
-        _write_block(fout, _MAGIC + json.dumps(keys).encode("utf-8"))
-        _write_block(fout, pickle.dumps(list(self._entries.values()), protocol=pickle.HIGHEST_PROTOCOL))
+        """Write the pickle that ``deserialize`` and ``SignalTypeIndex.deserialize`` read back."""
+        pickle.dump(self, fout, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def deserialize(cls, fin: t.BinaryIO) -> CopytracePhraseIndex[T]:
-        head = _read_block(fin)
-        if not head.startswith(_MAGIC):
-            raise CopytraceError("not a copytrace threatexchange phrase index")
-        keys = [(str(p), int(n), int(h)) for p, n, h in json.loads(head[len(_MAGIC) :])]
-        out: CopytracePhraseIndex[T] = cls()
-        out._entries = dict(zip(keys, pickle.loads(_read_block(fin)), strict=True))
+        """Read what ``serialize`` wrote, or a stream from before the pickle wrapper; raise
+        ``IndexStreamError`` for anything else."""
+        out: CopytracePhraseIndex[T] = load(fin, cls, _KIND, _read_stream)
         return out
 
+    def __reduce__(self) -> tuple[t.Callable[[bytes], CopytracePhraseIndex[t.Any]], tuple[bytes]]:
+        return restore_phrase_index, (self._stream(),)
 
-class CopytracePhraseSignal(SignalType, TextHasher):
+    def _stream(self) -> bytes:
+        fout = io.BytesIO()
+        keys = [list(k) for k in self._entries]
+        write_block(fout, magic(_KIND, _VERSION) + json.dumps(keys).encode("utf-8"))
+        write_block(fout, pickle.dumps(list(self._entries.values()), protocol=pickle.HIGHEST_PROTOCOL))
+        return fout.getvalue()
+
+
+def restore_phrase_index(stream: bytes) -> CopytracePhraseIndex[t.Any]:
+    """The index that ``stream`` (``CopytracePhraseIndex._stream``) holds.  Serialised indexes name this
+    function: keep its module and name."""
+    return _read_stream(io.BytesIO(stream))
+
+
+def _read_stream(fin: t.BinaryIO) -> CopytracePhraseIndex[t.Any]:
+    header = json.loads(check_header(read_block(fin), _KIND, _VERSION))
+    keys = [(str(p), int(n), int(h)) for p, n, h in header]
+    out: CopytracePhraseIndex[t.Any] = CopytracePhraseIndex()
+    out._entries = dict(zip(keys, pickle.loads(read_block(fin)), strict=True))
+    return out
+
+
+class CopytracePhraseSignal(SignalType, TextHasher, BytesHasher):
     """Phrase fingerprints of short texts, equal for every evasive spelling of the same words."""
 
     @classmethod
@@ -102,21 +135,33 @@ class CopytracePhraseSignal(SignalType, TextHasher):
 
     @classmethod
     def validate_signal_str(cls, signal_str: str) -> str:
-        return str(_parse(signal_str))
+        """The canonical phrase fingerprint string; ``""`` for the empty signal (a text with no letter)."""
+        return validate_or_empty(signal_str, PhraseFingerprint.parse)
 
     @classmethod
     def hash_from_str(cls, text: str) -> str:
         """The phrase fingerprint string of ``text``; ``""`` when it has no letter or digit."""
-        from .signal import configured_key
-
         try:
             return str(phrase_fingerprint(text, key=configured_key()))
         except InputError:
             return ""
 
     @classmethod
+    def hash_from_bytes(cls, bytes_: bytes) -> str:
+        """The phrase fingerprint string of a text's bytes (``text_of``); ``""`` for binary data."""
+        text = text_of(bytes_)
+        return "" if text is None else cls.hash_from_str(text)
+
+    @classmethod
+    def hash_from_file(cls, file: pathlib.Path) -> str:
+        """The phrase fingerprint string of a text file, decoded as ``hash_from_bytes`` decodes."""
+        return cls.hash_from_bytes(pathlib.Path(file).read_bytes())
+
+    @classmethod
     def compare_hash(cls, hash1: str, hash2: str) -> SignalComparisonResult:
         """A match when both name the same folded letters (made with the same key and version)."""
+        if not hash1.strip() or not hash2.strip():
+            return SignalComparisonResult(False, PhraseSimilarity(1))
         same = _key(_parse(hash1)) == _key(_parse(hash2))
         return SignalComparisonResult(same, PhraseSimilarity(0 if same else 1))
 

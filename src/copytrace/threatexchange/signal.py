@@ -1,20 +1,34 @@
-"""The ``copytrace`` signal type: hashing text to a fingerprint string and comparing two of them."""
+"""The ``copytrace`` signal type: hashing text to a fingerprint string and comparing two of them.
+
+Both copytrace signal types hash text given as a string, a file or bytes (HMA hashes uploads as bytes),
+decoded as the CLI reads files (``copytrace.textio``: UTF-8, a BOM, UTF-16, else Windows-1252).  Following
+threatexchange, a text that cannot be hashed — too short, no letter, binary data — hashes to ``""``; the
+signal types accept ``""`` as the empty signal, which matches nothing, so HMA answers such a post with no
+match rather than an error.
+"""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import typing as t
 from functools import lru_cache
 
 from threatexchange.content_type.content_base import ContentType
 from threatexchange.content_type.text import TextContent
 from threatexchange.signal_type import index as tx_index
-from threatexchange.signal_type.signal_base import SignalComparisonResult, SignalType, TextHasher
+from threatexchange.signal_type.signal_base import (
+    BytesHasher,
+    SignalComparisonResult,
+    SignalType,
+    TextHasher,
+)
 
-from ..errors import CopytraceError, TooShortError
+from ..errors import CopytraceError, InputError, TooShortError
 from ..fingerprint import Fingerprint, fingerprint
 from ..index import Index
 from ..keys import Key
+from ..textio import decode_bytes
 from .index import CopytraceIndex, similarity
 
 # Public-domain sentences (Universal Declaration of Human Rights, articles 1-3) for demos and tests.
@@ -45,12 +59,32 @@ def configured_key() -> Key | None:
     return _key_from_file(path, mtime)
 
 
-class CopytraceSignal(SignalType, TextHasher):
+def text_of(data: bytes) -> str | None:
+    """``data`` decoded as the CLI decodes files; None for binary data."""
+    try:
+        return decode_bytes(data, source="upload").text
+    except InputError:
+        return None
+
+
+def validate_or_empty(signal_str: str, parse: t.Callable[[str], object]) -> str:
+    """The canonical form of a signal string (``str(parse(s))``), or ``""`` for the empty signal; a
+    ``ValueError`` saying what is wrong otherwise (threatexchange's convention)."""
+    signal_str = signal_str.strip()
+    if not signal_str:
+        return ""
+    try:
+        return str(parse(signal_str))
+    except CopytraceError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class CopytraceSignal(SignalType, TextHasher, BytesHasher):
     """Text fingerprints that find copies, excerpts and obfuscated versions of banked text.
 
-    Distance (0-100) = 100 minus the larger containment in percent: 0 when the post holds the whole banked
-    text or is wholly an excerpt of it, 90 when the copied passage is a tenth of the larger side.  Texts
-    with no passage in common in the same order do not match at all.
+    Distance (an integer, 0-100) = 100 minus the larger containment in percent: 0 when the post holds the
+    whole banked text or is wholly an excerpt of it, 90 when the copied passage is a tenth of the larger
+    side.  Texts with no passage in common in the same order do not match at all.
     """
 
     @classmethod
@@ -67,10 +101,8 @@ class CopytraceSignal(SignalType, TextHasher):
 
     @classmethod
     def validate_signal_str(cls, signal_str: str) -> str:
-        try:
-            return str(Fingerprint.parse(signal_str))
-        except CopytraceError as exc:
-            raise ValueError(str(exc)) from exc
+        """The canonical fingerprint string; ``""`` for the empty signal (a text too short to hash)."""
+        return validate_or_empty(signal_str, Fingerprint.parse)
 
     @classmethod
     def hash_from_str(cls, text: str) -> str:
@@ -81,8 +113,21 @@ class CopytraceSignal(SignalType, TextHasher):
             return ""
 
     @classmethod
+    def hash_from_bytes(cls, bytes_: bytes) -> str:
+        """The fingerprint string of a text's bytes (``text_of``); ``""`` for binary data."""
+        text = text_of(bytes_)
+        return "" if text is None else cls.hash_from_str(text)
+
+    @classmethod
+    def hash_from_file(cls, file: pathlib.Path) -> str:
+        """The fingerprint string of a text file, decoded as ``hash_from_bytes`` decodes."""
+        return cls.hash_from_bytes(pathlib.Path(file).read_bytes())
+
+    @classmethod
     def compare_hash(cls, hash1: str, hash2: str) -> SignalComparisonResult:
         """Compare a banked fingerprint (``hash1``) with a query fingerprint (``hash2``)."""
+        if not hash1.strip() or not hash2.strip():
+            return SignalComparisonResult(False, similarity(None))
         banked = Fingerprint.parse(hash1)
         query = Fingerprint.parse(hash2)
         if banked.params != query.params:
