@@ -179,6 +179,21 @@ def test_missing_paths_and_unknown_banks(cli, tmp_path: Path) -> None:  # type: 
     assert code == 2 and "unknown bank" in err
 
 
+def test_errors_speak_of_commands_and_options_never_routes(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    for args in (
+        ("bank", "remove", "nope", "x"),
+        ("bank", "export", "nope"),
+        ("bank", "delete", "nope", "--yes"),
+        ("match", "--bank", "nope", CANONICAL_001),
+    ):
+        code, _, err = cli(*args)
+        assert code == 2 and "list banks with 'copytrace bank list'" in err, (args, err)
+        assert "/v1/" not in err and "GET " not in err, err
+    code, _, err = cli("bank", "add", "news", CANONICAL_000)
+    assert code == 2 and "--replace" in err and "?replace" not in err and "/v1/" not in err
+
+
 def test_latin1_files_are_read_with_a_note(cli) -> None:  # type: ignore[no-untyped-def]
     path = DATA / "corpora" / "state_union" / "1954-Eisenhower.txt"
     code, _, err = cli("bank", "add", "su", path)

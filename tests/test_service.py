@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -210,6 +211,41 @@ def test_bad_input_is_refused_with_a_clear_status(news: Service, text_000: str) 
     assert news.post("/v1/fingerprint", {"text": "too short"}).status_code == 422
     assert news.post("/v1/banks", {"name": ""}).status_code == 422
     assert news.get("/health").json()["index"]["items"] == 1  # nothing above changed the store
+
+
+# A command or an option in an API error is advice the caller cannot follow: each status the API answers with
+# is checked for the command line's terms, and where it gives a remedy, for the route or parameter to use.
+CLI_TERMS = re.compile(r"(?<![\w-])--[a-z]|\bcopytrace [a-z]|\$COPYTRACE_")
+
+
+def test_every_error_status_speaks_of_routes_fields_and_parameters(news: Service, text_000: str) -> None:
+    c, writer = news.client, news.writer
+    answers = {
+        401: (c.get("/v1/banks"), "POST /v1/keys"),
+        403: (news.post("/v1/banks", {"name": "x"}, news.reader), "role"),
+        404: (news.post("/v1/banks/nope/items", {"id": "a", "text": text_000}, writer), "GET /v1/banks"),
+        409: (news.post("/v1/banks/news/items", {"id": "000", "text": text_000}, writer), "?replace=true"),
+        413: (news.post("/v1/match", {"text": "word " * 250_000}, news.reader), "text:"),
+        422: (news.post("/v1/banks/news/items", {"id": "a"}, writer), "text"),
+    }
+    for code, (r, remedy) in answers.items():
+        message = r.json()["error"]
+        assert r.status_code == code and remedy in message and not CLI_TERMS.search(message), (code, message)
+    for r, remedy in [
+        (news.post("/v1/banks", {"name": "news"}, writer), "POST /v1/banks/{bank}/items"),  # 409, exists
+        (news.post("/v1/match", {"text": text_000, "banks": ["nope"]}, news.reader), "POST /v1/banks"),
+        (news.get("/v1/banks/news/items/nope", news.reader), "no item 'nope' in bank 'news'"),
+        (news.delete("/v1/keys/nope"), "no API key named 'nope'"),
+    ]:
+        message = r.json()["error"]
+        assert r.status_code in (404, 409) and remedy in message and not CLI_TERMS.search(message), message
+    bulk = _bulk(news, "news", [json.dumps({"id": "000", "text": text_000})]).json()  # per line, the same
+    (line,) = bulk["errors"]
+    assert "?replace=true" in line["error"] and not CLI_TERMS.search(line["error"]), line
+    assert (
+        news.post("/v1/banks/news/items?replace=true", {"id": "000", "text": text_000}, writer).status_code
+        == 201
+    )
 
 
 def test_every_change_is_audited_and_reviews_are_stored(news: Service, text_001: str) -> None:

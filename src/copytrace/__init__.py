@@ -23,6 +23,7 @@ from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
 from .errors import (
+    BankExistsError,
     CopytraceError,
     DuplicateItemError,
     FingerprintFormatError,
@@ -74,6 +75,7 @@ __all__ = [
     "DEFAULT_MATCH_PARAMS",
     "DEFAULT_PARAMS",
     "NORMALISATION_VERSION",
+    "BankExistsError",
     "Clusters",
     "CopytraceError",
     "DuplicateItemError",

@@ -11,17 +11,62 @@
     ├── StoreError                 the bank store cannot do what was asked
     │   ├── UnknownBankError
     │   ├── UnknownItemError
-    │   └── DuplicateItemError
+    │   ├── DuplicateItemError
+    │   └── BankExistsError
     └── RecordError                a malformed record in a JSON Lines input, with its line number
 
-Messages say what was wrong and what to do about it.
+Messages say what was wrong and what to do about it.  What to do depends on where the error is shown: the
+command line speaks of commands and options, the HTTP API of routes, fields and query parameters.  An error
+whose remedy differs carries an ``advice`` key of ``ADVICE``, the one table of remedies, each said for both;
+``str(error)`` is the command line's message and ``error.message("http")`` the API's:
+
+>>> str(UnknownBankError("news"))
+"unknown bank 'news': list banks with 'copytrace bank list'"
+>>> UnknownBankError("news").message("http")
+"unknown bank 'news': GET /v1/banks lists the banks; POST /v1/banks creates one"
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+Surface = Literal["cli", "http"]
+
+#: What to do about an error, said once for each place that shows it.  An HTTP rendering names routes,
+#: fields and query parameters, never a command or an option; a command-line rendering the reverse
+#: (``tests/test_errors.py`` checks both for every entry).
+ADVICE: dict[str, dict[Surface, str]] = {
+    "unknown-bank": {
+        "cli": "list banks with 'copytrace bank list'",
+        "http": "GET /v1/banks lists the banks; POST /v1/banks creates one",
+    },
+    "duplicate-item": {
+        "cli": "remove it first or add with --replace",
+        "http": "send it again with ?replace=true to replace it, or DELETE /v1/banks/{bank}/items/{id} first",
+    },
+    "bank-exists": {
+        "cli": "add items to it with 'copytrace bank add', or choose another name",
+        "http": "add items to it with POST /v1/banks/{bank}/items, or choose another name",
+    },
+}
+
 
 class CopytraceError(Exception):
-    """Base class of every error copytrace raises on purpose."""
+    """Base class of every error copytrace raises on purpose.
+
+    ``advice``, when set, is a key of ``ADVICE``: the message ends with that remedy, in the terms of the
+    place that shows it (``message``).
+    """
+
+    advice: str | None = None
+
+    def message(self, surface: Surface = "cli") -> str:
+        """The message as the command line (``"cli"``, also ``str(error)``) or the HTTP API shows it."""
+        text = super().__str__()
+        return text if self.advice is None else f"{text}: {ADVICE[self.advice][surface]}"
+
+    def __str__(self) -> str:
+        return self.message("cli")
 
 
 class InputError(CopytraceError):
@@ -78,8 +123,10 @@ class StoreError(CopytraceError):
 
 
 class UnknownBankError(StoreError):
+    advice = "unknown-bank"
+
     def __init__(self, bank: str) -> None:
-        super().__init__(f"unknown bank {bank!r}: list banks with 'copytrace bank list'")
+        super().__init__(f"unknown bank {bank!r}")
         self.bank = bank
 
 
@@ -91,12 +138,22 @@ class UnknownItemError(StoreError):
 
 
 class DuplicateItemError(StoreError):
+    advice = "duplicate-item"
+
     def __init__(self, bank: str, item_id: str) -> None:
-        super().__init__(
-            f"item {item_id!r} is already in bank {bank!r}: remove it first or add with --replace"
-        )
+        super().__init__(f"item {item_id!r} is already in bank {bank!r}")
         self.bank = bank
         self.item_id = item_id
+
+
+class BankExistsError(StoreError):
+    """A bank of that name exists where a new one was asked for."""
+
+    advice = "bank-exists"
+
+    def __init__(self, bank: str) -> None:
+        super().__init__(f"bank {bank!r} exists")
+        self.bank = bank
 
 
 class RecordError(CopytraceError):

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..errors import CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
+from ..errors import BankExistsError, CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
 from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
 from ..match import Match
 from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
@@ -61,9 +61,7 @@ def list_banks(ctx: Ctx, _: Reader) -> dict[str, Any]:
 @router.post("/banks", tags=["banks"], status_code=status.HTTP_201_CREATED)
 def create_bank(body: BankIn, request: Request, ctx: Ctx, _: Writer) -> dict[str, Any]:
     if not ctx.store.create_bank(body.name, ctx.live.params, phrases=body.phrases, actor=actor(request)):
-        return JSONResponse(  # type: ignore[return-value]
-            {"error": f"bank {body.name!r} exists"}, status_code=status.HTTP_409_CONFLICT
-        )
+        raise BankExistsError(body.name)
     ctx.live.catch_up()
     return {"name": body.name, "params": str(ctx.live.params), "phrases": body.phrases}
 
@@ -319,6 +317,8 @@ def _store_down(exc: SQLAlchemyError, line: int) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, CopytraceError):
+        return exc.message("http")
     detail = getattr(exc, "detail", None)
     if isinstance(detail, str):
         return detail

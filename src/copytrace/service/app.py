@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import (
+    BankExistsError,
     CopytraceError,
     DuplicateItemError,
     FingerprintFormatError,
@@ -52,6 +53,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (UnknownItemError, 404),
     (UnknownKeyError, 404),
     (DuplicateItemError, 409),
+    (BankExistsError, 409),
     (ParameterMismatchError, 409),
     (IndexNotReadyError, 503),
     (InputError, 422),
@@ -76,7 +78,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CopytraceError)
     async def copytrace_error(_: Request, exc: CopytraceError) -> JSONResponse:
         status = next(code for cls, code in _STATUS if isinstance(exc, cls))
-        return _error(status, str(exc))
+        return _error(status, exc.message("http"))
 
     @app.exception_handler(SQLAlchemyError)
     async def store_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:

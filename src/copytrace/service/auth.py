@@ -62,7 +62,7 @@ def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, r
     if credentials is None or not credentials.credentials.strip():
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send 'Authorization: Bearer <key>' (create one with 'copytrace keys create')",
+            "missing API key: send 'Authorization: Bearer <key>' (an admin creates keys with POST /v1/keys)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     cache: KeyCache = request.app.state.keys
