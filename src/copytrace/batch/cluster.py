@@ -17,6 +17,11 @@ Then the driver keeps one row per linked pair, the edges ``--link`` keeps, compu
 (``components``: union-find in memory, or large/small-star rounds on Ray) and writes ``clusters``,
 ``edges``, ``summary.json`` and ``report.html``.  Workers get the indexes and the text file once per node
 (``shared_index``); they read the inputs themselves, as ``scan`` does.
+
+Documents that share an id are all clustered (each is a row of ``clusters``) and counted in
+``summary.json`` (``duplicate_ids``) with a warning naming the first 20.  An input file changed since the
+job started is refused on ``--resume`` (the documents are numbered across the whole corpus, so one file's
+blocks cannot be redone alone).
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ from .clustering import (
     version_links,
 )
 from .inputs import Block, TableColumns, expand, plan
-from .markers import JobDir, write_atomic
-from .readers import Bad, BlockReading, Doc, read_block
+from .markers import JobDir, ResumeError, write_atomic
+from .readers import Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,6 +63,7 @@ if TYPE_CHECKING:
     from .shared_index import SharedFile, SharedIndex
 
 CHUNK = 512  # documents fingerprinted or matched in one compiled call
+PENDING_BYTES = 64 * 1024 * 1024  # ... or fewer, when their texts reach this many characters
 BAD_KEPT = 100
 COMPONENTS = ("auto", "memory", "distributed")
 MEMORY_EDGES = 50_000_000  # ``auto`` gathers up to this many edges on the driver (16 bytes each)
@@ -193,7 +199,7 @@ def _read(block: Block, settings: ClusterSettings, stats: dict[str, Any]) -> Ite
     """The documents of ``block`` in chunks; bad records are counted into ``stats``."""
     counts = BlockReading()
     bad: list[dict[str, Any]] = []
-    n_bad = docs = 0
+    n_bad = docs = chars = 0
     pending: list[Doc] = []
     for rec in read_block(block, settings.columns, counts, max_bytes=settings.max_bytes):
         if isinstance(rec, Bad):
@@ -203,9 +209,10 @@ def _read(block: Block, settings: ClusterSettings, stats: dict[str, Any]) -> Ite
             continue
         docs += 1
         pending.append(rec)
-        if len(pending) >= CHUNK:
+        chars += len(rec.text)
+        if len(pending) >= CHUNK or chars >= PENDING_BYTES:
             yield pending
-            pending = []
+            pending, chars = [], 0
     if pending:
         yield pending
     stats.update(documents=docs, bytes=counts.nbytes, lines=counts.lines, bad_records=n_bad, bad=bad)
@@ -543,7 +550,15 @@ def run_cluster(
         "max_bytes": settings.max_bytes,
     }
     folder = JobDir(out)
-    folder.open(job_spec, resume=resume)
+    resumed = folder.open(job_spec, resume=resume)
+    changed = folder.changed_inputs({f.url: f.identity for f in files})
+    if resumed and changed:
+        raise ResumeError(
+            f"{out}: --resume refused: {changed[0]}"
+            + (f" (and {len(changed) - 1} more input file(s))" if len(changed) > 1 else "")
+            + ": a cluster job numbers the documents of the whole corpus, so it cannot take in a changed "
+            "input; restore the file, or run the job again into another --out folder"
+        )
     job = _Job(folder, blocks, workers, ray_address, on_start, on_block)
     params = FingerprintParams(key_id=(key or PUBLIC_KEY).key_id)
     versions_path, index_path, texts_path = (
@@ -612,6 +627,7 @@ def run_cluster(
             labels = star_components(n, edge_arrays)
         sizes = np.bincount(labels, minlength=n)[labels] if n else np.zeros(0, dtype=np.int64)
         ids = _ids(job)
+        duplicates = duplicate_ids([ids])
         outputs = _write_outputs(job, output_format, ids, labels, sizes, keep)
         components_seconds = round(time.perf_counter() - gathered, 3)
     finally:
@@ -626,6 +642,7 @@ def run_cluster(
         "bytes": sum(s["bytes"] for s in every.values()),
         "bad_records": sum(s["bad_records"] for s in every.values()),
         "bad": bad[:1000],
+        "duplicate_ids": duplicates,
         "blocks": len(blocks),
         "blocks_resumed": job.resumed,
         "link": settings.link,
@@ -651,6 +668,7 @@ def run_cluster(
             texts.close()
         summary["output"]["report"] = str(page)
     write_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    warn_duplicates(duplicates, "clustered")
     return ClusterResult(summary, bad)
 
 

@@ -10,7 +10,9 @@ a file, a glob, or a directory searched recursively.  Its kind comes from its na
 
 A *block* is the unit of work, of resume and of parallelism: a byte range of an uncompressed JSON Lines file
 (a line belongs to the range it starts in), a whole compressed file, some row groups of a Parquet file, or a
-run of ``.txt`` files.  Its ``key`` is a digest of what it covers, so a re-run finds its marker.
+run of ``.txt`` files.  Its ``key`` is a digest of what it covers and of the *identity* of its file(s) (size
+and modification time of a local file; version id or ETag of an object-store file), so a re-run over the
+same inputs finds its marker and a changed file's blocks are planned anew.
 """
 
 from __future__ import annotations
@@ -45,12 +47,15 @@ class Block:
     first_row: int = 1
     size: int = 0
     files: tuple[str, ...] = field(default_factory=tuple)
+    identity: str = ""
 
     @property
     def key(self) -> str:
-        """A name for the block's marker and part files, the same in every run over the same inputs."""
+        """A name for the block's marker and part files, the same in every run over the same, unchanged
+        inputs."""
         what = (
             f"{self.kind}|{self.path}|{self.start}|{self.stop}|{len(self.files)}|{'|'.join(self.files[:1])}"
+            f"|{self.identity}"
         )
         return hashlib.sha256(what.encode()).hexdigest()[:24]
 
@@ -63,6 +68,7 @@ class Block:
             "first_row": self.first_row,
             "size": self.size,
             "files": list(self.files),
+            "identity": self.identity,
         }
 
     @classmethod
@@ -75,6 +81,7 @@ class Block:
             int(row["first_row"]),
             int(row["size"]),
             tuple(str(f) for f in row["files"]),
+            str(row.get("identity", "")),
         )
 
 
@@ -124,12 +131,39 @@ def _protocol_prefix(fs: Any, url: str) -> str:
 
 @dataclass(frozen=True)
 class InputFile:
-    """A file to read: URL or path, kind, size; ``root``: the folder a ``.txt`` id is relative to."""
+    """A file to read: URL or path, kind, size; ``root``: the folder a ``.txt`` id is relative to;
+    ``identity``: what changes when the file does (``identity_of``)."""
 
     url: str
     kind: str
     size: int
     root: str = ""
+    identity: str = ""
+
+
+def identity_of(info: dict[str, Any]) -> str:
+    """What tells one version of a file from another, from fsspec's ``info``: an object store's version id
+    or ETag where it gives one, else the size and modification time.
+
+    >>> identity_of({"size": 10, "mtime": 1700000000.5})
+    'size=10 mtime=1700000000.5'
+    >>> identity_of({"size": 10, "ETag": '"9b2cf535f27731c974343645a3985328"'})
+    'size=10 etag=9b2cf535f27731c974343645a3985328'
+    """
+    size = int(info.get("size") or 0)
+    for name, label in (
+        ("VersionId", "version"),
+        ("version_id", "version"),
+        ("ETag", "etag"),
+        ("etag", "etag"),
+    ):
+        value = info.get(name)
+        if value:
+            return f"size={size} {label}={str(value).strip(chr(34))}"
+    mtime = info.get("mtime", info.get("LastModified", info.get("last_modified", info.get("updated", ""))))
+    if hasattr(mtime, "isoformat"):
+        mtime = mtime.isoformat()
+    return f"size={size} mtime={mtime}"
 
 
 def expand(inputs: Iterable[str]) -> list[InputFile]:
@@ -173,7 +207,9 @@ def expand(inputs: Iterable[str]) -> list[InputFile]:
                 continue
             usable += 1
             full = prefix + p if prefix and not p.startswith(prefix) else p
-            found.setdefault(full, InputFile(full, kind, int(info.get("size") or 0), prefix + root))
+            found.setdefault(
+                full, InputFile(full, kind, int(info.get("size") or 0), prefix + root, identity_of(info))
+            )
         if not usable:
             raise InputError(f"{url}: holds no .jsonl, .jsonl.gz, .jsonl.zst, .parquet or .txt file")
     return list(found.values())
@@ -189,18 +225,26 @@ def plan(files: list[InputFile], columns: TableColumns = TableColumns()) -> list
         elif f.kind == "parquet":
             blocks.extend(_parquet_blocks(f, columns))
         elif f.url.lower().endswith((".gz", ".zst")) or f.size <= BLOCK_BYTES:
-            blocks.append(Block("jsonl", f.url, 0, -1, 1, f.size))
+            blocks.append(Block("jsonl", f.url, 0, -1, 1, f.size, identity=f.identity))
         else:
             for start in range(0, f.size, BLOCK_BYTES):
                 stop = min(start + BLOCK_BYTES, f.size)
-                blocks.append(Block("jsonl", f.url, start, stop, 1, stop - start))
+                blocks.append(Block("jsonl", f.url, start, stop, 1, stop - start, identity=f.identity))
     for root, group in texts.items():
         rel = [_relative(f.url, root) for f in group]
         for i in range(0, len(group), BLOCK_FILES):
             part = group[i : i + BLOCK_FILES]
+            identity = hashlib.sha256("\n".join(f.identity for f in part).encode()).hexdigest()[:24]
             blocks.append(
                 Block(
-                    "txt", root, i, i + len(part), 1, sum(f.size for f in part), tuple(rel[i : i + len(part)])
+                    "txt",
+                    root,
+                    i,
+                    i + len(part),
+                    1,
+                    sum(f.size for f in part),
+                    tuple(rel[i : i + len(part)]),
+                    identity,
                 )
             )
     return blocks
@@ -233,6 +277,6 @@ def _parquet_blocks(f: InputFile, columns: TableColumns) -> list[Block]:
         rows += rg.num_rows
         size += rg.total_byte_size
         if rows >= BLOCK_ROWS or g == meta.num_row_groups - 1:
-            blocks.append(Block("parquet", f.url, group, g + 1, first, size))
+            blocks.append(Block("parquet", f.url, group, g + 1, first, size, identity=f.identity))
             first, group, rows, size = first + rows, g + 1, 0, 0
     return blocks

@@ -3,6 +3,7 @@
 Layout of ``--out DIR``::
 
     DIR/job.json             what the job is: command, inputs, banks, options (a resume must match it)
+    DIR/inputs.json          each input file's identity (size and mtime, or ETag/version) when last read
     DIR/index.ctidx          the banks' index the job searches, pinned for its whole life (resumes too)
     DIR/parts/KEY.parquet    the rows of one finished block
     DIR/done/KEY.json        the block's completion marker: its statistics and bad records
@@ -16,6 +17,11 @@ marker, and a result is gathered only from blocks that have a marker: a job kill
 blocks done or not done, never half done, and a block done twice (a worker retried by Ray) writes the same
 part again under the same name.  Everything is gathered from the parts of the blocks planned now, so stale
 parts of an earlier plan never reach the results.
+
+``--resume`` needs ``job.json``: a folder without one is refused, never filled.  A job that stopped before
+any block was done (it failed, or was killed, early) has claimed nothing: the folder is reused by the next
+run, with or without ``--resume``.  A block's key holds its file's identity, so a file changed since the
+job started has new blocks; ``changed_inputs`` names those files for the job to rescan or refuse.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CopytraceError
+
+JOB_FILES = ("job.json", "inputs.json", "index.ctidx", "versions.ctidx", "corpus.ctidx", "texts.bin")
 
 
 class ResumeError(CopytraceError):
@@ -63,17 +71,36 @@ class JobDir:
     def marker(self, key: str) -> Path:
         return self.root / "done" / f"{key}.json"
 
+    @property
+    def inputs_file(self) -> Path:
+        return self.root / "inputs.json"
+
+    def started(self) -> bool:
+        """Whether any block of the job in this folder is done (it then holds work a run must not lose)."""
+        done = self.root / "done"
+        return done.is_dir() and any(p.suffix == ".json" for p in done.iterdir())
+
     def open(self, job: dict[str, Any], *, resume: bool) -> bool:
         """Prepare the folder for ``job``; True when it resumes an earlier run of the same job.
 
         A folder holding another job's output, or this job's without ``resume``, is refused rather than
-        mixed or overwritten.
+        mixed or overwritten; ``resume`` into a folder that holds no job is refused too.  A folder whose job
+        stopped before its first block is taken over as if empty.
         """
         if self.root.exists() and not self.root.is_dir():
             raise ResumeError(f"{self.root}: --out must be a folder, and this is a file")
         earlier = self._earlier()
+        ours = earlier is not None  # a folder with our job.json holds nothing else worth keeping
+        if earlier is not None and not self.started():
+            self._clear_unstarted()
+            earlier = None
+        elif earlier is None and resume:
+            raise ResumeError(
+                f"{self.root}: --resume, but this folder holds no job to resume (no job.json); run the "
+                "command without --resume to start one"
+            )
         if earlier is None:
-            if self.root.exists() and any(p.name != "ray.log" for p in self.root.iterdir()) and not resume:
+            if not ours and self.root.exists() and any(p.name != "ray.log" for p in self.root.iterdir()):
                 raise ResumeError(f"{self.root}: --out is not empty; name a new folder (or an empty one)")
             for sub in ("parts", "done"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -94,6 +121,41 @@ class JobDir:
         for sub in ("parts", "done"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return True
+
+    def _clear_unstarted(self) -> None:
+        """Remove what a job that did no block left: its description, pinned indexes and stray parts."""
+        for sub in ("parts", "done"):
+            folder = self.root / sub
+            if folder.is_dir():
+                for p in folder.iterdir():
+                    if p.is_file() and p.suffix in (".parquet", ".json", ".tmp"):
+                        p.unlink()
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        for name in JOB_FILES:
+            (self.root / name).unlink(missing_ok=True)
+        for p in self.root.glob(".*.tmp"):
+            p.unlink()
+
+    def changed_inputs(self, identities: dict[str, str]) -> list[str]:
+        """Each input file that differs from the last run's (``inputs.json``): changed, new or gone, as
+        ``FILE (what)``; then record ``identities`` as the last run's."""
+        try:
+            then = json.loads(self.inputs_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            then = None
+        except (OSError, ValueError) as exc:
+            raise ResumeError(f"{self.inputs_file}: unreadable ({exc}); name another --out folder") from exc
+        changes: list[str] = []
+        if isinstance(then, dict):
+            for url, now in identities.items():
+                if url not in then:
+                    changes.append(f"{url} (new since the earlier run)")
+                elif then[url] != now:
+                    changes.append(f"{url} (changed: {then[url]} then, {now} now)")
+            changes.extend(f"{url} (gone since the earlier run)" for url in then if url not in identities)
+        write_atomic(self.inputs_file, (json.dumps(identities, indent=1) + "\n").encode())
+        return changes
 
     def _earlier(self) -> dict[str, Any] | None:
         try:

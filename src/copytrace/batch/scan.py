@@ -9,13 +9,20 @@ run, records each block as it arrives (``markers``) and at the end gathers ``mat
 
 A row is what ``copytrace match --jsonl`` prints for the document (``query`` is its id) plus ``source``:
 ``{"file", "row"}``, the line of a JSON Lines file or the 1-based row of a Parquet file (null for a ``.txt``
-file, which is one document).
+file, which is one document).  Ids are not required to be unique: documents that share an id are all
+scanned, their rows told apart by ``source``, and counted in ``summary.json`` (``duplicate_ids``) with a
+warning naming the first 20.
+
+Memory: a worker holds one record at a time while reading (at most ``--max-size`` bytes of it, however long
+the line: ``readers``) and the documents of one batch, at most ``CHUNK`` of them or ``PENDING_BYTES`` of
+text, whichever comes first; the driver holds 8 bytes per document while it looks for duplicate ids.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import socket
 import time
@@ -28,7 +35,7 @@ from ..errors import CopytraceError
 from ..textio import DEFAULT_MAX_BYTES
 from .inputs import Block, TableColumns, expand, plan
 from .markers import JobDir, write_atomic
-from .readers import Bad, BlockReading, Doc, read_block
+from .readers import DUPLICATES_SHOWN, Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,7 +45,11 @@ if TYPE_CHECKING:
     from .shared_index import SharedIndex
 
 CHUNK = 512  # documents matched in one compiled call
+PENDING_BYTES = 64 * 1024 * 1024  # ... or fewer, when their texts reach this many characters
 BAD_KEPT = 100  # bad records named in a block's marker (all are counted)
+IDS_METADATA = b"copytrace.ids"  # a part's Parquet metadata: the ids of all its block's documents, in order
+
+log = logging.getLogger("copytrace.batch")
 
 
 def match_schema() -> pa.Schema:
@@ -82,6 +93,15 @@ class ScanSettings:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
+def peak_rss() -> int:
+    """The most memory this process has held so far, in bytes (Linux reports kilobytes, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
 def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[bytes, dict[str, Any]]:
     """Match every document of ``block``; its rows as Parquet bytes, and its statistics."""
     import pyarrow as pa
@@ -91,11 +111,12 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
     counts = BlockReading()
     rows: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
-    n_bad = docs = matched = 0
+    n_bad = docs = matched = pending_chars = 0
     pending: list[Doc] = []
+    ids: list[str] = []
 
     def flush() -> None:
-        nonlocal matched
+        nonlocal matched, pending_chars
         answers = index.match_many(
             [d.text for d in pending],
             banks=settings.banks,
@@ -110,6 +131,7 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
                 row["source"] = {"file": doc.file, "row": doc.row}
                 rows.append(row)
         pending.clear()
+        pending_chars = 0
 
     for rec in read_block(block, settings.columns, counts, max_bytes=settings.max_bytes):
         if isinstance(rec, Bad):
@@ -118,13 +140,16 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
                 bad.append({"file": rec.file, "row": rec.row, "reason": rec.reason})
             continue
         docs += 1
+        ids.append(rec.id)
         pending.append(rec)
-        if len(pending) >= CHUNK:
+        pending_chars += len(rec.text)
+        if len(pending) >= CHUNK or pending_chars >= PENDING_BYTES:
             flush()
     if pending:
         flush()
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=match_schema()), sink)
+    table = pa.Table.from_pylist(rows, schema=match_schema())
+    pq.write_table(table.replace_schema_metadata({IDS_METADATA: json.dumps(ids).encode()}), sink)
     stats = {
         "key": block.key,
         "file": block.path,
@@ -139,6 +164,7 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
         "bad": bad,
         "seconds": round(time.perf_counter() - started, 6),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "worker_peak_rss": peak_rss(),
     }
     return sink.getvalue(), stats
 
@@ -253,6 +279,13 @@ def run_scan(
     }
     folder = JobDir(out)
     resumed = folder.open(job, resume=resume)
+    changed = folder.changed_inputs({f.url: f.identity for f in files})
+    if resumed and changed:
+        log.warning(
+            "resuming with input files that differ from the earlier run: their blocks are scanned again, "
+            f"the other blocks kept: {'; '.join(changed[:DUPLICATES_SHOWN])}"
+            + (f"; and {len(changed) - DUPLICATES_SHOWN} more" if len(changed) > DUPLICATES_SHOWN else "")
+        )
     if not (resumed and folder.index_file.exists()):
         index = store.build_index(
             list(settings.banks), key=key, match_params=MatchParams(min_score=settings.min_score)
@@ -313,6 +346,7 @@ def run_scan(
         raise CopytraceError(f"{len(missing)} block(s) were not scanned; run the same command with --resume")
     output = _gather(folder, blocks, every, output_format)
     bad = _bad_records(blocks, every)
+    duplicates = duplicate_ids(block_ids(folder, blocks))
     wall = time.perf_counter() - started
     docs_now = sum(s["documents"] for s in scanned.values())
     summary = {
@@ -323,6 +357,7 @@ def run_scan(
         "matches": sum(s["matches"] for s in every.values()),
         "bad_records": sum(s["bad_records"] for s in every.values()),
         "bad": bad[:1000],
+        "duplicate_ids": duplicates,
         "blocks": len(blocks),
         "blocks_resumed": len(done),
         "banks": list(settings.banks),
@@ -334,12 +369,23 @@ def run_scan(
         "documents_this_run": docs_now,
         "documents_per_second": round(docs_now / scan_seconds, 1) if docs_now and scan_seconds > 0 else None,
         "ray": cluster or None,
+        "worker_peak_rss": max((int(st.get("worker_peak_rss", 0)) for st in scanned.values()), default=None),
     }
     unreachable = sorted({st["store_unreachable"] for st in every.values() if "store_unreachable" in st})
     if unreachable:
         summary["item_offsets"] = f"null in some rows: a worker could not open the store ({unreachable[0]})"
     write_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    warn_duplicates(duplicates, "scanned")
     return ScanResult(summary, bad)
+
+
+def block_ids(folder: JobDir, blocks: list[Block]) -> Iterator[list[str]]:
+    """The ids of each block's documents, in order, from its part."""
+    import pyarrow.parquet as pq
+
+    for b in blocks:
+        meta = pq.read_schema(folder.part(b.key)).metadata or {}
+        yield json.loads(meta.get(IDS_METADATA, b"[]"))
 
 
 def _absolute(url: str) -> str:
