@@ -1,8 +1,10 @@
-"""Ray: started here, on this machine or a cluster, and a step run over blocks by a pool of actors.
+"""Ray: the job's own on this machine, or the cluster named, and a step run over blocks by a pool of actors.
 
-``start`` connects to the cluster named by ``--ray-address`` or ``RAY_ADDRESS`` and otherwise starts a Ray
-on this machine with no set-up; nothing else differs between the two.  ``run`` feeds the blocks to a Ray
-Data ``map_batches`` whose actors each construct the step once (opening the index once per actor, mapped
+``session`` joins the cluster named by ``--ray-address`` or ``RAY_ADDRESS``; with neither it starts a Ray of
+the job's own on this machine (``private_ray``: its own folder and token, in a session of its own, stopped
+when the job ends however it ends) and never the cluster Ray recorded in its shared folder.  A Ray the
+calling program started itself (``ray.init`` before the job) is used as it is.  ``run`` feeds the blocks to a
+Ray Data ``map_batches`` whose actors each construct the step once (opening the index once per actor, mapped
 once per node) and then work block after block; the driver receives each block's result as it is done, in
 whatever order, to record it and move the progress bar.  A worker that dies is restarted by Ray and its
 block done again.
@@ -11,20 +13,39 @@ block done again.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import CopytraceError
+from . import interrupts
 from .inputs import Block
+from .private_ray import PrivateRay
 
 
 class EngineError(CopytraceError):
     """Ray is missing, or could not start or connect."""
+
+
+_READY: list[Callable[[dict[str, Any]], object]] = []  # told when a session's Ray is up (``when_ready``)
+_LOGS: list[Path] = []  # the files ``native_log`` sends Ray's messages to, innermost last
+
+
+@contextlib.contextmanager
+def when_ready(callback: Callable[[dict[str, Any]], object]) -> Iterator[None]:
+    """Within this block, ``callback(cluster)`` is called when a job's Ray is up: its start-up is over
+    (``cluster["start_seconds"]`` long) and the work begins (the progress counts its rate from there)."""
+    _READY.append(callback)
+    try:
+        yield
+    finally:
+        _READY.remove(callback)
 
 
 def _ray() -> Any:
@@ -36,37 +57,77 @@ def _ray() -> Any:
     return ray
 
 
-def start(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
-    """Start or join Ray; returns ``{"address", "nodes", "cpus"}`` of the cluster the job runs on."""
-    ray = _ray()
-    address = address or os.environ.get("RAY_ADDRESS") or None
+def _quiet() -> None:
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    if not ray.is_initialized():
+
+
+def _connect(
+    address: str | None, *, num_cpus: int | None, log: Path | None
+) -> tuple[dict[str, Any], PrivateRay | None]:
+    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a private Ray; the description of
+    the cluster (``address``: as named, or ``local`` for a private one; ``gcs_address``; ``private``;
+    ``nodes``, ``cpus``; ``start_seconds``) and the private Ray to stop after, if one was started."""
+    ray = _ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    _quiet()
+    started = time.perf_counter()
+    private: PrivateRay | None = None
+    if ray.is_initialized():  # the calling program's own Ray
+        named = address or "existing"
+    else:
+        target = address
+        if address is None:
+            private = PrivateRay.start(num_cpus=num_cpus, log=log)
+            target = private.address
+            before = _set_environment(PrivateRay.environment())
+            private.on_stop(lambda: _set_environment(before))
         try:
             ray.init(
-                address=address,
-                num_cpus=num_cpus if address is None else None,
+                address=target,
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.ERROR,
                 configure_logging=True,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray"
-            raise EngineError(f"cannot start {where}: {exc}") from exc
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+            if private is not None:
+                private.stop()
+                raise EngineError(f"cannot join the private Ray started for this job: {exc}") from exc
+            raise EngineError(f"cannot join the Ray cluster at {address}: {exc}") from exc
+        finally:
+            interrupts.rearm()  # ray.init installs a SIGTERM handler of its own
+        named = address or "local"
+    _quiet()
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return {
-        "address": address or "local",
+    cluster = {
+        "address": named,
+        "gcs_address": ray.get_runtime_context().gcs_address,
+        "private": private is not None,
         "nodes": len(nodes),
         "cpus": int(ray.cluster_resources().get("CPU", 1)),
+        "start_seconds": round(time.perf_counter() - started, 3),
     }
+    return cluster, private
+
+
+def _set_environment(values: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Set (or, for None, remove) environment variables of this process and refresh Ray's configuration,
+    which reads its authentication mode from there; returns what they were."""
+    before = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    config = getattr(importlib.import_module("ray._raylet"), "Config", None)
+    if config is not None:  # a Ray with token authentication
+        config.initialize("")
+    return before
 
 
 @contextlib.contextmanager
@@ -85,6 +146,7 @@ def native_log(path: Path) -> Iterator[None]:
     except (OSError, ValueError, AttributeError):  # replaced by a capture (pytest) or a wrapper
         python_on_fd2 = False
     with open(path, "ab") as log:
+        _LOGS.append(path)
         os.dup2(log.fileno(), 2)
         if python_on_fd2:
             sys.stderr = os.fdopen(
@@ -99,20 +161,29 @@ def native_log(path: Path) -> Iterator[None]:
                 sys.stderr = terminal
             os.dup2(saved, 2)
             os.close(saved)
+            _LOGS.pop()
 
 
 @contextlib.contextmanager
-def session(address: str | None = None) -> Iterator[dict[str, Any]]:
-    """``start`` for the length of a job; a Ray started here is shut down after it (one started or joined
-    before, by the caller, is left running)."""
+def session(
+    address: str | None = None, *, num_cpus: int | None = None, log: Path | None = None
+) -> Iterator[dict[str, Any]]:
+    """Ray for the length of a job (``_connect``).  A Ray joined or started here is left (``ray.shutdown``)
+    after it, and a private one stopped, on every way out; one the caller started is left running.  With
+    ``log``, what Ray's C++ core prints to standard error goes to that file instead (``native_log``)."""
     ray = _ray()
     ours = not ray.is_initialized()
-    cluster = start(address)
-    try:
-        yield cluster
-    finally:
+    with contextlib.ExitStack() as stack:
+        if log is not None:
+            stack.enter_context(native_log(log))
+        cluster, private = _connect(address, num_cpus=num_cpus, log=_LOGS[-1] if _LOGS else None)
+        if private is not None:
+            stack.callback(private.stop)
         if ours:
-            ray.shutdown()
+            stack.callback(ray.shutdown)
+        for callback in list(_READY):
+            callback(cluster)
+        yield cluster
 
 
 def run(

@@ -44,10 +44,12 @@ class SharedFile:
 
     @classmethod
     def publish(cls, path: Path) -> Self:
-        """Share the file at ``path`` (on the driver's machine) with the workers of the running Ray."""
+        """Share the file at ``path`` (on the driver's machine) with the workers of the running Ray.  The
+        path is made absolute here: a worker's current folder is not the driver's."""
         import numpy as np
         import ray
 
+        path = Path(os.path.abspath(path))
         node = ray.get_runtime_context().get_node_id()
         nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         blob = None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import time
+import os
 from pathlib import Path
-from typing import Any
 
 from ..errors import CopytraceError
 from .common import Exit, add_common_options, error, load_key, note
 from .match import _limit, _score
+from .progress import JobProgress, add_progress_options
+
+INTERRUPTED = "Ray stopped; the passes finished so far are kept: run the same command with --resume to finish"
 
 EPILOG = """examples:
   copytrace cluster posts/ --out families-1                   # every .jsonl, .parquet and .txt below posts/
@@ -26,6 +28,10 @@ Output in DIR: clusters.parquet (or .jsonl), one row per input document {"id", "
 ("cluster" is the id of the family's first document; a document with no copy is its own cluster of 1);
 edges.parquet: {"a", "b", "score", "a_containment", "b_containment", "spans"} with the shared passages'
 offsets in both texts; summary.json; report.html (the largest families, passages highlighted).
+Runs on the Ray cluster at --ray-address or $RAY_ADDRESS, else on a private Ray it starts on this machine
+for the job alone and stops when the job ends, however it ends.  Progress: a bar on a terminal, else a line
+every 10 s (--progress-interval); --progress json for JSON lines.  Ctrl-C stops the job within seconds (exit
+status 130); finish it with --resume.
 Exit status: 0 if any family of two or more was found, 1 if none, 2 on an error or when records were bad.
 """
 
@@ -76,53 +82,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--workers", type=_limit, metavar="N", help="Ray actors (default: one per CPU of the cluster)"
     )
+    add_progress_options(p)
     add_common_options(p, store=False)
     p.set_defaults(run=run)
 
 
-class _Progress:
-    """Each pass's blocks, documents and documents/s, on stderr while the job runs (on a terminal)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[docs]:,} docs  {task.fields[rate]:,.0f} docs/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        )
-        self.task: Any = None
-        self.docs = 0
-        self.started = time.perf_counter()
-
-    def start(self, stage: str, blocks: int, nbytes: int, done: int) -> None:
-        if done and (blocks or stage == "fingerprint"):  # a resumed job has done blocks of the first pass
-            note(f"resuming {stage}: {done} block(s) were finished by an earlier run; {blocks} left")
-        if self.task is None:
-            self.bar.start()
-        else:
-            self.bar.remove_task(self.task)
-        self.docs = 0
-        self.started = time.perf_counter()
-        self.task = self.bar.add_task(stage, total=max(nbytes, 1), docs=0, rate=0.0)
-
-    def block(self, stage: str, stats: dict[str, Any]) -> None:
-        self.docs += stats["documents"]
-        rate = self.docs / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.update(self.task, advance=stats["bytes"], docs=self.docs, rate=rate)
-
-    def stop(self) -> None:
-        self.bar.stop()
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..batch import interrupts
+
+    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, Ray stopped, exit 130 within seconds
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..batch import engine
     from ..batch.cluster import ClusterSettings, run_cluster
     from ..batch.inputs import TableColumns
 
@@ -132,24 +105,32 @@ def run(args: argparse.Namespace) -> int:
         columns=TableColumns(args.id_column, args.text_column),
         max_bytes=args.max_size,
     )
-    bar = _Progress()
-    try:
-        result = run_cluster(
-            args.inputs,
-            Path(args.out),
-            settings=settings,
-            key=load_key(args),
-            output_format=args.format,
-            components=args.components,
-            resume=args.resume,
-            ray_address=args.ray_address,
-            workers=args.workers,
-            report=args.report,
-            on_start=bar.start,
-            on_block=bar.block,
-        )
-    finally:
-        bar.stop()
+    progress = JobProgress.from_args(args, "cluster")
+
+    def started(stage: str, blocks: int, nbytes: int, done: int) -> None:
+        if done and (blocks or stage == "fingerprint"):  # a resumed job has done blocks of the first pass
+            note(f"resuming {stage}: {done} block(s) were finished by an earlier run; {blocks} left")
+        progress.stage(stage, blocks, nbytes)
+
+    out = Path(os.path.abspath(args.out))
+    with engine.when_ready(progress.ray_ready):
+        try:
+            result = run_cluster(
+                args.inputs,
+                out,
+                settings=settings,
+                key=load_key(args),
+                output_format=args.format,
+                components=args.components,
+                resume=args.resume,
+                ray_address=args.ray_address,
+                workers=args.workers,
+                report=args.report,
+                on_start=started,
+                on_block=lambda stage, stats: progress.block(stats),
+            )
+        finally:
+            progress.stop()
     s = result.summary
     for rec in result.bad[:20]:
         where = f"{rec['file']}:{rec['row']}" if rec["row"] is not None else rec["file"]

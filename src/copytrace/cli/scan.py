@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import time
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import CopytraceError
 from .common import Exit, add_common_options, error, load_key, note, open_store
 from .match import _limit, _score
+from .progress import JobProgress, add_progress_options
 
 if TYPE_CHECKING:
     from ..keys import Key
@@ -28,7 +29,11 @@ or any URL fsspec opens (s3://..., with the usual AWS_* settings).
 Output in DIR: matches.parquet (or .jsonl), one row per match, the shape of 'copytrace match --jsonl' with
 "query" the document id and "source": {"file", "row"} (line of a JSON Lines file, row of a Parquet file);
 summary.json (documents, bytes, matched documents, bad records with file and line, time, documents/s).
-Runs on the Ray at --ray-address or $RAY_ADDRESS, else starts one on this machine.
+Runs on the Ray cluster at --ray-address or $RAY_ADDRESS, else on a private Ray it starts on this machine
+for the scan alone (never one it finds running) and stops when the scan ends, however it ends.
+Progress: a bar on a terminal, else a line every 10 s (--progress-interval) with documents, bytes,
+documents/s and time left; --progress json for JSON lines.  Ctrl-C stops the scan within seconds (exit
+status 130); finish it with --resume.
 Exit status: 0 if any document matched, 1 if none did, 2 on an error or when records were bad (they are
 reported with file and line and skipped; the other documents are scanned).
 """
@@ -71,8 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--workers", type=_limit, metavar="N", help="Ray actors (default: one per CPU of the cluster)"
     )
+    add_progress_options(p)
     add_common_options(p)
     p.set_defaults(run=run)
+
+
+INTERRUPTED = "Ray stopped; the blocks finished so far are kept: run the same command with --resume to finish"
 
 
 def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> list[str]:
@@ -97,45 +106,15 @@ def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> 
     return list(selection.searched)
 
 
-class _Progress:
-    """Documents, documents/s, bytes and time left, on stderr while the scan runs (on a terminal)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("scanning"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[docs]:,} docs  {task.fields[rate]:,.0f} docs/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal,
-        )
-        self.task: Any = None
-        self.docs = 0
-        self.started = time.perf_counter()
-
-    def start(self, blocks: int, nbytes: int, done: int) -> None:
-        if done:
-            note(f"resuming: {done} block(s) were finished by an earlier run; {blocks} left")
-        self.bar.start()
-        self.started = time.perf_counter()
-        self.task = self.bar.add_task("scan", total=max(nbytes, 1), docs=0, rate=0.0)
-
-    def block(self, stats: dict[str, Any]) -> None:
-        self.docs += stats["documents"]
-        rate = self.docs / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.update(self.task, advance=stats["bytes"], docs=self.docs, rate=rate)
-
-    def stop(self) -> None:
-        self.bar.stop()
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..batch import interrupts
+
+    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, Ray stopped, exit 130 within seconds
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..batch import engine
     from ..batch.inputs import TableColumns
     from ..batch.scan import ScanSettings, run_scan
 
@@ -150,23 +129,31 @@ def run(args: argparse.Namespace) -> int:
         columns=TableColumns(args.id_column, args.text_column),
         max_bytes=args.max_size,
     )
-    bar = _Progress()
-    try:
-        result = run_scan(
-            args.inputs,
-            Path(args.out),
-            store=store,
-            settings=settings,
-            key=key,
-            output_format=args.format,
-            resume=args.resume,
-            ray_address=args.ray_address,
-            workers=args.workers,
-            on_start=bar.start,
-            on_block=bar.block,
-        )
-    finally:
-        bar.stop()
+    progress = JobProgress.from_args(args, "scan")
+
+    def started(blocks: int, nbytes: int, done: int) -> None:
+        if done:
+            note(f"resuming: {done} block(s) were finished by an earlier run; {blocks} left")
+        progress.stage("scan", blocks, nbytes)
+
+    out = Path(os.path.abspath(args.out))
+    with engine.when_ready(progress.ray_ready):
+        try:
+            result = run_scan(
+                args.inputs,
+                out,
+                store=store,
+                settings=settings,
+                key=key,
+                output_format=args.format,
+                resume=args.resume,
+                ray_address=args.ray_address,
+                workers=args.workers,
+                on_start=started,
+                on_block=progress.block,
+            )
+        finally:
+            progress.stop()
     s = result.summary
     for rec in result.bad[:20]:
         where = f"{rec['file']}:{rec['row']}" if rec["row"] is not None else rec["file"]

@@ -1,0 +1,149 @@
+"""The keeper of a job's private Ray: starts it, and stops every process of it when the job's driver is gone.
+
+Run as a script (``python _ray_supervisor.py TEMP_DIR NUM_CPUS``) by ``private_ray``, in a session of its
+own, with a pipe on its standard input whose other end only the driver holds.  It starts a Ray head on this
+machine with ``TEMP_DIR`` as Ray's folder (never Ray's shared ``/tmp/ray`` nor ``$RAY_TMPDIR``, so neither
+the address Ray records there is read nor ours written there), prints ``ready ADDRESS`` (or ``failed
+REASON``) and waits.  When its standard input ends - the driver closed it, exited, or was killed with
+SIGKILL, the kernel closes it in every case - it kills every process of its session (all of Ray's: its
+servers, agents and workers, whatever process group Ray puts them in), removes ``TEMP_DIR`` and exits.
+Ctrl-C at a terminal reaches the driver's process group only, never this session: Ray is stopped by this
+keeper alone, in one way, whatever happened to the driver.
+
+It imports nothing of copytrace (it is run by path, so the package's ``__init__`` is not loaded either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid`` but this one (zombies are dead: they are not counted)."""
+    me = os.getpid()
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in entries:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) "
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid:
+            found.append(int(name))
+    return found
+
+
+def _reap() -> None:
+    """Collect the exit status of every ended child (orphans of Ray's come here: see ``_adopt_orphans``)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _adopt_orphans() -> None:
+    """Become the parent of any process of Ray's whose parent dies first (``PR_SET_CHILD_SUBREAPER``), so
+    that each is reaped here, not left a zombie under an init that does not reap (a container's)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: orphans go to init as usual
+        pass
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
+def stop_session(sid: int) -> None:
+    """SIGTERM to every other process of the session, then SIGKILL to what is left after ``KILL_GRACE``
+    (Ray's agents have been seen to ignore SIGTERM for most of a minute)."""
+    if not os.path.isdir("/proc"):  # no /proc: the process group is the best there is
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        return
+    _signal_all(session_members(sid), signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE
+    while time.monotonic() < deadline and session_members(sid):
+        _reap()
+        time.sleep(0.05)
+    for _ in range(100):  # new processes may still be starting (a worker Ray was forking): until none
+        _reap()
+        left = session_members(sid)
+        if not left:
+            return
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _finish(temp_dir: str, code: int) -> None:
+    stop_session(os.getsid(0))
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _watch_driver(temp_dir: str) -> None:
+    """Block until the driver's end of the pipe is closed, then stop everything."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    _finish(temp_dir, 0)
+
+
+def main(argv: list[str]) -> None:
+    temp_dir, num_cpus = argv[0], int(argv[1])
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: _finish(temp_dir, 143))
+    _adopt_orphans()
+    threading.Thread(target=_watch_driver, args=(temp_dir,), daemon=True).start()
+    try:
+        import ray
+
+        ray.init(
+            address="local",
+            _temp_dir=temp_dir,
+            num_cpus=num_cpus or None,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+        )
+        address = ray.get_runtime_context().gcs_address
+    except BaseException as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"failed {reason}", flush=True)
+        _finish(temp_dir, 1)
+        return
+    print(f"ready {address}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: _finish(temp_dir, 143))  # ray.init installs its own
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,145 @@
+"""A Ray of the job's own on this machine: what ``scan`` and ``cluster`` run on when no cluster is named.
+
+``ray.init()`` with no address joins the cluster whose address Ray recorded in ``$RAY_TMPDIR`` or
+``/tmp/ray`` (a folder any local user can write), and a Ray it starts is a child of the driver, in the
+driver's process group: Ctrl-C reaches its processes too, and a kill -9 of the driver leaves some of them
+running.  So a job never calls it that way.  ``PrivateRay.start`` runs a keeper process
+(``_ray_supervisor``) in a session of its own, which starts a Ray head with a fresh private folder of its own
+(mode 0700, short enough for the Unix sockets Ray makes in it) and a random token that only the job's
+processes hold (in their environment, never on disk); the driver then joins that Ray by its address.  The
+keeper holds the read end of a pipe whose write end only the driver holds: when the driver closes it,
+exits or dies (whatever the signal), the keeper kills every process of its session and removes the folder.
+
+>>> PrivateRay.folder_base("/tmp")
+'/tmp'
+>>> PrivateRay.folder_base("/a/very/long/temporary/folder/that/leaves/no/room")
+'/tmp'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import CopytraceError
+
+# Ray's longest socket is TEMP/session_<date>_<time>_<micro>_<pid>/sockets/plasma_store: 64 bytes past TEMP,
+# and a Unix socket path holds 107.
+MAX_FOLDER = 107 - 64
+FOLDER_PREFIX = "ctray-"
+STOP_WAIT = 10.0  # seconds a normal stop waits for the keeper
+TOKEN = secrets.token_hex(32)  # one per driver process: Ray reads it once per process
+
+
+class PrivateRayError(CopytraceError):
+    """The private Ray could not be started."""
+
+
+class PrivateRay:
+    """A running private Ray: its address, its folder, and the keeper that stops it."""
+
+    def __init__(self, keeper: subprocess.Popen[str], folder: str, address: str, seconds: float) -> None:
+        self.keeper, self.folder, self.address, self.seconds = keeper, folder, address, seconds
+        self._after: list[Callable[[], object]] = []
+
+    def on_stop(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once this Ray is stopped (the driver's settings for it are put back)."""
+        self._after.append(callback)
+
+    @staticmethod
+    def folder_base(base: str | None = None) -> str:
+        """Where the private folder goes: the temporary folder, or ``/tmp`` when that is too long a path
+        for Ray's sockets."""
+        base = base or tempfile.gettempdir()
+        return base if len(base) + 1 + len(FOLDER_PREFIX) + 8 <= MAX_FOLDER else "/tmp"
+
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """What the job's Ray processes and its driver need in their environment: token authentication
+        with this process's token (a stranger on the network cannot join), and no address to follow."""
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN, "RAY_USAGE_STATS_ENABLED": "0"}
+
+    @classmethod
+    def start(cls, *, num_cpus: int | None = None, log: Path | None = None) -> PrivateRay:
+        """Start the keeper and its Ray; ``PrivateRayError`` (with the reason) when Ray does not start.
+        What Ray prints goes to ``log`` (else nowhere)."""
+        started = time.perf_counter()
+        folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=cls.folder_base())
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env.update(cls.environment())
+        env["PYTHONWARNINGS"] = "ignore"
+        script = str(Path(__file__).with_name("_ray_supervisor.py"))
+        sink: IO[bytes] | int = subprocess.DEVNULL
+        if log is not None:
+            sink = open(log, "ab")  # noqa: SIM115 - handed to the child, closed just after
+        try:
+            keeper = subprocess.Popen(
+                [sys.executable, script, folder, str(num_cpus or 0)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                env=env,
+                cwd="/",  # what a worker is given is a full path, never one relative to the driver's folder
+                text=True,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            os.rmdir(folder)
+            raise PrivateRayError(f"cannot start a private Ray on this machine: {exc}") from exc
+        finally:
+            if not isinstance(sink, int):
+                sink.close()
+        _RUNNING.append((keeper, folder))
+        assert keeper.stdout is not None
+        line = keeper.stdout.readline().strip()
+        word, _, rest = line.partition(" ")
+        if word != "ready":
+            cls._stop(keeper, folder)
+            reason = rest if word == "failed" else f"its keeper exited with status {keeper.poll()}"
+            where = f" (Ray's messages are in {log})" if log is not None else ""
+            raise PrivateRayError(f"cannot start a private Ray on this machine: {reason}{where}")
+        return cls(keeper, folder, rest, time.perf_counter() - started)
+
+    def stop(self) -> None:
+        """Stop every process of this Ray and remove its folder (the keeper does it; this waits for it)."""
+        self._stop(self.keeper, self.folder)
+        while self._after:
+            self._after.pop()()
+
+    @staticmethod
+    def _stop(keeper: subprocess.Popen[str], folder: str, wait: float = STOP_WAIT) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if keeper.stdin is not None:
+                keeper.stdin.close()
+        try:
+            keeper.wait(timeout=wait)
+        except subprocess.TimeoutExpired:  # the keeper itself is stuck: take its whole session down
+            from ._ray_supervisor import stop_session
+
+            with contextlib.suppress(OSError):
+                os.kill(keeper.pid, 9)
+            stop_session(keeper.pid)
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(ValueError):
+            _RUNNING.remove((keeper, folder))
+        if keeper.stdout is not None:
+            keeper.stdout.close()
+
+
+_RUNNING: list[tuple[subprocess.Popen[Any], str]] = []
+
+
+def stop_all(wait: float) -> None:
+    """Stop every private Ray this process started, waiting at most ``wait`` seconds in all (on Ctrl-C)."""
+    deadline = time.monotonic() + wait
+    for keeper, folder in list(_RUNNING):
+        PrivateRay._stop(keeper, folder, max(0.0, deadline - time.monotonic()))
