@@ -255,7 +255,7 @@ def test_over_limit_input_says_how_much_in_bytes(cli, tmp_path: Path, source: st
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ('{"id": "a", "text": "abc', "malformed JSON: Unterminated string starting at column 21"),
+        ('{"id": "a", "text": "abc', "malformed JSON: the string starting at column 21 is not closed"),
         ('{"id": "a" "text": "abc"}', "malformed JSON: Expecting ',' delimiter at column 12"),
     ],
     ids=["unterminated", "missing-comma"],

@@ -49,3 +49,27 @@ def test_text_required_where_queries_need_it(line: str) -> None:
 def test_hostile_lines_are_errors_of_their_line(line: str, reason: str) -> None:
     (out,) = iter_records(["", line], source="in.jsonl")
     assert isinstance(out, RecordError) and out.line == 2 and out.reason.startswith(reason), out
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            '{"id": "b", "text": "the closing quote was lost\n',
+            "malformed JSON: the string starting at column 21 is not closed: its closing quote is missing",
+        ),
+        (
+            '{"id": "b", "text": "no quote, no newline',
+            "malformed JSON: the string starting at column 21 is not closed: its closing quote is missing",
+        ),
+        (
+            '{"id": "b", "text": "a\ttab"}\r\n',
+            "malformed JSON: a raw tab (U+0009) inside a string at column 23: write it escaped, as \\t",
+        ),
+    ],
+    ids=["unterminated-string", "unterminated-last-line", "raw-tab"],
+)
+def test_a_broken_string_is_named_as_such(line: str, reason: str) -> None:
+    """A line that ends inside a string is an unclosed string, not 'Invalid control character' at its end."""
+    (out,) = iter_records([line], source="in.jsonl")
+    assert isinstance(out, RecordError) and out.reason == reason, out

@@ -51,7 +51,8 @@ def json_line(line: str, source: str, number: int) -> Any:
     """The JSON value of one line of a JSON Lines input; ``RecordError`` naming ``source:number`` if it is
     malformed, holds a number too long to convert, or is nested too deeply."""
     try:
-        return json.loads(line)
+        # without its line ending: a string left open then reads as unterminated, not as holding a newline
+        return json.loads(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         raise RecordError(source, number, json_error(exc)) from exc
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
@@ -61,15 +62,33 @@ def json_line(line: str, source: str, number: int) -> Any:
 
 
 def json_error(exc: json.JSONDecodeError) -> str:
-    """``exc`` as a reason for a ``RecordError``: what is wrong and at which column of the line.
+    r"""``exc`` as a reason for a ``RecordError``: what is wrong and at which column of the line, in words
+    that say what to fix where ``json``'s own would mislead.
 
-    >>> json_error(json.JSONDecodeError("Unterminated string starting at", '"abc', 0))
-    'malformed JSON: Unterminated string starting at column 1'
+    >>> json_error(json.JSONDecodeError("Unterminated string starting at", '{"a": "bc', 6))
+    'malformed JSON: the string starting at column 7 is not closed: its closing quote is missing'
+    >>> json_error(json.JSONDecodeError("Invalid control character at", '"a\tb"', 2))
+    'malformed JSON: a raw tab (U+0009) inside a string at column 3: write it escaped, as \\t'
     >>> json_error(json.JSONDecodeError("Expecting value", "[1, ]", 4))
     'malformed JSON: Expecting value at column 5'
     """
+    if exc.msg.startswith("Unterminated string"):
+        return (
+            f"malformed JSON: the string starting at column {exc.colno} is not closed: its closing quote is "
+            "missing"
+        )
+    if exc.msg.startswith("Invalid control character") and exc.pos < len(exc.doc):
+        code = ord(exc.doc[exc.pos])
+        name, escape = _CONTROL.get(code, ("control character", f"\\u{code:04x}"))
+        return (
+            f"malformed JSON: a raw {name} (U+{code:04X}) inside a string at column {exc.colno}: write it "
+            f"escaped, as {escape}"
+        )
     at = "" if exc.msg.endswith(" at") else " at"  # json's own wording may end in "at" already
     return f"malformed JSON: {exc.msg}{at} column {exc.colno}"
+
+
+_CONTROL = {9: ("tab", "\\t"), 10: ("line break", "\\n"), 13: ("carriage return", "\\r")}
 
 
 def iter_records(
