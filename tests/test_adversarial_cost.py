@@ -1,8 +1,12 @@
 """Adversarial inputs cost about what ordinary text costs: repetition, one repeated character, nested HTML,
-alternating scripts and combining marks, as a query and as a banked item.
+alternating scripts and combining marks, as a query and as a banked item; and posts made against a phrase
+bank whose phrases share their start.
 
 Each case is compared with 1 MB of ordinary text in the same run (a ratio, so the machine's speed does not
-matter); before the bounds, one repeated word cost minutes and gigabytes.
+matter); before the bounds, one repeated word cost minutes and gigabytes.  The phrase matcher also counts
+the hashes it computes (``PhraseTable.work``), a measure of its cost that no other load on the machine
+changes; before its bound, the start of 10,000 phrases repeated cost 95 times ordinary text, and in split
+letters 280 times.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace import Index, MatchParams, TooShortError
+from copytrace.phrases import PhraseTable, phrase_fingerprints
 
 from .reference import assert_index_agrees_with_brute_force
 
@@ -122,3 +127,70 @@ def repetitive(draw: st.DrawFn) -> tuple[list[str], str]:
 def test_repetitive_texts_agree_with_brute_force(corpus: tuple[list[str], str]) -> None:
     items, query = corpus
     assert_index_agrees_with_brute_force(items, query, MatchParams())
+
+
+# ------------------------------------------------------------------------------------- phrase banks
+PHRASE_START = "death to the occupiers burn their homes"
+PHRASE_POSTS: dict[str, str] = {
+    "shared-start-repeated": _fill(PHRASE_START + " "),  # every phrase begins here, none is completed
+    "shared-start-split-letters": _fill(" ".join(PHRASE_START) + "  "),
+    "shared-start-glued": _fill(PHRASE_START.replace(" ", "") + " "),
+}
+
+
+def _shared_start_phrases(inaugural: dict[str, str]) -> list[str]:
+    """10,000 phrases of 8 to 15 words: the same start, then 1 to 8 words of the inaugural addresses."""
+    words = " ".join(inaugural.values()).split()
+    return [
+        PHRASE_START + " " + " ".join(words[(i * 7919 + j * 104729) % len(words)] for j in range(1 + i % 8))
+        for i in range(10_000)
+    ]
+
+
+@pytest.fixture(scope="module")
+def phrase_table(inaugural: dict[str, str]) -> PhraseTable:
+    table = PhraseTable()
+    for i, fp in enumerate(phrase_fingerprints(_shared_start_phrases(inaugural))):
+        assert fp is not None
+        table.add(i, fp)
+    table.match_many(["warm up the compiled search: " + PHRASE_START])
+    return table
+
+
+@pytest.fixture(scope="module")
+def phrase_index(inaugural: dict[str, str]) -> Index:
+    index = Index()
+    index.add_many([(f"p{i}", text) for i, text in enumerate(_shared_start_phrases(inaugural))], phrase=True)
+    index.match("warm up the compiled search: " + PHRASE_START)
+    return index
+
+
+@pytest.mark.parametrize("case", list(PHRASE_POSTS), ids=list(PHRASE_POSTS))
+def test_a_post_against_shared_phrase_starts_hashes_at_most_ten_ordinary_posts(
+    phrase_table: PhraseTable, ordinary: str, case: str
+) -> None:
+    def work(post: str) -> int:
+        before = phrase_table.work
+        phrase_table.match_many([post])
+        return phrase_table.work - before
+
+    base, cost = work(ordinary), work(PHRASE_POSTS[case])
+    assert base > 100_000  # the ordinary post is searched: one probe or more a word
+    assert cost <= MAX_RATIO * base, f"{case}: {cost} hashes against {base} for ordinary text"
+
+
+@pytest.mark.parametrize("case", list(PHRASE_POSTS), ids=list(PHRASE_POSTS))
+def test_a_post_against_shared_phrase_starts_costs_at_most_ten_ordinary_posts(
+    phrase_index: Index, ordinary: str, case: str
+) -> None:
+    base = _best_of(2, lambda: phrase_index.match(ordinary))
+    cost = _best_of(2, lambda: phrase_index.match(PHRASE_POSTS[case]))
+    assert cost <= MAX_RATIO * base, f"{case}: {cost:.3f} s against {base:.3f} s for ordinary text"
+
+
+def test_a_completed_shared_start_is_still_found(phrase_index: Index, inaugural: dict[str, str]) -> None:
+    """The bound loses no phrase: each of a few of the 10,000, spelled evasively inside a post, is found."""
+    phrases = _shared_start_phrases(inaugural)
+    for i in (0, 1, 4_999, 9_998):
+        post = "so they wrote: " + " ".join(phrases[i].upper()) + " !! and left"
+        assert f"p{i}" in {m.item_id for m in phrase_index.match(post)}

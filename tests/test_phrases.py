@@ -11,16 +11,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace import FingerprintFormatError, InputError, ParameterMismatchError, fingerprint, normalize
+from copytrace import (
+    FingerprintFormatError,
+    Index,
+    InputError,
+    ParameterMismatchError,
+    fingerprint,
+    normalize,
+)
 from copytrace.keys import Key
 from copytrace.phrase_normalize import phrase_normalize, phrase_tokens_many, skeleton
 from copytrace.phrases import (
     PhraseFingerprint,
     PhraseTable,
     is_short,
+    item_phrase,
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
     phrase_fingerprints,
+    phrase_problem,
 )
 
 VECTORS = json.loads((Path(__file__).parent / "golden" / "phrases_v1.json").read_text(encoding="utf-8"))
@@ -185,8 +194,9 @@ WORDS = ["death", "to", "the", "occupiers", "burn", "homes", "all", "good", "men
 def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, int]]:
     """(query, phrase, first token) of every occurrence, by brute force over the normalised tokens: the
     phrase's skeleton equals the query's skeleton from a token's start to a token's end (any letter of a
-    token re-joined from split letters), the words are not partly glued, and its strict skeleton is equal
-    unless a letter was stretched or split letters re-joined."""
+    token re-joined from split letters) over at most the phrase's words plus its letters in tokens, the words
+    are not partly glued, and its strict skeleton is equal unless a letter was stretched or split letters
+    re-joined."""
     ptoks = phrase_tokens_many(phrases)
     qtoks = phrase_tokens_many(queries)
     skel = [ptoks.skeleton(p) for p in range(len(phrases))]
@@ -211,6 +221,8 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
                 ends = [u for u in range(t, len(qtoks)) if qtoks.text[u] == q and ends_at(u, a + len(s))]
                 for last in ends:
                     n_region = last - t + 1
+                    if n_region > n_ptok[p] + len(s):  # more tokens than words and letters: none to try
+                        break
                     evaded = qtoks.joined[t : last + 1].any()
                     if n_region != 1 and n_region < n_ptok[p] and not evaded:
                         continue
@@ -266,3 +278,93 @@ def test_a_three_word_bank_flags_the_state_union_addresses_only_where_the_phrase
                 # the phrase is really there: the same words, or the same letters split by a typo
                 assert got == want or got.replace(" ", "") == want.replace(" ", ""), (name, got, want)
     assert n_found > 100  # common three-word phrases are there, and found
+
+
+# ------------------------------------------------------------------------------ cost and sharing
+def test_an_item_banked_twice_is_found_twice_and_each_item_once_per_occurrence() -> None:
+    table = _table(PHRASE, "burn their homes", PHRASE)
+    found = table.match_many(["Death to the occupiers! d e a t h to the occupiers"])[0]
+    assert [(m.item, len(m.spans)) for m in found] == [(0, 2), (2, 2)]
+    assert [item for _, item, _, _ in table.find(["death to the occupiers"])] == [0, 2]
+
+
+def test_a_phrase_repeated_thousands_of_times_is_reported_sixteen_times_for_bounded_work() -> None:
+    table = _table(PHRASE)
+    ((m,),) = table.match_many([(PHRASE + ". ") * 5_000])
+    assert len(m.spans) == 16 and m.coverage == pytest.approx(16 * 4 / 20_000)
+    assert len(table.find([(PHRASE + ". ") * 50])) == 50  # find() reports every occurrence
+
+
+def test_tokens_whose_letters_run_together_are_not_tried_by_the_thousand() -> None:
+    """Every 'oo' of 'oo oo oo …' ends where the first one ends (its letters run into the one before): a
+    match starting at any of them may end at any later one, and a phrase whose strict letters match none
+    of those endings would try them all (30,000 tokens: 450 million strict checks)."""
+    table = _table("oooo oooo oooo")  # read 'o o o': strict 'ooo', never an even run
+    assert table.match_many(["oo " * 30_000])[0] == []
+    assert table.work < 10 * 30_000  # a few hashes a token
+
+
+def test_work_per_letter_does_not_grow_with_phrases_sharing_a_start() -> None:
+    start = "death to the occupiers burn their homes"
+    post = (start + " ") * 2_000
+    works = []
+    for n in (10, 1_000):
+        table = _table(*(f"{start} and number {i} of {i % 7} more" for i in range(n)))
+        table.match_many([post])
+        works.append(table.work)
+    assert works[1] <= 2 * works[0], works
+
+
+# ------------------------------------------------------------------------------ too short to be a phrase
+@pytest.mark.parametrize(
+    ("text", "letters"),
+    [("a", 1), ("No!", 2), ("the", 3), ("aaaa", 1), ("死", 1)],
+    ids=["one-letter", "two-letters", "three-letters", "squeezed", "one-ideograph"],
+)
+def test_a_phrase_of_one_short_word_is_refused_everywhere(text: str, letters: int) -> None:
+    assert phrase_problem(text) is not None and f"one word of {letters} letter" in str(phrase_problem(text))
+    with pytest.raises(InputError, match="a phrase needs two words or more, or one word of 4 letters"):
+        Index().add("x", text)
+    with pytest.raises(InputError, match=r"item 'x' is one word"):
+        Index().add("x", text, phrase=True)
+    with pytest.raises(InputError, match="the item is one word"):
+        item_phrase(text, fingerprint(text, allow_short=True), phrase_bank=True)
+
+
+@pytest.mark.parametrize("text", ["kill", "k i l l", "go on", "no no", "字字"], ids=str)
+def test_two_words_or_one_of_four_letters_are_phrases(text: str) -> None:
+    assert phrase_problem(text) is None
+    index = Index()
+    index.add("x", text, phrase=True)
+    assert [m.item_id for m in index.match(f"they said {text} again")] == ["x"]
+
+
+def test_the_cli_refuses_a_one_letter_phrase_in_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a.txt").write_text("a\n", encoding="utf-8")
+    code, out, err = cli("bank", "add", "calls", tmp_path / "a.txt")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "a.txt" in err and "one word of 1 letter ('a')" in err
+    records = tmp_path / "items.jsonl"
+    records.write_text(json.dumps({"id": "short", "text": "no"}) + "\n", encoding="utf-8")
+    code, out, err = cli("bank", "add", "calls", "--jsonl", records)
+    assert code == 2 and "one word of 2 letters" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_service_refuses_a_one_letter_phrase(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from copytrace.service import ServiceConfig, create_app
+    from copytrace.store import Store
+    from copytrace.store.api_keys import create_key
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store(db) as store:
+        admin = create_key(store, "admin", "admin")[1]
+    app = create_app(ServiceConfig(db=db, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap")))
+    auth = {"Authorization": f"Bearer {admin}"}
+    with TestClient(app) as client:
+        assert client.post("/v1/banks", json={"name": "calls"}, headers=auth).status_code == 201
+        r = client.post("/v1/banks/calls/items", json={"id": "a", "text": "a"}, headers=auth)
+        assert r.status_code in (400, 422) and "one word of 1 letter" in r.text
+        r = client.post("/v1/banks/calls/items", json={"id": "kill", "text": "kill"}, headers=auth)
+        assert r.status_code == 201

@@ -62,6 +62,7 @@ from .phrases import (
     PhraseFingerprint,
     PhraseParams,
     PhraseTable,
+    check_phrase_text,
     is_short,
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
@@ -446,6 +447,7 @@ class Index:
             )
             if pfp is None and (phrase is True or (phrase is None and is_short(fp, self.match_params))):
                 try:
+                    check_phrase_text(text, f"item {item_id!r}", html=html)
                     pfp = phrase_fingerprint(text, key=self._hashing_key(), html=html)
                 except NoTokenError as exc:
                     raise NoTokenError(f"item {item_id!r}") from exc

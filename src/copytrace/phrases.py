@@ -12,13 +12,18 @@ the number of tokens: enough to match, never the text.  String form (``docs/form
 
     ctp1:p1:public:<base64url payload>
 
-The matcher (``PhraseTable``) keeps the phrases bucketed by their prefix hash.  At each token start of a
-query it hashes the next letters of the skeleton (SipHash of the first four, the others mixed in letter by
-letter: one SipHash per query token), and probes
-the table with the prefix of ``PREFIX`` letters and with every shorter prefix that ends at a token end and
-is the whole of some phrase; a phrase whose prefix is found is verified by the hash of its whole length
-and by a token end there.  The work is a few probes per query
-token, whatever the number of phrases: no loop over phrases, no Python per token.
+A phrase needs two words or more, or one word of ``MIN_WORD_LETTERS`` letters or more (``phrase_problem``):
+``a`` would be found in nearly every post.
+
+The matcher (``PhraseTable``) groups the phrases by their prefix hash, and within a group by length.  At
+each token start of a query it hashes the next letters of the skeleton (SipHash of the first four, the
+others mixed in letter by letter: one SipHash per query token), and probes the table with the prefix of
+``PREFIX`` letters and with every shorter prefix that ends at a token end and is the whole of some phrase;
+where a group is found, each of its lengths that ends at a token end is verified by one hash of the
+query's letters there, looked up among the group's phrases of that length (``copytrace._phrase_search``).
+The work is a few probes per query token, plus a step per distinct length of the phrases that share a
+prefix found there: no loop over phrases, no pass over a phrase's letters, no Python per token, whatever
+the table holds.
 
 >>> table = PhraseTable()
 >>> table.add(0, phrase_fingerprint("death to the occupiers"))
@@ -41,21 +46,19 @@ import numpy as np
 from numba import njit
 
 from . import _hashing
-from .errors import FingerprintFormatError, NoTokenError, ParameterMismatchError
+from ._phrase_search import PREFIX, Lookup, build, find, keyed, lookup_hash
+from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
 from .fingerprint import Fingerprint
 from .keys import PUBLIC_KEY, Key, as_key
 from .match import DEFAULT_MATCH_PARAMS, MatchParams
-from .phrase_normalize import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens_many
+from .phrase_normalize import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens, phrase_tokens_many
 
 PHRASE_ALGORITHM_VERSION = 1
-PREFIX = 12
-"""Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""
 MAX_SPANS = 16
 """Occurrences of one phrase in one query reported as spans."""
 _SLICE = 1 << 16  # characters of queries normalised and searched at once (more spills out of the caches)
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _PARAMS_RE = re.compile(r"ctp([0-9]{1,9}):p([0-9]{1,9}):(public|[0-9a-f]{16})")
 _STRING_RE = re.compile(r"\s*ctp\d+:p\d+:(?:public|[0-9a-f]{16}):[A-Za-z0-9_-]*\s*")
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
@@ -167,48 +170,6 @@ class PhraseFingerprint:
         return fp
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _keyed(k0, k1, h, length):  # type: ignore[no-untyped-def]
-    return _hashing.siphash24_u64(k0, k1, h ^ (np.uint64(length) * _MIX))
-
-
-_SEED = 4  # skeleton letters hashed with SipHash in a lookup hash; the rest mixed in cheaply
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fmix(x):  # type: ignore[no-untyped-def]
-    """MurmurHash3's 64-bit finaliser: a cheap bijection that spreads every bit."""
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xFF51AFD7ED558CCD)
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xC4CEB9FE1A85EC53)
-    x ^= x >> np.uint64(33)
-    return x
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _extend(seed, rest, length):  # type: ignore[no-untyped-def]
-    """The lookup hash of a prefix longer than ``_SEED`` letters from the keyed hash of its first
-    ``_SEED`` letters (``seed``) and the polynomial hash of the others (``rest``)."""
-    return _fmix(seed + rest * _MIX + np.uint64(length))
-
-
-@njit(cache=True, nogil=True)
-def _lookup_hash(k0, k1, x, a, c):  # type: ignore[no-untyped-def]
-    """The lookup hash of ``x[a:a + c]``: one SipHash of its first ``_SEED`` letters per query position,
-    however many prefix lengths are probed there."""
-    h = np.uint64(0)
-    for i in range(min(c, _SEED)):
-        h = h * _BASE + np.uint64(x[a + i])
-    seed = _keyed(k0, k1, h, min(c, _SEED))
-    if c <= _SEED:
-        return seed
-    rest = np.uint64(0)
-    for i in range(_SEED, c):
-        rest = rest * _BASE + np.uint64(x[a + i])
-    return _extend(seed, rest, c)
-
-
 @njit(cache=True, nogil=True)
 def _phrase_hashes(key, text_key, strict, text_strict, k0, k1, prefix):  # type: ignore[no-untyped-def]
     """(length, prefix length, keyed prefix hash, keyed full hash, keyed strict hash) of each text."""
@@ -224,17 +185,17 @@ def _phrase_hashes(key, text_key, strict, text_strict, k0, k1, prefix):  # type:
         h = np.uint64(0)
         for i in range(m):
             h = h * _BASE + np.uint64(strict[a + i])
-        sh[t] = _keyed(k0, k1, h, m)
+        sh[t] = keyed(k0, k1, h, m)
         a = text_key[t]
         m = text_key[t + 1] - 1 - a
         h = np.uint64(0)
         lp = min(prefix, m)
         for i in range(m):
             h = h * _BASE + np.uint64(key[a + i])
-        ph[t] = _lookup_hash(k0, k1, key, a, lp) if m > 0 else np.uint64(0)
+        ph[t] = lookup_hash(k0, k1, key, a, lp) if m > 0 else np.uint64(0)
         lens[t] = m
         plens[t] = lp
-        fh[t] = _keyed(k0, k1, h, m)
+        fh[t] = keyed(k0, k1, h, m)
     return lens, plens, ph, fh, sh
 
 
@@ -270,6 +231,40 @@ def phrase_fingerprint(
     return fp
 
 
+MIN_WORD_LETTERS = 4
+"""Letters a phrase of one word needs: a shorter word (``a``, ``no``, ``the``) is in every other post."""
+
+
+def phrase_problem(text: str, *, html: bool | None = None) -> str | None:
+    """Why ``text`` is too short to be banked as a phrase (None when it is not): a phrase needs at least two
+    words, or one word of at least ``MIN_WORD_LETTERS`` letters, counted after folding (``aaaa`` is ``a``).
+    A text with no token at all is ``NoTokenError``'s to report.
+
+    >>> phrase_problem("a")
+    "is one word of 1 letter ('a'): a phrase needs two words or more, or one word of 4 letters or more"
+    >>> phrase_problem("kill") is None and phrase_problem("go on") is None
+    True
+    """
+    toks = phrase_tokens(text, html=html)
+    if len(toks) != 1:
+        return None
+    n = int(toks.vis_ends[0] - toks.vis_starts[0])
+    if n >= MIN_WORD_LETTERS:
+        return None
+    return (
+        f"is one word of {n} letter{'s' if n != 1 else ''} ({toks.strings()[0]!r}): a phrase needs two words "
+        f"or more, or one word of {MIN_WORD_LETTERS} letters or more"
+    )
+
+
+def check_phrase_text(text: str, what: str = "text", *, html: bool | None = None) -> None:
+    """Raise ``InputError`` (its message starting with ``what``) when ``text`` is too short to be banked as
+    a phrase (``phrase_problem``): a one-letter phrase would be found in nearly every post."""
+    problem = phrase_problem(text, html=html)
+    if problem is not None:
+        raise InputError(f"{what} {problem}")
+
+
 def item_phrase(
     text: str | None,
     fp: Fingerprint,
@@ -281,116 +276,15 @@ def item_phrase(
 ) -> PhraseFingerprint | None:
     """The phrase fingerprint an item is banked with: for every item of a phrase bank, and for an item too
     short for the long-text rule (``is_short(fp)``); else None.  Needs the item's text (None without it);
-    ``NoTokenError`` for a text with no token at all."""
+    ``NoTokenError`` for a text with no token at all, ``InputError`` for one too short to be a phrase
+    (``phrase_problem``)."""
     if text is None or not (phrase_bank or is_short(fp, match_params)):
         return None
+    check_phrase_text(text, "the item", html=html)
     try:
         return phrase_fingerprint(text, key=key, html=html)
     except NoTokenError:
         raise NoTokenError("the item") from None
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _poly(x, a, b):  # type: ignore[no-untyped-def]
-    """The polynomial hash of ``x[a:b]``."""
-    h = np.uint64(0)
-    for i in range(a, b):
-        h = h * _BASE + np.uint64(x[i])
-    return h
-
-
-@njit(cache=True, nogil=True)
-def _find(  # type: ignore[no-untyped-def]
-    key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, k0, k1, prefix,
-    shift, bucket, e_prefix, e_full, e_strict, e_len, e_plen, e_ntok, e_item, len_mask, allowed, filt,
-):  # fmt: skip
-    """(text, entry, first token, last token) of every phrase occurrence: see the module's docstring."""
-    nk = key.shape[0]
-    # The first and the last token ending at each skeleton position: several when their letters collapse
-    # ('will I' ends where 'will' ends).  A token re-joined from split letters ('d e a t h') may hold the
-    # start or the end of a phrase at any of its letters ('a y e a r' is 'a' and 'year').
-    end_tok = np.full(nk + 1, -1, dtype=np.int32)
-    end_first = np.full(nk + 1, -1, dtype=np.int32)
-    n_tok = tok_ks.shape[0]
-    for t in range(n_tok):
-        for q in range(tok_ks[t] + 1 if joined[t] else tok_ke[t], tok_ke[t] + 1):
-            end_tok[q] = t
-            if end_first[q] < 0:
-                end_first[q] = t
-    out = np.empty((64, 4), dtype=np.int64)
-    n_out = 0
-    stop = -1
-    text = -1
-    for t in range(n_tok):
-        # A token whose first letter the skeleton shares with the token before ('I is', 'a a') is probed
-        # again from the same place: the match starts at one of them, and the strict check tells which.
-        if tok_text[t] != text:
-            text = tok_text[t]
-            stop = text_key[text + 1] - 1  # the text's barrier
-        for p in range(tok_ks[t], tok_ke[t] if joined[t] else tok_ks[t] + 1):
-            h = np.uint64(0)
-            rest = np.uint64(0)
-            seed = np.uint64(0)
-            top = min(prefix, stop - p)
-            for c in range(1, top + 1):
-                if c <= _SEED:
-                    h = h * _BASE + np.uint64(key[p + c - 1])
-                    if c in (_SEED, top):
-                        seed = _keyed(k0, k1, h, c)
-                else:
-                    rest = rest * _BASE + np.uint64(key[p + c - 1])
-                if c < prefix and not ((len_mask >> np.uint64(c)) & np.uint64(1) and end_tok[p + c] >= 0):
-                    continue
-                if c < _SEED and c < top:
-                    kh = _keyed(k0, k1, h, c)
-                elif c <= _SEED:
-                    kh = seed
-                else:
-                    kh = _extend(seed, rest, c)
-                x = kh & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
-                if not (filt[x >> np.uint64(6)] >> (x & np.uint64(63))) & np.uint64(1):  # probes end here
-                    continue
-                b = np.int64(kh >> np.uint64(shift))
-                for e in range(bucket[b], bucket[b + 1]):
-                    if e_prefix[e] != kh or e_plen[e] != c:
-                        continue
-                    m = e_len[e]
-                    if p + m > stop or end_tok[p + m] < 0:
-                        continue
-                    if m > c and _keyed(k0, k1, _poly(key, p, p + m), m) != e_full[e]:
-                        continue
-                    last = -1
-                    for u in range(
-                        max(np.int64(end_first[p + m]), np.int64(t)), np.int64(end_tok[p + m]) + 1
-                    ):
-                        any_stretched = False
-                        any_joined = False
-                        for v in range(t, u + 1):
-                            if stretched[v]:
-                                any_stretched = True
-                            if joined[v]:
-                                any_joined = True
-                        n_region = u - t + 1
-                        if n_region != 1 and n_region < e_ntok[e] and not any_joined:
-                            continue  # words glued together, but not all of them: 'cannot' is not 'can not'
-                        if not (any_stretched or any_joined):  # doubled letters count, unless evaded
-                            a, z = tok_ss[t], tok_se[u]
-                            if _keyed(k0, k1, _poly(strict, a, z), z - a) != e_strict[e]:
-                                continue
-                        last = u
-                        break
-                    if last < 0 or (allowed.shape[0] > 0 and not allowed[e_item[e]]):
-                        continue
-                    if n_out == out.shape[0]:
-                        grown = np.empty((2 * n_out, 4), dtype=np.int64)
-                        grown[:n_out] = out[:n_out]
-                        out = grown
-                    out[n_out, 0] = text
-                    out[n_out, 1] = e
-                    out[n_out, 2] = t
-                    out[n_out, 3] = last
-                    n_out += 1
-    return out[:n_out].copy()
 
 
 @dataclass(frozen=True)
@@ -421,7 +315,9 @@ class PhraseTable:
         self._data = np.zeros((0, 6), dtype=np.uint64)
         self._only = np.zeros(0, dtype=bool)  # reported as a phrase only (an item of a phrase bank)
         self._pending: list[tuple[int, PhraseFingerprint, bool]] = []
-        self._lookup: tuple[np.ndarray, ...] | None = None
+        self._lookup: Lookup | None = None
+        self.work = 0
+        """Steps the compiled search has taken (probes, checks): what the cost tests compare."""
 
     def __len__(self) -> int:
         return len(self._items) + len(self._pending)
@@ -501,38 +397,10 @@ class PhraseTable:
         table._items, table._data, table._only = items.astype(np.int64), data, only.astype(bool)
         return table
 
-    def _tables(self) -> tuple[np.ndarray, ...]:
+    def _tables(self) -> Lookup:
         self._merge()
         if self._lookup is None:
-            n = len(self._items)
-            bits = max(4, min(30, int(n).bit_length() + 1))
-            prefix = self._data[:, 3]
-            order = np.argsort(prefix, kind="stable")
-            d = self._data[order]
-            buckets = (d[:, 3] >> np.uint64(64 - bits)).astype(np.int64)
-            bucket = np.zeros((1 << bits) + 1, dtype=np.int32 if n < 2**31 else np.int64)
-            np.cumsum(np.bincount(buckets, minlength=1 << bits), out=bucket[1:])
-            lens = d[:, 1].astype(np.int64)
-            mask = 0
-            for c in np.unique(d[:, 2]).tolist():
-                if c < PREFIX:
-                    mask |= 1 << int(c)
-            filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 8 bits a phrase
-            x = d[:, 3] & np.uint64(len(filt) * 64 - 1)
-            np.bitwise_or.at(filt, (x >> np.uint64(6)).astype(np.int64), np.uint64(1) << (x & np.uint64(63)))
-            self._lookup = (
-                np.array([64 - bits], dtype=np.int64),
-                bucket,
-                d[:, 3].copy(),
-                d[:, 4].copy(),
-                d[:, 5].copy(),
-                lens,
-                d[:, 2].astype(np.int64),
-                d[:, 0].astype(np.int64),
-                self._items[order],
-                np.array([mask], dtype=np.uint64),
-                filt,
-            )
+            self._lookup = build(self._data, self._items)
         return self._lookup
 
     def prepare(self) -> None:
@@ -557,16 +425,19 @@ class PhraseTable:
     ) -> list[tuple[int, int, int, int]]:
         """(text, item, start, end) of every phrase occurrence in ``texts`` (character offsets)."""
         toks = phrase_tokens_many(texts, html=html)
-        raw = self._find_raw(toks, allowed)
+        raw = self._find_raw(toks, allowed, cap=2**62)
         return [(int(q), int(item), int(toks.starts[a]), int(toks.ends[b])) for q, item, a, b in raw.tolist()]
 
-    def _find_raw(self, toks: PhraseTokens, allowed: np.ndarray | None) -> np.ndarray:
-        """(text, item, first token, last token) rows, in query order."""
+    def _find_raw(
+        self, toks: PhraseTokens, allowed: np.ndarray | None, *, cap: int = MAX_SPANS
+    ) -> np.ndarray:
+        """(text, item, first token, last token) rows, in query order: at most ``cap`` occurrences of one
+        phrase in one text (more cost work, and are never reported)."""
         if not len(self) or not len(toks):
             return np.zeros((0, 4), dtype=np.int64)
         key = self._hashing_key()
-        shift, bucket, e_prefix, e_full, e_strict, e_len, e_plen, e_ntok, e_item, mask, filt = self._tables()
-        raw = _find(
+        lk = self._tables()
+        raw, work = find(
             toks.key,
             toks.text_key,
             toks.text,
@@ -580,21 +451,31 @@ class PhraseTable:
             np.uint64(key.k0),
             np.uint64(key.k1),
             PREFIX,
-            int(shift[0]),
-            bucket,
-            e_prefix,
-            e_full,
-            e_strict,
-            e_len,
-            e_plen,
-            e_ntok,
-            e_item,
-            np.uint64(mask[0]),
-            np.zeros(0, dtype=bool) if allowed is None else allowed,
-            filt,
+            lk.shift,
+            lk.bucket,
+            lk.g_prefix,
+            lk.g_plen,
+            lk.g_run,
+            lk.r_len,
+            lk.r_shape,
+            lk.s_full,
+            lk.s_strict,
+            lk.s_ntok,
+            np.uint64(lk.len_mask),
+            lk.filt,
+            cap,
         )
-        raw[:, 1] = e_item[raw[:, 1]]
-        return cast(np.ndarray, raw)
+        self.work += int(work)
+        # One row per item of each shape found (most shapes are one item), the items in the order added.
+        shape = raw[:, 1]
+        first, count = lk.s_item[shape], lk.s_item[shape + 1] - lk.s_item[shape]
+        row = np.repeat(np.arange(len(raw)), count)
+        within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        out = raw[row]
+        out[:, 1] = lk.s_items[first[row] + within]
+        if allowed is not None and len(allowed) and len(out):
+            out = out[allowed[out[:, 1]]]
+        return cast(np.ndarray, out)
 
     def match_many(
         self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None

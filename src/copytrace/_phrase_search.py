@@ -1,0 +1,307 @@
+"""The compiled phrase search: lookup hashes, the lookup tables and the one pass over a batch of queries.
+
+``copytrace.phrases`` holds the phrase fingerprint and ``PhraseTable``; this module is the part that runs
+per query letter, and why its cost is bounded by the query's length whatever the table holds.
+
+Phrases are grouped three levels deep, once, when the table is built:
+
+* a **group** is every phrase with the same lookup prefix (the keyed hash of its first ``PREFIX`` skeleton
+  letters, or of all of them when shorter) — ten thousand phrases that start with the same twelve letters
+  are one group;
+* a **run** is every phrase of a group with the same skeleton length, the runs of a group in order of
+  length;
+* a **shape** is every phrase of a run with the same whole, strict and token count: the items that share
+  a shape (one slogan banked twice) are found together, as one.
+
+At a query position whose prefix finds a group, each run whose length ends at a token end is checked with
+one keyed hash of the query's letters there (a prefix sum of the polynomial hash makes it O(1), whatever
+the length), and a binary search for that hash among the run's shapes.  The work at a position is therefore
+the probes of the prefix lengths (at most ``PREFIX``) plus, where a group is found, one step for each
+distinct phrase length of the group: never a step per phrase, and never a pass over a phrase's letters.
+A shape is reported at most ``cap`` times per query; the tokens a candidate may end at are limited to the
+phrase's tokens plus its letters (tokens whose letters all run into the previous token's, like ``oo oo
+oo``, could otherwise be tried by the thousand).  The kernel counts its steps (``work``), which the
+adversarial-cost tests compare between posts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from . import _hashing
+
+PREFIX = 12
+"""Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""
+
+_BASE = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_SEED = 4  # skeleton letters hashed with SipHash in a lookup hash; the rest mixed in cheaply
+
+
+@njit(cache=True, nogil=True, inline="always")
+def keyed(k0, k1, h, length):  # type: ignore[no-untyped-def]
+    """The keyed hash of a polynomial hash ``h`` of ``length`` letters."""
+    return _hashing.siphash24_u64(k0, k1, h ^ (np.uint64(length) * _MIX))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmix(x):  # type: ignore[no-untyped-def]
+    """MurmurHash3's 64-bit finaliser: a cheap bijection that spreads every bit."""
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xC4CEB9FE1A85EC53)
+    x ^= x >> np.uint64(33)
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _extend(seed, rest, length):  # type: ignore[no-untyped-def]
+    """The lookup hash of a prefix longer than ``_SEED`` letters from the keyed hash of its first
+    ``_SEED`` letters (``seed``) and the polynomial hash of the others (``rest``)."""
+    return _fmix(seed + rest * _MIX + np.uint64(length))
+
+
+@njit(cache=True, nogil=True)
+def lookup_hash(k0, k1, x, a, c):  # type: ignore[no-untyped-def]
+    """The lookup hash of ``x[a:a + c]``: one SipHash of its first ``_SEED`` letters per query position,
+    however many prefix lengths are probed there."""
+    h = np.uint64(0)
+    for i in range(min(c, _SEED)):
+        h = h * _BASE + np.uint64(x[a + i])
+    seed = keyed(k0, k1, h, min(c, _SEED))
+    if c <= _SEED:
+        return seed
+    rest = np.uint64(0)
+    for i in range(_SEED, c):
+        rest = rest * _BASE + np.uint64(x[a + i])
+    return _extend(seed, rest, c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def poly(x, a, b):  # type: ignore[no-untyped-def]
+    """The polynomial hash of ``x[a:b]``."""
+    h = np.uint64(0)
+    for i in range(a, b):
+        h = h * _BASE + np.uint64(x[i])
+    return h
+
+
+class Lookup(NamedTuple):
+    """The tables ``find`` searches (built by ``build``)."""
+
+    shift: int  # a group's bucket is its prefix hash's top bits
+    bucket: np.ndarray  # groups of bucket b: [bucket[b], bucket[b + 1])
+    g_prefix: np.ndarray  # per group: lookup prefix hash and prefix length
+    g_plen: np.ndarray
+    g_run: np.ndarray  # runs of group g: [g_run[g], g_run[g + 1]), by length
+    r_len: np.ndarray  # per run: skeleton length; its shapes [r_shape[r], r_shape[r + 1]), by full hash
+    r_shape: np.ndarray
+    s_full: np.ndarray  # per shape: full hash, strict hash, tokens
+    s_strict: np.ndarray
+    s_ntok: np.ndarray
+    s_item: np.ndarray  # items of shape s: s_items[s_item[s]:s_item[s + 1]], in the order they were added
+    s_items: np.ndarray
+    len_mask: int  # bit c set: some phrase has exactly c < PREFIX letters
+    filt: np.ndarray  # a bit per group prefix hash: most probes of ordinary text end here
+    max_len: int
+
+
+def _starts(*columns: np.ndarray) -> np.ndarray:
+    """Indices where any of ``columns`` (sorted together) changes value, with 0 first."""
+    n = len(columns[0])
+    new = np.zeros(n, dtype=bool)
+    if n:
+        new[0] = True
+        for col in columns:
+            new[1:] |= col[1:] != col[:-1]
+    return np.flatnonzero(new)
+
+
+def build(data: np.ndarray, items: np.ndarray) -> Lookup:
+    """The lookup tables of phrases ``data`` (rows of n_tokens, length, prefix length, prefix hash, full
+    hash, strict hash) of items ``items``."""
+    n = len(items)
+    order = np.lexsort((np.arange(n), data[:, 0], data[:, 5], data[:, 4], data[:, 1], data[:, 2], data[:, 3]))
+    d = data[order]
+    prefix, plen, length, full, strict, ntok = d[:, 3], d[:, 2], d[:, 1], d[:, 4], d[:, 5], d[:, 0]
+    shape_first = _starts(prefix, plen, length, full, strict, ntok)
+    run_first_s = _starts(prefix[shape_first], plen[shape_first], length[shape_first])
+    run_first = shape_first[run_first_s]
+    group_first_r = _starts(prefix[run_first], plen[run_first])
+    group_first = run_first[group_first_r]
+    n_groups = len(group_first)
+    bits = max(4, min(30, int(n_groups).bit_length() + 1))
+    g_prefix = prefix[group_first].copy()
+    bucket = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(
+        np.bincount((g_prefix >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits), out=bucket[1:]
+    )
+    mask = 0
+    for c in np.unique(plen[group_first]).tolist():
+        if c < PREFIX:
+            mask |= 1 << int(c)
+    filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 8 bits a group
+    x = g_prefix & np.uint64(len(filt) * 64 - 1)
+    np.bitwise_or.at(filt, (x >> np.uint64(6)).astype(np.int64), np.uint64(1) << (x & np.uint64(63)))
+    return Lookup(
+        64 - bits,
+        bucket,
+        g_prefix,
+        plen[group_first].astype(np.int64),
+        np.append(group_first_r, len(run_first)).astype(np.int64),
+        length[run_first].astype(np.int64),
+        np.append(run_first_s, len(shape_first)).astype(np.int64),
+        full[shape_first].copy(),
+        strict[shape_first].copy(),
+        ntok[shape_first].astype(np.int64),
+        np.append(shape_first, n).astype(np.int64),
+        items[order].astype(np.int64),
+        mask,
+        filt,
+        int(length.max()) if n else 0,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _prefix_sums(x, n):  # type: ignore[no-untyped-def]
+    """``s[i]``: the polynomial hash of ``x[:i]``; ``x[a:b]`` hashes to ``s[b] - s[a] * B**(b - a)``."""
+    s = np.empty(n + 1, dtype=np.uint64)
+    s[0] = np.uint64(0)
+    for i in range(n):
+        s[i + 1] = s[i] * _BASE + np.uint64(x[i])
+    return s
+
+
+@njit(cache=True, nogil=True)
+def find(  # type: ignore[no-untyped-def]
+    key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, k0, k1, prefix,
+    shift, bucket, g_prefix, g_plen, g_run, r_len, r_shape, s_full, s_strict, s_ntok, len_mask, filt, cap,
+):  # fmt: skip
+    """(text, shape, first token, last token) of the phrase occurrences, at most ``cap`` a shape and
+    text, and the steps taken: see the module's docstring."""
+    nk = key.shape[0]
+    # The first and the last token ending at each skeleton position: several when their letters collapse
+    # ('will I' ends where 'will' ends).  A token re-joined from split letters ('d e a t h') may hold the
+    # start or the end of a phrase at any of its letters ('a y e a r' is 'a' and 'year').
+    end_tok = np.full(nk + 1, -1, dtype=np.int32)
+    end_first = np.full(nk + 1, -1, dtype=np.int32)
+    n_tok = tok_ks.shape[0]
+    for t in range(n_tok):
+        for q in range(tok_ks[t] + 1 if joined[t] else tok_ke[t], tok_ke[t] + 1):
+            end_tok[q] = t
+            if end_first[q] < 0:
+                end_first[q] = t
+    ns = strict.shape[0]
+    pk = _prefix_sums(key, nk)
+    ps = _prefix_sums(strict, ns)
+    power = np.empty(max(nk, ns) + 1, dtype=np.uint64)
+    power[0] = np.uint64(1)
+    for i in range(1, power.shape[0]):
+        power[i] = power[i - 1] * _BASE
+    n_shapes = s_full.shape[0]
+    seen_text = np.full(n_shapes, -1, dtype=np.int64)
+    seen_n = np.zeros(n_shapes, dtype=np.int64)
+    out = np.empty((64, 4), dtype=np.int64)
+    n_out = 0
+    work = 0
+    stop = -1
+    text = -1
+    for t in range(n_tok):
+        # A token whose first letter the skeleton shares with the token before ('I is', 'a a') is probed
+        # again from the same place: the match starts at one of them, and the strict check tells which.
+        if tok_text[t] != text:
+            text = tok_text[t]
+            stop = text_key[text + 1] - 1  # the text's barrier
+        for p in range(tok_ks[t], tok_ke[t] if joined[t] else tok_ks[t] + 1):
+            h = np.uint64(0)
+            rest = np.uint64(0)
+            seed = np.uint64(0)
+            top = min(prefix, stop - p)
+            for c in range(1, top + 1):
+                if c <= _SEED:
+                    h = h * _BASE + np.uint64(key[p + c - 1])
+                    if c in (_SEED, top):
+                        seed = keyed(k0, k1, h, c)
+                else:
+                    rest = rest * _BASE + np.uint64(key[p + c - 1])
+                if c < prefix and not ((len_mask >> np.uint64(c)) & np.uint64(1) and end_tok[p + c] >= 0):
+                    continue
+                work += 1
+                if c < _SEED and c < top:
+                    kh = keyed(k0, k1, h, c)
+                elif c <= _SEED:
+                    kh = seed
+                else:
+                    kh = _extend(seed, rest, c)
+                x = kh & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
+                if not (filt[x >> np.uint64(6)] >> (x & np.uint64(63))) & np.uint64(1):  # probes end here
+                    continue
+                b = np.int64(kh >> np.uint64(shift))
+                for g in range(bucket[b], bucket[b + 1]):
+                    if g_prefix[g] != kh or g_plen[g] != c:
+                        continue
+                    for r in range(g_run[g], g_run[g + 1]):  # by length: one step per distinct length
+                        m = r_len[r]
+                        if p + m > stop:
+                            break
+                        if end_tok[p + m] < 0:
+                            continue
+                        s0, s1 = r_shape[r], r_shape[r + 1]
+                        if m > c:
+                            work += 1
+                            fh = keyed(k0, k1, pk[p + m] - pk[p] * power[m], m)
+                            lo, hi = s0, s1
+                            while lo < hi:  # the first shape of the run with this full hash
+                                mid = (lo + hi) >> 1
+                                if s_full[mid] < fh:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            s0 = lo
+                            s1 = lo
+                            while s1 < r_shape[r + 1] and s_full[s1] == fh:
+                                s1 += 1
+                        for s in range(s0, s1):  # the skeleton is there: each of these is a real find
+                            if seen_text[s] == text and seen_n[s] >= cap:
+                                continue
+                            last = -1
+                            any_stretched = False
+                            any_joined = False
+                            limit = min(np.int64(end_tok[p + m]), t + s_ntok[s] + m - 1)
+                            for u in range(t, limit + 1):
+                                if stretched[u]:
+                                    any_stretched = True
+                                if joined[u]:
+                                    any_joined = True
+                                if u < end_first[p + m]:
+                                    continue
+                                n_region = u - t + 1
+                                if n_region != 1 and n_region < s_ntok[s] and not any_joined:
+                                    continue  # words glued together, but not all: 'cannot' is not 'can not'
+                                if not (any_stretched or any_joined):  # doubled letters count, unless evaded
+                                    a, z = tok_ss[t], tok_se[u]
+                                    work += 1
+                                    if keyed(k0, k1, ps[z] - ps[a] * power[z - a], z - a) != s_strict[s]:
+                                        continue
+                                last = u
+                                break
+                            if last < 0:
+                                continue
+                            if seen_text[s] != text:
+                                seen_text[s] = text
+                                seen_n[s] = 0
+                            seen_n[s] += 1
+                            if n_out == out.shape[0]:
+                                grown = np.empty((2 * n_out, 4), dtype=np.int64)
+                                grown[:n_out] = out[:n_out]
+                                out = grown
+                            out[n_out, 0] = text
+                            out[n_out, 1] = s
+                            out[n_out, 2] = t
+                            out[n_out, 3] = last
+                            n_out += 1
+    return out[:n_out].copy(), work
