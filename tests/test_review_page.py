@@ -105,9 +105,11 @@ def test_moderator_reviews_a_match_in_the_browser(
 
 
 def _watch(page: Any, url: str) -> list[str]:
-    """Console errors (a CSP violation is one), uncaught script errors and requests to other origins.  An
-    answer with an error status (the refused key, the missing favicon) is expected, not a problem."""
+    """Console errors (a CSP violation is one), uncaught script errors, requests to other origins and any
+    404 (a favicon the browser asks for and does not get, say).  An answer with another error status (the
+    refused key) is expected, not a problem."""
     problems: list[str] = []
+    page.on("response", lambda r: problems.append(f"404 for {r.url}") if r.status == 404 else None)
 
     def console(m: Any) -> None:
         if m.type == "error" and not m.text.startswith("Failed to load resource"):

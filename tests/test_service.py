@@ -73,6 +73,15 @@ def test_health_needs_no_key_and_reports_the_index(news: Service) -> None:
     assert {"/v1/match", "/v1/match:batch", "/v1/banks/{bank}/items:bulk", "/v1/audit"} <= set(spec["paths"])
 
 
+def test_the_review_page_names_an_icon_that_is_served(service: Service) -> None:
+    page = service.client.get("/").text
+    assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in page
+    for path in ("/favicon.svg", "/favicon.ico"):  # the second where a browser looks by default
+        r = service.client.get(path)  # no key: a browser asks for it before one is entered
+        assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml", path
+        assert r.content.startswith(b"<svg") and b"</svg>" in r.content
+
+
 def test_keys_and_roles(service: Service, text_000: str) -> None:
     c = service.client
     assert c.get("/v1/banks").status_code == 401

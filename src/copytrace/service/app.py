@@ -290,6 +290,13 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     def review_page() -> HTMLResponse:
         return html_page(page)
 
+    icon = resources.files("copytrace.service").joinpath("static/favicon.svg").read_bytes()
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)  # where browsers look when a page names no icon
+    def favicon() -> Response:
+        return Response(icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
     single = 8 * cfg.max_text_bytes + 65536  # JSON may escape each character as \\uXXXX
 
     def limit_for(path: str) -> int | None:
