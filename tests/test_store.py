@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -39,7 +42,7 @@ def _rec(item_id: str, text: str, **kw: object) -> ItemRecord:
 
 def test_schema_is_at_the_newest_migration(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0005"
+        assert MigrationContext.configure(conn).get_current_revision() == "0006"
     Store(store.url).close()  # opening again is a no-op
 
 
@@ -309,7 +312,8 @@ def test_schema_head_is_the_newest_migration() -> None:
     """A store at ``SCHEMA_HEAD`` is opened without Alembic: it must name the newest migration."""
     from alembic.script import ScriptDirectory
 
-    from copytrace.store.store import SCHEMA_HEAD, _alembic_config
+    from copytrace.store.schema import SCHEMA_HEAD
+    from copytrace.store.store import _alembic_config
 
     assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
 
@@ -349,3 +353,95 @@ def test_phrase_banks_and_phrases_are_stored_and_indexed(store: Store, text_000:
         index = store.build_index(["chants", "news"], cache=cache)
         found = index.match("so: d3ath t0 the occupiers burn their homes " + text_000[:2000])
         assert sorted((m.item_id, m.kind) for m in found) == [("000", "text"), ("s", "phrase")], cache
+
+
+def _delete_store(db_url: str) -> None:
+    """What ``rm store.db`` does, on either backend: every table gone."""
+    if "://" not in db_url:
+        for path in Path(db_url).parent.glob(Path(db_url).name + "*"):
+            path.unlink()
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def test_a_store_made_again_at_the_same_url_is_not_answered_from_the_old_cache(
+    db_url: str, text_000: str, text_001: str, state_union: dict[str, str], tmp_path: Path
+) -> None:
+    """Deleted and made again, a store starts at the same generation: only its id tells its snapshot from
+    the old store's, which held other items."""
+    speech = next(iter(state_union.values()))
+    with Store(db_url) as store:
+        store.add_items("news", [_rec("old", speech)], create=DEFAULT_PARAMS)
+        assert [m.item_id for m in store.build_index().match(speech)] == ["old"]  # cached
+        old_id, generation = store.identity()
+    _delete_store(db_url)
+    with Store(db_url) as store:
+        store.add_items("news", [_rec("new", text_000)], create=DEFAULT_PARAMS)
+        assert store.identity()[1] == generation and store.store_id != old_id
+        index = store.build_index()
+        assert index.match(speech) == [] and [m.item_id for m in index.match(text_001)] == ["new"]
+        cached = list(Path(os.environ["COPYTRACE_CACHE"]).glob(store._cache_prefix() + "*.ctidx"))
+        assert [p.name for p in cached] == [
+            store._cache_path(["news"], DEFAULT_PARAMS, 1, store.store_id).name
+        ]
+
+
+@pytest.mark.parametrize("how", ["copied", "linked"])
+def test_a_snapshot_of_another_store_at_the_cache_path_is_not_believed(
+    tmp_path: Path,
+    text_000: str,
+    text_001: str,
+    state_union: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+) -> None:
+    speech = next(iter(state_union.values()))
+    with Store(str(tmp_path / "a.db")) as a, Store(str(tmp_path / "b.db")) as b:
+        a.add_items("news", [_rec("a-item", speech)], create=DEFAULT_PARAMS)
+        b.add_items("news", [_rec("b-item", text_000)], create=DEFAULT_PARAMS)
+        a.build_index()
+        (theirs,) = Path(os.environ["COPYTRACE_CACHE"]).glob(a._cache_prefix() + "*.ctidx")
+        ours = b._cache_path(["news"], DEFAULT_PARAMS, b.generation(), b.store_id)
+        if how == "copied":
+            shutil.copyfile(theirs, ours)
+        else:
+            ours.symlink_to(theirs)
+        index = b.build_index()
+        assert index.match(speech) == [] and [m.item_id for m in index.match(text_001)] == ["b-item"]
+        assert "rebuilding the cached index" in caplog.text
+        assert ours.is_file() and not ours.is_symlink()
+        assert [m.item_id for m in b.build_index().match(text_001)] == ["b-item"]  # the rebuilt one is used
+
+
+def test_the_cache_is_private_and_its_snapshots_read_only(
+    store: Store, text_000: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPYTRACE_CACHE", str(tmp_path / "new" / "cache"))
+    store.add_items("news", [_rec("000", text_000)], create=DEFAULT_PARAMS)
+    store.build_index()
+    assert stat.S_IMODE((tmp_path / "new" / "cache").stat().st_mode) == 0o700
+    (snap,) = (tmp_path / "new" / "cache").glob("*.ctidx")
+    assert stat.S_IMODE(snap.stat().st_mode) == 0o444
+
+
+def test_a_cache_folder_others_can_write_to_is_not_used(
+    store: Store,
+    text_000: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("COPYTRACE_CACHE", str(shared))
+    store.add_items("news", [_rec("000", text_000)], create=DEFAULT_PARAMS)
+    assert [m.item_id for m in store.build_index().match(text_000)] == ["000"]  # built in memory
+    assert list(shared.iterdir()) == []
+    assert "other users can write to it (mode 777); chmod 700" in caplog.text

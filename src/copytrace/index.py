@@ -1062,9 +1062,10 @@ class Index:
         return evidence_spans(chains, self.params.k, fp.tokens, item_tokens)
 
     # ------------------------------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+    def save(self, path: str | os.PathLike[str] | BinaryIO, *, origin: dict[str, Any] | None = None) -> None:
         """Write the index as a snapshot (``copytrace.snapshot``): to a path (through a temporary file,
-        then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it."""
+        then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it.
+        ``origin`` records what the index was derived from (``load`` checks it)."""
         self._compact()
         n, pages, main = len(self._names), self._n_pages, self._main
         meta, arrays = index_file.contents(
@@ -1080,6 +1081,7 @@ class Index:
             families=self._families,
             texts=self._texts,
             phrases=self._phrases,
+            origin=origin,
         )
         snapshot.write(path, FORMAT, meta, arrays)  # type: ignore[arg-type]  # no placeholders here
 
@@ -1091,13 +1093,15 @@ class Index:
         key: Key | str | bytes | None = None,
         match_params: MatchParams = DEFAULT_MATCH_PARAMS,
         text_lookup: TextLookup | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> Index:
         """Open an index written by ``save``: a path is memory-mapped, not read (its postings stay in the page
         cache, shared by every process that opens it); changes made afterwards are kept in memory.
         ``key`` must be the key it was built with; without it, an index of keyed fingerprints matches
         fingerprints only (see ``for_params``).  Raises ``SnapshotError`` for a file that is not a whole,
-        valid snapshot."""
-        meta, arrays = snapshot.read(path, FORMAT)
+        valid snapshot (or a symbolic link, FIFO or folder), and its ``StaleSnapshotError`` when ``origin``
+        is given and the snapshot was not saved with exactly that origin."""
+        meta, arrays = snapshot.read(path, FORMAT, origin=origin)
         try:
             params = FingerprintParams.parse(meta["params"])
         except (KeyError, FingerprintFormatError) as exc:

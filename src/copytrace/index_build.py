@@ -23,12 +23,13 @@ the same items (a test compares them), so ``Index.load`` maps it as any other.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
 
 _MAX_TOKENS = 1 << 31
+BUILD_PREFIX = "copytrace-build-"  # the spill folder: copytrace-build-<pid>-<random>
 _SLICE_BITS = 4  # the snapshot is written a sixteenth at a time
 
 
@@ -117,12 +119,24 @@ class SnapshotBuilder:
     ``add`` batches inside the block, the file is written (atomically) when it ends without error."""
 
     def __init__(
-        self, path: str | os.PathLike[str], params: FingerprintParams, *, tmp_dir: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        params: FingerprintParams,
+        *,
+        tmp_dir: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.params = params
-        self._tmp = tempfile.TemporaryDirectory(prefix="copytrace-build-", dir=tmp_dir or self.path.parent)
+        self.origin = origin  # what the index is derived from, recorded in the snapshot (``Index.load``)
+        # The spill folder's name carries the process id and the folder is locked while it is in use:
+        # ``cache_dir.remove_orphans`` removes those of dead processes.
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix=f"{BUILD_PREFIX}{os.getpid()}-", dir=tmp_dir or self.path.parent
+        )
         spill = Path(self._tmp.name)
+        self._lock = os.open(spill, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._files = [open(spill / name, "wb") for name in ("x", "refs", "pos")]  # noqa: SIM115
         self._runs: list[int] = []  # postings of each batch, in order
         self._banks: list[str] = []
@@ -152,6 +166,7 @@ class SnapshotBuilder:
             for fh in self._files:
                 fh.close()
             self._tmp.cleanup()
+            os.close(self._lock)
 
     def add(
         self,
@@ -266,6 +281,7 @@ class SnapshotBuilder:
             families=families,
             texts={},
             phrases=phrases,
+            origin=self.origin,
         )
         with snapshot.writer(self.path, FORMAT, meta, arrays) as out:
             if total:

@@ -35,10 +35,12 @@ def contents(
     families: Families,
     texts: dict[int, tuple[str, bool | None]],
     phrases: PhraseTable,
+    origin: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray | Placeholder]]:
     """The meta and arrays of a snapshot of ``len(item_page)`` items, all present; ``postings`` holds
     ``offsets``, ``tags``, ``refs`` and ``pos`` (``copytrace._postings``); ``phrases`` the items' phrases
-    (``copytrace.phrases``)."""
+    (``copytrace.phrases``); ``origin`` (JSON), when given, what the index was derived from: ``Index.load``
+    refuses the snapshot unless the caller expects exactly that (``copytrace.snapshot.read``)."""
     n = len(item_page)
     links, absent = families.link_arrays(n)
     meta = {
@@ -51,6 +53,8 @@ def contents(
         "absent_links": [list(name) for name in absent],  # type: ignore[call-overload]
         "phrase_params": str(phrases.params),
     }
+    if origin is not None:
+        meta["origin"] = origin
     arrays: dict[str, np.ndarray | Placeholder] = {
         **postings,
         "page_item": page_item,

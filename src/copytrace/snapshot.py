@@ -13,18 +13,32 @@ Layout (all integers little-endian)::
           each array's bytes at its ``offset`` (a multiple of 4096), zero padding between them
 
 ``write`` goes through a temporary file and a rename, so a reader sees the old file or the new one, never
-half of one.  ``read`` refuses anything that is not exactly such a file: another magic, a header that does
-not match its checksum, an unknown format, or arrays that run past the end (a truncated file).  It checks the
-header and the file's size, not every byte of the arrays (that would read them all): the index checks the
-arrays' bounds as it opens them, so a corrupt array can give wrong answers but never read out of bounds.
+half of one.  The temporary file is named ``<name>.<pid>.<random>.tmp`` and locked (``flock``) while it is
+written: ``copytrace.cache_dir`` removes those a dead process left.  A snapshot is written read-only (0444):
+it is never changed in place, only replaced.
+
+``read`` refuses anything that is not exactly such a file: a symbolic link (the path is opened with
+``O_NOFOLLOW``), a FIFO, device or folder (checked before anything is read, so a FIFO cannot hang it),
+another magic, a header that does not match its checksum, an unknown format, or arrays that run past the end
+(a truncated file).  It checks the header and the file's size, not every byte of the arrays (that would read
+them all): the index checks the arrays' bounds as it opens them, so a corrupt array can give wrong answers
+but never read out of bounds.  With ``origin``, the snapshot must have been written with exactly that origin
+(``StaleSnapshotError`` otherwise): a cache records there which state of which store it was derived from.
+
+A mapped file truncated by another program while it is mapped cannot be guarded against from Python: the
+process that touches a page past the new end gets SIGBUS and dies (``docs/index.md`` says how the service
+notices it first, and recovers).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import mmap
 import os
+import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +57,10 @@ _MAX_HEADER = 1 << 30
 
 class SnapshotError(CopytraceError):
     """A file is not a readable index snapshot: what is wrong with it, and that it should be rebuilt."""
+
+
+class StaleSnapshotError(SnapshotError):
+    """A readable snapshot derived from another store, or another state of it, than the one asked for."""
 
 
 def _aligned(n: int) -> int:
@@ -98,23 +116,44 @@ def _dump(fh: BinaryIO, fmt: str, meta: dict[str, Any], arrays: dict[str, np.nda
     fh.write(b"\0" * (_aligned(at) - at))
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
+@contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """A new file beside ``path`` for its next contents, locked while this block runs and removed unless it
+    was renamed into place.  Its name carries the process id (processes may save the same index at once)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the end: a cleaner sees the file is being written
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Flush ``tmp`` to disk, make it read-only and rename it to ``path``."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, path)
+
+
 def write(
     target: str | os.PathLike[str] | BinaryIO, fmt: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
-    """Write a snapshot to a path (atomically: temporary file, fsync, rename) or to a binary stream."""
+    """Write a snapshot to a path (atomically: temporary file, fsync, rename; read-only) or to a binary
+    stream."""
     if not isinstance(target, (str, os.PathLike)):
         _dump(target, fmt, meta, arrays)
         return
     path = Path(target)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # processes may save the same index
-    try:
+    with _temporary(path) as tmp:
         with open(tmp, "wb") as fh:
             _dump(fh, fmt, meta, arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        _publish(tmp, path)
 
 
 @contextmanager
@@ -128,9 +167,8 @@ def writer(
     file.  When the block ends without error the file is flushed and renamed into place (atomically, as
     ``write``); an error leaves nothing behind.  For arrays too large to hold in memory beside the file."""
     path = Path(target)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     header, offsets, size = _layout(fmt, meta, arrays)
-    try:
+    with _temporary(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(
                 MAGIC + len(header).to_bytes(8, "little") + hashlib.blake2b(header, digest_size=32).digest()
@@ -158,36 +196,66 @@ def writer(
             if isinstance(m, np.memmap):
                 m.flush()
         del maps
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        _publish(tmp, path)
+
+
+def _origin(origin: object) -> str:
+    """``store 9f2c…, generation 3`` for a message (the origin's own words when it has another form)."""
+    if not isinstance(origin, dict):
+        return "an unknown source"
+    store = str(origin.get("store", "?"))
+    return f"store {store[:8]}, generation {origin.get('generation', '?')}"
 
 
 def _name(source: object) -> str:
     return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "stream"
 
 
-def read(source: str | os.PathLike[str] | BinaryIO, fmt: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _open_regular(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor of the regular file at ``path``: a symbolic link, FIFO, device or folder is a
+    ``SnapshotError`` (opened without blocking, so a FIFO with no writer cannot hang the caller)."""
+    name = _name(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SnapshotError(f"{name} is a symbolic link, not an index snapshot") from exc
+        raise SnapshotError(f"cannot read index snapshot {name}: {exc.strerror}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise SnapshotError(f"{name} is {kind}, not an index snapshot")
+    return fd
+
+
+def read(
+    source: str | os.PathLike[str] | BinaryIO, fmt: str, *, origin: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The meta and the arrays of a snapshot of format ``fmt``.  A path is memory-mapped read-only (the
-    arrays are views of the mapping, shared with every process that maps the file); a stream is read."""
+    arrays are views of the mapping, shared with every process that maps the file); a stream is read.
+    With ``origin``, a snapshot whose meta records another ``origin`` is a ``StaleSnapshotError``."""
     name = _name(source)
     buf: mmap.mmap | bytes
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size < _PREFIX:
-                    raise SnapshotError(f"{name} is not an index snapshot (only {size} bytes)")
-                # MAP_POPULATE maps every page now (from the page cache, or reading the file): queries then
-                # never stop on a page fault.  Pages stay shared with every other process mapping the file.
-                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-                buf = mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
-        else:
+    if isinstance(source, (str, os.PathLike)):
+        fd = _open_regular(source)
+        try:
+            size = os.fstat(fd).st_size
+            if size < _PREFIX:
+                raise SnapshotError(f"{name} is not an index snapshot (only {size} bytes)")
+            # MAP_POPULATE maps every page now (from the page cache, or reading the file): queries then
+            # never stop on a page fault.  Pages stay shared with every other process mapping the file.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            buf = mmap.mmap(fd, 0, flags=flags, prot=mmap.PROT_READ)
+        except OSError as exc:
+            raise SnapshotError(f"cannot read index snapshot {name}: {exc}") from exc
+        finally:
+            os.close(fd)
+    else:
+        try:
             buf = source.read()
-    except OSError as exc:
-        raise SnapshotError(f"cannot read index snapshot {name}: {exc}") from exc
+        except OSError as exc:
+            raise SnapshotError(f"cannot read index snapshot {name}: {exc}") from exc
     size = len(buf)
     if size < _PREFIX or buf[:8] != MAGIC:
         raise SnapshotError(f"{name} is not a {fmt} snapshot (bad magic number)")
@@ -201,6 +269,10 @@ def read(source: str | os.PathLike[str] | BinaryIO, fmt: str) -> tuple[dict[str,
         parsed = json.loads(header.decode("utf-8"))
         if parsed["format"] != fmt:
             raise SnapshotError(f"{name} is a {parsed['format']!r} snapshot, not {fmt}")
+        if origin is not None and parsed["meta"].get("origin") != origin:
+            raise StaleSnapshotError(
+                f"{name} was made from {_origin(parsed['meta'].get('origin'))}, not {_origin(origin)}"
+            )
         arrays: dict[str, np.ndarray] = {}
         for entry in parsed["arrays"]:
             dtype = np.dtype(entry["dtype"])

@@ -185,14 +185,22 @@ def busy_timeout() -> float:
     return seconds
 
 
-def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+def open_store(args: argparse.Namespace, *, create: bool = False, migrate: bool | None = None) -> Store:
     """The store named by ``--db`` (or the default); closed by ``close_stores`` when the command ends.
 
-    Only commands that write pass ``create``: for the others a missing SQLite file is an error naming it.
+    Only commands that add to a store pass ``create``: for the others a missing SQLite file or an empty
+    database is an error naming it.  ``migrate`` (default: ``create``) upgrades a store of an older schema;
+    without it such a store is an error that says how to upgrade it, so commands that read never change a
+    store.  A database that is not a copytrace store is always refused and left as it is.
     """
     from ..store import Store
 
-    store = Store(getattr(args, "db", None), create=create, busy_timeout=busy_timeout())
+    store = Store(
+        getattr(args, "db", None),
+        create=create,
+        migrate=create if migrate is None else migrate,
+        busy_timeout=busy_timeout(),
+    )
     _OPEN_STORES.append(store)
     return store
 

@@ -1,4 +1,5 @@
-"""``copytrace store``: look after the store itself; ``store vacuum`` gives deleted rows' disk space back."""
+"""``copytrace store``: look after the store itself; ``store vacuum`` gives deleted rows' disk space back,
+``store upgrade`` brings a store made by an older copytrace to this version's schema."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ PostgreSQL reuses the space of deleted rows by itself (autovacuum); this prints 
 operating system and changes nothing.  Both also delete the store's stale cached indexes.
 """
 
+UPGRADE_EPILOG = """example:
+  copytrace store upgrade --db /srv/copytrace/copytrace.db
+
+Prints {"store", "schema"}.  Back the store up first: an upgrade cannot be undone by an older copytrace.
+"""
+
 POSTGRES_ADVICE = (
     "PostgreSQL reuses the space of deleted rows by itself (autovacuum): nothing to do for that.  To give "
     "the space back to the operating system, run 'VACUUM FULL items;' in psql at a quiet time: it rewrites "
@@ -32,7 +39,7 @@ POSTGRES_ADVICE = (
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "store",
-        help="look after the store: give disk space back (vacuum)",
+        help="look after the store: give disk space back (vacuum), upgrade its schema",
         description="Look after the store itself.",
         epilog=EPILOG,
         formatter_class=HelpFormatter,
@@ -48,6 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_common_options(v, key=False, max_size=False)
     v.set_defaults(run=run_vacuum)
+    u = ssub.add_parser(
+        "upgrade",
+        help="bring a store made by an older copytrace to this version's schema",
+        description="Bring a store made by an older copytrace to the schema this version uses (commands "
+        "that only read refuse an older store rather than change it).  Nothing is done to a store that "
+        "is current.",
+        epilog=UPGRADE_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    add_common_options(u, key=False, max_size=False)
+    u.set_defaults(run=run_upgrade)
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
@@ -59,4 +77,12 @@ def run_vacuum(args: argparse.Namespace) -> int:
     before, after = sizes
     print(to_json({"store": store.url, "bytes_before": before, "bytes_after": after}))
     note(f"the store takes {after:,} bytes, {before - after:,} fewer than before")
+    return Exit.OK
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from ..store.schema import SCHEMA_HEAD
+
+    store = open_store(args, migrate=True)
+    print(to_json({"store": store.url, "schema": SCHEMA_HEAD}))
     return Exit.OK

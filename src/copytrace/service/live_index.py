@@ -21,10 +21,20 @@ Three promises keep it serving (issue #14):
   queries in the server's thread pool run in parallel.
 - **Ready means caught up.** ``ready`` turns True only once the index reflects the store's generation as
   read at start; until then ``match`` raises ``IndexNotReadyError`` (503 with ``Retry-After``).
+
+A snapshot is believed only for the store it was made from: it records the store's id and generation
+(``origin``), and one of another store (a store deleted and made again at the same URL, a file copied or
+linked into the folder) is deleted and the index built from the store, with one warning.  A store replaced
+under a running service is noticed at the next poll (its id changed): the index is built again, and not
+ready meanwhile.  The snapshot folder must be private (``copytrace.cache_dir``); what dead processes left in
+it is removed at start.  The mapped snapshot is checked at every poll: if another program truncated or
+rewrote it, the index stops answering from it and is built again (``docs/service.md``: a query that touches
+a truncated page first dies of SIGBUS, and how the service recovers from that).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import fcntl
 import hashlib
 import json
@@ -39,6 +49,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..cache_dir import private_folder, remove_orphans
 from ..errors import CopytraceError
 from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
@@ -46,7 +57,7 @@ from ..index_build import SnapshotBuilder
 from ..keys import Key
 from ..match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from ..phrases import PhraseFingerprint, PhraseParams
-from ..snapshot import SnapshotError
+from ..snapshot import SnapshotError, StaleSnapshotError
 from ..store import Store
 from ..store.batches import Batch, fingerprint_batches
 from ..store.feed import Change, changes_since
@@ -200,6 +211,9 @@ class LiveIndex:
         self.poll_seconds = poll_seconds
         self.max_lag_seconds = max(5.0, 10 * poll_seconds) if max_lag_seconds is None else max_lag_seconds
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
+        self._snapshots_usable: bool | None = None  # the folder checked private (once)
+        self._store_id: str | None = None  # the store the index was built from
+        self._mapped: _Mapped | None = None  # the snapshot file the index maps, watched at every poll
         self._index: Index | None = None
         self._ready = False
         self._generation = 0
@@ -226,6 +240,8 @@ class LiveIndex:
         index (``Store.find_versions``) instead of building one from the store.
         """
         self.store.find_versions = self.versions_of
+        if not faulthandler.is_enabled():  # a SIGBUS from a truncated snapshot then says so on stderr
+            faulthandler.enable()
         self._thread = threading.Thread(target=self._run, name="copytrace-index-follower", daemon=True)
         self._thread.start()
 
@@ -264,8 +280,26 @@ class LiveIndex:
     def catch_up(self) -> int:
         """Apply every change committed so far; returns the generation now reflected."""
         with self._sync_lock:
-            upto = self.store.generation()
+            store_id, upto = self.store.identity()
+            if self._index is not None and store_id != self._store_id:
+                log.warning(
+                    "the store at %s was replaced by another store (id %s, was %s): building the index again",
+                    self.store.url,
+                    store_id[:8],
+                    (self._store_id or "?")[:8],
+                )
+                self._drop_index()
+            elif self._index is not None and self._mapped is not None and self._mapped.changed():
+                log.warning(
+                    "the index snapshot %s was changed by another program while mapped (%s): building "
+                    "the index again from the store",
+                    self._mapped.path,
+                    self._mapped.changed(),
+                )
+                self._mapped.set_aside()
+                self._drop_index()
             if self._index is None:
+                self._store_id = store_id
                 self._load_or_build(upto)
             elif upto > self._generation:
                 self._replay(self._generation, upto)
@@ -273,6 +307,24 @@ class LiveIndex:
             self._last_sync = time.time()
             self._error = self._failure = None
             return self._generation
+
+    def _drop_index(self) -> None:
+        """Stop answering from the index (``match`` is not ready until it is built again)."""
+        self._ready = False
+        with self._index_lock.exclusive():  # waits for the queries in progress
+            self._index = None
+            self._map(None)
+            self._quarantine = {}
+
+    def _map(self, path: Path | None) -> None:
+        """Note that the index now maps the snapshot at ``path`` (None: it is held in memory), to watch it."""
+        if self._mapped is not None:
+            self._mapped.close()
+        self._mapped = None if path is None else _Mapped.watch(path)
+
+    def _origin(self, generation: int) -> dict[str, object]:
+        """What a snapshot of this index records of its source: checked before one is mapped."""
+        return {"store": self._store_id, "generation": generation, "banks": "*", "params": str(self.params)}
 
     def _replay(self, after: int, upto: int) -> None:
         batch: list[Change] = []
@@ -333,11 +385,27 @@ class LiveIndex:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
 
     def _snapshot_stem(self) -> Path | None:
-        """``<dir>/live-<store and params digest>``: snapshots are ``<stem>-g<generation>.ctidx``."""
-        if self.snapshot_dir is None:
+        """``<dir>/live-<store, store id and params digest>``: snapshots are ``<stem>-g<generation>.ctidx``.
+        None without a snapshot folder, or when the folder is not private (``cache_dir.private_folder``)."""
+        if self.snapshot_dir is None or self._store_id is None:
             return None
-        digest = hashlib.sha256(f"{self.store.url}|{self.params}".encode()).hexdigest()[:24]
-        return self.snapshot_dir / f"live-{digest}"
+        if self._snapshots_usable is None:
+            self._snapshots_usable = private_folder(self.snapshot_dir)
+        if not self._snapshots_usable:
+            return None
+        return self.snapshot_dir / f"{self._stem_prefix()}{self._store_id[:12]}"
+
+    def _stem_prefix(self) -> str:
+        """``live-<store URL and params digest>-``: the snapshots of every store that was at the URL."""
+        return f"live-{hashlib.sha256(f'{self.store.url}|{self.params}'.encode()).hexdigest()[:24]}-"
+
+    def _remove_other_stores(self, stem: Path) -> None:
+        """Delete the snapshots of the stores that were at this URL before (other store ids)."""
+        for path in stem.parent.glob(self._stem_prefix() + "*"):
+            ours = path.name.startswith(stem.name + "-g") or path.name.startswith(stem.name + ".")
+            if not ours and not path.name.endswith(".lock"):
+                log.info("deleting %s: a snapshot of a store that was at %s before", path, self.store.url)
+                path.unlink(missing_ok=True)
 
     def _load_or_build(self, upto: int) -> None:
         """Map the newest snapshot, or build the index from the store, save it as a snapshot and map that.
@@ -348,6 +416,10 @@ class LiveIndex:
         and the index is built again from the store: a snapshot is a cache, never the record."""
         started = time.monotonic()
         with self._snapshot_lock(wait=True) as locked:
+            stem = self._snapshot_stem()
+            if locked and stem is not None:
+                remove_orphans(stem.parent)
+                self._remove_other_stores(stem)
             index, generation = self._load_newest(upto)
             built = index is None
             self._our_banks = set(self._banks())
@@ -385,7 +457,7 @@ class LiveIndex:
         if locked and stem is not None:
             path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
             try:
-                with SnapshotBuilder(path, self.params) as builder:
+                with SnapshotBuilder(path, self.params, origin=self._origin(generation)) as builder:
                     for bank, ids, batch, links in self._stored_batches():
                         builder.add(bank, ids, batch, links)
                     phrases = self._stored_phrases()
@@ -394,9 +466,15 @@ class LiveIndex:
                             [x for x in phrases if (x[0] in self._phrase_banks) == kind], phrase_only=kind
                         )
                 self._write_quarantine(path)
-                return Index.load(
-                    path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+                index = Index.load(
+                    path,
+                    key=self.key,
+                    match_params=self.match_params,
+                    text_lookup=self.store.text,
+                    origin=self._origin(generation),
                 )
+                self._map(path)
+                return index
             except (OSError, SnapshotError) as exc:
                 log.warning("cannot write an index snapshot to %s (building in memory): %s", path, exc)
         index = Index(
@@ -412,6 +490,7 @@ class LiveIndex:
         for x in self._stored_phrases():
             if (x[0], x[1]) in index:
                 index.add_phrases([x], phrase_only=x[0] in self._phrase_banks)
+        self._map(None)
         return index
 
     def _stored_phrases(self) -> list[tuple[str, str, PhraseFingerprint]]:
@@ -456,8 +535,19 @@ class LiveIndex:
         path, generation = newest
         try:
             index = Index.load(
-                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+                path,
+                key=self.key,
+                match_params=self.match_params,
+                text_lookup=self.store.text,
+                origin=self._origin(generation),
             )
+        except StaleSnapshotError as exc:
+            log.warning("deleting snapshot %s (building the index from the store): %s", path, exc)
+            try:
+                path.unlink()
+            except OSError as remove:
+                log.warning("cannot delete the snapshot of another store: %s", remove)
+            return None, 0
         except CopytraceError as exc:
             log.warning("ignoring unreadable snapshot %s (building the index from the store): %s", path, exc)
             try:
@@ -466,6 +556,7 @@ class LiveIndex:
                 log.warning("cannot set the unreadable snapshot aside: %s", move)
             return None, 0
         self._quarantine = _read_quarantine(path)
+        self._map(path)
         return index, generation
 
     @contextmanager
@@ -477,8 +568,8 @@ class LiveIndex:
             yield False
             return
         try:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(stem.with_name(stem.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+            flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(stem.with_name(stem.name + ".lock"), flags, 0o600)
         except OSError as exc:
             log.warning("cannot use the snapshot directory %s: %s", stem.parent, exc)
             yield False
@@ -541,16 +632,18 @@ class LiveIndex:
         if stem is None:
             return index
         path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
+        origin = self._origin(generation)
         try:
             if not path.exists():
-                index.save(path)
+                index.save(path, origin=origin)
                 self._write_quarantine(path)
             mapped = Index.load(
-                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text
+                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text, origin=origin
             )
         except (OSError, CopytraceError) as exc:
             log.warning("cannot save an index snapshot to %s: %s", path, exc)
             return index
+        self._map(path)
         for old in [
             *stem.parent.glob(f"{stem.name}-g*{_SNAPSHOT_SUFFIX}"),
             *stem.parent.glob(f"{stem.name}-g*.npz"),
@@ -576,7 +669,8 @@ class LiveIndex:
             raise IndexNotReadyError
         with self._index_lock.shared():
             index = self._index
-            assert index is not None
+            if index is None:  # dropped meanwhile, to be built again
+                raise IndexNotReadyError
             return index.match(text, banks=banks, query=query, per_family=per_family)
 
     def match_many(
@@ -592,7 +686,8 @@ class LiveIndex:
             raise IndexNotReadyError
         with self._index_lock.shared():
             index = self._index
-            assert index is not None
+            if index is None:
+                raise IndexNotReadyError
             return index.match_many(texts, banks=banks, queries=queries, per_family=per_family)
 
     def versions_of(self, bank: str, fp: Fingerprint) -> list[str] | None:
@@ -602,8 +697,7 @@ class LiveIndex:
             return None
         with self._index_lock.shared():
             index = self._index
-            assert index is not None
-            return index.versions_of(fp, bank=bank)
+            return None if index is None else index.versions_of(fp, bank=bank)
 
     def state(self) -> IndexState:
         with self._index_lock.shared():
@@ -626,6 +720,49 @@ class LiveIndex:
             quarantine=listed,
             max_lag_seconds=self.max_lag_seconds,
         )
+
+
+@dataclass
+class _Mapped:
+    """The snapshot file an index maps, held open: its size and modification time when it was mapped.
+
+    The file may be deleted meanwhile (a newer snapshot replaced it): the open descriptor still tells what
+    the mapping reads.  A change means another program wrote to it, which snapshots never are."""
+
+    path: Path
+    fd: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def watch(cls, path: Path) -> _Mapped | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        info = os.fstat(fd)
+        return cls(path, fd, info.st_size, info.st_mtime_ns)
+
+    def changed(self) -> str | None:
+        """What changed since the file was mapped (its size, or its contents), or None."""
+        info = os.fstat(self.fd)
+        if info.st_size != self.size:
+            return f"{self.size} bytes when mapped, {info.st_size} now"
+        if info.st_mtime_ns != self.mtime_ns:
+            return "written to since it was mapped"
+        return None
+
+    def set_aside(self) -> None:
+        """Rename the file ``<name>.damaged`` (when it is still the one mapped), so that it is not mapped
+        again, and kept for a look."""
+        try:
+            if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self.fd).st_ino:
+                self.path.replace(self.path.with_name(self.path.name + ".damaged"))
+        except OSError as exc:
+            log.warning("cannot set the changed snapshot %s aside: %s", self.path, exc)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class IndexNotReadyError(CopytraceError):

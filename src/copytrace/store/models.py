@@ -72,12 +72,14 @@ class ItemRow(Base):
 
 
 class StoreStateRow(Base):
-    """One row: ``generation`` grows with every change to banks or items (cache key for derived indexes)."""
+    """One row: ``generation`` grows with every change to banks or items, and ``store_id`` is a random name
+    given when the store was made; together they say which state of which store a derived index holds."""
 
     __tablename__ = "store_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+    store_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 _BIGID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only

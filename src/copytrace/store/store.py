@@ -42,12 +42,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     null,
     select,
     update,
 )
-from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from alembic.config import Config
 
+from ..cache_dir import private_folder, remove_orphans
 from ..errors import (
     CopytraceError,
     DuplicateItemError,
@@ -76,6 +75,8 @@ from .audit_log import audit
 from .batches import fingerprint_batches
 from .families import VersionFinder, count_families, link_new_items
 from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
+from .schema import check as check_schema
+from .schema import engine_state, sqlite_state
 
 log = logging.getLogger("copytrace.store")
 
@@ -239,11 +240,6 @@ def _sqlite_pragmas(busy_timeout: float) -> Any:
     return on_connect
 
 
-# The newest migration (``migrations/versions``; a test checks they agree): a store already there is opened
-# without importing Alembic, which costs a command a tenth of a second.
-SCHEMA_HEAD = "0005"
-
-
 def _alembic_config() -> Config:
     from alembic.config import Config
 
@@ -255,13 +251,21 @@ def _alembic_config() -> Config:
 class Store:
     """Banks and items in a SQL database.
 
-    ``create=False`` refuses to create a missing SQLite file (for commands that only read): a mistyped path
-    is then an error naming it instead of a new, empty store.  ``busy_timeout`` is how long an SQLite writer
-    waits for another one's lock before the call fails with "database is locked".
+    ``create=False`` refuses to create a store (a missing SQLite file, an empty database): a mistyped path
+    is then an error naming it instead of a new, empty store.  ``migrate=False`` refuses a store of an older
+    schema instead of upgrading it (for commands that only read: they never change a store).  Whatever they
+    say, a database that holds other tables than a copytrace store's, or a store made by a newer copytrace,
+    is refused with a ``StoreError`` and left as it is (``copytrace.store.schema``).  ``busy_timeout`` is
+    how long an SQLite writer waits for another one's lock before the call fails with "database is locked".
     """
 
     def __init__(
-        self, db: str | None = None, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+        self,
+        db: str | None = None,
+        *,
+        create: bool = True,
+        migrate: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
         self.url = to_url(db or default_url())
         self.busy_timeout = busy_timeout
@@ -272,8 +276,11 @@ class Store:
         # that add committed: the next add to the bank reuses it when nothing changed in between.
         self._linking: tuple[str, int, Index] | None = None
         self._linked: tuple[str, Index] | None = None
+        self._cache_checked: bool | None = None  # whether the cache folder may be used, once checked
         path = _sqlite_file(self.url)
-        if path is not None and not path.exists():
+        if path is not None and path.exists():  # looked at before the connections' pragmas write to it
+            check_schema(str(path), sqlite_state(path), create=create, migrate=migrate)
+        elif path is not None:
             if not create:
                 raise StoreError(
                     f"no store at {path}: check --db or $COPYTRACE_DB (a store is created by the first "
@@ -285,25 +292,38 @@ class Store:
                 raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from exc
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {self.url}: {exc.__class__.__name__}: {exc}") from exc
+        try:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout))
             self._session = sessionmaker(self.engine, expire_on_commit=False)
-            self.migrate()
+            self._open_schema(create=create, migrate=migrate)
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StoreError(f"cannot open the store at {self.url}: {exc.__class__.__name__}: {exc}") from exc
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def _open_schema(self, *, create: bool, migrate: bool) -> None:
+        with self.engine.begin() as conn:
+            if check_schema(self.url, engine_state(conn), create=create, migrate=migrate):
+                self._upgrade(conn)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (a no-op when it is there already)."""
+        """Bring the schema to the newest migration (a no-op when it is there already); a database that is
+        not a copytrace store, or a store of a newer schema, is a ``StoreError``."""
         with self.engine.begin() as conn:
-            if inspect(conn).has_table("alembic_version"):
-                current = conn.execute(sql("SELECT version_num FROM alembic_version")).scalars().all()
-                if current == [SCHEMA_HEAD]:
-                    return
-            from alembic import command
+            if check_schema(self.url, engine_state(conn), create=True, migrate=True):
+                self._upgrade(conn)
 
-            cfg = _alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    def _upgrade(self, conn: Any) -> None:
+        from alembic import command
+
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -856,19 +876,27 @@ class Store:
     ) -> Index:
         """The index of ``names`` (made with ``p``), from the cache when the store has not changed since.
 
-        Without ``key`` it matches fingerprints only (``Index.for_params``): enough to link new items.
+        A cached snapshot records the store's id, its generation, the banks and their parameters
+        (``origin``) and is used only when all of them are the store's now: a store deleted and made again
+        at the same path, or a snapshot of another store copied or linked there, is rebuilt, with one
+        warning.  Without ``key`` it matches fingerprints only (``Index.for_params``): enough to link new
+        items.
         """
-        generation = self.generation()
-        path = self._cache_path(names, p, generation) if cache else None
-        if path is not None and path.exists():
+        store_id, generation = self.identity()
+        origin = {"store": store_id, "generation": generation, "banks": sorted(names), "params": str(p)}
+        path = self._cache_path(names, p, generation, store_id) if cache and self._cache_usable() else None
+        if path is not None and os.path.lexists(path):
             try:
-                return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
-            except (CopytraceError, OSError):  # unreadable, or pruned meanwhile by a writer: rebuild it
-                path.unlink(missing_ok=True)
+                return Index.load(
+                    path, key=key, match_params=match_params, text_lookup=self.text, origin=origin
+                )
+            except (CopytraceError, OSError) as exc:  # unreadable, stale, or pruned meanwhile: rebuild it
+                if os.path.lexists(path):
+                    log.warning("rebuilding the cached index %s: %s", path.name, exc)
+                _discard(path)
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with SnapshotBuilder(path, p) as builder:  # written batch by batch, then mapped
+                with SnapshotBuilder(path, p, origin=origin) as builder:  # written batch by batch, mapped
                     for bank, ids, batch, links in fingerprint_batches(self, names, p, on_bad=quarantine):
                         builder.add(bank, ids, batch, links)
                     only = self.phrase_banks()
@@ -882,7 +910,9 @@ class Store:
                             phrase_only=kind,
                         )
                 self._prune_cache(generation)
-                return Index.load(path, key=key, match_params=match_params, text_lookup=self.text)
+                return Index.load(
+                    path, key=key, match_params=match_params, text_lookup=self.text, origin=origin
+                )
             except OSError as exc:  # a read-only or full cache is no reason to fail: build in memory
                 log.warning("cannot cache the index in %s: %s", path.parent, exc)
         if key is None:
@@ -904,19 +934,35 @@ class Store:
                 index.add_phrases([(bank, item_id, fp)], phrase_only=bank in only)
         return index
 
-    def _cache_path(self, names: list[str], params: FingerprintParams, generation: int) -> Path:
-        base = os.environ.get("COPYTRACE_CACHE") or str(
-            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
+    def _cache_dir(self) -> Path:
+        return Path(
+            os.environ.get("COPYTRACE_CACHE")
+            or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
         )
+
+    def _cache_usable(self) -> bool:
+        """Whether the cache folder is private (``cache_dir.private_folder``), checked once per store
+        opened, when the files dead processes left there are also removed."""
+        if self._cache_checked is None:
+            folder = self._cache_dir()
+            self._cache_checked = private_folder(folder)
+            if self._cache_checked:
+                remove_orphans(folder)
+        return self._cache_checked
+
+    def _cache_path(
+        self, names: list[str], params: FingerprintParams, generation: int, store_id: str
+    ) -> Path:
         digest = hashlib.sha256(f"{self.url}|{sorted(names)}|{params}".encode()).hexdigest()[:12]
-        return Path(base) / f"{self._cache_prefix()}{digest}-g{generation}.ctidx"
+        return self._cache_dir() / f"{self._cache_prefix()}{store_id[:12]}-{digest}-g{generation}.ctidx"
 
     def _cache_prefix(self) -> str:
         """``index-<digest of the store's URL>-``: the start of the name of every index it caches."""
         return f"index-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}-"
 
     def prune_cache(self) -> int:
-        """Delete this store's cached indexes of generations older than the current one; returns how many.
+        """Delete this store's cached indexes of generations older than the current one, and those of a
+        store that was at its URL before (another store id); returns how many.
 
         Every change raises the generation and an index is cached for one generation, so those files are
         never loaded again.  Indexes are also pruned whenever one is cached and when a bank is deleted.
@@ -924,15 +970,18 @@ class Store:
         return self._prune_cache(self.generation())
 
     def _prune_cache(self, generation: int) -> int:
-        sample = self._cache_path([], FingerprintParams(), generation)
+        if not self._cache_usable():
+            return 0
+        ours = f"{self._cache_prefix()}{self.store_id[:12]}-"
         n = 0
+        folder = self._cache_dir()
         stale = [
-            *sample.parent.glob(f"{self._cache_prefix()}*-g*.ctidx"),
-            *sample.parent.glob(f"{self._cache_prefix()}*-g*.npz"),
+            *folder.glob(f"{self._cache_prefix()}*-g*.ctidx"),
+            *folder.glob(f"{self._cache_prefix()}*-g*.npz"),
         ]
         for path in stale:  # and those of the format before, whatever their generation
             tail = path.name.rsplit("-g", 1)[1].removesuffix(".ctidx")
-            if path.suffix == ".npz":
+            if path.suffix == ".npz" or not path.name.startswith(ours):
                 tail = "0"
             if not tail.isdigit() or int(tail) >= generation:
                 continue
@@ -949,3 +998,27 @@ class Store:
         """A number that grows with every change to banks or items."""
         with self._s() as s:
             return int(s.scalar(select(StoreStateRow.generation).where(StoreStateRow.id == 1)) or 0)
+
+    @property
+    def store_id(self) -> str:
+        """A random name the store got when it was made: it tells a store from one made at the same URL
+        after it was deleted (whose generations start again from 0)."""
+        return self.identity()[0]
+
+    def identity(self) -> tuple[str, int]:
+        """The store id and generation, read together: what a snapshot derived from the store records."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(StoreStateRow.store_id, StoreStateRow.generation).where(StoreStateRow.id == 1)
+            ).one_or_none()
+        if row is None or not row[0]:
+            raise StoreError(f"the store at {self.url} has no store id: it was damaged; restore a backup")
+        return str(row[0]), int(row[1])
+
+
+def _discard(path: Path) -> None:
+    """Remove what is at ``path`` (a file, a link, a FIFO) if it can be: it is rebuilt in its place."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, exc.strerror or exc)
