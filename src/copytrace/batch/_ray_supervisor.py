@@ -1,14 +1,14 @@
 """The keeper of a job's private Ray: starts it, and stops every process of it when the job's driver is gone.
 
-Run as a script (``python _ray_supervisor.py TEMP_DIR NUM_CPUS``) by ``private_ray``, in a session of its
-own, with a pipe on its standard input whose other end only the driver holds.  It starts a Ray head on this
-machine with ``TEMP_DIR`` as Ray's folder (never Ray's shared ``/tmp/ray`` nor ``$RAY_TMPDIR``, so neither
-the address Ray records there is read nor ours written there), prints ``ready ADDRESS`` (or ``failed
-REASON``) and waits.  When its standard input ends - the driver closed it, exited, or was killed with
-SIGKILL, the kernel closes it in every case - it kills every process of its session (all of Ray's: its
-servers, agents and workers, whatever process group Ray puts them in), removes ``TEMP_DIR`` and exits.
-Ctrl-C at a terminal reaches the driver's process group only, never this session: Ray is stopped by this
-keeper alone, in one way, whatever happened to the driver.
+Run as a script (``python _ray_supervisor.py FOLDER NUM_CPUS``) by ``private_ray``, in a session of its own,
+with a pipe on its standard input whose other end only the driver holds.  It starts a Ray head on this
+machine in ``FOLDER/r`` (Ray opens its folder to all users; ``FOLDER`` is the job's alone), never in Ray's
+shared ``/tmp/ray`` nor ``$RAY_TMPDIR``: the address Ray records there is neither read nor written.  It
+prints ``ready ADDRESS`` (or ``failed REASON``) and waits.  When its standard input ends - the driver closed
+it, exited, or was killed with SIGKILL: the kernel closes it in every case - it kills every process of its
+session (all of Ray's: servers, agents and workers, whatever process group Ray puts them in), removes
+``FOLDER`` and exits.  Ctrl-C at a terminal reaches the driver's process group, never this session: Ray is
+stopped by this keeper alone, in one way, whatever happened to the driver.
 
 It imports nothing of copytrace (it is run by path, so the package's ``__init__`` is not loaded either).
 """
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> None:
 
         ray.init(
             address="local",
-            _temp_dir=temp_dir,
+            _temp_dir=os.path.join(temp_dir, "r"),  # Ray opens its folder to all (0777): this one is in ours
             num_cpus=num_cpus or None,
             include_dashboard=False,
             log_to_driver=False,

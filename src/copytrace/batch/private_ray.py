@@ -32,9 +32,9 @@ from typing import IO, Any
 
 from ..errors import CopytraceError
 
-# Ray's longest socket is TEMP/session_<date>_<time>_<micro>_<pid>/sockets/plasma_store: 64 bytes past TEMP,
-# and a Unix socket path holds 107.
-MAX_FOLDER = 107 - 64
+# Ray's longest socket is FOLDER/r/session_<date>_<time>_<micro>_<pid>/sockets/plasma_store: 66 bytes past
+# FOLDER, and a Unix socket path holds 107.
+MAX_FOLDER = 107 - 66
 FOLDER_PREFIX = "ctray-"
 STOP_WAIT = 10.0  # seconds a normal stop waits for the keeper
 TOKEN = secrets.token_hex(32)  # one per driver process: Ray reads it once per process

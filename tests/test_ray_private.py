@@ -1,0 +1,348 @@
+"""A job's Ray is its own: never the cluster Ray recorded in its shared folder, stopped on every way out (a
+normal end, Ctrl-C at any moment, kill -9 of the driver), with paths that mean the same to its workers, and
+progress on stderr when there is no terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .ray_processes import JobProcesses, marked
+from .scan_corpus import bank_files, documents, read_rows, write_jsonl
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="processes are read from /proc")
+
+PLANTED = "192.0.2.2:6399"  # TEST-NET-2: nothing answers there
+N_FILES = 6
+INTERRUPTS = int(os.environ.get("COPYTRACE_TEST_INTERRUPTS", "4"))  # the issue's 20 on request
+INTERRUPT_SEED = 20261206
+EXIT_WITHIN = 5.0  # seconds from Ctrl-C to the driver's exit
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAY_"))}
+    env.update(
+        COPYTRACE_DB=str(tmp_path / "store.db"),
+        COPYTRACE_CACHE=str(tmp_path / "cache"),
+        PYTHONWARNINGS="ignore",
+        **extra,
+    )
+    return env
+
+
+def _command(*args: object) -> list[str]:
+    return [sys.executable, "-m", "copytrace.cli.main", *map(str, args)]
+
+
+def _copytrace(
+    *args: object, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_command(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A folder with a path short enough for the sockets of a Ray started in it (pytest's are too long)."""
+    path = Path(tempfile.mkdtemp(prefix="ctt-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _plant(folder: Path) -> Path:
+    """The record Ray's ``ray.init()`` follows, pointing where nothing answers."""
+    record = folder / "ray" / "ray_current_cluster"
+    record.parent.mkdir(parents=True)
+    record.write_text(PLANTED)
+    return record
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A store with a bank, and a corpus of ``N_FILES`` files of 1,500 posts, a copy in each."""
+    env = _env(tmp_path)
+    added = _copytrace("bank", "add", "ref", *bank_files(), env=env)
+    assert added.returncode == 0, added.stderr
+    docs = documents()
+    filler = [d for d in docs if d["id"].startswith("su-")]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in range(N_FILES):
+        rows = [
+            {"id": f"f{f}-{i:04d}", "text": filler[i % len(filler)]["text"][(i * 37) % 1500 :][:600]}
+            for i in range(1500)
+        ]
+        rows[100 + f] = {"id": f"f{f}-copy", "text": docs[7]["text"]}
+        write_jsonl(corpus / f"part-{f}.jsonl", rows)
+    return env, corpus
+
+
+def _summary(out: Path) -> dict[str, Any]:
+    return dict(json.loads((out / "summary.json").read_text()))
+
+
+def _rows(out: Path) -> list[tuple[str, str]]:
+    return sorted((r["query"], r["item_id"]) for r in read_rows(out))
+
+
+# --------------------------------------------------------------------------------------- the library
+def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_one(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copytrace.batch import engine, private_ray
+    from copytrace.batch._ray_supervisor import session_members
+
+    if ray.is_initialized():
+        ray.shutdown()
+    record = _plant(short_dir)
+    monkeypatch.setenv("RAY_TMPDIR", str(short_dir))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    namespace: dict[str, Any] = {"__name__": "__main__"}  # sent by value: the workers cannot import tests
+    exec("import os\ndef where():\n    return os.getcwd(), os.getsid(0)\n", namespace)
+    where = ray.remote(namespace["where"])
+
+    with engine.session(num_cpus=1) as cluster:
+        keeper, folder = private_ray._RUNNING[-1]
+        assert cluster["private"] and cluster["address"] == "local"
+        assert cluster["gcs_address"] != PLANTED and cluster["nodes"] == 1
+        assert ray.get(where.remote()) == ("/", keeper.pid)  # in the keeper's session, not in our folder
+        assert Path(folder).stat().st_mode & 0o777 == 0o700
+        assert len(session_members(keeper.pid)) >= 3
+    assert not ray.is_initialized()
+    assert not Path(folder).exists()
+    assert session_members(keeper.pid) == []
+    assert record.read_text() == PLANTED and os.listdir(record.parent) == ["ray_current_cluster"]
+    assert "RAY_AUTH_TOKEN" not in os.environ  # the driver's settings for the private Ray are put back
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+def test_a_scan_ignores_the_recorded_ray_and_prints_progress_lines_without_a_terminal(
+    job: tuple[dict[str, str], Path], tmp_path: Path, short_dir: Path
+) -> None:
+    env, corpus = job
+    _plant(short_dir)
+    out = tmp_path / "out"
+    proc = _copytrace(
+        "scan", corpus, "--out", out, "--progress-interval", "0.5", env={**env, "RAY_TMPDIR": str(short_dir)}
+    )
+    assert proc.returncode == 0, proc.stderr
+    ray_info = _summary(out)["ray"]
+    assert ray_info["private"] and ray_info["address"] == "local" and ray_info["gcs_address"] != PLANTED
+    lines = proc.stderr.splitlines()
+    assert "Traceback" not in proc.stderr
+    started = [line for line in lines if "started a private Ray on this machine in" in line]
+    assert len(started) == 1, proc.stderr
+    progress = re.compile(
+        r"copytrace: scan: ([\d,]+) documents, [\d,.]+ [kMG]?B of [\d,.]+ [kMG]?B \(\d+%\), "
+        r"([\d,]+|-) docs/s, (.+ left|time left unknown)$"
+    )
+    found = [m for m in map(progress.match, lines) if m]
+    after_start = [m for m in found if lines.index(m.string) > lines.index(started[0])]
+    assert after_start, proc.stderr
+    assert any(m.group(2) != "-" and m.group(3).endswith(" left") for m in after_start), proc.stderr
+
+
+def test_progress_as_json_lines_reports_ray_start_up_apart(
+    job: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, corpus = job
+    out = tmp_path / "out"
+    proc = _copytrace(
+        "scan", corpus, "--out", out, "--progress", "json", "--progress-interval", "0.5", env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len(lines) - 1 and lines[-1].startswith("copytrace: note: scanned")
+    events = [r["event"] for r in records]
+    assert events[0] == "stage" and events[-1] == "done" and events.count("ray") == 1
+    assert events.index("ray") < len(events) - 1 - events[::-1].index("progress")
+    ray_record = records[events.index("ray")]
+    summary = _summary(out)
+    assert ray_record["private"] is True and ray_record["start_seconds"] > 0
+    assert ray_record["gcs_address"] == summary["ray"]["gcs_address"]
+    done = records[-1]
+    assert done["documents"] == summary["documents"] == 1500 * N_FILES
+    assert done["bytes"] == done["total_bytes"] == summary["bytes"]
+    assert all(
+        {"documents", "bytes", "total_bytes", "docs_per_second", "eta_seconds"} <= set(r)
+        for r in records
+        if r["event"] == "progress"
+    )
+
+
+def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
+    job: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, corpus = job
+    env, marker = marked(env)
+    processes = JobProcesses(marker)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        _command("scan", corpus, "--out", out, "--workers", "1", "--progress", "none"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not processes.workers(b"ScanStep") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the scan ended before it could be killed"
+        seen = processes.alive()
+        assert len(seen) >= 4 and processes.folders(), processes.describe(seen)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        left = processes.wait_gone(60)
+        assert left == [], f"left running after kill -9 of the driver: {processes.describe(left)}"
+        assert not any(f.exists() for f in processes.folders())
+    finally:
+        _kill_all(proc, processes)
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing(
+    job: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) at ``INTERRUPTS`` moments drawn
+    over a scan's length: exit status 130 within ``EXIT_WITHIN`` s, one line, no traceback, no process left;
+    the interrupted scan then finishes with --resume to the uninterrupted scan's answers."""
+    env, corpus = job
+    started = time.monotonic()
+    reference = _copytrace("scan", corpus, "--out", tmp_path / "ref", "--progress", "none", env=env)
+    length = time.monotonic() - started
+    assert reference.returncode == 0, reference.stderr
+    rng = random.Random(INTERRUPT_SEED)
+    interrupted: list[Path] = []
+    for round_ in range(INTERRUPTS):
+        run_env, marker = marked(env)
+        processes = JobProcesses(marker)
+        out = tmp_path / f"out-{round_}"
+        proc = subprocess.Popen(
+            _command("scan", corpus, "--out", out, "--progress", "none"),
+            env=run_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            at = time.monotonic() + rng.uniform(0.0, length)
+            while time.monotonic() < at and proc.poll() is None:
+                processes.alive()  # sessions seen while the job runs: its Ray's is found after the exit
+                time.sleep(0.05)
+            sent = time.monotonic()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            waited = time.monotonic() - sent
+        finally:
+            _kill_all(proc, processes)
+        assert "Traceback" not in err, err
+        if proc.returncode == 130:
+            assert waited < EXIT_WITHIN, f"round {round_}: exited {waited:.1f} s after Ctrl-C"
+            assert len(err.splitlines()) == 1 and err.startswith("copytrace: interrupted; "), err
+            if (out / "job.json").exists():
+                interrupted.append(out)
+        else:
+            assert proc.returncode == 0, f"round {round_}: exit {proc.returncode}: {err}"
+        left = processes.wait_gone(10)
+        assert left == [], f"round {round_}: left running: {processes.describe(left)}"
+        assert not any(f.exists() for f in processes.folders())
+    if interrupted:
+        again = _copytrace(
+            "scan", corpus, "--out", interrupted[-1], "--resume", "--progress", "none", env=env
+        )
+        assert again.returncode == 0, again.stderr
+        assert _rows(interrupted[-1]) == _rows(tmp_path / "ref")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_with_a_strangers_ray_running_a_scan_runs_on_its_own_with_relative_paths(
+    job: tuple[dict[str, str], Path], tmp_path: Path, short_dir: Path
+) -> None:
+    """Someone's ``ray start --head`` is the last cluster recorded: a scan with relative paths runs on a Ray
+    of its own (the stranger's workers, in another folder, could not open them), and with --ray-address
+    it runs there and says so in summary.json."""
+    from copytrace.batch._ray_supervisor import stop_session
+
+    env, corpus = job
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "stranger-" + os.urandom(16).hex()}
+    ray_env = {**env, **auth, "RAY_TMPDIR": str(short_dir)}
+    record = short_dir / "ray" / "ray_current_cluster"
+    stranger = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("ray")),
+            *("start", "--head", "--block", "--num-cpus", "1", "--include-dashboard", "false"),
+            *("--disable-usage-stats", "--temp-dir", str(short_dir / "ray"), "--port", str(_free_port())),
+            *("--ray-client-server-port", str(_free_port())),
+            *("--dashboard-agent-listen-port", str(_free_port())),
+        ],
+        env=ray_env,
+        cwd=short_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not record.exists() and stranger.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert record.exists(), "the stranger's Ray did not start"
+        time.sleep(1)  # the record is written before the head is ready to take drivers
+        address = record.read_text().strip()
+        (tmp_path / "work").mkdir()
+        shutil.copytree(corpus, tmp_path / "work" / "posts")
+        own = _copytrace("scan", "posts", "--out", "scan-rel", env=ray_env, cwd=tmp_path / "work")
+        assert own.returncode == 0, own.stderr
+        summary = _summary(tmp_path / "work" / "scan-rel")
+        assert summary["ray"]["private"] and summary["ray"]["gcs_address"] != address
+        assert summary["matched_documents"] == N_FILES
+        named = _copytrace(
+            "scan",
+            "posts",
+            "--out",
+            "scan-named",
+            "--ray-address",
+            address,
+            env=ray_env,
+            cwd=tmp_path / "work",
+        )
+        assert named.returncode == 0, named.stderr
+        there = _summary(tmp_path / "work" / "scan-named")["ray"]
+        assert there["address"] == address and there["gcs_address"] == address and not there["private"]
+        assert _rows(tmp_path / "work" / "scan-named") == _rows(tmp_path / "work" / "scan-rel")
+    finally:
+        stop_session(stranger.pid)
+        stranger.wait(timeout=30)
+
+
+def _kill_all(proc: subprocess.Popen[Any], processes: JobProcesses) -> None:
+    """After a test: nothing of the job left running, whatever the test found."""
+    for pid in [proc.pid] * (proc.poll() is None) + processes.alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
