@@ -3,6 +3,7 @@ flag ordinary text; phrase fingerprints are pinned and parse strictly."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from copytrace import (
     fingerprint,
     normalize,
 )
+from copytrace._phrase_search import is_common_word
 from copytrace.keys import Key
 from copytrace.phrase_normalize import phrase_normalize, phrase_tokens_many, skeleton
 from copytrace.phrases import (
@@ -48,6 +50,9 @@ FOUND = {
     "repeated-double": "they wrote: death to the occuuuupiers. Then nothing.",
     "look-alikes": "they wrote: Dеаth tо thе оccupiers. Then nothing.",
     "glued": "they wrote: deathtotheoccupiers. Then nothing.",
+    "partly-glued": "they wrote: deathto the occupiers. Then nothing.",
+    "glued-in-pairs": "they wrote: deathto theoccupiers. Then nothing.",
+    "doubled-letter": "they wrote: death to the occupierss. Then nothing.",
     "line-break": "they wrote: death to the occu-\npiers. Then nothing.",
     "combined": "they wrote: D 3 @ T H t0 th3 0ccuuuup!ers. Then nothing.",
     "html": "<p>they wrote: <b>death</b> to the occupiers</p>",
@@ -75,7 +80,6 @@ NOT_FOUND = {
     "other-words": "death to the occupation",
     "inside-a-word": "bathe occupiers",  # 'the occupiers' starts inside 'bathe'
     "part": "death to the",
-    "partly-glued": "deathto the occupiers",  # only some words glued: as 'cannot' is not 'can not'
     "doubled-letter": "death too the occupiers",  # 'too' is not 'to' unless a letter is stretched
     "number": "death to the 0ccupiers 1945",
 }
@@ -88,6 +92,27 @@ def test_near_misses_are_not_found(query: str) -> None:
         assert table.match_many(["death to the occupiers of igas"])[0] == []
         return
     assert table.match_many([query])[0] == []
+
+
+PARTLY_GLUED = {  # phrase, query, found
+    "two-glued": ("death to the occupiers", "deathto the occupiers", True),
+    "glued-in-pairs": ("death to the occupiers", "deathto theoccupiers", True),
+    "three-glued": ("burn their homes tonight", "burntheirhomes tonight", True),
+    "repeated-word": ("death to the occupiers", "death to the the occupiers", False),
+    "into-a-common-word": ("go to the rapist", "go to therapist", False),
+    "into-two-common-words": ("we can not go", "we cannot go", False),
+    "phrase-of-three-words": ("burn their homes", "burntheir homes", False),
+    "doubled-letter": ("death to the occupiers", "deathh to the occupiers", True),
+    "doubled-letter-of-a-common-word": ("we met at the station", "we meet at the station", False),
+    "doubled-letter-of-three-words": ("to the occupiers", "too the occupiers", False),
+}
+
+
+@pytest.mark.parametrize(("phrase", "query", "found"), PARTLY_GLUED.values(), ids=PARTLY_GLUED.keys())
+def test_partly_glued_words_and_doubled_letters_of_long_phrases_are_found_unless_common_words(
+    phrase: str, query: str, found: bool
+) -> None:
+    assert bool(_table(phrase).match_many([f"so {query} now"])[0]) is found
 
 
 def test_numbers_match_only_themselves() -> None:
@@ -194,9 +219,10 @@ WORDS = ["death", "to", "the", "occupiers", "burn", "homes", "all", "good", "men
 def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, int]]:
     """(query, phrase, first token) of every occurrence, by brute force over the normalised tokens: the
     phrase's skeleton equals the query's skeleton from a token's start to a token's end (any letter of a
-    token re-joined from split letters) over at most the phrase's words plus its letters in tokens, the words
+    token re-joined from split letters) over at most the phrase's words plus its letters in tokens; the words
     are not partly glued, and its strict skeleton is equal unless a letter was stretched or split letters
-    re-joined."""
+    re-joined, except in a phrase of 4 words or more where a word of the region is not a common word (glued
+    words) or where the words with a doubled letter are none of them common words (a doubled letter)."""
     ptoks = phrase_tokens_many(phrases)
     qtoks = phrase_tokens_many(queries)
     skel = [ptoks.skeleton(p) for p in range(len(phrases))]
@@ -207,6 +233,7 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
     n_ptok = np.bincount(ptoks.text, minlength=len(phrases))
     out = set()
     key = qtoks.key.tolist()
+    words = qtoks.strings()
     ks, ke, joined = qtoks.key_starts.tolist(), qtoks.key_ends.tolist(), qtoks.joined.tolist()
 
     def ends_at(u: int, pos: int) -> bool:
@@ -223,13 +250,18 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
                     n_region = last - t + 1
                     if n_region > n_ptok[p] + len(s):  # more tokens than words and letters: none to try
                         break
+                    region = words[t : last + 1]
+                    guarded = n_ptok[p] >= 4
                     evaded = qtoks.joined[t : last + 1].any()
-                    if n_region != 1 and n_region < n_ptok[p] and not evaded:
+                    glued = n_region != 1 and n_region < n_ptok[p] and not evaded
+                    if glued and not (guarded and not all(map(is_common_word, region))):
                         continue
                     strict = qtoks.strict[qtoks.strict_starts[t] : qtoks.strict_ends[last]].tolist()
                     evaded = evaded or qtoks.stretched[t : last + 1].any()
                     if not evaded and strict != pstrict[p]:
-                        continue
+                        doubled = [w for w in region if any(a == b for a, b in itertools.pairwise(w))]
+                        if not (guarded and doubled and not any(map(is_common_word, doubled))):
+                            continue
                     out.add((q, p, t))
                     break
     return out

@@ -26,6 +26,7 @@ adversarial-cost tests compare between posts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -88,6 +89,83 @@ def poly(x, a, b):  # type: ignore[no-untyped-def]
     for i in range(a, b):
         h = h * _BASE + np.uint64(x[i])
     return h
+
+
+GUARD_WORDS = 4
+"""Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""
+_COMMON_WORDS = Path(__file__).parent / "data" / "common_words_en.npz"
+_common: np.ndarray | None = None
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word_hash(chars, a, b):  # type: ignore[no-untyped-def]
+    return _fmix(poly(chars, a, b) + np.uint64(b - a))
+
+
+@njit(cache=True, nogil=True)
+def _word_hashes(chars, offsets):  # type: ignore[no-untyped-def]
+    out = np.empty(offsets.shape[0] - 1, dtype=np.uint64)
+    for i in range(out.shape[0]):
+        out[i] = _word_hash(chars, offsets[i], offsets[i + 1])
+    return np.sort(out)
+
+
+def common_words() -> np.ndarray:
+    """Sorted hashes of the common English words (``data/common_words_en.npz``, made by
+    ``tools/make_common_words.py``): a token that is one of them is never taken as glued words or a
+    doubled letter (``therapist`` is not ``the rapist``, ``too`` is not ``to``)."""
+    global _common  # noqa: PLW0603  # read once, then shared by every table
+    if _common is None:
+        with np.load(_COMMON_WORDS) as data:
+            _common = _word_hashes(data["chars"].astype(np.uint32), data["offsets"].astype(np.int64))
+    return _common
+
+
+def is_common_word(folded: str) -> bool:
+    """True when the folded token ``folded`` is a common English word (``common_words``)."""
+    chars = np.array([ord(c) for c in folded], dtype=np.uint32)
+    return bool(_is_common(chars, 0, len(chars), common_words()))
+
+
+@njit(cache=True, nogil=True)
+def _is_common(chars, a, b, common):  # type: ignore[no-untyped-def]
+    h = _word_hash(chars, a, b)
+    lo, hi = 0, common.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if common[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < common.shape[0] and common[lo] == h
+
+
+@njit(cache=True, nogil=True)
+def _any_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignore[no-untyped-def]
+    """True when a token of ``t..u`` is not a common word: some of the region's words may be glued."""
+    for v in range(t, u + 1):  # noqa: SIM110  # compiled: a plain loop
+        if not _is_common(chars, vis_starts[v], vis_ends[v], common):
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignore[no-untyped-def]
+    """True when a token of ``t..u`` has a doubled letter and none that has one is a common word: a
+    doubled letter there is typed (``occupierss``), not another word (``too`` for ``to``)."""
+    found = False
+    for v in range(t, u + 1):
+        a, b = vis_starts[v], vis_ends[v]
+        doubled = False
+        for i in range(a + 1, b):
+            if chars[i] == chars[i - 1]:
+                doubled = True
+                break
+        if doubled:
+            if _is_common(chars, a, b, common):
+                return False
+            found = True
+    return found
 
 
 class Lookup(NamedTuple):
@@ -178,8 +256,9 @@ def _prefix_sums(x, n):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def find(  # type: ignore[no-untyped-def]
-    key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, k0, k1, prefix,
-    shift, bucket, g_prefix, g_plen, g_run, r_len, r_shape, s_full, s_strict, s_ntok, len_mask, filt, cap,
+    key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, chars, vis_starts,
+    vis_ends, k0, k1, prefix, shift, bucket, g_prefix, g_plen, g_run, r_len, r_shape, s_full, s_strict,
+    s_ntok, len_mask, filt, common, cap,
 ):  # fmt: skip
     """(text, shape, first token, last token) of the phrase occurrences, at most ``cap`` a shape and
     text, and the steps taken: see the module's docstring."""
@@ -280,12 +359,25 @@ def find(  # type: ignore[no-untyped-def]
                                 if u < end_first[p + m]:
                                     continue
                                 n_region = u - t + 1
-                                if n_region != 1 and n_region < s_ntok[s] and not any_joined:
-                                    continue  # words glued together, but not all: 'cannot' is not 'can not'
+                                # Words glued together, but not all: 'cannot' is not 'can not', but
+                                # 'deathto the occupiers' is a phrase of 4 words or more partly glued.
+                                if (
+                                    n_region != 1
+                                    and n_region < s_ntok[s]
+                                    and not any_joined
+                                    and (
+                                        s_ntok[s] < GUARD_WORDS
+                                        or not _any_uncommon(chars, vis_starts, vis_ends, t, u, common)
+                                    )
+                                ):
+                                    continue
                                 if not (any_stretched or any_joined):  # doubled letters count, unless evaded
                                     a, z = tok_ss[t], tok_se[u]
                                     work += 1
-                                    if keyed(k0, k1, ps[z] - ps[a] * power[z - a], z - a) != s_strict[s]:
+                                    if keyed(k0, k1, ps[z] - ps[a] * power[z - a], z - a) != s_strict[s] and (
+                                        s_ntok[s] < GUARD_WORDS
+                                        or not _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common)
+                                    ):
                                         continue
                                 last = u
                                 break

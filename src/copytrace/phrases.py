@@ -46,7 +46,7 @@ import numpy as np
 from numba import njit
 
 from . import _hashing
-from ._phrase_search import PREFIX, Lookup, build, find, keyed, lookup_hash
+from ._phrase_search import PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
 from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
 from .fingerprint import Fingerprint
 from .keys import PUBLIC_KEY, Key, as_key
@@ -448,6 +448,9 @@ class PhraseTable:
             toks.strict_ends,
             toks.stretched,
             toks.joined,
+            toks.chars,
+            toks.vis_starts,
+            toks.vis_ends,
             np.uint64(key.k0),
             np.uint64(key.k1),
             PREFIX,
@@ -463,6 +466,7 @@ class PhraseTable:
             lk.s_ntok,
             np.uint64(lk.len_mask),
             lk.filt,
+            common_words(),
             cap,
         )
         self.work += int(work)
