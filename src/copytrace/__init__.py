@@ -44,7 +44,7 @@ if _typing.TYPE_CHECKING:
     from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
     from .index import DEFAULT_BANK, Index
     from .keys import Key
-    from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
+    from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, QuoteParams, Span
     from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
 
     __version__: str
@@ -62,6 +62,8 @@ _LAZY = {
     "DEFAULT_MATCH_PARAMS": "match",
     "Match": "match",
     "MatchParams": "match",
+    "QuoteEvidence": "match",
+    "QuoteParams": "match",
     "Span": "match",
     "NORMALISATION_VERSION": "normalize",
     "Tokens": "normalize",
@@ -91,6 +93,8 @@ __all__ = [
     "MatchParams",
     "NoTokenError",
     "ParameterMismatchError",
+    "QuoteEvidence",
+    "QuoteParams",
     "RecordError",
     "Span",
     "StoreError",

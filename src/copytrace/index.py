@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 
-from . import _matching, _postings, index_file, snapshot
+from . import _matching, _postings, index_file, quotes, snapshot
 from ._item_names import ItemNames
 from .errors import (
     DuplicateItemError,
@@ -55,8 +55,8 @@ from .fingerprint import (
 )
 from .index_file import FORMAT
 from .keys import PUBLIC_KEY, Key, as_key
-from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, Span
-from .normalize import tokenize
+from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, Span
+from .normalize import Tokens, tokenize
 from .phrase_normalize import phrase_tokens
 from .phrases import (
     PhraseFingerprint,
@@ -77,6 +77,7 @@ _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the ear
 MAX_REPEATS = 8
 # The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
 _DELTA_MAX = 1 << 20
+_TOKEN_CACHE = 256  # items whose tokens quote verification keeps
 
 if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
@@ -144,6 +145,7 @@ class Index:
         self._phrases = PhraseTable(self._key)
         self._phrase_mask: np.ndarray | None = None
         self._phrase_spans: dict[int, tuple[int | None, int | None]] = {}  # item side of phrase matches
+        self._token_cache: dict[int, tuple[str, Tokens]] = {}  # item tokens for quotes, with their text
 
     @classmethod
     def for_params(
@@ -650,7 +652,11 @@ class Index:
         if len(fp) == 0 or not self._n_present:
             return []
         items, qc, ic, segs = self._results(fp, banks)
-        return self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
+        found = self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
+        starts = np.array([0, len(fp)], dtype=np.int64)
+        return self._with_quotes(
+            fp.hashes, fp.positions, starts, lambda _: fp, banks, [found], items, limit, [query], per_family
+        )[0]
 
     def match_many(
         self,
@@ -779,7 +785,9 @@ class Index:
             self._kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1)
         )
         if len(r_query) == 0:  # most queries of a moderation stream
-            return out
+            return self._with_quotes(
+                hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family
+            )
         qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
         ic = r_im / np.maximum(1, self._nfp[r_item])
         bounds = np.searchsorted(r_query, np.arange(n + 1))
@@ -798,6 +806,112 @@ class Index:
                 query=None if queries is None else queries[i],
                 per_family=per_family,
             )
+        strict = [r_item[bounds[i] : bounds[i + 1]] for i in range(n)]
+        return self._with_quotes(
+            hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family
+        )
+
+    def _with_quotes(
+        self,
+        hashes: np.ndarray,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        query_fp: Callable[[int], Fingerprint],
+        banks: Iterable[str] | None,
+        out: list[list[Match]],
+        strict: Sequence[np.ndarray] | np.ndarray,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """``out`` with the quotes (``copytrace.quotes``) of each query added: items not among its long-text
+        results ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``."""
+        qp = self.match_params.quotes
+        if qp is None or not self._n_present or starts[-1] == 0:
+            return out
+        r_query, r_item, _, _, _, segs = _matching.match_batch(
+            self._kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1, quotes=True)
+        )
+        bounds = np.searchsorted(r_query, np.arange(len(starts)))
+        s_bounds = np.searchsorted(segs[:, 0], bounds)
+        skip = self._phrase_items() if len(self._phrases) else None
+        allowed = self._allowed(None if banks is None else tuple(sorted(set(banks))))
+
+        def common(held: np.ndarray) -> np.ndarray:
+            return self._family_counts(held, allowed) > self.match_params.common_df
+
+        for i in np.flatnonzero(np.diff(bounds)).tolist():
+            fp = query_fp(i)
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            held = strict if isinstance(strict, np.ndarray) else strict[i]
+            taken = set(self._families.labels[held].tolist() if per_family else held.tolist())
+            items = r_item[a:b]
+            ok = ~np.isin(items, held) & (True if skip is None else ~skip[items])
+            mine = segs[s_bounds[i] : s_bounds[i + 1]]
+            mine = mine[ok[mine[:, 0] - a]]
+            mine[:, 0] -= a
+            added = []
+            found = quotes.find(
+                items, mine, fp, k=self.params.k, params=qp, item_tokens=self._item_tokens, common=common
+            )
+            for idx, run, span in found:
+                family = int(self._families.labels[idx]) if per_family else idx
+                score = run.tokens / max(1, min(fp.n_tokens, int(self._ntok[idx])))
+                if family in taken or score < self.match_params.min_score:
+                    continue
+                taken.add(family)
+                bank, item_id = self._names[idx]
+                earliest = self._families.family_of(idx)
+                added.append(
+                    Match(
+                        bank,
+                        item_id,
+                        score,
+                        run.tokens / max(1, fp.n_tokens),
+                        run.tokens / max(1, int(self._ntok[idx])),
+                        (span,),
+                        None if queries is None else queries[i],
+                        family=item_id if earliest == idx else self._names[earliest][1],
+                        family_size=self._families.size(idx),
+                        kind="quote",
+                        quote=QuoteEvidence(run.tokens, run.bits),
+                    )
+                )
+            if added:
+                ranked = sorted(out[i] + added, key=lambda m: (-m.score, m.bank, m.item_id))
+                out[i] = ranked if limit is None else ranked[:limit]
+        return out
+
+    def _item_tokens(self, idx: int) -> Tokens | None:
+        """The tokens of item ``idx``'s text, or None without it (or with a text not of its fingerprint).
+        The last few are kept, each with its text: a number reused after compaction holds another text."""
+        held = self._item_text(idx)
+        if held is None:
+            return None
+        cache = self._token_cache
+        cached = cache.get(idx)
+        if cached is not None and cached[0] == held[0]:
+            tokens = cached[1]
+        else:
+            tokens = tokenize(held[0], html=held[1])
+            if len(cache) >= _TOKEN_CACHE:
+                cache.clear()
+            cache[idx] = (held[0], tokens)
+        return tokens if len(tokens) == int(self._ntok[idx]) else None
+
+    def _family_counts(self, hashes: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """How many copy families among the live ``allowed`` items (empty: all) hold each of ``hashes``."""
+        out = np.zeros(len(hashes), dtype=np.int64)
+        found: list[list[np.ndarray]] = [[] for _ in range(len(hashes))]
+        for level in (self._main, self._delta):
+            lo, hi = _matching.lookup(level.bits, level.offsets, level.tags, hashes.astype(np.uint64))
+            for j in np.flatnonzero(hi > lo).tolist():
+                found[j].append(self._page_item[level.refs[lo[j] : hi[j]]].astype(np.int64))
+        for j, parts in enumerate(found):
+            if parts:
+                items = np.concatenate(parts)
+                items = items[self._alive[items] & (allowed[items] if len(allowed) else True)]
+                out[j] = len(np.unique(self._families.labels[items]))
         return out
 
     def _matches(
@@ -1002,8 +1116,9 @@ class Index:
             self._nfp,
         )
 
-    def _kernel_params(self, max_anchors: int) -> tuple[object, ...]:
-        """The matching parameters of a kernel call."""
+    def _kernel_params(self, max_anchors: int, *, quotes: bool = False) -> tuple[object, ...]:
+        """The matching parameters of a kernel call; ``quotes``: of the pass that finds quote candidates
+        (every chain with a shared fingerprint of weight 1, ``copytrace.quotes``)."""
         mp = self.match_params
         g = self.params.guarantee
         return (
@@ -1013,8 +1128,8 @@ class Index:
             max_anchors,
             mp.gap_for(g),
             mp.skew_for(g),
-            mp.min_evidence,
-            mp.min_tokens_for(g) - self.params.k,
+            1.0 if quotes else mp.min_evidence,
+            0 if quotes else mp.min_tokens_for(g) - self.params.k,
             g,
         )
 

@@ -7,7 +7,10 @@ the item), and ``spans``: half-open character offsets of each matched passage in
 where the item's text is known, in the item.  ``text[span.query_start:span.query_end]`` is the passage.
 ``kind`` says how the item was found: ``"text"`` (shared fingerprints, the long-text rule) or ``"phrase"``
 (a short item or an item of a phrase bank, found by its folded letters: ``copytrace.phrases``; its score and
-item containment are 1, its query containment the share of the query's tokens it covers).
+item containment are 1, its query containment the share of the query's tokens it covers) or ``"quote"`` (a
+short run of a banked text, too short for the long-text rule, found in full and judged distinctive by the
+background model: ``copytrace.quotes``; ``quote`` then holds the run's length and information, and the
+containments are the run's share of each text's tokens).
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ class Span:
 
 
 @dataclass(frozen=True)
+class QuoteEvidence:
+    """The shared run a quote rests on: its length in tokens and the bits it carries beyond ordinary
+    language (``copytrace.background``)."""
+
+    tokens: int
+    bits: float
+
+
+@dataclass(frozen=True)
 class Match:
     """A banked item found in a query.
 
@@ -45,10 +57,11 @@ class Match:
     family: str | None = None
     family_size: int = 1
     kind: str = "text"
+    quote: QuoteEvidence | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by the CLI and the service."""
-        return {
+        """The JSON shape shared by the CLI and the service (``quote``: only for a quote)."""
+        out: dict[str, Any] = {
             "query": self.query,
             "bank": self.bank,
             "item_id": self.item_id,
@@ -60,6 +73,38 @@ class Match:
             "family_size": self.family_size,
             "kind": self.kind,
         }
+        if self.quote is not None:
+            out["quote"] = {"tokens": self.quote.tokens, "bits": round(self.quote.bits, 3)}
+        return out
+
+
+@dataclass(frozen=True)
+class QuoteParams:
+    """When a short shared run is reported as a quote (``copytrace.quotes``).
+
+    ``min_tokens``: the run, grown over both texts' tokens, must be at least this long (at least the
+    winnowing guarantee, 8 tokens at the defaults, is needed to find it at all; 10 chosen by measurement,
+    ``docs/matching.md``).  ``min_bits``: its words must carry at least this information beyond ordinary
+    language (``background.Background.information``).  ``max_candidates``: items verified per query, those
+    whose shared fingerprints carry the most information first.  ``language``: the ``wordfreq`` language of
+    the background; ``reference``: a file of stock phrases (``python -m copytrace.background``).
+    """
+
+    min_tokens: int = 10
+    min_bits: float = 20.0
+    max_candidates: int = 32
+    language: str = "en"
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_tokens < 1 or self.min_bits < 0 or self.max_candidates < 1:
+            raise ValueError(
+                f"quote parameters need min_tokens >= 1, min_bits >= 0 and max_candidates >= 1, got {self}"
+            )
+
+    def __str__(self) -> str:
+        ref = "" if self.reference is None else f":ref={self.reference}"
+        return f"quote1:t{self.min_tokens}:b{self.min_bits:g}:c{self.max_candidates}:{self.language}{ref}"
 
 
 @dataclass(frozen=True)
@@ -78,7 +123,8 @@ class MatchParams:
     k-gram), so a stock phrase of a few words ("the president of the united states"), alone or running into
     boilerplate, is not a copy.  ``min_score``: drop
     matches
-    scoring below it.
+    scoring below it.  ``quotes``: how shorter shared runs are reported as quotes (``QuoteParams``);
+    ``None`` reports none.
     """
 
     min_evidence: float = 2.0
@@ -88,6 +134,7 @@ class MatchParams:
     min_tokens: int | None = 10
     min_score: float = 0.0
     max_postings: int = 20000
+    quotes: QuoteParams | None = QuoteParams()
 
     def gap_for(self, guarantee: int) -> int:
         return self.max_gap if self.max_gap is not None else 3 * guarantee

@@ -1,0 +1,244 @@
+"""The background model: how much a run of words says, measured against ordinary language.
+
+A quote (``copytrace.quotes``) is a short run shared by a query and a banked text.  Whether it is a copy
+or a coincidence depends on its words: "at the end of the day we will" is everywhere, "we don't sleep for
+one night unless we think of eliminating" is one text's.  A bank's own document frequencies cannot say so
+when the bank is small, so the run is measured against the language itself.
+
+**Words.**  Each token's frequency in the language comes from ``wordfreq`` (its lists ship inside the
+package; nothing is downloaded).  Words are matched by their normalised token hash (``normalize``), so the
+model reads the same tokens the fingerprints are made of and needs no text: a query fingerprint made from
+text carries them.  A token's *surprisal* is ``-log2(frequency)``, capped at ``MAX_BITS`` (unknown words,
+names and typos count as rare, not as infinitely rare).  Its *content* is what it carries above the
+function words: ``max(0, surprisal - BASE_BITS)``; "the", "of", "and" carry nothing, "sleep" 6 bits,
+"eliminating" 10.  ``information(hashes)``, the sum of the content of a run's distinct tokens, is what a
+quote must reach (``QuoteParams.min_bits``).
+
+**Phrases.**  Words that are each common may still make a rare phrase, and rare words may make a stock
+phrase (a licence line, a publisher's footer).  An optional ``Reference`` holds the word trigrams that
+occur in at least ``min_docs`` documents of the user's own clean text; a token covered by such a trigram
+carries nothing.  Build one with ``python -m copytrace.background OUT.npz CORPUS...`` (folders of .txt
+files or JSON Lines of ``{"id", "text"}``) and name it in ``QuoteParams.reference``.
+
+>>> from copytrace.normalize import tokenize
+>>> bg = background("en")
+>>> stock = bg.information(tokenize("at the end of the day we will").hashes)
+>>> quote = bg.information(tokenize("we don't sleep for one night unless we think of eliminating").hashes)
+>>> stock < 20 <= quote
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import InputError
+from .normalize import tokenize
+
+MAX_BITS = 20.0
+"""Surprisal of a word the language lists as rarer than about one in a million, or not at all."""
+BASE_BITS = 7.0
+"""Surprisal that carries no content: the few most common words of the language (about 1 in 128)."""
+REFERENCE_N = 3
+"""Words per phrase in a ``Reference``."""
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+
+
+class Background:
+    """Per-token content of a language's words, looked up by token hash; with an optional ``Reference``
+    of stock phrases.  Made by ``background(language)``."""
+
+    def __init__(
+        self, language: str, hashes: np.ndarray, bits: np.ndarray, reference: Reference | None = None
+    ) -> None:
+        self.language = language
+        self._hashes = hashes  # sorted, unique
+        self._bits = bits
+        self.reference = reference
+
+    def with_reference(self, reference: Reference | None) -> Background:
+        """The same word model with ``reference``'s stock phrases."""
+        return Background(self.language, self._hashes, self._bits, reference)
+
+    def surprisal(self, hashes: np.ndarray) -> np.ndarray:
+        """Bits of each token (``-log2`` of its frequency in the language, at most ``MAX_BITS``)."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        at = np.searchsorted(self._hashes, hashes)
+        at = np.minimum(at, max(0, len(self._hashes) - 1))
+        known = (self._hashes[at] == hashes) if len(self._hashes) else np.zeros(len(hashes), dtype=bool)
+        return np.where(known, self._bits[at] if len(self._bits) else 0.0, MAX_BITS)
+
+    def content(self, hashes: np.ndarray) -> np.ndarray:
+        """What each token of a run carries: surprisal above ``BASE_BITS``, 0 where a stock phrase of the
+        reference covers it."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        out = np.maximum(0.0, self.surprisal(hashes) - BASE_BITS)
+        if self.reference is not None:
+            out[self.reference.covered(hashes)] = 0.0
+        return out
+
+    def information(self, hashes: np.ndarray) -> float:
+        """Bits a run of tokens carries beyond ordinary language: the sum of its tokens' ``content``, each
+        distinct token once (a word said ten times says no more than once)."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        content = self.content(hashes)
+        distinct, inverse = np.unique(hashes, return_inverse=True)
+        if len(distinct) == len(hashes):
+            return float(content.sum())
+        best = np.zeros(len(distinct))
+        np.maximum.at(best, inverse, content)
+        return float(best.sum())
+
+
+def phrase_hashes(hashes: np.ndarray, n: int = REFERENCE_N) -> np.ndarray:
+    """Hash of each run of ``n`` consecutive tokens (``len - n + 1`` of them)."""
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    m = len(hashes) - n + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    out = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            out = (out ^ hashes[j : j + m]) * _MIX[j % len(_MIX)]
+            out ^= out >> np.uint64(29)
+    return out
+
+
+class Reference:
+    """Stock phrases of a language: the hashes of the word ``n``-grams found in at least ``min_docs``
+    documents of a clean corpus (``build``).  Holds no text."""
+
+    def __init__(self, phrases: np.ndarray, *, n: int = REFERENCE_N, min_docs: int = 3, n_docs: int = 0):
+        self.phrases = np.unique(np.asarray(phrases, dtype=np.uint64))
+        self.n, self.min_docs, self.n_docs = n, min_docs, n_docs
+
+    def __len__(self) -> int:
+        return len(self.phrases)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], *, n: int = REFERENCE_N, min_docs: int = 3) -> Reference:
+        """The ``n``-grams of tokens that occur in at least ``min_docs`` of ``texts`` (each counted once
+        a document)."""
+        if n < 2 or min_docs < 1:
+            raise InputError(f"a reference needs n >= 2 and min_docs >= 1, got n={n}, min_docs={min_docs}")
+        per_doc = []
+        for text in texts:
+            per_doc.append(np.unique(phrase_hashes(tokenize(text).hashes, n)))
+        if not per_doc:
+            return cls(np.zeros(0, dtype=np.uint64), n=n, min_docs=min_docs)
+        values, counts = np.unique(np.concatenate(per_doc), return_counts=True)
+        return cls(values[counts >= min_docs], n=n, min_docs=min_docs, n_docs=len(per_doc))
+
+    def covered(self, hashes: np.ndarray) -> np.ndarray:
+        """Mask of the tokens of a run that lie in one of its stock phrases."""
+        grams = phrase_hashes(hashes, self.n)
+        mask = np.zeros(len(hashes), dtype=bool)
+        if not len(grams) or not len(self.phrases):
+            return mask
+        at = np.minimum(np.searchsorted(self.phrases, grams), len(self.phrases) - 1)
+        for start in np.flatnonzero(self.phrases[at] == grams).tolist():
+            mask[start : start + self.n] = True
+        return mask
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the reference (an ``.npz`` of hashes and its settings)."""
+        with open(path, "wb") as fh:
+            np.savez(fh, phrases=self.phrases, settings=np.array([self.n, self.min_docs, self.n_docs]))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Reference:
+        """Read a reference written by ``save``; ``InputError`` when the file is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                n, min_docs, n_docs = (int(v) for v in npz["settings"])
+                return cls(npz["phrases"], n=n, min_docs=min_docs, n_docs=n_docs)
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(
+                f"{os.fspath(path)!r} is not a copytrace reference ({exc}): build one with "
+                "python -m copytrace.background OUT.npz CORPUS..."
+            ) from exc
+
+
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _words(language: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        import wordfreq
+    except ImportError as exc:  # a dependency: only a broken installation lacks it
+        raise InputError("the background model needs wordfreq: pip install wordfreq") from exc
+    try:
+        freqs = wordfreq.get_frequency_dict(language, wordlist="best")
+    except LookupError as exc:
+        raise InputError(
+            f"no word frequencies for language {language!r}: choose one of "
+            f"{', '.join(sorted(wordfreq.available_languages()))}"
+        ) from exc
+    words = list(freqs)
+    # Numbers: wordfreq lists digit shapes ("0000"); counts and years up to 2099 get their own estimate.
+    numbers = [str(i) for i in range(2100)]
+    values = [freqs[w] for w in words] + [wordfreq.word_frequency(w, language) for w in numbers]
+    words += numbers
+    text = "\n".join(words)
+    toks = tokenize(text, html=False)
+    line_starts = np.concatenate(([0], np.cumsum([len(w) + 1 for w in words])[:-1]))
+    line = np.searchsorted(line_starts, toks.starts, side="right") - 1
+    single = np.bincount(line, minlength=len(words)) == 1  # words that are one token
+    keep = single[line]
+    freq = np.asarray(values, dtype=np.float64)[line[keep]]
+    hashes, inverse = np.unique(toks.hashes[keep], return_inverse=True)
+    total = np.zeros(len(hashes), dtype=np.float64)
+    np.add.at(total, inverse, freq)  # spellings that normalise alike are one token
+    bits = np.minimum(MAX_BITS, -np.log2(np.maximum(total, 2.0**-MAX_BITS)))
+    return hashes, bits
+
+
+def background(language: str = "en", reference: str | os.PathLike[str] | None = None) -> Background:
+    """The background model of ``language`` (a ``wordfreq`` code), with the ``Reference`` saved at
+    ``reference``; built once per process (about a second) and shared."""
+    with _LOCK:
+        hashes, bits = _words(language)
+        ref = None if reference is None else _reference(os.fspath(reference))
+    return Background(language, hashes, bits, ref)
+
+
+@lru_cache(maxsize=8)
+def _reference(path: str) -> Reference:
+    return Reference.load(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m copytrace.background OUT.npz CORPUS...``: build a reference of stock phrases."""
+    from .evaluation.suite import load_corpus
+
+    p = argparse.ArgumentParser(
+        prog="python -m copytrace.background",
+        description="Build a reference of stock phrases (word trigrams in several documents) from clean "
+        "text, for QuoteParams(reference=OUT). Example: python -m copytrace.background ref.npz clean/",
+    )
+    p.add_argument("out", metavar="OUT.npz")
+    p.add_argument("corpus", nargs="+", metavar="CORPUS", help="folder of .txt files, or JSONL of {id, text}")
+    p.add_argument("--min-docs", type=int, default=3, help="documents a phrase must occur in (3)")
+    args = p.parse_args(argv)
+    try:
+        docs = load_corpus(args.corpus)
+        ref = Reference.build(docs.values(), min_docs=args.min_docs)
+        ref.save(args.out)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    share = f"{len(ref)} phrases from {ref.n_docs} documents"
+    print(f"{args.out}: {share} (in at least {ref.min_docs} documents each)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
