@@ -1,5 +1,6 @@
 """``copytrace scan`` as users run it, in its own process: from an S3-compatible server, and killed with
-SIGKILL (the driver, or a Ray worker) then finished, every document exactly once."""
+SIGKILL (the driver, or a Ray worker) then finished, every document exactly once; a killed driver's private
+Ray stops by itself."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from .ray_processes import JobProcesses, marked
 from .scan_corpus import (
     bank_files,
     documents,
@@ -168,22 +170,27 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
 
 
 @pytest.fixture
-def started(tmp_path: Path) -> tuple[dict[str, str], Path, Path, subprocess.Popen[str]]:
-    """A bank, a corpus of ``N_FILES`` blocks, and a scan of it running in its own process."""
+def started(tmp_path: Path) -> tuple[dict[str, str], Path, Path, subprocess.Popen[str], JobProcesses]:
+    """A bank, a corpus of ``N_FILES`` blocks, and a scan of it running in its own process (with what finds
+    the processes of its private Ray)."""
     env = _env(tmp_path)
     _copytrace("bank", "add", "ref", *bank_files(), env=env)
     corpus = _corpus(tmp_path)
     out = tmp_path / "out"
-    return env, corpus, out, _scan_process(corpus, out, env)
+    run_env, marker = marked(env)
+    return env, corpus, out, _scan_process(corpus, out, run_env), JobProcesses(marker)
 
 
 def test_a_scan_killed_with_sigkill_resumes_exactly_once(tmp_path: Path, started) -> None:  # type: ignore[no-untyped-def]
-    env, corpus, out, proc = started
+    env, corpus, out, proc, processes = started
     try:
         done = _wait_for_markers(out, 3, proc)
         assert proc.poll() is None, "the scan ended before it could be killed"
+        assert processes.alive()  # the sessions of the job, its Ray's with them, are seen before the kill
         os.kill(proc.pid, signal.SIGKILL)  # the driver, mid-scan
         proc.communicate(timeout=30)
+        left = processes.wait_gone(60)  # its private Ray is stopped by its keeper: nothing is left
+        assert left == [], f"left running: {processes.describe(left)}"
     finally:
         _kill_group(proc)
     finished = len(list((out / "done").glob("*.json")))
@@ -201,14 +208,10 @@ def test_a_scan_killed_with_sigkill_resumes_exactly_once(tmp_path: Path, started
 
 
 def test_a_worker_killed_with_sigkill_is_replaced_and_its_block_done_once(tmp_path: Path, started) -> None:  # type: ignore[no-untyped-def]
-    _, corpus, out, proc = started
+    _, corpus, out, proc, processes = started
     try:
         _wait_for_markers(out, 2, proc)
-        workers = [
-            int(p.name)
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit() and b"ScanStep" in _cmdline(p) and os.getsid(int(p.name)) == proc.pid
-        ]
+        workers = processes.workers(b"ScanStep")  # in the session of the job's private Ray
         assert workers and proc.poll() is None, "no running worker to kill"
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=240)
@@ -218,10 +221,3 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_its_block_done_once(tmp_pa
     rows = _rows(out)
     assert rows == _reference(tmp_path, corpus)
     assert len(rows) == len(set(rows)) == 2 * N_FILES
-
-
-def _cmdline(p: Path) -> bytes:
-    try:
-        return (p / "cmdline").read_bytes()
-    except OSError:
-        return b""
