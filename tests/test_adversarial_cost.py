@@ -135,6 +135,8 @@ PHRASE_POSTS: dict[str, str] = {
     "shared-start-repeated": _fill(PHRASE_START + " "),  # every phrase begins here, none is completed
     "shared-start-split-letters": _fill(" ".join(PHRASE_START) + "  "),
     "shared-start-glued": _fill(PHRASE_START.replace(" ", "") + " "),
+    "shared-start-words-doubled": _fill(" ".join(f"{w} {w}" for w in PHRASE_START.split()) + " "),
+    "one-word-doubled-apart": _fill("the the war "),  # a repeat every third word: windows everywhere
 }
 
 

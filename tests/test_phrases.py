@@ -98,7 +98,9 @@ PARTLY_GLUED = {  # phrase, query, found
     "two-glued": ("death to the occupiers", "deathto the occupiers", True),
     "glued-in-pairs": ("death to the occupiers", "deathto theoccupiers", True),
     "three-glued": ("burn their homes tonight", "burntheirhomes tonight", True),
-    "repeated-word": ("death to the occupiers", "death to the the occupiers", False),
+    "repeated-word": ("death to the occupiers", "death to the the occupiers", True),
+    "repeated-words": ("death to the occupiers", "death to to the, the the occupiers", True),
+    "repeated-word-of-three-words": ("burn their homes", "burn their their homes", False),
     "into-a-common-word": ("go to the rapist", "go to therapist", False),
     "into-two-common-words": ("we can not go", "we cannot go", False),
     "phrase-of-three-words": ("burn their homes", "burntheir homes", False),
@@ -109,10 +111,28 @@ PARTLY_GLUED = {  # phrase, query, found
 
 
 @pytest.mark.parametrize(("phrase", "query", "found"), PARTLY_GLUED.values(), ids=PARTLY_GLUED.keys())
-def test_partly_glued_words_and_doubled_letters_of_long_phrases_are_found_unless_common_words(
+def test_partly_glued_repeated_and_doubled_of_long_phrases_are_found_unless_common_words(
     phrase: str, query: str, found: bool
 ) -> None:
     assert bool(_table(phrase).match_many([f"so {query} now"])[0]) is found
+
+
+def test_a_repeated_word_is_covered_by_the_span_and_a_phrase_that_repeats_a_word_still_matches() -> None:
+    table = _table(PHRASE, "no no no more war")
+    query = "they wrote: Death to the THE occupiers. no no no no more war"
+    found = table.match_many([query])[0]
+    assert [(m.item, [query[a:b] for a, b in m.spans]) for m in found] == [
+        (0, ["Death to the THE occupiers"]),
+        (1, ["no no no more war"]),
+    ]
+    assert found[0].coverage == pytest.approx(5 / 13)  # the five tokens of the span, of 13
+    # a find that holds one made without the repeat is that one
+    ((m,),) = table.match_many(["death death to the occupiers"])
+    assert m.spans == ((6, 28),)
+    assert table.find(["death to the the occupiers", "x death to the the occupiers"]) == [
+        (0, 0, 0, 26),
+        (1, 0, 2, 28),
+    ]
 
 
 def test_numbers_match_only_themselves() -> None:

@@ -186,6 +186,7 @@ class Lookup(NamedTuple):
     len_mask: int  # bit c set: some phrase has exactly c < PREFIX letters
     filt: np.ndarray  # a bit per group prefix hash: most probes of ordinary text end here
     max_len: int
+    max_guarded_ntok: int  # the most tokens of a phrase of GUARD_WORDS tokens or more (0: none)
 
 
 def _starts(*columns: np.ndarray) -> np.ndarray:
@@ -241,6 +242,7 @@ def build(data: np.ndarray, items: np.ndarray) -> Lookup:
         mask,
         filt,
         int(length.max()) if n else 0,
+        int(ntok.max()) if n and int(ntok.max()) >= GUARD_WORDS else 0,
     )
 
 

@@ -46,7 +46,8 @@ import numpy as np
 from numba import njit
 
 from . import _hashing
-from ._phrase_search import PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
+from ._phrase_repeats import repeated_tokens, windows
+from ._phrase_search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
 from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
 from .fingerprint import Fingerprint
 from .keys import PUBLIC_KEY, Key, as_key
@@ -425,16 +426,78 @@ class PhraseTable:
     ) -> list[tuple[int, int, int, int]]:
         """(text, item, start, end) of every phrase occurrence in ``texts`` (character offsets)."""
         toks = phrase_tokens_many(texts, html=html)
-        raw = self._find_raw(toks, allowed, cap=2**62)
+        raw = self._find_all(texts, toks, html, allowed, cap=2**62)
         return [(int(q), int(item), int(toks.starts[a]), int(toks.ends[b])) for q, item, a, b in raw.tolist()]
 
     def _find_raw(
         self, toks: PhraseTokens, allowed: np.ndarray | None, *, cap: int = MAX_SPANS
     ) -> np.ndarray:
-        """(text, item, first token, last token) rows, in query order: at most ``cap`` occurrences of one
-        phrase in one text (more cost work, and are never reported)."""
+        """(text, item, first token, last token) rows of the compiled search, in query order: at most
+        ``cap`` occurrences of one phrase in one text (more cost work, and are never reported)."""
         if not len(self) or not len(toks):
             return np.zeros((0, 4), dtype=np.int64)
+        return self._expand(self._search(toks, cap), allowed)
+
+    def _find_all(
+        self,
+        texts: Sequence[str],
+        toks: PhraseTokens,
+        html: bool | None,
+        allowed: np.ndarray | None,
+        *,
+        cap: int = MAX_SPANS,
+    ) -> np.ndarray:
+        """``_find_raw`` and the phrases found with a word repeated (``copytrace._phrase_repeats``)."""
+        if not len(self) or not len(toks):
+            return np.zeros((0, 4), dtype=np.int64)
+        raw = self._search(toks, cap)
+        more = self._search_repeats(texts, toks, html, cap)
+        if len(more):  # a find that holds one made without reading a word once is that one
+            keys = {(q, s) for q, s, _, _ in more.tolist()}
+            inner: dict[tuple[int, int], list[tuple[int, int]]] = {}
+            for q, s, t, u in raw.tolist():
+                if (q, s) in keys:
+                    inner.setdefault((q, s), []).append((t, u))
+            keep = [
+                not any(t <= a and b <= u for a, b in inner.get((q, s), ())) for q, s, t, u in more.tolist()
+            ]
+            more = more[np.array(keep, dtype=bool)]
+        if len(more):
+            raw = np.concatenate((raw, more))
+            raw = raw[np.lexsort((raw[:, 3], raw[:, 1], raw[:, 2], raw[:, 0]))]
+            new = np.ones(len(raw), dtype=bool)
+            new[1:] = np.any(raw[1:, :3] != raw[:-1, :3], axis=1)
+            raw = raw[new]
+        return self._expand(raw, allowed)
+
+    def _search_repeats(
+        self, texts: Sequence[str], toks: PhraseTokens, html: bool | None, cap: int
+    ) -> np.ndarray:
+        """(text, shape, first token, last token) of the phrases of 4 words or more found in ``texts`` once
+        a word repeated right after itself is read once."""
+        lk = self._tables()
+        if lk.max_guarded_ntok == 0:
+            return np.zeros((0, 4), dtype=np.int64)
+        repeats = repeated_tokens(toks.chars, toks.vis_starts, toks.vis_ends, toks.text)
+        if not len(repeats):
+            return np.zeros((0, 4), dtype=np.int64)
+        wins = windows(texts, toks.text, toks.starts, toks.ends, repeats, lk.max_guarded_ntok)
+        wtoks = phrase_tokens_many([w.string for w in wins], html=html)
+        rows = []
+        for w, shape, a, b in self._search(wtoks, cap).tolist():
+            win = wins[w]
+            start, end = win.to_query(int(wtoks.starts[a])), win.to_query(int(wtoks.ends[b]), end=True)
+            if lk.s_ntok[shape] < GUARD_WORDS or not win.spans_a_cut(start, end):
+                continue
+            first = int(np.searchsorted(toks.text, win.text, side="left"))
+            stop = int(np.searchsorted(toks.text, win.text, side="right"))
+            t = first + max(0, int(np.searchsorted(toks.starts[first:stop], start, side="right")) - 1)
+            u = first + min(stop - first - 1, int(np.searchsorted(toks.ends[first:stop], end, side="left")))
+            rows.append((win.text, shape, t, u))
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    def _search(self, toks: PhraseTokens, cap: int) -> np.ndarray:
+        """(text, shape, first token, last token) rows of the compiled search (``_phrase_search.find``)."""
         key = self._hashing_key()
         lk = self._tables()
         raw, work = find(
@@ -470,7 +533,12 @@ class PhraseTable:
             cap,
         )
         self.work += int(work)
-        # One row per item of each shape found (most shapes are one item), the items in the order added.
+        return cast(np.ndarray, raw)
+
+    def _expand(self, raw: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+        """(text, item, first token, last token): one row per item of each shape found (most shapes are one
+        item), the items in the order they were added; only the ``allowed`` items (all when None)."""
+        lk = self._tables()
         shape = raw[:, 1]
         first, count = lk.s_item[shape], lk.s_item[shape + 1] - lk.s_item[shape]
         row = np.repeat(np.arange(len(raw)), count)
@@ -479,7 +547,7 @@ class PhraseTable:
         out[:, 1] = lk.s_items[first[row] + within]
         if allowed is not None and len(allowed) and len(out):
             out = out[allowed[out[:, 1]]]
-        return cast(np.ndarray, out)
+        return out
 
     def match_many(
         self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None
@@ -510,7 +578,7 @@ class PhraseTable:
     ) -> None:
         """``match_many`` of ``texts[first:end]``, into ``out``."""
         toks = phrase_tokens_many(texts[first:end], html=html)
-        raw = self._find_raw(toks, allowed)
+        raw = self._find_all(texts[first:end], toks, html, allowed)
         if not len(raw):
             return
         per_text = np.bincount(toks.text, minlength=end - first)
