@@ -20,6 +20,8 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,build-table]"
 export PATH="$PWD/.venv/bin:$PATH"
+echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
+.venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
 ruff check src tests benchmarks tools
 ruff format --check src tests benchmarks tools
 mypy
