@@ -94,7 +94,18 @@ def test_bank_add_from_jsonl_is_atomic_unless_skip_bad(cli, tmp_path: Path) -> N
     code, out, err = cli("bank", "list", "--json")
     assert out == ""  # nothing stored, and no empty bank left behind
     code, out, err = cli("bank", "add", "b", "--jsonl", records, "--skip-bad")
-    assert code == 2 and json.loads(out)["added"] == 1 and "skipped 1" in err
+    assert code == 2 and json.loads(out)["added"] == 1
+    # status 2 as after scan's bad records, and the last line says why: some input was not used
+    assert err.splitlines()[-1] == (
+        "copytrace: error: 1 bad input(s) were skipped, each named above "
+        "(the rest were stored: 1 item(s) in 'b')"
+    )
+    code, out, err = cli("bank", "export", "b", "--out", tmp_path / "list.jsonl")
+    with (tmp_path / "list.jsonl").open("a") as fh:
+        fh.write("{broken\n")
+    code, out, err = cli("bank", "import", "c", tmp_path / "list.jsonl", "--skip-bad")
+    assert code == 2 and json.loads(out)["imported"] == 1 and "malformed JSON" in err
+    assert err.splitlines()[-1].startswith("copytrace: error: 1 bad input(s) were skipped, each named above")
 
 
 def test_directories_add_every_txt_with_relative_ids(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -67,7 +67,9 @@ spellings (leet, split or glued letters, look-alikes); the output's "phrases" co
 letter or digit at all is refused.
 
 All items of one call are stored in one transaction: a bad input stops the call and stores nothing, unless
---skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2.
+--skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2
+with a closing line that counts them, as scan and cluster do after bad records: status 2 says that some
+input was not used.
 Every input is fingerprinted before that transaction starts, so other writers wait only for the insert.
 An id the bank holds already is an error, unless --skip-existing: an item whose fingerprint and text are
 unchanged is skipped ("unchanged" in the output); one with other content is reported, not stored, and the
@@ -270,9 +272,18 @@ def run_add(args: argparse.Namespace) -> int:
             )
     print(to_json(_summary(args, out, unchanged, changed)))
     left_out = _report_existing(args, n, unchanged, changed)
-    if skipped:
-        note(f"stored {n} item(s) in {args.bank!r}; skipped {len(skipped)} bad input(s)")
+    _report_skipped(skipped, n, args.bank)
     return Exit.ERROR if skipped or left_out else Exit.OK
+
+
+def _report_skipped(skipped: list[str], stored: int, bank: str) -> None:
+    """The closing line of a call that skipped bad inputs (--skip-bad), as ``scan`` and ``cluster`` end
+    after bad records: the exit status is 2, for the input was not used whole, and this line says why."""
+    if skipped:
+        error(
+            f"{len(skipped):,} bad input(s) were skipped, each named above (the rest were stored: {stored:,} "
+            f"item(s) in {bank!r})"
+        )
 
 
 def _is_phrase_bank(store: Store, bank: str) -> bool:
@@ -491,7 +502,8 @@ IMPORT_EPILOG = """example:
   copytrace bank import partner-list partner-2.ctl.jsonl --skip-existing --replace   # an updated list
 
 A list made with another algorithm version or another key is refused.  All records of one call are stored
-in one transaction; a bad line stops the import and stores nothing, unless --skip-bad.  --skip-existing
+in one transaction; a bad line stops the import and stores nothing, unless --skip-bad (as for 'bank add':
+the rest is stored and the status is 2).  --skip-existing
 and --replace work as for 'bank add' (a record has no text: it is unchanged when the bank holds the same
 fingerprint and no text).
 """
@@ -584,6 +596,7 @@ def run_import(args: argparse.Namespace) -> int:
         out["phrases"] = n_phrases
     print(to_json(_summary(args, out, unchanged, changed)))
     left_out = _report_existing(args, n, unchanged, changed)
+    _report_skipped(skipped, n, args.bank)
     return Exit.ERROR if skipped or left_out else Exit.OK
 
 
