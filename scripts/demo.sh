@@ -5,10 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${COPYTRACE_DATA:-../shared/data}
+echo "== installing copytrace in .venv (the first time: about a minute)"
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+PYTHONUNBUFFERED=1 .venv/bin/python -m pip install --disable-pip-version-check -e . \
+  | { grep -v "^Requirement already satisfied" || true; }
 export PATH="$PWD/.venv/bin:$PATH"
 export COPYTRACE_DB=${COPYTRACE_DB:-$PWD/demo.db}
+echo "== a new store: $COPYTRACE_DB (set COPYTRACE_DB for another)"
 rm -f "$COPYTRACE_DB" "$COPYTRACE_DB-wal" "$COPYTRACE_DB-shm"
 
 echo "== bank the original article (000: title and paragraphs)"

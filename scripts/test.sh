@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Set up copytrace with its test tools in .venv and run every check: ruff, mypy --strict, pytest.
 # The store and service tests run on SQLite and on a real PostgreSQL server that the tests start.
+# pytest runs in parallel, one worker process per core (pytest-xdist), each with its own PostgreSQL server,
+# temporary folders and Ray; arguments go to pytest:
+#   bash scripts/test.sh                      every test, the slow ones too (as CI runs it)
+#   bash scripts/test.sh -m "not slow"        the fast set: leaves out multi-node Ray and SIGKILL tests
+#   .venv/bin/pytest -n auto -m "not slow"    the fast set again, once .venv is set up
+#   bash scripts/test.sh -n 0 tests/test_x.py  one file, in one process
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# apt's summary and one in ten of its per-package lines: progress every few seconds without a flood
+apt_progress() {
+  awk '/^  / { next } /^(Get:|Selecting|Preparing|Unpacking|Setting up)/ { if (n++ % 10) next } { print; fflush() }'
+}
 # Debian packages the tests drive for real: PostgreSQL (store and service tests start their own server)
 # and Chromium (the review page's browser test, through Playwright, with no browser download).
 missing=()
@@ -10,19 +20,24 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresq
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "installing Debian packages for the tests: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
+    echo "== installing Debian packages for the tests: ${missing[*]} (a few minutes)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 "${missing[@]}" | apt_progress
   else
     echo "not installed: ${missing[*]} (Debian packages); the tests that need them are skipped (fail under CI)" >&2
   fi
 fi
+echo "== installing copytrace and its test tools in .venv (the first time: a few minutes, Ray is large)"
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,build-table]"
+PYTHONUNBUFFERED=1 .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,build-table]" \
+  | { grep -v "^Requirement already satisfied" || true; }
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
 .venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
+echo "== ruff"
 ruff check src tests benchmarks tools
 ruff format --check src tests benchmarks tools
+echo "== mypy --strict"
 mypy
-pytest "$@"
+echo "== pytest, in parallel"
+pytest -n auto "$@"
