@@ -31,8 +31,9 @@ from copytrace.threatexchange import (
     CopytracePhraseSignal,
     CopytraceSignal,
     CopytraceSimilarity,
+    IndexStreamError,
 )
-from copytrace.threatexchange._stream import IndexStreamError, magic, write_block
+from copytrace.threatexchange._stream import magic, write_block
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 
@@ -366,3 +367,12 @@ def test_a_latin_1_file_hashes_like_the_cli_reads_it() -> None:
     decoded = read_text_file(path)
     assert decoded.encoding == "windows-1252"  # not UTF-8
     assert CopytraceSignal.hash_from_file(path) == str(fingerprint(decoded.text))
+
+
+def test_warming_the_compiled_code_for_a_server() -> None:
+    """``python -m copytrace.threatexchange``, the image's build step: every path runs, and it says so."""
+    done = subprocess.run(
+        [sys.executable, "-m", "copytrace.threatexchange"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "compiled code cached" in done.stderr

@@ -1,9 +1,12 @@
-"""copytrace as a ``threatexchange`` extension: the ``copytrace`` signal type for text.
+"""copytrace as a ``threatexchange`` extension: the ``copytrace`` and ``copytrace_phrase`` text signal types.
 
-Enable it in the threatexchange CLI (and so in HMA, which uses the same interfaces)::
+Enable it in the threatexchange CLI::
 
     pip install "copytrace[threatexchange]"
     threatexchange config extensions add copytrace.threatexchange
+
+HMA takes the signal types from its ``omm_config.py`` instead; run ``python -m copytrace.threatexchange``
+where it is installed, to compile copytrace's inner loops before serving (``docs/threatexchange.md``).
 
 The signal is the copytrace fingerprint string of a text; matching finds banked texts copied whole,
 reformatted, excerpted or obfuscated, through copytrace's index (no linear scan).  Set
@@ -22,6 +25,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "copytrace.threatexchange needs the threatexchange package: pip install 'copytrace[threatexchange]'"
     ) from exc
 
+from ._stream import IndexStreamError
 from .index import CopytraceIndex, CopytraceSimilarity
 from .phrase import CopytracePhraseIndex, CopytracePhraseSignal
 from .signal import CopytraceSignal
@@ -35,4 +39,5 @@ __all__ = [
     "CopytracePhraseSignal",
     "CopytraceSignal",
     "CopytraceSimilarity",
+    "IndexStreamError",
 ]
