@@ -113,11 +113,14 @@ def test_index_build_query_serialize(text_000: str, text_001: str, inaugural: di
     ] == [(m.metadata, m.similarity_info) for m in found]
 
 
-def test_empty_index_round_trips_as_hma_builds_it() -> None:
-    buf = io.BytesIO()
-    CopytraceIndex.build([]).serialize(buf)
-    buf.seek(0)
-    assert CopytraceIndex.deserialize(buf).query(CopytraceSignal.get_examples()[0]) == []
+def test_empty_index_round_trips_as_hma_builds_and_loads_it() -> None:
+    """HMA's matcher starts from ``build([])`` and loads stored indexes with the base class."""
+    for cls, signal in ((CopytraceIndex, CopytraceSignal), (CopytracePhraseIndex, CopytracePhraseSignal)):
+        buf = io.BytesIO()
+        cls.build([]).serialize(buf)
+        buf.seek(0)
+        loaded = SignalTypeIndex.deserialize(buf)
+        assert type(loaded) is cls and len(loaded) == 0 and loaded.query(signal.get_examples()[0]) == []
 
 
 def test_keyed_hashing_from_the_environment(
