@@ -1,5 +1,5 @@
 """``copytrace cluster`` in its own process, killed with SIGKILL mid-job, then resumed: the same clusters as
-a run that was never killed."""
+a run that was never killed; the killed driver's private Ray stops by itself; Ctrl-C stops a job at once."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from copytrace.batch.clustering import cluster
 
 from .cluster_corpus_files import job_order, read_clusters, write_files
 from .conftest import DATA
+from .ray_processes import JobProcesses, marked
 
 pytest.importorskip("ray")
 
@@ -41,9 +42,11 @@ def test_a_cluster_job_killed_with_sigkill_resumes_to_the_same_clusters(tmp_path
     out = tmp_path / "out"
     command = [sys.executable, "-m", "copytrace.cli.main", "cluster", str(folder), "--out", str(out)]
     env = _env(tmp_path)
+    run_env, marker = marked(env)
+    processes = JobProcesses(marker)
     proc = subprocess.Popen(
         [*command, "--workers", "1"],
-        env=env,
+        env=run_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,10 +56,13 @@ def test_a_cluster_job_killed_with_sigkill_resumes_to_the_same_clusters(tmp_path
         deadline = time.monotonic() + 180
         # kill it in the second pass: the first is done, its index built, some version blocks finished
         while _markers(out) < N_FILES + 3 and proc.poll() is None and time.monotonic() < deadline:
+            processes.alive()  # the job's sessions, its Ray's with them, are seen while it runs
             time.sleep(0.01)
         assert proc.poll() is None, "the job ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
+        left = processes.wait_gone(60)  # its private Ray is stopped by its keeper: nothing is left
+        assert left == [], f"left running: {processes.describe(left)}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -74,3 +80,37 @@ def test_a_cluster_job_killed_with_sigkill_resumes_to_the_same_clusters(tmp_path
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == len(corpus)
     assert summary["blocks_resumed"] == finished
+
+
+def test_ctrl_c_stops_a_cluster_job_at_once_with_one_line_and_nothing_left(tmp_path: Path) -> None:
+    corpus = labelled_corpus(DATA, families=20, singletons=100, seed=3)
+    folder = write_files(tmp_path / "corpus", corpus, 4)
+    out = tmp_path / "out"
+    run_env, marker = marked(_env(tmp_path))
+    processes = JobProcesses(marker)
+    command = [sys.executable, "-m", "copytrace.cli.main", "cluster", str(folder), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*command, "--progress", "none"],
+        env=run_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _markers(out) < 1 and proc.poll() is None and time.monotonic() < deadline:
+            processes.alive()
+            time.sleep(0.01)
+        assert proc.poll() is None, "the job ended before it could be interrupted"
+        assert processes.folders(), "no private Ray was seen"
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends Ctrl-C: to the driver's process group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert len(err.splitlines()) == 1 and err.startswith("copytrace: interrupted; "), err
+    left = processes.wait_gone(10)
+    assert left == [], f"left running: {processes.describe(left)}"
+    assert not any(f.exists() for f in processes.folders())

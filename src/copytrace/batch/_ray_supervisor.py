@@ -77,6 +77,11 @@ def _signal_all(pids: list[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def kill_session(sid: int) -> None:
+    """SIGKILL to every other process of the session, at once (no grace: when time is short)."""
+    _signal_all(session_members(sid), signal.SIGKILL)
+
+
 def stop_session(sid: int) -> None:
     """SIGTERM to every other process of the session, then SIGKILL to what is left after ``KILL_GRACE``
     (Ray's agents have been seen to ignore SIGTERM for most of a minute)."""

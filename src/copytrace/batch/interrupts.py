@@ -4,9 +4,11 @@ Raised as ``KeyboardInterrupt`` inside Ray's driver code, a Ctrl-C printed pages
 sometimes left the driver hanging in Ray's shutdown.  While ``exit_on_signal`` is active, SIGINT and SIGTERM
 raise nothing: Python's C-level handler writes the signal's number to a pipe (``signal.set_wakeup_fd``),
 and a thread reading it - which runs even while the main thread waits in Ray's C++ code - prints one line,
-stops every private Ray of this process (``private_ray.stop_all``) and ends the process with
-``os._exit(128 + signal)``: 130 for Ctrl-C, 143 for SIGTERM.  Nothing half-done is lost: a job records
-each finished block atomically, and ``--resume`` goes on from there.
+tells the keeper of every private Ray of this process to stop it (``private_ray.release_all``: the keeper
+kills Ray's processes within about a second, whether this process is still there or not) and ends the
+process at once with ``os._exit(128 + signal)``: 130 for Ctrl-C, 143 for SIGTERM.  It does not wait for Ray
+to go: Ray's driver code ends the process itself, with status 1, when it sees its Ray die under it.  Nothing
+half-done is lost: a job records each finished block atomically, and ``--resume`` goes on from there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from types import FrameType
 from . import private_ray
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-STOP_WAIT = 3.0  # seconds given to the keepers to stop Ray: the process is gone within 5 s of the signal
 EXITING = threading.Event()  # set once a signal was taken: others stop printing (the line is the last word)
 
 _armed: list[bool] = []
@@ -55,7 +56,7 @@ def _take(signum: int, detail: str) -> None:
     EXITING.set()
     word = "interrupted" if signum == signal.SIGINT else "terminated"
     _write_line(f"copytrace: {word}; {detail}")
-    private_ray.stop_all(STOP_WAIT)
+    private_ray.release_all()
     os._exit(128 + signum)
 
 

@@ -122,13 +122,15 @@ class PrivateRay:
                 keeper.stdin.close()
         try:
             keeper.wait(timeout=wait)
-        except subprocess.TimeoutExpired:  # the keeper itself is stuck: take its whole session down
-            from ._ray_supervisor import stop_session
+        except subprocess.TimeoutExpired:  # the keeper is stuck or out of time: its whole session, now
+            from ._ray_supervisor import kill_session
 
             with contextlib.suppress(OSError):
                 os.kill(keeper.pid, 9)
-            stop_session(keeper.pid)
+            kill_session(keeper.pid)
             shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                keeper.wait(timeout=1)
         with contextlib.suppress(ValueError):
             _RUNNING.remove((keeper, folder))
         if keeper.stdout is not None:
@@ -138,8 +140,10 @@ class PrivateRay:
 _RUNNING: list[tuple[subprocess.Popen[Any], str]] = []
 
 
-def stop_all(wait: float) -> None:
-    """Stop every private Ray this process started, waiting at most ``wait`` seconds in all (on Ctrl-C)."""
-    deadline = time.monotonic() + wait
-    for keeper, folder in list(_RUNNING):
-        PrivateRay._stop(keeper, folder, max(0.0, deadline - time.monotonic()))
+def release_all() -> None:
+    """Tell the keeper of every private Ray this process started to stop it, and do not wait (on Ctrl-C:
+    the keepers stop Ray whether this process is still there or not)."""
+    for keeper, _ in list(_RUNNING):
+        with contextlib.suppress(OSError, ValueError):
+            if keeper.stdin is not None:
+                keeper.stdin.close()
