@@ -215,3 +215,35 @@ def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, loc
     assert f"{path}:3: record over --max-size" in err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["bad_records"] == 1 and summary["documents"] == len(docs)
+
+
+def test_a_block_whose_worker_dies_twice_fails_alone_with_its_reason(tmp_path: Path, local_ray: None) -> None:
+    """A worker that dies on a block (killed by the kernel for its memory, say) is replaced and the block
+    tried once more; when it dies again the block is failed with that reason, not retried forever, and the
+    other blocks are done."""
+    import os
+
+    import pyarrow as pa
+
+    from copytrace.batch import engine
+    from copytrace.batch.inputs import Block
+    from copytrace.batch.markers import lost_blocks
+
+    tries = tmp_path / "tries"
+    tries.mkdir()
+
+    class DiesOnOneBlock:
+        def __call__(self, batch: pa.Table) -> pa.Table:
+            block = Block.from_row(json.loads(batch.column("block")[0].as_py()))
+            if block.path.endswith("deadly.jsonl"):
+                (tries / str(os.getpid())).touch()
+                os._exit(9)
+            return pa.table({"key": [block.key], "part": pa.array([b""], pa.binary()), "stats": ["{}"]})
+
+    blocks = [Block("jsonl", str(tmp_path / f"{name}.jsonl")) for name in ("a", "b", "deadly", "c")]
+    rows = list(engine.run(DiesOnOneBlock, blocks, constructor_kwargs={}, actors=2))
+    assert sorted(r["key"] for r in rows) == sorted(b.key for b in blocks if "deadly" not in b.path)
+    assert len(list(tries.iterdir())) == engine.MAX_TRIES == 2  # two workers died on it, no third try
+    (lost,) = lost_blocks(blocks, {r["key"]: {} for r in rows}, [], tmp_path / "ray.log")
+    assert lost["file"] == str(tmp_path / "deadly.jsonl")
+    assert lost["error"].startswith("its worker died 2 times working on it (killed, out of memory or crashed")

@@ -182,3 +182,48 @@ def test_cluster_resume_says_resuming_and_refuses_a_changed_input(
     code, _, err = cli("cluster", path, "--out", out, "--resume", "--no-report")
     assert code == 2
     assert f"--resume refused: {path} (changed: " in err and "another --out folder" in err
+
+
+def test_an_object_store_files_identity_is_its_etag_and_a_bomb_there_is_read_past(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 (moto's server on loopback) a file's identity is its ETag, so rewriting an object changes its
+    blocks' keys; and a long line in a plain object is read in pieces (fsspec's own files read a line to its
+    end whatever its length)."""
+    import socket
+
+    boto3 = pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    from copytrace.batch.inputs import TableColumns, filesystem
+    from copytrace.batch.readers import Bad, BlockReading, Doc, read_block
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="corpus")
+        s3.put_object(Bucket="corpus", Key="posts.jsonl", Body=b'{"id": "a", "text": "first"}\n')
+        url = "s3://corpus/posts.jsonl"
+        (before,) = plan(expand([url]))
+        assert "etag=" in before.identity
+        long_line = b'{"id": "long", "text": "' + b"x" * (3 * 1024 * 1024) + b'"}\n'
+        s3.put_object(Bucket="corpus", Key="posts.jsonl", Body=b'{"id": "a", "text": "first"}\n' + long_line)
+        filesystem(url)[0].invalidate_cache()  # a new run is a new process, with no listing cached
+        (after,) = plan(expand([url]))
+        assert after.key != before.key and after.identity != before.identity
+        got = list(read_block(after, TableColumns(), BlockReading(), max_bytes=1024 * 1024))
+        assert [type(r) for r in got] == [Doc, Bad]
+        assert got[1].row == 2 and got[1].reason.startswith("record over --max-size")
+    finally:
+        server.stop()

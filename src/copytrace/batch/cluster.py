@@ -52,7 +52,7 @@ from .clustering import (
     version_links,
 )
 from .inputs import Block, TableColumns, expand, plan
-from .markers import JobDir, ResumeError, write_atomic
+from .markers import JobDir, ResumeError, lost_blocks, write_atomic
 from .readers import Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
 
 if TYPE_CHECKING:
@@ -466,6 +466,8 @@ class _Job:
                 if self.on_block is not None:
                     self.on_block(stage, stats)
             cluster["actors"] = max(cluster.get("actors", 0), min(actors, len(todo)))
+            finished = {k.removeprefix(f"{stage}-"): v for k, v in done.items()}
+            failed.extend(lost_blocks(todo, finished, failed, self.folder.root / "ray.log"))
         if failed:
             first = failed[0]
             raise CopytraceError(

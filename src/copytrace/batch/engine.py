@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,9 @@ def session(
         yield cluster
 
 
+MAX_TRIES = 2  # times a block is given to a worker that then dies, before it counts as failed
+
+
 def run(
     step: type,
     blocks: list[Block],
@@ -196,20 +200,34 @@ def run(
     """Run ``step`` over ``blocks``; yield each block's row as it is done.
 
     ``step`` is a class, constructed once per actor with ``constructor_kwargs`` and called with a batch
-    ``{"block": [json]}`` (an Arrow table), returning one row per block."""
+    ``{"block": [json]}`` (an Arrow table), returning one row per block.  A block whose worker dies (killed,
+    out of memory, crashed) is tried once more on a new worker; when that dies too, the block yields no row
+    and the others go on: the caller reports it as failed (``MAX_TRIES``), rather than Ray retrying it
+    forever."""
     ray = _ray()
     if not blocks:
         return
+    context = ray.data.DataContext.get_current()
+    saved = context.max_errored_blocks
+    context.max_errored_blocks = -1  # a block that failed MAX_TRIES times is left out, the others go on
     ds = ray.data.from_items(
         [{"block": json.dumps(b.to_row())} for b in blocks], override_num_blocks=len(blocks)
     )
-    ds = ds.map_batches(
-        step,
-        batch_size=1,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(blocks)))),
-        fn_constructor_kwargs=constructor_kwargs,
-        num_cpus=1,
-        zero_copy_batch=True,
-    )
-    yield from ds.iter_rows()
+    with warnings.catch_warnings():
+        # Ray Data names no parameter for an actor's task retries (its default is forever) and warns that
+        # the remote arguments it still takes will go
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        ds = ds.map_batches(
+            step,
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(blocks)))),
+            fn_constructor_kwargs=constructor_kwargs,
+            num_cpus=1,
+            zero_copy_batch=True,
+            max_task_retries=MAX_TRIES - 1,
+        )
+    try:
+        yield from ds.iter_rows()
+    finally:
+        context.max_errored_blocks = saved

@@ -59,6 +59,17 @@ class Block:
         )
         return hashlib.sha256(what.encode()).hexdigest()[:24]
 
+    @property
+    def where(self) -> str:
+        """The block for a message: its file, and which part of it when it is not the whole file."""
+        if self.kind == "jsonl" and self.stop >= 0:
+            return f"{self.path} (bytes {self.start:,} to {self.stop:,})"
+        if self.kind == "parquet":
+            return f"{self.path} (row groups {self.start} to {self.stop - 1})"
+        if self.kind == "txt":
+            return f"{self.path} ({len(self.files)} .txt files from {self.files[0] if self.files else ''})"
+        return self.path
+
     def to_row(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

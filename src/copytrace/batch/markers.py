@@ -30,9 +30,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CopytraceError
+
+if TYPE_CHECKING:
+    from .inputs import Block
 
 JOB_FILES = ("job.json", "inputs.json", "index.ctidx", "versions.ctidx", "corpus.ctidx", "texts.bin")
 
@@ -188,3 +191,24 @@ class JobDir:
         """Record a finished block: its part first, then its marker."""
         write_atomic(self.part(key), part)
         write_atomic(self.marker(key), (json.dumps(stats) + "\n").encode())
+
+
+def lost_blocks(
+    todo: list[Block], done: dict[str, Any], failed: list[dict[str, Any]], log_file: Path
+) -> list[dict[str, Any]]:
+    """The blocks of ``todo`` that came back neither done nor failed: Ray gave up on them after their worker
+    died ``engine.MAX_TRIES`` times (killed, out of memory, crashed); each is a failed block with that
+    reason."""
+    from .engine import MAX_TRIES
+
+    seen = set(done) | {f["key"] for f in failed}
+    return [
+        {
+            "key": b.key,
+            "file": b.where,
+            "error": f"its worker died {MAX_TRIES} times working on it (killed, out of memory or crashed; "
+            f"see {log_file})",
+        }
+        for b in todo
+        if b.key not in seen
+    ]

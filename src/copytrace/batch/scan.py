@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CopytraceError
 from ..textio import DEFAULT_MAX_BYTES
 from .inputs import Block, TableColumns, expand, plan
-from .markers import JobDir, write_atomic
+from .markers import JobDir, lost_blocks, write_atomic
 from .readers import DUPLICATES_SHOWN, Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
 
 if TYPE_CHECKING:
@@ -333,6 +333,7 @@ def run_scan(
                 if on_block is not None:
                     on_block(stats)
             cluster["actors"] = min(actors, len(todo))
+            failed.extend(lost_blocks(todo, scanned, failed, out / "ray.log"))
     scan_seconds = time.perf_counter() - scan_started
     every = {**done, **scanned}
     if failed:
