@@ -303,3 +303,125 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # the terminal closed: the command has ended
         return b""
+
+
+def test_match_after_the_store_is_made_again_answers_from_its_items(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``rm store.db; copytrace bank add news B``: the new store is at generation 1 again, as the old one's
+    cached index was; match answers from the new items, never the old store's."""
+    speech = tmp_path / "speech.txt"
+    speech.write_text(" ".join(f"word{i} of the speech number {i % 17}" for i in range(400)))
+    assert cli("bank", "add", "news", speech)[0] == 0
+    code, out, _ = cli("match", speech)
+    assert code == 0 and [m["item_id"] for m in _matches(out)] == ["speech"]  # and cached
+    for path in tmp_path.glob("cli.db*"):
+        path.unlink()
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    code, out, _ = cli("match", speech)
+    assert (code, out) == (1, "")
+    code, out, _ = cli("match", CANONICAL_000)
+    assert code == 0 and [m["item_id"] for m in _matches(out)] == [CANONICAL_000.stem]
+
+
+def test_a_fifo_at_the_cached_index_path_does_not_hang_match(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    assert cli("match", CANONICAL_000)[0] == 0
+    (cached,) = (tmp_path / "cache").glob("*.ctidx")
+    cached.unlink()
+    os.mkfifo(cached)
+    out = subprocess.run(
+        [sys.executable, "-m", "copytrace.cli.main", "match", str(CANONICAL_000)],
+        env={
+            **os.environ,
+            "COPYTRACE_DB": str(tmp_path / "cli.db"),
+            "COPYTRACE_CACHE": str(tmp_path / "cache"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and _matches(out.stdout)[0]["item_id"] == CANONICAL_000.stem
+    assert _errors(out.stderr) == [
+        f"copytrace: warning: rebuilding the cached index {cached.name}: "
+        f"{str(cached)!r} is a FIFO, not an index snapshot"
+    ]
+    assert cached.is_file()
+
+
+def test_match_removes_what_killed_processes_left_in_the_cache(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from .test_cache_dir import _killed_writer
+
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    (tmp_path / "cache").mkdir(mode=0o700)
+    _killed_writer(tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    assert cli("match", CANONICAL_000)[0] == 0
+    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".ctidx"]
+
+
+def _sqlite_tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["bank", "list"], ["match", str(CANONICAL_001)], ["bank", "add", "news", str(CANONICAL_000)]],
+    ids=["bank-list", "match", "bank-add"],
+)
+def test_another_applications_database_is_refused_in_one_line_and_left_alone(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, command: list[str]
+) -> None:
+    other = tmp_path / "other_app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    before = other.read_bytes()
+    code, out, err = cli(*command, "--db", other)
+    assert code == 2 and out == ""
+    assert _errors(err) == [
+        f"copytrace: error: {other} is not a copytrace store: it holds other tables (customers); it was "
+        "left as it is: name a copytrace store or a new file with --db"
+    ]
+    assert _sqlite_tables(other) == ["customers"] and other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other_app.db"]  # not even a -wal beside it
+
+
+def test_a_store_of_a_newer_copytrace_says_so_naming_both_schemas(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("bank", "add", "news", CANONICAL_000)[0] == 0
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0042'")
+    for command in (["bank", "list"], ["bank", "add", "news", str(CANONICAL_001)]):
+        code, out, err = cli(*command)
+        db = tmp_path / "cli.db"
+        assert code == 2 and out == ""
+        assert _errors(err) == [
+            f"copytrace: error: the store at {db} was made by a newer copytrace: its schema is 0042, this "
+            "copytrace knows schemas up to 0006; upgrade copytrace to open it"
+        ]
+
+
+def test_a_reading_command_leaves_an_older_store_as_it_is_and_store_upgrade_upgrades_it(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from copytrace.store.store import _alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    engine.dispose()
+    before = (tmp_path / "cli.db").read_bytes()
+    code, out, err = cli("bank", "list")
+    assert code == 2 and out == "" and len(_errors(err)) == 1
+    assert (
+        "has schema 0005, made by an older copytrace; this copytrace uses schema 0006: upgrade it with "
+        "'copytrace store upgrade'" in err
+    )
+    assert (tmp_path / "cli.db").read_bytes() == before
+    code, out, _ = cli("store", "upgrade")
+    assert code == 0 and json.loads(out) == {"store": f"sqlite:///{tmp_path / 'cli.db'}", "schema": "0006"}
+    code, _, err = cli("bank", "list")
+    assert code == 0 and "no banks yet" in err

@@ -4,6 +4,11 @@ reported by ``/health`` (issue #14, items 1, 2 and 6)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +28,9 @@ from copytrace.store import ItemRecord, Store
 from copytrace.store.api_keys import create_key
 from copytrace.store.feed import Change
 from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
+
+from .postgres import create_database
+from .test_store import _delete_store
 
 OVERFLOW = "ctw1:n1:k5:w4:public:AICAgICAIA"  # 0 hashes over 2**40 tokens
 
@@ -329,3 +337,113 @@ def test_processes_of_one_server_map_one_snapshot(tmp_path: Path, speeches: tupl
             assert live._index is not None
             tags = live._index._main.tags
             assert not tags.flags.writeable and not tags.flags.owndata  # a view of the mapped file
+
+
+def test_a_snapshot_of_a_store_made_again_at_the_same_url_is_not_loaded(
+    db_url: str, tmp_path: Path, text_000: str, text_001: str, state_union: dict[str, str]
+) -> None:
+    """The store deleted and made again starts at the generation of the old one's snapshot: the snapshot
+    records the old store's id, so the service builds the new store's index instead of answering from it."""
+    speech = next(iter(state_union.values()))
+    snap = tmp_path / "snap"
+    with Store(db_url) as store:
+        store.add_items("news", [ItemRecord("old", fingerprint(speech), speech)], create=DEFAULT_PARAMS)
+        LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(snap)).catch_up()  # builds and saves the snapshot
+        old_id = store.store_id
+    assert len(list(snap.glob("*.ctidx"))) == 1
+    _delete_store(db_url)
+    with Store(db_url) as store:
+        store.add_items("news", [ItemRecord("new", fingerprint(text_000), text_000)], create=DEFAULT_PARAMS)
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(snap))
+        assert live.catch_up() == 1 and store.store_id != old_id
+        assert live.match(speech) == [] and [m.item_id for m in live.match(text_001)] == ["new"]
+        new_id = store.store_id
+    (kept,) = snap.glob("*.ctidx")  # the old store's snapshot is deleted
+    assert new_id[:12] in kept.name and old_id[:12] not in "".join(p.name for p in snap.iterdir())
+
+
+def test_a_snapshot_of_another_store_copied_into_place_is_deleted(
+    tmp_path: Path,
+    text_000: str,
+    text_001: str,
+    state_union: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    speech = next(iter(state_union.values()))
+    snap = tmp_path / "snap"
+    with Store(str(tmp_path / "a.db")) as a, Store(str(tmp_path / "b.db")) as b:
+        a.add_items("news", [ItemRecord("a-item", fingerprint(speech), speech)], create=DEFAULT_PARAMS)
+        b.add_items("news", [ItemRecord("b-item", fingerprint(text_000), text_000)], create=DEFAULT_PARAMS)
+        LiveIndex(a, PUBLIC_KEY, snapshot_dir=str(snap)).catch_up()
+        (theirs,) = snap.glob("*.ctidx")
+        LiveIndex(b, PUBLIC_KEY, snapshot_dir=str(snap)).catch_up()
+        (ours,) = set(snap.glob("*.ctidx")) - {theirs}
+        ours.unlink()
+        shutil.copyfile(theirs, ours)  # same generation, the name the service looks for
+        live = LiveIndex(b, PUBLIC_KEY, snapshot_dir=str(snap))
+        live.catch_up()
+        assert "deleting snapshot" in caplog.text and "was made from store" in caplog.text
+        assert live.match(speech) == [] and [m.item_id for m in live.match(text_001)] == ["b-item"]
+
+
+def test_a_store_replaced_under_a_running_index_is_noticed_at_the_next_poll(
+    postgres_admin_url: str, tmp_path: Path, text_000: str, text_001: str, state_union: dict[str, str]
+) -> None:
+    db = create_database(postgres_admin_url, f"replaced_{os.getpid()}_{time.monotonic_ns()}")
+    speech = next(iter(state_union.values()))
+    with Store(db) as store:
+        store.add_items("news", [ItemRecord("old", fingerprint(speech), speech)], create=DEFAULT_PARAMS)
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        live.catch_up()
+        assert [m.item_id for m in live.match(speech)] == ["old"]
+        _delete_store(db)
+        with Store(db) as other:
+            other.add_items(
+                "news", [ItemRecord("new", fingerprint(text_000), text_000)], create=DEFAULT_PARAMS
+            )
+        assert live.catch_up() == 1
+        assert live.match(speech) == [] and [m.item_id for m in live.match(text_001)] == ["new"]
+
+
+_TRUNCATED = textwrap.dedent(
+    """
+    import logging, os, sys
+    from pathlib import Path
+    from copytrace.keys import PUBLIC_KEY
+    from copytrace.service.live_index import LiveIndex
+    from copytrace.store import Store
+    logging.basicConfig(level=logging.WARNING)
+    db, snap, texts = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    live = LiveIndex(Store(db), PUBLIC_KEY, snapshot_dir=str(snap))
+    live.catch_up()
+    (path,) = snap.glob("*.ctidx")
+    os.chmod(path, 0o644)
+    os.truncate(path, 4096)  # another program cuts the mapped file: its arrays are gone
+    live.catch_up()  # the next poll
+    for text in texts:
+        print(" ".join(m.item_id for m in live.match(Path(text).read_text())), flush=True)
+    """
+)
+
+
+def test_a_snapshot_truncated_under_the_index_is_noticed_and_the_index_built_again(
+    tmp_path: Path, speeches: tuple[str, list[str]], state_union: dict[str, str]
+) -> None:
+    """Reading a page cut off a mapped file kills the process (SIGBUS): the follower checks the mapped file
+    at every poll and stops using it once it changed, before a query reads it."""
+    db, names = speeches
+    texts = []
+    for name in names[:3]:
+        texts.append(tmp_path / f"{name}.txt")
+        texts[-1].write_text(state_union[name])
+    out = subprocess.run(
+        [sys.executable, "-c", _TRUNCATED, db, str(tmp_path / "snap"), *map(str, texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = out.stdout.splitlines()
+    assert len(found) == 3 and all(name in line.split() for name, line in zip(names, found, strict=False))
+    assert "was changed by another program while mapped (" in out.stderr
+    assert list((tmp_path / "snap").glob("*.ctidx.damaged"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from copytrace import Fingerprint, Index, fingerprint
-from copytrace.snapshot import ALIGN, SnapshotError
+from copytrace.snapshot import ALIGN, SnapshotError, StaleSnapshotError
 
 
 @pytest.fixture()
@@ -172,3 +174,52 @@ def test_phrases_survive_a_round_trip(tmp_path: Path, text_000: str) -> None:
     assert loaded.match(query) == index.match(query)
     assert [(m.item_id, m.kind) for m in loaded.match(query)] == [("slogan", "phrase"), ("chant", "phrase")]
     assert loaded.match("burn them all") == []
+
+
+_LOAD_CHILD = "import sys; from copytrace import Index; Index.load(sys.argv[1])"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "folder"])
+def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
+    saved: tuple[Index, Path], tmp_path: Path, kind: str
+) -> None:
+    """A FIFO with no writer would block ``open`` for ever: it is refused before anything is read.  A link
+    is refused even to a good snapshot (``O_NOFOLLOW``): a cache never holds links."""
+    _, good = saved
+    path = tmp_path / "at.idx"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        path.symlink_to(good)
+    else:
+        path.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_CHILD, str(path)], capture_output=True, text=True, timeout=120
+    )
+    expected = {"fifo": "is a FIFO", "symlink": "is a symbolic link", "folder": "is a folder"}[kind]
+    assert out.returncode == 1 and f"SnapshotError: {str(path)!r} {expected}" in out.stderr, out.stderr
+
+
+def test_a_snapshot_is_written_read_only_and_leaves_no_temporary_file(
+    saved: tuple[Index, Path], tmp_path: Path
+) -> None:
+    _, path = saved
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    Index.load(path).save(path)  # replaced, never written in place
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bank.idx"]
+
+
+def test_a_snapshot_is_loaded_only_for_the_origin_it_records(tmp_path: Path, text_000: str) -> None:
+    index = Index()
+    index.add("000", text_000, bank="news")
+    origin = {"store": "9f2c" * 8, "generation": 3, "banks": ["news"], "params": str(index.params)}
+    index.save(tmp_path / "a.idx", origin=origin)
+    index.save(tmp_path / "plain.idx")
+    assert len(Index.load(tmp_path / "a.idx", origin=origin)) == 1
+    assert len(Index.load(tmp_path / "a.idx")) == 1  # nothing expected, nothing checked
+    for other in ({**origin, "generation": 4}, {**origin, "store": "0" * 32}, {**origin, "banks": ["x"]}):
+        with pytest.raises(StaleSnapshotError, match="was made from store 9f2c9f2c, generation 3"):
+            Index.load(tmp_path / "a.idx", origin=other)
+    with pytest.raises(StaleSnapshotError, match="made from an unknown source"):
+        Index.load(tmp_path / "plain.idx", origin=origin)

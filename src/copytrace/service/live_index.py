@@ -403,7 +403,7 @@ class LiveIndex:
         """Delete the snapshots of the stores that were at this URL before (other store ids)."""
         for path in stem.parent.glob(self._stem_prefix() + "*"):
             ours = path.name.startswith(stem.name + "-g") or path.name.startswith(stem.name + ".")
-            if not ours and not path.name.endswith(".lock"):
+            if not ours:
                 log.info("deleting %s: a snapshot of a store that was at %s before", path, self.store.url)
                 path.unlink(missing_ok=True)
 
