@@ -105,7 +105,7 @@ def running(venv: Path, database_url: str, tmp: Path) -> Iterator[Hma]:
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)  # gunicorn's quick shutdown
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)  # its scheduler threads can hold the worker past a quick shutdown
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
