@@ -100,13 +100,17 @@ PARTLY_GLUED = {  # phrase, query, found
     "three-glued": ("burn their homes tonight", "burntheirhomes tonight", True),
     "repeated-word": ("death to the occupiers", "death to the the occupiers", True),
     "repeated-words": ("death to the occupiers", "death to to the, the the occupiers", True),
-    "repeated-word-of-three-words": ("burn their homes", "burn their their homes", False),
+    "repeated-word-of-three-words": ("burn their homes", "burn their their homes", True),
     "into-a-common-word": ("go to the rapist", "go to therapist", False),
     "into-two-common-words": ("we can not go", "we cannot go", False),
-    "phrase-of-three-words": ("burn their homes", "burntheir homes", False),
+    "phrase-of-three-words": ("burn their homes", "burntheir homes", True),
+    "leet-and-glued": ("death to the occupiers", "D34THto th3 0ccupi3rs", True),
     "doubled-letter": ("death to the occupiers", "deathh to the occupiers", True),
     "doubled-letter-of-a-common-word": ("we met at the station", "we meet at the station", False),
-    "doubled-letter-of-three-words": ("to the occupiers", "too the occupiers", False),
+    "doubled-letter-into-a-common-word": ("to the occupiers", "too the occupiers", False),
+    "doubled-letter-of-two-words": ("burn homes", "burn homess", False),
+    "a-number-is-not-glued-words": ("more than 50,000", "more than 500", False),
+    "doubled-digits-are-not-a-typo": ("more than 50,000 people", "more than 5,000 people", False),
 }
 
 
@@ -241,8 +245,8 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
     phrase's skeleton equals the query's skeleton from a token's start to a token's end (any letter of a
     token re-joined from split letters) over at most the phrase's words plus its letters in tokens; the words
     are not partly glued, and its strict skeleton is equal unless a letter was stretched or split letters
-    re-joined, except in a phrase of 4 words or more where a word of the region is not a common word (glued
-    words) or where the words with a doubled letter are none of them common words (a doubled letter)."""
+    re-joined, except in a phrase of 3 words or more where a word of the region (with a letter) is not a
+    common word (glued words) or where the words with a doubled letter are none of them common words."""
     ptoks = phrase_tokens_many(phrases)
     qtoks = phrase_tokens_many(queries)
     skel = [ptoks.skeleton(p) for p in range(len(phrases))]
@@ -271,20 +275,29 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
                     if n_region > n_ptok[p] + len(s):  # more tokens than words and letters: none to try
                         break
                     region = words[t : last + 1]
-                    guarded = n_ptok[p] >= 4
+                    guarded = n_ptok[p] >= 3
                     evaded = qtoks.joined[t : last + 1].any()
                     glued = n_region != 1 and n_region < n_ptok[p] and not evaded
-                    if glued and not (guarded and not all(map(is_common_word, region))):
+                    words_ = [w for w in region if any(_is_letter(c) for c in w)]
+                    if glued and not (guarded and not all(map(is_common_word, words_))):
                         continue
                     strict = qtoks.strict[qtoks.strict_starts[t] : qtoks.strict_ends[last]].tolist()
                     evaded = evaded or qtoks.stretched[t : last + 1].any()
                     if not evaded and strict != pstrict[p]:
-                        doubled = [w for w in region if any(a == b for a, b in itertools.pairwise(w))]
+                        doubled = [
+                            w
+                            for w in region
+                            if any(a == b and _is_letter(a) for a, b in itertools.pairwise(w))
+                        ]
                         if not (guarded and doubled and not any(map(is_common_word, doubled))):
                             continue
                     out.add((q, p, t))
                     break
     return out
+
+
+def _is_letter(c: str) -> bool:
+    return "a" <= c <= "z" or ord(c) >= 128
 
 
 def _evade(word: str, how: int) -> str:

@@ -3,9 +3,9 @@
 A word typed twice (by mistake or to dodge a filter) puts letters into the query's skeleton that the phrase
 does not have, so the search (``copytrace._phrase_search``) cannot find it there.  After that search, each
 run of a token repeated right after itself (``the the``, ``the the the``) is cut down to its first copy in
-a *window* of the query around it (as many tokens either side as the longest phrase of 4 words or more
+a *window* of the query around it (as many tokens either side as the longest phrase of 3 words or more
 has; windows that meet are one), the windows are searched together as a batch of texts, and a phrase
-found there is kept when it has 4 words or more and spans a cut: the others were found, or not, in the
+found there is kept when it has 3 words or more and spans a cut: the others were found, or not, in the
 query itself.  Offsets are mapped back to the query as given, so the span covers both copies.
 
 The work is the windows' length, which is at most the query's length plus the reach of each window's two

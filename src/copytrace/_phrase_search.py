@@ -91,7 +91,7 @@ def poly(x, a, b):  # type: ignore[no-untyped-def]
     return h
 
 
-GUARD_WORDS = 4
+GUARD_WORDS = 3
 """Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""
 _COMMON_WORDS = Path(__file__).parent / "data" / "common_words_en.npz"
 _common: np.ndarray | None = None
@@ -140,25 +140,40 @@ def _is_common(chars, a, b, common):  # type: ignore[no-untyped-def]
     return lo < common.shape[0] and common[lo] == h
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _is_letter(c):  # type: ignore[no-untyped-def]
+    return 97 <= c <= 122 or c >= 128  # folded: lower case, or a letter of another script
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _has_letter(chars, a, b):  # type: ignore[no-untyped-def]
+    for i in range(a, b):  # noqa: SIM110  # compiled: a plain loop
+        if _is_letter(chars[i]):
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
 def _any_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignore[no-untyped-def]
-    """True when a token of ``t..u`` is not a common word: some of the region's words may be glued."""
-    for v in range(t, u + 1):  # noqa: SIM110  # compiled: a plain loop
-        if not _is_common(chars, vis_starts[v], vis_ends[v], common):
+    """True when a token of ``t..u`` is a word (a letter after folding: ``500`` is a number, not glued
+    words) and not a common one: some of the region's words may be glued."""
+    for v in range(t, u + 1):
+        a, b = vis_starts[v], vis_ends[v]
+        if _has_letter(chars, a, b) and not _is_common(chars, a, b, common):
             return True
     return False
 
 
 @njit(cache=True, nogil=True)
 def _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignore[no-untyped-def]
-    """True when a token of ``t..u`` has a doubled letter and none that has one is a common word: a
-    doubled letter there is typed (``occupierss``), not another word (``too`` for ``to``)."""
+    """True when a token of ``t..u`` has a doubled letter (not a digit: ``000``) and none that has one is a
+    common word: a doubled letter there is typed (``occupierss``), not another word (``too`` for ``to``)."""
     found = False
     for v in range(t, u + 1):
         a, b = vis_starts[v], vis_ends[v]
         doubled = False
         for i in range(a + 1, b):
-            if chars[i] == chars[i - 1]:
+            if chars[i] == chars[i - 1] and _is_letter(chars[i]):  # '000' has no doubled letter
                 doubled = True
                 break
         if doubled:
@@ -362,7 +377,7 @@ def find(  # type: ignore[no-untyped-def]
                                     continue
                                 n_region = u - t + 1
                                 # Words glued together, but not all: 'cannot' is not 'can not', but
-                                # 'deathto the occupiers' is a phrase of 4 words or more partly glued.
+                                # 'deathto the occupiers' is a phrase of 3 words or more partly glued.
                                 if (
                                     n_region != 1
                                     and n_region < s_ntok[s]

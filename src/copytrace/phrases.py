@@ -473,7 +473,7 @@ class PhraseTable:
     def _search_repeats(
         self, texts: Sequence[str], toks: PhraseTokens, html: bool | None, cap: int
     ) -> np.ndarray:
-        """(text, shape, first token, last token) of the phrases of 4 words or more found in ``texts`` once
+        """(text, shape, first token, last token) of the phrases of 3 words or more found in ``texts`` once
         a word repeated right after itself is read once."""
         lk = self._tables()
         if lk.max_guarded_ntok == 0:
