@@ -32,6 +32,7 @@ from pathlib import Path
 from copytrace import Index, MatchParams, QuoteParams
 from copytrace.evaluation import perturb
 from copytrace.evaluation.suite import Bank, Query, build_suite, load_corpus
+from copytrace.quotes import model
 
 LENGTHS = (10, 12, 15)
 NEGATIVE_ROWS = ("negative", "negative+boilerplate", "boilerplate-alone")
@@ -57,6 +58,8 @@ def run(
     index = Index(keep_text=keep_text, match_params=params)
     index.add_many(bank.items.items())
     index.match("warm up the compiled code")
+    if quotes is not None:
+        model(quotes)  # the background model is built on the first quote check: not part of the rate
     found: dict[str, list[int]] = {}
     kinds: dict[str, int] = {}
     t0 = time.perf_counter()

@@ -70,10 +70,13 @@ class Background:
     def surprisal(self, hashes: np.ndarray) -> np.ndarray:
         """Bits of each token (``-log2`` of its frequency in the language, at most ``MAX_BITS``)."""
         hashes = np.asarray(hashes, dtype=np.uint64)
-        at = np.searchsorted(self._hashes, hashes)
-        at = np.minimum(at, max(0, len(self._hashes) - 1))
-        known = (self._hashes[at] == hashes) if len(self._hashes) else np.zeros(len(hashes), dtype=bool)
-        return np.where(known, self._bits[at] if len(self._bits) else 0.0, MAX_BITS)
+        if not len(self._hashes):
+            return np.full(len(hashes), MAX_BITS)
+        # sorted needles walk the table in order: an unsorted search misses the cache at every step
+        distinct, inverse = np.unique(hashes, return_inverse=True)
+        at = np.minimum(np.searchsorted(self._hashes, distinct), len(self._hashes) - 1)
+        bits = np.where(self._hashes[at] == distinct, self._bits[at], MAX_BITS)
+        return bits[inverse]
 
     def content(self, hashes: np.ndarray) -> np.ndarray:
         """What each token of a run carries: surprisal above ``BASE_BITS``, 0 where a stock phrase of the

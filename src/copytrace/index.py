@@ -77,7 +77,7 @@ _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the ear
 MAX_REPEATS = 8
 # The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
 _DELTA_MAX = 1 << 20
-_TOKEN_CACHE = 256  # items whose tokens quote verification keeps
+_TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 
 if TYPE_CHECKING:
     from .fingerprint_batch import FingerprintBatch
@@ -846,13 +846,23 @@ class Index:
             held = strict if isinstance(strict, np.ndarray) else strict[i]
             taken = set(self._families.labels[held].tolist() if per_family else held.tolist())
             items = r_item[a:b]
-            ok = ~np.isin(items, held) & (True if skip is None else ~skip[items])
+            labels = self._families.labels[items]
+            ok = ~np.isin(labels if per_family else items, list(taken))
+            if skip is not None:
+                ok &= ~skip[items]
             mine = segs[s_bounds[i] : s_bounds[i + 1]]
             mine = mine[ok[mine[:, 0] - a]]
             mine[:, 0] -= a
             added = []
             found = quotes.find(
-                items, mine, fp, k=self.params.k, params=qp, item_tokens=self._item_tokens, common=common
+                items,
+                mine,
+                fp,
+                k=self.params.k,
+                params=qp,
+                item_tokens=self._item_tokens,
+                common=common,
+                groups=labels if per_family else None,
             )
             for idx, run, span in found:
                 family = int(self._families.labels[idx]) if per_family else idx
@@ -894,7 +904,7 @@ class Index:
             tokens = cached[1]
         else:
             tokens = tokenize(held[0], html=held[1])
-            if len(cache) >= _TOKEN_CACHE:
+            if sum(len(t) for _, t in cache.values()) + len(tokens) > _TOKEN_CACHE:
                 cache.clear()
             cache[idx] = (held[0], tokens)
         return tokens if len(tokens) == int(self._ntok[idx]) else None
@@ -931,7 +941,7 @@ class Index:
             return []
         score = np.maximum(qc, ic)
         ok = score >= self.match_params.min_score
-        if len(self._phrases):  # an item of a phrase bank is reported as a phrase only
+        if len(self._phrases):  # an item kept as a phrase is reported as a phrase only
             ok &= ~self._phrase_items()[items]
         found = np.flatnonzero(ok)
         if len(found) > 1:
@@ -972,11 +982,13 @@ class Index:
         return matches
 
     def _phrase_items(self) -> np.ndarray:
-        """Which item numbers are reported as phrases only (items of phrase banks)."""
+        """Which item numbers are kept as phrases, and so are reported as phrases only: never through the
+        long-text rule, whose chain could hold part of their words only (a short item's one fingerprint of
+        ``at the Berlin Film Festival`` is not the item ``is being shown at the Berlin Film Festival``)."""
         mask = self._phrase_mask
         if mask is None or len(mask) < len(self._names):
             mask = np.zeros(len(self._names), dtype=bool)
-            numbers = self._phrases.only_items()
+            numbers = self._phrases.items()
             mask[numbers[numbers < len(mask)]] = True
             self._phrase_mask = mask
         return mask

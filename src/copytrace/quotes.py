@@ -10,7 +10,7 @@ checked token by token and grown over the tokens both texts share, as the eviden
 (``evidence``): the result is the exact shared run.  It is a quote when it is at least
 ``QuoteParams.min_tokens`` tokens long and its words carry at least ``min_bits`` of information beyond
 ordinary language (``copytrace.background``): "at the end of the day we will" carries about 10 bits,
-"we don't sleep for one night unless we think of eliminating" about 46.
+"we don't sleep for one night unless we think of eliminating" about 45.
 
 **Fingerprint-only items.**  Without the item's text, a shared fingerprint proves only its own ``k``
 tokens (hash collisions aside); tokens between two shared fingerprints are unknown.  So a run counts as
@@ -56,6 +56,8 @@ from .fingerprint import Fingerprint
 from .match import QuoteParams, Span
 from .normalize import Tokens
 
+PER_GROUP = 2
+"""Versions of one copy family verified per query, at most."""
 MAX_RUN = 1024
 """Tokens a run is grown by on either side of its anchor: a quote is short, and the work on a repetitive
 text stays bounded (a longer shared run is the long-text rule's to report)."""
@@ -132,10 +134,17 @@ def fingerprint_run(
 
 
 def candidates(
-    items: np.ndarray, chains: np.ndarray, k: int, fp: Fingerprint, bg: Background, limit: int
+    items: np.ndarray,
+    chains: np.ndarray,
+    k: int,
+    fp: Fingerprint,
+    bg: Background,
+    limit: int,
+    groups: np.ndarray | None = None,
 ) -> list[tuple[int, list[list[int]]]]:
     """Up to ``limit`` results ``(result index, its chains)`` of a candidate pass, most informative shared
-    k-grams first (ties: in result order)."""
+    k-grams first (ties: in result order); at most ``PER_GROUP`` of one group (``groups[r]``: the copy
+    family of result ``r``), so that the versions of one text do not take every place."""
     if fp.tokens is None or not len(items):
         return []
     total = np.concatenate(([0.0], np.cumsum(bg.content(fp.tokens.hashes))))
@@ -147,7 +156,18 @@ def candidates(
         bits = max(total[min(len(total) - 1, c[2] + k)] - total[c[1]] for c in mine)
         scored.append((-bits, r, mine))
     scored.sort(key=lambda s: (s[0], s[1]))
-    return [(r, mine) for _, r, mine in scored[:limit]]
+    if groups is None:
+        return [(r, mine) for _, r, mine in scored[:limit]]
+    out: list[tuple[int, list[list[int]]]] = []
+    per_group: dict[int, int] = {}
+    for _, r, mine in scored:
+        g = int(groups[r])
+        if per_group.get(g, 0) < PER_GROUP:
+            per_group[g] = per_group.get(g, 0) + 1
+            out.append((r, mine))
+            if len(out) == limit:
+                break
+    return out
 
 
 def without_boilerplate(
@@ -219,21 +239,28 @@ def find(
     params: QuoteParams,
     item_tokens: Callable[[int], Tokens | None],
     common: Callable[[np.ndarray], np.ndarray] | None = None,
+    groups: np.ndarray | None = None,
 ) -> list[tuple[int, QuoteRun, Span]]:
     """The quotes among the results ``items`` (item numbers) of a candidate pass with ``chains``:
     ``(item number, run, its span in characters)`` of each verified candidate.  ``item_tokens(item)`` is
     the item's tokens, or None for a fingerprint-only item; ``common(hashes)`` which query fingerprints
-    the bank holds as boilerplate."""
+    the bank holds as boilerplate.  With ``groups`` (the copy family of each result), one quote a group,
+    its most informative candidate's that verifies."""
     if fp.tokens is None:
         return []
     bg = model(params)
     out = []
-    for r, mine in candidates(items, chains, k, fp, bg, params.max_candidates):
+    done: set[int] = set()
+    for r, mine in candidates(items, chains, k, fp, bg, params.max_candidates, groups):
+        if groups is not None and int(groups[r]) in done:
+            continue
         idx = int(items[r])
         tokens = item_tokens(idx)
         run = verify(mine, k, fp, tokens, params, bg, common)
         if run is None:
             continue
+        if groups is not None:
+            done.add(int(groups[r]))
         q_start, q_end = int(fp.tokens.starts[run.query_start]), int(fp.tokens.ends[run.query_end - 1])
         if tokens is None or run.item_start is None or run.item_end is None:
             out.append((idx, run, Span(q_start, q_end)))
