@@ -433,3 +433,18 @@ def test_the_service_refuses_a_one_letter_phrase(tmp_path: Path) -> None:
         assert r.status_code in (400, 422) and "one word of 1 letter" in r.text
         r = client.post("/v1/banks/calls/items", json={"id": "kill", "text": "kill"}, headers=auth)
         assert r.status_code == 201
+
+
+# ------------------------------------------------------------------------------ a short item is a phrase only
+def test_a_short_item_is_never_reported_for_part_of_its_words() -> None:
+    """Its one long-text fingerprint covers 5 of its 8 words: through the long-text rule, an article with
+    those 5 words was reported as the whole item (item containment 1.0)."""
+    index = Index()
+    index.add("film", "is being shown at the Berlin Film Festival")
+    index.add("speech", " ".join(["we shall fight on the beaches and we shall never surrender"] * 3))
+    article = "The documentary premiered last week at the Berlin Film Festival to strong reviews."
+    assert index.match(article) == [] and index.match_many([article]) == [[]]
+    post = "so it is being shown at the B3rlin Film Festival, they say"
+    assert [(m.item_id, m.kind) for m in index.match(post)] == [("film", "phrase")]
+    speech = "we shall fight on the beaches and we shall never surrender"
+    assert [m.kind for m in index.match(speech)] == ["text"]  # a long item as before
