@@ -18,6 +18,7 @@ from .cluster_corpus_files import job_order, read_clusters, read_edges, small_co
 from .test_cluster import GRAPHS, _reference_components
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # each job starts a Ray
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from .conftest import DATA
 from .ray_processes import JobProcesses, marked
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # jobs on Ray in their own processes, killed with SIGKILL
 
 N_FILES = 16
 

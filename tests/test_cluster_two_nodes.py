@@ -16,6 +16,7 @@ from copytrace.batch.clustering import cluster
 from .cluster_corpus_files import job_order, read_clusters, small_corpus, write_files
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a two-node Ray cluster
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from copytrace.batch import inputs as batch_inputs
 from .scan_corpus import bank_files, documents, matched, read_rows, write_jsonl, write_parquet, write_txt
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # jobs on Ray
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -186,6 +186,7 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.mark.slow  # on Ray
 def test_scan_reports_the_bomb_with_its_line_and_scans_the_rest(cli, tmp_path: Path, local_ray: None) -> None:  # type: ignore[no-untyped-def]
     assert cli("bank", "add", "ref", *bank_files())[0] == 0
     docs = documents()
@@ -207,6 +208,7 @@ def test_scan_reports_the_bomb_with_its_line_and_scans_the_rest(cli, tmp_path: P
     assert summary["worker_peak_rss"] < reference + 128 * MIB, (summary["worker_peak_rss"], reference)
 
 
+@pytest.mark.slow  # on Ray
 def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, local_ray: None) -> None:  # type: ignore[no-untyped-def]
     docs = _docs()
     path = write_bomb(tmp_path / "posts.jsonl.gz", 8 * MIB, docs[:2], docs[2:])
@@ -217,6 +219,7 @@ def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, loc
     assert summary["bad_records"] == 1 and summary["documents"] == len(docs)
 
 
+@pytest.mark.slow  # on Ray
 def test_a_block_whose_worker_dies_twice_fails_alone_with_its_reason(tmp_path: Path, local_ray: None) -> None:
     """A worker that dies on a block (killed by the kernel for its memory, say) is replaced and the block
     tried once more; when it dies again the block is failed with that reason, not retried forever, and the

@@ -14,6 +14,7 @@ import pytest
 from .scan_corpus import bank_files, documents, read_rows, reference_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a two-node Ray cluster
 
 
 @pytest.fixture(scope="module")

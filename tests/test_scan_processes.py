@@ -31,6 +31,7 @@ from .scan_corpus import (
 )
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # jobs on Ray in their own processes, killed with SIGKILL
 
 N_FILES = 40
 

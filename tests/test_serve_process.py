@@ -8,11 +8,14 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 
 from . import server
+
+pytestmark = pytest.mark.slow  # a server of two workers killed with SIGKILL
 
 
 def test_workers_agree_and_acknowledged_items_survive_a_kill(
