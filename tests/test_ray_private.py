@@ -26,7 +26,10 @@ from .ray_processes import JobProcesses, marked
 from .scan_corpus import bank_files, documents, read_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="processes are read from /proc")
+pytestmark = [
+    pytest.mark.slow,  # each test starts a Ray; some kill it with SIGKILL or Ctrl-C
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="processes are read from /proc"),
+]
 
 PLANTED = "192.0.2.2:6399"  # TEST-NET-2: nothing answers there
 N_FILES = 6

@@ -21,6 +21,7 @@ from copytrace.batch.inputs import expand, plan
 from .scan_corpus import bank_files, documents, read_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # jobs on Ray
 
 
 @pytest.fixture(scope="module", autouse=True)
