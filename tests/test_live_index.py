@@ -309,6 +309,7 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_store(
     db, names = speeches
     (snap,) = (tmp_path / "snap").glob("*.ctidx")
     data = snap.read_bytes()
+    snap.chmod(0o644)  # snapshots are written read-only
     if damage == "truncated":
         snap.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
