@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from copytrace import Index, Match, MatchParams, QuoteParams
+from copytrace.background import Reference
 from copytrace.normalize import tokenize
 
 from .conftest import FOOTER
@@ -297,3 +299,43 @@ def test_quote_parameters_have_a_stable_string_form_and_are_checked() -> None:
     with pytest.raises(ValueError, match="min_tokens"):
         QuoteParams(min_tokens=0)
     assert Match("b", "i", 1.0, 1.0, 1.0).to_dict().get("quote", "absent") == "absent"
+
+
+def test_threads_sharing_an_index_find_the_same_quotes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries of several threads verify quotes at once while the item-token cache is cleared under them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import copytrace.index
+
+    monkeypatch.setattr(copytrace.index, "_TOKEN_CACHE", 60)  # about one item's tokens: cleared often
+    index = Index()
+    for n in range(6):
+        index.add(f"s{n}", f"Item {n} says: " + SPEECH)
+    index.flush()
+    posts = [POST.format(QUOTE), POST.format(STOCK)] * 20
+    expected = [index.match(p, per_family=False) for p in posts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: index.match(p, per_family=False), posts))
+    assert got == expected
+    assert {m.kind for m in expected[0]} == {"quote"}
+
+
+def test_a_reference_of_clean_text_turns_a_tiny_banks_stock_line_into_no_quote(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    """One banked item ends with a channel's sign-off, twelve words the language does not know as a phrase:
+    a tiny bank cannot tell it is boilerplate, a reference built from clean posts that carry it can."""
+    line = "Like our page and subscribe to the channel for daily independent updates"
+    post = "Unrelated words about the weather here. " + line + " And more unrelated words follow."
+    plain = Index()
+    plain.add("speech", SPEECH + "\n" + line)
+    (m,) = plain.match(post)
+    assert m.kind == "quote"
+    clean = [text + "\n" + line for text in list(state_union.values())[:3]]
+    Reference.build(clean).save(tmp_path / "ref.npz")
+    params = MatchParams(quotes=QuoteParams(reference=str(tmp_path / "ref.npz")))
+    informed = Index(match_params=params)
+    informed.add("speech", SPEECH + "\n" + line)
+    assert informed.match(post) == []
+    (m,) = informed.match(POST.format(QUOTE))
+    assert m.kind == "quote"
