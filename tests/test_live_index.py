@@ -448,3 +448,34 @@ def test_a_snapshot_truncated_under_the_index_is_noticed_and_the_index_built_aga
     assert len(found) == 3 and all(name in line.split() for name, line in zip(names, found, strict=False))
     assert "was changed by another program while mapped (" in out.stderr
     assert list((tmp_path / "snap").glob("*.ctidx.damaged"))
+
+
+def test_the_service_removes_what_killed_workers_left_in_its_snapshot_folder(
+    tmp_path: Path, speeches: tuple[str, list[str]]
+) -> None:
+    from .test_cache_dir import _killed_writer
+
+    db, _ = speeches
+    snap = tmp_path / "snap"
+    _killed_writer(snap)
+    assert len(list(snap.glob("copytrace-build-*"))) == 1 and len(list(snap.glob("*.tmp"))) == 1
+    with Store(db) as store:
+        LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(snap)).catch_up()
+    assert not list(snap.glob("copytrace-build-*")) and not list(snap.glob("*.tmp"))
+
+
+def test_a_snapshot_folder_others_can_write_to_is_not_used(
+    tmp_path: Path, text_000: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    snap.chmod(0o777)
+    with Store(str(tmp_path / "s.db")) as store:
+        store.add_items("news", [ItemRecord("000", fingerprint(text_000), text_000)], create=DEFAULT_PARAMS)
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(snap))
+        live.catch_up()
+        assert [m.item_id for m in live.match(text_000)] == ["000"]  # from an index held in memory
+    assert list(snap.iterdir()) == []
+    assert (
+        f"not using the cache folder {snap} for index snapshots: other users can write to it" in caplog.text
+    )
