@@ -299,7 +299,7 @@ def find(  # type: ignore[no-untyped-def]
     for i in range(1, power.shape[0]):
         power[i] = power[i - 1] * _BASE
     n_shapes = s_full.shape[0]
-    seen_text = np.full(n_shapes, -1, dtype=np.int64)
+    seen_text = np.zeros(n_shapes, dtype=np.int64)  # text + 1 of a shape's last find: zeroed pages, no pass
     seen_n = np.zeros(n_shapes, dtype=np.int64)
     out = np.empty((64, 4), dtype=np.int64)
     n_out = 0
@@ -362,7 +362,7 @@ def find(  # type: ignore[no-untyped-def]
                             while s1 < r_shape[r + 1] and s_full[s1] == fh:
                                 s1 += 1
                         for s in range(s0, s1):  # the skeleton is there: each of these is a real find
-                            if seen_text[s] == text and seen_n[s] >= cap:
+                            if seen_text[s] == text + 1 and seen_n[s] >= cap:
                                 continue
                             last = -1
                             any_stretched = False
@@ -400,8 +400,8 @@ def find(  # type: ignore[no-untyped-def]
                                 break
                             if last < 0:
                                 continue
-                            if seen_text[s] != text:
-                                seen_text[s] = text
+                            if seen_text[s] != text + 1:
+                                seen_text[s] = text + 1
                                 seen_n[s] = 0
                             seen_n[s] += 1
                             if n_out == out.shape[0]:
