@@ -74,6 +74,7 @@ class PrivateRay:
         What Ray prints goes to ``log`` (else nowhere)."""
         started = time.perf_counter()
         folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=cls.folder_base())
+        _UNKEPT.append(folder)  # removed by ``release_all`` if Ctrl-C comes before its keeper is running
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env.update(cls.environment())
         env["PYTHONWARNINGS"] = "ignore"
@@ -94,11 +95,13 @@ class PrivateRay:
             )
         except OSError as exc:
             os.rmdir(folder)
+            _UNKEPT.remove(folder)
             raise PrivateRayError(f"cannot start a private Ray on this machine: {exc}") from exc
         finally:
             if not isinstance(sink, int):
                 sink.close()
         _RUNNING.append((keeper, folder))
+        _UNKEPT.remove(folder)
         assert keeper.stdout is not None
         line = keeper.stdout.readline().strip()
         word, _, rest = line.partition(" ")
@@ -138,6 +141,7 @@ class PrivateRay:
 
 
 _RUNNING: list[tuple[subprocess.Popen[Any], str]] = []
+_UNKEPT: list[str] = []
 
 
 def release_all() -> None:
@@ -147,3 +151,5 @@ def release_all() -> None:
         with contextlib.suppress(OSError, ValueError):
             if keeper.stdin is not None:
                 keeper.stdin.close()
+    for folder in list(_UNKEPT):
+        shutil.rmtree(folder, ignore_errors=True)
