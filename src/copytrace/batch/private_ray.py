@@ -10,8 +10,8 @@ processes hold (in their environment, never on disk); the driver then joins that
 keeper holds the read end of a pipe whose write end only the driver holds: when the driver closes it,
 exits or dies (whatever the signal), the keeper kills every process of its session and removes the folder.
 
->>> PrivateRay.folder_base("/tmp")
-'/tmp'
+>>> PrivateRay.folder_base("/var/tmp")
+'/var/tmp'
 >>> PrivateRay.folder_base("/a/very/long/temporary/folder/that/leaves/no/room")
 '/tmp'
 """
