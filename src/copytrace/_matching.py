@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._delta import lookup_runs
 from ._postings import MIX as _MIX
 
 
@@ -139,7 +140,8 @@ def collect(  # type: ignore[no-untyped-def]
     max_postings,
     max_anchors,
 ):
-    """In one pass over the postings of each query hash (main level, then delta): its document frequency —
+    """In one pass over the postings of each query hash (main level, then the delta's runs, ``lo2``/``hi2``
+    one row a run, ``copytrace._delta``): its document frequency —
     the number of distinct copy families among the allowed items holding it — and its anchors (item,
     query index, item position).
 
@@ -151,10 +153,13 @@ def collect(  # type: ignore[no-untyped-def]
     ``max_postings`` postings (else it is not counted either: its df is its postings); at most
     ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order."""
     m = lo1.shape[0]
+    n_runs = lo2.shape[0]
     df = np.zeros(m, dtype=np.int64)
     total = 0
     for j in range(m):
-        held = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+        held = hi1[j] - lo1[j]
+        for r in range(n_runs):
+            held += hi2[r, j] - lo2[r, j]
         if first[j] and held <= max_postings:
             total += held
     a_item = np.empty(total, dtype=np.int64)
@@ -165,7 +170,9 @@ def collect(  # type: ignore[no-untyped-def]
     base = seen[last]
     n = 0
     for j in range(m):
-        held = (hi1[j] - lo1[j]) + (hi2[j] - lo2[j])
+        held = hi1[j] - lo1[j]
+        for r in range(n_runs):
+            held += hi2[r, j] - lo2[r, j]
         if held > max_postings:
             df[j] = held
             continue
@@ -188,24 +195,26 @@ def collect(  # type: ignore[no-untyped-def]
             out,
             n,
         )
-        c2, n, budget = _collect_level(
-            j,
-            lo2[j],
-            hi2[j],
-            refs2,
-            pos2,
-            page_item,
-            page_no,
-            allowed,
-            item_end,
-            family,
-            seen,
-            stamp,
-            budget,
-            out,
-            n,
-        )
-        df[j] = c1 + c2
+        for r in range(n_runs):  # the delta's runs, oldest first: pages stay in order
+            c2, n, budget = _collect_level(
+                j,
+                lo2[r, j],
+                hi2[r, j],
+                refs2,
+                pos2,
+                page_item,
+                page_no,
+                allowed,
+                item_end,
+                family,
+                seen,
+                stamp,
+                budget,
+                out,
+                n,
+            )
+            c1 += c2
+        df[j] = c1
     seen[last] = base + m + 1
     return a_item[:n], a_q[:n], a_pos[:n], df
 
@@ -419,9 +428,10 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
     """One query against the main and delta postings: lookup, weights by document frequency, anchors in
     (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
 
-    ``index`` is the index's side (``Index._kernel_index``): both levels' bucket bits, offsets, tags, refs
-    and positions, the page table, the allowed items, ``item_end``, family labels, the counting scratch and
-    each item's fingerprint count; ``params`` the matching parameters (``Index._kernel_params``).
+    ``index`` is the index's side (``Index._kernel_index``): the main level's bucket bits, offsets, tags,
+    refs and positions, the delta's runs (``_delta.Delta.kernel``), the page table, the allowed items,
+    ``item_end``, family labels, the counting scratch and each item's fingerprint count; ``params`` the
+    matching parameters (``Index._kernel_params``).
 
     Only items numbered below
     ``item_end`` are searched (all of them, or those added before one), and each query hash makes anchors
@@ -434,9 +444,10 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
         main_tags,
         main_refs,
         main_pos,
-        delta_bits,
+        run_bits,
+        run_off,
         delta_offsets,
-        delta_tags,
+        delta_x,
         delta_refs,
         delta_pos,
         page_item,
@@ -452,8 +463,11 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
     )
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_hashes)
-    lo2, hi2 = lookup(delta_bits, delta_offsets, delta_tags, q_hashes)
-    held = np.flatnonzero((hi1 - lo1) + (hi2 - lo2) > 0)  # most of a query's hashes are in no item
+    lo2, hi2 = lookup_runs(run_bits, run_off, delta_offsets, delta_x, q_hashes)
+    count = hi1 - lo1
+    for r in range(lo2.shape[0]):
+        count += hi2[r] - lo2[r]
+    held = np.flatnonzero(count > 0)  # most of a query's hashes are in no item
     if held.shape[0] == 0:
         return (
             np.empty(0, dtype=np.int64),

@@ -5,10 +5,11 @@ tags, a cache miss or two (``_matching.lookup``).  A query weighs each held hash
 hold it, chains the shared fingerprints of each item in order (``_matching.chain_anchors``) and reports the
 items with enough evidence (``MatchParams``); ``match_many`` does it for many texts in one compiled call.
 
-Additions go to a small delta level that is merged into the main level when it grows past an eighth of it
-(at most ``_DELTA_MAX`` postings), so adding one item never re-sorts the index; removals mark the item dead
-and are compacted away in bulk, renumbering the live items, so an index that keeps adding and removing
-items holds memory for its live items only.  ``save`` writes a snapshot (``copytrace.snapshot``) that
+Additions go to a delta of sorted runs that merge as they grow (``_delta``: adding an item costs
+``O(log n)`` amortised, however many were added before it), merged into the main level when it grows past
+an eighth of it, so adding one item never re-sorts the index; removals mark the item dead and are
+compacted away in bulk, renumbering the live items, so an index that keeps adding and removing items holds
+memory for its live items only.  ``save`` writes a snapshot (``copytrace.snapshot``) that
 ``load`` maps: processes that load one file share its pages.  Layout and design: ``docs/index.md``.
 
 An item too short for the long-text evidence rule (``phrases.is_short``), or added with ``phrase=True`` (an
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 
-from . import _matching, _postings, index_file, quotes, snapshot
+from . import _delta, _matching, _postings, index_file, quotes, snapshot
 from ._item_names import ItemNames
 from .errors import (
     DuplicateItemError,
@@ -75,8 +76,6 @@ _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the ear
 # A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
 # text that repeats one word or phrase thousands of times costs linear work, not quadratic.
 MAX_REPEATS = 8
-# The delta is merged on every flush: bounding it bounds the cost of a query that follows an addition.
-_DELTA_MAX = 1 << 20
 _TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 
 if TYPE_CHECKING:
@@ -132,14 +131,14 @@ class Index:
         self._alive = np.zeros(0, dtype=bool)
         self._texts: dict[int, tuple[str, bool | None]] = {}
         self._main = _postings.empty()
-        self._delta = _postings.empty()
+        self._delta = _delta.Delta()
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._item_page = np.zeros(0, dtype=np.int64)  # first page of each item
         self._page_item = np.zeros(0, dtype=np.uint32)  # item of each page
         self._page_no = np.zeros(0, dtype=np.uint32)  # which page of its item
         self._n_pages = 0
         self._dead_postings = 0
-        self._allowed_cache: dict[tuple[str, ...] | None, np.ndarray] = {}
+        self._allowed_cache: dict[tuple[str, ...] | None, tuple[np.ndarray, int]] = {}
         self._families = Families(self._number_of, self._name_of)
         self._scratch = threading.local()
         self._phrases = PhraseTable(self._key)
@@ -533,12 +532,18 @@ class Index:
         refs = np.concatenate([p[1] for p in self._pending])
         pos = np.concatenate([p[2] for p in self._pending])
         self._pending.clear()
-        self._delta = _postings.merge(self._delta, x, refs, pos)
+        self._delta.add(x, refs, pos)
         # A mapped snapshot stays shared: changes stay in the delta until it is as large as the snapshot.
-        limit = len(self._main) if self._main.hi is None else min(_DELTA_MAX, len(self._main) // 8)
+        limit = len(self._main) if self._main.hi is None else len(self._main) // 8
         if len(self._delta) > max(1 << 16, limit):
-            self._main = _postings.concat(self._main, self._delta)
-            self._delta = _postings.empty()
+            self._merge_delta()
+
+    def _merge_delta(self) -> None:
+        """Fold the delta into the main level (linear in both: it happens when the delta is a fraction of
+        the main level, so its cost per posting is bounded)."""
+        if len(self._delta):
+            self._main = _postings.merge(self._main, *self._delta.postings())
+            self._delta = _delta.Delta()
 
     def flush(self) -> None:
         """Merge pending additions into the searchable postings now (a query otherwise does it first).
@@ -557,8 +562,7 @@ class Index:
     def _compact(self) -> None:
         """Merge the delta, drop dead items' postings and renumber the live items 0..n-1 in order added."""
         self._flush()
-        self._main = _postings.concat(self._main, self._delta)
-        self._delta = _postings.empty()
+        self._merge_delta()
         n = len(self._names)
         if n == self._n_present:
             return
@@ -588,21 +592,24 @@ class Index:
 
     def _allowed(self, banks: tuple[str, ...] | None) -> np.ndarray:
         """Which item numbers a search of ``banks`` may report; cached, and extended (not rebuilt) when
-        items were added since.  An empty array means all of them (every bank, no item removed): the
+        items were added since, in an array that doubles as it fills: a query after each addition costs
+        the new items, not the bank.  An empty array means all of them (every bank, no item removed): the
         matching code then reads no mask at all."""
         n = len(self._names)
         if banks is None and self._n_present == n:
             return _ALL_ALLOWED
-        allowed = self._allowed_cache.get(banks)
-        if allowed is None or len(allowed) < n:
-            start = 0 if allowed is None else len(allowed)
+        allowed, start = self._allowed_cache.get(banks, (_ALL_ALLOWED, 0))
+        if start < n:
             tail = self._alive[start:n].copy()
             if banks is not None:
-                codes = [c for c in map(self._names.bank_code, banks) if c is not None]
-                tail &= np.isin(self._names.bank_of[start:n], codes)
-            allowed = tail if allowed is None else np.concatenate((allowed, tail))
-            self._allowed_cache[banks] = allowed
-        return allowed
+                wanted = np.zeros(len(self._names.banks) + 1, dtype=bool)
+                wanted[[c for c in map(self._names.bank_code, banks) if c is not None]] = True
+                tail &= wanted[self._names.bank_of[start:n]]
+            if len(allowed) < n:
+                allowed = np.resize(allowed, max(64, 2 * len(allowed), n))  # the first ``start`` kept
+            allowed[start:n] = tail
+            self._allowed_cache[banks] = (allowed, n)
+        return allowed[:n]
 
     # ---------------------------------------------------------------------------------------- matching
     def match(
@@ -913,10 +920,13 @@ class Index:
         """How many copy families among the live ``allowed`` items (empty: all) hold each of ``hashes``."""
         out = np.zeros(len(hashes), dtype=np.int64)
         found: list[list[np.ndarray]] = [[] for _ in range(len(hashes))]
-        for level in (self._main, self._delta):
-            lo, hi = _matching.lookup(level.bits, level.offsets, level.tags, hashes.astype(np.uint64))
-            for j in np.flatnonzero(hi > lo).tolist():
-                found[j].append(self._page_item[level.refs[lo[j] : hi[j]]].astype(np.int64))
+        main, delta = self._main, self._delta
+        lo, hi = _matching.lookup(main.bits, main.offsets, main.tags, hashes.astype(np.uint64))
+        for j in np.flatnonzero(hi > lo).tolist():
+            found[j].append(self._page_item[main.refs[lo[j] : hi[j]]].astype(np.int64))
+        d_lo, d_hi = delta.ranges(hashes)
+        for r, j in zip(*np.nonzero(d_hi > d_lo), strict=True):
+            found[j].append(self._page_item[delta.refs[d_lo[r, j] : d_hi[r, j]]].astype(np.int64))
         for j, parts in enumerate(found):
             if parts:
                 items = np.concatenate(parts)
@@ -1114,11 +1124,7 @@ class Index:
             main.tags,
             main.refs,
             main.pos,
-            delta.bits,
-            delta.offsets,
-            delta.tags,
-            delta.refs,
-            delta.pos,
+            *delta.kernel(),
             self._page_item,
             self._page_no,
             allowed,
