@@ -1,6 +1,6 @@
 """Growing an index one item at a time against adding the same items at once, and lookups on a grown delta,
-with the current ``src`` tree beside a baseline revision (``--baseline-rev``, default ``HEAD``: run it
-before committing a change to the delta), in one run.
+with the current ``src`` tree beside a baseline revision (``--baseline-rev``, default ``17b0184``: the last
+one whose delta was one level, re-merged on every flush), in one run.
 
 Each measurement runs in a fresh process against one tree (``PYTHONPATH``), so ratios are computed within
 the run: a busy machine slows both columns alike.
@@ -14,7 +14,7 @@ the run: a busy machine slows both columns alike.
   query after each, as linking does), and ``--queries`` texts of 1 KB (half with 40 words of a banked item)
   are matched; the same items all in one saved snapshot are matched too.  Answers are compared.
 
-    python benchmarks/bench_delta.py [--sizes 30000 100000] [--baseline-rev HEAD]
+    python benchmarks/bench_delta.py [--sizes 30000 100000] [--baseline-rev 17b0184]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--sizes", type=int, nargs="+", default=[30_000, 100_000])
-    ap.add_argument("--baseline-rev", default="HEAD")
+    ap.add_argument("--baseline-rev", default="17b0184")
     ap.add_argument("--baseline-one-max", type=int, default=30_000)
     ap.add_argument("--base", type=int, default=30_000)
     ap.add_argument("--delta", type=int, nargs="+", default=[3_000, 30_000])
