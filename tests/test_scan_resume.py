@@ -183,6 +183,8 @@ def test_cluster_resume_says_resuming_and_refuses_a_changed_input(
     code, _, err = cli("cluster", path, "--out", out, "--resume", "--no-report")
     assert code == 2
     assert f"--resume refused: {path} (changed: " in err and "another --out folder" in err
+    code, _, err = cli("cluster", path, "--out", out, "--resume", "--no-report")
+    assert code == 2 and "--resume refused" in err  # and again: the refusal recorded nothing
 
 
 def test_an_object_store_files_identity_is_its_etag_and_a_bomb_there_is_read_past(

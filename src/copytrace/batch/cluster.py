@@ -553,13 +553,14 @@ def run_cluster(
     }
     folder = JobDir(out)
     resumed = folder.open(job_spec, resume=resume)
-    changed = folder.changed_inputs({f.url: f.identity for f in files})
+    changed = folder.changed_inputs({f.url: f.identity for f in files}, record=not resumed)
     if resumed and changed:
         raise ResumeError(
             f"{out}: --resume refused: {changed[0]}"
             + (f" (and {len(changed) - 1} more input file(s))" if len(changed) > 1 else "")
             + ": a cluster job numbers the documents of the whole corpus, so it cannot take in a changed "
-            "input; restore the file, or run the job again into another --out folder"
+            "input; restore the file as it was (its size and modification time), or run the job again into "
+            "another --out folder"
         )
     job = _Job(folder, blocks, workers, ray_address, on_start, on_block)
     params = FingerprintParams(key_id=(key or PUBLIC_KEY).key_id)

@@ -140,9 +140,10 @@ class JobDir:
         for p in self.root.glob(".*.tmp"):
             p.unlink()
 
-    def changed_inputs(self, identities: dict[str, str]) -> list[str]:
+    def changed_inputs(self, identities: dict[str, str], *, record: bool = True) -> list[str]:
         """Each input file that differs from the last run's (``inputs.json``): changed, new or gone, as
-        ``FILE (what)``; then record ``identities`` as the last run's."""
+        ``FILE (what)``; then, with ``record``, record ``identities`` as the last run's (a job that refuses
+        the change keeps the earlier ones, so that every later resume is refused too)."""
         try:
             then = json.loads(self.inputs_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -157,7 +158,8 @@ class JobDir:
                 elif then[url] != now:
                     changes.append(f"{url} (changed: {then[url]} then, {now} now)")
             changes.extend(f"{url} (gone since the earlier run)" for url in then if url not in identities)
-        write_atomic(self.inputs_file, (json.dumps(identities, indent=1) + "\n").encode())
+        if record or not isinstance(then, dict):
+            write_atomic(self.inputs_file, (json.dumps(identities, indent=1) + "\n").encode())
         return changes
 
     def _earlier(self) -> dict[str, Any] | None:
