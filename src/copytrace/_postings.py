@@ -158,15 +158,6 @@ def merge(a: Level, x: np.ndarray, refs: np.ndarray, pos: np.ndarray) -> Level:
     )
 
 
-def concat(a: Level, b: Level) -> Level:
-    """One level holding ``a`` and ``b`` (every page of ``b`` after ``a``'s; ``b`` keeps ``hi``)."""
-    if len(b) == 0:
-        return a
-    if b.hi is None:
-        raise ValueError("the later level of a merge must keep its hashes' top bits")
-    return merge(a, b.mixed(), b.refs, b.pos)
-
-
 def select(a: Level, keep: np.ndarray, renumber: np.ndarray) -> Level:
     """The postings of ``a`` where ``keep`` (a mask over postings), pages renumbered by ``renumber``."""
     counts = np.bincount(a.buckets()[keep].astype(np.int64), minlength=1 << a.bits)
