@@ -327,6 +327,7 @@ def test_an_item_added_through_one_instance_is_matchable_on_another(
         assert [
             m["item_id"]
             for m in a.post("/v1/match", json={"text": state_union[names[-1]]}, headers=h).json()["matches"]
+            if m["kind"] != "quote"  # 1973 also quotes the Constitution's words 1961 quotes
         ] == [names[-1]]  # at once where added
 
         def seen_on_b(name: str) -> bool:
