@@ -26,7 +26,7 @@ run() {
     sed 's/^/    /' "$HERE/out.log" | tail -40 >&2
     fail "'$*' failed"
   fi
-  sed 's/^/    /' "$HERE/out.log" | tail -5
+  sed 's/^/    /' "$HERE/out.log" | tail -5 | cut -c1-200
 }
 # expect FILE PATTERN: FILE holds PATTERN (an extended regular expression)
 expect() {
