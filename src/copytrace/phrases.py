@@ -581,20 +581,21 @@ class PhraseTable:
         raw = self._find_all(texts[first:end], toks, html, allowed)
         if not len(raw):
             return
-        per_text = np.bincount(toks.text, minlength=end - first)
+        per_text = np.bincount(toks.text, minlength=end - first).tolist()
+        span_starts, span_ends = toks.starts[raw[:, 2]].tolist(), toks.ends[raw[:, 3]].tolist()
         seen: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for q, item, a, b in raw.tolist():  # one row per occurrence found: rare, not per token
-            spans = seen.setdefault((q, item), [])
+        for (q, item, a, b), start, stop in zip(raw.tolist(), span_starts, span_ends, strict=True):
+            spans = seen.setdefault((q, item), [])  # one row per occurrence found: rare, not per token
             if len(spans) < MAX_SPANS:
-                spans.append((a, b, b - a + 1))
+                spans.append((start, stop, b - a + 1))
         for (q, item), spans in seen.items():
             covered = sum(n for _, _, n in spans)
             out[first + q].append(
                 PhraseMatch(
                     first + q,
                     item,
-                    tuple((int(toks.starts[a]), int(toks.ends[b])) for a, b, _ in spans),
-                    min(1.0, covered / max(1, int(per_text[q]))),
+                    tuple((start, stop) for start, stop, _ in spans),
+                    min(1.0, covered / max(1, per_text[q])),
                 )
             )
 
