@@ -134,6 +134,22 @@ def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_on
     assert "RAY_AUTH_TOKEN" not in os.environ  # the driver's settings for the private Ray are put back
 
 
+def test_a_private_ray_after_another_ray_in_the_same_process(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program (or a test module) that ran its own ``ray.init()`` before: Ray has cached that Ray's
+    authentication in the process, and the private Ray's token must replace it."""
+    from copytrace.batch import engine
+
+    if ray.is_initialized():
+        ray.shutdown()
+    monkeypatch.setenv("RAY_TMPDIR", str(short_dir))
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=40)
+    ray.shutdown()
+    with engine.session(num_cpus=1) as cluster:
+        assert cluster["private"] and ray.cluster_resources().get("CPU") == 1
+
+
 # ------------------------------------------------------------------------------------------ the CLI
 def test_a_scan_ignores_the_recorded_ray_and_prints_progress_lines_without_a_terminal(
     job: tuple[dict[str, str], Path], tmp_path: Path, short_dir: Path

@@ -117,17 +117,21 @@ def _connect(
 
 
 def _set_environment(values: Mapping[str, str | None]) -> dict[str, str | None]:
-    """Set (or, for None, remove) environment variables of this process and refresh Ray's configuration,
-    which reads its authentication mode from there; returns what they were."""
+    """Set (or, for None, remove) environment variables of this process and refresh what Ray read from
+    there once per process (its authentication mode, its token); returns what they were."""
     before = {name: os.environ.get(name) for name in values}
     for name, value in values.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    config = getattr(importlib.import_module("ray._raylet"), "Config", None)
+    raylet = importlib.import_module("ray._raylet")
+    config = getattr(raylet, "Config", None)
     if config is not None:  # a Ray with token authentication
         config.initialize("")
+    loader = getattr(raylet, "AuthenticationTokenLoader", None)
+    if loader is not None:  # the token a Ray started earlier in this process left cached
+        loader.instance().reset_cache()
     return before
 
 
