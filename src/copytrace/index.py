@@ -911,8 +911,8 @@ class Index:
             tokens = cached[1]
         else:
             tokens = tokenize(held[0], html=held[1])
-            if sum(len(t) for _, t in cache.values()) + len(tokens) > _TOKEN_CACHE:
-                cache.clear()
+            if sum(len(t) for _, t in list(cache.values())) + len(tokens) > _TOKEN_CACHE:
+                cache.clear()  # list(): queries of other threads may change it meanwhile
             cache[idx] = (held[0], tokens)
         return tokens if len(tokens) == int(self._ntok[idx]) else None
 
