@@ -15,6 +15,7 @@ echo "== a new store: $COPYTRACE_DB (set COPYTRACE_DB for another)"
 rm -f "$COPYTRACE_DB" "$COPYTRACE_DB-wal" "$COPYTRACE_DB-shm"
 
 echo "== bank the original article (000: title and paragraphs)"
+echo "   (the first run after an install compiles copytrace's loops and caches them: a minute or so, silent)"
 copytrace bank add news "$DATA/canonical/000_ea7438489bd31fbe.txt"
 echo
 echo "== match the republished copy (001: one line, licence footer); the passages that matched:"
