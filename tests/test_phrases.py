@@ -110,6 +110,12 @@ PARTLY_GLUED = {  # phrase, query, found
     "doubled-letter-into-a-common-word": ("to the occupiers", "too the occupiers", False),
     "doubled-letter-of-two-words": ("burn homes", "burn homess", False),
     "a-number-is-not-glued-words": ("more than 50,000", "more than 500", False),
+    "glued-and-doubled-at-once": (  # the 's' runs into 'homes': no word, no letter missing, but both
+        "death to the occupiers burn their homes S.",
+        "death to the occupiers burn their homes",
+        False,
+    ),
+    "glued-and-doubled-letter": ("death to the occupiers", "deathto the occupierss", False),
     "doubled-digits-are-not-a-typo": ("more than 50,000 people", "more than 5,000 people", False),
 }
 
@@ -289,7 +295,10 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
                             for w in region
                             if any(a == b and _is_letter(a) for a, b in itertools.pairwise(w))
                         ]
-                        if not (guarded and doubled and not any(map(is_common_word, doubled))):
+                        partly_glued = n_region != 1 and n_region < n_ptok[p]
+                        if partly_glued or not (
+                            guarded and doubled and not any(map(is_common_word, doubled))
+                        ):
                             continue
                     out.add((q, p, t))
                     break

@@ -380,8 +380,11 @@ def find(  # type: ignore[no-untyped-def]
                                 if not (any_stretched or any_joined):  # doubled letters count, unless evaded
                                     a, z = tok_ss[t], tok_se[u]
                                     work += 1
+                                    # A doubled letter is forgiven only where no word is glued: one guess at
+                                    # a time ('homes s' is not a glued 'homess').
                                     if keyed(k0, k1, poly(strict, a, z), z - a) != s_strict[s] and (
                                         s_ntok[s] < GUARD_WORDS
+                                        or (n_region != 1 and n_region < s_ntok[s])
                                         or not _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common)
                                     ):
                                         continue
