@@ -339,3 +339,23 @@ def test_a_reference_of_clean_text_turns_a_tiny_banks_stock_line_into_no_quote(
     assert informed.match(post) == []
     (m,) = informed.match(POST.format(QUOTE))
     assert m.kind == "quote"
+
+
+def test_a_query_without_quote_candidates_does_not_load_the_background_model() -> None:
+    """Loading wordfreq's lists takes seconds: a query whose every shared item matched as a copy (or that
+    shares nothing) must not pay it, in a fresh process as in a service worker's first request."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from copytrace import Index\n"
+        f"index = Index(); index.add('speech', {SPEECH!r})\n"
+        f"assert [m.kind for m in index.match({SPEECH!r})] == ['text']\n"
+        "assert index.match('nothing in common at all here today') == []\n"
+        "assert 'wordfreq' not in sys.modules\n"
+        f"assert [m.kind for m in index.match({POST.format(QUOTE)!r})] == ['quote']\n"
+        "assert 'wordfreq' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -246,8 +246,8 @@ def find(
     the item's tokens, or None for a fingerprint-only item; ``common(hashes)`` which query fingerprints
     the bank holds as boilerplate.  With ``groups`` (the copy family of each result), one quote a group,
     its most informative candidate's that verifies."""
-    if fp.tokens is None:
-        return []
+    if fp.tokens is None or not len(chains):
+        return []  # no candidate: the background model is not even loaded
     bg = model(params)
     out = []
     done: set[int] = set()
