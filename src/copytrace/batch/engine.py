@@ -225,7 +225,10 @@ def run(
             step,
             batch_size=1,
             batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(blocks)))),
+            # one block at a time per actor: a worker that dies takes only its own block's try with it
+            compute=ray.data.ActorPoolStrategy(
+                size=max(1, min(actors, len(blocks))), max_tasks_in_flight_per_actor=1
+            ),
             fn_constructor_kwargs=constructor_kwargs,
             num_cpus=1,
             zero_copy_batch=True,
