@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -47,6 +48,21 @@ def when_ready(callback: Callable[[dict[str, Any]], object]) -> Iterator[None]:
         yield
     finally:
         _READY.remove(callback)
+
+
+# What the ``ray`` extra installs that a batch job imports: checked before any input is read, so a job
+# without the extra stops with one line naming it, not with an import error from deep inside.
+EXTRA_MODULES = ("ray", "pyarrow", "fsspec", "zstandard")
+
+
+def require_extra() -> None:
+    """Raise ``EngineError`` naming ``copytrace[ray]`` when a package of that extra is missing."""
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise EngineError(
+            f"scan and cluster need {', '.join(missing)}, which come with the ray extra: "
+            "pip install 'copytrace[ray]'"
+        )
 
 
 def _ray() -> Any:

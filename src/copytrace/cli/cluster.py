@@ -99,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..batch.cluster import ClusterSettings, run_cluster
     from ..batch.inputs import TableColumns
 
+    engine.require_extra()
+
     settings = ClusterSettings(
         link=args.link,
         min_score=args.min_score,

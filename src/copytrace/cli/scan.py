@@ -118,6 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..batch.inputs import TableColumns
     from ..batch.scan import ScanSettings, run_scan
 
+    engine.require_extra()
+
     store = open_store(args)
     key = load_key(args)
     banks = searchable_banks(store, key, args.bank)
