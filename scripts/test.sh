@@ -4,7 +4,7 @@
 # pytest runs in parallel, one worker process per core (pytest-xdist), each with its own PostgreSQL server,
 # temporary folders and Ray; arguments go to pytest:
 #   bash scripts/test.sh                      every test, the slow ones too (as CI runs it)
-#   bash scripts/test.sh -m "not slow"        the fast set: leaves out multi-node Ray and SIGKILL tests
+#   bash scripts/test.sh -m "not slow"        the fast set: leaves out tests that start Ray or kill processes
 #   .venv/bin/pytest -n auto -m "not slow"    the fast set again, once .venv is set up
 #   bash scripts/test.sh -n 0 tests/test_x.py  one file, in one process
 set -euo pipefail
