@@ -836,6 +836,8 @@ class Index:
         qp = self.match_params.quotes
         if qp is None or not self._n_present or starts[-1] == 0:
             return out
+        if not self._texts and self.text_lookup is None and qp.min_tokens >= self._chain_tokens():
+            return out  # fingerprints alone prove no run the chain rule misses (docs/matching.md#quotes)
         r_query, r_item, _, _, _, segs = _matching.match_batch(
             self._kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1, quotes=True)
         )
@@ -898,6 +900,10 @@ class Index:
                 ranked = sorted(out[i] + added, key=lambda m: (-m.score, m.bank, m.item_id))
                 out[i] = ranked if limit is None else ranked[:limit]
         return out
+
+    def _chain_tokens(self) -> int:
+        """The chain rule's minimum run of query tokens (``MatchParams.min_tokens``)."""
+        return self.match_params.min_tokens_for(self.params.guarantee)
 
     def _item_tokens(self, idx: int) -> Tokens | None:
         """The tokens of item ``idx``'s text, or None without it (or with a text not of its fingerprint).
