@@ -100,11 +100,16 @@ def banked(client: httpx2.Client, hma: server.Hma) -> Banked:
     speech = _ok(client.post("/c/bank/SIGNALS/signal", json={"copytrace": speech_signal}))
     chant_signal = CopytracePhraseSignal.hash_from_str("No justice, no peace")
     chant = _ok(client.post("/c/bank/SIGNALS/signal", json={"copytrace_phrase": chant_signal}))
-    deadline = time.monotonic() + 60
-    while not (
-        _by_signal(client, "copytrace", speech_signal)
-        and _by_signal(client, "copytrace_phrase", chant_signal)
-    ):
+
+    def loaded(signal_type: str, signal: str) -> bool:
+        """The matcher finds ``signal``; until its first index is loaded HMA answers 503 'not yet ready'."""
+        response = client.get("/m/lookup", params={"signal_type": signal_type, "signal": signal})
+        if response.status_code == 503 and "not yet ready" in response.text:
+            return False
+        return bool(_ok(response))
+
+    deadline = time.monotonic() + 120
+    while not (loaded("copytrace", speech_signal) and loaded("copytrace_phrase", chant_signal)):
         if time.monotonic() > deadline:
             raise AssertionError(f"HMA's matcher never loaded the index:\n{hma.log.read_text()[-4000:]}")
         time.sleep(0.5)

@@ -5,10 +5,13 @@ text::
 
     >>> import copytrace
     >>> index = copytrace.Index()
-    >>> fp = index.add("a1", "The quick brown fox jumps over the lazy dog near the river bank today.")
-    >>> m = index.match("Someone wrote: the QUICK brown fox jumps over the lazy dog near the river!")[0]
-    >>> m.item_id, round(m.query_containment, 2) > 0
-    ('a1', True)
+    >>> article = ("The quick brown fox jumps over the lazy dog near the river bank today, while the farmers "
+    ...            "of the valley gather their sheep before the storm the radio promised reaches the hills.")
+    >>> fp = index.add("a1", article)
+    >>> m = index.match("Someone wrote: the QUICK brown fox jumps over the lazy dog near the river bank "
+    ...                 "today, while the farmers of the valley gather their sheep before the storm!")[0]
+    >>> m.item_id, m.kind, m.query_containment > 0.5
+    ('a1', 'text', True)
 
 The public names are loaded when first used (PEP 562): ``import copytrace`` and ``copytrace.__version__``
 import neither NumPy nor Numba, so ``copytrace --version`` and ``--help`` start at once; ``copytrace.Index``
