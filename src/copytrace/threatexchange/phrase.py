@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import pathlib
 import pickle
 import typing as t
 from dataclasses import dataclass
@@ -25,16 +24,14 @@ from threatexchange.content_type.content_base import ContentType
 from threatexchange.content_type.text import TextContent
 from threatexchange.signal_type import index as tx_index
 from threatexchange.signal_type.signal_base import (
-    BytesHasher,
     SignalComparisonResult,
     SignalType,
-    TextHasher,
 )
 
 from ..errors import CopytraceError, InputError
 from ..phrases import PhraseFingerprint, phrase_fingerprint
 from ._stream import check_header, load, magic, read_block, write_block
-from .signal import configured_key, text_of, validate_or_empty
+from .signal import TextBytesHasher, configured_key, validate_or_empty
 
 T = t.TypeVar("T")
 _KIND, _VERSION = "phrases", 1
@@ -118,7 +115,7 @@ def _read_stream(fin: t.BinaryIO) -> CopytracePhraseIndex[t.Any]:
     return out
 
 
-class CopytracePhraseSignal(SignalType, TextHasher, BytesHasher):
+class CopytracePhraseSignal(SignalType, TextBytesHasher):
     """Phrase fingerprints of short texts, equal for every evasive spelling of the same words."""
 
     @classmethod
@@ -145,17 +142,6 @@ class CopytracePhraseSignal(SignalType, TextHasher, BytesHasher):
             return str(phrase_fingerprint(text, key=configured_key()))
         except InputError:
             return ""
-
-    @classmethod
-    def hash_from_bytes(cls, bytes_: bytes) -> str:
-        """The phrase fingerprint string of a text's bytes (``text_of``); ``""`` for binary data."""
-        text = text_of(bytes_)
-        return "" if text is None else cls.hash_from_str(text)
-
-    @classmethod
-    def hash_from_file(cls, file: pathlib.Path) -> str:
-        """The phrase fingerprint string of a text file, decoded as ``hash_from_bytes`` decodes."""
-        return cls.hash_from_bytes(pathlib.Path(file).read_bytes())
 
     @classmethod
     def compare_hash(cls, hash1: str, hash2: str) -> SignalComparisonResult:

@@ -79,7 +79,23 @@ def validate_or_empty(signal_str: str, parse: t.Callable[[str], object]) -> str:
         raise ValueError(str(exc)) from exc
 
 
-class CopytraceSignal(SignalType, TextHasher, BytesHasher):
+class TextBytesHasher(TextHasher, BytesHasher):
+    """Bytes and files hashed through ``hash_from_str`` after decoding them as the CLI decodes files:
+    what both copytrace signal types share, so HMA's uploads of any size hash as their text does."""
+
+    @classmethod
+    def hash_from_bytes(cls, bytes_: bytes) -> str:
+        """The signal string of a text's bytes (``text_of``); ``""`` for binary data."""
+        text = text_of(bytes_)
+        return "" if text is None else cls.hash_from_str(text)
+
+    @classmethod
+    def hash_from_file(cls, file: pathlib.Path) -> str:
+        """The signal string of a text file, decoded as ``hash_from_bytes`` decodes."""
+        return cls.hash_from_bytes(pathlib.Path(file).read_bytes())
+
+
+class CopytraceSignal(SignalType, TextBytesHasher):
     """Text fingerprints that find copies, excerpts and obfuscated versions of banked text.
 
     Distance (an integer, 0-100) = 100 minus the larger containment in percent: 0 when the post holds the
@@ -111,17 +127,6 @@ class CopytraceSignal(SignalType, TextHasher, BytesHasher):
             return str(fingerprint(text, key=configured_key()))
         except TooShortError:
             return ""
-
-    @classmethod
-    def hash_from_bytes(cls, bytes_: bytes) -> str:
-        """The fingerprint string of a text's bytes (``text_of``); ``""`` for binary data."""
-        text = text_of(bytes_)
-        return "" if text is None else cls.hash_from_str(text)
-
-    @classmethod
-    def hash_from_file(cls, file: pathlib.Path) -> str:
-        """The fingerprint string of a text file, decoded as ``hash_from_bytes`` decodes."""
-        return cls.hash_from_bytes(pathlib.Path(file).read_bytes())
 
     @classmethod
     def compare_hash(cls, hash1: str, hash2: str) -> SignalComparisonResult:
