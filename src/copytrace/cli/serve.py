@@ -25,7 +25,7 @@ EPILOG = """example:
 
 Memory and start-up: the workers map one shared snapshot of the index; on 1,000,000 items two workers took
 1.19× the memory of one, a start that builds the snapshot from the store 29.4 s and one that maps it 2.5 s
-(README, service benchmark; docs/service.md).
+(docs/benchmarks.md, service; docs/service.md).
 """
 
 
