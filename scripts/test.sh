@@ -13,6 +13,17 @@ cd "$(dirname "$0")/.."
 apt_progress() {
   awk '/^  / { next } /^(Get:|Selecting|Preparing|Unpacking|Setting up)/ { if (n++ % 10) next } { print; fflush() }'
 }
+# Runs a command and says every 10 s that it still runs: pip, mypy and numba print nothing for minutes at first
+ticking() {
+  local what=$1 status=0 ticker
+  shift
+  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s"; done) &
+  ticker=$!
+  "$@" || status=$?
+  kill "$ticker" 2> /dev/null || true
+  wait "$ticker" 2> /dev/null || true
+  return "$status"
+}
 # Debian packages the tests drive for real: PostgreSQL (store and service tests start their own server)
 # and Chromium (the review page's browser test, through Playwright, with no browser download).
 missing=()
@@ -29,15 +40,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "== installing copytrace and its test tools in .venv (the first time: a few minutes, Ray is large)"
 python3 -m venv .venv
-PYTHONUNBUFFERED=1 .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,build-table]" \
-  | { grep -v "^Requirement already satisfied" || true; }
+PYTHONUNBUFFERED=1 ticking "pip install" .venv/bin/python -m pip install --disable-pip-version-check \
+  -e ".[test,build-table]" | { grep -v "^Requirement already satisfied" || true; }
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
-.venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
+ticking "HMA's environment" .venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
+# numba compiles copytrace's kernels on first use: once here, on the core ruff and mypy leave idle, instead of
+# in every pytest worker at once (tests/warm_kernels.py)
+echo "== compiling copytrace's kernels in the background (the first time: a minute or two)"
+python tests/warm_kernels.py &
+warming=$!
 echo "== ruff"
 ruff check src tests benchmarks tools
 ruff format --check src tests benchmarks tools
 echo "== mypy --strict"
-mypy
+ticking "mypy" mypy
+ticking "compiling kernels" wait "$warming" || echo "== compiling the kernels failed (above); the tests compile them instead"
 echo "== pytest, in parallel"
 pytest -n auto "$@"
