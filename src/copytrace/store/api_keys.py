@@ -12,16 +12,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from ..errors import StoreError
 from .audit_log import audit
 from .models import ApiKeyRow
-
-if TYPE_CHECKING:
-    from .store import Store
+from .sessions import Sessions
 
 ROLES = ("reader", "writer", "admin")  # each role may do all that the ones before it may
 _PREFIX = "ctk_"
@@ -65,7 +63,7 @@ def _info(row: ApiKeyRow) -> ApiKey:
     return ApiKey(row.name, row.role, row.key_id, row.created_at, row.created_by, row.revoked_at)
 
 
-def create_key(store: Store, name: str, role: str, *, actor: str | None = None) -> tuple[ApiKey, str]:
+def create_key(store: Sessions, name: str, role: str, *, actor: str | None = None) -> tuple[ApiKey, str]:
     """Create a key; returns its record and the key itself, which is not stored and cannot be shown again."""
     if role not in ROLES:
         raise StoreError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
@@ -92,12 +90,12 @@ def create_key(store: Store, name: str, role: str, *, actor: str | None = None) 
     return info, f"{_PREFIX}{key_id}_{secret}"
 
 
-def list_keys(store: Store) -> list[ApiKey]:
+def list_keys(store: Sessions) -> list[ApiKey]:
     with store.session() as s:
         return [_info(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.name))]
 
 
-def revoke_key(store: Store, name: str, *, actor: str | None = None) -> ApiKey:
+def revoke_key(store: Sessions, name: str, *, actor: str | None = None) -> ApiKey:
     """Revoke a key by name (the row stays, so the audit log keeps naming it)."""
     with store.session() as s, s.begin():
         row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name))
@@ -109,7 +107,7 @@ def revoke_key(store: Store, name: str, *, actor: str | None = None) -> ApiKey:
         return _info(row)
 
 
-def authenticate(store: Store, presented: str) -> ApiKey | None:
+def authenticate(store: Sessions, presented: str) -> ApiKey | None:
     """The key record for a presented key, or None when it is unknown, wrong or revoked."""
     if not presented.startswith(_PREFIX) or presented.count("_") < 2:
         return None

@@ -5,15 +5,13 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import AuditRow
-
-if TYPE_CHECKING:
-    from .store import Store
+from .sessions import Sessions
 
 
 def default_actor() -> str:
@@ -67,7 +65,7 @@ class AuditEntry:
         }
 
 
-def audit_entries(store: Store, *, before: int | None = None, limit: int = 100) -> list[AuditEntry]:
+def audit_entries(store: Sessions, *, before: int | None = None, limit: int = 100) -> list[AuditEntry]:
     """Up to ``limit`` entries, newest first, older than entry ``before`` when given (for paging)."""
     stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
     if before is not None:

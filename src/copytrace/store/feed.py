@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 
 from .models import BankRow, ChangeRow, ItemRow
-from .store import Store
+from .sessions import Sessions
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,11 @@ class Change:
     bank: str
     item_id: str | None
     fingerprint: str | None  # for ``add``: the stored fingerprint, None if the item is gone
-    links: list[str]  # for ``add``: the item's stored copy-family links (``copytrace.families``)
+    links: list[str]  # for ``add``: the item's stored copy-family links (``copytrace.index.families``)
     phrase: str | None = None  # for ``add``: the item's stored phrase fingerprint (``copytrace.phrases``)
 
 
-def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
+def changes_since(store: Sessions, after: int, upto: int) -> Iterator[Change]:
     """Changes with ``after < generation <= upto`` in the order they were made, streamed."""
     stmt = (
         select(
@@ -53,7 +53,7 @@ def changes_since(store: Store, after: int, upto: int) -> Iterator[Change]:
             yield Change(int(generation), op, bank, item_id, fp, list(links or []), phrase)
 
 
-def oldest_generation(store: Store) -> int | None:
+def oldest_generation(store: Sessions) -> int | None:
     """The generation of the oldest change kept, or None when the feed is empty."""
     with store.session() as s:
         value = s.scalar(select(func.min(ChangeRow.generation)))

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from ..errors import StoreError
 from .audit_log import audit
 from .models import ReviewRow
-
-if TYPE_CHECKING:
-    from .store import Store
+from .sessions import Sessions
 
 DECISIONS = ("confirmed", "false_positive", "note")
 
@@ -49,7 +47,7 @@ def _review(r: ReviewRow) -> Review:
 
 
 def record_review(
-    store: Store,
+    store: Sessions,
     *,
     bank: str,
     item_id: str,
@@ -89,7 +87,7 @@ def record_review(
         return _review(row)
 
 
-def reviews_of(store: Store, bank: str, item_id: str) -> list[Review]:
+def reviews_of(store: Sessions, bank: str, item_id: str) -> list[Review]:
     """Every decision recorded on an item, oldest first."""
     with store.session() as s:
         stmt = (
