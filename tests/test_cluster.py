@@ -15,7 +15,7 @@ from copytrace.batch.cluster_corpus import SITE_FOOTER, LabelledCorpus, labelled
 from copytrace.batch.clustering import cluster
 from copytrace.batch.components import union_find
 from copytrace.errors import InputError
-from copytrace.normalize import normalize
+from copytrace.text.normalize import normalize
 
 from .conftest import DATA
 
@@ -88,6 +88,28 @@ def test_edges_carry_both_containments_and_spans_in_both_texts(corpus: LabelledC
     exact = [e for e in found.edges if normalize(corpus.texts[e.a]) == normalize(corpus.texts[e.b])]
     for e in exact:
         assert e.a_containment == e.b_containment == 1.0
+
+
+def test_a_short_shared_run_costs_the_evidence_pass_no_text_read() -> None:
+    """The evidence pass runs no quote pass: a run of a few words that two documents share is a quote
+    candidate, whose verification would read the other document's text; the chain rule alone decides."""
+    from copytrace.batch.cluster_corpus import passages
+    from copytrace.batch.clustering import CLUSTER_MATCH_PARAMS, corpus_index, edges_of
+    from copytrace.fingerprints.batch import fingerprint_many
+
+    first, other = passages(DATA)[:2]
+    words = other.split()
+    texts = [first, " ".join(words[:100] + first.split()[40:48] + words[100:])]
+    batch, _ = fingerprint_many(texts)
+    reads: list[str] = []
+
+    def lookup(bank: str, item: str) -> str:
+        reads.append(item)
+        return texts[int(item)]
+
+    index = corpus_index([([0, 1], batch)], key=None, match_params=CLUSTER_MATCH_PARAMS, text_lookup=lookup)
+    found, _ = edges_of(index, texts[:1], [0])
+    assert found == [] and "1" not in reads, reads
 
 
 def test_bad_options_are_one_line_errors() -> None:

@@ -34,18 +34,27 @@ def expected(corpus: LabelledCorpus, tmp_path_factory: pytest.TempPathFactory) -
     return folder, cluster([texts[i] for i in order], ids=order).rows()
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"], ids=str)
+@pytest.mark.parametrize(
+    ("fmt", "executor"),
+    [("parquet", "ray"), ("jsonl", "process"), ("parquet", "process")],
+    ids=["parquet-ray", "jsonl-process", "parquet-process"],
+)
 def test_the_job_gives_the_library_clusters_and_writes_every_output(
     cli,
     corpus: LabelledCorpus,
     expected: tuple[Path, list[dict]],
     tmp_path: Path,
-    fmt: str,  # type: ignore[type-arg]
+    fmt: str,
+    executor: str,  # type: ignore[type-arg]
 ) -> None:  # type: ignore[no-untyped-def]
+    """On Ray (``--workers``) or, for a small job that names no Ray, in the driver's process: the same
+    clusters as the library, every output written."""
     folder, rows = expected
     out = tmp_path / "out"
-    code, _, err = cli("cluster", folder, "--out", out, "--format", fmt, "--workers", "2")
+    ray_options = ["--workers", "2"] if executor == "ray" else []
+    code, _, err = cli("cluster", folder, "--out", out, "--format", fmt, *ray_options)
     assert code == 0, err
+    assert ("clustered in this process, without Ray" in err) == (executor == "process")
     got = read_clusters(out)
     assert got == rows
     assert sorted(r["id"] for r in got) == sorted(corpus.ids)  # every document exactly once
@@ -57,6 +66,7 @@ def test_the_job_gives_the_library_clusters_and_writes_every_output(
     assert len({(e["a"], e["b"]) for e in edges}) == len(edges)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == len(corpus) and summary["edges"] == len(edges)
+    assert summary["executor"] == executor and (summary["ray"] is None) == (executor == "process")
     assert summary["families"] == len({r["cluster"] for r in got if r["cluster_size"] > 1})
     page = (out / "report.html").read_text(encoding="utf-8")
     assert '<svg class="chart"' in page and "<mark" in page

@@ -1,6 +1,6 @@
 """Copy families in a corpus: which documents are linked, with evidence, and ``cluster`` for a list of texts.
 
-The concept is the banks' (``copytrace.families``): two documents are *versions* of each other when the
+The concept is the banks' (``copytrace.index.families``): two documents are *versions* of each other when the
 ordered-chain evidence of ``match`` holds between them and each holds at least ``VERSION_CONTAINMENT`` of
 the other's fingerprints, and a fingerprint counts as boilerplate when many *families* hold it (the
 ``common_df`` rule of ``MatchParams``), not many documents.  A corpus is not added one document at a time,
@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..families import MAX_LINKS, is_version
-from ..match import MatchParams, Span
+from ..index.families import MAX_LINKS, is_version
+from ..index.match import MatchParams, Span
 
 if TYPE_CHECKING:
-    from ..fingerprint_batch import FingerprintBatch
+    from ..fingerprints.batch import FingerprintBatch
+    from ..fingerprints.keys import Key
     from ..index import Index
-    from ..keys import Key
 
 CORPUS = "corpus"  # the one bank of a corpus index; its items are named by document number
 LINKS = ("partial", "near-duplicate")
@@ -55,8 +55,10 @@ UNWEIGHTED = MatchParams(common_df=1 << 40)  # every fingerprint weighs 1: the v
 # that one stock sentence shared by two long speeches links nothing (partial links chain into families).
 # A fingerprint held by more than 1,000 documents is not looked up there: it is boilerplate, or the text of
 # a family that large, whose members the version links join already (the pass costs the square of the
-# documents holding a fingerprint).
-CLUSTER_MATCH_PARAMS = MatchParams(min_score=0.1, max_postings=1000)
+# documents holding a fingerprint).  No quote pass: a quote is a run shorter than the chain rule's, which
+# scores under ``min_score`` against any document of more than ten times its length, and verifying its
+# candidates against their texts cost two thirds of the pass (``docs/cluster.md#speed``).
+CLUSTER_MATCH_PARAMS = MatchParams(min_score=0.1, max_postings=1000, quotes=None)
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def cluster(
     these documents (``ids`` name them; by default their positions).  ``link`` is ``"partial"`` (a document
     that quotes a passage of another joins its family) or ``"near-duplicate"`` (only versions link);
     ``match_params`` the evidence rule of the second pass (``CLUSTER_MATCH_PARAMS``)."""
-    from ..fingerprint_batch import fingerprint_many
+    from ..fingerprints.batch import fingerprint_many
     from .components import union_find
 
     check_link(link)

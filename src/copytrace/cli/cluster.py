@@ -11,6 +11,7 @@ from .common import Exit, add_common_options, error, load_key, note
 from .match import _limit, _score
 from .progress import JobProgress, add_progress_options
 
+STARTUP_SHARE = 0.3  # Ray's start taking this share of a job is said at the end
 INTERRUPTED = "Ray stopped; the passes finished so far are kept: run the same command with --resume to finish"
 
 EPILOG = """examples:
@@ -29,9 +30,11 @@ Output in DIR: clusters.parquet (or .jsonl), one row per input document {"id", "
 edges.parquet: {"a", "b", "score", "a_containment", "b_containment", "spans"} with the shared passages'
 offsets in both texts; summary.json; report.html (the largest families, passages highlighted).
 Runs on the Ray cluster at --ray-address or $RAY_ADDRESS, else on a private Ray it starts on this machine
-for the job alone and stops when the job ends, however it ends.  Progress: a bar on a terminal, else a line
-every 10 s (--progress-interval); --progress json for JSON lines.  Ctrl-C stops the job within seconds (exit
-status 130); finish it with --resume.
+for the job alone and stops when the job ends, however it ends.  A job of at most 32 MB of input that
+names no Ray and no --workers runs in this process instead: Ray's start and its workers' would take
+longer than the work (the outputs, --resume and the exit status are the same).
+Progress: a bar on a terminal, else a line every 10 s (--progress-interval); --progress json for JSON
+lines.  Ctrl-C stops the job within seconds (exit status 130); finish it with --resume.
 Exit status: 0 if any family of two or more was found, 1 if none, 2 on an error or when records were bad.
 """
 
@@ -114,6 +117,17 @@ def _run(args: argparse.Namespace) -> int:
             note(f"resuming {stage}: {done} block(s) were finished by an earlier run; {blocks} left")
         progress.stage(stage, blocks, nbytes)
 
+    quiet = args.progress == "none"
+
+    def executor(chosen: str, nbytes: int) -> None:
+        if chosen == "process" and not quiet:
+            note(
+                f"{nbytes / 1e6:,.1f} MB of input: clustered in this process, without Ray (starting Ray and "
+                "a worker per CPU takes seconds, longer than a job this small); --workers N runs it on Ray"
+            )
+        if chosen == "process":
+            progress.ray_up = True  # nothing to wait for: the rate counts from each pass's start
+
     out = Path(os.path.abspath(args.out))
     with engine.when_ready(progress.ray_ready):
         try:
@@ -130,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
                 report=args.report,
                 on_start=started,
                 on_block=lambda stage, stats: progress.block(stats),
+                on_executor=executor,
             )
         finally:
             progress.stop()
@@ -144,6 +159,15 @@ def _run(args: argparse.Namespace) -> int:
         f"2 or more ({s['documents_in_families']:,} documents, the largest {s['largest_family']:,}), "
         f"{s['edges']:,} edges -> {s['output']['clusters']}"
     )
+    ray = s.get("ray") or {}
+    start = float(ray.get("start_seconds") or 0.0)
+    if not quiet and start >= STARTUP_SHARE * s["wall_seconds"]:
+        note(
+            f"Ray's start took {start:.1f} s of the job's {s['wall_seconds']:.1f} s (the rates above count "
+            "from when it was up): for a job this small, leave out --workers to run it in this process"
+            if ray.get("private")
+            else f"joining Ray took {start:.1f} s of the job's {s['wall_seconds']:.1f} s"
+        )
     if s["documents"] == 0 and not s["bad_records"]:
         raise CopytraceError("the inputs hold no document: nothing was clustered")
     if s["bad_records"]:

@@ -1,0 +1,286 @@
+"""The three passes of a ``cluster`` job (``copytrace.batch.cluster``), one block at a time, as a worker
+runs them.
+
+A pass is a step class: constructed once per worker (the index mapped, the text file opened), then called
+block after block.  ``fingerprint`` reads a block and fingerprints its documents in compiled calls of
+``CHUNK`` documents (``fingerprint_many``); ``versions`` and ``edges`` read it again and match it against the
+job's indexes.  Each returns its block's part (Parquet bytes) and statistics; a block that cannot be read
+fails alone, not the job.  The same step object runs in a Ray actor (``__call__`` on a batch of blocks) or
+in the driver's own process (``row``), where a small job runs without Ray (``cluster_job``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ..errors import CopytraceError
+from ..text.textio import DEFAULT_MAX_BYTES
+from .cluster_files import TextFile, edge_part_schema, fingerprint_schema
+from .clustering import CLUSTER_MATCH_PARAMS, UNWEIGHTED, edges_of, version_links
+from .inputs import Block, TableColumns
+from .readers import Bad, BlockReading, Doc, read_block
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..fingerprints.keys import Key
+    from ..index import Index, TextLookup
+    from ..index.match import MatchParams
+
+CHUNK = 512  # documents fingerprinted or matched in one compiled call
+PENDING_BYTES = 64 * 1024 * 1024  # ... or fewer, when their texts reach this many characters
+BAD_KEPT = 100
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What a cluster job links and how."""
+
+    link: str = "partial"
+    min_score: float = CLUSTER_MATCH_PARAMS.min_score
+    columns: TableColumns = field(default_factory=TableColumns)
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+class IndexSource(Protocol):
+    """Where a worker opens a job's index: ``shared_index.SharedIndex`` on Ray, ``LocalIndex`` in process."""
+
+    def open(
+        self, *, key: Key | None, match_params: MatchParams, text_lookup: TextLookup | None
+    ) -> Index: ...
+
+
+class FileSource(Protocol):
+    """Where a worker finds a job's file: ``shared_index.SharedFile`` on Ray, ``LocalIndex`` in process."""
+
+    def local_path(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class LocalIndex:
+    """A file of the driver's, read by the driver itself (the job runs in its process): no Ray, no digest."""
+
+    path: str
+
+    def local_path(self) -> Path:
+        return Path(self.path)
+
+    def open(self, *, key: Key | None, match_params: MatchParams, text_lookup: TextLookup | None) -> Index:
+        from ..index import Index
+
+        return Index.load(self.local_path(), key=key, match_params=match_params, text_lookup=text_lookup)
+
+
+def _read(block: Block, settings: ClusterSettings, stats: dict[str, Any]) -> Iterator[list[Doc]]:
+    """The documents of ``block`` in chunks; bad records are counted into ``stats``."""
+    counts = BlockReading()
+    bad: list[dict[str, Any]] = []
+    n_bad = docs = chars = 0
+    pending: list[Doc] = []
+    for rec in read_block(block, settings.columns, counts, max_bytes=settings.max_bytes):
+        if isinstance(rec, Bad):
+            n_bad += 1
+            if len(bad) < BAD_KEPT:
+                bad.append({"file": rec.file, "row": rec.row, "reason": rec.reason})
+            continue
+        docs += 1
+        pending.append(rec)
+        chars += len(rec.text)
+        if len(pending) >= CHUNK or chars >= PENDING_BYTES:
+            yield pending
+            pending, chars = [], 0
+    if pending:
+        yield pending
+    stats.update(documents=docs, bytes=counts.nbytes, lines=counts.lines, bad_records=n_bad, bad=bad)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def fingerprint_block(
+    block: Block, settings: ClusterSettings, key: Key | None
+) -> tuple[bytes, dict[str, Any]]:
+    """Pass 1 on ``block``: its documents' ids, sources, fingerprints and texts as a Parquet part."""
+    import pyarrow as pa
+
+    from ..fingerprints.batch import fingerprint_many
+
+    stats: dict[str, Any] = {"key": block.key, "file": block.path, "kind": block.kind, "start": block.start}
+    tables = []
+    for docs in _read(block, settings, stats):
+        batch, _ = fingerprint_many([d.text for d in docs], key=key)
+        offsets = pa.array(batch.offsets.astype(np.int32))
+        tables.append(
+            pa.table(
+                {
+                    "id": [d.id for d in docs],
+                    "file": [d.file for d in docs],
+                    "row": pa.array([d.row for d in docs], pa.int64()),
+                    "n_tokens": pa.array(batch.n_tokens, pa.int64()),
+                    "hashes": pa.ListArray.from_arrays(offsets, pa.array(batch.hashes, pa.uint64())),
+                    "positions": pa.ListArray.from_arrays(offsets, pa.array(batch.positions, pa.int64())),
+                    "text": pa.array([d.text for d in docs], pa.large_string()),
+                },
+                schema=fingerprint_schema(),
+            )
+        )
+    table = pa.concat_tables(tables) if tables else fingerprint_schema().empty_table()
+    return _parquet(table), stats
+
+
+def versions_block(
+    index: Index, block: Block, first: int, settings: ClusterSettings, key: Key | None
+) -> tuple[bytes, dict[str, Any]]:
+    """Pass 2 on ``block`` (its documents numbered from ``first``): each document's version links."""
+    import pyarrow as pa
+
+    from ..fingerprints.batch import fingerprint_many
+
+    stats: dict[str, Any] = {"key": block.key, "file": block.path}
+    a: list[int] = []
+    b: list[int] = []
+    number = first
+    for docs in _read(block, settings, stats):
+        batch, _ = fingerprint_many([d.text for d in docs], key=key)
+        numbers = list(range(number, number + len(docs)))
+        for n, linked in zip(numbers, version_links(index, batch, numbers), strict=True):
+            a.extend([n] * len(linked))
+            b.extend(linked)
+        number += len(docs)
+    stats["links"] = len(a)
+    return _parquet(pa.table({"a": pa.array(a, pa.int64()), "b": pa.array(b, pa.int64())})), stats
+
+
+def edges_block(
+    index: Index, block: Block, first: int, settings: ClusterSettings
+) -> tuple[bytes, dict[str, Any]]:
+    """Pass 3 on ``block`` (its documents numbered from ``first``): the edges its documents find."""
+    import pyarrow as pa
+
+    stats: dict[str, Any] = {"key": block.key, "file": block.path}
+    rows: list[dict[str, Any]] = []
+    number = first
+    for docs in _read(block, settings, stats):
+        numbers = list(range(number, number + len(docs)))
+        edges, from_a = edges_of(index, [d.text for d in docs], numbers)
+        for e, side in zip(edges, from_a, strict=True):
+            rows.append(
+                {
+                    "a": e.a,
+                    "b": e.b,
+                    "score": round(e.score, 6),
+                    "a_containment": round(e.a_containment, 6),
+                    "b_containment": round(e.b_containment, 6),
+                    "spans": [
+                        {
+                            "a_start": s.query_start,
+                            "a_end": s.query_end,
+                            "b_start": s.item_start,
+                            "b_end": s.item_end,
+                        }
+                        for s in e.spans
+                    ],
+                    "from_a": side,
+                }
+            )
+        number += len(docs)
+    stats["edges"] = len(rows)
+    return _parquet(pa.Table.from_pylist(rows, schema=edge_part_schema())), stats
+
+
+class _Step:
+    """A worker's work: one pass over blocks; a block that cannot be read fails, not the job."""
+
+    def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the step opened (in process: the pass is over; a Ray actor's ends with it)."""
+
+    def row(self, block: Block, node: str) -> dict[str, Any]:
+        """``block``'s part and statistics (JSON), or its error in the statistics."""
+        started = time.perf_counter()
+        try:
+            part, st = self.work(block)
+        except (CopytraceError, OSError, EOFError, ValueError) as exc:
+            part, st = b"", {"key": block.key, "file": block.path, "error": f"{type(exc).__name__}: {exc}"}
+        st.update(
+            node=node,
+            seconds=round(time.perf_counter() - started, 6),
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        return {"key": block.key, "part": part, "stats": json.dumps(st)}
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """A Ray actor's call: the rows of a batch of blocks (``engine.run``)."""
+        import pyarrow as pa
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        rows = [self.row(Block.from_row(json.loads(raw)), node) for raw in batch.column("block").to_pylist()]
+        return pa.table(
+            {
+                "key": [r["key"] for r in rows],
+                "part": pa.array([r["part"] for r in rows], pa.binary()),
+                "stats": [r["stats"] for r in rows],
+            }
+        )
+
+
+class FingerprintStep(_Step):
+    def __init__(self, settings: ClusterSettings, key: Key | None) -> None:
+        self.settings, self.key = settings, key
+
+    def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
+        return fingerprint_block(block, self.settings, self.key)
+
+
+class VersionsStep(_Step):
+    def __init__(
+        self, shared: IndexSource, settings: ClusterSettings, key: Key | None, first: dict[str, int]
+    ) -> None:
+        self.settings, self.key, self.first = settings, key, first
+        self.index = shared.open(key=key, match_params=UNWEIGHTED, text_lookup=None)
+
+    def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
+        return versions_block(self.index, block, self.first[block.key], self.settings, self.key)
+
+
+class EdgesStep(_Step):
+    def __init__(
+        self,
+        shared: IndexSource,
+        texts: FileSource,
+        settings: ClusterSettings,
+        key: Key | None,
+        first: dict[str, int],
+    ) -> None:
+        self.settings, self.first = settings, first
+        self.texts = TextFile(texts.local_path())
+        self.index = shared.open(
+            key=key,
+            match_params=dataclasses.replace(CLUSTER_MATCH_PARAMS, min_score=settings.min_score),
+            text_lookup=lambda bank, item: self.texts.text(int(item)),
+        )
+
+    def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
+        return edges_block(self.index, block, self.first[block.key], self.settings)
+
+    def close(self) -> None:
+        self.texts.close()
