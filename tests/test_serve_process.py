@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from copytrace.store import Store
+from copytrace.banks import Store
 from copytrace.store.api_keys import create_key
 
 from . import server

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from copytrace import fingerprint
+from copytrace.banks import Store
 from copytrace.service import ServiceConfig, create_app
-from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 
 from .postgres import PostgresServer, create_database, server_binaries

@@ -7,8 +7,9 @@ A snapshot in such a folder is believed by whoever maps it next, so the folder m
   names it and says how to fix it, and the caller does without it (the CLI builds the index in memory, the
   service keeps its index in memory), slower but never wrong.
 - ``remove_orphans`` deletes what processes that died while writing left behind: temporary snapshot files
-  (``<name>.<pid>.<random>.tmp``, ``copytrace.snapshot``) and build folders (``copytrace-build-<pid>-...``,
-  ``copytrace.index_build``).  A writer holds an ``flock`` on its file or folder for as long as it writes;
+  (``<name>.<pid>.<random>.tmp``, ``copytrace.index.snapshot``) and build folders
+  (``copytrace-build-<pid>-...``, ``copytrace.index.snapshot_build``).  A writer holds an ``flock`` on its
+  file or folder for as long as it writes;
   one is removed only when its process is gone and nobody holds its lock (a folder from a version that did
   not name the process, only once it is an hour old and unlocked).
 """
@@ -25,7 +26,7 @@ import stat
 import time
 from pathlib import Path
 
-from .index_build import BUILD_PREFIX
+from ..index.snapshot_build import BUILD_PREFIX
 
 log = logging.getLogger("copytrace.cache")
 
