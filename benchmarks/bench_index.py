@@ -68,7 +68,7 @@ out["bytes_per_fp"] = index.nbytes / index.n_fingerprints
 gc.collect()
 out["rss_mb"] = rss_mb() - base
 if hasattr(index, "add_batch"):  # v2 also writes a snapshot straight from the fingerprints, batch by batch
-    from copytrace.index_build import SnapshotBuilder
+    from copytrace.index.snapshot_build import SnapshotBuilder
     t0 = time.perf_counter()
     with SnapshotBuilder(os.path.join(work, "built.snapshot"), params) as builder:
         for a in range(0, n, 100_000):

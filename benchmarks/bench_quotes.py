@@ -32,7 +32,7 @@ from pathlib import Path
 from copytrace import Index, MatchParams, QuoteParams
 from copytrace.evaluation import perturb
 from copytrace.evaluation.suite import Bank, Query, build_suite, load_corpus
-from copytrace.quotes import model
+from copytrace.index.quotes import model
 
 LENGTHS = (10, 12, 15)
 NEGATIVE_ROWS = ("negative", "negative+boilerplate", "boilerplate-alone")

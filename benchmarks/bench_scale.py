@@ -187,7 +187,7 @@ def main() -> None:
     args = ap.parse_args()
     from copytrace import fingerprint
     from copytrace.fingerprint_batch import FingerprintBatch
-    from copytrace.index_build import SnapshotBuilder
+    from copytrace.index.snapshot_build import SnapshotBuilder
 
     params = fingerprint("the parameters of the default fingerprints").params
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.dir) as tmp:

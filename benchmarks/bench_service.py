@@ -42,8 +42,7 @@ import httpx2
 from bench_core import Bigrams, corpus, make_queries
 
 import copytrace
-from copytrace.banks import Store
-from copytrace.store import ItemRecord
+from copytrace.store import ItemRecord, Store
 from copytrace.store.api_keys import create_key
 
 BANK = "generated"

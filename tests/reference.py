@@ -9,7 +9,7 @@ import numpy as np
 
 from copytrace.fingerprint import Fingerprint
 from copytrace.index import MAX_REPEATS
-from copytrace.match import MatchParams
+from copytrace.index.match import MatchParams
 
 MASK = (1 << 64) - 1
 
@@ -179,7 +179,7 @@ def assert_index_agrees_with_brute_force(items: list[str], query: str, mp: Match
     """Bank ``items`` in an index and check its matches of ``query`` (every version) against
     ``brute_force_match``: the same items, the same numbers of query and item fingerprints matched."""
     from copytrace import Index, fingerprint, tokenize
-    from copytrace._matching import first_repeats
+    from copytrace.index._matching import first_repeats
 
     index = Index(match_params=replace(mp, quotes=None))  # the long-text rule: quotes are tested apart
     fps = {}

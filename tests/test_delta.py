@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace import _delta, _postings
-from copytrace._matching import first_repeats
 from copytrace.fingerprint import Fingerprint, fingerprint
-from copytrace.index import MAX_REPEATS, Index
-from copytrace.match import MatchParams
+from copytrace.index import MAX_REPEATS, Index, _delta, _postings
+from copytrace.index._matching import first_repeats
+from copytrace.index.match import MatchParams
 
 from .reference import brute_force_match
 

@@ -19,11 +19,11 @@ from copytrace import (
     ParameterMismatchError,
     TooShortError,
     UnknownItemError,
-    _postings,
     fingerprint,
     normalize,
     tokenize,
 )
+from copytrace.index import _postings
 from copytrace.phrases import phrase_fingerprint
 
 from .conftest import FOOTER

@@ -1,4 +1,5 @@
-"""Snapshots built on disk batch by batch (``copytrace.index_build``) are the files ``Index.save`` writes."""
+"""Snapshots built on disk batch by batch (``copytrace.index.snapshot_build``) are the files ``Index.save``
+writes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 
 from copytrace import DuplicateItemError, Index, fingerprint
 from copytrace.fingerprint_batch import FingerprintBatch
-from copytrace.index_build import SnapshotBuilder
-from copytrace.index_file import FORMAT
-from copytrace.snapshot import read
+from copytrace.index.snapshot import read
+from copytrace.index.snapshot_build import SnapshotBuilder
+from copytrace.index.snapshot_contents import FORMAT
 
 from .conftest import FOOTER
 

@@ -1,4 +1,4 @@
-"""Item names as flat arrays (``copytrace._item_names``) against a dict."""
+"""Item names as flat arrays (``copytrace.index._item_names``) against a dict."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace._item_names import ItemNames
+from copytrace.index._item_names import ItemNames
 
 names = st.tuples(st.sampled_from(["news", "blogs", "ünï"]), st.text(min_size=1, max_size=6))
 ops = st.lists(st.tuples(st.sampled_from(["add", "remove", "compact"]), names), max_size=60)

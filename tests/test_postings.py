@@ -1,4 +1,4 @@
-"""Bucketed postings (``copytrace._postings``) and their lookup kernel against a plain reference."""
+"""Bucketed postings (``copytrace.index._postings``) and their lookup kernel against a plain reference."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace import _postings
-from copytrace._matching import lookup
+from copytrace.index import _postings
+from copytrace.index._matching import lookup
 
 
 def _reference(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from copytrace import Fingerprint, Index, fingerprint
-from copytrace.snapshot import ALIGN, SnapshotError, StaleSnapshotError
+from copytrace.index.snapshot import ALIGN, SnapshotError, StaleSnapshotError
 
 
 @pytest.fixture()

@@ -46,8 +46,8 @@ if _typing.TYPE_CHECKING:
     from .batch.clustering import Clusters, cluster
     from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
     from .index import DEFAULT_BANK, Index
+    from .index.match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, QuoteParams, Span
     from .keys import Key
-    from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, QuoteParams, Span
     from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
 
     __version__: str
@@ -62,12 +62,12 @@ _LAZY = {
     "DEFAULT_BANK": "index",
     "Index": "index",
     "Key": "keys",
-    "DEFAULT_MATCH_PARAMS": "match",
-    "Match": "match",
-    "MatchParams": "match",
-    "QuoteEvidence": "match",
-    "QuoteParams": "match",
-    "Span": "match",
+    "DEFAULT_MATCH_PARAMS": "index.match",
+    "Match": "index.match",
+    "MatchParams": "index.match",
+    "QuoteEvidence": "index.match",
+    "QuoteParams": "index.match",
+    "Span": "index.match",
     "NORMALISATION_VERSION": "normalize",
     "Tokens": "normalize",
     "normalize": "normalize",

@@ -1,6 +1,6 @@
 """The background model: how much a run of words says, measured against ordinary language.
 
-A quote (``copytrace.quotes``) is a short run shared by a query and a banked text.  Whether it is a copy
+A quote (``copytrace.index.quotes``) is a short run shared by a query and a banked text.  Whether it is a copy
 or a coincidence depends on its words: "at the end of the day we will" is everywhere, "we don't sleep for
 one night unless we think of eliminating" is one text's.  A bank's own document frequencies cannot say so
 when the bank is small, so the run is measured against the language itself.

@@ -50,8 +50,8 @@ from ._phrase_repeats import repeated_tokens, windows
 from ._phrase_search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
 from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
 from .fingerprint import Fingerprint
+from .index.match import DEFAULT_MATCH_PARAMS, MatchParams
 from .keys import PUBLIC_KEY, Key, as_key
-from .match import DEFAULT_MATCH_PARAMS, MatchParams
 from .phrase_normalize import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens, phrase_tokens_many
 
 PHRASE_ALGORITHM_VERSION = 1

@@ -2,8 +2,8 @@
 
 Documents are numbered ``0 .. n-1`` (their order in the corpus); an edge is two numbers.  Every component is
 labelled by its smallest number: the corpus's earliest member names the family, as a bank's family is
-named by its earliest-added member (``copytrace.families``).  Both algorithms give exactly these labels, so
-a test compares them.
+named by its earliest-added member (``copytrace.index.families``).  Both algorithms give exactly these
+labels, so a test compares them.
 
 ``union_find`` holds one int64 per document and reads the edges as arrays (compiled, no per-edge Python):
 the choice when the edges fit in the driver's memory.  ``star_components`` never gathers the edges: they are

@@ -173,7 +173,7 @@ class ScanStep:
     """A Ray actor's work: the index, opened once, and a block at a time matched against it."""
 
     def __init__(self, shared: SharedIndex, settings: ScanSettings, key: Key | None, store_url: str) -> None:
-        from ..match import MatchParams
+        from ..index.match import MatchParams
 
         self.settings = settings
         self._store_url = store_url
@@ -257,8 +257,8 @@ def run_scan(
     CLI's progress bar).  The index is built once and pinned in ``out``: a resumed scan searches the banks as
     they were when it started.
     """
+    from ..index.match import MatchParams
     from ..keys import PUBLIC_KEY
-    from ..match import MatchParams
     from . import engine
     from .shared_index import SharedIndex
 

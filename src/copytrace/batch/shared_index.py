@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from ..index import Index, TextLookup
+    from ..index.match import MatchParams
     from ..keys import Key
-    from ..match import MatchParams
 
 
 def file_digest(path: Path) -> str:

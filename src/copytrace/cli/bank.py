@@ -28,9 +28,9 @@ from ..errors import (
     RecordError,
     UnknownBankError,
 )
-from ..fingerprints.keys import PUBLIC_KEY, Key
-from ..fingerprints.records import iter_records
+from ..keys import PUBLIC_KEY, Key
 from ..names import check_bank_name, item_id_problem
+from ..records import iter_records
 from .common import (
     Exit,
     HelpFormatter,
@@ -47,9 +47,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..banks import Store
-    from ..fingerprints.fingerprint import FingerprintParams
-    from ..store import ItemRecord
+    from ..fingerprint import FingerprintParams
+    from ..store import ItemRecord, Store
 
 MAX_CHANGED_NOTES = 10
 """Changed items named one note each; the rest are counted in one more note."""
@@ -212,7 +211,7 @@ def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> No
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from ..fingerprints.fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
+    from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
     from ..phrases import item_phrase
     from ..store import ItemRecord
 
@@ -296,7 +295,7 @@ def _is_phrase_bank(store: Store, bank: str) -> bool:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from ..fingerprints.fingerprint import FingerprintParams
+    from ..fingerprint import FingerprintParams
 
     check_bank_name(args.bank)
     key = load_key(args)
@@ -391,7 +390,7 @@ def _jsonl_records(
     bad: Callable[[str, CopytraceError], None],
     phrase_bank: bool,
 ) -> Iterator[ItemRecord]:
-    from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
+    from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
     from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
     from ..store import ItemRecord
 
@@ -541,7 +540,7 @@ def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..fingerprints.exchange import ListRecord, write_list
+    from ..exchange import ListRecord, write_list
 
     store = open_store(args)
     info = store.bank(args.bank)
@@ -562,7 +561,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..fingerprints.exchange import read_list
+    from ..exchange import read_list
     from ..store import ItemRecord
 
     key = load_key(args)

@@ -26,7 +26,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..index import Index
-    from ..match import Match
+    from ..index.match import Match
 
 EPILOG = """examples:
   copytrace match post.txt                          # every bank made with the same key
@@ -133,7 +133,7 @@ def _queries(args: argparse.Namespace, failures: list[str]) -> Iterator[tuple[st
 
 def run(args: argparse.Namespace) -> int:
     from ..fingerprint import FingerprintParams
-    from ..match import MatchParams
+    from ..index.match import MatchParams
 
     if not args.paths:
         args.paths = ["-"]

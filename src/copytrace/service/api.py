@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import BankExistsError, CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
 from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
-from ..match import Match
+from ..index.match import Match
 from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
 from ..records import iter_records
 from ..store import ItemRecord

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from ..banks import LiveIndex, Store
-from ..fingerprints.keys import Key
+from ..keys import Key
+from ..store import Store
 from .config import ServiceConfig
+from .live_index import LiveIndex
 from .metrics import Metrics
 
 

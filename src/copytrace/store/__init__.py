@@ -1,4 +1,4 @@
-"""Persistence of banks and items (SQLAlchemy + Alembic): no index is made here (``copytrace.banks``)."""
+"""Embedded and server storage of banks and items (SQLAlchemy + Alembic)."""
 
 from .store import BankInfo, ItemRecord, Store, default_url
 

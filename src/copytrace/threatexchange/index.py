@@ -24,7 +24,7 @@ from threatexchange.signal_type import index as tx_index
 
 from ..fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
-from ..match import Match
+from ..index.match import Match
 from ._stream import check_header, load, magic, read_block, write_block
 
 T = t.TypeVar("T")
@@ -38,7 +38,7 @@ class CopytraceSimilarity(tx_index.SignalSimilarityInfoWithSingleDistance[int]):
     other fields: both containments, and the copy family of the matched signal.  ``family`` names it (the
     first 16 hex digits of the SHA-256 of its earliest-added version's signal string, the same in every
     index that holds that version) and ``family_size`` counts the versions the index holds
-    (``copytrace.families``)."""
+    (``copytrace.index.families``)."""
 
     query_containment: float = 0.0
     item_containment: float = 0.0

@@ -1,4 +1,4 @@
-"""Copy-family links: each item names the banked items it is a version of (``copytrace.families``).
+"""Copy-family links: each item names the banked items it is a version of (``copytrace.index.families``).
 
 Items already banked are linked here, bank by bank in the order they were added, exactly as ``bank add``
 links a new item, so families in an upgraded store are the ones a fresh store of the same items would have.

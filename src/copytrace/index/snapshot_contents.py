@@ -1,7 +1,7 @@
 """What an index snapshot holds: an index's meta and arrays, and the checks that refuse a damaged one.
 
-``Index.save`` and ``index_build.SnapshotBuilder`` write the same contents (``contents``), which
-``copytrace.snapshot`` lays out in a file; ``Index.load`` checks them (``check``) before it takes the arrays
+``Index.save`` and ``snapshot_build.SnapshotBuilder`` write the same contents (``contents``), which
+``snapshot`` lays out in a file; ``Index.load`` checks them (``check``) before it takes the arrays
 as they are.  The layout of each array: ``docs/formats.md``.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..fingerprint import FingerprintParams
+from ..phrases import PhraseTable
 from ._item_names import ItemNames
 from .families import Families
-from .fingerprint import FingerprintParams
-from .phrases import PhraseTable
 from .snapshot import Placeholder
 
 FORMAT = "copytrace-index/4"  # 2: copy-family links; 3: bucketed postings, memory-mapped; 4: phrases
@@ -38,9 +38,9 @@ def contents(
     origin: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray | Placeholder]]:
     """The meta and arrays of a snapshot of ``len(item_page)`` items, all present; ``postings`` holds
-    ``offsets``, ``tags``, ``refs`` and ``pos`` (``copytrace._postings``); ``phrases`` the items' phrases
+    ``offsets``, ``tags``, ``refs`` and ``pos`` (``_postings``); ``phrases`` the items' phrases
     (``copytrace.phrases``); ``origin`` (JSON), when given, what the index was derived from: ``Index.load``
-    refuses the snapshot unless the caller expects exactly that (``copytrace.snapshot.read``)."""
+    refuses the snapshot unless the caller expects exactly that (``snapshot.read``)."""
     n = len(item_page)
     links, absent = families.link_arrays(n)
     meta = {

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..normalize import Tokens
 from .match import Span
-from .normalize import Tokens
 
 
 def _opt(f: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:

@@ -9,7 +9,7 @@ Additions go to a delta of sorted runs that merge as they grow (``_delta``: addi
 ``O(log n)`` amortised, however many were added before it), merged into the main level when it grows past
 an eighth of it, so adding one item never re-sorts the index; removals mark the item dead and are
 compacted away in bulk, renumbering the live items, so an index that keeps adding and removing items holds
-memory for its live items only.  ``save`` writes a snapshot (``copytrace.snapshot``) that
+memory for its live items only.  ``save`` writes a snapshot (``copytrace.index.snapshot``) that
 ``load`` maps: processes that load one file share its pages.  Layout and design: ``docs/index.md``.
 
 An item too short for the long-text evidence rule (``phrases.is_short``), or added with ``phrase=True`` (an
@@ -33,9 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 
-from . import _delta, _matching, _postings, index_file, quotes, snapshot
-from ._item_names import ItemNames
-from .errors import (
+from ..errors import (
     DuplicateItemError,
     FingerprintFormatError,
     InputError,
@@ -44,9 +42,7 @@ from .errors import (
     ParameterMismatchError,
     UnknownItemError,
 )
-from .evidence import evidence_spans
-from .families import MAX_LINKS, VERSION_CONTAINMENT, Families
-from .fingerprint import (
+from ..fingerprint import (
     DEFAULT_K,
     DEFAULT_WINDOW,
     Fingerprint,
@@ -54,12 +50,10 @@ from .fingerprint import (
     fingerprint,
     looks_like_fingerprint,
 )
-from .index_file import FORMAT
-from .keys import PUBLIC_KEY, Key, as_key
-from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, Span
-from .normalize import Tokens, tokenize
-from .phrase_normalize import phrase_tokens
-from .phrases import (
+from ..keys import PUBLIC_KEY, Key, as_key
+from ..normalize import Tokens, tokenize
+from ..phrase_normalize import phrase_tokens
+from ..phrases import (
     PhraseFingerprint,
     PhraseParams,
     PhraseTable,
@@ -68,18 +62,22 @@ from .phrases import (
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
 )
+from . import _delta, _matching, _postings, quotes, snapshot, snapshot_contents
+from ._item_names import ItemNames
+from ._postings import MAX_REPEATS
+from .evidence import evidence_spans
+from .families import MAX_LINKS, VERSION_CONTAINMENT, Families
+from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, Span
 from .snapshot import SnapshotError
+from .snapshot_contents import FORMAT
 
 DEFAULT_BANK = "default"
 _MAX_TOKENS = 1 << 31
 _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
-# A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
-# text that repeats one word or phrase thousands of times costs linear work, not quadratic.
-MAX_REPEATS = 8
 _TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 
 if TYPE_CHECKING:
-    from .fingerprint_batch import FingerprintBatch
+    from ..fingerprint_batch import FingerprintBatch
 
 _ALL_ALLOWED = np.zeros(0, dtype=bool)
 
@@ -259,7 +257,7 @@ class Index:
         whether the item is reported as a phrase only.  Text with no token at all raises ``NoTokenError``
         (a ``TooShortError``).
 
-        The item joins the copy family of the items of its bank it is a version of (``copytrace.families``):
+        The item joins the copy family of the items of its bank it is a version of (``families``):
         ``links`` names them (ids in the same bank, as stored with the item); ``None`` finds them by matching
         the item against its bank first (``versions_of``).  ``links(bank, item_id)`` tells what was used.
         Raises ``DuplicateItemError`` if (bank, item_id) is present and ``ParameterMismatchError`` for a
@@ -678,7 +676,7 @@ class Index:
         """``match`` of each of ``texts`` (``queries[i]`` names text ``i``): the texts are fingerprinted
         together (``fingerprint_many``) and searched in one compiled call, which is what makes a stream of
         short posts fast; the answers are those of ``match`` one by one."""
-        from .fingerprint_batch import fingerprint_many
+        from ..fingerprint_batch import fingerprint_many
 
         if len(self._phrases) and not self.n_fingerprints:  # a bank of phrases only: no text to look for
             phrases = self._phrase_matches(texts, html, banks, queries)
@@ -831,7 +829,7 @@ class Index:
         queries: Sequence[str | None] | None,
         per_family: bool,
     ) -> list[list[Match]]:
-        """``out`` with the quotes (``copytrace.quotes``) of each query added: items not among its long-text
+        """``out`` with the quotes (``quotes``) of each query added: items not among its long-text
         results ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``."""
         qp = self.match_params.quotes
         if qp is None or not self._n_present or starts[-1] == 0:
@@ -1142,7 +1140,7 @@ class Index:
 
     def _kernel_params(self, max_anchors: int, *, quotes: bool = False) -> tuple[object, ...]:
         """The matching parameters of a kernel call; ``quotes``: of the pass that finds quote candidates
-        (every chain with a shared fingerprint of weight 1, ``copytrace.quotes``)."""
+        (every chain with a shared fingerprint of weight 1, ``copytrace.index.quotes``)."""
         mp = self.match_params
         g = self.params.guarantee
         return (
@@ -1202,12 +1200,12 @@ class Index:
 
     # ------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str] | BinaryIO, *, origin: dict[str, Any] | None = None) -> None:
-        """Write the index as a snapshot (``copytrace.snapshot``): to a path (through a temporary file,
+        """Write the index as a snapshot (``copytrace.index.snapshot``): to a path (through a temporary file,
         then renamed, so a crash never leaves half an index) or to a binary stream.  ``load`` maps it.
         ``origin`` records what the index was derived from (``load`` checks it)."""
         self._compact()
         n, pages, main = len(self._names), self._n_pages, self._main
-        meta, arrays = index_file.contents(
+        meta, arrays = snapshot_contents.contents(
             params=self.params,
             bits=main.bits,
             postings={"offsets": main.offsets, "tags": main.tags, "refs": main.refs, "pos": main.pos},
@@ -1267,7 +1265,7 @@ class Index:
     def _open(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Take the arrays of a snapshot as they are (mapped arrays stay shared), after checking every bound
         the matching code relies on: a corrupt snapshot is refused, never read out of bounds."""
-        index_file.check(meta, arrays)
+        snapshot_contents.check(meta, arrays)
         n, pages, bits = int(meta["n_items"]), int(meta["n_pages"]), int(meta["bits"])
         self._main = _postings.Level(
             bits, arrays["offsets"], arrays["tags"], arrays["refs"], arrays["pos"], None
@@ -1278,7 +1276,7 @@ class Index:
         self._names = ItemNames.from_arrays(list(meta["banks"]), arrays)
         self._n_present = n
         self._texts = {int(i): (str(t), h) for i, (t, h) in meta["texts"].items()}
-        self._families.restore(arrays["labels"], index_file.links(meta, arrays, self._names))
+        self._families.restore(arrays["labels"], snapshot_contents.links(meta, arrays, self._names))
         try:
             phrase_params = PhraseParams.parse(meta["phrase_params"])
         except FingerprintFormatError as exc:

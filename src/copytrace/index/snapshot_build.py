@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from . import _matching, _postings, index_file, snapshot
+from ..errors import DuplicateItemError, ParameterMismatchError
+from ..fingerprint import FingerprintParams
+from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
+from . import _matching, _postings, snapshot, snapshot_contents
 from ._item_names import ItemNames
-from .errors import DuplicateItemError, ParameterMismatchError
+from ._postings import MAX_REPEATS
 from .families import Families
-from .fingerprint import FingerprintParams
-from .index import MAX_REPEATS
-from .index_file import FORMAT
-from .phrases import PhraseFingerprint, PhraseParams, PhraseTable
+from .snapshot_contents import FORMAT
 
 if TYPE_CHECKING:
-    from .fingerprint_batch import FingerprintBatch
+    from ..fingerprint_batch import FingerprintBatch
 
 _MAX_TOKENS = 1 << 31
 BUILD_PREFIX = "copytrace-build-"  # the spill folder: copytrace-build-<pid>-<random>
@@ -263,7 +263,7 @@ class SnapshotBuilder:
         offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if total < (1 << 32) else np.uint64)
         np.cumsum(counts, out=offsets[1:])
         del counts
-        meta, arrays = index_file.contents(
+        meta, arrays = snapshot_contents.contents(
             params=self.params,
             bits=bits,
             postings={

@@ -47,7 +47,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import CopytraceError
+from ..errors import CopytraceError
 
 MAGIC = b"CTINDEX3"
 ALIGN = 4096

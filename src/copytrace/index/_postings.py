@@ -30,6 +30,9 @@ import numpy as np
 MIX = np.uint64(0x9E3779B97F4A7C15)
 PAGE_BITS = 16
 PAGE = 1 << PAGE_BITS  # tokens of an item per page: positions within a page fit 16 bits
+# A hash repeated in one text makes postings and anchors for its first MAX_REPEATS occurrences only: a
+# text that repeats one word or phrase thousands of times costs linear work, not quadratic.
+MAX_REPEATS = 8
 _PER_BUCKET = 16
 _MAX_BITS = 32
 

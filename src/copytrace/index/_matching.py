@@ -1,7 +1,7 @@
 """Compiled inner loops of a query: posting lookup, document frequencies, anchors and their chaining.
 
 One call of ``match_query`` answers one query against the index's postings; document frequencies count
-copy families (``copytrace.families``), not items.  The contract is stated by
+copy families (``copytrace.index.families``), not items.  The contract is stated by
 ``Index.match`` and ``MatchParams`` and checked against a brute-force reference (``tests/reference.py``).
 """
 
@@ -17,7 +17,7 @@ from ._postings import MIX as _MIX
 @njit(cache=True, nogil=True)
 def lookup(bits, offsets, tags, query_hashes):  # type: ignore[no-untyped-def]
     """For each query hash, the range ``[lo, hi)`` of its postings in a bucketed level
-    (``copytrace._postings``): its mixed hash's bucket, and in it the run of its tag."""
+    (``copytrace.index._postings``): its mixed hash's bucket, and in it the run of its tag."""
     m = query_hashes.shape[0]
     query_x = query_hashes * _MIX  # wraps, as _postings.mix
     lo = np.empty(m, dtype=np.int64)
@@ -141,11 +141,11 @@ def collect(  # type: ignore[no-untyped-def]
     max_anchors,
 ):
     """In one pass over the postings of each query hash (main level, then the delta's runs, ``lo2``/``hi2``
-    one row a run, ``copytrace._delta``): its document frequency —
+    one row a run, ``copytrace.index._delta``): its document frequency —
     the number of distinct copy families among the allowed items holding it — and its anchors (item,
     query index, item position).
 
-    Versions of one text are one family (``copytrace.families``): text that many versions share is not
+    Versions of one text are one family (``copytrace.index.families``): text that many versions share is not
     boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
     per family label plus a last slot holding the next free stamp: a family counts when its slot does not
     yet hold this hash's stamp, so counting costs no sort and no allocation.  A hash makes anchors only if

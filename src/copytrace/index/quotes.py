@@ -50,11 +50,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .background import Background, background
+from ..background import Background, background
+from ..fingerprint import Fingerprint
+from ..normalize import Tokens
 from .evidence import _shared_run
-from .fingerprint import Fingerprint
 from .match import QuoteParams, Span
-from .normalize import Tokens
 
 PER_GROUP = 2
 """Versions of one copy family verified per query, at most."""

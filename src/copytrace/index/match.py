@@ -9,7 +9,7 @@ where the item's text is known, in the item.  ``text[span.query_start:span.query
 (a short item or an item of a phrase bank, found by its folded letters: ``copytrace.phrases``; its score and
 item containment are 1, its query containment the share of the query's tokens it covers) or ``"quote"`` (a
 short run of a banked text, too short for the long-text rule, found in full and judged distinctive by the
-background model: ``copytrace.quotes``; ``quote`` then holds the run's length and information, and the
+background model: ``copytrace.index.quotes``; ``quote`` then holds the run's length and information, and the
 containments are the run's share of each text's tokens).
 """
 
@@ -80,7 +80,7 @@ class Match:
 
 @dataclass(frozen=True)
 class QuoteParams:
-    """When a short shared run is reported as a quote (``copytrace.quotes``).
+    """When a short shared run is reported as a quote (``copytrace.index.quotes``).
 
     ``min_tokens``: the run, grown over both texts' tokens, must be at least this long (at least the
     winnowing guarantee, 8 tokens at the defaults, is needed to find it at all; 10 chosen by measurement,
@@ -115,7 +115,7 @@ class MatchParams:
     shared fingerprints).  ``common_df``: a fingerprint held by more copy families than this weighs
     ``(common_df / df) ** 2``, so boilerplate shared across many unrelated items (a licence footer, a
     salutation) cannot make a match by itself.  Versions of one text are one family
-    (``copytrace.families``), so a bank that holds a text many times over still finds its excerpts.  10 is
+    (``families``), so a bank that holds a text many times over still finds its excerpts.  10 is
     MOSS's default for the same purpose.
     ``max_gap`` / ``max_skew`` (tokens; ``None`` derives them from the fingerprint parameters): how far apart
     consecutive anchors of one chain may be, and how much the two texts' advances may differ.
