@@ -83,15 +83,24 @@ def test_a_cluster_job_killed_with_sigkill_resumes_to_the_same_clusters(tmp_path
     assert summary["blocks_resumed"] == finished
 
 
-def test_ctrl_c_stops_a_cluster_job_at_once_with_one_line_and_nothing_left(tmp_path: Path) -> None:
-    corpus = labelled_corpus(DATA, families=20, singletons=100, seed=3)
-    folder = write_files(tmp_path / "corpus", corpus, 4)
+@pytest.mark.parametrize("executor", ["ray", "process"], ids=str)
+def test_ctrl_c_stops_a_cluster_job_at_once_with_one_line_and_nothing_left(
+    tmp_path: Path, executor: str
+) -> None:
+    """On its private Ray (``--workers``) or in the driver's process (a small job): one line, exit 130,
+    nothing left running, and ``--resume`` finishes the job."""
+    # in process the job must still be running when its first block is done: more blocks, more work
+    corpus = labelled_corpus(
+        DATA, families=20 if executor == "ray" else 60, singletons=100 if executor == "ray" else 400, seed=3
+    )
+    folder = write_files(tmp_path / "corpus", corpus, 4 if executor == "ray" else N_FILES)
     out = tmp_path / "out"
     run_env, marker = marked(_env(tmp_path))
     processes = JobProcesses(marker)
     command = [sys.executable, "-m", "copytrace.cli.main", "cluster", str(folder), "--out", str(out)]
+    ray_options = ["--workers", "2"] if executor == "ray" else []
     proc = subprocess.Popen(
-        [*command, "--progress", "none"],
+        [*command, "--progress", "none", *ray_options],
         env=run_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -104,7 +113,7 @@ def test_ctrl_c_stops_a_cluster_job_at_once_with_one_line_and_nothing_left(tmp_p
             processes.alive()
             time.sleep(0.01)
         assert proc.poll() is None, "the job ended before it could be interrupted"
-        assert processes.folders(), "no private Ray was seen"
+        assert bool(processes.folders()) == (executor == "ray"), "a private Ray was seen iff on Ray"
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends Ctrl-C: to the driver's process group
         _, err = proc.communicate(timeout=60)
     finally:
@@ -115,3 +124,15 @@ def test_ctrl_c_stops_a_cluster_job_at_once_with_one_line_and_nothing_left(tmp_p
     left = processes.wait_gone(10)
     assert left == [], f"left running: {processes.describe(left)}"
     assert not any(f.exists() for f in processes.folders())
+    again = subprocess.run(
+        [*command, "--resume", "--progress", "none"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    order = job_order(folder)
+    texts = dict(zip(corpus.ids, corpus.texts, strict=True))
+    assert read_clusters(out) == cluster([texts[i] for i in order], ids=order).rows()

@@ -12,7 +12,7 @@ from .match import _limit, _score
 from .progress import JobProgress, add_progress_options
 
 STARTUP_SHARE = 0.3  # Ray's start taking this share of a job is said at the end
-INTERRUPTED = "Ray stopped; the passes finished so far are kept: run the same command with --resume to finish"
+INTERRUPTED = "stopped; the blocks finished so far are kept: run the same command with --resume to finish"
 
 EPILOG = """examples:
   copytrace cluster posts/ --out families-1                   # every .jsonl, .parquet and .txt below posts/
@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from ..batch import interrupts
 
-    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, Ray stopped, exit 130 within seconds
+    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, any Ray stopped, exit 130
         return _run(args)
 
 
