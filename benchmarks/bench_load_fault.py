@@ -41,7 +41,7 @@ from bench_core import Bigrams, corpus
 from sqlalchemy import insert, select, update
 
 import copytrace
-from copytrace.store import Store
+from copytrace.banks import Store
 from copytrace.store.api_keys import create_key
 from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
 

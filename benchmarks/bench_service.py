@@ -42,7 +42,8 @@ import httpx2
 from bench_core import Bigrams, corpus, make_queries
 
 import copytrace
-from copytrace.store import ItemRecord, Store
+from copytrace.banks import Store
+from copytrace.store import ItemRecord
 from copytrace.store.api_keys import create_key
 
 BANK = "generated"

@@ -5,9 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${COPYTRACE_DATA:-../shared/data}
+# Runs a command and says every 10 s that it still runs (pip and numba's first compile print nothing for minutes)
+ticking() {
+  local what=$1 status=0 ticker
+  shift
+  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s"; done) &
+  ticker=$!
+  "$@" || status=$?
+  kill "$ticker" 2> /dev/null || true
+  wait "$ticker" 2> /dev/null || true
+  return "$status"
+}
 echo "== installing copytrace in .venv (the first time: about a minute)"
 python3 -m venv .venv
-PYTHONUNBUFFERED=1 .venv/bin/python -m pip install --disable-pip-version-check -e . \
+PYTHONUNBUFFERED=1 ticking "pip install" .venv/bin/python -m pip install --disable-pip-version-check -e . \
   | { grep -v "^Requirement already satisfied" || true; }
 export PATH="$PWD/.venv/bin:$PATH"
 export COPYTRACE_DB=${COPYTRACE_DB:-$PWD/demo.db}
@@ -15,8 +26,8 @@ echo "== a new store: $COPYTRACE_DB (set COPYTRACE_DB for another)"
 rm -f "$COPYTRACE_DB" "$COPYTRACE_DB-wal" "$COPYTRACE_DB-shm"
 
 echo "== bank the original article (000: title and paragraphs)"
-echo "   (the first run after an install compiles copytrace's loops and caches them: a minute or so, silent)"
-copytrace bank add news "$DATA/canonical/000_ea7438489bd31fbe.txt"
+echo "   (the first run after an install compiles copytrace's loops and caches them: a minute or so)"
+ticking "compiling and banking" copytrace bank add news "$DATA/canonical/000_ea7438489bd31fbe.txt"
 echo
 echo "== match the republished copy (001: one line, licence footer); the passages that matched:"
 copytrace match --format text "$DATA/canonical/001_5e32e1b4a13a1b7e.txt"

@@ -25,7 +25,7 @@ def bank_files() -> list[Path]:
 
 
 def documents() -> list[dict[str, Any]]:
-    from copytrace.textio import read_text_file
+    from copytrace.text.textio import read_text_file
 
     su = [read_text_file(p).text for p in sorted((DATA / "corpora" / "state_union").glob("*.txt"))]
     a000 = read_text_file(CANONICAL_000).text
@@ -91,9 +91,9 @@ def read_rows(out: Path) -> list[dict[str, Any]]:
 def reference_rows(db: str, corpus: Path) -> list[dict[str, Any]]:
     """The rows of an in-process scan of ``corpus`` against bank ``ref`` of the store ``db``, without Ray:
     ``scan_block`` over every block, the step the Ray actors run."""
+    from copytrace.banks import Store
     from copytrace.batch.inputs import expand, plan
     from copytrace.batch.scan import ScanSettings, scan_block
-    from copytrace.store import Store
 
     store = Store(db)
     try:

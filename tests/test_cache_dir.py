@@ -1,5 +1,5 @@
-"""Snapshot folders (``copytrace.cache_dir``): private when made, refused when others can write to them, and
-cleared of what killed processes left, never of what a live one is writing."""
+"""Snapshot folders (``copytrace.banks.cache_dir``): private when made, refused when others can write to
+them, and cleared of what killed processes left, never of what a live one is writing."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from copytrace import fingerprint
-from copytrace.cache_dir import private_folder, remove_orphans
-from copytrace.fingerprint_batch import FingerprintBatch
+from copytrace.banks.cache_dir import private_folder, remove_orphans
+from copytrace.fingerprints.batch import FingerprintBatch
 from copytrace.index.snapshot_build import SnapshotBuilder
 
 # A process killed in the middle of writing a snapshot (``snapshot.writer``) and of building one
@@ -28,7 +28,7 @@ _KILLED = textwrap.dedent(
     import numpy as np
     from copytrace import fingerprint
     from copytrace.index import snapshot
-    from copytrace.fingerprint_batch import FingerprintBatch
+    from copytrace.fingerprints.batch import FingerprintBatch
     from copytrace.index.snapshot_build import SnapshotBuilder
     folder = sys.argv[1]
     fp = fingerprint("a text long enough to have a fingerprint of a few hashes in it, for the spill")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from copytrace import Fingerprint
-from copytrace.store import Store
-from copytrace.textio import read_text_file
+from copytrace.banks import Store
+from copytrace.text.textio import read_text_file
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA, FOOTER
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from copytrace import fingerprint
-from copytrace.exchange import ListRecord, write_list
-from copytrace.fingerprint import FingerprintParams
+from copytrace import DEFAULT_PARAMS, fingerprint
+from copytrace.fingerprints.exchange import ListRecord, write_list
+from copytrace.fingerprints.fingerprint import FingerprintParams
+from copytrace.store import Store
 
 from .conftest import CANONICAL_000, CANONICAL_001
 
@@ -52,21 +53,21 @@ def test_a_bad_busy_timeout_is_refused(cli, monkeypatch: pytest.MonkeyPatch, val
     assert code == 2 and "COPYTRACE_BUSY_TIMEOUT" in err
 
 
-def _corrupt_store(tmp_path: Path) -> dict[str, str]:
-    """A store whose bank row has a creation time no reader can parse: ``bank list`` fails unexpectedly."""
-    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
-    exe = [sys.executable, "-m", "copytrace.cli.main"]
-    subprocess.run(
-        [*exe, "bank", "add", "news", str(CANONICAL_000)], env=env, check=True, capture_output=True
-    )
-    with sqlite3.connect(tmp_path / "s.db") as conn:
+@pytest.fixture(scope="module")
+def corrupt_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A store whose bank row has a creation time no reader can parse: ``bank list`` fails unexpectedly.
+    Made once for the module: the commands run on it only read."""
+    tmp = tmp_path_factory.mktemp("corrupt")
+    with Store(str(tmp / "s.db")) as store:
+        store.create_bank("news", DEFAULT_PARAMS)
+    with sqlite3.connect(tmp / "s.db") as conn:
         conn.execute("UPDATE banks SET created_at = 'garbage'")
-    return env
+    return {**os.environ, "COPYTRACE_DB": str(tmp / "s.db"), "COPYTRACE_CACHE": str(tmp / "c")}
 
 
 @pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
-def test_an_internal_error_exits_2_with_one_line(tmp_path: Path, debug: list[str]) -> None:
-    env = _corrupt_store(tmp_path)
+def test_an_internal_error_exits_2_with_one_line(corrupt_store: dict[str, str], debug: list[str]) -> None:
+    env = corrupt_store
     proc = subprocess.run(
         [sys.executable, "-m", "copytrace.cli.main", *debug, "bank", "list"],
         env=env,

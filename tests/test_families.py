@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace import Index, fingerprint
-from copytrace.fingerprint import DEFAULT_PARAMS
+from copytrace.banks import Store
+from copytrace.banks.live import LiveIndex
+from copytrace.fingerprints.fingerprint import DEFAULT_PARAMS
+from copytrace.fingerprints.keys import PUBLIC_KEY
 from copytrace.index.families import Families
-from copytrace.keys import PUBLIC_KEY
 from copytrace.service import ServiceConfig, create_app
-from copytrace.service.live_index import LiveIndex
-from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 from copytrace.store.store import ItemRecord
 
@@ -302,8 +302,8 @@ def test_consecutive_adds_reuse_the_linking_index(
     reposts = list(versions_of_000(text_000, 6).items())
     store.add_items("news", _records(dict(reposts[:2])), create=DEFAULT_PARAMS)
     built = []
-    real = store._cached_index
-    monkeypatch.setattr(store, "_cached_index", lambda *a, **k: built.append(1) or real(*a, **k))
+    real = store.snapshots.index
+    monkeypatch.setattr(store.snapshots, "index", lambda *a, **k: built.append(1) or real(*a, **k))
     store.add_items("news", _records(dict(reposts[2:4])))
     store.add_items("news", _records(dict(reposts[4:5])))
     assert built == [] and store.get_item("news", "repost-04").links

@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from copytrace import DEFAULT_PARAMS, fingerprint
-from copytrace.keys import PUBLIC_KEY
+from copytrace.banks import Store
+from copytrace.banks.live import IndexNotReadyError, LiveIndex
+from copytrace.fingerprints.keys import PUBLIC_KEY
 from copytrace.service import ServiceConfig, create_app
-from copytrace.service.live_index import IndexNotReadyError, LiveIndex
-from copytrace.store import ItemRecord, Store
+from copytrace.store import ItemRecord
 from copytrace.store.api_keys import create_key
 from copytrace.store.feed import Change
 from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
@@ -336,7 +337,7 @@ def test_processes_of_one_server_map_one_snapshot(tmp_path: Path, speeches: tupl
         b.catch_up()
         for live in (a, b):
             assert live._index is not None
-            tags = live._index._main.tags
+            tags = live._index._contents.main.tags
             assert not tags.flags.writeable and not tags.flags.owndata  # a view of the mapped file
 
 
@@ -410,9 +411,9 @@ _TRUNCATED = textwrap.dedent(
     """
     import logging, os, sys
     from pathlib import Path
-    from copytrace.keys import PUBLIC_KEY
-    from copytrace.service.live_index import LiveIndex
-    from copytrace.store import Store
+    from copytrace.fingerprints.keys import PUBLIC_KEY
+    from copytrace.banks.live import LiveIndex
+    from copytrace.banks import Store
     logging.basicConfig(level=logging.WARNING)
     db, snap, texts = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     live = LiveIndex(Store(db), PUBLIC_KEY, snapshot_dir=str(snap))

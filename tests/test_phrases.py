@@ -21,8 +21,7 @@ from copytrace import (
     normalize,
 )
 from copytrace._phrase_search import is_common_word
-from copytrace.keys import Key
-from copytrace.phrase_normalize import phrase_normalize, phrase_tokens_many, skeleton
+from copytrace.fingerprints.keys import Key
 from copytrace.phrases import (
     PhraseFingerprint,
     PhraseTable,
@@ -33,6 +32,7 @@ from copytrace.phrases import (
     phrase_fingerprints,
     phrase_problem,
 )
+from copytrace.text.phrase_fold import phrase_normalize, phrase_tokens_many, skeleton
 
 VECTORS = json.loads((Path(__file__).parent / "golden" / "phrases_v1.json").read_text(encoding="utf-8"))
 PHRASE = "Death to the occupiers"
@@ -427,8 +427,8 @@ def test_the_cli_refuses_a_one_letter_phrase_in_one_line(cli, tmp_path: Path) ->
 def test_the_service_refuses_a_one_letter_phrase(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
+    from copytrace.banks import Store
     from copytrace.service import ServiceConfig, create_app
-    from copytrace.store import Store
     from copytrace.store.api_keys import create_key
 
     db = f"sqlite:///{tmp_path / 'store.db'}"

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from copytrace import fingerprint
-from copytrace.fingerprint import DEFAULT_PARAMS
-from copytrace.store import ItemRecord, Store
+from copytrace.banks import Store
+from copytrace.fingerprints.fingerprint import DEFAULT_PARAMS
+from copytrace.store import ItemRecord
 from copytrace.store.api_keys import create_key
 
 from . import server

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from copytrace.store import Store
+from copytrace.banks import Store
 from copytrace.store.api_keys import create_key
 
 from . import server
@@ -24,22 +24,22 @@ def test_workers_agree_and_acknowledged_items_survive_a_kill(
     with Store(db_url) as store:
         _, key = create_key(store, "ops", "admin")
     h = {"Authorization": f"Bearer {key}"}
-    names = sorted(state_union)[:40]
+    names = sorted(state_union)[:16]  # 8 added one by one, 8 in one bulk request
     proc, url = server.start(db_url, tmp_path, workers=2)
     acknowledged = []
     try:
         with httpx2.Client(base_url=url, headers=h, timeout=30) as c:
             assert c.post("/v1/banks", json={"name": "speeches"}).status_code == 201
-            for name in names[:20]:
+            for name in names[:8]:
                 r = c.post("/v1/banks/speeches/items", json={"id": name, "text": state_union[name]})
                 assert r.status_code == 201
                 acknowledged.append(name)
-            bulk = "\n".join(json.dumps({"id": n, "text": state_union[n]}) for n in names[20:])
-            assert c.post("/v1/banks/speeches/items:bulk", content=bulk).json()["added"] == 20
-            acknowledged += names[20:]
+            bulk = "\n".join(json.dumps({"id": n, "text": state_union[n]}) for n in names[8:])
+            assert c.post("/v1/banks/speeches/items:bulk", content=bulk).json()["added"] == 8
+            acknowledged += names[8:]
             # whichever worker answers, every acknowledged item is matchable within 5 s
             deadline = time.monotonic() + 5
-            for name in names[::4] * 2:
+            for name in names[::2] * 2:
                 while name not in [
                     m["item_id"]
                     for m in c.post("/v1/match", json={"text": state_union[name]}).json()["matches"]
@@ -51,6 +51,6 @@ def test_workers_agree_and_acknowledged_items_survive_a_kill(
     with Store(db_url) as store:
         assert sorted(i.item_id for i in store.iter_items("speeches")) == sorted(acknowledged)
     with server.serving(db_url, tmp_path) as url, httpx2.Client(base_url=url, headers=h) as c:
-        assert c.get("/health").json()["index"]["items"] == 40
+        assert c.get("/health").json()["index"]["items"] == 16
         actions = [e["action"] for e in c.get("/v1/audit?limit=200").json()["entries"]]
-        assert actions.count("add_item") == 20 and actions.count("add_items") == 1
+        assert actions.count("add_item") == 8 and actions.count("add_items") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -16,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from copytrace import fingerprint
+from copytrace.banks import Store
 from copytrace.service import ServiceConfig, create_app
-from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 
 from .postgres import PostgresServer, create_database, server_binaries
@@ -312,7 +313,7 @@ def test_an_item_added_through_one_instance_is_matchable_on_another(
         create_app(ServiceConfig(db=db_url, poll_seconds=0.2, snapshot_dir=str(tmp_path / f"s{n}")))
         for n in range(2)
     ]
-    names = sorted(state_union)[:30]
+    names = sorted(state_union)[18:30]  # the last matches none of the others, but for a quote
     with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
         for app in apps:
             assert app.state.ctx.live.wait_ready(30)
@@ -348,11 +349,11 @@ def test_an_item_added_through_one_instance_is_matchable_on_another(
             time.sleep(0.05)
         # incremental, not rebuilt: each instance applied one change per item
         assert apps[1].state.ctx.live.applied_changes <= len(names) + 2
-        assert a.get("/health").json()["index"]["items"] == b.get("/health").json()["index"]["items"] == 29
+        assert a.get("/health").json()["index"]["items"] == b.get("/health").json()["index"]["items"] == 11
     # a restart loads its snapshot and replays only what changed since
     with TestClient(create_app(ServiceConfig(db=db_url, snapshot_dir=str(tmp_path / "s0")))) as c:
         assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
-        assert c.get("/health").json()["index"]["items"] == 29
+        assert c.get("/health").json()["index"]["items"] == 11
 
 
 @pytest.mark.skipif(server_binaries() is None and not os.environ.get("CI"), reason="no PostgreSQL server")
@@ -510,11 +511,19 @@ def test_any_item_id_can_be_read_by_query(news: Service, text_001: str, item_id:
     assert r.status_code == 404
 
 
+def _unrelated_fingerprints(n: int, text: str) -> list[str]:
+    """Fingerprints of ``n`` seeded draws of ``text``'s words: no two share a passage, so a bulk load of them
+    links no versions (``n`` copies of one fingerprint are ``n`` versions, every pair of them linked)."""
+    rng = random.Random(n)
+    words = sorted(set(text.split()))
+    return [str(fingerprint(" ".join(rng.choices(words, k=30)))) for _ in range(n)]
+
+
 def test_bulk_a_bad_fingerprint_after_a_committed_batch_is_one_line_error(
     news: Service, text_001: str
 ) -> None:
-    fp = str(fingerprint(text_001))
-    lines = [json.dumps({"id": f"i{n}", "fingerprint": fp}) for n in range(1, 1501)]
+    fps = _unrelated_fingerprints(1500, text_001)
+    lines = [json.dumps({"id": f"i{n}", "fingerprint": fps[n - 1]}) for n in range(1, 1501)]
     lines[1199] = json.dumps({"id": "i1200", "fingerprint": "ctw1:n1:k0:w4:public:"})  # issue 14.4
     r = _bulk(news, "news", lines)
     out = r.json()
@@ -529,7 +538,8 @@ def test_bulk_caps_the_error_list_and_gives_every_refused_line_as_ranges(
     news: Service, text_001: str
 ) -> None:
     fp = str(fingerprint(text_001))
-    lines = [json.dumps({"id": f"i{n}", "fingerprint": fp}) for n in range(1, 1201)]
+    fps = _unrelated_fingerprints(1200, text_001)
+    lines = [json.dumps({"id": f"i{n}", "fingerprint": fps[n - 1]}) for n in range(1, 1201)]
     for n in range(1001, 1151):
         lines[n - 1] = "{}"  # 150 malformed lines in one run
     lines[1189] = json.dumps({"id": "000", "fingerprint": fp})  # a duplicate, refused by the store

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from copytrace import fingerprint
+from copytrace.banks import Store
 from copytrace.service import ServiceConfig, create_app
-from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 
 TEXT = (

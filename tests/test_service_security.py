@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from copytrace.banks import Store
 from copytrace.errors import CopytraceError
 from copytrace.service import ServiceConfig, create_app
 from copytrace.service.security import API_CSP, page_csp
-from copytrace.store import Store
 from copytrace.store.api_keys import create_key
 
 TEXT = (

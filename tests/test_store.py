@@ -24,9 +24,10 @@ from copytrace import (
     UnknownItemError,
     fingerprint,
 )
+from copytrace.banks import Store
 from copytrace.errors import InvalidNameError
-from copytrace.fingerprint import FingerprintParams
-from copytrace.store import ItemRecord, Store
+from copytrace.fingerprints.fingerprint import FingerprintParams
+from copytrace.store import ItemRecord
 
 
 @pytest.fixture
@@ -145,7 +146,8 @@ def test_a_crash_during_an_add_loses_nothing_acknowledged(db_url: str, text_000:
         f"""
         import os
         from copytrace import fingerprint, DEFAULT_PARAMS
-        from copytrace.store import Store, ItemRecord
+        from copytrace.banks import Store
+        from copytrace.store import ItemRecord
         store = Store({db!r})
         store.create_bank("b", DEFAULT_PARAMS)
         text = open({str(Path(__file__).parent / "golden" / "fingerprints_v1.json")!r}).read()
@@ -238,7 +240,8 @@ def test_a_first_add_killed_leaves_no_bank(db_url: str, text_000: str) -> None:
         f"""
         import os
         from copytrace import fingerprint, DEFAULT_PARAMS
-        from copytrace.store import Store, ItemRecord
+        from copytrace.banks import Store
+        from copytrace.store import ItemRecord
         store = Store({db_url!r})
         text = {text_000!r}
         def records():
@@ -386,9 +389,9 @@ def test_a_store_made_again_at_the_same_url_is_not_answered_from_the_old_cache(
         assert store.identity()[1] == generation and store.store_id != old_id
         index = store.build_index()
         assert index.match(speech) == [] and [m.item_id for m in index.match(text_001)] == ["new"]
-        cached = list(Path(os.environ["COPYTRACE_CACHE"]).glob(store._cache_prefix() + "*.ctidx"))
+        cached = list(Path(os.environ["COPYTRACE_CACHE"]).glob(store.snapshots.prefix() + "*.ctidx"))
         assert [p.name for p in cached] == [
-            store._cache_path(["news"], DEFAULT_PARAMS, 1, store.store_id).name
+            store.snapshots.path(["news"], DEFAULT_PARAMS, 1, store.store_id).name
         ]
 
 
@@ -406,8 +409,8 @@ def test_a_snapshot_of_another_store_at_the_cache_path_is_not_believed(
         a.add_items("news", [_rec("a-item", speech)], create=DEFAULT_PARAMS)
         b.add_items("news", [_rec("b-item", text_000)], create=DEFAULT_PARAMS)
         a.build_index()
-        (theirs,) = Path(os.environ["COPYTRACE_CACHE"]).glob(a._cache_prefix() + "*.ctidx")
-        ours = b._cache_path(["news"], DEFAULT_PARAMS, b.generation(), b.store_id)
+        (theirs,) = Path(os.environ["COPYTRACE_CACHE"]).glob(a.snapshots.prefix() + "*.ctidx")
+        ours = b.snapshots.path(["news"], DEFAULT_PARAMS, b.generation(), b.store_id)
         if how == "copied":
             shutil.copyfile(theirs, ours)
         else:

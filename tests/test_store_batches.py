@@ -1,6 +1,7 @@
 """Stored fingerprints read in batches are the rows ``iter_parsed_fingerprints`` gives: in runs of one bank
-(``copytrace.store.batches``), or in chunks read with Core statements (``Store.iter_fingerprint_batches``,
-on SQLite and PostgreSQL); a row that does not parse is reported and left out."""
+(``copytrace.banks.build.stored_batches``), or in chunks read with Core statements
+(``Store.iter_fingerprint_batches``, on SQLite and PostgreSQL); a row that does not parse is reported and
+left out."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 from sqlalchemy import update
 
 from copytrace import DEFAULT_PARAMS, ParameterMismatchError, UnknownBankError, fingerprint
+from copytrace.banks import Store
+from copytrace.banks.build import stored_batches
 from copytrace.errors import CopytraceError
-from copytrace.fingerprint import FingerprintParams
-from copytrace.store import ItemRecord, Store
-from copytrace.store.batches import fingerprint_batches
+from copytrace.fingerprints.fingerprint import FingerprintParams
+from copytrace.store import ItemRecord
 from copytrace.store.models import ItemRow
 
 from .test_live_index import _insert_raw
@@ -37,9 +39,7 @@ def test_batches_are_the_parsed_rows(tmp_path: Path, state_union: dict[str, str]
         store.add_items("b", [ItemRecord("late", fingerprint(state_union[names[0]]), None)])
         bad: list[tuple[str, str, CopytraceError]] = []
         got = list(
-            fingerprint_batches(
-                store, ["a", "b"], DEFAULT_PARAMS, on_bad=lambda *row: bad.append(row), size=size
-            )
+            stored_batches(store, ["a", "b"], DEFAULT_PARAMS, on_bad=lambda *row: bad.append(row), size=size)
         )
         want = list(store.iter_parsed_fingerprints(["a", "b"]))
     assert [(b, i) for b, i, _ in bad] == [("a", "broken")]

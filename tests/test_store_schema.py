@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from copytrace import DEFAULT_PARAMS, StoreError, fingerprint
-from copytrace.store import ItemRecord, Store
+from copytrace.banks import Store
+from copytrace.store import ItemRecord
 from copytrace.store.schema import SCHEMA_HEAD
 from copytrace.store.store import _alembic_config, to_url
 

@@ -28,9 +28,9 @@ from ..errors import (
     RecordError,
     UnknownBankError,
 )
-from ..keys import PUBLIC_KEY, Key
+from ..fingerprints.keys import PUBLIC_KEY, Key
+from ..fingerprints.records import iter_records
 from ..names import check_bank_name, item_id_problem
-from ..records import iter_records
 from .common import (
     Exit,
     HelpFormatter,
@@ -47,8 +47,9 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..fingerprint import FingerprintParams
-    from ..store import ItemRecord, Store
+    from ..banks import Store
+    from ..fingerprints.fingerprint import FingerprintParams
+    from ..store import ItemRecord
 
 MAX_CHANGED_NOTES = 10
 """Changed items named one note each; the rest are counted in one more note."""
@@ -211,7 +212,7 @@ def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> No
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from ..fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
+    from ..fingerprints.fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
     from ..phrases import item_phrase
     from ..store import ItemRecord
 
@@ -295,7 +296,7 @@ def _is_phrase_bank(store: Store, bank: str) -> bool:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from ..fingerprint import FingerprintParams
+    from ..fingerprints.fingerprint import FingerprintParams
 
     check_bank_name(args.bank)
     key = load_key(args)
@@ -390,7 +391,7 @@ def _jsonl_records(
     bad: Callable[[str, CopytraceError], None],
     phrase_bank: bool,
 ) -> Iterator[ItemRecord]:
-    from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
+    from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
     from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
     from ..store import ItemRecord
 
@@ -540,7 +541,7 @@ def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..exchange import ListRecord, write_list
+    from ..fingerprints.exchange import ListRecord, write_list
 
     store = open_store(args)
     info = store.bank(args.bank)
@@ -561,7 +562,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..exchange import read_list
+    from ..fingerprints.exchange import read_list
     from ..store import ItemRecord
 
     key = load_key(args)

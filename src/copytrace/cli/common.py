@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError
-from ..keys import Key
-from ..textio import DEFAULT_MAX_BYTES, DecodedText, read_stdin, read_text_file
+from ..fingerprints.keys import Key
+from ..text.textio import DEFAULT_MAX_BYTES, DecodedText, read_stdin, read_text_file
 
 if TYPE_CHECKING:
     from rich.progress import ProgressColumn
 
-    from ..store import Store
+    from ..banks import Store
 
 T = TypeVar("T")
 
@@ -193,7 +193,7 @@ def open_store(args: argparse.Namespace, *, create: bool = False, migrate: bool 
     without it such a store is an error that says how to upgrade it, so commands that read never change a
     store.  A database that is not a copytrace store is always refused and left as it is.
     """
-    from ..store import Store
+    from ..banks import Store
 
     store = Store(
         getattr(args, "db", None),

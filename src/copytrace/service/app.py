@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..banks import IndexNotReadyError, LiveIndex, Store
 from ..errors import (
     BankExistsError,
     CopytraceError,
@@ -34,15 +35,13 @@ from ..errors import (
     UnknownBankError,
     UnknownItemError,
 )
-from ..keys import PUBLIC_KEY, Key
-from ..store import Store
+from ..fingerprints.keys import PUBLIC_KEY, Key
 from ..store.api_keys import ApiKey, UnknownKeyError
 from . import api, auth
 from .auth import KeyCache
 from .config import ServiceConfig
 from .context import ServiceContext
 from .limits import BodyLimit
-from .live_index import IndexNotReadyError, LiveIndex
 from .metrics import Metrics
 from .security import SecurityHeaders, add_local_docs, html_page
 

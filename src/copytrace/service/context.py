@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from ..keys import Key
-from ..store import Store
+from ..banks import LiveIndex, Store
+from ..fingerprints.keys import Key
 from .config import ServiceConfig
-from .live_index import LiveIndex
 from .metrics import Metrics
 
 

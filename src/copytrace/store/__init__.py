@@ -1,4 +1,4 @@
-"""Embedded and server storage of banks and items (SQLAlchemy + Alembic)."""
+"""Persistence of banks and items (SQLAlchemy + Alembic): no index is made here (``copytrace.banks``)."""
 
 from .store import BankInfo, ItemRecord, Store, default_url
 

@@ -63,7 +63,8 @@ class ItemRow(Base):
     fingerprint: Mapped[str] = mapped_column(Text)
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    # ids of the bank's items this one is a version of, found when it was added (copytrace.index.families)
+    # ids of the items of the bank this one is a version of, found when it was added
+    # (copytrace.banks.linking)
     links: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # the item's phrase fingerprint, when it is matched as a phrase (copytrace.phrases)
     phrase: Mapped[str | None] = mapped_column(Text, nullable=True)

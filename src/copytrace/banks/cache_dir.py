@@ -26,7 +26,7 @@ import stat
 import time
 from pathlib import Path
 
-from .index.snapshot_build import BUILD_PREFIX
+from ..index.snapshot_build import BUILD_PREFIX
 
 log = logging.getLogger("copytrace.cache")
 

@@ -1,4 +1,5 @@
-"""The service's index, kept current by following the store's change feed.
+"""A live index: the index of every bank made with one key and parameters, kept current by following the
+store's change feed (the service holds one per process).
 
 On start it loads the newest snapshot it saved before (or builds from the stored fingerprints), then
 applies, in order, every change made after the generation it holds: an item added or removed through any
@@ -10,14 +11,14 @@ absent item is nothing), which is what makes a snapshot at least as new as its g
 While the store is unreachable the index keeps answering from what it holds and the follower retries
 until the store is back.
 
-Three promises keep it serving (issue #14):
+Three promises keep it serving:
 
 - **Nothing stored stops it.** An item whose stored fingerprint cannot be parsed or indexed (a bad import,
   a store written by an older version) is *quarantined*: skipped, logged once with its bank and id, and
   listed in ``state().quarantine``; the build and the follower go on.  Any other failure of the follower
   is logged and the follower starts again (``state().failure`` says why until it succeeds).
 - **Queries never wait for each other.** Queries share the index; applying changes takes it alone, and
-  leaves it flushed, so a query only reads (see ``_SharedLock``).  The numba kernels release the GIL, so
+  leaves it flushed, so a query only reads (see ``shared_lock``).  The numba kernels release the GIL, so
   queries in the server's thread pool run in parallel.
 - **Ready means caught up.** ``ready`` turns True only once the index reflects the store's generation as
   read at start; until then ``match`` raises ``IndexNotReadyError`` (503 with ``Retry-After``).
@@ -26,48 +27,42 @@ A snapshot is believed only for the store it was made from: it records the store
 (``origin``), and one of another store (a store deleted and made again at the same URL, a file copied or
 linked into the folder) is deleted and the index built from the store, with one warning.  A store replaced
 under a running service is noticed at the next poll (its id changed): the index is built again, and not
-ready meanwhile.  The snapshot folder must be private (``copytrace.cache_dir``); what dead processes left in
-it is removed at start.  The mapped snapshot is checked at every poll: if another program truncated or
-rewrote it, the index stops answering from it and is built again (``docs/service.md``: a query that touches
-a truncated page first dies of SIGBUS, and how the service recovers from that).
+ready meanwhile.  The snapshot files are kept by ``live_snapshots``; the folder must be private
+(``copytrace.banks.cache_dir``); what dead processes left in it is removed at start.  The mapped snapshot
+is checked at every poll: if another program truncated or rewrote it, the index stops answering from it and
+is built again (``docs/service.md``: a query that touches a truncated page first dies of SIGBUS, and how
+the service recovers from that).
 """
 
 from __future__ import annotations
 
 import faulthandler
-import fcntl
-import hashlib
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..cache_dir import private_folder, remove_orphans
 from ..errors import CopytraceError
-from ..fingerprint import Fingerprint, FingerprintParams
+from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
+from ..fingerprints.keys import Key
 from ..index import Index
 from ..index.match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from ..index.snapshot import SnapshotError, StaleSnapshotError
-from ..index.snapshot_build import SnapshotBuilder
-from ..keys import Key
-from ..phrases import PhraseFingerprint, PhraseParams
-from ..store import Store
-from ..store.batches import Batch, fingerprint_batches
+from ..phrases import PhraseFingerprint
 from ..store.feed import Change, changes_since
+from .build import build_in_memory, build_snapshot, origin
+from .cache_dir import remove_orphans
+from .live_snapshots import LiveSnapshots, Mapped, read_quarantine, write_quarantine
+from .shared_lock import SharedLock
+from .store import Store
 
 log = logging.getLogger("copytrace.service")
 
 _CHUNK = 2000  # changes applied per hold of the index lock, so queries interleave with a long catch-up
 _QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
-_SNAPSHOT_SUFFIX = ".ctidx"
-_BUILD_CHUNK = 50_000  # stored items read and parsed together when the index is built
 _MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
 
 
@@ -102,59 +97,6 @@ class IndexState:
         return self.last_sync is None or now - self.last_sync > self.max_lag_seconds
 
 
-class _SharedLock:
-    """A readers-writer lock: queries share the index, applying changes takes it alone.
-
-    A writer waits for the queries in progress and holds new ones back while it waits, so a steady stream
-    of queries cannot starve the follower; but only for ``patience`` seconds at a time.  Behind a query that
-    runs long it lets new queries in again for ``patience`` and then retries, so no query is held up for
-    the whole duration of another.
-    """
-
-    def __init__(self, patience: float = 0.05) -> None:
-        self.patience = patience
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        def free() -> bool:
-            return not self._writing and self._readers == 0
-
-        with self._cond:
-            while True:
-                self._writers_waiting += 1
-                got = self._cond.wait_for(free, timeout=self.patience)
-                self._writers_waiting -= 1
-                if got:
-                    break
-                self._cond.notify_all()  # a query runs long: let the queries held back in meanwhile
-                if self._cond.wait_for(free, timeout=self.patience):
-                    break
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 def _unindexable(fp: Fingerprint, params: FingerprintParams) -> str | None:
     """Why the index cannot hold ``fp`` (checked before ``Index.add``, which would fail part-way), or None."""
     if fp.params != params:
@@ -166,22 +108,6 @@ def _unindexable(fp: Fingerprint, params: FingerprintParams) -> str | None:
     if len(fp) and (int(fp.positions[0]) < 0 or int(fp.positions[-1]) > fp.n_tokens - params.k):
         return "positions out of range"
     return None
-
-
-def _quarantine_path(snapshot: Path) -> Path:
-    """The items quarantined when ``snapshot`` was saved, beside it: they are not in it, and a start from
-    it replays only newer changes, so without this list it would forget them."""
-    return snapshot.with_suffix(".quarantine.json")
-
-
-def _read_quarantine(snapshot: Path) -> dict[tuple[str, str], str]:
-    path = _quarantine_path(snapshot)
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-        return {(str(b), str(i)): str(r) for b, i, r in rows}
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("ignoring unreadable quarantine list %s: %s", path, exc)
-        return {}
 
 
 def _reason(exc: BaseException) -> str:
@@ -211,9 +137,9 @@ class LiveIndex:
         self.poll_seconds = poll_seconds
         self.max_lag_seconds = max(5.0, 10 * poll_seconds) if max_lag_seconds is None else max_lag_seconds
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
-        self._snapshots_usable: bool | None = None  # the folder checked private (once)
+        self.snapshots = LiveSnapshots(self.snapshot_dir, store.url, self.params)
         self._store_id: str | None = None  # the store the index was built from
-        self._mapped: _Mapped | None = None  # the snapshot file the index maps, watched at every poll
+        self._mapped: Mapped | None = None  # the snapshot file the index maps, watched at every poll
         self._index: Index | None = None
         self._ready = False
         self._generation = 0
@@ -225,7 +151,7 @@ class LiveIndex:
         self._our_banks: set[str] = set()  # banks made with ``params``: the others' changes are skipped
         self._phrase_banks: set[str] = set()  # phrase banks: their items are reported as phrases only
         self._quarantine: dict[tuple[str, str], str] = {}
-        self._index_lock = _SharedLock()  # the index: queries share it, changes take it alone
+        self._index_lock = SharedLock()  # the index: queries share it, changes take it alone
         self._sync_lock = threading.Lock()  # one catch-up at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -320,11 +246,11 @@ class LiveIndex:
         """Note that the index now maps the snapshot at ``path`` (None: it is held in memory), to watch it."""
         if self._mapped is not None:
             self._mapped.close()
-        self._mapped = None if path is None else _Mapped.watch(path)
+        self._mapped = None if path is None else Mapped.watch(path)
 
     def _origin(self, generation: int) -> dict[str, object]:
         """What a snapshot of this index records of its source: checked before one is mapped."""
-        return {"store": self._store_id, "generation": generation, "banks": "*", "params": str(self.params)}
+        return origin(self._store_id or "", generation, "*", self.params)
 
     def _replay(self, after: int, upto: int) -> None:
         batch: list[Change] = []
@@ -384,28 +310,8 @@ class LiveIndex:
     def _banks(self) -> list[str]:
         return [name for name, p in self.store.bank_params().items() if p == self.params]
 
-    def _snapshot_stem(self) -> Path | None:
-        """``<dir>/live-<store, store id and params digest>``: snapshots are ``<stem>-g<generation>.ctidx``.
-        None without a snapshot folder, or when the folder is not private (``cache_dir.private_folder``)."""
-        if self.snapshot_dir is None or self._store_id is None:
-            return None
-        if self._snapshots_usable is None:
-            self._snapshots_usable = private_folder(self.snapshot_dir)
-        if not self._snapshots_usable:
-            return None
-        return self.snapshot_dir / f"{self._stem_prefix()}{self._store_id[:12]}"
-
-    def _stem_prefix(self) -> str:
-        """``live-<store URL and params digest>-``: the snapshots of every store that was at the URL."""
-        return f"live-{hashlib.sha256(f'{self.store.url}|{self.params}'.encode()).hexdigest()[:24]}-"
-
-    def _remove_other_stores(self, stem: Path) -> None:
-        """Delete the snapshots of the stores that were at this URL before (other store ids)."""
-        for path in stem.parent.glob(self._stem_prefix() + "*"):
-            ours = path.name.startswith(stem.name + "-g") or path.name.startswith(stem.name + ".")
-            if not ours:
-                log.info("deleting %s: a snapshot of a store that was at %s before", path, self.store.url)
-                path.unlink(missing_ok=True)
+    def _stem(self) -> Path | None:
+        return self.snapshots.stem(self._store_id)
 
     def _load_or_build(self, upto: int) -> None:
         """Map the newest snapshot, or build the index from the store, save it as a snapshot and map that.
@@ -415,11 +321,11 @@ class LiveIndex:
         A snapshot that cannot be read (damaged, truncated, of another format) is set aside with a warning
         and the index is built again from the store: a snapshot is a cache, never the record."""
         started = time.monotonic()
-        with self._snapshot_lock(wait=True) as locked:
-            stem = self._snapshot_stem()
+        stem = self._stem()
+        with self.snapshots.lock(stem, wait=True) as locked:
             if locked and stem is not None:
                 remove_orphans(stem.parent)
-                self._remove_other_stores(stem)
+                self.snapshots.remove_other_stores(stem)
             index, generation = self._load_newest(upto)
             built = index is None
             self._our_banks = set(self._banks())
@@ -449,23 +355,27 @@ class LiveIndex:
             self._save_snapshot()  # else the old snapshot loads about as fast
 
     def _build(self, locked: bool, generation: int) -> Index:
-        """The index of every stored item of our banks, read in chunks and parsed together: written straight
-        to the snapshot of ``generation`` (the store's, read before) and mapped when this process holds the
-        snapshot lock, else built in memory.  An item whose stored fingerprint does not parse is
-        quarantined."""
-        stem = self._snapshot_stem()
+        """The index of every stored item of our banks (``build``): written straight to the snapshot of
+        ``generation`` (the store's, read before) and mapped when this process holds the snapshot lock, else
+        built in memory.  An item whose stored fingerprint or phrase cannot be used is quarantined."""
+
+        def bad(bank: str, item_id: str, exc: CopytraceError) -> None:
+            self._quarantine_item(bank, item_id, _reason(exc))
+
+        stem = self._stem()
         if locked and stem is not None:
-            path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
+            path = self.snapshots.path(stem, generation)
             try:
-                with SnapshotBuilder(path, self.params, origin=self._origin(generation)) as builder:
-                    for bank, ids, batch, links in self._stored_batches():
-                        builder.add(bank, ids, batch, links)
-                    phrases = self._stored_phrases()
-                    for kind in (False, True):
-                        builder.add_phrases(
-                            [x for x in phrases if (x[0] in self._phrase_banks) == kind], phrase_only=kind
-                        )
-                self._write_quarantine(path)
+                build_snapshot(
+                    self.store,
+                    path,
+                    self.params,
+                    self._our_banks,
+                    phrase_banks=self._phrase_banks,
+                    origin=self._origin(generation),
+                    on_bad=bad,
+                )
+                write_quarantine(path, self._quarantine)
                 index = Index.load(
                     path,
                     key=self.key,
@@ -477,59 +387,27 @@ class LiveIndex:
                 return index
             except (OSError, SnapshotError) as exc:
                 log.warning("cannot write an index snapshot to %s (building in memory): %s", path, exc)
-        index = Index(
+        index = build_in_memory(
+            self.store,
+            self.params,
+            self._our_banks,
             key=self.key,
-            k=self.params.k,
-            window=self.params.window,
             match_params=self.match_params,
-            keep_text=False,
-            text_lookup=self.store.text,
+            phrase_banks=self._phrase_banks,
+            on_bad=bad,
         )
-        for bank, ids, batch, links in self._stored_batches():
-            index.add_batch(ids, batch, bank=bank, links=links)
-        for x in self._stored_phrases():
-            if (x[0], x[1]) in index:
-                index.add_phrases([x], phrase_only=x[0] in self._phrase_banks)
         self._map(None)
         return index
-
-    def _stored_phrases(self) -> list[tuple[str, str, PhraseFingerprint]]:
-        """The stored phrases of our banks (``copytrace.phrases``); an unusable one quarantines its item."""
-
-        def bad(bank: str, item_id: str, exc: CopytraceError) -> None:
-            self._quarantine_item(bank, item_id, _reason(exc))
-
-        want = PhraseParams(key_id=self.params.key_id)
-        out = []
-        for bank, item_id, fp in self.store.iter_phrases(self._our_banks, on_bad=bad):
-            if fp.params == want:
-                out.append((bank, item_id, fp))
-            else:
-                bad(bank, item_id, CopytraceError(f"phrase made with {fp.params}, not {want}"))
-        return out
-
-    def _stored_batches(self) -> Iterator[Batch]:
-        """The stored items of our banks in batches; those that cannot be parsed are quarantined."""
-
-        def bad(bank: str, item_id: str, exc: CopytraceError) -> None:
-            self._quarantine_item(bank, item_id, _reason(exc))
-
-        return fingerprint_batches(self.store, self._our_banks, self.params, on_bad=bad, size=_BUILD_CHUNK)
 
     def _quarantine_item(self, bank: str, item_id: str, reason: str) -> None:
         if (bank, item_id) not in self._quarantine:
             log.warning("quarantined item %r of bank %r: cannot index it: %s", item_id, bank, reason)
         self._quarantine[(bank, item_id)] = reason
 
-    def _write_quarantine(self, snapshot: Path) -> None:
-        quarantine = [[b, i, r] for (b, i), r in self._quarantine.items()]
-        if quarantine:
-            _quarantine_path(snapshot).write_text(json.dumps(quarantine), encoding="utf-8")
-
     def _load_newest(self, upto: int) -> tuple[Index | None, int]:
         """The newest snapshot at most ``upto`` mapped, with its generation; (None, 0) if there is none
         that reads."""
-        newest = self._newest_snapshot(upto)
+        newest = self.snapshots.newest(self._stem(), upto)
         if newest is None:
             return None, 0
         path, generation = newest
@@ -555,52 +433,9 @@ class LiveIndex:
             except OSError as move:
                 log.warning("cannot set the unreadable snapshot aside: %s", move)
             return None, 0
-        self._quarantine = _read_quarantine(path)
+        self._quarantine = read_quarantine(path)
         self._map(path)
         return index, generation
-
-    @contextmanager
-    def _snapshot_lock(self, *, wait: bool) -> Iterator[bool]:
-        """Hold ``<stem>.lock`` (an advisory lock the system drops if its process dies): yields whether it
-        is held.  ``wait`` blocks while another process holds it; otherwise it gives up at once."""
-        stem = self._snapshot_stem()
-        if stem is None:
-            yield False
-            return
-        try:
-            flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(stem.with_name(stem.name + ".lock"), flags, 0o600)
-        except OSError as exc:
-            log.warning("cannot use the snapshot directory %s: %s", stem.parent, exc)
-            yield False
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # releases the lock
-
-    def _newest_snapshot(self, upto: int) -> tuple[Path, int] | None:
-        stem = self._snapshot_stem()
-        if stem is None or not stem.parent.is_dir():
-            return None
-        prefix = stem.name + "-g"
-        found = []
-        for p in stem.parent.glob(prefix + "*" + _SNAPSHOT_SUFFIX):
-            try:
-                g = int(p.name[len(prefix) : -len(_SNAPSHOT_SUFFIX)])
-            except ValueError:
-                continue
-            if g <= upto:
-                found.append((g, p))
-        if not found:
-            return None
-        g, p = max(found)
-        return p, g
 
     def _save_snapshot(self) -> None:
         """Save the index for the next start and map it in place of the one in memory (best effort).
@@ -612,7 +447,7 @@ class LiveIndex:
         index = self._index
         if index is None:
             return
-        with self._snapshot_lock(wait=False) as locked:
+        with self.snapshots.lock(self._stem(), wait=False) as locked:
             if not locked:
                 return  # another process is saving it
             with self._index_lock.exclusive():
@@ -628,29 +463,23 @@ class LiveIndex:
 
         Quarantined items are not in the index, so not in the snapshot: a start from it does not list them
         again (their changes are older), so they are written beside it."""
-        stem = self._snapshot_stem()
+        stem = self._stem()
         if stem is None:
             return index
-        path = stem.with_name(f"{stem.name}-g{generation}{_SNAPSHOT_SUFFIX}")
-        origin = self._origin(generation)
+        path = self.snapshots.path(stem, generation)
+        source = self._origin(generation)
         try:
             if not path.exists():
-                index.save(path, origin=origin)
-                self._write_quarantine(path)
+                index.save(path, origin=source)
+                write_quarantine(path, self._quarantine)
             mapped = Index.load(
-                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text, origin=origin
+                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text, origin=source
             )
         except (OSError, CopytraceError) as exc:
             log.warning("cannot save an index snapshot to %s: %s", path, exc)
             return index
         self._map(path)
-        for old in [
-            *stem.parent.glob(f"{stem.name}-g*{_SNAPSHOT_SUFFIX}"),
-            *stem.parent.glob(f"{stem.name}-g*.npz"),
-        ]:
-            if old != path:  # older snapshots, and those of the format before
-                old.unlink(missing_ok=True)
-                _quarantine_path(old).unlink(missing_ok=True)
+        self.snapshots.drop_others(stem, path)
         return mapped
 
     # -------------------------------------------------------------------------------------- queries
@@ -720,49 +549,6 @@ class LiveIndex:
             quarantine=listed,
             max_lag_seconds=self.max_lag_seconds,
         )
-
-
-@dataclass
-class _Mapped:
-    """The snapshot file an index maps, held open: its size and modification time when it was mapped.
-
-    The file may be deleted meanwhile (a newer snapshot replaced it): the open descriptor still tells what
-    the mapping reads.  A change means another program wrote to it, which snapshots never are."""
-
-    path: Path
-    fd: int
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def watch(cls, path: Path) -> _Mapped | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return None
-        info = os.fstat(fd)
-        return cls(path, fd, info.st_size, info.st_mtime_ns)
-
-    def changed(self) -> str | None:
-        """What changed since the file was mapped (its size, or its contents), or None."""
-        info = os.fstat(self.fd)
-        if info.st_size != self.size:
-            return f"{self.size} bytes when mapped, {info.st_size} now"
-        if info.st_mtime_ns != self.mtime_ns:
-            return "written to since it was mapped"
-        return None
-
-    def set_aside(self) -> None:
-        """Rename the file ``<name>.damaged`` (when it is still the one mapped), so that it is not mapped
-        again, and kept for a look."""
-        try:
-            if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self.fd).st_ino:
-                self.path.replace(self.path.with_name(self.path.name + ".damaged"))
-        except OSError as exc:
-            log.warning("cannot set the changed snapshot %s aside: %s", self.path, exc)
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 class IndexNotReadyError(CopytraceError):

@@ -1,0 +1,148 @@
+"""The store with its bank layer: what ``copytrace.store.Store`` persists, and the indexes of its banks.
+
+Adding items is a straight way down: the items are fingerprinted by the caller, linked against the index of
+their bank (``linking``), and persisted (``copytrace.store``).  A search chooses its banks (``selection``)
+and gets their index from the cache of snapshots (``cache``), built from the stored fingerprints when the
+store has changed (``build``).  A running service follows the store into its live index (``live``) and
+lends it to the store for linking (``find_versions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..fingerprints.fingerprint import FingerprintParams
+from ..fingerprints.keys import Key, as_key
+from ..index import Index
+from ..index.match import DEFAULT_MATCH_PARAMS, MatchParams
+from ..names import check_bank_name, check_item_id
+from ..store.store import DEFAULT_BUSY_TIMEOUT, ItemRecord
+from ..store.store import Store as StoredBanks
+from .cache import SnapshotCache
+from .linking import Linker, VersionFinder, check_phrase_keys, count_families
+from .selection import BankSelection, banks_for, search_params
+
+
+class Store(StoredBanks):
+    """Banks and items in a SQL database (``copytrace.store.Store``), with the indexes of the banks.
+
+    ``add_items`` finds each new item's links (the items of its bank it is a version of) before storing
+    it; ``build_index`` gives the index of banks, from the cache of snapshots while the store is unchanged;
+    ``delete_bank`` and ``vacuum`` also delete the cached snapshots no one will load again.
+    """
+
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        create: bool = True,
+        migrate: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        super().__init__(db, create=create, migrate=migrate, busy_timeout=busy_timeout)
+        self.snapshots = SnapshotCache(self)
+        self.linker = Linker(self, self.snapshots)
+
+    @property
+    def find_versions(self) -> VersionFinder | None:
+        """How added items find the versions already in their bank: a running service sets its live
+        index here (``LiveIndex.versions_of``); when None, an index of the bank is built or loaded from the
+        cache."""
+        return self.linker.find_versions
+
+    @find_versions.setter
+    def find_versions(self, finder: VersionFinder | None) -> None:
+        self.linker.find_versions = finder
+
+    # ------------------------------------------------------------------------------------------- items
+    def add_items(
+        self,
+        bank: str,
+        records: Iterable[ItemRecord],
+        *,
+        replace: bool = False,
+        create: FingerprintParams | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """Store items in one transaction, each with the links to the versions of it its bank holds (found
+        outside the transaction, against the bank's index and the items before it in this call).
+
+        On any error nothing of this call is stored; see ``copytrace.store.Store.add_items`` for the rest.
+        """
+        if create is not None:
+            check_bank_name(bank)
+        records = list(records)
+        for rec in records:
+            check_item_id(rec.item_id)
+        stored = self.bank_param_strings([bank]).get(bank)  # the bank's parameters, None for a new bank
+        linked = self.linker.with_links(bank, stored, create, records)
+        generation = None
+        try:
+            check_phrase_keys(stored, create, linked)
+            n, generation = self.write_items(bank, linked, replace=replace, create=create, actor=actor)
+        finally:
+            self.linker.committed(generation)  # the linking index holds items only if they are stored
+        return n
+
+    def family_counts(self) -> dict[str, int]:
+        """Number of copy families in each bank, derived from the items' stored links."""
+        return {name: count_families(items) for name, items in self.bank_links().items()}
+
+    def delete_bank(self, name: str, *, actor: str | None = None) -> int:
+        """Delete a bank and its items, and the cached indexes no one will load again (``prune_cache``);
+        returns how many items went with it.  The database file keeps its size until ``vacuum``."""
+        n = super().delete_bank(name, actor=actor)
+        self.snapshots.prune()
+        return n
+
+    def vacuum(self) -> tuple[int, int] | None:
+        """``prune_cache``, then ``copytrace.store.Store.vacuum``: the space of deleted rows back to the
+        operating system (SQLite: the bytes of the database file and its log before and after)."""
+        self.snapshots.prune()
+        return super().vacuum()
+
+    # ------------------------------------------------------------------------------------------- index
+    def banks_for(self, params: FingerprintParams) -> BankSelection:
+        """The banks made with exactly ``params`` (key, k, window and versions) and the others, left out."""
+        return banks_for(self, params)
+
+    def build_index(
+        self,
+        banks: Iterable[str] | None = None,
+        *,
+        key: Key | str | bytes | None = None,
+        match_params: MatchParams = DEFAULT_MATCH_PARAMS,
+        cache: bool = True,
+    ) -> Index:
+        """An index over the items of ``banks`` (default: the banks made with this key, default k and window).
+
+        Named banks must share their parameters and be made with ``key``, else ``ParameterMismatchError``
+        names the banks and both parameter strings.  With no bank named, banks made with other parameters
+        (key, k, window or version; ``banks_for``) are left out, and when the store has banks but none of
+        them can be searched that is a ``ParameterMismatchError`` too.  An item whose stored fingerprint
+        cannot be parsed or indexed is skipped with a warning (``quarantine``).  With ``cache``, the index is
+        saved under ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``) for the store's current
+        generation and loaded from there until the store changes, so a command starts in a fraction of the
+        time a rebuild takes (``copytrace.banks.cache``).
+        """
+        key_ = as_key(key)
+        if banks is None:
+            selection = banks_for(self, FingerprintParams(key_id=key_.key_id))
+            if not selection.searched and selection.left_out:
+                raise selection.nothing_searchable()
+            names = selection.searched
+        else:
+            names = list(dict.fromkeys(banks))
+        p = search_params(self, names, key_)
+        if p is None:  # no bank: an empty index that fingerprints with the key
+            return Index(key=key_, match_params=match_params, keep_text=False, text_lookup=self.text)
+        return self.snapshots.index(names, p, key_, match_params, cache=cache)
+
+    def prune_cache(self) -> int:
+        """Delete this store's cached indexes of generations older than the current one, and those of a
+        store that was at its URL before (another store id); returns how many.
+
+        Every change raises the generation and an index is cached for one generation, so those files are
+        never loaded again.  Indexes are also pruned whenever one is cached and when a bank is deleted.
+        """
+        return self.snapshots.prune()

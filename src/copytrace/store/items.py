@@ -1,0 +1,257 @@
+"""Stored items as records, and the readers of them: one item, a bank's items, texts, and every
+fingerprint and phrase of some banks streamed in bulk (the input of an index built from the store).
+
+``ItemReader`` is the reading half of ``copytrace.store.store.Store``, kept apart so that each file holds
+one concern.  A row that cannot be parsed (a fingerprint written by an older or hostile writer) is handed
+to ``on_bad`` (default ``quarantine``: one warning naming its bank and id) and left out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, null, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import (
+    CopytraceError,
+    FingerprintFormatError,
+    ParameterMismatchError,
+    UnknownBankError,
+    UnknownItemError,
+)
+from ..fingerprints.batch import FingerprintBatch, parse_many
+from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
+from ..phrases import PhraseFingerprint
+from .models import BankRow, ItemRow
+
+log = logging.getLogger("copytrace.store")
+
+_TEXT_OF_ITEM = (
+    select(ItemRow.text)
+    .join(BankRow)
+    .where(BankRow.name == bindparam("bank"), ItemRow.item_id == bindparam("item_id"))
+)
+
+
+def quarantine(bank: str, item_id: str, exc: CopytraceError) -> None:
+    """Report a stored item that cannot be used (its fingerprint does not parse or index) and is skipped."""
+    log.warning("skipped item %r of bank %r: its stored fingerprint cannot be used: %s", item_id, bank, exc)
+
+
+def _parse_stored(bank: str, item_id: str, fp: str) -> Fingerprint:
+    try:
+        return Fingerprint.parse(fp)
+    except FingerprintFormatError as exc:
+        raise FingerprintFormatError(
+            f"item {item_id!r} of bank {bank!r}: its stored fingerprint cannot be read: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    name: str
+    params: FingerprintParams
+    n_items: int
+    created_at: datetime
+    phrases: bool = False  # a phrase bank: every item is matched as a phrase
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One item to store or as stored."""
+
+    item_id: str
+    fingerprint: Fingerprint
+    text: str | None = None
+    labels: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    added_at: datetime | None = None
+    links: list[str] | None = None  # the bank's items this one is a version of (None: find them when adding)
+    phrase: PhraseFingerprint | None = None  # set when the item is matched as a phrase (copytrace.phrases)
+
+
+class ItemReader:
+    """Reading a store's items (mixed into ``Store``, which gives it ``engine`` and sessions)."""
+
+    engine: Engine
+    _session: sessionmaker[Session]
+
+    def _s(self) -> Session:
+        return self._session()
+
+    def _bank(self, s: Session, name: str) -> BankRow:
+        row = s.scalar(select(BankRow).where(BankRow.name == name))
+        if row is None:
+            raise UnknownBankError(name)
+        return row
+
+    def get_item(self, bank: str, item_id: str) -> ItemRecord:
+        with self._s() as s:
+            row = self._bank(s, bank)
+            item = s.scalar(select(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
+            if item is None:
+                raise UnknownItemError(bank, item_id)
+            return ItemRecord(
+                item.item_id,
+                _parse_stored(bank, item_id, item.fingerprint),
+                item.text,
+                list(item.labels),
+                dict(item.meta),
+                item.added_at,
+                list(item.links or []),
+                None if item.phrase is None else PhraseFingerprint.parse(item.phrase),
+            )
+
+    def iter_items(self, bank: str, *, with_text: bool = False) -> Iterator[ItemRecord]:
+        """Every item of a bank in the order added, streamed (texts only if asked for)."""
+        with self._s() as s:
+            row = self._bank(s, bank)
+            stmt = (
+                select(
+                    ItemRow.item_id,
+                    ItemRow.fingerprint,
+                    ItemRow.labels,
+                    ItemRow.meta,
+                    ItemRow.added_at,
+                    ItemRow.text if with_text else null(),
+                    ItemRow.links,
+                    ItemRow.phrase,
+                )
+                .where(ItemRow.bank_id == row.id)
+                .order_by(ItemRow.id)
+                .execution_options(yield_per=5000)
+            )
+            for item_id, fp, labels, meta, added_at, text, links, phrase in s.execute(stmt):
+                yield ItemRecord(
+                    item_id,
+                    _parse_stored(bank, item_id, fp),
+                    text,
+                    list(labels),
+                    dict(meta),
+                    added_at,
+                    list(links or []),
+                    None if phrase is None else PhraseFingerprint.parse(phrase),
+                )
+
+    def text(self, bank: str, item_id: str) -> str | None:
+        """The stored text of an item, or None when it was stored as a fingerprint only or is gone.
+
+        Called for every match that gets item spans, so it runs one prepared Core statement on a pooled
+        connection (an ORM session per call cost twice the time of the match itself).
+        """
+        with self.engine.connect() as conn:
+            value = conn.execute(_TEXT_OF_ITEM, {"bank": bank, "item_id": item_id}).scalar()
+            return None if value is None else str(value)
+
+    def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str, list[str]]]:
+        """(bank, item id, fingerprint string, links) of every item of ``banks`` in the order added, streamed.
+
+        The strings are as stored: parse them with ``iter_parsed_fingerprints`` to skip unreadable ones.
+        """
+        with self._s() as s:
+            names = list(banks)
+            for name in names:
+                self._bank(s, name)
+            stmt = (
+                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint, ItemRow.links)
+                .join(BankRow)
+                .where(BankRow.name.in_(names))
+                .order_by(ItemRow.id)
+                .execution_options(yield_per=5000)
+            )
+            for name, item_id, fp, links in s.execute(stmt):
+                yield name, item_id, fp, list(links or [])
+
+    def iter_parsed_fingerprints(
+        self, banks: Iterable[str]
+    ) -> Iterator[tuple[str, str, Fingerprint, list[str]]]:
+        """(bank, item id, fingerprint, links) of every item of ``banks``; unreadable ones are skipped and
+        logged."""
+        for bank, item_id, fp, links in self.iter_fingerprints(banks):
+            try:
+                parsed = Fingerprint.parse(fp)
+            except CopytraceError as exc:
+                quarantine(bank, item_id, exc)
+                continue
+            yield bank, item_id, parsed, links
+
+    def iter_fingerprint_batches(
+        self,
+        banks: Iterable[str],
+        params: FingerprintParams,
+        *,
+        size: int = 50_000,
+        on_bad: Callable[[str, str, CopytraceError], None] = quarantine,
+    ) -> Iterator[tuple[list[str], list[str], FingerprintBatch, list[list[str]]]]:
+        """(bank names, item ids, fingerprints, links) of the items of ``banks``, ``size`` rows at a time in
+        the order added: ``iter_parsed_fingerprints`` in bulk, for building an index of many items.
+
+        Rows are read with Core statements (no ORM objects) and each chunk's fingerprints are parsed by
+        ``parse_many`` in one compiled pass.  An item whose stored fingerprint does not parse, or was made
+        with other parameters than ``params``, is skipped and logged (``quarantine``); a chunk with no good
+        row is not yielded.  Every bank must have been made with ``params``, else ``ParameterMismatchError``
+        names it.  ``on_bad(bank, item_id, error)`` is told of each row left out (default: ``quarantine``).
+        """
+        if size < 1:
+            raise ValueError(f"size must be at least 1, got {size}")
+        names = list(dict.fromkeys(banks))
+        with self.engine.connect() as conn:
+            stored = dict(
+                conn.execute(select(BankRow.name, BankRow.params).where(BankRow.name.in_(names))).all()
+            )
+            for name in names:
+                if name not in stored:
+                    raise UnknownBankError(name)
+                if stored[name] != str(params):
+                    raise ParameterMismatchError(stored[name], str(params), what=f"bank {name!r}")
+            stmt = (
+                # links as their JSON text: most are null, and decoding each row's JSON was half the time
+                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint, cast(ItemRow.links, Text))
+                .join(BankRow)
+                .where(BankRow.name.in_(names))
+                .order_by(ItemRow.id)
+            )
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(stmt)
+            for rows in result.partitions(size):
+                bank_names, item_ids, strings, raw_links = (
+                    list(column) for column in zip(*rows, strict=True)
+                )
+                links = [[] if x is None or x == "null" else list(json.loads(x) or []) for x in raw_links]
+                batch, errors = parse_many(strings, params)
+                if errors:
+                    for i, exc in errors:
+                        on_bad(bank_names[i], item_ids[i], exc)
+                    bad = {i for i, _ in errors}
+                    keep = [i for i in range(len(rows)) if i not in bad]
+                    if not keep:
+                        continue
+                    bank_names = [bank_names[i] for i in keep]
+                    item_ids = [item_ids[i] for i in keep]
+                    links = [links[i] for i in keep]
+                yield bank_names, item_ids, batch, links
+
+    def iter_phrases(
+        self, banks: Iterable[str], *, on_bad: Callable[[str, str, CopytraceError], None] = quarantine
+    ) -> Iterator[tuple[str, str, PhraseFingerprint]]:
+        """(bank, item id, phrase fingerprint) of every item of ``banks`` kept as a phrase, in the order
+        added; one whose stored phrase does not parse is handed to ``on_bad`` and left out."""
+        names = list(dict.fromkeys(banks))
+        stmt = (
+            select(BankRow.name, ItemRow.item_id, ItemRow.phrase)
+            .join(BankRow)
+            .where(BankRow.name.in_(names), ItemRow.phrase.is_not(None))
+            .order_by(ItemRow.id)
+        )
+        with self.engine.connect() as conn:
+            for bank, item_id, phrase in conn.execution_options(yield_per=5000).execute(stmt):
+                try:
+                    yield bank, item_id, PhraseFingerprint.parse(phrase or "")
+                except CopytraceError as exc:
+                    on_bad(bank, item_id, exc)
