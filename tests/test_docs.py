@@ -5,6 +5,7 @@ with its page, and the service's measured memory and start-up told alike everywh
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,13 @@ def test_the_readme_has_an_example_of_every_command() -> None:
     run = {line.strip().removeprefix("$ ") for line in shell.splitlines()}
     missing = {prog for prog in _leaf_commands() if not any(f"{ln} ".startswith(f"{prog} ") for ln in run)}
     assert not missing, f"no example in a bash block of the README: {sorted(missing)}"
+    for line in sorted(ln for ln in run if ln.startswith("copytrace ")):  # each one as the parser reads it
+        words = shlex.split(line, comments=True)
+        words = words[: words.index(">")] if ">" in words else words
+        try:
+            build_parser().parse_args(words[1:])
+        except SystemExit:
+            pytest.fail(f"the README's example does not parse: {line}")
 
 
 @pytest.mark.parametrize("page", LINKED_PAGES, ids=[p.name for p in LINKED_PAGES])
