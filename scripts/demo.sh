@@ -9,7 +9,7 @@ DATA=${COPYTRACE_DATA:-../shared/data}
 ticking() {
   local what=$1 status=0 ticker
   shift
-  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s"; done) &
+  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s" >&2; done) &
   ticker=$!
   "$@" || status=$?
   kill "$ticker" 2> /dev/null || true

@@ -13,11 +13,12 @@ cd "$(dirname "$0")/.."
 apt_progress() {
   awk '/^  / { next } /^(Get:|Selecting|Preparing|Unpacking|Setting up)/ { if (n++ % 10) next } { print; fflush() }'
 }
-# Runs a command and says every 10 s that it still runs: pip, mypy and numba print nothing for minutes at first
+# Runs a command and says on stderr every 10 s that it still runs (apt, pip, mypy and numba print nothing
+# for minutes at first); on stderr, so that the filters of their output let it through
 ticking() {
   local what=$1 status=0 ticker
   shift
-  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s"; done) &
+  (start=$SECONDS; while sleep 10 && kill -0 $$ 2> /dev/null; do echo "   ... $what: $((SECONDS - start)) s" >&2; done) &
   ticker=$!
   "$@" || status=$?
   kill "$ticker" 2> /dev/null || true
@@ -33,7 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     echo "== installing Debian packages for the tests: ${missing[*]} (a few minutes)"
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 "${missing[@]}" | apt_progress
+    DEBIAN_FRONTEND=noninteractive ticking "apt-get install" apt-get install -y -q -o Dpkg::Use-Pty=0 "${missing[@]}" \
+      | apt_progress
   else
     echo "not installed: ${missing[*]} (Debian packages); the tests that need them are skipped (fail under CI)" >&2
   fi
