@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import InputError
 from .cluster_files import TextFile
-from .cluster_job import ClusterJob, choose_executor
+from .cluster_job import ClusterJob, choose_executor, stage_key
 from .cluster_output import bad_records, component_edges, edge_reader, ids_of, kept_edges, write_outputs
 from .cluster_steps import ClusterSettings, EdgesStep, FingerprintStep, LocalIndex, VersionsStep
 from .clustering import check_link
@@ -158,6 +158,7 @@ def run_cluster(
                 "settings": settings,
                 "key": key,
                 "first": first,
+                "parts": _local_parts(job, stats) if chosen == "process" else None,
             },
         )
         if not index_path.exists():
@@ -263,3 +264,13 @@ def _version_links(job: ClusterJob) -> tuple[np.ndarray, np.ndarray]:
     b = np.concatenate(b_all) if b_all else np.zeros(0, dtype=np.int64)
     order = np.argsort(a, kind="stable")
     return a[order], b[order]
+
+
+def _local_parts(job: ClusterJob, stats: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each block's fingerprint part and what the first pass counted in it: an in-process versions pass reads
+    the fingerprints there instead of reading and fingerprinting the block again."""
+    counts = ("documents", "bytes", "lines", "bad_records", "bad")
+    return {
+        b.key: (str(job.folder.part(stage_key("fingerprint", b))), {k: stats[b.key][k] for k in counts})
+        for b in job.blocks
+    }

@@ -19,6 +19,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..fingerprints.batch import FingerprintBatch
+    from ..fingerprints.fingerprint import FingerprintParams
+
 
 def fingerprint_schema() -> pa.Schema:
     """A fingerprint part: each document's id, where it came from, its fingerprint and its text."""
@@ -34,6 +37,23 @@ def fingerprint_schema() -> pa.Schema:
             ("positions", pa.list_(pa.int64())),
             ("text", pa.large_string()),
         ]
+    )
+
+
+def fingerprint_batch(table: pa.Table, params: FingerprintParams) -> FingerprintBatch:
+    """The fingerprints of a fingerprint part (``n_tokens``, ``hashes``, ``positions``) as one batch."""
+    from ..fingerprints.batch import FingerprintBatch
+
+    n = table.num_rows
+    hashes = table.column("hashes").combine_chunks()
+    positions = table.column("positions").combine_chunks()
+    # copies: Arrow's buffers are read-only, and the compiled kernels are cached for writable arrays
+    return FingerprintBatch(
+        params,
+        np.array(hashes.values, dtype=np.uint64) if n else np.zeros(0, np.uint64),
+        np.array(positions.values, dtype=np.int64) if n else np.zeros(0, np.int64),
+        np.array(hashes.offsets, dtype=np.int64) if n else np.zeros(1, np.int64),
+        np.array(table.column("n_tokens"), dtype=np.int64),
     )
 
 

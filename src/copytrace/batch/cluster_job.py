@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import CopytraceError
+from .cluster_files import fingerprint_batch
 from .clustering import CORPUS
 from .inputs import Block
 from .markers import JobDir, lost_blocks
@@ -159,7 +160,6 @@ class ClusterJob:
     def build_index(self, path: Path, params: Any, links: tuple[np.ndarray, np.ndarray] | None) -> None:
         """The corpus index of the fingerprint parts, block by block (``SnapshotBuilder``), with ``links``
         (version links as two arrays of document numbers, sorted by the first) as its families."""
-        from ..fingerprints.batch import FingerprintBatch
         from ..index.snapshot_build import SnapshotBuilder
 
         number = 0
@@ -167,15 +167,7 @@ class ClusterJob:
             for block in self.blocks:
                 t = self.part("fingerprint", block, ["n_tokens", "hashes", "positions"])
                 n = t.num_rows
-                hashes = t.column("hashes").combine_chunks()
-                positions = t.column("positions").combine_chunks()
-                batch = FingerprintBatch(
-                    params,
-                    np.asarray(hashes.values, dtype=np.uint64) if n else np.zeros(0, np.uint64),
-                    np.asarray(positions.values, dtype=np.int64) if n else np.zeros(0, np.int64),
-                    np.asarray(hashes.offsets, dtype=np.int64) if n else np.zeros(1, np.int64),
-                    np.asarray(t.column("n_tokens"), dtype=np.int64),
-                )
+                batch = fingerprint_batch(t, params)
                 linked = None if links is None else _linked(links, number, number + n)
                 builder.add(CORPUS, [str(i) for i in range(number, number + n)], batch, linked)
                 number += n

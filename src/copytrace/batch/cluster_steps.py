@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import CopytraceError
 from ..text.textio import DEFAULT_MAX_BYTES
-from .cluster_files import TextFile, edge_part_schema, fingerprint_schema
+from .cluster_files import TextFile, edge_part_schema, fingerprint_batch, fingerprint_schema
 from .clustering import CLUSTER_MATCH_PARAMS, UNWEIGHTED, edges_of, version_links
 from .inputs import Block, TableColumns
 from .readers import Bad, BlockReading, Doc, read_block
@@ -34,6 +34,7 @@ from .readers import Bad, BlockReading, Doc, read_block
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..fingerprints.batch import FingerprintBatch
     from ..fingerprints.keys import Key
     from ..index import Index, TextLookup
     from ..index.match import MatchParams
@@ -145,24 +146,42 @@ def fingerprint_block(
 
 
 def versions_block(
-    index: Index, block: Block, first: int, settings: ClusterSettings, key: Key | None
+    index: Index,
+    block: Block,
+    first: int,
+    settings: ClusterSettings,
+    key: Key | None,
+    part: tuple[str, dict[str, Any]] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """Pass 2 on ``block`` (its documents numbered from ``first``): each document's version links."""
+    """Pass 2 on ``block`` (its documents numbered from ``first``): each document's version links.  With
+    ``part`` (the block's fingerprint part on this machine, and what the first pass counted in it) the
+    fingerprints are read from there; else the block is read and fingerprinted again."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from ..fingerprints.batch import fingerprint_many
 
     stats: dict[str, Any] = {"key": block.key, "file": block.path}
     a: list[int] = []
     b: list[int] = []
-    number = first
-    for docs in _read(block, settings, stats):
-        batch, _ = fingerprint_many([d.text for d in docs], key=key)
-        numbers = list(range(number, number + len(docs)))
+
+    def link(batch: FingerprintBatch, number: int) -> None:
+        numbers = list(range(number, number + len(batch)))
         for n, linked in zip(numbers, version_links(index, batch, numbers), strict=True):
             a.extend([n] * len(linked))
             b.extend(linked)
-        number += len(docs)
+
+    if part is not None:
+        path, counted = part
+        table = pq.read_table(path, columns=["n_tokens", "hashes", "positions"])
+        link(fingerprint_batch(table, index.params), first)
+        stats.update(counted)
+    else:
+        number = first
+        for docs in _read(block, settings, stats):
+            batch, _ = fingerprint_many([d.text for d in docs], key=key)
+            link(batch, number)
+            number += len(docs)
     stats["links"] = len(a)
     return _parquet(pa.table({"a": pa.array(a, pa.int64()), "b": pa.array(b, pa.int64())})), stats
 
@@ -252,14 +271,23 @@ class FingerprintStep(_Step):
 
 
 class VersionsStep(_Step):
+    """``parts``: block key -> its fingerprint part and counts, where the worker reads them (in process)."""
+
     def __init__(
-        self, shared: IndexSource, settings: ClusterSettings, key: Key | None, first: dict[str, int]
+        self,
+        shared: IndexSource,
+        settings: ClusterSettings,
+        key: Key | None,
+        first: dict[str, int],
+        parts: dict[str, tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
-        self.settings, self.key, self.first = settings, key, first
+        self.settings, self.key, self.first, self.parts = settings, key, first, parts or {}
         self.index = shared.open(key=key, match_params=UNWEIGHTED, text_lookup=None)
 
     def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
-        return versions_block(self.index, block, self.first[block.key], self.settings, self.key)
+        return versions_block(
+            self.index, block, self.first[block.key], self.settings, self.key, self.parts.get(block.key)
+        )
 
 
 class EdgesStep(_Step):
