@@ -158,7 +158,10 @@ def run_cluster(
                 "settings": settings,
                 "key": key,
                 "first": first,
-                "parts": _local_parts(job, stats) if chosen == "process" else None,
+                # the driver's files are the workers' in process and on the job's private Ray (this machine)
+                "parts": _local_parts(job, stats)
+                if chosen == "process" or job.cluster.get("private")
+                else None,
             },
         )
         if not index_path.exists():
