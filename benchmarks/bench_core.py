@@ -28,7 +28,7 @@ from pathlib import Path
 
 import copytrace
 from copytrace.evaluation.versions import versions
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 
 
 def corpus(data: Path) -> list[str]:

@@ -54,7 +54,7 @@ base = rss_mb()
 t0 = time.perf_counter()
 index = Index(keep_text=False)
 if hasattr(index, "add_batch"):
-    from copytrace.fingerprint_batch import FingerprintBatch
+    from copytrace.fingerprints.batch import FingerprintBatch
     batch = FingerprintBatch(params, hashes, positions, offsets, ntok)
     index.add_batch(ids, batch, links=[()] * n)
 else:
@@ -121,7 +121,7 @@ print(json.dumps(out))
 
 def corpus_texts(data: Path) -> list[str]:
     sys.path.insert(0, str(ROOT / "src"))
-    from copytrace.textio import read_text_file
+    from copytrace.text.textio import read_text_file
 
     return [read_text_file(p).text for p in sorted((data / "corpora").rglob("*.txt"))]
 
@@ -162,7 +162,7 @@ def make_queries(items: list[str], texts: list[str], n: int, seed: int) -> dict[
 def fingerprints(items: list[str]) -> dict[str, np.ndarray]:
     """The items' fingerprints as flat arrays (in chunks: a million fingerprints with their tokens would
     not fit in memory at once)."""
-    from copytrace.fingerprint_batch import fingerprint_many
+    from copytrace.fingerprints.batch import fingerprint_many
 
     parts = []
     for at in range(0, len(items), 20_000):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from copytrace import Index, normalize
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 
 LOOKALIKE = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "y": "у", "x": "х", "i": "і"}
 LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}

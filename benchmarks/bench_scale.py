@@ -41,7 +41,7 @@ import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
 from copytrace import Fingerprint, Index
-from copytrace.fingerprint_batch import fingerprint_many
+from copytrace.fingerprints.batch import fingerprint_many
 path, work = sys.argv[1], sys.argv[2]
 
 def mem():
@@ -132,8 +132,8 @@ def synthetic(
 def queries(work: Path, data: Path, first_chunk: tuple[np.ndarray, ...], per_item: int, n: int) -> None:
     """Fingerprints of 1 KB corpus texts, half of them with 20 fingerprints of an item of the first batch
     spliced in; and the texts themselves."""
-    from copytrace.fingerprint_batch import fingerprint_many
-    from copytrace.textio import read_text_file
+    from copytrace.fingerprints.batch import fingerprint_many
+    from copytrace.text.textio import read_text_file
 
     texts = [read_text_file(p).text for p in sorted((data / "corpora").rglob("*.txt"))]
     rng = np.random.default_rng(3)
@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where the snapshot and the build's spill files go")
     args = ap.parse_args()
     from copytrace import fingerprint
-    from copytrace.fingerprint_batch import FingerprintBatch
+    from copytrace.fingerprints.batch import FingerprintBatch
     from copytrace.index.snapshot_build import SnapshotBuilder
 
     params = fingerprint("the parameters of the default fingerprints").params

@@ -43,7 +43,7 @@ from copytrace.batch.inputs import expand, plan
 from copytrace.batch.scan import ScanSettings, scan_block
 from copytrace.index import Index
 from copytrace.store import ItemRecord, Store
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 
 BANK = "generated"
 PER_FILE = 10_000

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from copytrace import Index, MatchParams
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 
 
 def load_corpus(data: Path) -> dict[str, str]:

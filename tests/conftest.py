@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from copytrace.cli.main import main
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 
 from .postgres import create_database, running_server, server_binaries
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from copytrace.fingerprint import Fingerprint
+from copytrace.fingerprints.fingerprint import Fingerprint
 from copytrace.index import MAX_REPEATS
 from copytrace.index.match import MatchParams
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace.background import BASE_BITS, MAX_BITS, Reference, background, main, phrase_hashes
 from copytrace.errors import InputError
-from copytrace.normalize import tokenize
+from copytrace.text.background import BASE_BITS, MAX_BITS, Reference, background, main, phrase_hashes
+from copytrace.text.normalize import tokenize
 
 from .conftest import FOOTER
 

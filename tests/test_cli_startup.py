@@ -90,7 +90,7 @@ def test_a_command_that_runs_imports_what_it_needs(tmp_path: Path) -> None:
     proc, modules = _imported("-m", "copytrace.cli.main", "fingerprint", str(CANONICAL_000), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("ctw1:")
-    assert {"numpy", "copytrace.fingerprint"} <= modules
+    assert {"numpy", "copytrace.fingerprints.fingerprint"} <= modules
 
 
 def test_a_busy_store_is_still_one_line_when_sqlalchemy_was_not_imported_at_start(tmp_path: Path) -> None:
@@ -141,10 +141,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "first", ["copytrace.fingerprint", "copytrace.normalize"], ids=["fingerprint", "normalize"]
+    "first",
+    ["copytrace.fingerprints.fingerprint", "copytrace.text.normalize"],
+    ids=["fingerprint", "normalize"],
 )
 def test_a_function_named_as_its_module_stays_the_function(first: str) -> None:
-    """Importing the submodule ``copytrace.fingerprint`` before the name is used leaves
+    """Importing the submodule that defines ``copytrace.fingerprint`` before the name is used leaves
     ``copytrace.fingerprint`` the function, as it was when the package imported everything eagerly."""
     code = (
         f"import {first}, copytrace, inspect\n"

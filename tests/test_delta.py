@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from copytrace.fingerprint import Fingerprint, fingerprint
+from copytrace.fingerprints.fingerprint import Fingerprint, fingerprint
 from copytrace.index import MAX_REPEATS, Index, _delta, _postings
 from copytrace.index._matching import first_repeats
 from copytrace.index.match import MatchParams

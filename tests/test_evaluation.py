@@ -17,7 +17,7 @@ from copytrace.evaluation.methods import MD5, Copytrace, Method, RawText
 from copytrace.evaluation.report import dense_gaps, losses, run, score, table
 from copytrace.evaluation.suite import Bank, Query, Suite, build_suite, load_corpus
 from copytrace.evaluation.versions import versions
-from copytrace.html import strip_html
+from copytrace.text.html import strip_html
 
 from .conftest import DATA
 

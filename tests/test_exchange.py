@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from copytrace import Fingerprint, Index, Key, RecordError, fingerprint
-from copytrace.exchange import read_list
+from copytrace.fingerprints.exchange import read_list
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA
 from .test_cli import _matches

@@ -20,8 +20,8 @@ from copytrace import (
     fingerprint,
     tokenize,
 )
-from copytrace import _hashing as K
-from copytrace.textio import read_text_file
+from copytrace.fingerprints import _hashing as K
+from copytrace.text.textio import read_text_file
 
 from .conftest import DATA
 from .reference import siphash, winnow

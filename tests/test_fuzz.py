@@ -27,8 +27,8 @@ from copytrace import (
     normalize,
     tokenize,
 )
-from copytrace.exchange import FORMAT, ListRecord, read_list
-from copytrace.records import Record, iter_records
+from copytrace.fingerprints.exchange import FORMAT, ListRecord, read_list
+from copytrace.fingerprints.records import Record, iter_records
 
 from .reference import mutate
 

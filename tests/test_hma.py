@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 from copytrace.threatexchange import CopytracePhraseSignal, CopytraceSignal
 
 from .conftest import CANONICAL_000, CANONICAL_001, DATA

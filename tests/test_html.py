@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace import normalize, tokenize
-from copytrace.html import looks_like_html, strip_html
+from copytrace.text.html import looks_like_html, strip_html
 
 # The stripping regex of copytrace <= 0.x, kept as the slow reference: on HTML whose tags are all closed it is
 # obviously what we want, but a tag left open made it rescan the rest of the input from every later "<".

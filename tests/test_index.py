@@ -320,7 +320,7 @@ def test_other_parameters_and_keys_are_refused(text_000: str) -> None:
 def test_add_batch_is_add_one_by_one(state_union: dict[str, str], text_000: str, text_001: str) -> None:
     """Items added from flat arrays with their stored links, or linked as ``add_many`` links them, give the
     index that adding them one by one gives: the same families and the same answers."""
-    from copytrace.fingerprint_batch import FingerprintBatch
+    from copytrace.fingerprints.batch import FingerprintBatch
 
     names = sorted(state_union)[:25]
     texts = {**{n: state_union[n] for n in names}, "000": text_000, "001": text_001}
@@ -344,7 +344,7 @@ def test_add_batch_is_add_one_by_one(state_union: dict[str, str], text_000: str,
 
 
 def test_add_batch_adds_all_or_none(text_000: str, text_001: str) -> None:
-    from copytrace.fingerprint_batch import FingerprintBatch
+    from copytrace.fingerprints.batch import FingerprintBatch
 
     index = Index()
     index.add("000", text_000)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from copytrace import DuplicateItemError, Index, fingerprint
-from copytrace.fingerprint_batch import FingerprintBatch
+from copytrace.fingerprints.batch import FingerprintBatch
 from copytrace.index.snapshot import read
 from copytrace.index.snapshot_build import SnapshotBuilder
 from copytrace.index.snapshot_contents import FORMAT

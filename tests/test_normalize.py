@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace import normalize, tokenize
-from copytrace.normalize import fold_char
+from copytrace.text.normalize import fold_char
 
 from .conftest import ROOT
 

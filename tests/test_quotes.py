@@ -14,8 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from copytrace import Index, Match, MatchParams, QuoteParams
-from copytrace.background import Reference
-from copytrace.normalize import tokenize
+from copytrace.text.background import Reference
+from copytrace.text.normalize import tokenize
 
 from .conftest import FOOTER
 
@@ -281,7 +281,7 @@ def test_an_informative_planted_run_of_ten_tokens_is_found(
     assume(length >= 10 and len(set(items)) == len(items))
     words = source.split()
     run = " ".join(words[start : start + length])
-    from copytrace.background import background
+    from copytrace.text.background import background
 
     assume(background("en").information(tokenize(run).hashes) >= 20)
     # the run is the longest shared run with its source: not a repeat of other words of it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from copytrace import RecordError
-from copytrace.records import Record, iter_records
+from copytrace.fingerprints.records import Record, iter_records
 
 
 def test_good_and_bad_lines() -> None:

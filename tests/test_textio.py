@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from copytrace import InputError
-from copytrace.textio import decode_bytes, read_text_file
+from copytrace.text.textio import decode_bytes, read_text_file
 
 from .conftest import DATA
 

@@ -21,9 +21,9 @@ from threatexchange.signal_type.raw_text import RawTextSignal
 from threatexchange.signal_type.signal_base import BytesHasher
 
 from copytrace import FingerprintParams, Index, fingerprint
-from copytrace.fingerprint import Fingerprint
+from copytrace.fingerprints.fingerprint import Fingerprint
 from copytrace.phrases import phrase_fingerprint
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 from copytrace.threatexchange import (
     TX_MANIFEST,
     CopytraceIndex,

@@ -15,7 +15,7 @@ from threatexchange.signal_type.index import SignalTypeIndex
 
 from copytrace import fingerprint
 from copytrace.phrases import phrase_fingerprint
-from copytrace.textio import read_text_file
+from copytrace.text.textio import read_text_file
 from copytrace.threatexchange import (
     CopytraceIndex,
     CopytracePhraseIndex,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from wordfreq import top_n_list, zipf_frequency
 
-from copytrace.phrase_normalize import phrase_tokens_many
+from copytrace.text.phrase_fold import phrase_tokens_many
 
 MIN_ZIPF = 3.0
 OUT = Path(__file__).resolve().parent.parent / "src" / "copytrace" / "data" / "common_words_en.npz"

@@ -20,10 +20,8 @@ or ``from copytrace import Index`` imports what ``Index`` needs.
 
 from __future__ import annotations
 
-import sys as _sys
 import typing as _typing
 from importlib import import_module as _import_module
-from types import ModuleType as _ModuleType
 
 from .errors import (
     BankExistsError,
@@ -44,34 +42,34 @@ from .errors import (
 
 if _typing.TYPE_CHECKING:
     from .batch.clustering import Clusters, cluster
-    from .fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
+    from .fingerprints.fingerprint import DEFAULT_PARAMS, Fingerprint, FingerprintParams, fingerprint
+    from .fingerprints.keys import Key
     from .index import DEFAULT_BANK, Index
     from .index.match import DEFAULT_MATCH_PARAMS, Match, MatchParams, QuoteEvidence, QuoteParams, Span
-    from .keys import Key
-    from .normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
+    from .text.normalize import NORMALISATION_VERSION, Tokens, normalize, tokenize
 
     __version__: str
 
 _LAZY = {
     "Clusters": "batch.clustering",
     "cluster": "batch.clustering",
-    "DEFAULT_PARAMS": "fingerprint",
-    "Fingerprint": "fingerprint",
-    "FingerprintParams": "fingerprint",
-    "fingerprint": "fingerprint",
+    "DEFAULT_PARAMS": "fingerprints.fingerprint",
+    "Fingerprint": "fingerprints.fingerprint",
+    "FingerprintParams": "fingerprints.fingerprint",
+    "fingerprint": "fingerprints.fingerprint",
     "DEFAULT_BANK": "index",
     "Index": "index",
-    "Key": "keys",
+    "Key": "fingerprints.keys",
     "DEFAULT_MATCH_PARAMS": "index.match",
     "Match": "index.match",
     "MatchParams": "index.match",
     "QuoteEvidence": "index.match",
     "QuoteParams": "index.match",
     "Span": "index.match",
-    "NORMALISATION_VERSION": "normalize",
-    "Tokens": "normalize",
-    "normalize": "normalize",
-    "tokenize": "normalize",
+    "NORMALISATION_VERSION": "text.normalize",
+    "Tokens": "text.normalize",
+    "normalize": "text.normalize",
+    "tokenize": "text.normalize",
 }
 """Each public name loaded on first use, and the submodule that defines it."""
 
@@ -136,25 +134,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(_ModuleType):
-    """This package: a submodule named as a function (``copytrace.fingerprint``, ``copytrace.normalize``)
-    does not replace that function when it is first imported.
-
-    Python binds a submodule to its package's attribute of the same name once the submodule is loaded. The
-    package imported those functions eagerly after their modules, so ``copytrace.fingerprint`` was always
-    the function; loaded lazily, the module would win whenever any code imported it first.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if (
-            _LAZY.get(name) == name
-            and isinstance(value, _ModuleType)
-            and value.__name__ == f"{__name__}.{name}"
-        ):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import _hashing
+from .fingerprints import _hashing
 
 PREFIX = 12
 """Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""

@@ -1,7 +1,7 @@
 """Phrases: short banked items found by their folded letters, in one compiled pass over many queries.
 
 A banked item too short for the long-text evidence rule (``is_short``) — or any item of a phrase bank — is
-a *phrase*.  It is found when its skeleton (``copytrace.phrase_normalize``: evasive spellings folded, word
+a *phrase*.  It is found when its skeleton (``copytrace.text.phrase_fold``: evasive spellings folded, word
 breaks ignored) occurs in a query's skeleton **starting where a query token starts and ending where a query
 token ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e a t h to the
 occupiers``, ``deathtotheoccupiers`` and ``death to the occu-\\npiers``, and not inside ``bathe occupiers``.
@@ -45,14 +45,14 @@ from typing import cast
 import numpy as np
 from numba import njit
 
-from . import _hashing
 from ._phrase_repeats import repeated_tokens, windows
 from ._phrase_search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
 from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
-from .fingerprint import Fingerprint
+from .fingerprints import _hashing
+from .fingerprints.fingerprint import Fingerprint
+from .fingerprints.keys import PUBLIC_KEY, Key, as_key
 from .index.match import DEFAULT_MATCH_PARAMS, MatchParams
-from .keys import PUBLIC_KEY, Key, as_key
-from .phrase_normalize import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens, phrase_tokens_many
+from .text.phrase_fold import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens, phrase_tokens_many
 
 PHRASE_ALGORITHM_VERSION = 1
 MAX_SPANS = 16

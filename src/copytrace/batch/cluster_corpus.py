@@ -50,7 +50,7 @@ def passages(data: Path, *, words: tuple[int, int] = (180, 320), seed: int = 0) 
     """The speeches of ``data/corpora/{state_union,inaugural}`` cut into passages of whole sentences, less
     the passages that share a run of ``SHARED_WORDS`` words with another (a president quoting another, or
     himself): the truth says passages are unrelated, so real copies among them are left out."""
-    from ..textio import read_text_file
+    from ..text.textio import read_text_file
 
     rng = random.Random(seed)
     out: list[str] = []

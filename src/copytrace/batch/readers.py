@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ..errors import CopytraceError, RecordError
-from ..records import iter_records
-from ..textio import DEFAULT_MAX_BYTES, decode_bytes
+from ..fingerprints.records import iter_records
+from ..text.textio import DEFAULT_MAX_BYTES, decode_bytes
 from .inputs import Block, TableColumns, filesystem
 
 DUPLICATES_SHOWN = 20  # duplicate ids named in the warning and summary.json

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CopytraceError
-from ..textio import DEFAULT_MAX_BYTES
+from ..text.textio import DEFAULT_MAX_BYTES
 from .inputs import Block, TableColumns, expand, plan
 from .markers import JobDir, lost_blocks, write_atomic
 from .readers import DUPLICATES_SHOWN, Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
@@ -40,8 +40,8 @@ from .readers import DUPLICATES_SHOWN, Bad, BlockReading, Doc, duplicate_ids, re
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..fingerprints.keys import Key
     from ..index import Index
-    from ..keys import Key
     from .shared_index import SharedIndex
 
 CHUNK = 512  # documents matched in one compiled call
@@ -257,8 +257,8 @@ def run_scan(
     CLI's progress bar).  The index is built once and pinned in ``out``: a resumed scan searches the banks as
     they were when it started.
     """
+    from ..fingerprints.keys import PUBLIC_KEY
     from ..index.match import MatchParams
-    from ..keys import PUBLIC_KEY
     from . import engine
     from .shared_index import SharedIndex
 

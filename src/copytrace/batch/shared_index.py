@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
+    from ..fingerprints.keys import Key
     from ..index import Index, TextLookup
     from ..index.match import MatchParams
-    from ..keys import Key
 
 
 def file_digest(path: Path) -> str:

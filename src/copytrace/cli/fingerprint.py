@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fingerprint import fingerprint
+    from ..fingerprints.fingerprint import fingerprint
 
     key = load_key(args)
     status = Exit.OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..keys import Key
+from ..fingerprints.keys import Key
 from .common import Exit, HelpFormatter
 
 EPILOG = """example:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import CopytraceError, RecordError
-from ..keys import PUBLIC_KEY
-from ..records import iter_records
+from ..fingerprints.keys import PUBLIC_KEY
+from ..fingerprints.records import iter_records
 from .common import (
     Exit,
     add_common_options,
@@ -132,7 +132,7 @@ def _queries(args: argparse.Namespace, failures: list[str]) -> Iterator[tuple[st
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fingerprint import FingerprintParams
+    from ..fingerprints.fingerprint import FingerprintParams
     from ..index.match import MatchParams
 
     if not args.paths:

@@ -13,7 +13,7 @@ from .match import _limit, _score
 from .progress import JobProgress, add_progress_options
 
 if TYPE_CHECKING:
-    from ..keys import Key
+    from ..fingerprints.keys import Key
     from ..store import Store
 
 EPILOG = """examples:
@@ -87,8 +87,8 @@ INTERRUPTED = "Ray stopped; the blocks finished so far are kept: run the same co
 def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> list[str]:
     """The banks to search: those named, else every bank made with this key and the default parameters
     (with a note naming those left out); an error when none can be searched."""
-    from ..fingerprint import FingerprintParams
-    from ..keys import PUBLIC_KEY
+    from ..fingerprints.fingerprint import FingerprintParams
+    from ..fingerprints.keys import PUBLIC_KEY
 
     if named:
         for bank in named:

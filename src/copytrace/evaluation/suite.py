@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..textio import read_text_file
+from ..text.textio import read_text_file
 from .perturb import FOOTERS, HEADERS, SUITE, Context
 from .versions import footer, header, versions
 

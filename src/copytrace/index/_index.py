@@ -42,7 +42,7 @@ from ..errors import (
     ParameterMismatchError,
     UnknownItemError,
 )
-from ..fingerprint import (
+from ..fingerprints.fingerprint import (
     DEFAULT_K,
     DEFAULT_WINDOW,
     Fingerprint,
@@ -50,9 +50,7 @@ from ..fingerprint import (
     fingerprint,
     looks_like_fingerprint,
 )
-from ..keys import PUBLIC_KEY, Key, as_key
-from ..normalize import Tokens, tokenize
-from ..phrase_normalize import phrase_tokens
+from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
 from ..phrases import (
     PhraseFingerprint,
     PhraseParams,
@@ -62,6 +60,8 @@ from ..phrases import (
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
 )
+from ..text.normalize import Tokens, tokenize
+from ..text.phrase_fold import phrase_tokens
 from . import _delta, _matching, _postings, quotes, snapshot, snapshot_contents
 from ._item_names import ItemNames
 from ._postings import MAX_REPEATS
@@ -77,7 +77,7 @@ _LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the ear
 _TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 
 if TYPE_CHECKING:
-    from ..fingerprint_batch import FingerprintBatch
+    from ..fingerprints.batch import FingerprintBatch
 
 _ALL_ALLOWED = np.zeros(0, dtype=bool)
 
@@ -676,7 +676,7 @@ class Index:
         """``match`` of each of ``texts`` (``queries[i]`` names text ``i``): the texts are fingerprinted
         together (``fingerprint_many``) and searched in one compiled call, which is what makes a stream of
         short posts fast; the answers are those of ``match`` one by one."""
-        from ..fingerprint_batch import fingerprint_many
+        from ..fingerprints.batch import fingerprint_many
 
         if len(self._phrases) and not self.n_fingerprints:  # a bank of phrases only: no text to look for
             phrases = self._phrase_matches(texts, html, banks, queries)

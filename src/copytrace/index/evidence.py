@@ -5,7 +5,7 @@ some k-grams, so the passage is grown over the tokens the two texts share on eit
 the original characters (``Tokens.starts``/``ends``: offsets into the text before normalisation), and
 overlapping passages are merged.  Without the item's text the spans carry query offsets only.
 
->>> from copytrace.normalize import tokenize
+>>> from copytrace.text.normalize import tokenize
 >>> q, i = tokenize("so: we will continue our endeavors, always"), tokenize("We WILL continue our endeavors.")
 >>> evidence_spans([[0, 2, 2, 1, 1, 1]], 3, q, i)
 (Span(query_start=4, query_end=34, item_start=0, item_end=30),)
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..normalize import Tokens
+from ..text.normalize import Tokens
 from .match import Span
 
 

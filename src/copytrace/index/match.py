@@ -33,7 +33,7 @@ class Span:
 @dataclass(frozen=True)
 class QuoteEvidence:
     """The shared run a quote rests on: its length in tokens and the bits it carries beyond ordinary
-    language (``copytrace.background``)."""
+    language (``copytrace.text.background``)."""
 
     tokens: int
     bits: float
@@ -87,7 +87,7 @@ class QuoteParams:
     ``docs/matching.md``).  ``min_bits``: its words must carry at least this information beyond ordinary
     language (``background.Background.information``).  ``max_candidates``: items verified per query, those
     whose shared fingerprints carry the most information first.  ``language``: the ``wordfreq`` language of
-    the background; ``reference``: a file of stock phrases (``python -m copytrace.background``).
+    the background; ``reference``: a file of stock phrases (``python -m copytrace.text.background``).
     """
 
     min_tokens: int = 10

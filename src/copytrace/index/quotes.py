@@ -9,7 +9,7 @@ defaults) shares at least one fingerprint: that fingerprint is enough to *align*
 checked token by token and grown over the tokens both texts share, as the evidence spans are
 (``evidence``): the result is the exact shared run.  It is a quote when it is at least
 ``QuoteParams.min_tokens`` tokens long and its words carry at least ``min_bits`` of information beyond
-ordinary language (``copytrace.background``): "at the end of the day we will" carries about 10 bits,
+ordinary language (``copytrace.text.background``): "at the end of the day we will" carries about 10 bits,
 "we don't sleep for one night unless we think of eliminating" about 45.
 
 **Fingerprint-only items.**  Without the item's text, a shared fingerprint proves only its own ``k``
@@ -50,9 +50,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..background import Background, background
-from ..fingerprint import Fingerprint
-from ..normalize import Tokens
+from ..fingerprints.fingerprint import Fingerprint
+from ..text.background import Background, background
+from ..text.normalize import Tokens
 from .evidence import _shared_run
 from .match import QuoteParams, Span
 

@@ -11,7 +11,7 @@ the same items (a test compares them), so ``Index.load`` maps it as any other.
 
 >>> import tempfile, os
 >>> from copytrace import fingerprint, Index
->>> from copytrace.fingerprint_batch import FingerprintBatch
+>>> from copytrace.fingerprints.batch import FingerprintBatch
 >>> fps = [fingerprint("We will continue our endeavors for the victory of the resistance.")]
 >>> path = os.path.join(tempfile.mkdtemp(), "bank.ctidx")
 >>> with SnapshotBuilder(path, fps[0].params) as builder:
@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import DuplicateItemError, ParameterMismatchError
-from ..fingerprint import FingerprintParams
+from ..fingerprints.fingerprint import FingerprintParams
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
 from . import _matching, _postings, snapshot, snapshot_contents
 from ._item_names import ItemNames
@@ -44,7 +44,7 @@ from .families import Families
 from .snapshot_contents import FORMAT
 
 if TYPE_CHECKING:
-    from ..fingerprint_batch import FingerprintBatch
+    from ..fingerprints.batch import FingerprintBatch
 
 _MAX_TOKENS = 1 << 31
 BUILD_PREFIX = "copytrace-build-"  # the spill folder: copytrace-build-<pid>-<random>

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fingerprint import FingerprintParams
+from ..fingerprints.fingerprint import FingerprintParams
 from ..phrases import PhraseTable
 from ._item_names import ItemNames
 from .families import Families

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import BankExistsError, CopytraceError, FingerprintFormatError, RecordError, UnknownBankError
-from ..fingerprint import Fingerprint, FingerprintParams, fingerprint
+from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
+from ..fingerprints.records import iter_records
 from ..index.match import Match
 from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
-from ..records import iter_records
 from ..store import ItemRecord
 from ..store.api_keys import ApiKey, create_key, list_keys, revoke_key
 from ..store.audit_log import audit_entries

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from threatexchange.signal_type import index as tx_index
 
-from ..fingerprint import Fingerprint, FingerprintParams
+from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..index.match import Match
 from ._stream import check_header, load, magic, read_block, write_block

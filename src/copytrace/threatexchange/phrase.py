@@ -2,7 +2,7 @@
 
 The signal is the phrase fingerprint string (``copytrace.phrases``, ``ctp1:p1:KEY:...``) of a short text:
 a slogan, a chant, a call to violence.  Two texts have the same one when their folded letters are the same
-(``copytrace.phrase_normalize``): ``Death to the occupiers`` and ``D3ATH t0 the 0ccupiers`` or
+(``copytrace.text.phrase_fold``): ``Death to the occupiers`` and ``D3ATH t0 the 0ccupiers`` or
 ``deathtotheoccupiers`` do.  Through threatexchange a post is hashed whole, so a phrase signal matches a
 post that *is* the phrase, in any spelling; to find phrases inside longer posts, bank them in copytrace
 and use its ``match``, ``scan`` or service, which search every post for every phrase.

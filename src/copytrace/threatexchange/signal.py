@@ -1,10 +1,10 @@
 """The ``copytrace`` signal type: hashing text to a fingerprint string and comparing two of them.
 
 Both copytrace signal types hash text given as a string, a file or bytes (HMA hashes uploads as bytes),
-decoded as the CLI reads files (``copytrace.textio``: UTF-8, a BOM, UTF-16, else Windows-1252).  Following
-threatexchange, a text that cannot be hashed — too short, no letter, binary data — hashes to ``""``; the
-signal types accept ``""`` as the empty signal, which matches nothing, so HMA answers such a post with no
-match rather than an error.
+decoded as the CLI reads files (``copytrace.text.textio``: UTF-8, a BOM, UTF-16, else Windows-1252).
+Following threatexchange, a text that cannot be hashed — too short, no letter, binary data — hashes to
+``""``; the signal types accept ``""`` as the empty signal, which matches nothing, so HMA answers such a
+post with no match rather than an error.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from threatexchange.signal_type.signal_base import (
 )
 
 from ..errors import CopytraceError, InputError, TooShortError
-from ..fingerprint import Fingerprint, fingerprint
+from ..fingerprints.fingerprint import Fingerprint, fingerprint
+from ..fingerprints.keys import Key
 from ..index import Index
-from ..keys import Key
-from ..textio import decode_bytes
+from ..text.textio import decode_bytes
 from .index import CopytraceIndex, similarity
 
 # Public-domain sentences (Universal Declaration of Human Rights, articles 1-3) for demos and tests.

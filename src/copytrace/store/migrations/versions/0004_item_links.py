@@ -15,7 +15,7 @@ from alembic import op
 from rich.progress import Progress
 
 from copytrace.errors import CopytraceError
-from copytrace.fingerprint import Fingerprint, FingerprintParams
+from copytrace.fingerprints.fingerprint import Fingerprint, FingerprintParams
 from copytrace.index import Index
 
 revision = "0004"

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import KeyFormatError
+from ..errors import KeyFormatError
 
 PUBLIC_KEY_ID = "public"
 

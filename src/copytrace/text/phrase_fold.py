@@ -3,8 +3,8 @@
 Short banked items (slogans, calls to violence) are matched as *phrases* (``copytrace.phrases``), and those
 are typed to dodge keyword lists: ``D3@TH``, ``d e a t h``, ``d.e.a.t.h``, ``deeeath``, ``deathtothe``.
 This normalisation is a version of its own (``PHRASE_NORMALISATION_VERSION``): the long-text path
-(``copytrace.normalize``, version 1) is not changed by it.  Its rules, in order (``docs/phrases.md`` gives
-each with examples and the ordinary text it could wrongly change):
+(``copytrace.text.normalize``, version 1) is not changed by it.  Its rules, in order (``docs/phrases.md``
+gives each with examples and the ordinary text it could wrongly change):
 
 1. **Version 1 folding** of every character: case, compatibility forms, accents, look-alike letters
    (Cyrillic ``а`` → ``a``), zero-width and other invisible characters removed without breaking the word;
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from . import _hashing
+from . import _tokenize
 from .html import looks_like_html, strip_html
 from .normalize import _table, code_points
 
@@ -190,17 +190,17 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units): 
         while i < end:
             cp = np.int64(cps[i])
             cl = classes[cp]
-            if cl == _hashing.IGNORE:
+            if cl == _tokenize.IGNORE:
                 i += 1
                 continue
             symbol = False
-            if cl == _hashing.SEP:
+            if cl == _tokenize.SEP:
                 if cp < 128 and leet[cp] != 0:
                     nx = i + 1
-                    while nx < end and classes[cps[nx]] == _hashing.IGNORE:  # 'g!\u200bve'
+                    while nx < end and classes[cps[nx]] == _tokenize.IGNORE:  # 'g!\u200bve'
                         nx += 1
                     nxt = np.int64(cps[nx]) if nx < end else np.int64(32)
-                    nxt_word = classes[nxt] == _hashing.WORD
+                    nxt_word = classes[nxt] == _tokenize.WORD
                     if cp == 64 or cp == 36:  # noqa: PLR1714  (@ $)
                         symbol = in_tok or nxt_word or nxt == 64 or nxt == 36  # noqa: PLR1714
                     else:  # ! |
@@ -211,8 +211,8 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units): 
                         symbol = (
                             _is_joiner(p1)
                             and p1 == nxt
-                            and classes[p2] == _hashing.WORD
-                            and classes[n2] == _hashing.WORD
+                            and classes[p2] == _tokenize.WORD
+                            and classes[n2] == _tokenize.WORD
                         )
                 if not symbol:
                     if in_tok:
@@ -226,7 +226,7 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units): 
                         gap_code = np.int64(-1 << 62)
                     i += 1
                     continue
-            if cl == _hashing.SOLO and not symbol:
+            if cl == _tokenize.SOLO and not symbol:
                 if in_tok:
                     tok_b[nt] = nf
                     nt += 1

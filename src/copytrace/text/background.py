@@ -17,10 +17,10 @@ quote must reach (``QuoteParams.min_bits``).
 **Phrases.**  Words that are each common may still make a rare phrase, and rare words may make a stock
 phrase (a licence line, a publisher's footer).  An optional ``Reference`` holds the word trigrams that
 occur in at least ``min_docs`` documents of the user's own clean text; a token covered by such a trigram
-carries nothing.  Build one with ``python -m copytrace.background OUT.npz CORPUS...`` (folders of .txt
+carries nothing.  Build one with ``python -m copytrace.text.background OUT.npz CORPUS...`` (folders of .txt
 files or JSON Lines of ``{"id", "text"}``) and name it in ``QuoteParams.reference``.
 
->>> from copytrace.normalize import tokenize
+>>> from copytrace.text.normalize import tokenize
 >>> bg = background("en")
 >>> stock = bg.information(tokenize("at the end of the day we will").hashes)
 >>> quote = bg.information(tokenize("we don't sleep for one night unless we think of eliminating").hashes)
@@ -39,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .normalize import tokenize
 
 MAX_BITS = 20.0
@@ -165,7 +165,7 @@ class Reference:
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(
                 f"{os.fspath(path)!r} is not a copytrace reference ({exc}): build one with "
-                "python -m copytrace.background OUT.npz CORPUS..."
+                "python -m copytrace.text.background OUT.npz CORPUS..."
             ) from exc
 
 
@@ -219,13 +219,13 @@ def _reference(path: str) -> Reference:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m copytrace.background OUT.npz CORPUS...``: build a reference of stock phrases."""
-    from .evaluation.suite import load_corpus
+    """``python -m copytrace.text.background OUT.npz CORPUS...``: build a reference of stock phrases."""
+    from ..evaluation.suite import load_corpus
 
     p = argparse.ArgumentParser(
-        prog="python -m copytrace.background",
+        prog="python -m copytrace.text.background",
         description="Build a reference of stock phrases (word trigrams in several documents) from clean "
-        "text, for QuoteParams(reference=OUT). Example: python -m copytrace.background ref.npz clean/",
+        "text, for QuoteParams(reference=OUT). Example: python -m copytrace.text.background ref.npz clean/",
     )
     p.add_argument("out", metavar="OUT.npz")
     p.add_argument("corpus", nargs="+", metavar="CORPUS", help="folder of .txt files, or JSONL of {id, text}")

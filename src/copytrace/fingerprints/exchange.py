@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from .errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
+from ..errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
+from ..phrases import PhraseFingerprint
 from .fingerprint import Fingerprint, FingerprintParams
-from .phrases import PhraseFingerprint
 from .records import json_line
 
 FORMAT = "copytrace-fingerprint-list"

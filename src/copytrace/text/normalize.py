@@ -23,7 +23,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import _hashing
+from . import _tokenize
 from .html import looks_like_html, strip_html
 
 NORMALISATION_VERSION = 1
@@ -42,7 +42,7 @@ def _table() -> _Table:
     with resources.files("copytrace").joinpath("data/normalisation_v1.npz").open("rb") as fh:
         npz = np.load(fh, allow_pickle=False)
         cps = npz["cps"]
-        classes = np.full(0x110000, _hashing.WORD, dtype=np.uint8)
+        classes = np.full(0x110000, _tokenize.WORD, dtype=np.uint8)
         offsets = np.zeros(0x110000, dtype=np.uint32)
         lengths = np.zeros(0x110000, dtype=np.uint8)
         classes[cps] = npz["classes"]
@@ -75,12 +75,12 @@ def tokenize(text: str, *, html: bool | None = None) -> Tokens:
     t = _table()
     if html:
         plain, src_starts, src_ends = strip_html(text)
-        starts, ends, hashes = _hashing.tokenize(code_points(plain), t.classes, t.offsets, t.lengths, t.data)
+        starts, ends, hashes = _tokenize.tokenize(code_points(plain), t.classes, t.offsets, t.lengths, t.data)
         if len(hashes):
             starts = src_starts[starts]
             ends = src_ends[ends - 1]
         return Tokens(starts, ends, hashes)
-    starts, ends, hashes = _hashing.tokenize(code_points(text), t.classes, t.offsets, t.lengths, t.data)
+    starts, ends, hashes = _tokenize.tokenize(code_points(text), t.classes, t.offsets, t.lengths, t.data)
     return Tokens(starts, ends, hashes)
 
 
@@ -89,7 +89,7 @@ def fold_char(ch: str) -> str:
     t = _table()
     cp = ord(ch)
     cls = int(t.classes[cp])
-    if cls in (_hashing.IGNORE, _hashing.SEP):
+    if cls in (_tokenize.IGNORE, _tokenize.SEP):
         return ""
     n = int(t.lengths[cp])
     if n == 0:
@@ -113,7 +113,7 @@ def normalize(text: str, *, html: bool | None = None) -> str:
         if (s, e) == previous:
             continue  # one character that folds to several stand-alone tokens: emitted below at once
         previous = (s, e)
-        if e - s == 1 and t.classes[ord(text[s])] == _hashing.SOLO:
+        if e - s == 1 and t.classes[ord(text[s])] == _tokenize.SOLO:
             out.extend(fold_char(text[s]))
         else:
             out.append("".join(fold_char(c) for c in text[s:e]))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RecordError
+from ..errors import RecordError
 
 
 @dataclass(frozen=True)

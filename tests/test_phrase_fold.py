@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace import normalize
-from copytrace.phrase_normalize import (
+from copytrace.text.phrase_fold import (
     PHRASE_NORMALISATION_VERSION,
     phrase_normalize,
     phrase_tokens,

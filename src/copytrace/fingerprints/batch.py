@@ -30,8 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..errors import FingerprintFormatError, InputError, ParameterMismatchError, TooShortError
+from ..text.html import looks_like_html
+from ..text.normalize import Tokens, tokenize
 from . import _hashing
-from .errors import FingerprintFormatError, InputError, ParameterMismatchError, TooShortError
 from .fingerprint import (
     DEFAULT_K,
     DEFAULT_WINDOW,
@@ -39,9 +41,7 @@ from .fingerprint import (
     Fingerprint,
     FingerprintParams,
 )
-from .html import looks_like_html
 from .keys import Key, as_key
-from .normalize import Tokens, tokenize
 
 __all__ = ["FingerprintBatch", "fingerprint_many", "parse_many"]
 

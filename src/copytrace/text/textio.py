@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SNIFF = 8192

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import FingerprintFormatError, InputError, TooShortError
+from ..text.normalize import NORMALISATION_VERSION, Tokens, tokenize
 from . import _hashing
-from .errors import FingerprintFormatError, InputError, TooShortError
 from .keys import Key, as_key
-from .normalize import NORMALISATION_VERSION, Tokens, tokenize
 
 ALGORITHM_VERSION = 1
 DEFAULT_K = 5
