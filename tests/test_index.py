@@ -279,7 +279,7 @@ def test_churn_keeps_memory_to_the_live_items_and_answers_unchanged(state_union:
         fresh.add(f"{names[n % len(names)]}#{n}", state_union[names[n % len(names)]], bank=f"bank{n % 3}")
     assert len(churned) == 5 and sorted(churned.items()) == sorted(fresh.items())
     assert churned.nbytes <= 2 * fresh.nbytes + 64 * 16  # per-item arrays may keep spare capacity
-    assert len(churned._names) <= 1024 + 5
+    assert len(churned._contents.names) <= 1024 + 5
     for n in range(2995, 3000):
         text = state_union[names[n % len(names)]]
         assert churned.match(text) == fresh.match(text)
@@ -312,7 +312,8 @@ def test_other_parameters_and_keys_are_refused(text_000: str) -> None:
     wrong = Index(key="another key of enough length")
     wrong_fp = fingerprint(text_000, key="another key of enough length")
     index.flush()
-    stored = np.concatenate((index._main.tags, index._delta.postings()[0].astype(np.uint32)))
+    contents = index._contents
+    stored = np.concatenate((contents.main.tags, contents.delta.postings()[0].astype(np.uint32)))
     assert not set(_postings.mix(wrong_fp.hashes).astype(np.uint32).tolist()) & set(stored.tolist())
     assert wrong.match(text_000) == []
 

@@ -305,9 +305,9 @@ def test_threads_sharing_an_index_find_the_same_quotes(monkeypatch: pytest.Monke
     """Queries of several threads verify quotes at once while the item-token cache is cleared under them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import copytrace.index._index
+    import copytrace.index._contents
 
-    monkeypatch.setattr(copytrace.index._index, "_TOKEN_CACHE", 60)  # about one item's tokens: cleared often
+    monkeypatch.setattr(copytrace.index._contents, "TOKEN_CACHE", 60)  # about one item's tokens
     index = Index()
     for n in range(6):
         index.add(f"s{n}", f"Item {n} says: " + SPEECH)

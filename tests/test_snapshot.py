@@ -76,7 +76,7 @@ def test_streams_round_trip(saved: tuple[Index, Path], text_001: str) -> None:
 def test_arrays_are_page_aligned_views_of_the_file(saved: tuple[Index, Path]) -> None:
     _, path = saved
     loaded = Index.load(path)
-    tags = loaded._main.tags
+    tags = loaded._contents.main.tags
     assert not tags.flags.writeable and not tags.flags.owndata
     assert tags.__array_interface__["data"][0] % ALIGN == 0
 
@@ -96,8 +96,8 @@ def _damaged(path: Path, how: str) -> bytes:
         # the refs array: every posting names a page; make one name a page that does not exist
         loaded = Index.load(path)
         refs_at = (
-            loaded._main.refs.__array_interface__["data"][0]
-            - np.frombuffer(loaded._main.refs.base, dtype=np.uint8).__array_interface__["data"][0]
+            loaded._contents.main.refs.__array_interface__["data"][0]
+            - np.frombuffer(loaded._contents.main.refs.base, dtype=np.uint8).__array_interface__["data"][0]
         )
         data[refs_at : refs_at + 4] = (2**31).to_bytes(4, "little")
         assert len(data) == meta_end
@@ -134,8 +134,9 @@ _CHILD = textwrap.dedent(
     before = rss_kb()
     index = Index.load(sys.argv[1])
     index.match("warm up the matching code of this process once before it is measured")
-    touched = int(index._main.tags.sum() + index._main.refs.sum() + index._main.pos.sum())  # read it all
-    print(rss_kb() - before, index._main.nbytes // 1024, touched > 0)
+    main = index._contents.main
+    touched = int(main.tags.sum() + main.refs.sum() + main.pos.sum())  # read it all
+    print(rss_kb() - before, main.nbytes // 1024, touched > 0)
     """
 )
 

@@ -14,8 +14,8 @@ Layout (all integers little-endian)::
 
 ``write`` goes through a temporary file and a rename, so a reader sees the old file or the new one, never
 half of one.  The temporary file is named ``<name>.<pid>.<random>.tmp`` and locked (``flock``) while it is
-written: ``copytrace.cache_dir`` removes those a dead process left.  A snapshot is written read-only (0444):
-it is never changed in place, only replaced.
+written: ``copytrace.banks.cache_dir`` removes those a dead process left.  A snapshot is written read-only
+(0444): it is never changed in place, only replaced.
 
 ``read`` refuses anything that is not exactly such a file: a symbolic link (the path is opened with
 ``O_NOFOLLOW``), a FIFO, device or folder (checked before anything is read, so a FIFO cannot hang it),

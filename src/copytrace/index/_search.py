@@ -1,0 +1,475 @@
+"""The Python side of a search: runs the compiled kernels (``_matching``), turns their results into matches.
+
+A query weighs each held hash by how many copy families hold it, chains the shared fingerprints of each
+item in order (``_matching.chain_anchors``) and reports the items with enough evidence (``MatchParams``):
+``match_arrays`` does it for many queries in one compiled call.  Then the quote pass (``quotes``) adds the
+short runs the long-text rule is too coarse for, and the phrase table (``_phrase_matches``) the phrases.
+``versions_of`` asks the same kernel which items of a bank a new item is a version of (``families``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
+
+import numpy as np
+
+from ..errors import ParameterMismatchError
+from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
+from ..fingerprints.keys import Key
+from ..phrases import PhraseFingerprint
+from ..text.normalize import tokenize
+from . import _matching, _phrase_matches, quotes
+from ._contents import Contents
+from ._postings import MAX_REPEATS
+from ._prepare import hashing_key
+from .evidence import evidence_spans
+from .families import VERSION_CONTAINMENT
+from .match import Match, MatchParams, QuoteEvidence, Span
+
+LINK_ANCHORS = 64  # postings of one fingerprint that linking looks at (the earliest items holding it)
+
+QueryFingerprint = Callable[[int], Fingerprint]
+
+
+class Search:
+    """Searches of one index's ``contents`` with its fingerprint ``params``, ``match_params`` and ``key``
+    (None: fingerprints only)."""
+
+    def __init__(
+        self, contents: Contents, params: FingerprintParams, match_params: MatchParams, key: Key | None
+    ) -> None:
+        self.contents = contents
+        self.params = params
+        self.match_params = match_params
+        self.key = key
+
+    # -------------------------------------------------------------------------------------- public side
+    def match(
+        self,
+        text: str,
+        banks: Iterable[str] | None,
+        limit: int | None,
+        html: bool | None,
+        query: str | None,
+        per_family: bool,
+    ) -> list[Match]:
+        """``Index.match``."""
+        contents = self.contents
+        found: list[Match] = []
+        if (
+            not len(contents.phrases) or contents.n_fingerprints
+        ):  # a bank of phrases only: no text to look for
+            fp = fingerprint(
+                text,
+                key=hashing_key(self.key, self.params),
+                k=self.params.k,
+                window=self.params.window,
+                html=html,
+                allow_short=True,
+            )
+            found = self.match_fingerprint(fp, banks, limit, query, per_family)
+        if not len(contents.phrases):
+            return found
+        phrases = _phrase_matches.phrase_matches(contents, [text], html, banks, [query])[0]
+        return _phrase_matches.merged(found, phrases, limit)
+
+    def match_fingerprint(
+        self,
+        fp: Fingerprint,
+        banks: Iterable[str] | None,
+        limit: int | None,
+        query: str | None,
+        per_family: bool,
+    ) -> list[Match]:
+        """``Index.match_fingerprint``."""
+        if fp.params != self.params:
+            raise ParameterMismatchError(self.params, fp.params, what="query")
+        if len(fp) == 0 or not self.contents.n_present:
+            return []
+        items, qc, ic, segs = self.results(fp, banks)
+        found = self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
+        starts = np.array([0, len(fp)], dtype=np.int64)
+        return self._with_quotes(
+            fp.hashes, fp.positions, starts, lambda _: fp, banks, [found], items, limit, [query], per_family
+        )[0]
+
+    def match_many(
+        self,
+        texts: Sequence[str],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        html: bool | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """``Index.match_many``."""
+        from ..fingerprints.batch import fingerprint_many
+
+        contents = self.contents
+        if len(contents.phrases) and not contents.n_fingerprints:  # a bank of phrases only
+            phrases = _phrase_matches.phrase_matches(contents, texts, html, banks, queries)
+            return [_phrase_matches.merged([], p, limit) for p in phrases]
+        batch, tokens = fingerprint_many(
+            texts,
+            key=hashing_key(self.key, self.params),
+            k=self.params.k,
+            window=self.params.window,
+            html=html,
+        )
+        offsets = batch.offsets
+
+        def query_fp(i: int) -> Fingerprint:
+            a, b = offsets[i], offsets[i + 1]
+            return Fingerprint(
+                batch.params, batch.hashes[a:b], batch.positions[a:b], int(batch.n_tokens[i]), tokens[i]
+            )
+
+        found = self.match_arrays(
+            batch.hashes, batch.positions, offsets, query_fp, banks, limit, queries, per_family
+        )
+        if not len(contents.phrases):
+            return found
+        phrases = _phrase_matches.phrase_matches(contents, texts, html, banks, queries)
+        return [_phrase_matches.merged(f, p, limit) for f, p in zip(found, phrases, strict=True)]
+
+    def match_fingerprints(
+        self,
+        fps: Sequence[Fingerprint | PhraseFingerprint],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """``Index.match_fingerprints``."""
+        if queries is not None and len(queries) != len(fps):
+            raise ValueError(f"{len(fps)} queries but {len(queries)} query names")
+        if not any(isinstance(fp, PhraseFingerprint) for fp in fps):
+            return self._match_text_fingerprints(
+                cast(Sequence[Fingerprint], fps), banks, limit, queries, per_family
+            )
+        names = list(queries) if queries is not None else [None] * len(fps)
+        text_at = [i for i, fp in enumerate(fps) if isinstance(fp, Fingerprint)]
+        phrase_at = [i for i, fp in enumerate(fps) if isinstance(fp, PhraseFingerprint)]
+        out: list[list[Match]] = [[] for _ in fps]
+        text_fps = [cast(Fingerprint, fps[i]) for i in text_at]
+        for i, found in zip(
+            text_at,
+            self._match_text_fingerprints(text_fps, banks, limit, [names[i] for i in text_at], per_family),
+            strict=True,
+        ):
+            out[i] = found
+        for i, found in zip(
+            phrase_at,
+            _phrase_matches.fingerprint_matches(
+                self.contents,
+                [cast(PhraseFingerprint, fps[i]) for i in phrase_at],
+                banks,
+                limit,
+                [names[i] for i in phrase_at],
+            ),
+            strict=True,
+        ):
+            out[i] = found
+        return out
+
+    def versions_of(self, fp: Fingerprint, bank: str, limit: int, added_before: str | None) -> list[str]:
+        """``Index.versions_of``."""
+        if fp.params != self.params:
+            raise ParameterMismatchError(self.params, fp.params, what="item")
+        names = self.contents.names
+        if len(fp) == 0 or not self.contents.n_present:
+            return []
+        before = None if added_before is None else names.number(bank, added_before)
+        # Versions are looked for among the earliest holders of each fingerprint only: a family of 10,000
+        # versions links its next one after chaining 64 of them, not 10,000.
+        items, qc, ic, _ = self.results(fp, (bank,), before=before, max_anchors=LINK_ANCHORS)
+        if len(items) == 0:
+            return []
+        both = np.minimum(qc, ic)
+        ok = np.flatnonzero(both >= VERSION_CONTAINMENT)
+        ok = ok[np.lexsort((items[ok], -both[ok]))][:limit]
+        return [names[i][1] for i in items[ok].tolist()]
+
+    # ------------------------------------------------------------------------------------ kernel calls
+    def results(
+        self,
+        fp: Fingerprint,
+        banks: Iterable[str] | None,
+        *,
+        before: int | None = None,
+        max_anchors: int = -1,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every item (numbered below ``before``) with evidence in ``fp``: item numbers, query and item
+        containments, kept chains."""
+        r_item, r_qm, r_im, _r_ev, segs = _matching.match_query(
+            self.contents.kernel_index(banks, before),
+            fp.hashes,
+            fp.positions,
+            self._kernel_params(max_anchors),
+        )
+        if not len(r_item):
+            return r_item, r_item, r_item, segs
+        return r_item, r_qm / len(fp), r_im / np.maximum(1, self.contents.nfp[r_item]), segs
+
+    def _kernel_params(self, max_anchors: int, *, quotes: bool = False) -> tuple[object, ...]:
+        """The matching parameters of a kernel call; ``quotes``: of the pass that finds quote candidates
+        (every chain with a shared fingerprint of weight 1, ``quotes``)."""
+        mp = self.match_params
+        g = self.params.guarantee
+        return (
+            float(mp.common_df),
+            mp.max_postings,
+            MAX_REPEATS,
+            max_anchors,
+            mp.gap_for(g),
+            mp.skew_for(g),
+            1.0 if quotes else mp.min_evidence,
+            0 if quotes else mp.min_tokens_for(g) - self.params.k,
+            g,
+        )
+
+    def _match_text_fingerprints(
+        self,
+        fps: Sequence[Fingerprint],
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        for fp in fps:
+            if fp.params != self.params:
+                raise ParameterMismatchError(self.params, fp.params, what="query")
+        lengths = np.fromiter((len(fp) for fp in fps), dtype=np.int64, count=len(fps))
+        starts = np.zeros(len(fps) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        hashes = np.concatenate([fp.hashes for fp in fps]) if fps else np.zeros(0, np.uint64)
+        positions = np.concatenate([fp.positions for fp in fps]) if fps else np.zeros(0, np.int64)
+        return self.match_arrays(
+            hashes, positions, starts, fps.__getitem__, banks, limit, queries, per_family
+        )
+
+    def match_arrays(
+        self,
+        hashes: np.ndarray,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        query_fp: QueryFingerprint,
+        banks: Iterable[str] | None,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """Matches of many queries given as flat arrays (query ``i`` is ``[starts[i], starts[i + 1])``);
+        ``query_fp(i)`` is asked only for the queries that match something."""
+        n = len(starts) - 1
+        if queries is not None and len(queries) != n:
+            raise ValueError(f"{n} queries but {len(queries)} query names")
+        out: list[list[Match]] = [[] for _ in range(n)]
+        if n == 0 or not self.contents.n_present or starts[-1] == 0:
+            return out
+        r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(
+            self.contents.kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1)
+        )
+        if len(r_query) == 0:  # most queries of a moderation stream
+            return self._with_quotes(
+                hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family
+            )
+        qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
+        ic = r_im / np.maximum(1, self.contents.nfp[r_item])
+        bounds = np.searchsorted(r_query, np.arange(n + 1))
+        s_bounds = np.searchsorted(segs[:, 0], bounds)
+        for i in np.flatnonzero(np.diff(bounds)).tolist():
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            mine = segs[s_bounds[i] : s_bounds[i + 1]]
+            mine[:, 0] -= a
+            out[i] = self._matches(
+                query_fp(i),
+                r_item[a:b],
+                qc[a:b],
+                ic[a:b],
+                mine,
+                limit=limit,
+                query=None if queries is None else queries[i],
+                per_family=per_family,
+            )
+        strict = [r_item[bounds[i] : bounds[i + 1]] for i in range(n)]
+        return self._with_quotes(
+            hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family
+        )
+
+    # --------------------------------------------------------------------------------- kernel results
+    def _matches(
+        self,
+        fp: Fingerprint,
+        items: np.ndarray,
+        qc: np.ndarray,
+        ic: np.ndarray,
+        segs: np.ndarray,
+        *,
+        limit: int | None,
+        query: str | None,
+        per_family: bool,
+    ) -> list[Match]:
+        """The reported matches of one query from the kernel's results (items, containments, chains)."""
+        if len(items) == 0:
+            return []
+        contents = self.contents
+        names, families = contents.names, contents.families
+        score = np.maximum(qc, ic)
+        ok = score >= self.match_params.min_score
+        if len(contents.phrases):  # an item kept as a phrase is reported as a phrase only
+            ok &= ~contents.phrase_items()[items]
+        found = np.flatnonzero(ok)
+        if len(found) > 1:
+            if per_family:  # the best version of each family: by score, then earliest added
+                family = families.labels[items[found]]
+                order = np.lexsort((items[found], -score[found], family))
+                first = np.ones(len(order), dtype=bool)
+                first[1:] = family[order[1:]] != family[order[:-1]]
+                found = found[order[first]]
+            ranked = sorted(found.tolist(), key=lambda r: (-score[r], *names[int(items[r])]))
+        else:
+            ranked = found.tolist()
+        if limit is not None:
+            ranked = ranked[:limit]
+        chains = segs.tolist()
+        by_result: dict[int, list[list[int]]] = {}
+        for chain in chains:  # chains come per result, in order
+            by_result.setdefault(chain[0], []).append(chain)
+        matches = []
+        for r in ranked:
+            idx = int(items[r])
+            bank, item_id = names[idx]
+            earliest = families.family_of(idx)
+            matches.append(
+                Match(
+                    bank,
+                    item_id,
+                    float(score[r]),
+                    float(qc[r]),
+                    float(ic[r]),
+                    self._spans(idx, fp, by_result.get(r, [])),
+                    query,
+                    family=item_id if earliest == idx else names[earliest][1],
+                    family_size=families.size(idx),
+                )
+            )
+        return matches
+
+    def _spans(self, idx: int, fp: Fingerprint, chains: list[list[int]]) -> tuple[Span, ...]:
+        """The evidence spans of item ``idx``'s chains (``evidence``): query offsets only without its text."""
+        if fp.tokens is None or not chains:
+            return ()
+        item_tokens = None
+        held = self.contents.item_text(idx)
+        if held is not None:
+            item_tokens = tokenize(held[0], html=held[1])
+        if item_tokens is not None and len(item_tokens) != int(self.contents.ntok[idx]):
+            item_tokens = None  # text does not belong to this fingerprint: report query offsets only
+        return evidence_spans(chains, self.params.k, fp.tokens, item_tokens)
+
+    # ------------------------------------------------------------------------------------------ quotes
+    def _with_quotes(
+        self,
+        hashes: np.ndarray,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        query_fp: QueryFingerprint,
+        banks: Iterable[str] | None,
+        out: list[list[Match]],
+        strict: Sequence[np.ndarray] | np.ndarray,
+        limit: int | None,
+        queries: Sequence[str | None] | None,
+        per_family: bool,
+    ) -> list[list[Match]]:
+        """``out`` with the quotes (``quotes``) of each query added: items not among its long-text results
+        ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``."""
+        qp = self.match_params.quotes
+        contents = self.contents
+        if qp is None or not contents.n_present or starts[-1] == 0:
+            return out
+        if not contents.texts and contents.text_lookup is None and qp.min_tokens >= self._chain_tokens():
+            return out  # fingerprints alone prove no run the chain rule misses (docs/matching.md#quotes)
+        r_query, r_item, _, _, _, segs = _matching.match_batch(
+            contents.kernel_index(banks, None),
+            hashes,
+            positions,
+            starts,
+            self._kernel_params(-1, quotes=True),
+        )
+        bounds = np.searchsorted(r_query, np.arange(len(starts)))
+        s_bounds = np.searchsorted(segs[:, 0], bounds)
+        skip = contents.phrase_items() if len(contents.phrases) else None
+        allowed = contents.allowed(banks)
+        names, families, ntok = contents.names, contents.families, contents.ntok
+
+        def common(held: np.ndarray) -> np.ndarray:
+            return self._family_counts(held, allowed) > self.match_params.common_df
+
+        for i in np.flatnonzero(np.diff(bounds)).tolist():
+            fp = query_fp(i)
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            held = strict if isinstance(strict, np.ndarray) else strict[i]
+            taken = set(families.labels[held].tolist() if per_family else held.tolist())
+            items = r_item[a:b]
+            labels = families.labels[items]
+            ok = ~np.isin(labels if per_family else items, list(taken))
+            if skip is not None:
+                ok &= ~skip[items]
+            mine = segs[s_bounds[i] : s_bounds[i + 1]]
+            mine = mine[ok[mine[:, 0] - a]]
+            mine[:, 0] -= a
+            added = []
+            found = quotes.find(
+                items,
+                mine,
+                fp,
+                k=self.params.k,
+                params=qp,
+                item_tokens=contents.item_tokens,
+                common=common,
+                groups=labels if per_family else None,
+            )
+            for idx, run, span in found:
+                family = int(families.labels[idx]) if per_family else idx
+                score = run.tokens / max(1, min(fp.n_tokens, int(ntok[idx])))
+                if family in taken or score < self.match_params.min_score:
+                    continue
+                taken.add(family)
+                bank, item_id = names[idx]
+                earliest = families.family_of(idx)
+                added.append(
+                    Match(
+                        bank,
+                        item_id,
+                        score,
+                        run.tokens / max(1, fp.n_tokens),
+                        run.tokens / max(1, int(ntok[idx])),
+                        (span,),
+                        None if queries is None else queries[i],
+                        family=item_id if earliest == idx else names[earliest][1],
+                        family_size=families.size(idx),
+                        kind="quote",
+                        quote=QuoteEvidence(run.tokens, run.bits),
+                    )
+                )
+            if added:
+                ranked = sorted(out[i] + added, key=lambda m: (-m.score, m.bank, m.item_id))
+                out[i] = ranked if limit is None else ranked[:limit]
+        return out
+
+    def _chain_tokens(self) -> int:
+        """The chain rule's minimum run of query tokens (``MatchParams.min_tokens``)."""
+        return self.match_params.min_tokens_for(self.params.guarantee)
+
+    def _family_counts(self, hashes: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """How many copy families among the live ``allowed`` items (empty: all) hold each of ``hashes``."""
+        contents = self.contents
+        out = np.zeros(len(hashes), dtype=np.int64)
+        for j, parts in enumerate(contents.holders(hashes)):
+            if parts:
+                items = np.concatenate(parts)
+                items = items[contents.alive[items] & (allowed[items] if len(allowed) else True)]
+                out[j] = len(np.unique(contents.families.labels[items]))
+        return out
