@@ -83,7 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--ray-address", metavar="ADDRESS", help="the Ray cluster to run on (default: $RAY_ADDRESS)"
     )
     p.add_argument(
-        "--workers", type=_limit, metavar="N", help="Ray actors (default: one per CPU of the cluster)"
+        "--workers",
+        type=_limit,
+        metavar="N",
+        help="Ray actors (default: one per CPU of the cluster); given, even a small job runs on Ray",
     )
     add_progress_options(p)
     add_common_options(p, store=False)
