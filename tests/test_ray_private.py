@@ -158,7 +158,8 @@ def test_a_scan_ignores_the_recorded_ray_and_prints_progress_lines_without_a_ter
     _plant(short_dir)
     out = tmp_path / "out"
     proc = _copytrace(
-        "scan", corpus, "--out", out, "--progress-interval", "0.5", env={**env, "RAY_TMPDIR": str(short_dir)}
+        *("scan", corpus, "--out", out, "--executor", "ray", "--progress-interval", "0.5"),
+        env={**env, "RAY_TMPDIR": str(short_dir)},
     )
     assert proc.returncode == 0, proc.stderr
     ray_info = _summary(out)["ray"]
@@ -183,7 +184,19 @@ def test_progress_as_json_lines_reports_ray_start_up_apart(
     env, corpus = job
     out = tmp_path / "out"
     proc = _copytrace(
-        "scan", corpus, "--out", out, "--progress", "json", "--progress-interval", "0.5", env=env
+        *(
+            "scan",
+            corpus,
+            "--out",
+            out,
+            "--executor",
+            "ray",
+            "--progress",
+            "json",
+            "--progress-interval",
+            "0.5",
+        ),
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
@@ -214,7 +227,7 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
     processes = JobProcesses(marker)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        _command("scan", corpus, "--out", out, "--workers", "1", "--progress", "none"),
+        _command("scan", corpus, "--out", out, "--executor", "ray", "--workers", "1", "--progress", "none"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -237,15 +250,19 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", ["ray", "processes"])
 def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing(
-    job: tuple[dict[str, str], Path], tmp_path: Path
+    job: tuple[dict[str, str], Path], tmp_path: Path, executor: str
 ) -> None:
     """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) at ``INTERRUPTS`` moments drawn
-    over a scan's length: exit status 130 within ``EXIT_WITHIN`` s, one line, no traceback, no process left;
-    the interrupted scan then finishes with --resume to the uninterrupted scan's answers."""
+    over a scan's length: exit status 130 within ``EXIT_WITHIN`` s, one line, no traceback, no process left
+    (of a private Ray, or the local workers); the interrupted scan then finishes with --resume to the
+    uninterrupted scan's answers."""
     env, corpus = job
     started = time.monotonic()
-    reference = _copytrace("scan", corpus, "--out", tmp_path / "ref", "--progress", "none", env=env)
+    reference = _copytrace(
+        "scan", corpus, "--out", tmp_path / "ref", "--executor", executor, "--progress", "none", env=env
+    )
     length = time.monotonic() - started
     assert reference.returncode == 0, reference.stderr
     rng = random.Random(INTERRUPT_SEED)
@@ -255,7 +272,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
         processes = JobProcesses(marker)
         out = tmp_path / f"out-{round_}"
         proc = subprocess.Popen(
-            _command("scan", corpus, "--out", out, "--progress", "none"),
+            _command("scan", corpus, "--out", out, "--executor", executor, "--progress", "none"),
             env=run_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -288,7 +305,9 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
             _kill_all(proc, processes)
     if interrupted:
         again = _copytrace(
-            "scan", corpus, "--out", interrupted[-1], "--resume", "--progress", "none", env=env
+            *("scan", corpus, "--out", interrupted[-1], "--resume", "--executor", executor),
+            *("--progress", "none"),
+            env=env,
         )
         assert again.returncode == 0, again.stderr
         assert _rows(interrupted[-1]) == _rows(tmp_path / "ref")
@@ -335,7 +354,9 @@ def test_with_a_strangers_ray_running_a_scan_runs_on_its_own_with_relative_paths
         address = record.read_text().strip()
         (tmp_path / "work").mkdir()
         shutil.copytree(corpus, tmp_path / "work" / "posts")
-        own = _copytrace("scan", "posts", "--out", "scan-rel", env=ray_env, cwd=tmp_path / "work")
+        own = _copytrace(
+            "scan", "posts", "--out", "scan-rel", "--executor", "ray", env=ray_env, cwd=tmp_path / "work"
+        )
         assert own.returncode == 0, own.stderr
         summary = _summary(tmp_path / "work" / "scan-rel")
         assert summary["ray"]["private"] and summary["ray"]["gcs_address"] != address

@@ -1,4 +1,5 @@
-"""``copytrace scan`` on a local Ray: every input kind, bad records, resume, and the answers of ``match``."""
+"""``copytrace scan`` on a local Ray and on the local executor: every input kind, bad records, resume, and
+the answers of ``match``."""
 
 from __future__ import annotations
 
@@ -28,11 +29,19 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.fixture
-def banked(cli) -> Any:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["ray", "processes"])
+def banked(cli, request: pytest.FixtureRequest) -> Any:  # type: ignore[no-untyped-def]
+    """The CLI with a bank; its scans run on the module's Ray, or on the local executor's processes: the
+    same tests hold for both."""
     code, _, err = cli("bank", "add", "ref", *bank_files())
     assert code == 0, err
-    return cli
+
+    def run(*args: object) -> Any:
+        if args and args[0] == "scan":
+            args = (*args, "--executor", request.param)
+        return cli(*args)
+
+    return run
 
 
 def _match_jsonl(cli, path: Path) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
-"""``copytrace scan`` as users run it, in its own process: from an S3-compatible server, and killed with
-SIGKILL (the driver, or a Ray worker) then finished, every document exactly once; a killed driver's private
-Ray stops by itself."""
+"""``copytrace scan`` as users run it, in its own process (on the local executor, its default on one machine):
+from an S3-compatible server, and killed with SIGKILL (the driver, or a worker) then finished, every document
+exactly once; a killed driver's workers stop with it.  (The same with a private Ray: ``test_ray_private``.)"""
 
 from __future__ import annotations
 
@@ -165,6 +165,19 @@ def _scan_process(corpus: Path, out: Path, env: dict[str, str]) -> subprocess.Po
     )
 
 
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+                fields = stat[stat.rfind(b")") + 2 :].split()
+                if fields[0] != b"Z" and int(fields[1]) == pid:
+                    found.append(int(name))
+    return found
+
+
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -212,10 +225,12 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_its_block_done_once(tmp_pa
     _, corpus, out, proc, processes = started
     try:
         _wait_for_markers(out, 2, proc)
-        workers = processes.workers(b"ScanStep")  # in the session of the job's private Ray
+        workers = _children(proc.pid)  # the local executor's workers, forked from the driver
         assert workers and proc.poll() is None, "no running worker to kill"
+        assert set(workers) < set(processes.alive())  # the job's session is known: what is left is found
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=240)
+        assert processes.wait_gone(30) == []  # the replacement worker, and every other, left with the job
     finally:
         _kill_group(proc)
     assert proc.returncode == 0, err

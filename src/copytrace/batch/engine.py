@@ -50,6 +50,12 @@ def when_ready(callback: Callable[[dict[str, Any]], object]) -> Iterator[None]:
         _READY.remove(callback)
 
 
+def ready(cluster: dict[str, Any]) -> None:
+    """Tell the ``when_ready`` callbacks that a job's engine is up (Ray, or the local executor's workers)."""
+    for callback in list(_READY):
+        callback(cluster)
+
+
 # What the ``ray`` extra installs that a batch job imports: checked before any input is read, so a job
 # without the extra stops with one line naming it, not with an import error from deep inside.
 EXTRA_MODULES = ("ray", "pyarrow", "fsspec", "zstandard")
@@ -122,6 +128,7 @@ def _connect(
     ctx.verbose_stats_logs = False
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     cluster = {
+        "executor": "ray",
         "address": named,
         "gcs_address": ray.get_runtime_context().gcs_address,
         "private": private is not None,
@@ -202,8 +209,7 @@ def session(
             stack.callback(private.stop)
         if ours:
             stack.callback(ray.shutdown)
-        for callback in list(_READY):
-            callback(cluster)
+        ready(cluster)
         yield cluster
 
 

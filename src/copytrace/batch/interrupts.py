@@ -4,8 +4,9 @@ Raised as ``KeyboardInterrupt`` inside Ray's driver code, a Ctrl-C printed pages
 sometimes left the driver hanging in Ray's shutdown.  While ``exit_on_signal`` is active, SIGINT and SIGTERM
 raise nothing: Python's C-level handler writes the signal's number to a pipe (``signal.set_wakeup_fd``),
 and a thread reading it - which runs even while the main thread waits in Ray's C++ code - prints one line,
-tells the keeper of every private Ray of this process to stop it (``private_ray.release_all``: the keeper
-kills Ray's processes within about a second, whether this process is still there or not) and ends the
+kills the job's local workers (``processes``), tells the keeper of every private Ray of this process to stop
+it (``private_ray.release_all``: the keeper kills Ray's processes within about a second, whether this process
+is still there or not) and ends the
 process at once with ``os._exit(128 + signal)``: 130 for Ctrl-C, 143 for SIGTERM.  It does not wait for Ray
 to go: Ray's driver code ends the process itself, with status 1, when it sees its Ray die under it.  Nothing
 half-done is lost: a job records each finished block atomically, and ``--resume`` goes on from there.
@@ -25,6 +26,7 @@ from . import private_ray
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXITING = threading.Event()  # set once a signal was taken: others stop printing (the line is the last word)
+CHILDREN: set[int] = set()  # the job's local worker processes (``processes``): killed before the exit
 
 _armed: list[bool] = []
 
@@ -56,6 +58,9 @@ def _take(signum: int, detail: str) -> None:
     EXITING.set()
     word = "interrupted" if signum == signal.SIGINT else "terminated"
     _write_line(f"copytrace: {word}; {detail}")
+    for pid in list(CHILDREN):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     private_ray.release_all()
     os._exit(128 + signum)
 

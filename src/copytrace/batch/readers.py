@@ -170,10 +170,39 @@ def _lines(block: Block, counts: BlockReading, limit: int) -> Iterator[bytes | _
             yield line
 
 
+def plain_record(line: bytes, file: str, number: int) -> Doc | None:
+    r"""The common line read fast: a UTF-8 JSON object with a non-empty string ``id``, a string ``text`` and
+    no other field that ``records`` checks.  None for every other line (a blank or bad one, or one with
+    ``fingerprint``, ``labels`` or ``metadata``), which then goes through ``records.iter_records``' full
+    rules: what a line yields is the same either way, only cheaper here.
+
+    >>> plain_record(b'{"id": "a", "text": "t"}\n', "f.jsonl", 3)
+    Doc(id='a', text='t', file='f.jsonl', row=3)
+    >>> plain_record(b'{"id": 7, "text": "t"}\n', "f.jsonl", 3) is None
+    True
+    """
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON (UnicodeDecodeError is a ValueError)
+        return None
+    if type(obj) is not dict:
+        return None
+    rid, text = obj.get("id"), obj.get("text")
+    if type(rid) is not str or not rid or type(text) is not str:
+        return None
+    if "fingerprint" in obj or "labels" in obj or "metadata" in obj:
+        return None
+    return Doc(rid, text, file, number)
+
+
 def _jsonl(block: Block, counts: BlockReading, limit: int) -> Iterator[Doc | Bad]:
     for number, line in enumerate(_lines(block, counts, limit), start=1):
         if isinstance(line, _TooLong):
             yield Bad(block.path, number, over_limit(limit, line.size))
+            continue
+        doc = plain_record(line, block.path, number)
+        if doc is not None:
+            yield doc
             continue
         for rec in iter_records((line,), source=block.path, need_text=True):
             if isinstance(rec, RecordError):

@@ -1,11 +1,12 @@
-"""``scan``: every document of a corpus matched against banks, on Ray, resumable, one row per match.
+"""``scan``: every document of a corpus matched against banks, resumable, one row per match.
 
-The step (``ScanStep``, one per Ray actor) opens the job's index once (``shared_index``), then for each
-block reads its documents (``readers``) and matches them 512 at a time with ``Index.match_many`` (one
-compiled call per batch), returning the block's match rows as a Parquet part and its statistics.  The driver
-(``run_scan``) plans the blocks, pins the index in the output folder, skips blocks finished by an earlier
-run, records each block as it arrives (``markers``) and at the end gathers ``matches.parquet`` (or
-``.jsonl``) and ``summary.json``.
+The step (``ScanStep``, one per worker) opens the job's index once (``shared_index``), then for each block
+reads its documents (``readers``) and matches them 512 at a time with ``Index.match_many`` (one compiled
+call per batch), making the block's match rows a Parquet part, with its statistics.  The same step runs on
+either executor: worker processes forked on this machine (``processes``: each records its own blocks), or
+Ray actors (``engine``: the driver records what they return).  The driver (``run_scan``) plans the blocks,
+pins the index in the output folder, skips blocks finished by an earlier run, follows each block as it is
+done (``markers``) and at the end gathers ``matches.parquet`` (or ``.jsonl``) and ``summary.json``.
 
 A row is what ``copytrace match --jsonl`` prints for the document (``query`` is its id) plus ``source``:
 ``{"file", "row"}``, the line of a JSON Lines file or the 1-based row of a Parquet file (null for a ``.txt``
@@ -20,213 +21,39 @@ text, whichever comes first; the driver holds 8 bytes per document while it look
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CopytraceError
-from ..text.textio import DEFAULT_MAX_BYTES
-from .inputs import Block, TableColumns, expand, plan
+from .inputs import Block, expand, plan
 from .markers import JobDir, lost_blocks, write_atomic
-from .readers import DUPLICATES_SHOWN, Bad, BlockReading, Doc, duplicate_ids, read_block, warn_duplicates
+from .readers import DUPLICATES_SHOWN, duplicate_ids, warn_duplicates
+from .scan_step import CHUNK, IDS_METADATA, ScanSettings, ScanStep, match_schema, peak_rss, scan_block
+
+__all__ = [
+    "CHUNK",
+    "ScanResult",
+    "ScanSettings",
+    "ScanStep",
+    "match_schema",
+    "peak_rss",
+    "run_scan",
+    "scan_block",
+]
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..fingerprints.keys import Key
-    from ..index import Index
-    from .shared_index import SharedIndex
-
-CHUNK = 512  # documents matched in one compiled call
-PENDING_BYTES = 64 * 1024 * 1024  # ... or fewer, when their texts reach this many characters
-BAD_KEPT = 100  # bad records named in a block's marker (all are counted)
-IDS_METADATA = b"copytrace.ids"  # a part's Parquet metadata: the ids of all its block's documents, in order
 
 log = logging.getLogger("copytrace.batch")
-
-
-def match_schema() -> pa.Schema:
-    """The columns of a match row (``Match.to_dict()`` plus ``source``)."""
-    import pyarrow as pa
-
-    span = pa.struct(
-        [
-            ("query_start", pa.int64()),
-            ("query_end", pa.int64()),
-            ("item_start", pa.int64()),
-            ("item_end", pa.int64()),
-        ]
-    )
-    return pa.schema(
-        [
-            ("query", pa.string()),
-            ("bank", pa.string()),
-            ("item_id", pa.string()),
-            ("score", pa.float64()),
-            ("query_containment", pa.float64()),
-            ("item_containment", pa.float64()),
-            ("spans", pa.list_(span)),
-            ("family", pa.string()),
-            ("family_size", pa.int64()),
-            ("kind", pa.string()),
-            ("source", pa.struct([("file", pa.string()), ("row", pa.int64())])),
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class ScanSettings:
-    """What a scan matches and how: the same options as ``copytrace match``."""
-
-    banks: tuple[str, ...]
-    limit: int | None = None
-    min_score: float = 0.0
-    per_family: bool = True
-    columns: TableColumns = field(default_factory=TableColumns)
-    max_bytes: int = DEFAULT_MAX_BYTES
-
-
-def peak_rss() -> int:
-    """The most memory this process has held so far, in bytes (Linux reports kilobytes, macOS bytes)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[bytes, dict[str, Any]]:
-    """Match every document of ``block``; its rows as Parquet bytes, and its statistics."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    started = time.perf_counter()
-    counts = BlockReading()
-    rows: list[dict[str, Any]] = []
-    bad: list[dict[str, Any]] = []
-    n_bad = docs = matched = pending_chars = 0
-    pending: list[Doc] = []
-    ids: list[str] = []
-
-    def flush() -> None:
-        nonlocal matched, pending_chars
-        answers = index.match_many(
-            [d.text for d in pending],
-            banks=settings.banks,
-            limit=settings.limit,
-            queries=[d.id for d in pending],
-            per_family=settings.per_family,
-        )
-        for doc, matches in zip(pending, answers, strict=True):
-            matched += bool(matches)
-            for m in matches:
-                row = m.to_dict()
-                row["source"] = {"file": doc.file, "row": doc.row}
-                rows.append(row)
-        pending.clear()
-        pending_chars = 0
-
-    for rec in read_block(block, settings.columns, counts, max_bytes=settings.max_bytes):
-        if isinstance(rec, Bad):
-            n_bad += 1
-            if len(bad) < BAD_KEPT:
-                bad.append({"file": rec.file, "row": rec.row, "reason": rec.reason})
-            continue
-        docs += 1
-        ids.append(rec.id)
-        pending.append(rec)
-        pending_chars += len(rec.text)
-        if len(pending) >= CHUNK or pending_chars >= PENDING_BYTES:
-            flush()
-    if pending:
-        flush()
-    sink = io.BytesIO()
-    table = pa.Table.from_pylist(rows, schema=match_schema())
-    pq.write_table(table.replace_schema_metadata({IDS_METADATA: json.dumps(ids).encode()}), sink)
-    stats = {
-        "key": block.key,
-        "file": block.path,
-        "kind": block.kind,
-        "start": block.start,
-        "documents": docs,
-        "bytes": counts.nbytes,
-        "lines": counts.lines,
-        "matched_documents": matched,
-        "matches": len(rows),
-        "bad_records": n_bad,
-        "bad": bad,
-        "seconds": round(time.perf_counter() - started, 6),
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
-        "worker_peak_rss": peak_rss(),
-    }
-    return sink.getvalue(), stats
-
-
-class ScanStep:
-    """A Ray actor's work: the index, opened once, and a block at a time matched against it."""
-
-    def __init__(self, shared: SharedIndex, settings: ScanSettings, key: Key | None, store_url: str) -> None:
-        from ..index.match import MatchParams
-
-        self.settings = settings
-        self._store_url = store_url
-        self._store: Any = None
-        self.store_problem: str | None = None
-        self.index = shared.open(
-            key=key, match_params=MatchParams(min_score=settings.min_score), text_lookup=self._text
-        )
-
-    def _text(self, bank: str, item_id: str) -> str | None:
-        """An item's stored text for its spans, from the store (opened on the first match).  A worker that
-        cannot reach the store (an SQLite file on another machine) reports item offsets as null, as for an
-        item stored as a fingerprint only, and says so in its block's statistics."""
-        if self._store is None:
-            from ..store import Store
-
-            try:
-                self._store = Store(self._store_url)
-            except CopytraceError as exc:
-                self._store = False
-                self.store_problem = str(exc)
-        if self._store is False:
-            return None
-        text: str | None = self._store.text(bank, item_id)
-        return text
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-        import ray
-
-        node = ray.get_runtime_context().get_node_id()
-        keys, parts, stats = [], [], []
-        for raw in batch.column("block").to_pylist():
-            block = Block.from_row(json.loads(raw))
-            try:
-                part, st = scan_block(self.index, block, self.settings)
-            except (
-                CopytraceError,
-                OSError,
-                EOFError,
-                ValueError,
-            ) as exc:  # unreadable: the block fails, not the job
-                part, st = (
-                    b"",
-                    {"key": block.key, "file": block.path, "error": f"{type(exc).__name__}: {exc}"},
-                )
-            st["node"] = node
-            if self.store_problem:
-                st["store_unreachable"] = self.store_problem
-            keys.append(block.key)
-            parts.append(part)
-            stats.append(json.dumps(st))
-        return pa.table({"key": keys, "part": pa.array(parts, pa.binary()), "stats": stats})
 
 
 @dataclass
@@ -250,17 +77,18 @@ def run_scan(
     workers: int | None = None,
     on_start: Callable[[int, int, int], None] | None = None,
     on_block: Callable[[dict[str, Any]], None] | None = None,
+    executor: str = "auto",
 ) -> ScanResult:
     """Scan ``inputs`` against ``settings.banks`` of ``store`` into the folder ``out``.
 
     ``on_start(blocks to do, their bytes, blocks already done)`` and ``on_block(stats)`` follow the work (the
     CLI's progress bar).  The index is built once and pinned in ``out``: a resumed scan searches the banks as
-    they were when it started.
+    they were when it started.  ``executor`` (``use_ray``): ``processes`` (worker processes forked on this
+    machine), ``ray`` (the cluster at ``ray_address``, else a private Ray), or ``auto``: Ray when a cluster
+    is named or this program runs one already, else processes.
     """
     from ..fingerprints.keys import PUBLIC_KEY
     from ..index.match import MatchParams
-    from . import engine
-    from .shared_index import SharedIndex
 
     started = time.perf_counter()
     files = expand(inputs)
@@ -301,40 +129,37 @@ def run_scan(
     todo = [b for b in blocks if b.key not in done]
     if on_start is not None:
         on_start(len(todo), sum(b.size for b in todo), len(done))
-    cluster: dict[str, Any] = {}
     scanned: dict[str, dict[str, Any]] = {}
     failed: list[dict[str, Any]] = []
-    ray_seconds = 0.0
-    scan_started = time.perf_counter()
+    runner = _on_ray if use_ray(executor, ray_address) else _on_processes
+    started_engine = time.perf_counter()
+    cluster: dict[str, Any] = {}
+    start_seconds, scan_started = 0.0, started_engine
     if todo:
-        with engine.native_log(out / "ray.log"), engine.session(ray_address) as cluster:
-            shared = SharedIndex.publish(folder.index_file)
-            ray_seconds = time.perf_counter() - scan_started
+        with runner(
+            folder,
+            todo,
+            store_url=store.url,
+            settings=settings,
+            key=key,
+            address=ray_address,
+            workers=workers,
+        ) as (cluster, results):
             scan_started = time.perf_counter()
-            actors = workers or cluster["cpus"]
-            results = engine.run(
-                ScanStep,
-                todo,
-                constructor_kwargs={
-                    "shared": shared,
-                    "settings": settings,
-                    "key": key,
-                    "store_url": store.url,
-                },
-                actors=actors,
-            )
+            start_seconds = scan_started - started_engine
             for row in results:
                 stats = json.loads(row["stats"])
                 if "error" in stats:
                     failed.append(stats)
                     continue
-                folder.complete(row["key"], row["part"], stats)
+                if not row.get("recorded"):
+                    folder.complete(row["key"], row["part"], stats)
                 scanned[row["key"]] = stats
                 if on_block is not None:
                     on_block(stats)
-            cluster["actors"] = min(actors, len(todo))
             failed.extend(lost_blocks(todo, scanned, failed, out / "ray.log"))
     scan_seconds = time.perf_counter() - scan_started
+    finish_started = time.perf_counter()
     every = {**done, **scanned}
     if failed:
         first = failed[0]
@@ -348,7 +173,8 @@ def run_scan(
     output = _gather(folder, blocks, every, output_format)
     bad = _bad_records(blocks, every)
     duplicates = duplicate_ids(block_ids(folder, blocks))
-    wall = time.perf_counter() - started
+    finished = time.perf_counter()
+    wall, finish_seconds = finished - started, finished - finish_started
     docs_now = sum(s["documents"] for s in scanned.values())
     summary = {
         "command": "scan",
@@ -365,11 +191,16 @@ def run_scan(
         "bank_items": n_items,
         "output": str(output),
         "wall_seconds": round(wall, 3),
-        "ray_start_seconds": round(ray_seconds, 3),
+        "executor": cluster.get("executor"),
+        "prepare_seconds": round(started_engine - started, 3),
+        "start_seconds": round(start_seconds, 3),
+        "ray_start_seconds": round(start_seconds, 3) if cluster.get("executor") == "ray" else None,
         "scan_seconds": round(scan_seconds, 3),
+        "finish_seconds": round(finish_seconds, 3),
         "documents_this_run": docs_now,
         "documents_per_second": round(docs_now / scan_seconds, 1) if docs_now and scan_seconds > 0 else None,
-        "ray": cluster or None,
+        "ray": cluster if cluster.get("executor") == "ray" else None,
+        "engine": cluster or None,
         "worker_peak_rss": max((int(st.get("worker_peak_rss", 0)) for st in scanned.values()), default=None),
     }
     unreachable = sorted({st["store_unreachable"] for st in every.values() if "store_unreachable" in st})
@@ -453,3 +284,92 @@ def _bad_records(blocks: list[Block], stats: dict[str, dict[str, Any]]) -> list[
             row = rec["row"] + shift if rec["row"] is not None else None
             out.append({"file": rec["file"], "row": row, "reason": rec["reason"]})
     return out
+
+
+EXECUTORS = ("auto", "processes", "ray")
+
+
+def use_ray(executor: str, address: str | None) -> bool:
+    """Whether a scan runs on Ray: asked for, or (``auto``) a cluster named by ``address`` or
+    ``$RAY_ADDRESS``, or a Ray this program started itself (``ray.init`` before the job)."""
+    import sys
+
+    if executor not in EXECUTORS:
+        raise CopytraceError(f"unknown executor {executor!r}: one of {', '.join(EXECUTORS)}")
+    if executor == "processes":
+        if address:
+            raise CopytraceError(
+                f"--executor processes runs on this machine only, and --ray-address names {address}: "
+                "leave out one of the two"
+            )
+        return False
+    if executor == "ray" or address or os.environ.get("RAY_ADDRESS"):
+        return True
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
+Runner = Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]
+
+
+@contextlib.contextmanager
+def _on_processes(
+    folder: JobDir,
+    todo: list[Block],
+    *,
+    store_url: str,
+    settings: ScanSettings,
+    key: Key | None,
+    address: str | None,
+    workers: int | None,
+) -> Runner:
+    """The local executor (``processes``): the step made ready here, once, then forked; each worker
+    records its own blocks in ``folder``."""
+    from . import engine, processes
+    from .shared_index import SharedIndex
+
+    started = time.perf_counter()
+    path = folder.index_file.resolve()
+    shared = SharedIndex(str(path), "", path.stat().st_size, "")
+    step = ScanStep(shared, settings, key, store_url, out=str(folder.root))
+    step.warm()
+    n = min(workers or os.cpu_count() or 1, len(todo))
+    cluster = {
+        "executor": "processes",
+        "address": "local",
+        "private": False,
+        "nodes": 1,
+        "cpus": os.cpu_count() or 1,
+        "workers": n,
+        "start_seconds": round(time.perf_counter() - started, 3),
+    }
+    engine.ready(cluster)
+    yield cluster, processes.run(step.scan, todo, workers=n, max_tries=engine.MAX_TRIES)
+
+
+@contextlib.contextmanager
+def _on_ray(
+    folder: JobDir,
+    todo: list[Block],
+    *,
+    store_url: str,
+    settings: ScanSettings,
+    key: Key | None,
+    address: str | None,
+    workers: int | None,
+) -> Runner:
+    """Ray: the cluster named, or a private one; the driver records each block as its row comes back."""
+    from . import engine
+    from .shared_index import SharedIndex
+
+    with engine.native_log(folder.root / "ray.log"), engine.session(address) as cluster:
+        shared = SharedIndex.publish(folder.index_file)
+        actors = min(workers or cluster["cpus"], len(todo))
+        cluster["actors"] = actors
+        results = engine.run(
+            ScanStep,
+            todo,
+            constructor_kwargs={"shared": shared, "settings": settings, "key": key, "store_url": store_url},
+            actors=actors,
+        )
+        yield cluster, results

@@ -59,9 +59,11 @@ class SharedFile:
 
     def local_path(self) -> Path:
         """The file on this worker's machine: the driver's file, or a copy made once per node."""
+        if self.blob is None:  # one machine (or the local executor, which needs no Ray)
+            return Path(self.path)
         import ray
 
-        if ray.get_runtime_context().get_node_id() == self.node or self.blob is None:
+        if ray.get_runtime_context().get_node_id() == self.node:
             return Path(self.path)
         base = Path(
             os.environ.get("COPYTRACE_CACHE") or Path(tempfile.gettempdir()) / f"copytrace-{os.getuid()}"

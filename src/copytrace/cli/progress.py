@@ -74,10 +74,13 @@ class JobProgress:
     """What a job has done, shown as ``mode`` says; ``stage``, ``ray_ready`` and ``block`` are the job's
     callbacks, ``stop`` ends the display."""
 
-    def __init__(self, command: str, mode: str = "auto", interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, command: str, mode: str = "auto", interval: float = DEFAULT_INTERVAL, *, engine: str = "Ray"
+    ) -> None:
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "lines"
         self.command, self.mode, self.interval = command, mode, interval
+        self.engine = engine  # what starts before the work: "Ray", or the local executor's "workers"
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,8 +92,8 @@ class JobProgress:
         self.ray_up = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, command: str) -> JobProgress:
-        return cls(command, args.progress, args.progress_interval)
+    def from_args(cls, args: argparse.Namespace, command: str, *, engine: str = "Ray") -> JobProgress:
+        return cls(command, args.progress, args.progress_interval, engine=engine)
 
     # ---------------------------------------------------------------------------- the job's callbacks
     def stage(self, name: str, blocks: int, nbytes: int) -> None:
@@ -112,10 +115,16 @@ class JobProgress:
             self.clock = time.perf_counter()
             self.ray_up = True
         seconds = float(cluster.get("start_seconds") or 0.0)
+        local = cluster.get("executor") == "processes"
         if self.mode == "json":
-            self._emit({"event": "ray", **{k: cluster.get(k) for k in _RAY_FIELDS}})
+            if local:
+                self._emit({"event": "workers", **{k: cluster.get(k) for k in _LOCAL_FIELDS}})
+            else:
+                self._emit({"event": "ray", **{k: cluster.get(k) for k in _RAY_FIELDS}})
             return
-        if cluster.get("private"):
+        if local:
+            what = f"started {cluster.get('workers')} worker process(es) on this machine in {seconds:.1f} s"
+        elif cluster.get("private"):
             what = f"started a private Ray on this machine in {seconds:.1f} s"
         else:
             what = f"joined the Ray cluster at {cluster.get('address')} in {seconds:.1f} s"
@@ -167,7 +176,7 @@ class JobProgress:
         s = self.snapshot()
         stage = f"{s['stage']}: " if s["stage"] != self.command else ""
         if not s["ray_started"]:
-            return f"{stage}waiting for Ray to start"
+            return f"{stage}waiting for {self.engine} to start"
         share = f" ({100 * s['bytes'] / s['total_bytes']:.0f}%)" if s["total_bytes"] else ""
         rate = f"{s['docs_per_second']:,.0f} docs/s" if s["docs_per_second"] is not None else "- docs/s"
         left = f"{_duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "time left unknown"
@@ -223,8 +232,9 @@ class JobProgress:
             return
         s = self.snapshot()
         rate = f"{s['docs_per_second']:,.0f} docs/s" if s["docs_per_second"] is not None else ""
-        caption = s["stage"] if s["ray_started"] else f"{s['stage']} (starting Ray)"
+        caption = s["stage"] if s["ray_started"] else f"{s['stage']} (starting {self.engine})"
         self._bar.update(self._task, advance=advance, docs=s["documents"], rate=rate, description=caption)
 
 
 _RAY_FIELDS = ("address", "gcs_address", "private", "nodes", "cpus", "start_seconds")
+_LOCAL_FIELDS = ("executor", "nodes", "cpus", "workers", "start_seconds")

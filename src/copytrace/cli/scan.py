@@ -12,9 +12,11 @@ from .common import Exit, add_common_options, error, load_key, note, open_store
 from .match import _limit, _score
 from .progress import JobProgress, add_progress_options
 
+EXECUTORS = ("auto", "processes", "ray")  # batch.scan.EXECUTORS (not imported: the CLI starts without it)
+
 if TYPE_CHECKING:
+    from ..banks import Store
     from ..fingerprints.keys import Key
-    from ..store import Store
 
 EPILOG = """examples:
   copytrace scan posts/ --out scan-1                      # every .jsonl, .parquet and .txt below posts/
@@ -74,7 +76,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--ray-address", metavar="ADDRESS", help="the Ray cluster to run on (default: $RAY_ADDRESS)"
     )
     p.add_argument(
-        "--workers", type=_limit, metavar="N", help="Ray actors (default: one per CPU of the cluster)"
+        "--workers",
+        type=_limit,
+        metavar="N",
+        help="worker processes or Ray actors (default: one per CPU of this machine or of the cluster)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="auto",
+        help="processes: worker processes on this machine; ray: the Ray cluster named, else a Ray of the "
+        "scan's own; auto (the default): ray when a cluster is named, else processes",
     )
     add_progress_options(p)
     add_common_options(p)
@@ -116,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ..batch import engine
     from ..batch.inputs import TableColumns
-    from ..batch.scan import ScanSettings, run_scan
+    from ..batch.scan import ScanSettings, run_scan, use_ray
 
     engine.require_extra()
 
@@ -131,7 +143,8 @@ def _run(args: argparse.Namespace) -> int:
         columns=TableColumns(args.id_column, args.text_column),
         max_bytes=args.max_size,
     )
-    progress = JobProgress.from_args(args, "scan")
+    on_ray = use_ray(args.executor, args.ray_address)
+    progress = JobProgress.from_args(args, "scan", engine="Ray" if on_ray else "workers")
 
     def started(blocks: int, nbytes: int, done: int) -> None:
         if done:
@@ -153,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 on_start=started,
                 on_block=progress.block,
+                executor="ray" if on_ray else "processes",
             )
         finally:
             progress.stop()
@@ -167,6 +181,9 @@ def _run(args: argparse.Namespace) -> int:
         f"scanned {s['documents']:,} documents ({s['bytes']:,} bytes) in {s['wall_seconds']:.1f} s{rate}: "
         f"{s['matched_documents']:,} matched ({s['matches']:,} matches) -> {s['output']}"
     )
+    slow_start = _start_up_note(s)
+    if slow_start:
+        note(slow_start)
     if "item_offsets" in s:
         note(f"item offsets are {s['item_offsets']}")
     if s["bank_items"] == 0:
@@ -177,3 +194,22 @@ def _run(args: argparse.Namespace) -> int:
         error(f"{s['bad_records']:,} bad record(s) were skipped (the rest were scanned)")
         return Exit.ERROR
     return Exit.OK if s["matched_documents"] else Exit.NOT_FOUND
+
+
+def _start_up_note(s: dict[str, object]) -> str | None:
+    """A note when starting the engine took as long as the scanning itself: a small job's time is then
+    mostly start-up, which more workers do not shorten."""
+    start = float(s.get("start_seconds") or 0.0)  # type: ignore[arg-type]
+    scanning = float(s.get("scan_seconds") or 0.0)  # type: ignore[arg-type]
+    if start < 0.5 or start < scanning:
+        return None
+    what = "Ray" if s.get("executor") == "ray" else "the workers"
+    advice = (
+        "; on one machine the default executor (--executor processes) starts in a fraction of that"
+        if s.get("executor") == "ray"
+        else ""
+    )
+    return (
+        f"start-up took most of this scan: starting {what} {start:.1f} s, scanning {scanning:.1f} s "
+        f"(the documents/s count the scanning only){advice}"
+    )
