@@ -333,13 +333,14 @@ def _on_processes(
     shared = SharedIndex(str(path), "", path.stat().st_size, "")
     step = ScanStep(shared, settings, key, store_url, out=str(folder.root))
     step.warm()
-    n = min(workers or os.cpu_count() or 1, len(todo))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = min(workers or cpus, len(todo))
     cluster = {
         "executor": "processes",
         "address": "local",
         "private": False,
         "nodes": 1,
-        "cpus": os.cpu_count() or 1,
+        "cpus": cpus,
         "workers": n,
         "start_seconds": round(time.perf_counter() - started, 3),
     }
