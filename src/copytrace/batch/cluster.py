@@ -43,7 +43,7 @@ from ..errors import InputError
 from .cluster_files import TextFile
 from .cluster_job import ClusterJob, choose_executor, stage_key
 from .cluster_output import bad_records, component_edges, edge_reader, ids_of, kept_edges, write_outputs
-from .cluster_steps import ClusterSettings, EdgesStep, FingerprintStep, LocalIndex, VersionsStep
+from .cluster_steps import ClusterSettings, EdgesStep, FingerprintStep, LocalIndex, MemoryIndex, VersionsStep
 from .clustering import check_link
 from .inputs import expand, plan
 from .markers import JobDir, ResumeError, write_atomic
@@ -148,13 +148,15 @@ def run_cluster(
             n += int(stats[b.key]["documents"])
         if not texts_path.exists():
             TextFile.write(texts_path, (job.part("fingerprint", b, ["text"]).column("text") for b in blocks))
-        if not versions_path.exists():
+        # in process the indexes are built in memory (cheaper than a snapshot file, and nothing to resume)
+        in_memory = job.batches(params) if chosen == "process" else None
+        if in_memory is None and not versions_path.exists():
             job.build_index(versions_path, params, None)
         job.stage(
             "versions",
             VersionsStep,
             lambda: {
-                "shared": shared_index(versions_path),
+                "shared": MemoryIndex(in_memory) if in_memory is not None else shared_index(versions_path),
                 "settings": settings,
                 "key": key,
                 "first": first,
@@ -164,13 +166,17 @@ def run_cluster(
                 else None,
             },
         )
-        if not index_path.exists():
+        if in_memory is None and not index_path.exists():
             job.build_index(index_path, params, _version_links(job))
         job.stage(
             "edges",
             EdgesStep,
             lambda: {
-                "shared": shared_index(index_path),
+                "shared": (
+                    MemoryIndex(in_memory, _links_by_document(_version_links(job)))
+                    if in_memory is not None
+                    else shared_index(index_path)
+                ),
                 "texts": shared_file(texts_path),
                 "settings": settings,
                 "key": key,
@@ -277,3 +283,10 @@ def _local_parts(job: ClusterJob, stats: dict[str, dict[str, Any]]) -> dict[str,
         b.key: (str(job.folder.part(stage_key("fingerprint", b))), {k: stats[b.key][k] for k in counts})
         for b in job.blocks
     }
+
+
+def _links_by_document(links: tuple[np.ndarray, np.ndarray]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for a, b in zip(links[0].tolist(), links[1].tolist(), strict=True):
+        out.setdefault(a, []).append(b)
+    return out

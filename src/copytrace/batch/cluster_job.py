@@ -157,6 +157,18 @@ class ClusterJob:
 
         return pq.read_table(self.folder.part(stage_key(stage, block)), columns=columns)
 
+    def batches(self, params: Any) -> list[tuple[range, Any]]:
+        """Each block's document numbers and fingerprints, from the fingerprint parts."""
+        out: list[tuple[range, Any]] = []
+        number = 0
+        for block in self.blocks:
+            batch = fingerprint_batch(
+                self.part("fingerprint", block, ["n_tokens", "hashes", "positions"]), params
+            )
+            out.append((range(number, number + len(batch)), batch))
+            number += len(batch)
+        return out
+
     def build_index(self, path: Path, params: Any, links: tuple[np.ndarray, np.ndarray] | None) -> None:
         """The corpus index of the fingerprint parts, block by block (``SnapshotBuilder``), with ``links``
         (version links as two arrays of document numbers, sorted by the first) as its families."""

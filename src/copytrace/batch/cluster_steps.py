@@ -54,6 +54,23 @@ class ClusterSettings:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
+@dataclass(frozen=True)
+class MemoryIndex:
+    """The corpus index built in the driver's memory from the fingerprints of the first pass (``batches``:
+    document numbers and their fingerprints, block by block) with ``links`` as its families: a job run in
+    process needs no snapshot file."""
+
+    batches: list[tuple[range, FingerprintBatch]]
+    links: dict[int, list[int]] | None = None
+
+    def open(self, *, key: Key | None, match_params: MatchParams, text_lookup: TextLookup | None) -> Index:
+        from .clustering import corpus_index
+
+        return corpus_index(
+            self.batches, key=key, match_params=match_params, links=self.links, text_lookup=text_lookup
+        )
+
+
 class IndexSource(Protocol):
     """Where a worker opens a job's index: ``shared_index.SharedIndex`` on Ray, ``LocalIndex`` in process."""
 
