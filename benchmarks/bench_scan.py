@@ -43,7 +43,7 @@ import copytrace
 from copytrace.banks import Store
 from copytrace.batch.inputs import expand, plan
 from copytrace.batch.readers import BlockReading, Doc, read_block
-from copytrace.batch.scan import CHUNK, ScanSettings, ScanStep
+from copytrace.batch.scan_step import CHUNK, WARM_TEXT, ScanSettings, ScanStep
 from copytrace.batch.shared_index import SharedIndex
 from copytrace.index import Index
 from copytrace.store import ItemRecord
@@ -284,6 +284,9 @@ def main() -> None:
     step_s, step_docs, _ = one_core_step(fresh(), sample)
     nm_s, nm_docs, nm_matched = one_core_match_many(fresh().index, [data / "nomatch"], settings)
     nm_step_s, _, _ = one_core_step(fresh(), [data / "nomatch"])
+    bare = Index.load(index_path)  # no item texts: no quote pass (the answers of a fingerprint-only bank)
+    bare.match_many([WARM_TEXT], banks=settings.banks)
+    nm_bare_s, _, _ = one_core_match_many(bare, [data / "nomatch"], settings)
     one_index = smaps(os.getpid(), "index.ctidx")[0]
 
     s = scan["summary"]
@@ -336,6 +339,13 @@ def main() -> None:
         )
     rows.append(("one core, 1 KB documents matching nothing (`match_many`)", nm_docs / nm_s, f"{nm_s:.1f} s"))
     rows.append(("one core, 1 KB documents matching nothing (scan's step)", nm_docs / nm_step_s, ""))
+    rows.append(
+        (
+            "one core, 1 KB documents matching nothing (`match_many`, no item texts: no quote pass)",
+            nm_docs / nm_bare_s,
+            f"{nm_bare_s:.1f} s",
+        )
+    )
     for name, rate, t in rows:
         print(f"| {name} | {rate:,.0f} | {rate / core:.2f} | {t} |")
 
