@@ -45,8 +45,11 @@ def test_a_block_whose_worker_dies_twice_fails_alone_and_the_others_are_done(tmp
     assert sorted(r["key"] for r in rows) == sorted(b.key for b in blocks if "deadly" not in b.path)
     assert len(list(tries.iterdir())) == 2  # a new worker took it once more, and no third time
     assert all(r["pid"] != os.getpid() for r in rows)  # the work was done in the workers
-    (lost,) = lost_blocks(blocks, {r["key"]: {} for r in rows}, [], tmp_path / "ray.log")
-    assert lost["error"].startswith("its worker died 2 times working on it")
+    (lost,) = lost_blocks(blocks, {r["key"]: {} for r in rows}, [], None)
+    assert lost["error"] == (
+        "its worker died 2 times working on it (killed, out of memory or crashed; any error it printed is on "
+        "stderr)"
+    )
     assert not processes.interrupts.CHILDREN  # every worker was stopped and forgotten
 
 

@@ -9,14 +9,15 @@ Layout of ``--out DIR``::
     DIR/done/KEY.json        the block's completion marker: its statistics and bad records
     DIR/matches.parquet ...  the job's results, gathered from the parts of the planned blocks
     DIR/summary.json
-    DIR/ray.log              what Ray's core printed while the job ran
+    DIR/ray.log              what Ray's core printed while the job ran (on Ray)
 
-Only the driver writes here (workers return a block's rows and statistics to it), so the folder needs to be
-on the driver's machine only.  A block's part is written (to a temporary name, flushed, renamed) before its
-marker, and a result is gathered only from blocks that have a marker: a job killed at any point leaves
-blocks done or not done, never half done, and a block done twice (a worker retried by Ray) writes the same
-part again under the same name.  Everything is gathered from the parts of the blocks planned now, so stale
-parts of an earlier plan never reach the results.
+On Ray only the driver writes here (workers return a block's rows and statistics to it), so the folder needs
+to be on the driver's machine only; worker processes forked on the driver's machine (``processes``) record
+their own blocks here, with the same two steps (``JobDir.complete``). A block's part is written (to a
+temporary name, flushed, renamed) before its marker, and a result is gathered only from blocks that have a
+marker: a job killed at any point leaves blocks done or not done, never half done, and a block done twice (a
+worker's block retried) writes the same part again under the same name. Everything is gathered from the parts
+of the blocks planned now, so stale parts of an earlier plan never reach the results.
 
 ``--resume`` needs ``job.json``: a folder without one is refused, never filled.  A job that stopped before
 any block was done (it failed, or was killed, early) has claimed nothing: the folder is reused by the next
@@ -196,11 +197,11 @@ class JobDir:
 
 
 def lost_blocks(
-    todo: list[Block], done: dict[str, Any], failed: list[dict[str, Any]], log_file: Path
+    todo: list[Block], done: dict[str, Any], failed: list[dict[str, Any]], log_file: Path | None
 ) -> list[dict[str, Any]]:
-    """The blocks of ``todo`` that came back neither done nor failed: Ray gave up on them after their worker
-    died ``engine.MAX_TRIES`` times (killed, out of memory, crashed); each is a failed block with that
-    reason."""
+    """The blocks of ``todo`` that came back neither done nor failed: the executor gave up on them after
+    their worker died ``engine.MAX_TRIES`` times (killed, out of memory, crashed); each is a failed block
+    with that reason, naming ``log_file`` (Ray's messages) when there is one."""
     from .engine import MAX_TRIES
 
     seen = set(done) | {f["key"] for f in failed}
@@ -208,8 +209,8 @@ def lost_blocks(
         {
             "key": b.key,
             "file": b.where,
-            "error": f"its worker died {MAX_TRIES} times working on it (killed, out of memory or crashed; "
-            f"see {log_file})",
+            "error": f"its worker died {MAX_TRIES} times working on it (killed, out of memory or crashed"
+            + (f"; see {log_file})" if log_file is not None else "; any error it printed is on stderr)"),
         }
         for b in todo
         if b.key not in seen

@@ -157,7 +157,8 @@ def run_scan(
                 scanned[row["key"]] = stats
                 if on_block is not None:
                     on_block(stats)
-            failed.extend(lost_blocks(todo, scanned, failed, out / "ray.log"))
+            log_file = out / "ray.log" if cluster.get("executor") == "ray" else None
+            failed.extend(lost_blocks(todo, scanned, failed, log_file))
     scan_seconds = time.perf_counter() - scan_started
     finish_started = time.perf_counter()
     every = {**done, **scanned}
