@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -92,7 +93,11 @@ def run(
         process = context.Process(
             target=_serve, args=(theirs, step, me), daemon=True, name="copytrace-worker"
         )
-        process.start()
+        with warnings.catch_warnings():
+            # Python 3.12 warns of fork() in a process with threads: the driver's (signals, progress) hold
+            # no lock a worker takes, and a worker runs only the step
+            warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
+            process.start()
         theirs.close()
         assert process.pid is not None  # started
         interrupts.CHILDREN.add(process.pid)
