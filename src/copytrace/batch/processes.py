@@ -94,8 +94,8 @@ def run(
             target=_serve, args=(theirs, step, me), daemon=True, name="copytrace-worker"
         )
         with warnings.catch_warnings():
-            # Python 3.12 warns of fork() in a process with threads: the driver's (signals, progress) hold
-            # no lock a worker takes, and a worker runs only the step
+            # Python 3.12 warns of fork() in a process with threads: the driver's (signals, progress) take
+            # a lock only while they print a line, and a worker runs only the step
             warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
             process.start()
         theirs.close()
