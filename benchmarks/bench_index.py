@@ -54,7 +54,10 @@ base = rss_mb()
 t0 = time.perf_counter()
 index = Index(keep_text=False)
 if hasattr(index, "add_batch"):
-    from copytrace.fingerprints.batch import FingerprintBatch
+    try:
+        from copytrace.fingerprints.batch import FingerprintBatch
+    except ImportError:  # a baseline from before the fingerprints/ package
+        from copytrace.fingerprint_batch import FingerprintBatch
     batch = FingerprintBatch(params, hashes, positions, offsets, ntok)
     index.add_batch(ids, batch, links=[()] * n)
 else:
@@ -68,7 +71,10 @@ out["bytes_per_fp"] = index.nbytes / index.n_fingerprints
 gc.collect()
 out["rss_mb"] = rss_mb() - base
 if hasattr(index, "add_batch"):  # v2 also writes a snapshot straight from the fingerprints, batch by batch
-    from copytrace.index.snapshot_build import SnapshotBuilder
+    try:
+        from copytrace.index.snapshot_build import SnapshotBuilder
+    except ImportError:  # a baseline from before the index/ package
+        from copytrace.index_build import SnapshotBuilder
     t0 = time.perf_counter()
     with SnapshotBuilder(os.path.join(work, "built.snapshot"), params) as builder:
         for a in range(0, n, 100_000):
