@@ -20,7 +20,6 @@ from copytrace import (
     fingerprint,
     normalize,
 )
-from copytrace._phrase_search import is_common_word
 from copytrace.fingerprints.keys import Key
 from copytrace.phrases import (
     PhraseFingerprint,
@@ -32,6 +31,7 @@ from copytrace.phrases import (
     phrase_fingerprints,
     phrase_problem,
 )
+from copytrace.phrases._search import is_common_word
 from copytrace.text.phrase_fold import phrase_normalize, phrase_tokens_many, skeleton
 
 VECTORS = json.loads((Path(__file__).parent / "golden" / "phrases_v1.json").read_text(encoding="utf-8"))

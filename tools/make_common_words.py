@@ -1,5 +1,5 @@
 """Write ``src/copytrace/data/common_words_en.npz``: the common English words the phrase matcher will not
-take as a glued or doubled-letter evasion (``copytrace._phrase_search``, ``docs/phrases.md``).
+take as a glued or doubled-letter evasion (``copytrace.phrases._search``, ``docs/phrases.md``).
 
 The words are those of wordfreq (https://github.com/rspeer/wordfreq, data CC BY-SA 4.0, by Robyn Speer and
 contributors) with a Zipf frequency of 3.0 or more (once in a million words), letters a-z only, folded as

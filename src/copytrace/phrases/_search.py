@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .fingerprints import _hashing
+from ..fingerprints import _hashing
 
 PREFIX = 12
 """Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""
@@ -94,7 +94,7 @@ def poly(x, a, b):  # type: ignore[no-untyped-def]
 
 GUARD_WORDS = 3
 """Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""
-_COMMON_WORDS = Path(__file__).parent / "data" / "common_words_en.npz"
+_COMMON_WORDS = Path(__file__).parents[1] / "data" / "common_words_en.npz"
 _common: np.ndarray | None = None
 
 

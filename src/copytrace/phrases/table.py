@@ -1,30 +1,16 @@
-"""Phrases: short banked items found by their folded letters, in one compiled pass over many queries.
-
-A banked item too short for the long-text evidence rule (``is_short``) — or any item of a phrase bank — is
-a *phrase*.  It is found when its skeleton (``copytrace.text.phrase_fold``: evasive spellings folded, word
-breaks ignored) occurs in a query's skeleton **starting where a query token starts and ending where a query
-token ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e a t h to the
-occupiers``, ``deathtotheoccupiers`` and ``death to the occu-\\npiers``, and not inside ``bathe occupiers``.
-
-A phrase's shareable form is a ``PhraseFingerprint``: keyed 64-bit hashes of its skeleton's first
-``PREFIX`` letters (or all of them, when shorter) and of the whole skeleton, with the skeleton's length and
-the number of tokens: enough to match, never the text.  String form (``docs/formats.md``)::
-
-    ctp1:p1:public:<base64url payload>
-
-A phrase needs two words or more, or one word of ``MIN_WORD_LETTERS`` letters or more (``phrase_problem``):
-``a`` would be found in nearly every post.
+"""The phrase matcher: a table of phrase fingerprints, searched in one compiled pass over many queries.
 
 The matcher (``PhraseTable``) groups the phrases by their prefix hash, and within a group by length.  At
 each token start of a query it hashes the next letters of the skeleton (SipHash of the first four, the
 others mixed in letter by letter: one SipHash per query token), and probes the table with the prefix of
 ``PREFIX`` letters and with every shorter prefix that ends at a token end and is the whole of some phrase;
 where a group is found, each of its lengths that ends at a token end is verified by one hash of the
-query's letters there, looked up among the group's phrases of that length (``copytrace._phrase_search``).
+query's letters there, looked up among the group's phrases of that length (``copytrace.phrases._search``).
 The work is a few probes per query token, plus a step per distinct length of the phrases that share a
 prefix found there: no loop over phrases, no pass over a phrase's letters, no Python per token, whatever
 the table holds.
 
+>>> from copytrace.phrases import phrase_fingerprint
 >>> table = PhraseTable()
 >>> table.add(0, phrase_fingerprint("death to the occupiers"))
 >>> query = "so: D3ATH to the 0ccupiers!"
@@ -34,258 +20,22 @@ the table holds.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from numba import njit
 
-from ._phrase_repeats import repeated_tokens, windows
-from ._phrase_search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find, keyed, lookup_hash
-from .errors import FingerprintFormatError, InputError, NoTokenError, ParameterMismatchError
-from .fingerprints import _hashing
-from .fingerprints.fingerprint import Fingerprint
-from .fingerprints.keys import PUBLIC_KEY, Key, as_key
-from .index.match import DEFAULT_MATCH_PARAMS, MatchParams
-from .text.phrase_fold import PHRASE_NORMALISATION_VERSION, PhraseTokens, phrase_tokens, phrase_tokens_many
+from ..errors import ParameterMismatchError
+from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
+from ..text.phrase_fold import PhraseTokens, phrase_tokens_many
+from ._repeats import repeated_tokens, windows
+from ._search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find
+from .fingerprint import PhraseFingerprint, PhraseParams
 
-PHRASE_ALGORITHM_VERSION = 1
 MAX_SPANS = 16
 """Occurrences of one phrase in one query reported as spans."""
 _SLICE = 1 << 16  # characters of queries normalised and searched at once (more spills out of the caches)
-
-_BASE = np.uint64(0x9E3779B97F4A7C15)
-_PARAMS_RE = re.compile(r"ctp([0-9]{1,9}):p([0-9]{1,9}):(public|[0-9a-f]{16})")
-_STRING_RE = re.compile(r"\s*ctp\d+:p\d+:(?:public|[0-9a-f]{16}):[A-Za-z0-9_-]*\s*")
-_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
-
-
-def looks_like_phrase_fingerprint(text: str) -> bool:
-    """True when ``text`` has the form of a phrase fingerprint string."""
-    return _STRING_RE.fullmatch(text) is not None
-
-
-def is_short(fp: Fingerprint, match_params: MatchParams = DEFAULT_MATCH_PARAMS) -> bool:
-    """The short-item rule: True when ``fp`` (an item's long-text fingerprint) cannot be evidence on its own.
-
-    A long-text match needs a chain of at least ``min_evidence`` shared fingerprints whose positions span
-    at least ``min_tokens - k`` tokens (``MatchParams``).  An item with fewer fingerprints than that, or
-    whose first and last fingerprints are closer, can never give such a chain: it is matched as a phrase.
-    """
-    g = fp.params.guarantee
-    need = max(1, math.ceil(match_params.min_evidence - 1e-9))
-    if len(fp) < need:
-        return True
-    return int(fp.positions[-1]) - int(fp.positions[0]) < match_params.min_tokens_for(g) - fp.params.k
-
-
-@dataclass(frozen=True)
-class PhraseParams:
-    """What a phrase fingerprint was made with; two compare only when equal."""
-
-    algorithm: int = PHRASE_ALGORITHM_VERSION
-    normalisation: int = PHRASE_NORMALISATION_VERSION
-    key_id: str = PUBLIC_KEY.key_id
-
-    def __str__(self) -> str:
-        return f"ctp{self.algorithm}:p{self.normalisation}:{self.key_id}"
-
-    @classmethod
-    def parse(cls, text: str) -> PhraseParams:
-        """Read ``ctp1:p1:KEY``; raise ``FingerprintFormatError`` naming what is wrong."""
-        m = _PARAMS_RE.fullmatch(text)
-        if m is None:
-            raise FingerprintFormatError(
-                f"bad phrase fingerprint parameters {text[:60]!r}: expected e.g. 'ctp1:p1:public'"
-            )
-        params = cls(int(m[1]), int(m[2]), m[3])
-        if str(params) != text:
-            raise FingerprintFormatError(
-                f"bad phrase fingerprint parameters {text!r}: numbers have no leading zeros (write {params})"
-            )
-        if (
-            params.algorithm != PHRASE_ALGORITHM_VERSION
-            or params.normalisation != PHRASE_NORMALISATION_VERSION
-        ):
-            raise FingerprintFormatError(
-                f"phrase fingerprint version {params} is not supported by this copytrace (it reads "
-                f"ctp{PHRASE_ALGORITHM_VERSION}:p{PHRASE_NORMALISATION_VERSION}): upgrade copytrace"
-            )
-        return params
-
-
-@dataclass(frozen=True)
-class PhraseFingerprint:
-    """A phrase as hashes: ``length`` skeleton letters in ``n_tokens`` tokens; ``prefix_hash`` is the keyed
-    hash of the first ``prefix_length`` letters (``min(PREFIX, length)``), ``full_hash`` of all of them,
-    ``strict_hash`` of the strict skeleton (doubled letters kept: ``meet`` is not ``met``)."""
-
-    params: PhraseParams
-    n_tokens: int
-    length: int
-    prefix_length: int
-    prefix_hash: int
-    full_hash: int
-    strict_hash: int
-
-    def __str__(self) -> str:
-        head = _hashing.varint_encode(
-            np.array([self.n_tokens, self.length, self.prefix_length], dtype=np.uint64)
-        ).tobytes()
-        hashes = np.array([self.prefix_hash, self.full_hash, self.strict_hash], dtype="<u8")
-        payload = head + hashes.tobytes()
-        return f"{self.params}:{base64.urlsafe_b64encode(payload).rstrip(b'=').decode('ascii')}"
-
-    @classmethod
-    def parse(cls, text: str) -> PhraseFingerprint:
-        """Read the string form (canonical only); raise ``FingerprintFormatError`` naming what is wrong."""
-        text = text.strip()
-        head, sep, b64 = text.rpartition(":")
-        if not sep:
-            raise FingerprintFormatError("not a phrase fingerprint: expected 'ctp1:p1:KEY:DATA'")
-        params = PhraseParams.parse(head)
-        if _BASE64URL_RE.fullmatch(b64) is None or len(b64) % 4 == 1:
-            raise FingerprintFormatError("phrase fingerprint data is not base64url (A-Z a-z 0-9 - _)")
-        try:
-            payload = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise FingerprintFormatError(f"phrase fingerprint data is not base64url: {exc}") from exc
-        counts, used = _hashing.varint_decode(np.frombuffer(payload, dtype=np.uint8), 3)
-        if used < 0 or len(payload) != used + 24:
-            raise FingerprintFormatError("phrase fingerprint data is truncated or followed by extra data")
-        n_tokens, length, prefix_length = (int(x) for x in counts)
-        if not (1 <= n_tokens <= length < 2**31 and prefix_length == min(PREFIX, length)):
-            raise FingerprintFormatError(
-                f"phrase fingerprint of {n_tokens} tokens, {length} letters and a prefix of {prefix_length} "
-                f"letters is impossible (the prefix is min({PREFIX}, letters), tokens at most letters)"
-            )
-        hashes = np.frombuffer(payload, dtype="<u8", count=3, offset=used)
-        fp = cls(params, n_tokens, length, prefix_length, int(hashes[0]), int(hashes[1]), int(hashes[2]))
-        if str(fp) != text:
-            raise FingerprintFormatError("phrase fingerprint string is not in canonical form")
-        return fp
-
-
-@njit(cache=True, nogil=True)
-def _phrase_hashes(key, text_key, strict, text_strict, k0, k1, prefix):  # type: ignore[no-untyped-def]
-    """(length, prefix length, keyed prefix hash, keyed full hash, keyed strict hash) of each text."""
-    n = text_key.shape[0] - 1
-    lens = np.empty(n, dtype=np.int64)
-    plens = np.empty(n, dtype=np.int64)
-    ph = np.empty(n, dtype=np.uint64)
-    fh = np.empty(n, dtype=np.uint64)
-    sh = np.empty(n, dtype=np.uint64)
-    for t in range(n):
-        a = text_strict[t]
-        m = text_strict[t + 1] - 1 - a
-        h = np.uint64(0)
-        for i in range(m):
-            h = h * _BASE + np.uint64(strict[a + i])
-        sh[t] = keyed(k0, k1, h, m)
-        a = text_key[t]
-        m = text_key[t + 1] - 1 - a
-        h = np.uint64(0)
-        lp = min(prefix, m)
-        for i in range(m):
-            h = h * _BASE + np.uint64(key[a + i])
-        ph[t] = lookup_hash(k0, k1, key, a, lp) if m > 0 else np.uint64(0)
-        lens[t] = m
-        plens[t] = lp
-        fh[t] = keyed(k0, k1, h, m)
-    return lens, plens, ph, fh, sh
-
-
-def phrase_fingerprints(
-    texts: Sequence[str], *, key: Key | str | bytes | None = None, html: bool | None = None
-) -> list[PhraseFingerprint | None]:
-    """The phrase fingerprint of each text (None for a text with no token: nothing to match)."""
-    key_ = as_key(key)
-    toks = phrase_tokens_many(texts, html=html)
-    lens, plens, ph, fh, sh = _phrase_hashes(
-        toks.key, toks.text_key, toks.strict, toks.text_strict, np.uint64(key_.k0), np.uint64(key_.k1), PREFIX
-    )
-    n_tokens = np.bincount(toks.text, minlength=len(texts))
-    params = PhraseParams(key_id=key_.key_id)
-    return [
-        PhraseFingerprint(
-            params, int(n_tokens[i]), int(lens[i]), int(plens[i]), int(ph[i]), int(fh[i]), int(sh[i])
-        )
-        if n_tokens[i]
-        else None
-        for i in range(len(texts))
-    ]
-
-
-def phrase_fingerprint(
-    text: str, *, key: Key | str | bytes | None = None, html: bool | None = None
-) -> PhraseFingerprint:
-    """The phrase fingerprint of ``text``; ``NoTokenError`` when it has no token (no letter, digit or
-    ideograph): there would be nothing to find."""
-    (fp,) = phrase_fingerprints([text], key=key, html=html)
-    if fp is None:
-        raise NoTokenError(f"text {text[:40]!r}")
-    return fp
-
-
-MIN_WORD_LETTERS = 4
-"""Letters a phrase of one word needs: a shorter word (``a``, ``no``, ``the``) is in every other post."""
-
-
-def phrase_problem(text: str, *, html: bool | None = None) -> str | None:
-    """Why ``text`` is too short to be banked as a phrase (None when it is not): a phrase needs at least two
-    words, or one word of at least ``MIN_WORD_LETTERS`` letters, counted after folding (``aaaa`` is ``a``).
-    A text with no token at all is ``NoTokenError``'s to report.
-
-    >>> phrase_problem("a")
-    "is one word of 1 letter ('a'): a phrase needs two words or more, or one word of 4 letters or more"
-    >>> phrase_problem("kill") is None and phrase_problem("go on") is None
-    True
-    """
-    toks = phrase_tokens(text, html=html)
-    if len(toks) != 1:
-        return None
-    n = int(toks.vis_ends[0] - toks.vis_starts[0])
-    if n >= MIN_WORD_LETTERS:
-        return None
-    return (
-        f"is one word of {n} letter{'s' if n != 1 else ''} ({toks.strings()[0]!r}): a phrase needs two words "
-        f"or more, or one word of {MIN_WORD_LETTERS} letters or more"
-    )
-
-
-def check_phrase_text(text: str, what: str = "text", *, html: bool | None = None) -> None:
-    """Raise ``InputError`` (its message starting with ``what``) when ``text`` is too short to be banked as
-    a phrase (``phrase_problem``): a one-letter phrase would be found in nearly every post."""
-    problem = phrase_problem(text, html=html)
-    if problem is not None:
-        raise InputError(f"{what} {problem}")
-
-
-def item_phrase(
-    text: str | None,
-    fp: Fingerprint,
-    *,
-    key: Key | str | bytes | None = None,
-    phrase_bank: bool = False,
-    match_params: MatchParams = DEFAULT_MATCH_PARAMS,
-    html: bool | None = None,
-) -> PhraseFingerprint | None:
-    """The phrase fingerprint an item is banked with: for every item of a phrase bank, and for an item too
-    short for the long-text rule (``is_short(fp)``); else None.  Needs the item's text (None without it);
-    ``NoTokenError`` for a text with no token at all, ``InputError`` for one too short to be a phrase
-    (``phrase_problem``)."""
-    if text is None or not (phrase_bank or is_short(fp, match_params)):
-        return None
-    check_phrase_text(text, "the item", html=html)
-    try:
-        return phrase_fingerprint(text, key=key, html=html)
-    except NoTokenError:
-        raise NoTokenError("the item") from None
 
 
 @dataclass(frozen=True)
@@ -447,7 +197,7 @@ class PhraseTable:
         *,
         cap: int = MAX_SPANS,
     ) -> np.ndarray:
-        """``_find_raw`` and the phrases found with a word repeated (``copytrace._phrase_repeats``)."""
+        """``_find_raw`` and the phrases found with a word repeated (``copytrace.phrases._repeats``)."""
         if not len(self) or not len(toks):
             return np.zeros((0, 4), dtype=np.int64)
         raw = self._search(toks, cap)
@@ -497,7 +247,7 @@ class PhraseTable:
         return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
     def _search(self, toks: PhraseTokens, cap: int) -> np.ndarray:
-        """(text, shape, first token, last token) rows of the compiled search (``_phrase_search.find``)."""
+        """(text, shape, first token, last token) rows of the compiled search (``_search.find``)."""
         key = self._hashing_key()
         lk = self._tables()
         raw, work = find(

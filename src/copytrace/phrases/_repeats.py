@@ -1,7 +1,7 @@
 """Repeated words inside a phrase: ``death to the the occupiers`` found as ``death to the occupiers``.
 
 A word typed twice (by mistake or to dodge a filter) puts letters into the query's skeleton that the phrase
-does not have, so the search (``copytrace._phrase_search``) cannot find it there.  After that search, each
+does not have, so the search (``copytrace.phrases._search``) cannot find it there.  After that search, each
 run of a token repeated right after itself (``the the``, ``the the the``) is cut down to its first copy in
 a *window* of the query around it (as many tokens either side as the longest phrase of 3 words or more
 has; windows that meet are one), the windows are searched together as a batch of texts, and a phrase

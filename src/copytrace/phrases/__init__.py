@@ -1,0 +1,35 @@
+"""Phrases: short banked items found by their folded letters, in one compiled pass over many queries.
+
+A phrase is found when its skeleton (``copytrace.text.phrase_fold``: evasive spellings folded, word breaks
+ignored) occurs in a query's skeleton **starting where a query token starts and ending where a query token
+ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e a t h to the occupiers``,
+``deathtotheoccupiers`` and ``death to the occu-\\npiers``, and not inside ``bathe occupiers``.
+
+``fingerprint`` is the phrase fingerprint (its hashes and string form), ``rules`` says which items are
+phrases, ``table`` is the matcher, over the compiled search (``_search``) and the pass for repeated letters
+and words (``_repeats``).
+"""
+
+from .fingerprint import (
+    PhraseFingerprint,
+    PhraseParams,
+    looks_like_phrase_fingerprint,
+    phrase_fingerprint,
+    phrase_fingerprints,
+)
+from .rules import check_phrase_text, is_short, item_phrase, phrase_problem
+from .table import PhraseMatch, PhraseTable
+
+__all__ = [
+    "PhraseFingerprint",
+    "PhraseMatch",
+    "PhraseParams",
+    "PhraseTable",
+    "check_phrase_text",
+    "is_short",
+    "item_phrase",
+    "looks_like_phrase_fingerprint",
+    "phrase_fingerprint",
+    "phrase_fingerprints",
+    "phrase_problem",
+]
