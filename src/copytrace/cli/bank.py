@@ -13,24 +13,25 @@ The fingerprinting library and the store are imported by the commands that use t
 from __future__ import annotations
 
 import argparse
-import os
-import stat
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from ..errors import (
-    CopytraceError,
-    DuplicateItemError,
-    InputError,
-    ParameterMismatchError,
-    RecordError,
-    UnknownBankError,
-)
-from ..fingerprints.keys import PUBLIC_KEY, Key
-from ..fingerprints.records import iter_records
+from ..errors import CopytraceError, InputError
+from ..fingerprints.keys import PUBLIC_KEY
 from ..names import check_bank_name, item_id_problem
+from .bank_bulk import (
+    _add_existing_options,
+    _check_bank_params,
+    _is_phrase_bank,
+    _jsonl_records,
+    _report_existing,
+    _report_skipped,
+    _sort_existing,
+    _store_items,
+    _summary,
+    register_exchange,
+)
 from .common import (
     Exit,
     HelpFormatter,
@@ -40,19 +41,13 @@ from .common import (
     note,
     open_store,
     progress,
-    progress_bytes,
     read_input,
     shown,
     to_json,
 )
 
 if TYPE_CHECKING:
-    from ..banks import Store
-    from ..fingerprints.fingerprint import FingerprintParams
     from ..store import ItemRecord
-
-MAX_CHANGED_NOTES = 10
-"""Changed items named one note each; the rest are counted in one more note."""
 
 ADD_EPILOG = """examples:
   copytrace bank add manifestos ./texts/           # every .txt below ./texts, id = relative path
@@ -169,19 +164,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     register_exchange(bsub)
 
 
-def _add_existing_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="skip items the bank holds unchanged (same id, fingerprint and text); report changed ones",
-    )
-    parser.add_argument(
-        "--replace",
-        action="store_true",
-        help="replace items whose id is already in the bank (with --skip-existing: only changed ones)",
-    )
-
-
 def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
     """(item id, file) for each path; a directory contributes every .txt below it."""
     out: list[tuple[str, Path]] = []
@@ -197,18 +179,6 @@ def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
         else:
             raise InputError(f"{arg}: no such file or directory")
     return out
-
-
-def _check_bank_params(store: Store, bank: str, params: FingerprintParams) -> None:
-    """Refuse, before any fingerprinting, to add to a bank made with other parameters."""
-    made_with = store.banks_for(params).left_out.get(bank)
-    if made_with is not None:
-        raise ParameterMismatchError(
-            made_with,
-            params,
-            message=f"bank {bank!r} was made with {made_with}, these items would be fingerprinted with "
-            f"{params}: use the key (--key-file) the bank was made with, or another bank",
-        )
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -277,24 +247,6 @@ def run_add(args: argparse.Namespace) -> int:
     return Exit.ERROR if skipped or left_out else Exit.OK
 
 
-def _report_skipped(skipped: list[str], stored: int, bank: str) -> None:
-    """The closing line of a call that skipped bad inputs (--skip-bad), as ``scan`` and ``cluster`` end
-    after bad records: the exit status is 2, for the input was not used whole, and this line says why."""
-    if skipped:
-        error(
-            f"{len(skipped):,} bad input(s) were skipped, each named above (the rest were stored: {stored:,} "
-            f"item(s) in {bank!r})"
-        )
-
-
-def _is_phrase_bank(store: Store, bank: str) -> bool:
-    """True when ``bank`` exists and is a phrase bank."""
-    try:
-        return store.bank(bank).phrases
-    except UnknownBankError:
-        return False
-
-
 def run_create(args: argparse.Namespace) -> int:
     from ..fingerprints.fingerprint import FingerprintParams
 
@@ -307,139 +259,6 @@ def run_create(args: argparse.Namespace) -> int:
     if not created:
         note(f"bank {args.bank!r} exists already, with these parameters")
     return Exit.OK
-
-
-def _sort_existing(
-    store: Store, args: argparse.Namespace, items: list[ItemRecord]
-) -> tuple[list[ItemRecord], int, list[str]]:
-    """With --skip-existing or --replace: the items to store, how many the bank holds unchanged, and the
-    ids it holds with other content (in input order).
-
-    Unchanged (same fingerprint and text; labels and metadata are not compared) are left out with
-    --skip-existing; changed are left out unless --replace.  Runs before ``Store.add_items``, so a skipped
-    item costs no version linking and no write.  Without either option an id the bank holds is an error.
-    """
-    if not (args.skip_existing or args.replace):
-        return items, 0, []
-    wanted = {r.item_id: r for r in items}
-    held: dict[str, str] = {}
-    try:
-        for _, item_id, fp, _ in store.iter_fingerprints([args.bank]):
-            if item_id in wanted:
-                held[item_id] = fp
-    except UnknownBankError:  # a new bank holds nothing
-        return items, 0, []
-    unchanged: set[str] = set()
-    changed: list[str] = []
-    for rec in items:
-        if rec.item_id not in held:
-            continue
-        if held[rec.item_id] == str(rec.fingerprint) and store.text(args.bank, rec.item_id) == rec.text:
-            unchanged.add(rec.item_id)
-        else:
-            changed.append(rec.item_id)
-    drop = set(unchanged) if args.skip_existing else set()
-    if not args.replace:
-        drop.update(changed)
-    return [r for r in items if r.item_id not in drop], len(unchanged), changed
-
-
-def _store_items(
-    store: Store, args: argparse.Namespace, items: list[ItemRecord], params: FingerprintParams
-) -> int:
-    try:
-        return store.add_items(args.bank, items, replace=args.replace, create=params)
-    except DuplicateItemError as exc:
-        raise InputError(
-            f"item {exc.item_id!r} is already in bank {exc.bank!r}: add --skip-existing to skip the items "
-            "the bank holds unchanged, --replace to replace them, or remove it first"
-        ) from exc
-
-
-def _summary(
-    args: argparse.Namespace, out: dict[str, object], unchanged: int, changed: list[str]
-) -> dict[str, object]:
-    """The output object; with --skip-existing or --replace, with the "unchanged" and "changed" counts."""
-    if args.skip_existing or args.replace:
-        out.update(unchanged=unchanged, changed=len(changed))
-    return out
-
-
-def _report_existing(args: argparse.Namespace, n: int, unchanged: int, changed: list[str]) -> bool:
-    """Say on stderr what happened to the items the bank held; True if changed ones were left out."""
-    left_out = bool(changed) and not args.replace
-    if left_out:
-        for item_id in changed[:MAX_CHANGED_NOTES]:
-            error(
-                f"item {item_id!r} is in bank {args.bank!r} with another fingerprint or text: not stored "
-                "(add --replace to replace it)"
-            )
-        if len(changed) > MAX_CHANGED_NOTES:
-            error(f"and {len(changed) - MAX_CHANGED_NOTES} more changed item(s): not stored")
-    if args.skip_existing and (unchanged or changed):
-        fate = "not stored" if left_out else "replaced"
-        what = f"{unchanged} unchanged, skipped" + (f"; {len(changed)} changed, {fate}" if changed else "")
-        note(f"stored {n} item(s) in {args.bank!r}; {what}")
-    return left_out
-
-
-def _jsonl_records(
-    args: argparse.Namespace,
-    key: Key | None,
-    labels: list[str],
-    seen: set[str],
-    bad: Callable[[str, CopytraceError], None],
-    phrase_bank: bool,
-) -> Iterator[ItemRecord]:
-    from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
-    from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
-    from ..store import ItemRecord
-
-    source = args.jsonl
-    fh = sys.stdin.buffer if source == "-" else _open_list(source)
-    with fh:
-        for rec in iter_records(progress_bytes(fh, _size(fh), "fingerprinting"), source=source):
-            if isinstance(rec, RecordError):
-                bad(str(rec), rec)
-                continue
-            phrase: PhraseFingerprint | None = None
-            try:
-                if rec.text is not None:
-                    if not rec.text.strip():
-                        raise InputError("empty text")
-                    fp = fingerprint(rec.text, key=key, allow_short=True)
-                    phrase = item_phrase(rec.text, fp, key=key, phrase_bank=phrase_bank)
-                elif looks_like_phrase_fingerprint(rec.fingerprint or ""):
-                    phrase = PhraseFingerprint.parse(rec.fingerprint or "")
-                    fp = Fingerprint.parse(f"{FingerprintParams(key_id=phrase.params.key_id)}:AAA")
-                else:
-                    fp = Fingerprint.parse(rec.fingerprint or "")
-            except CopytraceError as exc:
-                bad(f"{source}:{rec.line}: {exc}", RecordError(source, rec.line, str(exc)))
-                continue
-            if rec.id in seen:
-                bad(
-                    f"{source}:{rec.line}: item id {rec.id!r} given twice in this call",
-                    RecordError(source, rec.line, f"item id {rec.id!r} given twice in this call"),
-                )
-                continue
-            problem = item_id_problem(rec.id)
-            if problem is not None:
-                reason = f"bad item id {rec.id!r}: {problem}"
-                bad(f"{source}:{rec.line}: {reason}", RecordError(source, rec.line, reason))
-                continue
-            seen.add(rec.id)
-            text = None if args.fingerprint_only else rec.text
-            yield ItemRecord(rec.id, fp, text, labels + rec.labels, rec.metadata, phrase=phrase)
-
-
-def _size(fh: BinaryIO) -> int | None:
-    """The size of a regular file, for a progress bar's total; None for a pipe or a terminal."""
-    try:
-        info = os.fstat(fh.fileno())
-    except (OSError, ValueError):  # no file descriptor (io.UnsupportedOperation is both)
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -488,121 +307,3 @@ def run_delete(args: argparse.Namespace) -> int:
         "new items: give it back to the disk with 'copytrace store vacuum'"
     )
     return Exit.OK
-
-
-EXPORT_EPILOG = """example:
-  copytrace bank export news > news.ctl.jsonl
-  copytrace bank export shared --source acme-trust-safety --out shared.jsonl
-
-The list holds fingerprints, labels and times — never the texts.  Format: docs/formats.md.
-"""
-
-IMPORT_EPILOG = """example:
-  copytrace bank import partner-list partner.ctl.jsonl
-  copytrace bank import consortium shared.jsonl --key-file consortium.key
-  copytrace bank import partner-list partner-2.ctl.jsonl --skip-existing --replace   # an updated list
-
-A list made with another algorithm version or another key is refused.  All records of one call are stored
-in one transaction; a bad line stops the import and stores nothing, unless --skip-bad (as for 'bank add':
-the rest is stored and the status is 2).  --skip-existing
-and --replace work as for 'bank add' (a record has no text: it is unchanged when the bank holds the same
-fingerprint and no text).
-"""
-
-
-def register_exchange(bsub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ex = bsub.add_parser(
-        "export",
-        help="write a bank as a fingerprint list (no text)",
-        epilog=EXPORT_EPILOG,
-        description="Write BANK as a fingerprint list: JSON Lines, a header then one record per item. The "
-        "fingerprints are written as stored, so no key is needed: a keyed bank gives a keyed list.",
-        formatter_class=HelpFormatter,
-    )
-    ex.add_argument("bank", metavar="BANK")
-    ex.add_argument("--out", metavar="FILE", help="write here instead of standard output")
-    ex.add_argument("--source", metavar="NAME", help="who the list comes from (default: the bank name)")
-    add_common_options(ex, key=False, max_size=False)
-    ex.set_defaults(run=run_export)
-
-    im = bsub.add_parser(
-        "import",
-        help="add the items of a fingerprint list to a bank",
-        epilog=IMPORT_EPILOG,
-        description="Add every record of a fingerprint list to BANK (created with the list's parameters).",
-        formatter_class=HelpFormatter,
-    )
-    im.add_argument("bank", metavar="BANK")
-    im.add_argument("file", metavar="FILE|-", help="the list, or - for standard input")
-    _add_existing_options(im)
-    im.add_argument("--skip-bad", action="store_true", help="report bad records and store the rest")
-    add_common_options(im, max_size=False)
-    im.set_defaults(run=run_import)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from ..fingerprints.exchange import ListRecord, write_list
-
-    store = open_store(args)
-    info = store.bank(args.bank)
-    source = args.source or args.bank
-    records = (
-        ListRecord(r.item_id, r.fingerprint, r.labels, source, r.added_at, phrase=r.phrase)
-        for r in store.iter_items(args.bank)
-    )
-    if args.out:
-        tmp = Path(args.out + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            n = write_list(fh, info.params, records, count=info.n_items, source=source)
-        tmp.replace(args.out)
-    else:
-        n = write_list(sys.stdout, info.params, records, count=info.n_items, source=source)
-    note(f"exported {n} item(s) of {args.bank!r} ({info.params})")
-    return Exit.OK
-
-
-def run_import(args: argparse.Namespace) -> int:
-    from ..fingerprints.exchange import read_list
-    from ..store import ItemRecord
-
-    key = load_key(args)
-    key_id = (key or PUBLIC_KEY).key_id
-    fh = sys.stdin.buffer if args.file == "-" else _open_list(args.file)
-    skipped: list[str] = []
-    check_bank_name(args.bank)
-    with fh:
-        header, records = read_list(fh, source=args.file, key_id=key_id)
-        store = open_store(args, create=True)
-        _check_bank_params(store, args.bank, header.params)
-
-        def items() -> Iterator[ItemRecord]:
-            for rec in progress(records, header.count, "importing"):
-                problem = None if isinstance(rec, RecordError) else item_id_problem(rec.id)
-                if problem is not None and not isinstance(rec, RecordError):
-                    rec = RecordError(args.file, rec.line, f"bad item id {rec.id!r}: {problem}")
-                if isinstance(rec, RecordError):
-                    if not args.skip_bad:
-                        raise rec
-                    error(str(rec))
-                    skipped.append(str(rec))
-                    continue
-                meta = {"source": rec.source} if rec.source else {}
-                yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta, phrase=rec.phrase)
-
-        to_store, unchanged, changed = _sort_existing(store, args, list(items()))
-        n = _store_items(store, args, to_store, header.params)
-    out: dict[str, object] = {"bank": args.bank, "imported": n, "skipped": len(skipped)}
-    n_phrases = sum(1 for r in to_store if r.phrase is not None) if n else 0
-    if n_phrases:
-        out["phrases"] = n_phrases
-    print(to_json(_summary(args, out, unchanged, changed)))
-    left_out = _report_existing(args, n, unchanged, changed)
-    _report_skipped(skipped, n, args.bank)
-    return Exit.ERROR if skipped or left_out else Exit.OK
-
-
-def _open_list(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open ({exc.strerror})") from exc
