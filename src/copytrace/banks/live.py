@@ -51,10 +51,11 @@ from ..fingerprints.keys import Key
 from ..index import Index
 from ..index.match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from ..index.snapshot import SnapshotError, StaleSnapshotError
-from ..phrases import PhraseFingerprint
 from ..store.feed import Change, changes_since
 from .build import build_in_memory, build_snapshot, origin
 from .cache_dir import remove_orphans
+from .catch_up import apply_changes
+from .catch_up import reason as _reason
 from .live_snapshots import LiveSnapshots, Mapped, read_quarantine, write_quarantine
 from .shared_lock import SharedLock
 from .store import Store
@@ -63,7 +64,6 @@ log = logging.getLogger("copytrace.service")
 
 _CHUNK = 2000  # changes applied per hold of the index lock, so queries interleave with a long catch-up
 _QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
-_MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
 
 
 @dataclass(frozen=True)
@@ -95,24 +95,6 @@ class IndexState:
         if store_generation <= self.generation:
             return False
         return self.last_sync is None or now - self.last_sync > self.max_lag_seconds
-
-
-def _unindexable(fp: Fingerprint, params: FingerprintParams) -> str | None:
-    """Why the index cannot hold ``fp`` (checked before ``Index.add``, which would fail part-way), or None."""
-    if fp.params != params:
-        return f"made with parameters {fp.params}, not the bank's {params}"
-    if not 0 <= fp.n_tokens <= _MAX_TOKENS:
-        return f"token count {fp.n_tokens} out of range (at most {_MAX_TOKENS})"
-    if len(fp) > fp.n_tokens:
-        return f"{len(fp)} hashes for {fp.n_tokens} tokens"
-    if len(fp) and (int(fp.positions[0]) < 0 or int(fp.positions[-1]) > fp.n_tokens - params.k):
-        return "positions out of range"
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{exc.__class__.__name__}: {text}"[:300]
 
 
 class LiveIndex:
@@ -269,43 +251,16 @@ class LiveIndex:
         with self._index_lock.exclusive():
             index = self._index
             assert index is not None
-            for c in changes:
-                op, bank, item_id = c.op, c.bank, c.item_id or ""
-                if op == "add":
-                    if (bank, item_id) in index:
-                        index.remove(item_id, bank=bank)
-                    self._quarantine.pop((bank, item_id), None)
-                    if c.fingerprint is not None and bank in self._our_banks:
-                        self._add(index, bank, item_id, c.fingerprint, c.links, c.phrase)
-                elif op == "remove":
-                    self._quarantine.pop((bank, item_id), None)
-                    if (bank, item_id) in index:
-                        index.remove(item_id, bank=bank)
-                elif op == "drop_bank":
-                    for b, i in [pair for pair in index.items() if pair[0] == bank]:
-                        index.remove(i, bank=b)
-                    for pair in [pair for pair in self._quarantine if pair[0] == bank]:
-                        del self._quarantine[pair]
-                self.applied_changes += 1
+            self.applied_changes += apply_changes(
+                index,
+                changes,
+                params=self.params,
+                banks=self._our_banks,
+                phrase_banks=self._phrase_banks,
+                quarantined=self._quarantine,
+                on_unindexable=self._quarantine_item,
+            )
             _ = index.n_fingerprints  # merges pending additions now, so that queries only read the index
-
-    def _add(
-        self, index: Index, bank: str, item_id: str, stored: str, links: list[str], phrase: str | None = None
-    ) -> None:
-        """Add one stored item, or quarantine it: nothing stored may stop the build or the follower."""
-        try:
-            fp = Fingerprint.parse(stored)
-            reason = _unindexable(fp, self.params)
-            if reason is None:
-                pfp = None if phrase is None else PhraseFingerprint.parse(phrase)
-                only = bank in self._phrase_banks
-                index.add(item_id, fp, bank=bank, links=links, phrase=pfp, phrase_only=only)
-                return
-        except Exception as exc:  # any fault of one item quarantines that item, never the index
-            reason = _reason(exc)
-            if (bank, item_id) in index:  # ``Index.add`` failed part-way
-                index.remove(item_id, bank=bank)
-        self._quarantine_item(bank, item_id, reason)
 
     def _banks(self) -> list[str]:
         return [name for name, p in self.store.bank_params().items() if p == self.params]

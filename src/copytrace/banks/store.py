@@ -92,7 +92,7 @@ class Store(StoredBanks):
         """Delete a bank and its items, and the cached indexes no one will load again (``prune_cache``);
         returns how many items went with it.  The database file keeps its size until ``vacuum``."""
         n = super().delete_bank(name, actor=actor)
-        self.snapshots.prune()
+        self.snapshots.prune(superseded=False)
         return n
 
     def vacuum(self) -> tuple[int, int] | None:
@@ -122,8 +122,8 @@ class Store(StoredBanks):
         them can be searched that is a ``ParameterMismatchError`` too.  An item whose stored fingerprint
         cannot be parsed or indexed is skipped with a warning (``quarantine``).  With ``cache``, the index is
         saved under ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``) for the store's current
-        generation and loaded from there until the store changes, so a command starts in a fraction of the
-        time a rebuild takes (``copytrace.banks.cache``).
+        generation, and later loaded from there and caught up with the changes made since, so a command starts
+        in a fraction of the time a rebuild takes (``copytrace.banks.cache``).
         """
         key_ = as_key(key)
         if banks is None:
@@ -139,10 +139,11 @@ class Store(StoredBanks):
         return self.snapshots.index(names, p, key_, match_params, cache=cache)
 
     def prune_cache(self) -> int:
-        """Delete this store's cached indexes of generations older than the current one, and those of a
-        store that was at its URL before (another store id); returns how many.
+        """Delete this store's cached indexes that a newer one of the same banks supersedes, and those of
+        a store that was at its URL before (another store id); returns how many.
 
-        Every change raises the generation and an index is cached for one generation, so those files are
-        never loaded again.  Indexes are also pruned whenever one is cached and when a bank is deleted.
+        A cached index is caught up with the changes made after it (``copytrace.banks.cache``), so only a
+        newer one of the same banks makes it useless.  Indexes are also pruned whenever one is cached, and
+        every older one when a bank is deleted.
         """
         return self.snapshots.prune()
