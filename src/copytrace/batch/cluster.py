@@ -8,9 +8,11 @@ reads.  The rule is ``clustering``'s, the same as ``copytrace.cluster`` in one p
 1. ``fingerprint``: each block's documents fingerprinted (``fingerprint_many``); the part holds their ids,
    sources, fingerprints and texts.  The driver numbers the documents in the order of the blocks, writes
    every text to one file (``TextFile``: a document's text by its number) and builds the *versions index*
-   of the corpus from the parts (``SnapshotBuilder``: the fingerprints are never all in memory).
-2. ``versions``: each document's versions in that index (every fingerprint weighing 1); the driver builds
-   the *corpus index* again with those links as its families.
+   of the corpus from the parts (on Ray a snapshot file, ``SnapshotBuilder``: the fingerprints are never
+   all in memory; in process an index in memory, ``MemoryIndex``).
+2. ``versions``: each document's versions in that index (every fingerprint weighing 1; the fingerprints
+   read from the first pass's part where the worker shares the driver's disk); the driver builds the
+   *corpus index* again with those links as its families.
 3. ``edges``: each document matched against the corpus index (the boilerplate rule counting families), an
    edge for each other document found, with spans in both texts (the worker reads them from the text file).
 
