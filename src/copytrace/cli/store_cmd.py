@@ -1,16 +1,29 @@
 """``copytrace store``: look after the store itself; ``store vacuum`` gives deleted rows' disk space back,
-``store upgrade`` brings a store made by an older copytrace to this version's schema."""
+``store upgrade`` brings a store made by an older copytrace to this version's schema, ``store compact``
+writes the cached index of the current generation (``copytrace.banks.cache``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from .common import Exit, HelpFormatter, add_common_options, note, open_store, to_json
+from ..errors import CopytraceError
+from .common import Exit, HelpFormatter, add_common_options, load_key, note, open_store, to_json
 
 EPILOG = """example:
   copytrace bank delete old-news --yes
   copytrace store vacuum
   copytrace store vacuum --db /srv/copytrace/copytrace.db
+  copytrace store compact
+"""
+
+COMPACT_EPILOG = """example:
+  copytrace store compact
+  copytrace store compact --bank news --bank archive --key-file team.key
+
+Prints one {"banks", "generation", "snapshot"} per snapshot written (or already current).  A command maps
+the newest cached index of its banks and replays the changes made since; when those outgrow a share of the
+index it starts this in the background itself.  Run it after a large change (a bulk add, many removals) so
+the next command starts from a snapshot of the store as it is.
 """
 
 VACUUM_EPILOG = """example:
@@ -39,7 +52,7 @@ POSTGRES_ADVICE = (
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "store",
-        help="look after the store: give disk space back (vacuum), upgrade its schema",
+        help="look after the store: vacuum, upgrade its schema, compact its cached index",
         description="Look after the store itself.",
         epilog=EPILOG,
         formatter_class=HelpFormatter,
@@ -66,6 +79,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_common_options(u, key=False, max_size=False)
     u.set_defaults(run=run_upgrade)
+    c = ssub.add_parser(
+        "compact",
+        help="write the cached index of the store as it is now",
+        description="Write the cached index snapshot of the banks 'copytrace match' searches (and of each "
+        "of them that has one of its own, as 'bank add' links against) at the store's current generation, "
+        "and delete the snapshots it supersedes: the next command maps it instead of replaying the "
+        "changes made since the last one.",
+        epilog=COMPACT_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    c.add_argument(
+        "--bank", action="append", metavar="BANK", help="compact the index of this bank (repeatable)"
+    )
+    add_common_options(c, max_size=False)
+    c.set_defaults(run=run_compact)
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
@@ -85,4 +113,38 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
     store = open_store(args, migrate=True)
     print(to_json({"store": store.url, "schema": SCHEMA_HEAD}))
+    return Exit.OK
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    from ..banks.selection import search_params
+    from ..fingerprints.fingerprint import FingerprintParams
+    from ..fingerprints.keys import PUBLIC_KEY
+
+    store = open_store(args)
+    key = load_key(args) or PUBLIC_KEY
+    names = args.bank
+    if names is None:
+        selection = store.banks_for(FingerprintParams(key_id=key.key_id))
+        if not selection.searched and selection.left_out:
+            raise selection.nothing_searchable()
+        names = selection.searched
+    names = list(dict.fromkeys(names))
+    params = search_params(store, names, key)
+    if params is None:
+        note("no banks to compact")
+        return Exit.OK
+    store_id, generation = store.identity()
+    sets = [names] + [
+        [n] for n in names if [n] != names and store.snapshots.newest([n], params, store_id, generation)
+    ]
+    for banks in sets:
+        path = store.snapshots.compact(banks, params)
+        if path is None:
+            raise CopytraceError(
+                f"cannot write the cached index in {store.snapshots.folder()}: set COPYTRACE_CACHE to a "
+                "private folder of your own"
+            )
+        generation = int(path.name.rsplit("-g", 1)[1].removesuffix(".ctidx"))
+        print(to_json({"banks": sorted(banks), "generation": generation, "snapshot": str(path)}))
     return Exit.OK
