@@ -9,7 +9,7 @@ lends it to the store for linking (``find_versions``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..fingerprints.fingerprint import FingerprintParams
 from ..fingerprints.keys import Key, as_key
@@ -83,6 +83,28 @@ class Store(StoredBanks):
         finally:
             self.linker.committed(generation)  # the linking index holds items only if they are stored
         return n
+
+    def add_item_chunks(
+        self,
+        bank: str,
+        chunks: Iterable[Sequence[ItemRecord]],
+        *,
+        replace: bool = False,
+        create: FingerprintParams | None = None,
+        actor: str | None = None,
+    ) -> Iterator[int]:
+        """Store items chunk by chunk, each chunk in a transaction of its own (``add_items``), yielding how
+        many items each chunk stored once it is committed: how a bulk add holds one chunk in memory, not
+        the whole input.
+
+        The links come out as one ``add_items`` of every item would give them: each chunk is linked
+        against the index the chunk before it was linked against, which then holds that chunk's items too
+        (the bank's index is built or loaded once, for the first chunk, and kept while no other writer
+        changes the bank).  What a chunk committed stays stored when a later chunk fails; nothing of a
+        failed chunk is stored.
+        """
+        for chunk in chunks:
+            yield self.add_items(bank, chunk, replace=replace, create=create, actor=actor)
 
     def family_counts(self) -> dict[str, int]:
         """Number of copy families in each bank, derived from the items' stored links."""

@@ -21,13 +21,13 @@ from ..errors import CopytraceError, InputError
 from ..fingerprints.keys import PUBLIC_KEY
 from ..names import check_bank_name, item_id_problem
 from .bank_bulk import (
+    Spill,
     _add_existing_options,
     _check_bank_params,
     _is_phrase_bank,
     _jsonl_records,
     _report_existing,
     _report_skipped,
-    _sort_existing,
     _store_items,
     _summary,
     register_exchange,
@@ -62,11 +62,13 @@ item of a phrase bank ('copytrace bank create BANK --phrases'), is banked as a p
 spellings (leet, split or glued letters, look-alikes); the output's "phrases" counts them.  An item with no
 letter or digit at all is refused.
 
-All items of one call are stored in one transaction: a bad input stops the call and stores nothing, unless
---skip-bad, which reports each bad input (JSON Lines: with its line number), stores the rest and exits 2
-with a closing line that counts them, as scan and cluster do after bad records: status 2 says that some
-input was not used.
-Every input is fingerprinted before that transaction starts, so other writers wait only for the insert.
+Every input is read, checked and fingerprinted before anything is stored: a bad input stops the call and
+stores nothing, unless --skip-bad, which reports each bad input (JSON Lines: with its line number), stores
+the rest and exits 2 with a closing line that counts them, as scan and cluster do after bad records: status
+2 says that some input was not used.  The items are then linked and stored in chunks of 5,000, each in a
+transaction of its own (memory holds one chunk, not the input; links and families are those of one call):
+a call that dies midway keeps the chunks it committed, and the same input given again is refused (an id
+the bank holds) or, with --skip-existing, stores the rest.
 An id the bank holds already is an error, unless --skip-existing: an item whose fingerprint and text are
 unchanged is skipped ("unchanged" in the output); one with other content is reported, not stored, and the
 call exits 2 ("changed"), unless --replace too, which replaces it.  --replace alone replaces every item
@@ -204,8 +206,9 @@ def run_add(args: argparse.Namespace) -> int:
         error(message)
         skipped.append(message)
 
+    seen: set[str] = set()
+
     def records() -> Iterator[ItemRecord]:
-        seen: set[str] = set()
         for item_id, path in progress(files, len(files), "fingerprinting"):
             try:
                 text = read_input(str(path), args.max_size).text
@@ -229,11 +232,12 @@ def run_add(args: argparse.Namespace) -> int:
         if args.jsonl:
             yield from _jsonl_records(args, key, labels, seen, bad, phrase_bank)
 
-    items = list(records())  # fingerprint everything before the store's write transaction starts
-    items, unchanged, changed = _sort_existing(store, args, items)
-    n = _store_items(store, args, items, params)
+    with Spill() as spill:  # fingerprint everything before the store's first write transaction starts
+        for rec in records():
+            spill.add(rec)
+        stored = _store_items(store, args, spill, seen, params)
+    n, n_phrases = stored.n, stored.phrases
     out: dict[str, object] = {"bank": args.bank, "added": n, "skipped": len(skipped)}
-    n_phrases = sum(1 for r in items if r.phrase is not None) if n else 0
     if n_phrases or phrase_bank:
         out["phrases"] = n_phrases
         if not phrase_bank:
@@ -241,8 +245,8 @@ def run_add(args: argparse.Namespace) -> int:
                 f"{n_phrases} item(s) too short for the long-text evidence rule were banked as phrases: "
                 "they are found wherever their words occur, however spelled (docs/phrases.md)"
             )
-    print(to_json(_summary(args, out, unchanged, changed)))
-    left_out = _report_existing(args, n, unchanged, changed)
+    print(to_json(_summary(args, out, stored.unchanged, stored.changed)))
+    left_out = _report_existing(args, n, stored.unchanged, stored.changed)
     _report_skipped(skipped, n, args.bank)
     return Exit.ERROR if skipped or left_out else Exit.OK
 

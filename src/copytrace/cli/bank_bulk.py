@@ -8,7 +8,10 @@ The fingerprinting library and the store are imported by the commands that use t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import os
+import pickle
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -91,32 +94,91 @@ def _is_phrase_bank(store: Store, bank: str) -> bool:
         return False
 
 
+CHUNK_ITEMS = 5_000
+"""Items linked and committed together by a call that adds many: memory holds one chunk's texts and
+fingerprints (and the index of the bank), not the call's."""
+
+
+class Spill:
+    """The checked records of one call, written to a temporary file a chunk at a time as they are read and
+    fingerprinted, then read back one chunk at a time to be stored: a bad input found anywhere stops the
+    call before anything is stored, and memory holds one chunk, not the input."""
+
+    def __init__(self, chunk: int | None = None) -> None:
+        self.chunk = chunk or CHUNK_ITEMS
+        self.n = 0
+        self.n_chunks = 0
+        import tempfile
+
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+        self._pending: list[ItemRecord] = []
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def add(self, rec: ItemRecord) -> None:
+        """Keep ``rec`` (its fingerprint without the tokens of its text, which storing and linking never
+        read)."""
+        if rec.fingerprint.tokens is not None:
+            rec = dataclasses.replace(rec, fingerprint=dataclasses.replace(rec.fingerprint, tokens=None))
+        self._pending.append(rec)
+        self.n += 1
+        if len(self._pending) >= self.chunk:
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending:
+            pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.n_chunks += 1
+            self._pending = []
+
+    def chunks(self) -> Iterator[list[ItemRecord]]:
+        """The records kept, in input order, one chunk at a time."""
+        self._write()
+        self._file.seek(0)
+        for _ in range(self.n_chunks):
+            yield pickle.load(self._file)
+
+
+def held_fingerprints(store: Store, bank: str, ids: set[str]) -> dict[str, bytes]:
+    """A digest of the fingerprint ``bank`` holds for each of ``ids`` it holds, read once for every chunk
+    of a call (empty for a new bank)."""
+    held: dict[str, bytes] = {}
+    try:
+        for _, item_id, fp, _ in store.iter_fingerprints([bank]):
+            if item_id in ids:
+                held[item_id] = _digest(fp)
+    except UnknownBankError:  # a new bank holds nothing
+        pass
+    return held
+
+
+def _digest(fingerprint: str) -> bytes:
+    return hashlib.blake2b(fingerprint.encode(), digest_size=16).digest()
+
+
 def _sort_existing(
-    store: Store, args: argparse.Namespace, items: list[ItemRecord]
+    store: Store, args: argparse.Namespace, items: list[ItemRecord], held: dict[str, bytes]
 ) -> tuple[list[ItemRecord], int, list[str]]:
-    """With --skip-existing or --replace: the items to store, how many the bank holds unchanged, and the
-    ids it holds with other content (in input order).
+    """With --skip-existing or --replace (``held``: ``held_fingerprints``): the items to store, how many the
+    bank holds unchanged, and the ids it holds with other content (in input order).
 
     Unchanged (same fingerprint and text; labels and metadata are not compared) are left out with
     --skip-existing; changed are left out unless --replace.  Runs before ``Store.add_items``, so a skipped
     item costs no version linking and no write.  Without either option an id the bank holds is an error.
     """
-    if not (args.skip_existing or args.replace):
-        return items, 0, []
-    wanted = {r.item_id: r for r in items}
-    held: dict[str, str] = {}
-    try:
-        for _, item_id, fp, _ in store.iter_fingerprints([args.bank]):
-            if item_id in wanted:
-                held[item_id] = fp
-    except UnknownBankError:  # a new bank holds nothing
+    if not (args.skip_existing or args.replace) or not held:
         return items, 0, []
     unchanged: set[str] = set()
     changed: list[str] = []
     for rec in items:
         if rec.item_id not in held:
             continue
-        if held[rec.item_id] == str(rec.fingerprint) and store.text(args.bank, rec.item_id) == rec.text:
+        same = held[rec.item_id] == _digest(str(rec.fingerprint))
+        if same and store.text(args.bank, rec.item_id) == rec.text:
             unchanged.add(rec.item_id)
         else:
             changed.append(rec.item_id)
@@ -126,16 +188,61 @@ def _sort_existing(
     return [r for r in items if r.item_id not in drop], len(unchanged), changed
 
 
+@dataclasses.dataclass
+class Stored:
+    """What storing the chunks of one call did: items stored (and how many as phrases), items the bank
+    held unchanged, ids it held with other content."""
+
+    n: int = 0
+    phrases: int = 0
+    unchanged: int = 0
+    changed: list[str] = dataclasses.field(default_factory=list)
+
+
 def _store_items(
-    store: Store, args: argparse.Namespace, items: list[ItemRecord], params: FingerprintParams
-) -> int:
+    store: Store, args: argparse.Namespace, spill: Spill, ids: set[str], params: FingerprintParams
+) -> Stored:
+    """Store the records of ``spill`` chunk by chunk (``Store.add_item_chunks``: each chunk committed in a
+    transaction of its own, linked as one call would link them), after leaving out what --skip-existing
+    and --replace leave out.  On an error after some chunks were committed, says on stderr how many items
+    are stored and how to add the rest."""
+    held = held_fingerprints(store, args.bank, ids)
+    if held and not (args.skip_existing or args.replace):  # refused before any chunk is stored
+        first = next(r.item_id for chunk in spill.chunks() for r in chunk if r.item_id in held)
+        raise _already_held(DuplicateItemError(args.bank, first))
+    out = Stored()
+
+    def chunks() -> Iterator[list[ItemRecord]]:
+        for chunk in progress(spill.chunks(), spill.n_chunks, "storing"):
+            to_store, unchanged, changed = _sort_existing(store, args, chunk, held)
+            out.unchanged += unchanged
+            out.changed += changed
+            yield to_store
+            out.phrases += sum(1 for r in to_store if r.phrase is not None)
+
     try:
-        return store.add_items(args.bank, items, replace=args.replace, create=params)
-    except DuplicateItemError as exc:
-        raise InputError(
-            f"item {exc.item_id!r} is already in bank {exc.bank!r}: add --skip-existing to skip the items "
-            "the bank holds unchanged, --replace to replace them, or remove it first"
-        ) from exc
+        for n in store.add_item_chunks(args.bank, chunks(), replace=args.replace, create=params):
+            out.n += n
+    except CopytraceError as exc:
+        if out.n:
+            error(
+                f"{out.n:,} item(s) of this call were stored in {args.bank!r} before this error, in "
+                f"transactions of {spill.chunk:,} items: give the same input again with --skip-existing "
+                "to store the rest"
+            )
+        if isinstance(exc, DuplicateItemError):
+            raise _already_held(exc) from exc
+        raise
+    if not out.n:
+        out.phrases = 0
+    return out
+
+
+def _already_held(exc: DuplicateItemError) -> InputError:
+    return InputError(
+        f"item {exc.item_id!r} is already in bank {exc.bank!r}: add --skip-existing to skip the items "
+        "the bank holds unchanged, --replace to replace them, or remove it first"
+    )
 
 
 def _summary(
@@ -236,11 +343,11 @@ IMPORT_EPILOG = """example:
   copytrace bank import consortium shared.jsonl --key-file consortium.key
   copytrace bank import partner-list partner-2.ctl.jsonl --skip-existing --replace   # an updated list
 
-A list made with another algorithm version or another key is refused.  All records of one call are stored
-in one transaction; a bad line stops the import and stores nothing, unless --skip-bad (as for 'bank add':
-the rest is stored and the status is 2).  --skip-existing
-and --replace work as for 'bank add' (a record has no text: it is unchanged when the bank holds the same
-fingerprint and no text).
+A list made with another algorithm version or another key is refused.  Every record is read and checked
+before anything is stored; a bad line stops the import and stores nothing, unless --skip-bad (as for 'bank
+add': the rest is stored and the status is 2).  The records are then stored in chunks of 5,000, each in a
+transaction of its own, as 'bank add' stores them.  --skip-existing and --replace work as for 'bank add' (a
+record has no text: it is unchanged when the bank holds the same fingerprint and no text).
 """
 
 
@@ -309,7 +416,8 @@ def run_import(args: argparse.Namespace) -> int:
         store = open_store(args, create=True)
         _check_bank_params(store, args.bank, header.params)
 
-        def items() -> Iterator[ItemRecord]:
+        with Spill() as spill:
+            ids: set[str] = set()
             for rec in progress(records, header.count, "importing"):
                 problem = None if isinstance(rec, RecordError) else item_id_problem(rec.id)
                 if problem is not None and not isinstance(rec, RecordError):
@@ -320,18 +428,18 @@ def run_import(args: argparse.Namespace) -> int:
                     error(str(rec))
                     skipped.append(str(rec))
                     continue
+                if rec.id in ids:  # refused before any chunk is stored, as the store refuses it
+                    raise _already_held(DuplicateItemError(args.bank, rec.id))
+                ids.add(rec.id)
                 meta = {"source": rec.source} if rec.source else {}
-                yield ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta, phrase=rec.phrase)
-
-        to_store, unchanged, changed = _sort_existing(store, args, list(items()))
-        n = _store_items(store, args, to_store, header.params)
-    out: dict[str, object] = {"bank": args.bank, "imported": n, "skipped": len(skipped)}
-    n_phrases = sum(1 for r in to_store if r.phrase is not None) if n else 0
-    if n_phrases:
-        out["phrases"] = n_phrases
-    print(to_json(_summary(args, out, unchanged, changed)))
-    left_out = _report_existing(args, n, unchanged, changed)
-    _report_skipped(skipped, n, args.bank)
+                spill.add(ItemRecord(rec.id, rec.fingerprint, None, rec.labels, meta, phrase=rec.phrase))
+            stored = _store_items(store, args, spill, ids, header.params)
+    out: dict[str, object] = {"bank": args.bank, "imported": stored.n, "skipped": len(skipped)}
+    if stored.phrases:
+        out["phrases"] = stored.phrases
+    print(to_json(_summary(args, out, stored.unchanged, stored.changed)))
+    left_out = _report_existing(args, stored.n, stored.unchanged, stored.changed)
+    _report_skipped(skipped, stored.n, args.bank)
     return Exit.ERROR if skipped or left_out else Exit.OK
 
 

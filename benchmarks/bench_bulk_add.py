@@ -1,0 +1,188 @@
+"""Bulk add: wall time and peak memory of ``copytrace bank add BANK --jsonl FILE`` into a new store, this
+checkout (read, fingerprint, link and commit in chunks) beside a baseline revision (every item held, then
+linked and stored in one transaction).
+
+The items are generated texts of 120-240 words drawn from the shared corpora's words (seeded, so with their
+frequencies), one JSON Lines file per size.  Each run is one child process (``python -m
+copytrace.cli.main``) with a store and cache of its own, after one untimed run of 200 items per tree (which
+compiles the kernels); its peak resident memory is the child's
+``ru_maxrss`` as ``os.wait4`` reports it.  The baseline (``--baseline-rev``, default 7563ad7, the last
+revision before chunking) is the ``src`` tree of that revision, extracted with ``git archive`` and run with
+``PYTHONPATH`` pointing at it; ``--baseline-max`` skips it above a size (it holds every item in memory).
+With two sizes or more, the figures at ``--extrapolate`` items (default 1,000,000) are extrapolated
+linearly from the two largest sizes, and marked so::
+
+    python benchmarks/bench_bulk_add.py                                  # 30k and 100k items, baseline too
+    python benchmarks/bench_bulk_add.py --items 3000 --no-baseline       # a quick look
+    python benchmarks/bench_bulk_add.py --items 100000 1000000 --baseline-max 100000
+
+Measure on a quiet machine: every number is one process's wall time and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
+CORPORA = [DATA / "corpora" / "state_union", DATA / "corpora" / "inaugural"]
+
+
+@dataclass(frozen=True)
+class Result:
+    revision: str
+    items: int
+    seconds: float
+    peak_mb: float
+    extrapolated: bool = False
+
+
+def write_items(path: Path, n: int, seed: int) -> int:
+    """Write ``n`` generated items to ``path`` as JSON Lines, a line at a time; its size in bytes."""
+    words: list[str] = []
+    for folder in CORPORA:
+        for p in sorted(folder.glob("*.txt")):
+            words += p.read_text(encoding="utf-8", errors="replace").split()
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            text = " ".join(rng.choices(words, k=rng.randint(120, 240)))
+            fh.write(json.dumps({"id": f"gen-{i:07d}", "text": text}) + "\n")
+    return path.stat().st_size
+
+
+def run_add(src: Path, work: Path, items: Path) -> tuple[float, float]:
+    """``copytrace bank add bench --jsonl ITEMS`` with ``src`` on the path, in a store of its own under
+    ``work``: (wall seconds, peak resident MB of the child)."""
+    work.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "COPYTRACE_DB": str(work / "store.db"),
+        "COPYTRACE_CACHE": str(work / "cache"),
+    }
+    argv = [sys.executable, "-m", "copytrace.cli.main", "bank", "add", "bench", "--jsonl", str(items)]
+    with (work / "out").open("w+b") as out, (work / "err").open("w+b") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest of all children
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            sys.exit(
+                f"bank add failed (exit {proc.returncode}): {err.read().decode(errors='replace')[-2000:]}"
+            )
+        added = json.loads(out.read().decode().splitlines()[-1])["added"]
+    if added != n_items(items):
+        sys.exit(f"bank add stored {added} items of {n_items(items)}")
+    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def n_items(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def extract(rev: str, into: Path) -> Path | None:
+    """The ``src`` tree of git revision ``rev`` under ``into``; None (with a note) without it."""
+    if shutil.which("git") is None:
+        print(f"note: git not found: no baseline ({rev})", file=sys.stderr)
+        return None
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        print(
+            f"note: git archive {rev} failed: no baseline ({archive.stderr.decode().strip()})",
+            file=sys.stderr,
+        )
+        return None
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
+def extrapolated(results: list[Result], revision: str, n: int) -> Result | None:
+    """The figures at ``n`` items, on the line through the two largest sizes measured (None with fewer)."""
+    mine = sorted(
+        (r for r in results if r.revision == revision and not r.extrapolated), key=lambda r: r.items
+    )
+    if len(mine) < 2 or n <= mine[-1].items:
+        return None
+    a, b = mine[-2], mine[-1]
+    t = (n - a.items) / (b.items - a.items)
+    return Result(
+        revision, n, a.seconds + t * (b.seconds - a.seconds), a.peak_mb + t * (b.peak_mb - a.peak_mb), True
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--items", type=int, nargs="+", default=[30_000, 100_000], help="sizes (30000 100000)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline-rev", default="7563ad7", help="git revision to compare with (7563ad7)")
+    parser.add_argument("--baseline-max", type=int, default=None, help="no baseline above this many items")
+    parser.add_argument("--no-baseline", action="store_true", help="measure this checkout only")
+    parser.add_argument("--extrapolate", type=int, default=1_000_000, help="items to extrapolate to")
+    args = parser.parse_args()
+
+    results: list[Result] = []
+    sizes: dict[int, int] = {}
+    with tempfile.TemporaryDirectory(prefix="copytrace-bulk-") as tmp:
+        base_src = None
+        if not args.no_baseline:
+            (Path(tmp) / "base").mkdir()
+            base_src = extract(args.baseline_rev, Path(tmp) / "base")
+        revisions = [("new (chunked)", ROOT / "src")]
+        if base_src is not None:
+            revisions.insert(0, (f"{args.baseline_rev} (one transaction)", base_src))
+        warm = Path(tmp) / "warm.jsonl"
+        write_items(warm, 200, args.seed + 1)
+        for name, src in revisions:  # untimed: compiles (and caches) each tree's compiled kernels first
+            run_add(src, Path(tmp) / f"warm-{len(name)}-{name[:3]}", warm)
+        for n in sorted(args.items):
+            items = Path(tmp) / f"items-{n}.jsonl"
+            sizes[n] = write_items(items, n, args.seed)
+            for name, src in revisions:
+                if src is base_src and args.baseline_max is not None and n > args.baseline_max:
+                    continue
+                seconds, peak = run_add(src, Path(tmp) / f"run-{n}-{len(results)}", items)
+                results.append(Result(name, n, seconds, peak))
+                print(
+                    f"{name}: {n:,} items: {seconds:.1f} s, peak {peak:,.0f} MB", file=sys.stderr, flush=True
+                )
+            items.unlink()
+    for name in dict.fromkeys(r.revision for r in results):
+        more = extrapolated(results, name, args.extrapolate)
+        if more is not None:
+            results.append(more)
+
+    print(f"\n`bank add --jsonl` into a new store; python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    print("| items | file MB | revision | wall s | items/s | peak RSS MB |")
+    print("|---:|---:|---|---:|---:|---:|")
+    for r in results:
+        mark = " (extrapolated)" if r.extrapolated else ""
+        mb = f"{sizes[r.items] / 1e6:,.0f}" if r.items in sizes else "–"
+        print(
+            f"| {r.items:,} | {mb} | {r.revision}{mark} | {r.seconds:,.1f} | {r.items / r.seconds:,.0f} | "
+            f"{r.peak_mb:,.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

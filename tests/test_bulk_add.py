@@ -1,0 +1,261 @@
+"""Bulk adds in chunks (``bank add --jsonl``, ``bank import``): each chunk linked and committed on its own,
+with the links and copy families of one call, what was committed kept when the process dies, bad inputs
+refused before anything is stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from copytrace import fingerprint
+from copytrace.banks import Store
+from copytrace.cli import bank_bulk
+from copytrace.cli.main import main
+from copytrace.store import ItemRecord
+
+from .conftest import DATA
+
+CHUNK = 7
+"""Items per chunk in these tests: the versions of one text fall in different chunks."""
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def _dense_items(n_texts: int = 5, versions: int = 9, seed: int = 7) -> list[dict[str, str]]:
+    """``n_texts`` texts of the State of the Union corpus (their first 300 words), each with ``versions``
+    versions (words changed, a sentence dropped, a footer added, a cut), shuffled: many items per family."""
+    rng = random.Random(seed)
+    paths = sorted((DATA / "corpora" / "state_union").glob("*.txt"))[:n_texts]
+    items = []
+    for t, path in enumerate(paths):
+        words = path.read_text(encoding="utf-8").split()[:300]
+        items.append({"id": f"t{t}-v0", "text": " ".join(words)})
+        for v in range(1, versions + 1):
+            w = list(words)
+            for i in rng.sample(range(len(w)), 6):
+                w[i] = rng.choice(["indeed", "truly", "always", "never", "people"])
+            if v % 3 == 0:
+                cut = rng.randrange(50, 250)
+                del w[cut : cut + 12]
+            if v % 4 == 0:
+                w = w[: int(len(w) * 0.8)]
+            tail = f" Shared by reader {v} of text {t}." if v % 2 else ""
+            items.append({"id": f"t{t}-v{v}", "text": " ".join(w) + tail})
+    rng.shuffle(items)
+    return items
+
+
+def _jsonl(path: Path, items: list[dict[str, str]], *extra: str) -> Path:
+    path.write_text("".join(json.dumps(i) + "\n" for i in items) + "".join(e + "\n" for e in extra))
+    return path
+
+
+@pytest.fixture
+def run(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Run:
+    """``copytrace ARGS`` in this process, on the store of ``db_url`` (SQLite and PostgreSQL), in chunks
+    of ``CHUNK`` items."""
+    monkeypatch.setenv("COPYTRACE_DB", db_url)
+    monkeypatch.setenv("COPYTRACE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("COPYTRACE_KEY_FILE", raising=False)
+    monkeypatch.setattr(bank_bulk, "CHUNK_ITEMS", CHUNK)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    with Store(db_url) as s:
+        yield s
+
+
+def _links(store: Store, bank: str) -> list[tuple[str, list[str]]]:
+    return [(item_id, links or []) for item_id, links in store.bank_links().get(bank, [])]
+
+
+def _reference(store: Store, items: list[dict[str, str]], bank: str, *, one_call: bool) -> None:
+    """The same items added with the library, in one call or one call per item."""
+    records = [ItemRecord(i["id"], fingerprint(i["text"], allow_short=True), i["text"]) for i in items]
+    params = records[0].fingerprint.params
+    if one_call:
+        store.add_items(bank, records, create=params)
+    else:
+        for rec in records:
+            store.add_items(bank, [rec], create=params)
+
+
+def test_a_dense_file_in_chunks_links_as_one_call_and_as_one_item_at_a_time(
+    run: Run, store: Store, tmp_path: Path
+) -> None:
+    items = _dense_items()
+    code, out, err = run("bank", "add", "chunked", "--jsonl", _jsonl(tmp_path / "dense.jsonl", items))
+    assert code == 0, err
+    assert json.loads(out)["added"] == len(items)
+    _reference(store, items, "whole", one_call=True)
+    _reference(store, items, "single", one_call=False)
+    chunked = _links(store, "chunked")
+    assert [i for i, _ in chunked] == [i["id"] for i in items]  # stored in input order
+    assert chunked == _links(store, "whole") == _links(store, "single")
+    position = {item_id: n for n, (item_id, _) in enumerate(chunked)}
+    across = [(a, b) for a, links in chunked for b in links if position[a] // CHUNK != position[b] // CHUNK]
+    assert len(across) > 10, "the test needs versions linked across chunks"
+    counts = store.family_counts()
+    assert counts["chunked"] == counts["whole"] == counts["single"] == 5
+
+
+def test_import_in_chunks_links_as_one_call(run: Run, store: Store, tmp_path: Path) -> None:
+    items = _dense_items(n_texts=3, versions=6, seed=3)
+    _reference(store, items, "source", one_call=True)
+    listing = tmp_path / "source.ctl.jsonl"
+    assert run("bank", "export", "source", "--out", listing)[0] == 0
+    code, out, err = run("bank", "import", "copy", listing)
+    assert code == 0, err
+    assert json.loads(out)["imported"] == len(items)
+    assert [links for _, links in _links(store, "copy")] == [links for _, links in _links(store, "source")]
+    assert store.family_counts()["copy"] == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param('{"id": "late", "text": ""}', "empty text", id="empty-text"),
+        pytest.param("{not json", "dense.jsonl:", id="not-json"),
+        pytest.param('{"id": "t0-v0", "text": "given twice"}', "given twice in this call", id="repeated-id"),
+    ],
+)
+def test_a_bad_record_in_the_last_chunk_stores_nothing(
+    run: Run, store: Store, tmp_path: Path, extra: str, message: str
+) -> None:
+    items = _dense_items(n_texts=2, versions=9)
+    path = _jsonl(tmp_path / "dense.jsonl", items, extra)
+    code, out, err = run("bank", "add", "b", "--jsonl", path)
+    assert (code, out) == (2, "")
+    assert message in err
+    assert "b" not in store.bank_links()
+    code, out, err = run("bank", "add", "b", "--jsonl", path, "--skip-bad")
+    assert code == 2
+    assert json.loads(out) == {"bank": "b", "added": len(items), "skipped": 1}
+    assert "1 bad input(s) were skipped" in err
+
+
+def test_an_id_the_bank_holds_in_a_later_chunk_stores_nothing(run: Run, store: Store, tmp_path: Path) -> None:
+    items = _dense_items(n_texts=2, versions=9)
+    assert run("bank", "add", "b", "--jsonl", _jsonl(tmp_path / "last.jsonl", items[-1:]))[0] == 0
+    code, out, err = run("bank", "add", "b", "--jsonl", _jsonl(tmp_path / "all.jsonl", items))
+    assert (code, out) == (2, "")
+    assert f"item {items[-1]['id']!r} is already in bank 'b': add --skip-existing" in err
+    assert [i for i, _ in _links(store, "b")] == [items[-1]["id"]]
+
+
+def test_a_repeated_id_of_a_list_in_a_later_chunk_stores_nothing(
+    run: Run, store: Store, tmp_path: Path
+) -> None:
+    items = _dense_items(n_texts=2, versions=9)
+    _reference(store, items, "source", one_call=True)
+    listing = tmp_path / "source.ctl.jsonl"
+    assert run("bank", "export", "source", "--out", listing)[0] == 0
+    lines = listing.read_text().splitlines()
+    listing.write_text("\n".join([*lines, lines[1]]) + "\n")  # the first record again, at the end
+    code, out, err = run("bank", "import", "copy", listing)
+    assert (code, out) == (2, "")
+    assert "is already in bank 'copy'" in err
+    assert "copy" not in store.bank_links()
+
+
+_DIES_AFTER = """
+import os, sys
+from copytrace.banks import store as bank_store
+from copytrace.cli import bank_bulk
+from copytrace.cli.main import main
+
+bank_bulk.CHUNK_ITEMS = {chunk}
+committed = 0
+add_items = bank_store.Store.add_items
+
+def add_then_die(self, *args, **kwargs):
+    global committed
+    if committed == {chunks}:
+        os._exit(137)  # the process dies between two chunks, as when killed
+    committed += 1
+    return add_items(self, *args, **kwargs)
+
+bank_store.Store.add_items = add_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_call_killed_mid_file_keeps_the_committed_chunks_and_a_rerun_resumes(
+    run: Run, store: Store, db_url: str, tmp_path: Path
+) -> None:
+    items = _dense_items()
+    path = _jsonl(tmp_path / "dense.jsonl", items)
+    script = _DIES_AFTER.format(chunk=CHUNK, chunks=3)
+    env = {**os.environ, "COPYTRACE_DB": db_url, "COPYTRACE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "bank", "add", "b", "--jsonl", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 137, proc.stderr
+    stored = [i for i, _ in _links(store, "b")]
+    assert stored == [i["id"] for i in items[: 3 * CHUNK]]  # the three chunks committed, in input order
+
+    code, out, err = run("bank", "add", "b", "--jsonl", path)  # again, as it was: refused, nothing stored
+    assert (code, out) == (2, "")
+    assert f"item {items[0]['id']!r} is already in bank 'b': add --skip-existing" in err
+    assert len(_links(store, "b")) == 3 * CHUNK
+
+    code, out, err = run("bank", "add", "b", "--jsonl", path, "--skip-existing")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["added"], summary["unchanged"], summary["changed"]) == (
+        len(items) - 3 * CHUNK,
+        3 * CHUNK,
+        0,
+    )
+    _reference(store, items, "whole", one_call=True)
+    assert _links(store, "b") == _links(store, "whole")
+    assert store.family_counts()["b"] == store.family_counts()["whole"] == 5
+
+
+def test_an_error_after_committed_chunks_says_what_is_stored(run: Run, store: Store, tmp_path: Path) -> None:
+    """Another writer's item with an id of the third chunk: the first two chunks stay, and the error says
+    how many items are stored and how to add the rest."""
+    items = _dense_items(n_texts=2, versions=9)
+    path = _jsonl(tmp_path / "dense.jsonl", items)
+    other = items[2 * CHUNK]
+    add_items = Store.add_items
+    calls = []
+
+    def another_writer_first(self: Store, bank: str, records: object, **kw: object) -> int:
+        calls.append(bank)
+        if len(calls) == 3:  # between the second and third chunk, another process adds one of its ids
+            with Store(self.url) as writer:
+                writer.add_items(bank, [ItemRecord(other["id"], fingerprint(other["text"]), other["text"])])
+        return add_items(self, bank, records, **kw)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "add_items", another_writer_first)
+        code, out, err = run("bank", "add", "b", "--jsonl", path)
+    assert (code, out) == (2, "")
+    assert f"{2 * CHUNK} item(s) of this call were stored in 'b' before this error" in err
+    assert "--skip-existing to store the rest" in err
+    assert [i for i, _ in _links(store, "b")] == [i["id"] for i in items[: 2 * CHUNK]] + [other["id"]]
