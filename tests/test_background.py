@@ -3,6 +3,8 @@ built from clean text; the model reads the same normalised tokens the fingerprin
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace.errors import InputError
-from copytrace.text.background import BASE_BITS, MAX_BITS, Reference, background, main, phrase_hashes
+from copytrace.evaluation.reference import main
+from copytrace.text.background import BASE_BITS, MAX_BITS, Reference, background, phrase_hashes
 from copytrace.text.normalize import tokenize
 
 from .conftest import FOOTER
@@ -141,6 +144,20 @@ def test_the_reference_command_builds_from_a_folder(
     assert ref.covered(tokenize(FOOTER).hashes).all()
     assert main([str(out), str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_documented_reference_command_runs(tmp_path: Path) -> None:
+    """``python -m copytrace.evaluation.reference`` (the command docs/matching.md names) runs as a module and
+    says what is wrong with a corpus that is not there."""
+    missing = tmp_path / "missing"
+    done = subprocess.run(
+        [sys.executable, "-m", "copytrace.evaluation.reference", str(tmp_path / "ref.npz"), str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"{missing}: no such file or directory" in done.stderr
 
 
 def test_an_unknown_language_is_refused() -> None:

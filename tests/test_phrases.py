@@ -21,11 +21,10 @@ from copytrace import (
     normalize,
 )
 from copytrace.fingerprints.keys import Key
+from copytrace.index.phrase_rules import is_short, item_phrase
 from copytrace.phrases import (
     PhraseFingerprint,
     PhraseTable,
-    is_short,
-    item_phrase,
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
     phrase_fingerprints,

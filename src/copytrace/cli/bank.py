@@ -185,7 +185,7 @@ def _file_inputs(paths: list[str]) -> list[tuple[str, Path]]:
 
 def run_add(args: argparse.Namespace) -> int:
     from ..fingerprints.fingerprint import DEFAULT_K, DEFAULT_WINDOW, FingerprintParams, fingerprint
-    from ..phrases import item_phrase
+    from ..index.phrase_rules import item_phrase
     from ..store import ItemRecord
 
     if not args.paths and not args.jsonl:

@@ -2,5 +2,6 @@
 
 ``perturb`` makes queries from banked documents (seeded and documented), ``methods`` wraps copytrace and
 its peers behind one interface, ``suite`` builds the bank and the query set from a corpus, and ``report``
-runs every method and writes the table and plots.  ``copytrace eval`` is the command line.
+runs every method and writes the table and plots.  ``copytrace eval`` is the command line;
+``reference`` builds a reference of stock phrases for the quote rule from a clean corpus.
 """

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from ..errors import CopytraceError, FingerprintFormatError, ParameterMismatchError, RecordError
-from ..phrases import PhraseFingerprint
 from .fingerprint import Fingerprint, FingerprintParams
+from .phrase import PhraseFingerprint
 from .records import json_line
 
 FORMAT = "copytrace-fingerprint-list"

@@ -1,13 +1,14 @@
 """The index: banked items' fingerprints, searchable without scanning the bank.
 
 One public class, ``Index`` (``_index``), over one module per question: what an added item becomes
-(``_prepare``); what the index holds (``_contents``), where each stored fingerprint occurs (``_postings``)
-and what was added since (``_delta``); the compiled loops of a query (``_matching``) and the Python side
-that runs them (``_search``); the evidence spans of a match (``evidence``), the quotes too short for the
-long-text rule (``quotes``) and the phrases found (``_phrase_matches``); copy families (``families``);
-item names (``_item_names``); what a match is and the settings that decide it (``match``); and the
-snapshot file (``snapshot``: the file format; ``snapshot_contents``: what an index puts in it;
-``snapshot_build``: writing one batch by batch, for banks larger than memory).
+(``_prepare``) and which items are phrases (``phrase_rules``); what the index holds (``_contents``), where
+each stored fingerprint occurs (``_postings``) and what was added since (``_delta``); the compiled loops of a
+query (``_matching``) and the Python side that runs them (``_search``); the evidence spans of a match
+(``evidence``), the quotes too short for the long-text rule (``quotes``) and the phrases found
+(``_phrase_matches``); copy families (``families``); item names (``_item_names``); what a match is and the
+settings that decide it (``match``); and the snapshot file (``snapshot``: the file format;
+``snapshot_contents``: what an index puts in it; ``snapshot_build``: writing one batch by batch, for banks
+larger than memory).
 
 >>> from copytrace.index import Index
 >>> index = Index()
@@ -16,8 +17,8 @@ snapshot file (``snapshot``: the file format; ``snapshot_contents``: what an ind
 >>> [m.item_id for m in index.match(said)]
 ['speech']
 
-The names are loaded when first used (PEP 562), so that a module the index itself stands on (``phrases``
-uses ``match``) can import ``copytrace.index.match`` without loading ``Index`` first.
+The names are loaded when first used (PEP 562), so that importing one submodule (``match``,
+``phrase_rules``) does not load ``Index`` first.
 """
 
 from __future__ import annotations

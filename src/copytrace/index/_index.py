@@ -14,10 +14,10 @@ compacted away in bulk, renumbering the live items, so an index that keeps addin
 memory for its live items only.  ``save`` writes a snapshot (``copytrace.index.snapshot``) that
 ``load`` maps: processes that load one file share its pages.  Layout and design: ``docs/index.md``.
 
-An item too short for the long-text evidence rule (``phrases.is_short``), or added with ``phrase=True`` (an
-item of a phrase bank, then matched as a phrase only), is also kept as a *phrase* (``copytrace.phrases``): it
-is found, with its evasive spellings, wherever its folded letters occur from a token start to a token end of
-a query, and reported with ``Match.kind == "phrase"``.
+An item too short for the long-text evidence rule (``phrase_rules.is_short``), or added with ``phrase=True``
+(an item of a phrase bank, then matched as a phrase only), is also kept as a *phrase* (``copytrace.phrases``):
+it is found, with its evasive spellings, wherever its folded letters occur from a token start to a token end
+of a query, and reported with ``Match.kind == "phrase"``.
 
 >>> index = Index()
 >>> fp = index.add("speech", "We will continue our endeavors for the victory of the resistance.")
@@ -195,11 +195,11 @@ class Index:
         or from a ``PhraseFingerprint`` or its string (a phrase without text).
 
         ``phrase``: ``None`` keeps the item as a phrase too when it is too short for the long-text evidence
-        rule (``phrases.is_short``; found as a phrase, it is not reported again as text); ``True`` always, and
-        as a phrase only (an item of a phrase bank); ``False`` never; a ``PhraseFingerprint`` gives the
-        item's phrase (an item added from fingerprints).  ``phrase_only`` (default: ``phrase is True``) says
-        whether the item is reported as a phrase only.  Text with no token at all raises ``NoTokenError``
-        (a ``TooShortError``).
+        rule (``phrase_rules.is_short``; found as a phrase, it is not reported again as text); ``True``
+        always, and as a phrase only (an item of a phrase bank); ``False`` never; a ``PhraseFingerprint``
+        gives the item's phrase (an item added from fingerprints).  ``phrase_only`` (default:
+        ``phrase is True``) says whether the item is reported as a phrase only.  Text with no token at all
+        raises ``NoTokenError`` (a ``TooShortError``).
 
         The item joins the copy family of the items of its bank it is a version of (``families``):
         ``links`` names them (ids in the same bank, as stored with the item); ``None`` finds them by matching

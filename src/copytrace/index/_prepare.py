@@ -19,11 +19,11 @@ from ..phrases import (
     PhraseFingerprint,
     PhraseParams,
     check_phrase_text,
-    is_short,
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
 )
 from .match import MatchParams
+from .phrase_rules import is_short
 
 if TYPE_CHECKING:
     from ..fingerprints.batch import FingerprintBatch

@@ -87,7 +87,7 @@ class QuoteParams:
     ``docs/matching.md``).  ``min_bits``: its words must carry at least this information beyond ordinary
     language (``background.Background.information``).  ``max_candidates``: items verified per query, those
     whose shared fingerprints carry the most information first.  ``language``: the ``wordfreq`` language of
-    the background; ``reference``: a file of stock phrases (``python -m copytrace.text.background``).
+    the background; ``reference``: a file of stock phrases (``python -m copytrace.evaluation.reference``).
     """
 
     min_tokens: int = 10

@@ -5,19 +5,20 @@ ignored) occurs in a query's skeleton **starting where a query token starts and 
 ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e a t h to the occupiers``,
 ``deathtotheoccupiers`` and ``death to the occu-\\npiers``, and not inside ``bathe occupiers``.
 
-``fingerprint`` is the phrase fingerprint (its hashes and string form), ``rules`` says which items are
-phrases, ``table`` is the matcher, over the compiled search (``_search``) and the pass for repeated letters
-and words (``_repeats``).
+The phrase fingerprint (its hashes and string form) is a fingerprint format, in
+``copytrace.fingerprints.phrase``, re-exported here; ``rules`` says which texts may be banked as phrases
+(which items become phrases is the index's rule: ``copytrace.index.phrase_rules``); ``table`` is the
+matcher, over the compiled search (``_search``) and the pass for repeated letters and words (``_repeats``).
 """
 
-from .fingerprint import (
+from ..fingerprints.phrase import (
     PhraseFingerprint,
     PhraseParams,
     looks_like_phrase_fingerprint,
     phrase_fingerprint,
     phrase_fingerprints,
 )
-from .rules import check_phrase_text, is_short, item_phrase, phrase_problem
+from .rules import check_phrase_text, phrase_problem
 from .table import PhraseMatch, PhraseTable
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "PhraseParams",
     "PhraseTable",
     "check_phrase_text",
-    "is_short",
-    "item_phrase",
     "looks_like_phrase_fingerprint",
     "phrase_fingerprint",
     "phrase_fingerprints",

@@ -33,64 +33,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..fingerprints import _hashing
-
-PREFIX = 12
-"""Skeleton letters in a phrase's lookup key: a query probes this prefix and the shorter whole phrases."""
-
-_BASE = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
-_SEED = 4  # skeleton letters hashed with SipHash in a lookup hash; the rest mixed in cheaply
-
-
-@njit(cache=True, nogil=True, inline="always")
-def keyed(k0, k1, h, length):  # type: ignore[no-untyped-def]
-    """The keyed hash of a polynomial hash ``h`` of ``length`` letters."""
-    return _hashing.siphash24_u64(k0, k1, h ^ (np.uint64(length) * _MIX))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fmix(x):  # type: ignore[no-untyped-def]
-    """MurmurHash3's 64-bit finaliser: a cheap bijection that spreads every bit."""
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xFF51AFD7ED558CCD)
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xC4CEB9FE1A85EC53)
-    x ^= x >> np.uint64(33)
-    return x
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _extend(seed, rest, length):  # type: ignore[no-untyped-def]
-    """The lookup hash of a prefix longer than ``_SEED`` letters from the keyed hash of its first
-    ``_SEED`` letters (``seed``) and the polynomial hash of the others (``rest``)."""
-    return _fmix(seed + rest * _MIX + np.uint64(length))
-
-
-@njit(cache=True, nogil=True)
-def lookup_hash(k0, k1, x, a, c):  # type: ignore[no-untyped-def]
-    """The lookup hash of ``x[a:a + c]``: one SipHash of its first ``_SEED`` letters per query position,
-    however many prefix lengths are probed there."""
-    h = np.uint64(0)
-    for i in range(min(c, _SEED)):
-        h = h * _BASE + np.uint64(x[a + i])
-    seed = keyed(k0, k1, h, min(c, _SEED))
-    if c <= _SEED:
-        return seed
-    rest = np.uint64(0)
-    for i in range(_SEED, c):
-        rest = rest * _BASE + np.uint64(x[a + i])
-    return _extend(seed, rest, c)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def poly(x, a, b):  # type: ignore[no-untyped-def]
-    """The polynomial hash of ``x[a:b]``."""
-    h = np.uint64(0)
-    for i in range(a, b):
-        h = h * _BASE + np.uint64(x[i])
-    return h
-
+from ..fingerprints._phrase_hashing import BASE as _BASE
+from ..fingerprints._phrase_hashing import PREFIX, keyed, poly
+from ..fingerprints._phrase_hashing import SEED as _SEED
+from ..fingerprints._phrase_hashing import extend as _extend
+from ..fingerprints._phrase_hashing import fmix as _fmix
 
 GUARD_WORDS = 3
 """Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""

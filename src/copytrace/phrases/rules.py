@@ -1,35 +1,14 @@
-"""Which banked items are phrases, and which texts may be banked as one.
+"""Which texts may be banked as a phrase.
 
-A banked item too short for the long-text evidence rule (``is_short``) — or any item of a phrase bank — is
-a *phrase* (``item_phrase``).  A phrase needs two words or more, or one word of ``MIN_WORD_LETTERS`` letters
-or more (``phrase_problem``): ``a`` would be found in nearly every post.
+A phrase needs two words or more, or one word of ``MIN_WORD_LETTERS`` letters or more (``phrase_problem``):
+``a`` would be found in nearly every post.  Which banked items *are* phrases depends on the match settings,
+and is the index's rule (``copytrace.index.phrase_rules``).
 """
 
 from __future__ import annotations
 
-import math
-
-from ..errors import InputError, NoTokenError
-from ..fingerprints.fingerprint import Fingerprint
-from ..fingerprints.keys import Key
-from ..index.match import DEFAULT_MATCH_PARAMS, MatchParams
+from ..errors import InputError
 from ..text.phrase_fold import phrase_tokens
-from .fingerprint import PhraseFingerprint, phrase_fingerprint
-
-
-def is_short(fp: Fingerprint, match_params: MatchParams = DEFAULT_MATCH_PARAMS) -> bool:
-    """The short-item rule: True when ``fp`` (an item's long-text fingerprint) cannot be evidence on its own.
-
-    A long-text match needs a chain of at least ``min_evidence`` shared fingerprints whose positions span
-    at least ``min_tokens - k`` tokens (``MatchParams``).  An item with fewer fingerprints than that, or
-    whose first and last fingerprints are closer, can never give such a chain: it is matched as a phrase.
-    """
-    g = fp.params.guarantee
-    need = max(1, math.ceil(match_params.min_evidence - 1e-9))
-    if len(fp) < need:
-        return True
-    return int(fp.positions[-1]) - int(fp.positions[0]) < match_params.min_tokens_for(g) - fp.params.k
-
 
 MIN_WORD_LETTERS = 4
 """Letters a phrase of one word needs: a shorter word (``a``, ``no``, ``the``) is in every other post."""
@@ -63,25 +42,3 @@ def check_phrase_text(text: str, what: str = "text", *, html: bool | None = None
     problem = phrase_problem(text, html=html)
     if problem is not None:
         raise InputError(f"{what} {problem}")
-
-
-def item_phrase(
-    text: str | None,
-    fp: Fingerprint,
-    *,
-    key: Key | str | bytes | None = None,
-    phrase_bank: bool = False,
-    match_params: MatchParams = DEFAULT_MATCH_PARAMS,
-    html: bool | None = None,
-) -> PhraseFingerprint | None:
-    """The phrase fingerprint an item is banked with: for every item of a phrase bank, and for an item too
-    short for the long-text rule (``is_short(fp)``); else None.  Needs the item's text (None without it);
-    ``NoTokenError`` for a text with no token at all, ``InputError`` for one too short to be a phrase
-    (``phrase_problem``)."""
-    if text is None or not (phrase_bank or is_short(fp, match_params)):
-        return None
-    check_phrase_text(text, "the item", html=html)
-    try:
-        return phrase_fingerprint(text, key=key, html=html)
-    except NoTokenError:
-        raise NoTokenError("the item") from None

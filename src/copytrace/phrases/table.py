@@ -27,11 +27,12 @@ from typing import cast
 import numpy as np
 
 from ..errors import ParameterMismatchError
+from ..fingerprints._phrase_hashing import PREFIX
 from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
+from ..fingerprints.phrase import PhraseFingerprint, PhraseParams
 from ..text.phrase_fold import PhraseTokens, phrase_tokens_many
 from ._repeats import repeated_tokens, windows
-from ._search import GUARD_WORDS, PREFIX, Lookup, build, common_words, find
-from .fingerprint import PhraseFingerprint, PhraseParams
+from ._search import GUARD_WORDS, Lookup, build, common_words, find
 
 MAX_SPANS = 16
 """Occurrences of one phrase in one query reported as spans."""

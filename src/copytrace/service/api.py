@@ -18,7 +18,8 @@ from ..errors import BankExistsError, CopytraceError, FingerprintFormatError, Re
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
 from ..fingerprints.records import iter_records
 from ..index.match import Match
-from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
+from ..index.phrase_rules import item_phrase
+from ..phrases import PhraseFingerprint, looks_like_phrase_fingerprint
 from ..store import ItemRecord
 from ..store.api_keys import ApiKey, create_key, list_keys, revoke_key
 from ..store.audit_log import audit_entries

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..fingerprints.batch import FingerprintBatch, parse_many
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
-from ..phrases import PhraseFingerprint
+from ..fingerprints.phrase import PhraseFingerprint
 from .models import BankRow, ItemRow
 
 log = logging.getLogger("copytrace.store")

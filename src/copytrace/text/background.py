@@ -17,8 +17,8 @@ quote must reach (``QuoteParams.min_bits``).
 **Phrases.**  Words that are each common may still make a rare phrase, and rare words may make a stock
 phrase (a licence line, a publisher's footer).  An optional ``Reference`` holds the word trigrams that
 occur in at least ``min_docs`` documents of the user's own clean text; a token covered by such a trigram
-carries nothing.  Build one with ``python -m copytrace.text.background OUT.npz CORPUS...`` (folders of .txt
-files or JSON Lines of ``{"id", "text"}``) and name it in ``QuoteParams.reference``.
+carries nothing.  Build one with ``python -m copytrace.evaluation.reference OUT.npz CORPUS...`` (folders
+of .txt files or JSON Lines of ``{"id", "text"}``) and name it in ``QuoteParams.reference``.
 
 >>> from copytrace.text.normalize import tokenize
 >>> bg = background("en")
@@ -30,11 +30,9 @@ True
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -165,7 +163,7 @@ class Reference:
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(
                 f"{os.fspath(path)!r} is not a copytrace reference ({exc}): build one with "
-                "python -m copytrace.text.background OUT.npz CORPUS..."
+                "python -m copytrace.evaluation.reference OUT.npz CORPUS..."
             ) from exc
 
 
@@ -216,32 +214,3 @@ def background(language: str = "en", reference: str | os.PathLike[str] | None = 
 @lru_cache(maxsize=8)
 def _reference(path: str) -> Reference:
     return Reference.load(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m copytrace.text.background OUT.npz CORPUS...``: build a reference of stock phrases."""
-    from ..evaluation.suite import load_corpus
-
-    p = argparse.ArgumentParser(
-        prog="python -m copytrace.text.background",
-        description="Build a reference of stock phrases (word trigrams in several documents) from clean "
-        "text, for QuoteParams(reference=OUT). Example: python -m copytrace.text.background ref.npz clean/",
-    )
-    p.add_argument("out", metavar="OUT.npz")
-    p.add_argument("corpus", nargs="+", metavar="CORPUS", help="folder of .txt files, or JSONL of {id, text}")
-    p.add_argument("--min-docs", type=int, default=3, help="documents a phrase must occur in (3)")
-    args = p.parse_args(argv)
-    try:
-        docs = load_corpus(args.corpus)
-        ref = Reference.build(docs.values(), min_docs=args.min_docs)
-        ref.save(args.out)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    share = f"{len(ref)} phrases from {ref.n_docs} documents"
-    print(f"{args.out}: {share} (in at least {ref.min_docs} documents each)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

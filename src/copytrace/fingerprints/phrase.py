@@ -22,10 +22,10 @@ import numpy as np
 from numba import njit
 
 from ..errors import FingerprintFormatError, NoTokenError
-from ..fingerprints import _hashing
-from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
 from ..text.phrase_fold import PHRASE_NORMALISATION_VERSION, phrase_tokens_many
-from ._search import PREFIX, keyed, lookup_hash
+from . import _hashing
+from ._phrase_hashing import PREFIX, keyed, lookup_hash
+from .keys import PUBLIC_KEY, Key, as_key
 
 PHRASE_ALGORITHM_VERSION = 1
 
