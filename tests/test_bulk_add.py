@@ -259,3 +259,13 @@ def test_an_error_after_committed_chunks_says_what_is_stored(run: Run, store: St
     assert f"{2 * CHUNK} item(s) of this call were stored in 'b' before this error" in err
     assert "--skip-existing to store the rest" in err
     assert [i for i, _ in _links(store, "b")] == [i["id"] for i in items[: 2 * CHUNK]] + [other["id"]]
+
+
+def test_a_file_of_bad_records_only_creates_the_bank_as_before(
+    run: Run, store: Store, tmp_path: Path
+) -> None:
+    path = _jsonl(tmp_path / "bad.jsonl", [], '{"id": "a", "text": ""}')
+    code, out, _ = run("bank", "add", "b", "--jsonl", path, "--skip-bad")
+    assert code == 2
+    assert json.loads(out) == {"bank": "b", "added": 0, "skipped": 1}
+    assert store.bank("b").n_items == 0

@@ -136,9 +136,12 @@ class Spill:
             self._pending = []
 
     def chunks(self) -> Iterator[list[ItemRecord]]:
-        """The records kept, in input order, one chunk at a time."""
+        """The records kept, in input order, one chunk at a time (one empty chunk when none was kept: the
+        call still creates its bank)."""
         self._write()
         self._file.seek(0)
+        if not self.n_chunks:
+            yield []
         for _ in range(self.n_chunks):
             yield pickle.load(self._file)
 
@@ -281,7 +284,8 @@ def _jsonl_records(
     phrase_bank: bool,
 ) -> Iterator[ItemRecord]:
     from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
-    from ..phrases import PhraseFingerprint, item_phrase, looks_like_phrase_fingerprint
+    from ..index.phrase_rules import item_phrase
+    from ..phrases import PhraseFingerprint, looks_like_phrase_fingerprint
     from ..store import ItemRecord
 
     source = args.jsonl
