@@ -102,14 +102,18 @@ fingerprints (and the index of the bank), not the call's."""
 class Spill:
     """The checked records of one call, written to a temporary file a chunk at a time as they are read and
     fingerprinted, then read back one chunk at a time to be stored: a bad input found anywhere stops the
-    call before anything is stored, and memory holds one chunk, not the input."""
+    call before anything is stored, and memory holds one chunk, not the input.
+
+    A chunk is written as columns (the ids, texts, labels ... as lists; the fingerprints' hashes and
+    positions as two arrays), which reads back many times faster than one object per record; the tokens of
+    a text, which storing and linking never read, are not kept."""
 
     def __init__(self, chunk: int | None = None) -> None:
+        import tempfile
+
         self.chunk = chunk or CHUNK_ITEMS
         self.n = 0
         self.n_chunks = 0
-        import tempfile
-
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
         self._pending: list[ItemRecord] = []
 
@@ -120,30 +124,49 @@ class Spill:
         self._file.close()
 
     def add(self, rec: ItemRecord) -> None:
-        """Keep ``rec`` (its fingerprint without the tokens of its text, which storing and linking never
-        read)."""
-        if rec.fingerprint.tokens is not None:
-            rec = dataclasses.replace(rec, fingerprint=dataclasses.replace(rec.fingerprint, tokens=None))
+        """Keep ``rec``."""
         self._pending.append(rec)
         self.n += 1
         if len(self._pending) >= self.chunk:
             self._write()
 
     def _write(self) -> None:
-        if self._pending:
-            pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-            self.n_chunks += 1
-            self._pending = []
+        import numpy as np
+
+        recs, self._pending = self._pending, []
+        if not recs:
+            return
+        fps = [r.fingerprint for r in recs]
+        columns = (
+            [(r.item_id, r.text, r.labels, r.metadata, r.added_at, r.links, r.phrase) for r in recs],
+            [fp.params for fp in fps],
+            [fp.n_tokens for fp in fps],
+            [len(fp) for fp in fps],
+            np.concatenate([fp.hashes for fp in fps]),
+            np.concatenate([fp.positions for fp in fps]),
+        )
+        pickle.dump(columns, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.n_chunks += 1
 
     def chunks(self) -> Iterator[list[ItemRecord]]:
         """The records kept, in input order, one chunk at a time (one empty chunk when none was kept: the
         call still creates its bank)."""
+        from ..fingerprints.fingerprint import Fingerprint
+        from ..store import ItemRecord
+
         self._write()
         self._file.seek(0)
         if not self.n_chunks:
             yield []
         for _ in range(self.n_chunks):
-            yield pickle.load(self._file)
+            rows, params, n_tokens, lengths, hashes, positions = pickle.load(self._file)
+            out = []
+            end = 0
+            for row, p, n, length in zip(rows, params, n_tokens, lengths, strict=True):
+                start, end = end, end + length
+                fp = Fingerprint(p, hashes[start:end], positions[start:end], n)
+                out.append(ItemRecord(row[0], fp, *row[1:]))
+            yield out
 
 
 def held_fingerprints(store: Store, bank: str, ids: set[str]) -> dict[str, bytes]:
