@@ -100,7 +100,9 @@ class Store(StoredBanks):
         The links come out as one ``add_items`` of every item would give them: each chunk is linked
         against the index the chunk before it was linked against, which then holds that chunk's items too
         (the bank's index is built or loaded once, for the first chunk, and kept while no other writer
-        changes the bank).  What a chunk committed stays stored when a later chunk fails; nothing of a
+        changes the bank).  That holds while ``find_versions`` is None (the command line): a live index set
+        there answers for the bank as far as it has followed the store, which may not yet hold the chunks
+        before.  What a chunk committed stays stored when a later chunk fails; nothing of a
         failed chunk is stored.
         """
         for chunk in chunks:
