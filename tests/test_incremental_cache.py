@@ -162,6 +162,24 @@ def test_the_cli_match_after_an_add_answers_from_the_same_snapshot(
     )
 
 
+def test_more_changes_than_are_worth_replaying_rebuild(store: Store, pool: list[str]) -> None:
+    store.add_items("a", [_rec("first", pool[0])], create=DEFAULT_PARAMS)
+    store.build_index(["a"])
+    (old,) = _snapshots()
+    store.add_items("a", [_rec("second", pool[1]), _rec("third", pool[2])])  # one generation, two changes
+    store.snapshots.compact_minimum, store.snapshots.rebuild_fraction = 1, 0.0  # past what is worth replaying
+    index = store.build_index(["a"])
+    assert store.snapshots.replayed == 0 and sorted(index.items()) == [
+        ("a", "first"),
+        ("a", "second"),
+        ("a", "third"),
+    ]
+    assert _snapshots() == [store.snapshots.path(["a"], DEFAULT_PARAMS, store.generation(), store.store_id)]
+    assert not old.exists()
+    store.add_items("a", [_rec("fourth", pool[3])])  # one change: replayed
+    assert ("a", "fourth") in store.build_index(["a"]).items() and store.snapshots.replayed == 1
+
+
 def test_a_feed_that_no_longer_reaches_the_snapshot_rebuilds(
     store: Store, pool: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -259,6 +277,7 @@ def test_the_background_compaction_leaves_no_process_and_no_broken_command(
             store.add_items("news", [_rec(n, texts[n])])
         store.snapshots.compact_minimum = 10  # 20 changes replayed: past it
         store.snapshots.compact_fraction = 0.0
+        store.snapshots.rebuild_fraction = 1.0  # and worth replaying
         query = texts[names[-1]]
         started = time.monotonic()
         index = store.build_index()

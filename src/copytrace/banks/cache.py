@@ -6,7 +6,8 @@ later command maps it and replays the changes made after g (``catch_up``: the st
 index's delta, so a change to a bank costs what the change costs, not a rebuild.  When the changes replayed
 outgrow a fraction of the snapshot's items (``compact_fraction``), the command starts a detached process
 that writes the snapshot of the current generation (``compact``: it takes the cache's build lock; the
-command does not wait for it); ``copytrace store compact`` does the same at once.
+command does not wait for it); ``copytrace store compact`` does the same at once.  Changes too many to be
+worth replaying (``rebuild_fraction``: a bulk add) are not: the command builds the index again, as before.
 
 A snapshot records the store's id, its generation, the banks and their parameters (``build.origin``) and is
 used only when all of them are the store's: a store deleted and made again at the same path, or a snapshot
@@ -38,7 +39,7 @@ from ..store.feed import changes_since
 from ..store.store import Store, quarantine
 from .build import build_in_memory, build_snapshot, origin
 from .cache_dir import private_folder, remove_orphans
-from .catch_up import apply_changes, feed_reaches
+from .catch_up import apply_changes, pending_changes
 
 log = logging.getLogger("copytrace.store")
 
@@ -57,6 +58,9 @@ class SnapshotCache:
     100,000 items), so 1% keeps the replay under a tenth of a rebuild."""
     compact_minimum = 200
     """...and at least this many changes: replaying fewer costs less than starting a process."""
+    rebuild_fraction = 0.1
+    """Changes to replay, as a share of the snapshot's items, past which the command builds the index again
+    instead (after a bulk add, say): replaying them would take about as long."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -165,7 +169,8 @@ class SnapshotCache:
             if newest is None:
                 return None
             path, generation = newest
-            if generation < upto and not feed_reaches(self.store, generation, upto):
+            pending = pending_changes(self.store, generation, upto)
+            if pending is None:
                 log.warning(
                     "rebuilding the cached index %s: the store's change feed no longer reaches back to its "
                     "generation %d",
@@ -184,6 +189,8 @@ class SnapshotCache:
                 log.warning("rebuilding the cached index %s: %s", path.name, exc)
                 _discard(path)
                 return None
+            if pending > max(self.compact_minimum, self.rebuild_fraction * len(index)):
+                return None  # replaying them would take longer than building the index again
             if generation < upto:
                 self.replayed = self._replay(index, names, params, generation, upto)
                 if self.replayed > max(self.compact_minimum, self.compact_fraction * len(index)):

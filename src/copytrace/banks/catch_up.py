@@ -52,15 +52,21 @@ def reason(exc: BaseException) -> str:
 
 def feed_reaches(store: Sessions, after: int, upto: int) -> bool:
     """Whether the change feed still holds every generation in ``(after, upto]``."""
+    return pending_changes(store, after, upto) is not None
+
+
+def pending_changes(store: Sessions, after: int, upto: int) -> int | None:
+    """How many changes the feed holds with ``after < generation <= upto``; None when it no longer holds
+    every generation of them (pruned), so that replaying it would miss some."""
     if upto <= after:
-        return True
+        return 0
     with store.session() as s:
-        kept = s.scalar(
-            select(func.count(distinct(ChangeRow.generation))).where(
+        generations, rows = s.execute(
+            select(func.count(distinct(ChangeRow.generation)), func.count()).where(
                 ChangeRow.generation > after, ChangeRow.generation <= upto
             )
-        )
-    return int(kept or 0) == upto - after
+        ).one()
+    return int(rows) if int(generations or 0) == upto - after else None
 
 
 def add_stored(
