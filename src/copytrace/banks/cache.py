@@ -340,13 +340,11 @@ def _discard(path: Path) -> None:
 def compact_main() -> None:
     """The detached compaction (``compact_in_background``): ``argv[1:]`` = banks as JSON, parameters;
     the store's URL in ``$COPYTRACE_DB``."""
-    from .store import Store as BankStore
-
     names, params = json.loads(sys.argv[1]), FingerprintParams.parse(sys.argv[2])
     try:
-        store = BankStore(os.environ["COPYTRACE_DB"], create=False, migrate=False)
+        store = Store(os.environ["COPYTRACE_DB"], create=False, migrate=False)
         try:
-            store.snapshots.compact(names, params, wait=False)
+            SnapshotCache(store).compact(names, params, wait=False)
         finally:
             store.close()
     except (CopytraceError, OSError) as exc:  # nobody reads its output: the next command tries again
