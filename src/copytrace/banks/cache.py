@@ -20,7 +20,6 @@ otherwise the index is built in memory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -38,7 +37,7 @@ from ..index.match import MatchParams
 from ..store.feed import changes_since
 from ..store.store import Store, quarantine
 from .build import build_in_memory, build_snapshot, origin
-from .cache_dir import private_folder, remove_orphans
+from .cache_dir import held_lock, private_folder, remove_orphans
 from .catch_up import apply_changes, pending_changes
 
 log = logging.getLogger("copytrace.store")
@@ -224,21 +223,8 @@ class SnapshotCache:
         """Hold the build lock of the snapshots of ``names`` (an ``flock`` the system drops if its process
         dies): yields whether it is held; ``wait`` blocks while another process holds it."""
         lock = self.folder() / f"{self.stem(names, params, self.store.store_id)}.lock"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            log.warning("cannot use the cache folder %s: %s", lock.parent, exc.strerror or exc)
-            yield False
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # releases the lock
+        with held_lock(lock, wait=wait, what="cache folder") as held:
+            yield held
 
     def compact(self, names: list[str], params: FingerprintParams, *, wait: bool = True) -> Path | None:
         """Write the snapshot of ``names`` at the store's current generation (unless it is there), under the

@@ -24,6 +24,8 @@ import re
 import shutil
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..index.snapshot_build import BUILD_PREFIX
@@ -128,3 +130,25 @@ def remove_orphans(folder: Path) -> int:
     if removed:
         log.info("removed %d temporary file(s) and folder(s) of dead processes from %s", removed, folder)
     return removed
+
+
+@contextmanager
+def held_lock(path: Path, *, wait: bool, what: str) -> Iterator[bool]:
+    """Hold the advisory lock file ``path`` (an ``flock`` the system drops if its process dies): yields
+    whether it is held.  ``wait`` blocks while another process holds it; otherwise it gives up at once.  A
+    lock file that cannot be opened is logged, naming ``what`` its folder is, and not held."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("cannot use the %s %s: %s", what, path.parent, exc.strerror or exc)
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock

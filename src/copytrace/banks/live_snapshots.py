@@ -11,7 +11,6 @@ or rewrites it makes the index stop answering from it (``docs/service.md``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fingerprints.fingerprint import FingerprintParams
-from .cache_dir import private_folder
+from .cache_dir import held_lock, private_folder
 
 log = logging.getLogger("copytrace.service")
 
@@ -94,22 +93,8 @@ class LiveSnapshots:
         if stem is None:
             yield False
             return
-        try:
-            flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(stem.with_name(stem.name + ".lock"), flags, 0o600)
-        except OSError as exc:
-            log.warning("cannot use the snapshot directory %s: %s", stem.parent, exc)
-            yield False
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # releases the lock
+        with held_lock(stem.with_name(stem.name + ".lock"), wait=wait, what="snapshot directory") as held:
+            yield held
 
     def newest(self, stem: Path | None, upto: int) -> tuple[Path, int] | None:
         """The newest snapshot of a generation at most ``upto``, with its generation."""
