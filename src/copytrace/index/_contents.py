@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ..fingerprints.batch import FingerprintBatch
 
 TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
+HASH_CACHE = 1 << 22  # token hashes of items that the quote pass's first check keeps (8 bytes each)
+_NO_TEXT = np.zeros(0, dtype=np.uint64)  # an item without a text of its fingerprint, as kept in hash_cache
 ALL_ALLOWED = np.zeros(0, dtype=bool)
 
 TextLookup = Callable[[str, str], "str | None"]
@@ -66,6 +68,9 @@ class Contents:
         self.phrase_mask: np.ndarray | None = None
         self.phrase_spans: dict[int, tuple[int | None, int | None]] = {}  # item side of phrase matches
         self.token_cache: dict[int, tuple[str, Tokens]] = {}  # item tokens for quotes, with their text
+        self.token_cache_size = 0  # tokens held by token_cache
+        self.hash_cache: dict[int, np.ndarray] = {}  # token hashes of item texts, for the quote pass
+        self.hash_cache_size = 0
 
     def _number_of(self, name: Hashable) -> int | None:
         bank, item_id = cast(tuple[str, str], name)
@@ -117,10 +122,27 @@ class Contents:
             tokens = cached[1]
         else:
             tokens = tokenize(held[0], html=held[1])
-            if sum(len(t) for _, t in list(cache.values())) + len(tokens) > TOKEN_CACHE:
-                cache.clear()  # list(): queries of other threads may change it meanwhile
+            if self.token_cache_size + len(tokens) > TOKEN_CACHE:
+                cache.clear()
+                self.token_cache_size = 0
             cache[idx] = (held[0], tokens)
+            self.token_cache_size += len(tokens)
         return tokens if len(tokens) == int(self.ntok[idx]) else None
+
+    def item_hashes(self, idx: int) -> np.ndarray | None:
+        """The token hashes of item ``idx``'s text, or None without it (or with a text not of its
+        fingerprint).  Kept until compaction renumbers the items (up to ``HASH_CACHE`` tokens): an item's
+        text is fetched and tokenized once, not once per query that shares a few words with it."""
+        held = self.hash_cache.get(idx)
+        if held is None:
+            tokens = self.item_tokens(idx)
+            held = _NO_TEXT if tokens is None else tokens.hashes
+            if self.hash_cache_size + len(held) > HASH_CACHE:
+                self.hash_cache.clear()
+                self.hash_cache_size = 0
+            self.hash_cache[idx] = held
+            self.hash_cache_size += len(held)
+        return None if held is _NO_TEXT else held
 
     def phrase_items(self) -> np.ndarray:
         """Which item numbers are kept as phrases, and so are reported as phrases only: never through the
@@ -308,6 +330,7 @@ class Contents:
         self.alive[idx] = False
         self.families.remove(idx)
         self.texts.pop(idx, None)
+        self.hash_cache.pop(idx, None)
         self.phrase_spans.pop(idx, None)
         self.dead_postings += int(self.nfp[idx])
         self.allowed_cache.clear()
@@ -365,6 +388,8 @@ class Contents:
         self.nfp, self.ntok = self.nfp[live], self.ntok[live]
         self.alive = np.ones(len(live), dtype=bool)
         self.texts = {int(renumber[old]): held for old, held in self.texts.items()}
+        self.token_cache, self.token_cache_size = {}, 0
+        self.hash_cache, self.hash_cache_size = {}, 0
         self.families.renumber(renumber)
         self.phrases.select(renumber)
         self.phrase_mask = None

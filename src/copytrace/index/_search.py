@@ -19,7 +19,7 @@ from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerpri
 from ..fingerprints.keys import Key
 from ..phrases import PhraseFingerprint
 from ..text.normalize import tokenize
-from . import _matching, _phrase_matches, quotes
+from . import _matching, _phrase_matches, _quote_runs, quotes
 from ._contents import Contents
 from ._postings import MAX_REPEATS
 from ._prepare import hashing_key
@@ -268,12 +268,11 @@ class Search:
         out: list[list[Match]] = [[] for _ in range(n)]
         if n == 0 or not self.contents.n_present or starts[-1] == 0:
             return out
-        r_query, r_item, r_qm, r_im, _r_ev, segs = _matching.match_batch(
-            self.contents.kernel_index(banks, None), hashes, positions, starts, self._kernel_params(-1)
-        )
+        wide = self._quote_candidates(hashes, positions, starts, banks)
+        r_query, r_item, r_qm, r_im, segs = self._strict_results(hashes, positions, starts, banks, wide)
         if len(r_query) == 0:  # most queries of a moderation stream
             return self._with_quotes(
-                hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family
+                hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family, wide
             )
         qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
         ic = r_im / np.maximum(1, self.contents.nfp[r_item])
@@ -295,8 +294,69 @@ class Search:
             )
         strict = [r_item[bounds[i] : bounds[i + 1]] for i in range(n)]
         return self._with_quotes(
-            hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family
+            hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family, wide
         )
+
+    def _quote_candidates(
+        self, hashes: np.ndarray, positions: np.ndarray, starts: np.ndarray, banks: Iterable[str] | None
+    ) -> tuple[np.ndarray, ...] | None:
+        """The quote pass's kernel results for a batch (``_matching.match_batch`` with every chain of
+        weight 1 kept), or None where the quote pass does not run (``_with_quotes``)."""
+        qp = self.match_params.quotes
+        contents = self.contents
+        if qp is None or not contents.n_present or starts[-1] == 0:
+            return None
+        if not contents.texts and contents.text_lookup is None and qp.min_tokens >= self._chain_tokens():
+            return None  # fingerprints alone prove no run the chain rule misses (docs/matching.md#quotes)
+        return tuple(
+            _matching.match_batch(
+                contents.kernel_index(banks, None),
+                hashes,
+                positions,
+                starts,
+                self._kernel_params(-1, quotes=True),
+            )
+        )
+
+    def _strict_results(
+        self,
+        hashes: np.ndarray,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        banks: Iterable[str] | None,
+        wide: tuple[np.ndarray, ...] | None,
+    ) -> tuple[np.ndarray, ...]:
+        """The long-text rule's kernel results for a batch: ``(r_query, r_item, r_qm, r_im, segs)``.
+
+        The quote pass's kernel (``wide``) forms the same chains and keeps every one whose evidence
+        reaches 1 over any span; the long-text rule keeps those reaching ``min_evidence`` (at least 1)
+        over ``min_tokens - k`` tokens (at least 0), so a query without a quote candidate has no long-text
+        result either and is not searched a second time: in a stream most queries share nothing."""
+        mp = self.match_params
+        min_span = mp.min_tokens_for(self.params.guarantee) - self.params.k
+        index = self.contents.kernel_index(banks, None)
+        if wide is None or mp.min_evidence < 1.0 or min_span < 0:
+            r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
+                index, hashes, positions, starts, self._kernel_params(-1)
+            )
+            return r_query, r_item, r_qm, r_im, segs
+        n = len(starts) - 1
+        sub = np.unique(wide[0])  # the queries with a candidate
+        if len(sub) == n:
+            r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
+                index, hashes, positions, starts, self._kernel_params(-1)
+            )
+            return r_query, r_item, r_qm, r_im, segs
+        lengths = (starts[sub + 1] - starts[sub]).astype(np.int64)
+        sub_starts = np.zeros(len(sub) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=sub_starts[1:])
+        take = np.arange(int(sub_starts[-1]), dtype=np.int64) + np.repeat(
+            starts[sub] - sub_starts[:-1], lengths
+        )
+        r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
+            index, hashes[take], positions[take], sub_starts, self._kernel_params(-1)
+        )
+        return sub[r_query], r_item, r_qm, r_im, segs
 
     # --------------------------------------------------------------------------------- kernel results
     def _matches(
@@ -382,43 +442,40 @@ class Search:
         limit: int | None,
         queries: Sequence[str | None] | None,
         per_family: bool,
+        wide: tuple[np.ndarray, ...] | None = None,
     ) -> list[list[Match]]:
         """``out`` with the quotes (``quotes``) of each query added: items not among its long-text results
-        ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``."""
+        ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``.
+        ``wide``: the quote pass's kernel results (``_quote_candidates``), when already searched."""
         qp = self.match_params.quotes
         contents = self.contents
-        if qp is None or not contents.n_present or starts[-1] == 0:
+        if wide is None:
+            wide = self._quote_candidates(hashes, positions, starts, banks)
+        if qp is None or wide is None:
             return out
-        if not contents.texts and contents.text_lookup is None and qp.min_tokens >= self._chain_tokens():
-            return out  # fingerprints alone prove no run the chain rule misses (docs/matching.md#quotes)
-        r_query, r_item, _, _, _, segs = _matching.match_batch(
-            contents.kernel_index(banks, None),
-            hashes,
-            positions,
-            starts,
-            self._kernel_params(-1, quotes=True),
-        )
+        r_query, r_item, _, _, _, segs = wide
+        if not len(segs):
+            return out
+        keep = self._worth_verifying(r_query, r_item, segs, query_fp, strict, per_family)
+        segs = segs[keep]
+        if not len(segs):
+            return out
         bounds = np.searchsorted(r_query, np.arange(len(starts)))
-        s_bounds = np.searchsorted(segs[:, 0], bounds)
-        skip = contents.phrase_items() if len(contents.phrases) else None
+        s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(len(starts)))
         allowed = contents.allowed(banks)
         names, families, ntok = contents.names, contents.families, contents.ntok
 
         def common(held: np.ndarray) -> np.ndarray:
             return self._family_counts(held, allowed) > self.match_params.common_df
 
-        for i in np.flatnonzero(np.diff(bounds)).tolist():
+        for i in np.flatnonzero(np.diff(s_bounds)).tolist():
             fp = query_fp(i)
             a, b = int(bounds[i]), int(bounds[i + 1])
             held = strict if isinstance(strict, np.ndarray) else strict[i]
             taken = set(families.labels[held].tolist() if per_family else held.tolist())
             items = r_item[a:b]
             labels = families.labels[items]
-            ok = ~np.isin(labels if per_family else items, list(taken))
-            if skip is not None:
-                ok &= ~skip[items]
-            mine = segs[s_bounds[i] : s_bounds[i + 1]]
-            mine = mine[ok[mine[:, 0] - a]]
+            mine = segs[s_bounds[i] : s_bounds[i + 1]].copy()
             mine[:, 0] -= a
             added = []
             found = quotes.find(
@@ -458,6 +515,71 @@ class Search:
                 ranked = sorted(out[i] + added, key=lambda m: (-m.score, m.bank, m.item_id))
                 out[i] = ranked if limit is None else ranked[:limit]
         return out
+
+    def _worth_verifying(
+        self,
+        r_query: np.ndarray,
+        r_item: np.ndarray,
+        segs: np.ndarray,
+        query_fp: QueryFingerprint,
+        strict: Sequence[np.ndarray] | np.ndarray,
+        per_family: bool,
+    ) -> np.ndarray:
+        """Which quote candidate chains ``segs`` (``[result, first query token, last query token, first
+        item token, last item token, anchors]``) are worth verifying, for all queries at once: not of an
+        item (or, ``per_family``, a family) among the query's long-text results ``strict``, nor of a
+        phrase item, and, where the item's text is known, with a shared run through an end anchor of at
+        least ``QuoteParams.min_tokens`` tokens (``_quote_runs``, compiled).  A chain of an item without
+        its text stays: its run is proved from fingerprints alone (``quotes.fingerprint_run``)."""
+        contents = self.contents
+        qp = self.match_params.quotes
+        assert qp is not None
+        c_query, c_item = r_query[segs[:, 0]], r_item[segs[:, 0]]
+        keep = np.ones(len(segs), dtype=bool)
+        if len(contents.phrases):
+            keep &= ~contents.phrase_items()[c_item]
+        labels = contents.families.labels
+        if isinstance(strict, np.ndarray):
+            s_query, s_item = np.zeros(0, dtype=np.int64), strict
+            same_for_all = True
+        else:
+            lengths = np.fromiter((len(h) for h in strict), dtype=np.int64, count=len(strict))
+            s_query = np.repeat(np.arange(len(strict), dtype=np.int64), lengths)
+            s_item = np.concatenate(strict) if len(strict) else np.zeros(0, dtype=np.int64)
+            same_for_all = False
+        if len(s_item):
+            mine = labels[c_item] if per_family else c_item
+            held = labels[s_item] if per_family else s_item
+            if same_for_all:
+                keep &= ~np.isin(mine, held)
+            else:
+                width = np.int64(max(int(mine.max(initial=0)), int(held.max(initial=0))) + 1)
+                keep &= ~np.isin(c_query.astype(np.int64) * width + mine, s_query * width + held)
+        todo = np.flatnonzero(keep)
+        if not len(todo):
+            return keep
+        hashes: dict[int, np.ndarray] = {}
+        known = np.zeros(len(todo), dtype=bool)
+        for j, idx in enumerate(c_item[todo].tolist()):
+            got = hashes.get(idx)
+            if got is None and idx not in hashes:
+                got = contents.item_hashes(idx)
+                if got is not None:
+                    hashes[idx] = got
+            known[j] = got is not None
+        todo = todo[known]
+        if not len(todo):
+            return keep
+        slots, query_slot = np.unique(c_query[todo], return_inverse=True)
+        query_hashes = []
+        for i in slots.tolist():
+            tokens = query_fp(i).tokens
+            query_hashes.append(np.zeros(0, dtype=np.uint64) if tokens is None else tokens.hashes)
+        runs = _quote_runs.runs_of(
+            query_slot, c_item[todo], segs[todo, 1:5], query_hashes, hashes, self.params.k, quotes.MAX_RUN
+        )
+        keep[todo[runs < qp.min_tokens]] = False
+        return keep
 
     def _chain_tokens(self) -> int:
         """The chain rule's minimum run of query tokens (``MatchParams.min_tokens``)."""
