@@ -102,6 +102,18 @@ PARTLY_GLUED = {  # phrase, query, found
     "repeated-word-of-three-words": ("burn their homes", "burn their their homes", True),
     "into-a-common-word": ("go to the rapist", "go to therapist", False),
     "into-two-common-words": ("we can not go", "we cannot go", False),
+    "common-words-one-pair-glued-among-enough": (
+        "solely the responsibility of the federal",
+        "solely the responsibility ofthe federal",
+        True,
+    ),
+    "common-words-one-pair-glued-among-few": ("is a piece", "is apiece", False),
+    "common-words-two-pairs-glued": ("we may be there for any one", "we maybe there for anyone", False),
+    "repeated-word-of-two-parts-glued": (
+        "almost two-thirds over the next",
+        "almost two-thirds twothirds over the next",
+        True,
+    ),
     "phrase-of-three-words": ("burn their homes", "burntheir homes", True),
     "leet-and-glued": ("death to the occupiers", "D34THto th3 0ccupi3rs", True),
     "doubled-letter": ("death to the occupiers", "deathh to the occupiers", True),
@@ -251,7 +263,8 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
     token re-joined from split letters) over at most the phrase's words plus its letters in tokens; the words
     are not partly glued, and its strict skeleton is equal unless a letter was stretched or split letters
     re-joined, except in a phrase of 3 words or more where a word of the region (with a letter) is not a
-    common word (glued words) or where the words with a doubled letter are none of them common words."""
+    common word or one pair is glued among 4 tokens or more (glued words) or where the words with a doubled
+    letter are none of them common words."""
     ptoks = phrase_tokens_many(phrases)
     qtoks = phrase_tokens_many(queries)
     skel = [ptoks.skeleton(p) for p in range(len(phrases))]
@@ -284,7 +297,8 @@ def _reference(phrases: list[str], queries: list[str]) -> set[tuple[int, int, in
                     evaded = qtoks.joined[t : last + 1].any()
                     glued = n_region != 1 and n_region < n_ptok[p] and not evaded
                     words_ = [w for w in region if any(_is_letter(c) for c in w)]
-                    if glued and not (guarded and not all(map(is_common_word, words_))):
+                    common_context = n_region >= 4 and n_ptok[p] - n_region == 1  # 'ofthe' among 3+
+                    if glued and not (guarded and (common_context or not all(map(is_common_word, words_)))):
                         continue
                     strict = qtoks.strict[qtoks.strict_starts[t] : qtoks.strict_ends[last]].tolist()
                     evaded = evaded or qtoks.stretched[t : last + 1].any()

@@ -1,11 +1,12 @@
 """Repeated words inside a phrase: ``death to the the occupiers`` found as ``death to the occupiers``.
 
-A word typed twice (by mistake or to dodge a filter) puts letters into the query's skeleton that the phrase
-does not have, so the search (``copytrace.phrases._search``) cannot find it there.  After that search, each
-run of a token repeated right after itself (``the the``, ``the the the``) is cut down to its first copy in
-a *window* of the query around it (as many tokens either side as the longest phrase of 3 words or more
-has; windows that meet are one), the windows are searched together as a batch of texts, and a phrase
-found there is kept when it has 3 words or more and spans a cut: the others were found, or not, in the
+A word typed twice (by mistake or to dodge a filter; or a word of two parts typed again glued: ``two-thirds
+twothirds``) puts letters into the query's skeleton that the phrase does not have, so the search
+(``copytrace.phrases._search``) cannot find it there.  After that search, each run of a token repeated right
+after itself (``the the``, ``the the the``) or after the two tokens it glues is cut down to its first copy
+in a *window* of the query around it (as many tokens either side as the longest phrase of 3 words or more
+has; windows that meet are one), the windows are searched together as a batch of texts, and a phrase found
+there is kept when it has 3 words or more and spans a cut: the others were found, or not, in the
 query itself.  Offsets are mapped back to the query as given, so the span covers both copies.
 
 The work is the windows' length, which is at most the query's length plus the reach of each window's two
@@ -22,24 +23,34 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def _repeats(chars, vis_starts, vis_ends, t, n_before):  # type: ignore[no-untyped-def]
+    """True when token ``t``'s folded letters are those of the ``n_before`` tokens before it, glued."""
+    a, b = vis_starts[t], vis_ends[t]
+    at = a
+    for v in range(t - n_before, t):
+        c, d = vis_starts[v], vis_ends[v]
+        if at + d - c > b:
+            return False
+        for i in range(d - c):
+            if chars[at + i] != chars[c + i]:
+                return False
+        at += d - c
+    return at == b
+
+
+@njit(cache=True, nogil=True)
 def repeated_tokens(chars, vis_starts, vis_ends, tok_text):  # type: ignore[no-untyped-def]
-    """The tokens that repeat the token right before them (same folded letters, same text), in order."""
+    """The tokens that repeat the token right before them (same folded letters, same text), or the two
+    before them glued (``two-thirds twothirds``, ``don't dont``), in order."""
     n = vis_starts.shape[0]
     out = np.empty(n, dtype=np.int64)
     k = 0
     for t in range(1, n):
         if tok_text[t] != tok_text[t - 1]:
             continue
-        a, b = vis_starts[t], vis_ends[t]
-        c, d = vis_starts[t - 1], vis_ends[t - 1]
-        if b - a != d - c:
-            continue
-        same = True
-        for i in range(b - a):
-            if chars[a + i] != chars[c + i]:
-                same = False
-                break
-        if same:
+        if _repeats(chars, vis_starts, vis_ends, t, 1) or (
+            t >= 2 and tok_text[t - 2] == tok_text[t] and _repeats(chars, vis_starts, vis_ends, t, 2)
+        ):
             out[k] = t
             k += 1
     return out[:k].copy()

@@ -41,6 +41,10 @@ from ..fingerprints._phrase_hashing import fmix as _fmix
 
 GUARD_WORDS = 3
 """Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""
+GLUE_CONTEXT = 4
+"""Query tokens a partly glued match needs when all of them are common words (``ofthe``, ``anyone``): one
+glued pair among three words or more spelled as banked (``solely the responsibility ofthe federal``), where
+``go to therapist`` (three tokens) is still not ``go to the rapist``."""
 _COMMON_WORDS = Path(__file__).parents[1] / "data" / "common_words_en.npz"
 _common: np.ndarray | None = None
 
@@ -314,13 +318,18 @@ def find(  # type: ignore[no-untyped-def]
                                 n_region = u - t + 1
                                 # Words glued together, but not all: 'cannot' is not 'can not', but
                                 # 'deathto the occupiers' is a phrase of 3 words or more partly glued.
+                                # A match of common words only is taken when one pair is glued among
+                                # enough words spelled as banked ('noone can be left').
                                 if (
                                     n_region != 1
                                     and n_region < s_ntok[s]
                                     and not any_joined
                                     and (
                                         s_ntok[s] < GUARD_WORDS
-                                        or not _any_uncommon(chars, vis_starts, vis_ends, t, u, common)
+                                        or (
+                                            (n_region < GLUE_CONTEXT or s_ntok[s] - n_region != 1)
+                                            and not _any_uncommon(chars, vis_starts, vis_ends, t, u, common)
+                                        )
                                     )
                                 ):
                                     continue
