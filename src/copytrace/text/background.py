@@ -20,6 +20,14 @@ occur in at least ``min_docs`` documents of the user's own clean text; a token c
 carries nothing.  Build one with ``python -m copytrace.evaluation.reference OUT.npz CORPUS...`` (folders
 of .txt files or JSON Lines of ``{"id", "text"}``) and name it in ``QuoteParams.reference``.
 
+**Cached.**  Building a language's word table from ``wordfreq`` takes most of a second (reading its lists,
+tokenising every word), which a command would pay at every start.  The table is saved the first time as
+``background-<language>-<key>.npz`` in ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``), keyed
+by wordfreq's version, the language and this module's rules (``model_key``), and loaded from there in a few
+milliseconds after that: the same arrays, so the same answers.  A folder that cannot be used (not this
+user's, writable by others) or a file that does not read back is done without: the table is built in
+memory, as before.
+
 >>> from copytrace.text.normalize import tokenize
 >>> bg = background("en")
 >>> stock = bg.information(tokenize("at the end of the day we will").hashes)
@@ -30,15 +38,25 @@ True
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import importlib.util
+import logging
 import os
+import secrets
+import stat
 import threading
+import zipfile
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .normalize import tokenize
+from .normalize import NORMALISATION_VERSION, tokenize
+
+log = logging.getLogger("copytrace.background")
 
 MAX_BITS = 20.0
 """Surprisal of a word the language lists as rarer than about one in a million, or not at all."""
@@ -168,10 +186,116 @@ class Reference:
 
 
 _LOCK = threading.Lock()
+_MODEL_FORMAT = 1
+"""Version of the rules ``_build_words`` applies (bump it when they change: cached tables are rebuilt)."""
+
+
+def _wordfreq_version() -> str | None:
+    """wordfreq's installed version, read from its ``.dist-info`` folder beside the package without
+    importing it (``importlib.metadata`` takes 0.1-0.2 s in a large environment); None when not found."""
+    spec = importlib.util.find_spec("wordfreq")
+    if spec is None or spec.origin is None:
+        return None
+    package = Path(spec.origin).parent
+    found = sorted(glob.glob(glob.escape(str(package.parent)) + "/wordfreq-*.dist-info"))
+    if len(found) != 1:  # none (installed another way), or the leftovers of a broken install
+        return None
+    version = Path(found[0]).name[len("wordfreq-") : -len(".dist-info")]
+    init = os.stat(spec.origin)  # a reinstall of the same version is another installation
+    return f"{version} ({init.st_size}, {init.st_mtime_ns})"
+
+
+def model_key(language: str) -> str | None:
+    """What a cached word table of ``language`` must have been built from: wordfreq's version and
+    installation, the normalisation and this module's rules.  None when wordfreq's version cannot be told
+    (then nothing is cached)."""
+    version = _wordfreq_version()
+    if version is None:
+        return None
+    return (
+        f"copytrace background {_MODEL_FORMAT}; language {language}; wordfreq {version}; "
+        f"normalisation {NORMALISATION_VERSION}; max bits {MAX_BITS}"
+    )
+
+
+def cache_folder() -> Path:
+    """Where word tables are cached: ``$COPYTRACE_CACHE``, else ``$XDG_CACHE_HOME/copytrace``."""
+    return Path(
+        os.environ.get("COPYTRACE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copytrace"
+    )
+
+
+def _cache_path(language: str, key: str) -> Path | None:
+    """The cached table's file, in a folder of this user's that no one else can write to (created 0700);
+    None when there is no such folder."""
+    folder = cache_folder()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError as exc:
+        log.debug("not caching the background model in %s: %s", folder, exc)
+        return None
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.geteuid()
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        log.debug("not caching the background model in %s: not a private folder of this user's", folder)
+        return None
+    name = language if language.replace("-", "").replace("_", "").isalnum() else "x"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return folder / f"background-{name[:32]}-{digest}.npz"
+
+
+def _load_words(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The table cached at ``path`` if it is one made for ``key``; None otherwise (missing, other key,
+    unreadable)."""
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:  # np.load(path) leaks on errors
+            if str(npz["key"]) != key:
+                return None
+            hashes, bits = npz["hashes"], npz["bits"]
+    except FileNotFoundError:
+        return None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        log.debug("the cached background model %s does not read back (%s): building it again", path, exc)
+        return None
+    if hashes.dtype != np.uint64 or bits.dtype != np.float64 or hashes.shape != bits.shape:
+        return None
+    return hashes, bits
+
+
+def _save_words(path: Path, key: str, hashes: np.ndarray, bits: np.ndarray) -> None:
+    """Write the table atomically (a temporary file renamed into place: a reader sees all or nothing)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, key=np.array(key), hashes=hashes, bits=bits)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("cannot cache the background model at %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=8)
 def _words(language: str) -> tuple[np.ndarray, np.ndarray]:
+    """The word table of ``language``: from the cache when it holds one built from the same wordfreq and
+    rules, else built (``_build_words``) and cached."""
+    key = model_key(language)
+    path = None if key is None else _cache_path(language, key)
+    if path is not None and key is not None:
+        cached = _load_words(path, key)
+        if cached is not None:
+            return cached
+    hashes, bits = _build_words(language)
+    if path is not None and key is not None:
+        _save_words(path, key, hashes, bits)
+    return hashes, bits
+
+
+def _build_words(language: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique token hashes of ``language``'s words and each one's surprisal, from ``wordfreq``."""
     try:
         import wordfreq
     except ImportError as exc:  # a dependency: only a broken installation lacks it
@@ -204,7 +328,8 @@ def _words(language: str) -> tuple[np.ndarray, np.ndarray]:
 
 def background(language: str = "en", reference: str | os.PathLike[str] | None = None) -> Background:
     """The background model of ``language`` (a ``wordfreq`` code), with the ``Reference`` saved at
-    ``reference``; built once per process (about a second) and shared."""
+    ``reference``; loaded once per process and shared (from the cache: milliseconds; built the first time
+    in a cache folder: about a second)."""
     with _LOCK:
         hashes, bits = _words(language)
         ref = None if reference is None else _reference(os.fspath(reference))
