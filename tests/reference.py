@@ -164,7 +164,7 @@ def brute_force_match(
             distinctive = [qp[anchors[c][0]] for c in chain if weights[c] >= 0.5]
             span = max(distinctive) - min(distinctive) if distinctive else -1
             strong = evidence + 1e-9 >= mp.min_evidence and span >= min_span
-            if strong or (len(chain) >= len(item_hashes) and evidence + 1e-9 >= len(chain)):
+            if strong or (len(chain) >= len(item_hashes) and evidence + 1e-9 >= len(by_hash)):
                 kept.update(chain)
         if kept:
             out[name] = (len({anchors[c][0] for c in kept}), len({anchors[c][1] for c in kept}))

@@ -284,7 +284,9 @@ def chain_anchors(  # type: ignore[no-untyped-def]
     passage is common.  Each distinct hash adds its weight once (a phrase repeated in both texts is one piece
     of evidence).  A chain counts when its evidence reaches ``min_evidence`` and its distinctive anchors
     (weight at least 0.5) span at least ``min_span`` query positions, or when it covers every fingerprint of
-    a short item: a stock phrase that runs into boilerplate is not a copy.
+    the item (every posting, in order) and each of its distinct hashes weighs 1: a short item, or a text
+    that repeats one word or phrase, whose fingerprints are one hash or a few, each held at most
+    ``MAX_REPEATS`` times (``first_repeats``).  A stock phrase that runs into boilerplate is not a copy.
     Returns per matched item
     (item, distinct query fingerprints matched, distinct item fingerprints matched, evidence) and per kept
     chain (result index, first/last query token, first/last item token, anchor count).
@@ -378,14 +380,19 @@ def chain_anchors(  # type: ignore[no-untyped-def]
             # A phrase repeated in both texts is one piece of evidence: each hash counts once, at its best.
             _order_by_key(ch, hits, by_hash)
             best_w = 0.0
+            distinct = 0
             for t in range(hits):
                 best_w = max(best_w, cw[by_hash[t]])
                 if t + 1 == hits or ch[by_hash[t + 1]] != ch[by_hash[t]]:
                     weight += best_w
                     best_w = 0.0
+                    distinct += 1
             first = chain[hits - 1]
             strong = weight + 1e-9 >= min_evidence and hi_q - lo_q >= min_span
-            if strong or (hits >= item_nfp[item] and weight + 1e-9 >= hits):
+            # The whole item, in order, each of its distinct fingerprints rare: a short item, or a text that
+            # repeats one word or phrase (whose fingerprints are one hash or a few, held at most
+            # MAX_REPEATS times).
+            if strong or (hits >= item_nfp[item] and weight + 1e-9 >= distinct):
                 for t in range(hits):
                     keep[chain[t]] = True
                 s_list.append((n_res, q_pos[a_q[first]], q_pos[a_q[a]], a_pos[first], a_pos[a], hits))
