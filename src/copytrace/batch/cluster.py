@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
+from . import cluster_arrow as arrow
 from .cluster_files import TextFile
 from .cluster_job import ClusterJob, choose_executor, stage_key
 from .cluster_output import bad_records, component_edges, edge_reader, ids_of, kept_edges, write_outputs
@@ -269,8 +270,8 @@ def _version_links(job: ClusterJob) -> tuple[np.ndarray, np.ndarray]:
     a_all, b_all = [], []
     for block in job.blocks:
         t = job.part("versions", block)
-        a_all.append(np.asarray(t.column("a"), dtype=np.int64))
-        b_all.append(np.asarray(t.column("b"), dtype=np.int64))
+        a_all.append(arrow.numbers(t.column("a"), np.int64))
+        b_all.append(arrow.numbers(t.column("b"), np.int64))
     a = np.concatenate(a_all) if a_all else np.zeros(0, dtype=np.int64)
     b = np.concatenate(b_all) if b_all else np.zeros(0, dtype=np.int64)
     order = np.argsort(a, kind="stable")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import cluster_arrow as arrow
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -44,17 +46,34 @@ def fingerprint_batch(table: pa.Table, params: FingerprintParams) -> Fingerprint
     """The fingerprints of a fingerprint part (``n_tokens``, ``hashes``, ``positions``) as one batch."""
     from ..fingerprints.batch import FingerprintBatch
 
-    n = table.num_rows
+    if not table.num_rows:
+        return FingerprintBatch(
+            params,
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.int64),
+            np.zeros(1, np.int64),
+            np.zeros(0, np.int64),
+        )
     hashes = table.column("hashes").combine_chunks()
     positions = table.column("positions").combine_chunks()
-    # copies: Arrow's buffers are read-only, and the compiled kernels are cached for writable arrays
+    # copies (``numbers``): Arrow's buffers are read-only, and the compiled kernels are cached for writable
+    # arrays
     return FingerprintBatch(
         params,
-        np.array(hashes.values, dtype=np.uint64) if n else np.zeros(0, np.uint64),
-        np.array(positions.values, dtype=np.int64) if n else np.zeros(0, np.int64),
-        np.array(hashes.offsets, dtype=np.int64) if n else np.zeros(1, np.int64),
-        np.array(table.column("n_tokens"), dtype=np.int64),
+        arrow.numbers(hashes.values, np.uint64),
+        arrow.numbers(positions.values, np.int64),
+        arrow.numbers(hashes.offsets, np.int64),
+        arrow.numbers(table.column("n_tokens"), np.int64),
     )
+
+
+def read_part(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """The ``columns`` of the part (a Parquet file) at ``path``.  One file, read as one (``ParquetFile``):
+    ``pq.read_table`` opens it as a dataset, whose module costs half a second to import."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as part:
+        return part.read(columns=columns)
 
 
 def _span_type() -> pa.DataType:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import CopytraceError
-from .cluster_files import fingerprint_batch
+from .cluster_files import fingerprint_batch, read_part
 from .clustering import CORPUS
 from .inputs import Block
 from .markers import JobDir, lost_blocks
@@ -153,9 +153,7 @@ class ClusterJob:
             worker.close()
 
     def part(self, stage: str, block: Block, columns: list[str] | None = None) -> pa.Table:
-        import pyarrow.parquet as pq
-
-        return pq.read_table(self.folder.part(stage_key(stage, block)), columns=columns)
+        return read_part(self.folder.part(stage_key(stage, block)), columns)
 
     def batches(self, params: Any) -> list[tuple[range, Any]]:
         """Each block's document numbers and fingerprints, from the fingerprint parts."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import cluster_arrow as arrow
 from .cluster_files import cluster_schema, edge_schema
 from .clustering import pair_order
 from .inputs import Block
@@ -35,10 +36,13 @@ def kept_edges(job: ClusterJob, link: str) -> dict[str, np.ndarray]:
     a_all, b_all, side_all, ok_all, sizes = [], [], [], [], []
     for blk in job.blocks:
         t = job.part("edges", blk, ["a", "b", "from_a", "a_containment", "b_containment"])
-        a_all.append(np.asarray(t.column("a"), dtype=np.int64))
-        b_all.append(np.asarray(t.column("b"), dtype=np.int64))
-        side_all.append(np.asarray(t.column("from_a"), dtype=bool))
-        both = np.minimum(np.asarray(t.column("a_containment")), np.asarray(t.column("b_containment")))
+        a_all.append(arrow.numbers(t.column("a"), np.int64))
+        b_all.append(arrow.numbers(t.column("b"), np.int64))
+        side_all.append(arrow.numbers(t.column("from_a"), bool))
+        both = np.minimum(
+            arrow.numbers(t.column("a_containment"), np.float64),
+            arrow.numbers(t.column("b_containment"), np.float64),
+        )
         ok_all.append(both >= VERSION_CONTAINMENT if link == "near-duplicate" else np.ones(len(both), bool))
         sizes.append(t.num_rows)
     if not sizes:
@@ -57,9 +61,9 @@ def component_edges(job: ClusterJob, keep: dict[str, np.ndarray]) -> Iterator[tu
     for b in job.blocks:
         t = job.part("edges", b, ["a", "b"])
         k = keep[b.key]
-        yield np.asarray(t.column("a"), dtype=np.int64)[k], np.asarray(t.column("b"), dtype=np.int64)[k]
+        yield arrow.numbers(t.column("a"), np.int64)[k], arrow.numbers(t.column("b"), np.int64)[k]
         t = job.part("versions", b)
-        yield np.asarray(t.column("a"), dtype=np.int64), np.asarray(t.column("b"), dtype=np.int64)
+        yield arrow.numbers(t.column("a"), np.int64), arrow.numbers(t.column("b"), np.int64)
 
 
 def ids_of(job: ClusterJob) -> list[str]:
@@ -75,7 +79,7 @@ def edge_reader(job: ClusterJob, keep: dict[str, np.ndarray]) -> Callable[[], It
     def read() -> Iterator[pa.Table]:
         for b in job.blocks:
             t = job.part("edges", b)
-            yield t.filter(keep[b.key]) if t.num_rows else t
+            yield t.filter(arrow.bools(keep[b.key])) if t.num_rows else t
 
     return read
 
@@ -90,27 +94,22 @@ def write_outputs(
 ) -> dict[str, Path]:
     import pyarrow as pa
 
-    id_array = pa.array(ids, pa.string())
-    clusters = pa.table(
-        {
-            "id": id_array,
-            "cluster": id_array.take(pa.array(labels)),
-            "cluster_size": pa.array(sizes, pa.int64()),
-        },
-        schema=cluster_schema(),
+    id_array = arrow.strings(ids)
+    clusters = arrow.table(
+        [id_array, id_array.take(arrow.numeric(labels)), arrow.numeric(sizes)], cluster_schema()
     )
 
     def edge_tables() -> Iterator[pa.Table]:
         for t in edge_reader(job, keep)():
-            yield pa.table(
-                {
-                    "a": id_array.take(t.column("a")),
-                    "b": id_array.take(t.column("b")),
-                    "score": t.column("score"),
-                    "a_containment": t.column("a_containment"),
-                    "b_containment": t.column("b_containment"),
-                    "spans": t.column("spans"),
-                },
+            yield pa.Table.from_arrays(
+                [
+                    id_array.take(t.column("a")),
+                    id_array.take(t.column("b")),
+                    t.column("score"),
+                    t.column("a_containment"),
+                    t.column("b_containment"),
+                    t.column("spans"),
+                ],
                 schema=edge_schema(),
             )
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from ..errors import CopytraceError
 from ..text.textio import DEFAULT_MAX_BYTES
-from .cluster_files import TextFile, edge_part_schema, fingerprint_batch, fingerprint_schema
-from .clustering import CLUSTER_MATCH_PARAMS, UNWEIGHTED, edges_of, version_links
+from . import cluster_arrow as arrow
+from .cluster_files import TextFile, edge_part_schema, fingerprint_batch, fingerprint_schema, read_part
+from .clustering import CLUSTER_MATCH_PARAMS, UNWEIGHTED, Edge, edges_of, version_links
 from .inputs import Block, TableColumns
 from .readers import Bad, BlockReading, Doc, read_block
 
@@ -143,22 +144,22 @@ def fingerprint_block(
     tables = []
     for docs in _read(block, settings, stats):
         batch, _ = fingerprint_many([d.text for d in docs], key=key)
-        offsets = pa.array(batch.offsets.astype(np.int32))
+        offsets = arrow.numeric(batch.offsets, np.int32)
         tables.append(
-            pa.table(
-                {
-                    "id": [d.id for d in docs],
-                    "file": [d.file for d in docs],
-                    "row": pa.array([d.row for d in docs], pa.int64()),
-                    "n_tokens": pa.array(batch.n_tokens, pa.int64()),
-                    "hashes": pa.ListArray.from_arrays(offsets, pa.array(batch.hashes, pa.uint64())),
-                    "positions": pa.ListArray.from_arrays(offsets, pa.array(batch.positions, pa.int64())),
-                    "text": pa.array([d.text for d in docs], pa.large_string()),
-                },
-                schema=fingerprint_schema(),
+            arrow.table(
+                [
+                    arrow.strings([d.id for d in docs]),
+                    arrow.strings([d.file for d in docs]),
+                    arrow.optional_ints([d.row for d in docs]),
+                    arrow.numeric(batch.n_tokens),
+                    pa.ListArray.from_arrays(offsets, arrow.numeric(batch.hashes, np.uint64)),
+                    pa.ListArray.from_arrays(offsets, arrow.numeric(batch.positions)),
+                    arrow.strings([d.text for d in docs], large=True),
+                ],
+                fingerprint_schema(),
             )
         )
-    table = pa.concat_tables(tables) if tables else fingerprint_schema().empty_table()
+    table = pa.concat_tables(tables) if tables else arrow.empty(fingerprint_schema())
     return _parquet(table), stats
 
 
@@ -174,7 +175,6 @@ def versions_block(
     ``part`` (the block's fingerprint part on this machine, and what the first pass counted in it) the
     fingerprints are read from there; else the block is read and fingerprinted again."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from ..fingerprints.batch import fingerprint_many
 
@@ -190,8 +190,7 @@ def versions_block(
 
     if part is not None:
         path, counted = part
-        table = pq.read_table(path, columns=["n_tokens", "hashes", "positions"])
-        link(fingerprint_batch(table, index.params), first)
+        link(fingerprint_batch(read_part(path, ["n_tokens", "hashes", "positions"]), index.params), first)
         stats.update(counted)
     else:
         number = first
@@ -200,44 +199,58 @@ def versions_block(
             link(batch, number)
             number += len(docs)
     stats["links"] = len(a)
-    return _parquet(pa.table({"a": pa.array(a, pa.int64()), "b": pa.array(b, pa.int64())})), stats
+    schema = pa.schema([("a", pa.int64()), ("b", pa.int64())])
+    return _parquet(arrow.table([arrow.numeric(a), arrow.numeric(b)], schema)), stats
 
 
 def edges_block(
     index: Index, block: Block, first: int, settings: ClusterSettings
 ) -> tuple[bytes, dict[str, Any]]:
     """Pass 3 on ``block`` (its documents numbered from ``first``): the edges its documents find."""
-    import pyarrow as pa
-
     stats: dict[str, Any] = {"key": block.key, "file": block.path}
-    rows: list[dict[str, Any]] = []
+    found: list[Edge] = []
+    sides: list[bool] = []
     number = first
     for docs in _read(block, settings, stats):
         numbers = list(range(number, number + len(docs)))
         edges, from_a = edges_of(index, [d.text for d in docs], numbers)
-        for e, side in zip(edges, from_a, strict=True):
-            rows.append(
-                {
-                    "a": e.a,
-                    "b": e.b,
-                    "score": round(e.score, 6),
-                    "a_containment": round(e.a_containment, 6),
-                    "b_containment": round(e.b_containment, 6),
-                    "spans": [
-                        {
-                            "a_start": s.query_start,
-                            "a_end": s.query_end,
-                            "b_start": s.item_start,
-                            "b_end": s.item_end,
-                        }
-                        for s in e.spans
-                    ],
-                    "from_a": side,
-                }
-            )
+        found.extend(edges)
+        sides.extend(from_a)
         number += len(docs)
-    stats["edges"] = len(rows)
-    return _parquet(pa.Table.from_pylist(rows, schema=edge_part_schema())), stats
+    stats["edges"] = len(found)
+    return _parquet(edge_table(found, sides)), stats
+
+
+def edge_table(edges: list[Edge], from_a: list[bool]) -> pa.Table:
+    """An edges part (``edge_part_schema``) of ``edges`` and the side each was found from."""
+    import pyarrow as pa
+
+    schema = edge_part_schema()
+    spans = [s for e in edges for s in e.spans]
+    bounds = np.zeros(len(edges) + 1, dtype=np.int32)
+    np.cumsum([len(e.spans) for e in edges], out=bounds[1:])
+    span_type = schema.field("spans").type.value_type
+    passages = pa.StructArray.from_arrays(
+        [
+            arrow.optional_ints([s.query_start for s in spans]),
+            arrow.optional_ints([s.query_end for s in spans]),
+            arrow.optional_ints([s.item_start for s in spans]),
+            arrow.optional_ints([s.item_end for s in spans]),
+        ],
+        fields=list(span_type),
+    )
+    return arrow.table(
+        [
+            arrow.numeric([e.a for e in edges]),
+            arrow.numeric([e.b for e in edges]),
+            arrow.numeric([round(e.score, 6) for e in edges], np.float64),
+            arrow.numeric([round(e.a_containment, 6) for e in edges], np.float64),
+            arrow.numeric([round(e.b_containment, 6) for e in edges], np.float64),
+            pa.ListArray.from_arrays(arrow.numeric(bounds, np.int32), passages),
+            arrow.bools(from_a),
+        ],
+        schema,
+    )
 
 
 class _Step:

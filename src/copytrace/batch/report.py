@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from . import cluster_arrow as arrow
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -272,9 +274,9 @@ def write_report(
     for table in edges():
         if not table.num_rows:
             continue
-        a = np.asarray(table.column("a"))
+        a = arrow.numbers(table.column("a"), np.int64)  # not np.asarray: pyarrow's would import pandas
         pick = np.flatnonzero(np.isin(labels[a], top))
-        for row in table.take(pick).to_pylist():
+        for row in table.take(arrow.numeric(pick)).to_pylist():
             family_edges[int(labels[row["a"]])].append(row)
     sections = [_family(members[int(r)], family_edges[int(r)], ids, texts) for r in top.tolist()]
     numbers = [
