@@ -87,11 +87,24 @@ class Search:
             raise ParameterMismatchError(self.params, fp.params, what="query")
         if len(fp) == 0 or not self.contents.n_present:
             return []
+        starts = np.array([0, len(fp)], dtype=np.int64)
+        wide = self._quote_candidates(fp.hashes, fp.positions, starts, banks)
+        if wide is not None and not len(wide[0]) and self._strict_within_wide():
+            return []  # no quote candidate, so no long-text result either (``_strict_results``)
         items, qc, ic, segs = self.results(fp, banks)
         found = self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
-        starts = np.array([0, len(fp)], dtype=np.int64)
         return self._with_quotes(
-            fp.hashes, fp.positions, starts, lambda _: fp, banks, [found], items, limit, [query], per_family
+            fp.hashes,
+            fp.positions,
+            starts,
+            lambda _: fp,
+            banks,
+            [found],
+            items,
+            limit,
+            [query],
+            per_family,
+            wide,
         )[0]
 
     def match_many(
@@ -332,10 +345,8 @@ class Search:
         reaches 1 over any span; the long-text rule keeps those reaching ``min_evidence`` (at least 1)
         over ``min_tokens - k`` tokens (at least 0), so a query without a quote candidate has no long-text
         result either and is not searched a second time: in a stream most queries share nothing."""
-        mp = self.match_params
-        min_span = mp.min_tokens_for(self.params.guarantee) - self.params.k
         index = self.contents.kernel_index(banks, None)
-        if wide is None or mp.min_evidence < 1.0 or min_span < 0:
+        if wide is None or not self._strict_within_wide():
             r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
                 index, hashes, positions, starts, self._kernel_params(-1)
             )
@@ -515,6 +526,12 @@ class Search:
                 ranked = sorted(out[i] + added, key=lambda m: (-m.score, m.bank, m.item_id))
                 out[i] = ranked if limit is None else ranked[:limit]
         return out
+
+    def _strict_within_wide(self) -> bool:
+        """Whether every chain the long-text rule keeps is one the quote pass's kernel keeps too: its
+        evidence at least 1 and its span at least 0 (true unless the parameters ask for less)."""
+        mp = self.match_params
+        return mp.min_evidence >= 1.0 and mp.min_tokens_for(self.params.guarantee) >= self.params.k
 
     def _worth_verifying(
         self,
