@@ -13,7 +13,7 @@ import pytest
 
 from copytrace import normalize
 from copytrace.evaluation import perturb
-from copytrace.evaluation.methods import MD5, Copytrace, Method, RawText
+from copytrace.evaluation.methods import MD5, Copytrace, CopytraceText, Method, RawText
 from copytrace.evaluation.report import dense_gaps, losses, run, score, table
 from copytrace.evaluation.suite import Bank, Query, Suite, build_suite, load_corpus
 from copytrace.evaluation.versions import versions
@@ -59,7 +59,7 @@ def test_exact_reflowed_boilerplate(doc: str, ctx: perturb.Context) -> None:
     assert wrapped.split("\n")[-1] in perturb.FOOTERS
 
 
-@pytest.mark.parametrize("n", [10, 15, 20, 30, 50, 100])
+@pytest.mark.parametrize("n", [10, 12, 15, 20, 30, 50, 100])
 def test_excerpt_places_n_consecutive_words_inside_unrelated_text(
     n: int, doc: str, ctx: perturb.Context
 ) -> None:
@@ -141,6 +141,27 @@ class _Fixed(Method):
 
     def query(self, text: str) -> set[str]:
         return self.answers.get(text, set())
+
+
+def test_copytrace_with_texts_kept_finds_a_quote_the_fingerprints_alone_do_not(doc: str) -> None:
+    words = doc.split()
+    quote = " ".join(words[600:610])  # "This nation was born of revolution and raised in freedom."
+    post = "A post said that " + quote + " and nothing more about it."
+    for method, found in ((Copytrace(), set()), (CopytraceText(), {"speech"})):
+        method.build({"speech": doc})
+        assert method.query(post) == found, method.name
+        assert method.query(doc) == {"speech"}
+
+
+def test_copytrace_with_texts_kept_is_not_a_peer_of_copytrace() -> None:
+    suite = Suite(items={"a": "A"}, queries=[Query("excerpt-10/0", "excerpt-10", "qa", "a")])
+    ours, other = _Fixed({}), _Fixed({"qa": {"a"}})
+    ours.name, other.name = "copytrace", "copytrace_text"
+    scores = score(suite, run(suite, [ours, other]))
+    assert scores["rows"]["excerpt-10"]["copytrace_text"]["rate"] == 1.0
+    assert losses(scores) == []
+    other.name = "peer"
+    assert losses(score(suite, run(suite, [ours, other]))) != []
 
 
 def test_scoring_recall_false_positives_and_losses() -> None:

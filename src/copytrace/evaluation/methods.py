@@ -5,6 +5,10 @@ threatexchange's ``raw_text`` signal through its own index (``matches_str``: Lev
 banked text, linear scan); threatexchange's ``text_tlsh`` extension through its own index; datasketch
 MinHash-LSH with word 5-shingles, 128 permutations and threshold 0.5.  A peer whose package is missing is
 reported as unavailable, not skipped silently.
+
+copytrace runs twice: ``copytrace`` banks fingerprints only (as a shared hash list holds them: the chain
+rule alone), ``copytrace_text`` keeps the banked texts, as ``copytrace bank add`` does, so short quotes are
+verified on them (``copytrace.index.quotes``).  Both at the default matching parameters.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class Method:
 
 class Copytrace(Method):
     name = "copytrace"
-    description = "copytrace at its default settings (k=5, window=4)"
+    description = "copytrace at its default settings (k=5, window=4), fingerprints only"
 
     def build(self, items: Mapping[str, str]) -> None:
         self.index = Index(keep_text=False)
@@ -49,6 +53,16 @@ class Copytrace(Method):
 
     def query(self, text: str) -> set[str]:
         return {m.item_id for m in self.index.match(text)}
+
+
+class CopytraceText(Copytrace):
+    name = "copytrace_text"
+    description = "copytrace with the banked texts kept, as `copytrace bank add` keeps them: quotes verified"
+
+    def build(self, items: Mapping[str, str]) -> None:
+        self.index = Index()
+        for item_id, text in items.items():
+            self.index.add(item_id, text)
 
 
 class MD5(Method):
@@ -145,5 +159,5 @@ class MinHashLSH(Method):
         return set(self.lsh.query(self._minhash(text)))
 
 
-ALL_METHODS: tuple[type[Method], ...] = (Copytrace, MD5, RawText, TextTLSH, MinHashLSH)
+ALL_METHODS: tuple[type[Method], ...] = (Copytrace, CopytraceText, MD5, RawText, TextTLSH, MinHashLSH)
 """Every method, copytrace first."""

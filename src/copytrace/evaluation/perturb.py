@@ -204,7 +204,7 @@ SUITE: dict[str, Generator] = {
     "exact": exact,
     "reflowed": reflowed,
     "boilerplate": boilerplate,
-    **{f"excerpt-{n}": excerpt(n) for n in (10, 15, 20, 30, 50, 100)},
+    **{f"excerpt-{n}": excerpt(n) for n in (10, 12, 15, 20, 30, 50, 100)},
     **{f"words-{p}%": word_edits(p / 100) for p in (2, 5, 10)},
     **{f"typos-{p}%": typos(p / 100) for p in (1, 3)},
     "lookalikes": lookalikes,

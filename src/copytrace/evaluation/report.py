@@ -195,7 +195,8 @@ def _rate(qps: float) -> str:
 
 
 def losses(scores: dict[str, Any], ours: str = "copytrace") -> list[str]:
-    """Every row where a peer beats copytrace (higher recall, or fewer matches on negatives), on each bank."""
+    """Every row where a peer beats copytrace (higher recall, or fewer matches on negatives), on each bank.
+    copytrace's other configurations (``copytrace_text``) are not peers."""
     out = []
     banks = [("", scores)] + ([("dense bank, ", scores["dense"])] if "dense" in scores else [])
     for prefix, bank in banks:
@@ -204,7 +205,7 @@ def losses(scores: dict[str, Any], ours: str = "copytrace") -> list[str]:
             if mine is None:
                 continue
             for name, cell in cells.items():
-                if name == ours:
+                if name.startswith(ours):
                     continue
                 positive = q_truth_positive(row)
                 better = cell["rate"] > mine["rate"] if positive else cell["rate"] < mine["rate"]
