@@ -13,7 +13,9 @@ Peers, as teams use them: pyahocorasick and Hyperscan over the posts (Aho-Corasi
 Hyperscan's literal compiler case-insensitive), flashtext's KeywordProcessor (case-insensitive, whole
 words), better-profanity with the phrases as its word list (its leet variants; it is slow, so it runs on
 the first ``--profanity-posts`` posts of each group).  Throughput is UTF-8 MB/s of the posts on one core,
-banks built beforehand; the last table repeats it with ``--big`` phrases.
+banks built beforehand, by the wall clock and by the process's CPU time (steadier on a shared machine);
+memory is the growth of the process's resident set while the bank was built.  The last table repeats
+them with ``--big`` phrases.
 
     python benchmarks/bench_phrases.py [--data ../shared/data] [--phrases 2000] [--posts 300] [--big 100000]
 """
@@ -21,6 +23,7 @@ banks built beforehand; the last table repeats it with ``--big`` phrases.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
@@ -357,10 +360,20 @@ def score(posts: list[Post], found: Found, bank: list[str]) -> tuple[dict[str, f
     return recall, false / max(1, len(posts))
 
 
-def timed(fn: Callable[[], Found]) -> tuple[Found, float]:
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], Found]) -> tuple[Found, float, float]:
+    """``fn()``, its wall-clock seconds and its CPU seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def resident_mb() -> float:
+    """The process's resident set now, in MB (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def main() -> None:
@@ -381,11 +394,11 @@ def main() -> None:
     tools = [Copytrace, Hyperscan, AhoCorasick, FlashText, BetterProfanity]
     if args.only:
         tools = [t for t in tools if t.name.split()[0] in args.only.split(",")]
-    columns: list[tuple[str, dict[str, float], float, float, float]] = []
+    columns: list[tuple[str, dict[str, float], float, float, float, float, float]] = []
     for tool in tools:
-        t0 = time.perf_counter()
+        t0, m0 = time.perf_counter(), resident_mb()
         matcher = tool(bank)
-        build_s = time.perf_counter() - t0
+        build_s, memory = time.perf_counter() - t0, resident_mb() - m0
         sample = posts
         if tool is BetterProfanity:
             by_group: dict[str, int] = {}
@@ -396,10 +409,10 @@ def main() -> None:
                     sample.append(p)
         sample_texts = [p.text for p in sample]
         matcher.run(sample_texts[:50])  # warm up (compiled code, caches)
-        found, seconds = timed(lambda m=matcher, s=sample_texts: m.run(s))  # type: ignore[misc]
+        found, seconds, cpu = timed(lambda m=matcher, s=sample_texts: m.run(s))  # type: ignore[misc]
         recall, fp = score(sample, found, bank)
-        speed = sum(len(t.encode("utf-8")) for t in sample_texts) / 1e6 / seconds
-        columns.append((tool.name, recall, fp, speed, build_s))
+        size = sum(len(t.encode("utf-8")) for t in sample_texts) / 1e6
+        columns.append((tool.name, recall, fp, size / seconds, size / cpu, build_s, memory))
         print(f"{tool.name}: {len(sample)} posts in {seconds:.1f} s", file=sys.stderr)
     groups = [*EVASIONS, "all single", *NAMED_COMBINATIONS, "combined"]
     print("| recall | " + " | ".join(c[0] for c in columns) + " |")
@@ -408,7 +421,9 @@ def main() -> None:
         print(f"| {g} | " + " | ".join(f"{c[1].get(g, float('nan')):.3f}" for c in columns) + " |")
     print("| **false-positive posts** | " + " | ".join(f"{100 * c[2]:.2f}%" for c in columns) + " |")
     print("| MB/s (one core) | " + " | ".join(f"{c[3]:.3g}" for c in columns) + " |")
-    print("| bank built in (s) | " + " | ".join(f"{c[4]:.2f}" for c in columns) + " |")
+    print("| MB/s of CPU time | " + " | ".join(f"{c[4]:.3g}" for c in columns) + " |")
+    print("| bank built in (s) | " + " | ".join(f"{c[5]:.2f}" for c in columns) + " |")
+    print("| bank's memory (MB) | " + " | ".join(f"{c[6]:.0f}" for c in columns) + " |")
 
     # throughput with a large bank
     rng = random.Random(args.seed + 1)
@@ -426,18 +441,18 @@ def main() -> None:
     print(
         f"\nThroughput with {len(big):,} phrases (from the bank's texts), on the {len(clean)} clean posts:\n"
     )
-    print("| tool | MB/s (one core) | bank built in (s) |")
-    print("|---|---:|---:|")
+    print("| tool | MB/s (one core) | MB/s of CPU time | bank built in (s) | bank's memory (MB) |")
+    print("|---|---:|---:|---:|---:|")
     for tool in (Copytrace, Hyperscan, AhoCorasick, FlashText):
         if args.only and tool.name.split()[0] not in args.only.split(","):
             continue
-        t0 = time.perf_counter()
+        t0, m0 = time.perf_counter(), resident_mb()
         matcher = tool(big)
-        build_s = time.perf_counter() - t0
+        build_s, memory = time.perf_counter() - t0, resident_mb() - m0
         matcher.run(clean[:50])
-        _, seconds = timed(lambda m=matcher: m.run(clean))  # type: ignore[misc]
-        speed = sum(len(t.encode("utf-8")) for t in clean) / 1e6 / seconds
-        print(f"| {tool.name} | {speed:.1f} | {build_s:.1f} |")
+        _, seconds, cpu = timed(lambda m=matcher: m.run(clean))  # type: ignore[misc]
+        size = sum(len(t.encode("utf-8")) for t in clean) / 1e6
+        print(f"| {tool.name} | {size / seconds:.1f} | {size / cpu:.1f} | {build_s:.1f} | {memory:.0f} |")
 
 
 if __name__ == "__main__":

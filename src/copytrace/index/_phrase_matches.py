@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from ..phrases import PhraseFingerprint
-from ..text.phrase_fold import phrase_tokens
+from ..text.phrase_fold import phrase_tokens_many
 from ._contents import Contents
 from .match import Match, Span
 
@@ -26,13 +28,24 @@ def phrase_matches(
     contents.flush()
     allowed = contents.allowed(banks)
     found = contents.phrases.match_many(texts, html=html, allowed=allowed)
-    return [
-        [
-            phrase_match(contents, pm.item, pm.spans, pm.coverage, None if queries is None else queries[i])
-            for pm in pms
-        ]
-        for i, pms in enumerate(found)
-    ]
+    _phrase_spans(contents, {pm.item for pms in found for pm in pms})
+    named: dict[int, tuple[str, str, str, int]] = {}  # an item's names, once a call
+    out = []
+    for i, pms in enumerate(found):
+        query = None if queries is None else queries[i]
+        matches = []
+        for pm in pms:
+            item = named.get(pm.item)
+            if item is None:
+                item = named[pm.item] = _names(contents, pm.item)
+            bank, item_id, family, size = item
+            item_start, item_end = contents.phrase_spans[pm.item]
+            spans = tuple(Span(a, b, item_start, item_end) for a, b in pm.spans)
+            matches.append(
+                Match(bank, item_id, 1.0, pm.coverage, 1.0, spans, query, family, size, kind="phrase")
+            )
+        out.append(matches)
+    return out
 
 
 def fingerprint_matches(
@@ -52,14 +65,22 @@ def fingerprint_matches(
     return out
 
 
+def _names(contents: Contents, idx: int) -> tuple[str, str, str, int]:
+    """Phrase item ``idx``'s bank, id, copy family (the earliest version's id) and family size."""
+    names, families = contents.names, contents.families
+    bank, item_id = names[idx]
+    earliest = families.family_of(idx)
+    return bank, item_id, item_id if earliest == idx else names[earliest][1], families.size(idx)
+
+
 def phrase_match(
     contents: Contents, idx: int, spans: Sequence[tuple[int, int]], coverage: float, query: str | None
 ) -> Match:
     """The match of phrase item ``idx`` found at ``spans`` of the query."""
-    names, families = contents.names, contents.families
-    bank, item_id = names[idx]
-    item_start, item_end = _phrase_span(contents, idx) if spans else (None, None)
-    earliest = families.family_of(idx)
+    bank, item_id, family, size = _names(contents, idx)
+    if spans:
+        _phrase_spans(contents, {idx})
+    item_start, item_end = contents.phrase_spans[idx] if spans else (None, None)
     return Match(
         bank,
         item_id,
@@ -68,24 +89,36 @@ def phrase_match(
         1.0,
         tuple(Span(a, b, item_start, item_end) for a, b in spans),
         query,
-        family=item_id if earliest == idx else names[earliest][1],
-        family_size=families.size(idx),
+        family=family,
+        family_size=size,
         kind="phrase",
     )
 
 
-def _phrase_span(contents: Contents, idx: int) -> tuple[int | None, int | None]:
-    """Where phrase item ``idx``'s tokens run in its text (None without its text); kept once found."""
-    span = contents.phrase_spans.get(idx)
-    if span is None:
-        span = (None, None)
+def _phrase_spans(contents: Contents, items: Iterable[int]) -> None:
+    """Where each phrase item of ``items`` has its tokens in its text (None without its text), into
+    ``contents.phrase_spans``: the items not there yet normalised together, by their ``html`` flag."""
+    spans = contents.phrase_spans
+    todo: dict[bool | None, tuple[list[int], list[str]]] = {}
+    for idx in items:
+        if idx in spans:
+            continue
         held = contents.item_text(idx)
-        if held is not None:
-            toks = phrase_tokens(held[0], html=held[1])
-            if len(toks):
-                span = (int(toks.starts[0]), int(toks.ends[-1]))
-        contents.phrase_spans[idx] = span
-    return span
+        if held is None:
+            spans[idx] = (None, None)
+        else:
+            numbers, texts = todo.setdefault(held[1], ([], []))
+            numbers.append(idx)
+            texts.append(held[0])
+    for html, (numbers, texts) in todo.items():
+        toks = phrase_tokens_many(texts, html=html)
+        first = np.searchsorted(toks.text, np.arange(len(texts)), side="left")
+        last = np.searchsorted(toks.text, np.arange(len(texts)), side="right") - 1
+        for i, idx in enumerate(numbers):
+            if last[i] >= first[i]:
+                spans[idx] = (int(toks.starts[first[i]]), int(toks.ends[last[i]]))
+            else:
+                spans[idx] = (None, None)
 
 
 def merged(text: list[Match], phrases: list[Match], limit: int | None) -> list[Match]:

@@ -332,23 +332,27 @@ class PhraseTable:
         raw = self._find_all(texts[first:end], toks, html, allowed)
         if not len(raw):
             return
-        per_text = np.bincount(toks.text, minlength=end - first).tolist()
-        span_starts, span_ends = toks.starts[raw[:, 2]].tolist(), toks.ends[raw[:, 3]].tolist()
-        seen: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for (q, item, a, b), start, stop in zip(raw.tolist(), span_starts, span_ends, strict=True):
-            spans = seen.setdefault((q, item), [])  # one row per occurrence found: rare, not per token
-            if len(spans) < MAX_SPANS:
-                spans.append((start, stop, b - a + 1))
-        for (q, item), spans in seen.items():
-            covered = sum(n for _, _, n in spans)
-            out[first + q].append(
-                PhraseMatch(
-                    first + q,
-                    item,
-                    tuple((start, stop) for start, stop, _ in spans),
-                    min(1.0, covered / max(1, per_text[q])),
-                )
-            )
+        # Rows grouped by (text, item) in numpy, its first MAX_SPANS rows kept: Python work per match only.
+        n = len(raw)
+        order = np.lexsort((np.arange(n), raw[:, 1], raw[:, 0]))
+        g = raw[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = (g[1:, 0] != g[:-1, 0]) | (g[1:, 1] != g[:-1, 1])
+        g_start = np.flatnonzero(new)
+        g_id = np.cumsum(new) - 1
+        keep = np.arange(n) - g_start[g_id] < MAX_SPANS
+        covered = np.bincount(g_id[keep], weights=(g[keep, 3] - g[keep, 2] + 1), minlength=len(g_start))
+        per_text = np.maximum(1, np.bincount(toks.text, minlength=end - first))
+        coverage = np.minimum(1.0, covered / per_text[g[g_start, 0]])
+        g_stop = np.append(g_start[1:], n)
+        g_stop = np.minimum(g_stop, g_start + MAX_SPANS)
+        starts, stops = toks.starts[g[:, 2]].tolist(), toks.ends[g[:, 3]].tolist()
+        by_first = np.lexsort((order[g_start], g[g_start, 0]))  # each text's matches by first occurrence
+        qs, items = g[g_start, 0].tolist(), g[g_start, 1].tolist()
+        lo, hi, cov = g_start.tolist(), g_stop.tolist(), coverage.tolist()
+        for i in by_first.tolist():
+            spans = tuple(zip(starts[lo[i] : hi[i]], stops[lo[i] : hi[i]], strict=True))
+            out[first + qs[i]].append(PhraseMatch(first + qs[i], items[i], spans, cov[i]))
 
     def match_fingerprints(
         self, fps: Iterable[PhraseFingerprint], *, allowed: np.ndarray | None = None
