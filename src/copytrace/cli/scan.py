@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CopytraceError
+from ..errors import CopytraceError, UnknownBankError
 from .common import Exit, add_common_options, error, load_key, note, open_store
 from .match import _limit, _score
 from .progress import JobProgress, add_progress_options
@@ -103,8 +103,10 @@ def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> 
     from ..fingerprints.keys import PUBLIC_KEY
 
     if named:
+        known = store.bank_param_strings(named)  # a small query: no bank's items are counted
         for bank in named:
-            store.bank(bank)  # UnknownBankError for a bank that does not exist
+            if bank not in known:
+                raise UnknownBankError(bank)
         return list(dict.fromkeys(named))
     selection = store.banks_for(FingerprintParams(key_id=(key or PUBLIC_KEY).key_id))
     if not selection.searched and selection.left_out:

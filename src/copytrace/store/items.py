@@ -33,6 +33,9 @@ from .models import BankRow, ItemRow
 
 log = logging.getLogger("copytrace.store")
 
+_IDS_PER_QUERY = 500
+"""Item ids bound in one ``IN`` list (SQLite allows 32,766 variables a statement; PostgreSQL 65,535)."""
+
 _TEXT_OF_ITEM = (
     select(ItemRow.text)
     .join(BankRow)
@@ -168,6 +171,25 @@ class ItemReader:
             )
             for name, item_id, fp, links in s.execute(stmt):
                 yield name, item_id, fp, list(links or [])
+
+    def fingerprints_of(self, bank: str, item_ids: Iterable[str]) -> dict[str, str]:
+        """The stored fingerprint string of each of ``item_ids`` that ``bank`` holds (the others are left
+        out), looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``: adding a few
+        items to a large bank reads those few rows, not the bank.  ``UnknownBankError`` for no such bank.
+        """
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            bank_id = conn.execute(select(BankRow.id).where(BankRow.name == bank)).scalar()
+            if bank_id is None:
+                raise UnknownBankError(bank)
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                batch = ids[start : start + _IDS_PER_QUERY]
+                stmt = select(ItemRow.item_id, ItemRow.fingerprint).where(
+                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch)
+                )
+                out.update((item_id, fp) for item_id, fp in conn.execute(stmt))
+        return out
 
     def iter_parsed_fingerprints(
         self, banks: Iterable[str]

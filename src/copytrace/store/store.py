@@ -283,10 +283,15 @@ class Store(ItemReader):
             return set(s.scalars(select(BankRow.name).where(BankRow.phrases.is_(True))))
 
     def bank(self, name: str) -> BankInfo:
-        for info in self.banks():
-            if info.name == name:
-                return info
-        raise UnknownBankError(name)
+        """One bank, with the count of its own items (not every bank's)."""
+        with self._s() as s:
+            row = s.scalar(select(BankRow).where(BankRow.name == name))
+            if row is None:
+                raise UnknownBankError(name)
+            n_items = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id))
+            return BankInfo(
+                row.name, FingerprintParams.parse(row.params), n_items or 0, row.created_at, bool(row.phrases)
+            )
 
     def delete_bank(self, name: str, *, actor: str | None = None) -> int:
         """Delete a bank and its items; returns how many items went with it.
