@@ -5,14 +5,15 @@ reformatted, HTML, look-alike, edited, sentence-dropped copies, copies of copies
 unrelated text; unrelated singletons (past the real passages, word salad of their vocabulary); a site
 footer on a quarter of all documents.  About half the documents are in families.  It is written once per
 size as JSON Lines, and every tool reads that file in a process of its own, so the time is the whole run
-(start-up, reading, writing its output) and the memory the peak resident size of its process tree (every
-process it started, Ray's included, sampled every 0.1 s).  Each tool's families are scored against the truth
-(``--link partial``: an excerpt belongs to its family): adjusted Rand index, pair precision, pair recall.
+(start-up, reading, writing its output), the CPU time that of the processes it waited for, and the memory
+the peak resident size of its process tree (every process it started, Ray's included, sampled every
+0.1 s).  Each tool's families are scored against the truth (``--link partial``: an excerpt belongs to its
+family): adjusted Rand index, pair precision, pair recall.
 
 Tools, each run as its own documentation runs it:
 - ``copytrace``: ``copytrace cluster FILE --out DIR`` (the report included), its clusters read back.
 - ``datasketch``: MinHash (128 permutations) of word 5-gram shingles, ``MinHashLSH`` at Jaccard 0.7, then
-  union-find over the candidate pairs, in one process.
+  union-find over the candidate pairs (plain Python: nothing of copytrace's is imported), in one process.
 - ``datatrove``: its MinHash deduplication example (``examples/minhash_deduplication.py``): the default
   ``MinhashConfig`` (64-bit hashes, 14 buckets of 8, 5-gram word shingles by its spaCy word tokenizer), the
   stages signature, buckets, cluster (``save_cluster_id``) and filter (``load_cluster_ids``) on a
@@ -24,9 +25,11 @@ Tools, each run as its own documentation runs it:
 The peers come from the ``bench-dedup`` extra, best in an environment of their own (``--peer-python``):
 ``python -m venv peers && peers/bin/pip install -e '.[bench-dedup]'``.  At each size the table prints one
 row per tool; with two sizes or more, a line per tool extrapolates its time and memory linearly to
-``--extrapolate`` documents (a tool that would take hours at a million is run at smaller sizes).
+``--extrapolate`` documents (a tool that would take hours at a million is run at smaller sizes).  On a
+machine others use, ``--repeat N`` runs every tool N times in turn and prints copytrace's wall time over each
+other tool's, round by round: compare the ratios, not the seconds.
 
-    .venv/bin/python benchmarks/bench_cluster.py --docs 2000
+    .venv/bin/python benchmarks/bench_cluster.py --docs 2000 --tools copytrace,datasketch --repeat 3
     .venv/bin/python benchmarks/bench_cluster.py --docs 20000 --docs 100000 --peer-python peers/bin/python
 """
 
@@ -36,7 +39,9 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,30 +116,39 @@ def run_copytrace(path: Path, work: Path) -> np.ndarray:
         ],
         check=True,
     )
-    rows = pq.read_table(out / "clusters.parquet", columns=["id", "cluster"]).to_pylist()
+    # one file read as one (pq.read_table would import pyarrow's dataset module: half a second of this run)
+    with pq.ParquetFile(out / "clusters.parquet") as clusters:
+        rows = clusters.read(columns=["id", "cluster"]).to_pylist()
     return _by_id(path, {r["id"]: r["cluster"] for r in rows})
 
 
 def run_datasketch(path: Path, work: Path, threshold: float = 0.7, num_perm: int = 128) -> np.ndarray:
+    """Each document's MinHash queried against those before it, then inserted; a candidate pair joins the
+    two families (a plain union-find: copytrace's own would charge this run for loading its kernels)."""
     from datasketch import MinHash, MinHashLSH
 
-    from copytrace.batch.components import union_find
-
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    a: list[int] = []
-    b: list[int] = []
+    parent: list[int] = []
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
     with open(path, encoding="utf-8") as fh:
         for i, line in enumerate(fh):
             words = _WORD.findall(json.loads(line)["text"].lower())
             shingles = {" ".join(words[j : j + 5]).encode() for j in range(max(1, len(words) - 4))}
             m = MinHash(num_perm=num_perm)
             m.update_batch(list(shingles))
+            parent.append(i)
             for other in lsh.query(m):
-                a.append(i)
-                b.append(int(other))
+                x, y = root(i), root(int(other))
+                if x != y:
+                    parent[max(x, y)] = min(x, y)
             lsh.insert(str(i), m)
-    n = i + 1
-    return union_find(n, [(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64))])  # type: ignore[no-any-return]
+    return np.array([root(i) for i in range(len(parent))], dtype=np.int64)
 
 
 def run_datatrove(path: Path, work: Path) -> np.ndarray:
@@ -285,11 +299,18 @@ def _tree_rss(root: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def measure(tool: str, path: Path, python: str, timeout: float) -> dict[str, Any]:
-    """Run ``tool`` on ``path`` in a child process; its seconds, peak memory and labels (or its error)."""
+    """Run ``tool`` on ``path`` in a child process; its seconds, CPU seconds (of the processes it waited
+    for: a Ray daemon left to its keeper is not counted), peak memory and labels (or its error)."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-cluster-{tool}-"))
     labels = work / "labels.npy"
     command = [python, os.path.abspath(__file__), "--child", tool, "--input", str(path), "--work", str(work)]
+    cpu = _children_cpu()
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = [0]
@@ -309,9 +330,10 @@ def measure(tool: str, path: Path, python: str, timeout: float) -> dict[str, Any
         output, _ = child.communicate()
         output += f"\n(stopped after {timeout:.0f} s)"
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     done.set()
     sampler.join()
-    result: dict[str, Any] = {"tool": tool, "seconds": seconds, "peak_bytes": peak[0]}
+    result: dict[str, Any] = {"tool": tool, "seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak[0]}
     if child.returncode == 0 and labels.exists():
         result["labels"] = np.load(labels)
     else:
@@ -324,6 +346,31 @@ def child(tool: str, path: Path, work: Path) -> int:
     labels = RUNNERS[tool](path, work)
     np.save(work / "labels.npy", labels)
     return 0
+
+
+def _ratios(walls: dict[str, list[float]]) -> None:
+    """copytrace's wall time over each other tool's, round by round (they ran one after the other)."""
+    ours = walls.get("copytrace", [])
+    for tool, theirs in walls.items():
+        pairs = [a / b for a, b in zip(ours, theirs, strict=False) if b] if tool != "copytrace" else []
+        if len(pairs) > 1:
+            each = ", ".join(f"{x:.2f}" for x in pairs)
+            print(f"copytrace / {tool} wall time: {each}; median {statistics.median(pairs):.2f}")
+        elif pairs:
+            print(f"copytrace / {tool} wall time: {pairs[0]:.2f}")
+
+
+def _medians(points: list[tuple[int, float, int]]) -> list[tuple[int, float, int]]:
+    """One point per size (the median time and memory of its rounds), by size."""
+    sizes = sorted({n for n, _, _ in points})
+    return [
+        (
+            n,
+            statistics.median(t for m, t, _ in points if m == n),
+            int(statistics.median(b for m, _, b in points if m == n)),
+        )
+        for n in sizes
+    ]
 
 
 def main() -> int:
@@ -339,6 +386,13 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds a tool may take at one size")
     parser.add_argument("--extrapolate", type=int, default=1_000_000, help="documents to extrapolate to")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds at each size, each running every tool in turn (on a shared machine compare the tools "
+        "within a round: the ratios, and their median, are printed)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -363,34 +417,40 @@ def main() -> int:
                 f"\ncorpus: {len(truth):,} documents ({mb:,.1f} MB), {in_families:,} in families, "
                 f"made in {made:.1f} s; {os.cpu_count()} CPUs"
             )
-            print("| tool | wall s | peak memory MB | ARI | pair precision | pair recall |")
-            print("|---|---:|---:|---:|---:|---:|")
-            for tool in tools:
-                python = args.peer_python if tool in PEERS else sys.executable
-                r = measure(tool, path, python, args.timeout)
-                if "error" in r:
+            print("| tool | wall s | CPU s | peak memory MB | ARI | pair precision | pair recall |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            walls: dict[str, list[float]] = {t: [] for t in tools}
+            for _ in range(args.repeat):
+                for tool in tools:
+                    python = args.peer_python if tool in PEERS else sys.executable
+                    r = measure(tool, path, python, args.timeout)
+                    if "error" in r:
+                        print(
+                            f"| {tool} | failed after {r['seconds']:.1f} s: {r['error'][0][:150]} "
+                            "| | | | | |",
+                            flush=True,
+                        )
+                        continue
+                    s = pair_scores(truth.tolist(), r["labels"].tolist())
+                    walls[tool].append(r["seconds"])
+                    seen[tool].append((len(truth), r["seconds"], r["peak_bytes"]))
                     print(
-                        f"| {tool} | failed after {r['seconds']:.1f} s: {r['error'][0][:150]} | | | | |",
+                        f"| {tool} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} "
+                        f"| {r['peak_bytes'] / 1e6:,.0f} | {s['ari']:.4f} | {s['precision']:.4f} "
+                        f"| {s['recall']:.4f} |",
                         flush=True,
                     )
-                    continue
-                s = pair_scores(truth.tolist(), r["labels"].tolist())
-                seen[tool].append((len(truth), r["seconds"], r["peak_bytes"]))
-                print(
-                    f"| {tool} | {r['seconds']:.1f} | {r['peak_bytes'] / 1e6:,.0f} | {s['ari']:.4f} | "
-                    f"{s['precision']:.4f} | {s['recall']:.4f} |",
-                    flush=True,
-                )
+            _ratios(walls)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if len(sizes) >= 2:
+    if len(set(sizes)) >= 2:
         n = args.extrapolate
         print(f"\nextrapolated linearly to {n:,} documents from the two largest sizes measured:")
         for tool, points in seen.items():
             if len(points) < 2:
                 print(f"- {tool}: measured at fewer than two sizes")
                 continue
-            (n1, t1, m1), (n2, t2, m2) = sorted(points)[-2:]
+            (n1, t1, m1), (n2, t2, m2) = _medians(points)[-2:]
             t = t1 + (t2 - t1) * (n - n1) / (n2 - n1)
             m = m1 + (m2 - m1) * (n - n1) / (n2 - n1)
             print(f"- {tool}: {t:,.0f} s ({t / 60:,.1f} min), peak memory {m / 1e9:,.1f} GB")
