@@ -204,11 +204,11 @@ class PhraseTable:
         raw = self._search(toks, cap)
         more = self._search_repeats(texts, toks, html, cap)
         if len(more):  # a find that holds one made without reading a word once is that one
-            keys = {(q, s) for q, s, _, _ in more.tolist()}
+            width = np.int64(max(int(raw[:, 1].max(initial=0)), int(more[:, 1].max())) + 1)
+            same = np.isin(raw[:, 0] * width + raw[:, 1], more[:, 0] * width + more[:, 1])
             inner: dict[tuple[int, int], list[tuple[int, int]]] = {}
-            for q, s, t, u in raw.tolist():
-                if (q, s) in keys:
-                    inner.setdefault((q, s), []).append((t, u))
+            for q, s, t, u in raw[same].tolist():  # the finds of the same phrases in the same texts only
+                inner.setdefault((q, s), []).append((t, u))
             keep = [
                 not any(t <= a and b <= u for a, b in inner.get((q, s), ())) for q, s, t, u in more.tolist()
             ]
