@@ -8,7 +8,10 @@ benchmarks/bench_cli_cache.py measures the times.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,3 +123,25 @@ def test_adding_one_item_reads_no_other_items_row(
     assert any(_ITEMS_READ.search(s) and "items.fingerprint" in s for s in statements)  # the id was looked up
     code, out, err = run("bank", "add", "big", one, "--skip-existing")
     assert (code, '"unchanged": 1' in out) == (0, True), err
+
+
+def test_adding_one_file_does_not_import_rich(tmp_path: Path) -> None:
+    """No progress bar is shown for a few files, so its library is not imported (a terminal or not)."""
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text(_text(1))
+    two.write_text(_text(2))
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-X", "importtime", "-m", "copytrace.cli.main", "bank", "add", "b"]
+    subprocess.run([*command, str(one)], capture_output=True, env=env, timeout=300, check=True)  # a store
+    proc = subprocess.run(
+        [*command, str(two)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "copytrace.cli.bank_bulk" in modules  # the listing was read
+    assert not {m for m in modules if m.split(".")[0] == "rich"}

@@ -231,11 +231,14 @@ def read_input(path: str, max_bytes: int) -> DecodedText:
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Iterate with a progress bar on stderr when it is a terminal and the work is long enough."""
+    """Iterate with a progress bar on stderr when it is a terminal and the work is long enough (rich is
+    not even imported for 20 items or fewer: a one-file ``bank add`` starts without it)."""
+    if total is not None and total <= 20:
+        yield from items
+        return
     from rich.progress import MofNCompleteColumn
 
-    show = total is None or total > 20
-    yield from _progress(items, total, description, MofNCompleteColumn(), lambda _: 1, show)
+    yield from _progress(items, total, description, MofNCompleteColumn(), lambda _: 1, True)
 
 
 def progress_bytes(lines: Iterable[bytes], total: int | None, description: str) -> Iterator[bytes]:
