@@ -23,6 +23,7 @@ from ..text.textio import DEFAULT_MAX_BYTES
 from .inputs import Block, TableColumns
 from .markers import JobDir
 from .readers import Bad, BlockReading, Doc, read_block
+from .store_texts import StoreTexts
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -155,7 +156,6 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
 
 
 WARM_TEXT = "a few words to load the compiled loops with, " * 8
-TEXTS_KEPT = 256 * 1024 * 1024  # characters of item texts a worker keeps (``ScanStep._text``)
 
 
 class ScanStep:
@@ -176,14 +176,10 @@ class ScanStep:
         from ..index.match import MatchParams
 
         self.settings = settings
-        self._store_url = store_url
-        self._store: Any = None
-        self.store_problem: str | None = None
-        self._texts: dict[tuple[str, str], str | None] = {}
-        self._texts_kept = 0
+        self.texts = StoreTexts(store_url)
         self.out = JobDir(Path(out)) if out is not None else None
         self.index = shared.open(
-            key=key, match_params=MatchParams(min_score=settings.min_score), text_lookup=self._text
+            key=key, match_params=MatchParams(min_score=settings.min_score), text_lookup=self.texts
         )
 
     def warm(self) -> None:
@@ -209,38 +205,13 @@ class ScanStep:
         except (CopytraceError, OSError, EOFError, ValueError) as exc:  # unreadable: the block fails alone
             part, st = b"", {"key": block.key, "file": block.path, "error": f"{type(exc).__name__}: {exc}"}
         st["node"] = node or socket.gethostname()
-        if self.store_problem:
-            st["store_unreachable"] = self.store_problem
+        if self.texts.problem:
+            st["store_unreachable"] = self.texts.problem
         recorded = False
         if self.out is not None and "error" not in st:
             self.out.complete(block.key, part, st)
             part, recorded = b"", True
         return {"key": block.key, "part": part, "stats": json.dumps(st), "recorded": recorded}
-
-    def _text(self, bank: str, item_id: str) -> str | None:
-        """An item's stored text for its spans, from the store (opened on the first match).  A worker that
-        cannot reach the store (an SQLite file on another machine) reports item offsets as null, as for an
-        item stored as a fingerprint only, and says so in its block's statistics.  Texts are kept for the
-        worker's life (up to ``TEXTS_KEPT`` characters): the index is pinned, so an item's text is read
-        from the store once per worker, not once per match (the quote pass asks for many)."""
-        key = (bank, item_id)
-        if key in self._texts:
-            return self._texts[key]
-        if self._store is None:
-            from ..store import Store
-
-            try:
-                self._store = Store(self._store_url)
-            except CopytraceError as exc:
-                self._store = False
-                self.store_problem = str(exc)
-        if self._store is False:
-            return None
-        text: str | None = self._store.text(bank, item_id)
-        if self._texts_kept < TEXTS_KEPT:
-            self._texts[key] = text
-            self._texts_kept += len(text or "") + 100
-        return text
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa

@@ -36,6 +36,9 @@ _NO_TEXT = np.zeros(0, dtype=np.uint64)  # an item without a text of its fingerp
 ALL_ALLOWED = np.zeros(0, dtype=bool)
 
 TextLookup = Callable[[str, str], "str | None"]
+"""``text_lookup(bank, item_id)``: an item's text, or None.  A lookup that reads its texts from somewhere
+slow may also have a method ``prefetch(names)``: the quote pass calls it with the ``(bank, item_id)`` of the
+items whose texts it is about to ask for one by one, so that it can read them in one go."""
 
 
 class Contents:
@@ -128,6 +131,17 @@ class Contents:
             cache[idx] = (held[0], tokens)
             self.token_cache_size += len(tokens)
         return tokens if len(tokens) == int(self.ntok[idx]) else None
+
+    def prefetch(self, numbers: np.ndarray) -> None:
+        """Let the text lookup read, in one go, the texts of those of items ``numbers`` whose token
+        hashes are not kept yet (``TextLookup``'s ``prefetch``; nothing when it has none)."""
+        prefetch = getattr(self.text_lookup, "prefetch", None)
+        if prefetch is None:
+            return
+        held, texts = self.hash_cache, self.texts
+        missing = [self.names[i] for i in numbers.tolist() if i not in held and i not in texts]
+        if len(missing) > 1:
+            prefetch(missing)
 
     def item_hashes(self, idx: int) -> np.ndarray | None:
         """The token hashes of item ``idx``'s text, or None without it (or with a text not of its

@@ -64,7 +64,9 @@ class Index:
 
     ``key`` (a ``Key`` or secret) keys every fingerprint the index makes and must match every fingerprint
     added to it.  ``keep_text`` keeps added texts in memory so that matches carry item spans; an index built
-    from fingerprints alone can get texts from ``text_lookup(bank, item_id)``.
+    from fingerprints alone can get texts from ``text_lookup(bank, item_id)``.  A lookup that reads from
+    somewhere slow (a database) may also have a method ``prefetch(names)``, called with the ``(bank,
+    item_id)`` of every item whose text a batch of queries is about to ask for, to read them in one go.
     """
 
     def __init__(

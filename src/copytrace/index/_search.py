@@ -287,6 +287,7 @@ class Search:
             return self._with_quotes(
                 hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family, wide
             )
+        self.contents.prefetch(np.unique(r_item))  # the texts of their spans, read in one go
         qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
         ic = r_im / np.maximum(1, self.contents.nfp[r_item])
         bounds = np.searchsorted(r_query, np.arange(n + 1))
@@ -575,6 +576,7 @@ class Search:
         todo = np.flatnonzero(keep)
         if not len(todo):
             return keep
+        contents.prefetch(np.unique(c_item[todo]))
         hashes: dict[int, np.ndarray] = {}
         known = np.zeros(len(todo), dtype=bool)
         for j, idx in enumerate(c_item[todo].tolist()):

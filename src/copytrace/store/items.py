@@ -153,6 +153,25 @@ class ItemReader:
             value = conn.execute(_TEXT_OF_ITEM, {"bank": bank, "item_id": item_id}).scalar()
             return None if value is None else str(value)
 
+    def texts_of(self, bank: str, item_ids: Iterable[str]) -> dict[str, str]:
+        """The stored text of each of ``item_ids`` that ``bank`` holds with one (the others are left out),
+        read by the (bank, item id) index in batches of ``_IDS_PER_QUERY``: a scan worker's quote pass
+        asks for the texts of every candidate of a batch of documents at once, at about an eighth of the
+        cost per item of ``text``.  ``UnknownBankError`` for no such bank."""
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            bank_id = conn.execute(select(BankRow.id).where(BankRow.name == bank)).scalar()
+            if bank_id is None:
+                raise UnknownBankError(bank)
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                batch = ids[start : start + _IDS_PER_QUERY]
+                stmt = select(ItemRow.item_id, ItemRow.text).where(
+                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch), ItemRow.text.is_not(None)
+                )
+                out.update((item_id, str(text)) for item_id, text in conn.execute(stmt))
+        return out
+
     def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str, list[str]]]:
         """(bank, item id, fingerprint string, links) of every item of ``banks`` in the order added, streamed.
 
