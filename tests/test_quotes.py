@@ -4,6 +4,7 @@ prove; every quote rests on a run of tokens the two texts truly share."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -363,3 +364,20 @@ def test_a_query_without_quote_candidates_does_not_load_the_background_model() -
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_readmes_quote_example_is_what_the_cli_prints(cli, text_000: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The README shows a 10-word quote of ``000`` under a photo, reported as a quote with its evidence."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    command = next(
+        line for line in readme.splitlines() if line.startswith("$ echo ") and "copytrace match -" in line
+    )
+    post = command.split('echo "', 1)[1].split('" |', 1)[0]
+    printed = readme.splitlines()[readme.splitlines().index(command) + 1]
+    source = tmp_path / "000_ea7438489bd31fbe.txt"
+    source.write_text(text_000, encoding="utf-8")
+    assert cli("bank", "add", "news", str(source))[0] == 0
+    code, out, _ = cli("match", "-", stdin=post + "\n")
+    assert code == 0
+    assert json.loads(out) == json.loads(printed)
+    assert json.loads(out)["kind"] == "quote"
