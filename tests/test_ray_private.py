@@ -75,9 +75,11 @@ def _plant(folder: Path) -> Path:
     return record
 
 
-@pytest.fixture
-def job(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """A store with a bank, and a corpus of ``N_FILES`` files of 1,500 posts, a copy in each."""
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    """A store with a bank, and a corpus of ``N_FILES`` files of 1,500 posts, a copy in each: made once for
+    the module, read by every scan (each writes to its own --out folder)."""
+    tmp_path = tmp_path_factory.mktemp("job")
     env = _env(tmp_path)
     added = _copytrace("bank", "add", "ref", *bank_files(), env=env)
     assert added.returncode == 0, added.stderr

@@ -33,7 +33,7 @@ from .scan_corpus import (
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # jobs on Ray in their own processes, killed with SIGKILL
 
-N_FILES = 40
+N_FILES = 16  # enough blocks that a kill after the third lands mid-scan, with most still to do
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -118,7 +118,7 @@ def test_scan_reads_jsonl_parquet_and_txt_from_an_s3_server(tmp_path: Path, s3_s
 
 
 def _corpus(tmp_path: Path) -> Path:
-    """40 files of 1,500 short posts, each file with the republished article and a quoted paragraph."""
+    """``N_FILES`` files of 1,500 short posts, each with the republished article and a quoted paragraph."""
     docs = documents()
     filler = [d for d in docs if d["id"].startswith("su-")]
     folder = tmp_path / "corpus"

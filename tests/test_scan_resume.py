@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +18,9 @@ from copytrace.batch.inputs import expand, plan
 
 from .scan_corpus import bank_files, documents, read_rows, write_jsonl
 
-ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # jobs on Ray
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    """One local Ray for the module (a job joins a running Ray and leaves it running)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    yield
-    ray.shutdown()
+# The jobs run on the executors chosen on one machine (scan's worker processes, cluster in process): what
+# is checked here is the driver's, before and after any executor runs (the job folder, the inputs' identity,
+# the ids read), the same whichever ran; resume on Ray is in test_scan and test_cluster_job.
 
 
 @pytest.fixture
