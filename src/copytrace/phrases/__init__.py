@@ -8,7 +8,8 @@ ends**: ``death to the occupiers`` is found in ``D3ATH to the occupiers``, ``d e
 The phrase fingerprint (its hashes and string form) is a fingerprint format, in
 ``copytrace.fingerprints.phrase``, re-exported here; ``rules`` says which texts may be banked as phrases
 (which items become phrases is the index's rule: ``copytrace.index.phrase_rules``); ``table`` is the
-matcher, over the compiled search (``_search``) and the pass for repeated letters and words (``_repeats``).
+matcher, over the compiled search (``_search``), the pass for repeated words (``_repeats``) and the one for
+numbers glued to letters (``_numbers``).
 """
 
 from ..fingerprints.phrase import (

@@ -31,7 +31,8 @@ from ..fingerprints._phrase_hashing import PREFIX
 from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
 from ..fingerprints.phrase import PhraseFingerprint, PhraseParams
 from ..text.phrase_fold import PhraseTokens, phrase_tokens_many
-from ._repeats import repeated_tokens, windows
+from ._numbers import break_windows
+from ._repeats import Window, repeated_tokens, windows
 from ._search import GUARD_WORDS, Lookup, build, common_words, find
 
 MAX_SPANS = 16
@@ -198,11 +199,14 @@ class PhraseTable:
         *,
         cap: int = MAX_SPANS,
     ) -> np.ndarray:
-        """``_find_raw`` and the phrases found with a word repeated (``copytrace.phrases._repeats``)."""
+        """``_find_raw`` and the phrases found with a word repeated (``copytrace.phrases._repeats``) or a
+        number glued to letters (``copytrace.phrases._numbers``)."""
         if not len(self) or not len(toks):
             return np.zeros((0, 4), dtype=np.int64)
         raw = self._search(toks, cap)
-        more = self._search_repeats(texts, toks, html, cap)
+        more = np.concatenate(
+            (self._search_repeats(texts, toks, html, cap), self._search_numbers(texts, toks, html, cap))
+        )
         if len(more):  # a find that holds one made without reading a word once is that one
             width = np.int64(max(int(raw[:, 1].max(initial=0)), int(more[:, 1].max())) + 1)
             same = np.isin(raw[:, 0] * width + raw[:, 1], more[:, 0] * width + more[:, 1])
@@ -233,12 +237,31 @@ class PhraseTable:
         if not len(repeats):
             return np.zeros((0, 4), dtype=np.int64)
         wins = windows(texts, toks.text, toks.starts, toks.ends, repeats, lk.max_guarded_ntok)
+        return self._search_windows(toks, wins, html, cap, GUARD_WORDS)
+
+    def _search_numbers(
+        self, texts: Sequence[str], toks: PhraseTokens, html: bool | None, cap: int
+    ) -> np.ndarray:
+        """(text, shape, first token, last token) of the phrases found in ``texts`` once a number glued to
+        letters is broken off them (``copytrace.phrases._numbers``)."""
+        lk = self._tables()
+        wins = break_windows(texts, toks.text, toks.starts, toks.ends, int(lk.s_ntok.max(initial=1)))
+        return self._search_windows(toks, wins, html, cap, 2)
+
+    def _search_windows(
+        self, toks: PhraseTokens, wins: list[Window], html: bool | None, cap: int, min_words: int
+    ) -> np.ndarray:
+        """(text, shape, first token, last token) of the phrases of ``min_words`` words or more found in
+        windows ``wins`` of the queries ``toks`` holds, over one of their cuts."""
+        if not wins:
+            return np.zeros((0, 4), dtype=np.int64)
+        lk = self._tables()
         wtoks = phrase_tokens_many([w.string for w in wins], html=html)
         rows = []
         for w, shape, a, b in self._search(wtoks, cap).tolist():
             win = wins[w]
             start, end = win.to_query(int(wtoks.starts[a])), win.to_query(int(wtoks.ends[b]), end=True)
-            if lk.s_ntok[shape] < GUARD_WORDS or not win.spans_a_cut(start, end):
+            if lk.s_ntok[shape] < min_words or not win.spans_a_cut(start, end):
                 continue
             first = int(np.searchsorted(toks.text, win.text, side="left"))
             stop = int(np.searchsorted(toks.text, win.text, side="right"))
