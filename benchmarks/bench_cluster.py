@@ -6,9 +6,11 @@ unrelated text; unrelated singletons (past the real passages, word salad of thei
 footer on a quarter of all documents.  About half the documents are in families.  It is written once per
 size as JSON Lines, and every tool reads that file in a process of its own, so the time is the whole run
 (start-up, reading, writing its output), the CPU time that of the processes it waited for, and the memory
-the peak resident size of its process tree (every process it started, Ray's included, sampled every
-0.1 s).  Each tool's families are scored against the truth (``--link partial``: an excerpt belongs to its
-family): adjusted Rand index, pair precision, pair recall.
+the peak proportional set size (PSS) of its process tree (every process it started, Ray's included, sampled
+every 0.1 s: a page that processes share, as forked workers share their parent's, counts once), beside the
+peak of their resident sizes summed (such a page counted in each).  Each tool's families are scored
+against the truth (``--link partial``: an excerpt belongs to its family): adjusted Rand index, pair
+precision, pair recall.
 
 Tools, each run as its own documentation runs it:
 - ``copytrace``: ``copytrace cluster FILE --out DIR`` (the report included), its clusters read back.
@@ -275,8 +277,22 @@ RUNNERS = {
 
 
 # ---------------------------------------------------------------------------------- the parent side
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and every process below it (from /proc)."""
+def _pss(pid: int) -> int | None:
+    """The proportional set size of ``pid`` in bytes (a page shared by n processes counts 1/n in each)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """Resident bytes of ``root`` and every process below it, summed (a page that forked processes share
+    counts once in each), and their proportional set sizes summed (once in all; the resident size where
+    the kernel gives no PSS), from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -291,12 +307,14 @@ def _tree_rss(root: int) -> int:
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = int(fields[21]) * page
-    total, todo = 0, [root]
+    total, proportional, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        pss = _pss(pid)
+        proportional += rss.get(pid, 0) if pss is None else pss
         todo.extend(children.get(pid, ()))
-    return total
+    return total, proportional
 
 
 def _children_cpu() -> float:
@@ -313,12 +331,13 @@ def measure(tool: str, path: Path, python: str, timeout: float) -> dict[str, Any
     cpu = _children_cpu()
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(child.pid))
+            rss, pss = _tree_memory(child.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -333,7 +352,13 @@ def measure(tool: str, path: Path, python: str, timeout: float) -> dict[str, Any
     cpu = _children_cpu() - cpu
     done.set()
     sampler.join()
-    result: dict[str, Any] = {"tool": tool, "seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak[0]}
+    result: dict[str, Any] = {
+        "tool": tool,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_bytes": peak[1],
+        "peak_rss_bytes": peak[0],
+    }
     if child.returncode == 0 and labels.exists():
         result["labels"] = np.load(labels)
     else:
@@ -417,8 +442,11 @@ def main() -> int:
                 f"\ncorpus: {len(truth):,} documents ({mb:,.1f} MB), {in_families:,} in families, "
                 f"made in {made:.1f} s; {os.cpu_count()} CPUs"
             )
-            print("| tool | wall s | CPU s | peak memory MB | ARI | pair precision | pair recall |")
-            print("|---|---:|---:|---:|---:|---:|---:|")
+            print(
+                "| tool | wall s | CPU s | peak memory MB (PSS) | peak RSS sum MB | ARI | pair precision "
+                "| pair recall |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
             walls: dict[str, list[float]] = {t: [] for t in tools}
             for _ in range(args.repeat):
                 for tool in tools:
@@ -427,7 +455,7 @@ def main() -> int:
                     if "error" in r:
                         print(
                             f"| {tool} | failed after {r['seconds']:.1f} s: {r['error'][0][:150]} "
-                            "| | | | | |",
+                            "| | | | | | |",
                             flush=True,
                         )
                         continue
@@ -436,7 +464,8 @@ def main() -> int:
                     seen[tool].append((len(truth), r["seconds"], r["peak_bytes"]))
                     print(
                         f"| {tool} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} "
-                        f"| {r['peak_bytes'] / 1e6:,.0f} | {s['ari']:.4f} | {s['precision']:.4f} "
+                        f"| {r['peak_bytes'] / 1e6:,.0f} | {r['peak_rss_bytes'] / 1e6:,.0f} "
+                        f"| {s['ari']:.4f} | {s['precision']:.4f} "
                         f"| {s['recall']:.4f} |",
                         flush=True,
                     )
