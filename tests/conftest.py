@@ -101,6 +101,31 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+# Files that start HMA's server (a minute) though they start no Ray
+_LONG_FILES = ("test_hma.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files that take longest first: those with ``slow`` tests (Ray, killed processes; most slow tests
+    first) and ``_LONG_FILES``, then the rest by their number of tests.
+
+    ``pytest -n`` with ``--dist loadfile`` hands out whole files in the order collected
+    (``--no-loadscope-reorder``): a long file handed out last would keep one worker busy while the others have
+    nothing left to take; short files last fill the time until every worker is done.
+    """
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def longest_first(path: str) -> tuple[int, int]:
+        slow = sum(1 for item in files[path] if item.get_closest_marker("slow"))
+        if slow or path.rsplit("/", 1)[-1] in _LONG_FILES:
+            return (0, -slow)
+        return (1, -len(files[path]))
+
+    items[:] = [item for path in sorted(files, key=longest_first) for item in files[path]]
+
+
 @pytest.fixture(scope="session")
 def text_000() -> str:
     return read_text_file(CANONICAL_000).text
