@@ -431,20 +431,18 @@ def chain_anchors(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
-    """One query against the main and delta postings: lookup, weights by document frequency, anchors in
-    (item, query index, item position) order, then ``chain_anchors``.  One compiled call per query.
+def query_anchors(index, q_hashes, params):  # type: ignore[no-untyped-def]
+    """The anchors of one query against the main and delta postings: lookup, weights by document
+    frequency, then the anchors in (item, query index, item position) order as ``(a_item, a_q, a_pos,
+    a_df)``.  ``index`` is the index's side (``Index._kernel_index``): the main level's bucket bits,
+    offsets, tags, refs and positions, the delta's runs (``_delta.Delta.kernel``), the page table, the
+    allowed items, ``item_end``, family labels, the counting scratch and each item's fingerprint count;
+    ``params`` the matching parameters (``Index._kernel_params``).
 
-    ``index`` is the index's side (``Index._kernel_index``): the main level's bucket bits, offsets, tags,
-    refs and positions, the delta's runs (``_delta.Delta.kernel``), the page table, the allowed items,
-    ``item_end``, family labels, the counting scratch and each item's fingerprint count; ``params`` the
-    matching parameters (``Index._kernel_params``).
-
-    Only items numbered below
-    ``item_end`` are searched (all of them, or those added before one), and each query hash makes anchors
-    with at most ``max_anchors`` items (the earliest; negative: all).  Only the first ``max_repeats``
-    occurrences of a hash in the query make anchors (items hold at most as many postings of a hash), so the
-    work stays linear in the query however repetitive it is."""
+    Only items numbered below ``item_end`` are searched (all of them, or those added before one), and each
+    query hash makes anchors with at most ``max_anchors`` items (the earliest; negative: all).  Only the
+    first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as many
+    postings of a hash), so the work stays linear in the query however repetitive it is."""
     (
         main_bits,
         main_offsets,
@@ -463,11 +461,11 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
         item_end,
         family,
         seen,
-        item_nfp,
+        _item_nfp,
     ) = index
-    common_df, max_postings, max_repeats, max_anchors, max_gap, max_skew, min_evidence, min_span, near = (
-        params
-    )
+    max_postings = params[1]
+    max_repeats = params[2]
+    max_anchors = params[3]
     m = q_hashes.shape[0]
     lo1, hi1 = lookup(main_bits, main_offsets, main_tags, q_hashes)
     lo2, hi2 = lookup_runs(run_bits, run_off, delta_offsets, delta_x, q_hashes)
@@ -476,13 +474,8 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
         count += hi2[r] - lo2[r]
     held = np.flatnonzero(count > 0)  # most of a query's hashes are in no item
     if held.shape[0] == 0:
-        return (
-            np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.float64),
-            np.empty((0, 6), dtype=np.int64),
-        )
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, empty
     first = np.ones(m, dtype=np.bool_)
     if held.shape[0] > max_repeats:  # repeats matter only where there are postings
         first[held] = first_repeats(q_hashes[held], max_repeats)
@@ -509,7 +502,16 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
     a_item = a_item[order]
     a_q = a_q[order]
     a_pos = a_pos[order]
-    a_df = df[a_q]
+    return a_item, a_q, a_pos, df[a_q]
+
+
+@njit(cache=True, nogil=True)
+def chains_of(anchors, q_hashes, q_pos, item_nfp, params):  # type: ignore[no-untyped-def]
+    """``chain_anchors`` of one query's ``anchors`` (``query_anchors``) under ``params``."""
+    a_item, a_q, a_pos, a_df = anchors
+    common_df, _max_postings, _max_repeats, _max_anchors, max_gap, max_skew, min_evidence, min_span, near = (
+        params
+    )
     return chain_anchors(
         a_item,
         a_q,
@@ -528,31 +530,15 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-untyped-def]
-    """``match_query`` for many queries in one call: query ``i`` is ``[q_starts[i], q_starts[i + 1])`` of the
-    concatenated query arrays.  Returns the results of all of them in query order, with the query of each
-    result (``r_query``), and the kept chains with their result numbered across the batch."""
-    n_q = q_starts.shape[0] - 1
-    items = []
-    qms = []
-    ims = []
-    evs = []
-    segs_all = []
-    n_res = np.zeros(n_q, dtype=np.int64)
-    for i in range(n_q):
-        a = q_starts[i]
-        b = q_starts[i + 1]
-        if b == a:
-            continue
-        r_item, r_qm, r_im, r_ev, segs = match_query(index, q_hashes[a:b], q_pos[a:b], params)
-        if r_item.shape[0] == 0:
-            continue
-        n_res[i] = r_item.shape[0]
-        items.append(r_item)
-        qms.append(r_qm)
-        ims.append(r_im)
-        evs.append(r_ev)
-        segs_all.append(segs)
+def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
+    """One query: its anchors (``query_anchors``), then the chains that are evidence of a copy
+    (``chain_anchors``).  One compiled call per query."""
+    return chains_of(query_anchors(index, q_hashes, params), q_hashes, q_pos, index[17], params)
+
+
+@njit(cache=True, nogil=True)
+def _assemble(n_q, n_res, items, qms, ims, evs, segs_all):  # type: ignore[no-untyped-def]
+    """The per-query results of a batch laid end to end (``match_batch``)."""
     total = 0
     n_segs = 0
     for t in range(len(items)):
@@ -585,3 +571,84 @@ def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-un
         at += k
         t += 1
     return r_query, r_item, r_qm, r_im, r_ev, segs
+
+
+@njit(cache=True, nogil=True)
+def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-untyped-def]
+    """``match_query`` for many queries in one call: query ``i`` is ``[q_starts[i], q_starts[i + 1])`` of the
+    concatenated query arrays.  Returns the results of all of them in query order, with the query of each
+    result (``r_query``), and the kept chains with their result numbered across the batch."""
+    n_q = q_starts.shape[0] - 1
+    items = []
+    qms = []
+    ims = []
+    evs = []
+    segs_all = []
+    n_res = np.zeros(n_q, dtype=np.int64)
+    for i in range(n_q):
+        a = q_starts[i]
+        b = q_starts[i + 1]
+        if b == a:
+            continue
+        r_item, r_qm, r_im, r_ev, segs = match_query(index, q_hashes[a:b], q_pos[a:b], params)
+        if r_item.shape[0] == 0:
+            continue
+        n_res[i] = r_item.shape[0]
+        items.append(r_item)
+        qms.append(r_qm)
+        ims.append(r_im)
+        evs.append(r_ev)
+        segs_all.append(segs)
+    return _assemble(n_q, n_res, items, qms, ims, evs, segs_all)
+
+
+@njit(cache=True, nogil=True)
+def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # type: ignore[no-untyped-def]
+    """``match_batch`` under two sets of parameters that differ only in which chains they keep (the
+    long-text rule's and the quote pass's): each query's postings are looked up once, its anchors chained
+    twice.  Returns the two results, each as ``match_batch`` returns it."""
+    n_q = q_starts.shape[0] - 1
+    items = []
+    qms = []
+    ims = []
+    evs = []
+    segs_all = []
+    n_res = np.zeros(n_q, dtype=np.int64)
+    w_items = []
+    w_qms = []
+    w_ims = []
+    w_evs = []
+    w_segs_all = []
+    w_n_res = np.zeros(n_q, dtype=np.int64)
+    item_nfp = index[17]
+    for i in range(n_q):
+        a = q_starts[i]
+        b = q_starts[i + 1]
+        if b == a:
+            continue
+        qh = q_hashes[a:b]
+        qp = q_pos[a:b]
+        anchors = query_anchors(index, qh, params)
+        if anchors[0].shape[0] == 0:
+            continue
+        r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, wide_params)
+        if r_item.shape[0] == 0:
+            continue
+        w_n_res[i] = r_item.shape[0]
+        w_items.append(r_item)
+        w_qms.append(r_qm)
+        w_ims.append(r_im)
+        w_evs.append(r_ev)
+        w_segs_all.append(segs)
+        r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, params)
+        if r_item.shape[0] == 0:
+            continue
+        n_res[i] = r_item.shape[0]
+        items.append(r_item)
+        qms.append(r_qm)
+        ims.append(r_im)
+        evs.append(r_ev)
+        segs_all.append(segs)
+    strict = _assemble(n_q, n_res, items, qms, ims, evs, segs_all)
+    wide = _assemble(n_q, w_n_res, w_items, w_qms, w_ims, w_evs, w_segs_all)
+    return strict, wide

@@ -88,23 +88,8 @@ class Search:
         if len(fp) == 0 or not self.contents.n_present:
             return []
         starts = np.array([0, len(fp)], dtype=np.int64)
-        wide = self._quote_candidates(fp.hashes, fp.positions, starts, banks)
-        if wide is not None and not len(wide[0]) and self._strict_within_wide():
-            return []  # no quote candidate, so no long-text result either (``_strict_results``)
-        items, qc, ic, segs = self.results(fp, banks)
-        found = self._matches(fp, items, qc, ic, segs, limit=limit, query=query, per_family=per_family)
-        return self._with_quotes(
-            fp.hashes,
-            fp.positions,
-            starts,
-            lambda _: fp,
-            banks,
-            [found],
-            items,
-            limit,
-            [query],
-            per_family,
-            wide,
+        return self.match_arrays(
+            fp.hashes, fp.positions, starts, lambda _: fp, banks, limit, [query], per_family
         )[0]
 
     def match_many(
@@ -281,8 +266,7 @@ class Search:
         out: list[list[Match]] = [[] for _ in range(n)]
         if n == 0 or not self.contents.n_present or starts[-1] == 0:
             return out
-        wide = self._quote_candidates(hashes, positions, starts, banks)
-        r_query, r_item, r_qm, r_im, segs = self._strict_results(hashes, positions, starts, banks, wide)
+        (r_query, r_item, r_qm, r_im, _ev, segs), wide = self._kernel_passes(hashes, positions, starts, banks)
         if len(r_query) == 0:  # most queries of a moderation stream
             return self._with_quotes(
                 hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family, wide
@@ -311,64 +295,39 @@ class Search:
             hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family, wide
         )
 
-    def _quote_candidates(
+    def _kernel_passes(
         self, hashes: np.ndarray, positions: np.ndarray, starts: np.ndarray, banks: Iterable[str] | None
-    ) -> tuple[np.ndarray, ...] | None:
-        """The quote pass's kernel results for a batch (``_matching.match_batch`` with every chain of
-        weight 1 kept), or None where the quote pass does not run (``_with_quotes``)."""
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None]:
+        """The kernel's results for a batch (``_matching.match_batch``): the long-text rule's, and the quote
+        pass's (every chain with a shared fingerprint of weight 1), or None where no quote pass runs.
+
+        The two keep different chains of the same anchors, so each query's postings are looked up once
+        and its anchors chained twice (``match_batch_both``).  The quote pass keeps every chain the
+        long-text rule keeps (evidence at least 1 over at least 0 tokens, ``_strict_within_wide``), so a
+        query without a quote candidate is not chained a second time: in a stream most share nothing."""
+        index = self.contents.kernel_index(banks, None)
+        strict_params = self._kernel_params(-1)
+        if not self._runs_quote_pass():
+            return tuple(_matching.match_batch(index, hashes, positions, starts, strict_params)), None
+        wide_params = self._kernel_params(-1, quotes=True)
+        if not self._strict_within_wide():
+            strict = _matching.match_batch(index, hashes, positions, starts, strict_params)
+            return tuple(strict), tuple(_matching.match_batch(index, hashes, positions, starts, wide_params))
+        strict, wide = _matching.match_batch_both(
+            index, hashes, positions, starts, strict_params, wide_params
+        )
+        return tuple(strict), tuple(wide)
+
+    def _runs_quote_pass(self) -> bool:
+        """Whether the quote pass runs: quotes on, and item texts to verify them on (or a ``min_tokens``
+        below the chain rule's, which fingerprints alone can prove: docs/matching.md#quotes)."""
         qp = self.match_params.quotes
         contents = self.contents
-        if qp is None or not contents.n_present or starts[-1] == 0:
-            return None
-        if not contents.texts and contents.text_lookup is None and qp.min_tokens >= self._chain_tokens():
-            return None  # fingerprints alone prove no run the chain rule misses (docs/matching.md#quotes)
-        return tuple(
-            _matching.match_batch(
-                contents.kernel_index(banks, None),
-                hashes,
-                positions,
-                starts,
-                self._kernel_params(-1, quotes=True),
-            )
+        if qp is None:
+            return False
+        return (
+            bool(contents.texts) or contents.text_lookup is not None or qp.min_tokens < self._chain_tokens()
         )
-
-    def _strict_results(
-        self,
-        hashes: np.ndarray,
-        positions: np.ndarray,
-        starts: np.ndarray,
-        banks: Iterable[str] | None,
-        wide: tuple[np.ndarray, ...] | None,
-    ) -> tuple[np.ndarray, ...]:
-        """The long-text rule's kernel results for a batch: ``(r_query, r_item, r_qm, r_im, segs)``.
-
-        The quote pass's kernel (``wide``) forms the same chains and keeps every one whose evidence
-        reaches 1 over any span; the long-text rule keeps those reaching ``min_evidence`` (at least 1)
-        over ``min_tokens - k`` tokens (at least 0), so a query without a quote candidate has no long-text
-        result either and is not searched a second time: in a stream most queries share nothing."""
-        index = self.contents.kernel_index(banks, None)
-        if wide is None or not self._strict_within_wide():
-            r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
-                index, hashes, positions, starts, self._kernel_params(-1)
-            )
-            return r_query, r_item, r_qm, r_im, segs
-        n = len(starts) - 1
-        sub = np.unique(wide[0])  # the queries with a candidate
-        if len(sub) == n:
-            r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
-                index, hashes, positions, starts, self._kernel_params(-1)
-            )
-            return r_query, r_item, r_qm, r_im, segs
-        lengths = (starts[sub + 1] - starts[sub]).astype(np.int64)
-        sub_starts = np.zeros(len(sub) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=sub_starts[1:])
-        take = np.arange(int(sub_starts[-1]), dtype=np.int64) + np.repeat(
-            starts[sub] - sub_starts[:-1], lengths
-        )
-        r_query, r_item, r_qm, r_im, _ev, segs = _matching.match_batch(
-            index, hashes[take], positions[take], sub_starts, self._kernel_params(-1)
-        )
-        return sub[r_query], r_item, r_qm, r_im, segs
 
     # --------------------------------------------------------------------------------- kernel results
     def _matches(
@@ -454,15 +413,13 @@ class Search:
         limit: int | None,
         queries: Sequence[str | None] | None,
         per_family: bool,
-        wide: tuple[np.ndarray, ...] | None = None,
+        wide: tuple[np.ndarray, ...] | None,
     ) -> list[list[Match]]:
         """``out`` with the quotes (``quotes``) of each query added: items not among its long-text results
         ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``.
-        ``wide``: the quote pass's kernel results (``_quote_candidates``), when already searched."""
+        ``wide``: the quote pass's kernel results (``_kernel_passes``; None: no quote pass)."""
         qp = self.match_params.quotes
         contents = self.contents
-        if wide is None:
-            wide = self._quote_candidates(hashes, positions, starts, banks)
         if qp is None or wide is None:
             return out
         r_query, r_item, _, _, _, segs = wide
@@ -576,17 +533,16 @@ class Search:
         todo = np.flatnonzero(keep)
         if not len(todo):
             return keep
-        contents.prefetch(np.unique(c_item[todo]))
+        distinct = np.unique(c_item[todo])
+        contents.prefetch(distinct)
         hashes: dict[int, np.ndarray] = {}
-        known = np.zeros(len(todo), dtype=bool)
-        for j, idx in enumerate(c_item[todo].tolist()):
-            got = hashes.get(idx)
-            if got is None and idx not in hashes:
-                got = contents.item_hashes(idx)
-                if got is not None:
-                    hashes[idx] = got
-            known[j] = got is not None
-        todo = todo[known]
+        with_text = np.zeros(len(distinct), dtype=bool)
+        for j, idx in enumerate(distinct.tolist()):
+            got = contents.item_hashes(idx)
+            if got is not None:
+                hashes[idx] = got
+                with_text[j] = True
+        todo = todo[with_text[np.searchsorted(distinct, c_item[todo])]]
         if not len(todo):
             return keep
         slots, query_slot = np.unique(c_query[todo], return_inverse=True)
