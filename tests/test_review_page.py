@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +37,37 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module's tests; each test opens its pages in a context of its own."""
     if not Path(CHROMIUM).exists():
         message = "Chromium not found: apt-get install chromium"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 def test_moderator_reviews_a_match_in_the_browser(
-    chromium: str, tmp_path: Path, text_000: str, text_001: str
+    browser: Any, tmp_path: Path, text_000: str, text_001: str
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     db = str(tmp_path / "store.db")
     with Store(db) as store:
         _, key = create_key(store, "moderator", "admin")
         store.create_bank("news", DEFAULT_PARAMS)
         store.add_items("news", [ItemRecord("000", fingerprint(text_000), text_000)])
-    with server.serving(db, tmp_path) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+    with server.serving(db, tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
             problems = _watch(page, url)
             response = page.goto(url + "/")
             assert response is not None
@@ -102,7 +111,7 @@ def test_moderator_reviews_a_match_in_the_browser(
             expect(page.locator("#key-status")).to_contain_text("Key refused: unknown or revoked API key")
             assert problems == []  # no CSP violation, script error or request off this origin
         finally:
-            browser.close()
+            context.close()
 
 
 def _watch(page: Any, url: str) -> list[str]:
@@ -126,11 +135,11 @@ def _watch(page: Any, url: str) -> list[str]:
 
 
 def test_an_item_with_url_characters_in_its_id_opens_and_the_api_docs_load_locally(
-    chromium: str, tmp_path: Path, text_000: str, text_001: str
+    browser: Any, tmp_path: Path, text_000: str, text_001: str
 ) -> None:
     """The page builds item URLs that survive any id (it asks ``/v1/item?bank=&item_id=``), and ``/docs``
     renders Swagger UI from files the service serves itself, under its Content-Security-Policy."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     odd = "2020/07 report?x=1#top %2e%2e"
     db = str(tmp_path / "store.db")
@@ -138,10 +147,10 @@ def test_an_item_with_url_characters_in_its_id_opens_and_the_api_docs_load_local
         _, key = create_key(store, "moderator", "reader")
         store.create_bank("archive", DEFAULT_PARAMS)
         store.add_items("archive", [ItemRecord(odd, fingerprint(text_000), text_000)])
-    with server.serving(db, tmp_path) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
+    with server.serving(db, tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
             problems = _watch(page, url)
             page.goto(url + "/")
             page.fill("#api-key", key)
@@ -157,4 +166,4 @@ def test_an_item_with_url_characters_in_its_id_opens_and_the_api_docs_load_local
             expect(page.locator(".opblock-summary-path", has_text="/v1/match:batch")).to_be_visible()
             assert problems == []
         finally:
-            browser.close()
+            context.close()
