@@ -7,8 +7,11 @@ the baseline revision with the ratio new / baseline. ``match`` queries the canon
 (``canonical/001``) against a bank of ``--items`` items: the canonical original (``000``) and generated texts
 (words drawn from the shared corpora, seeded), added once per revision with ``copytrace bank add --jsonl``
 into a store of its own; one untimed ``match`` first builds and caches the index snapshot, so the timed runs
-are warm. The baseline (``--baseline-rev``, default e8ce206) is the ``src`` tree of that revision, extracted
-with ``git archive`` and run with ``PYTHONPATH`` pointing at it (skipped with a note without git)::
+are warm. ``match a quote`` queries one sentence of the original inside a speech (``QUOTE``): found by the
+quote pass, which loads the language's background model (cached by the untimed run before, where the
+revision caches it). The baseline (``--baseline-rev``, default e8ce206) is the ``src`` tree of that
+revision, extracted with ``git archive`` and run with ``PYTHONPATH`` pointing at it (skipped with a note
+without git)::
 
     python benchmarks/bench_startup.py                     # 10k items, 7 runs each, baseline e8ce206
     python benchmarks/bench_startup.py --runs 3 --items 2000 --baseline-rev HEAD
@@ -37,8 +40,22 @@ DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
 CORPORA = [DATA / "corpora" / "state_union", DATA / "corpora" / "inaugural"]
 ORIGINAL = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
 QUERY = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
-BUDGETS = {"--version": 0.2, "--help": 0.2, "match": 0.8}
+BUDGETS = {"--version": 0.2, "--help": 0.2, "match": 0.8, "match a quote": 0.8}
 """Seconds, from issue #13."""
+QUOTE = (
+    "As someone said once: We don't sleep for one night unless we think of eliminating our enemies, "
+    "that is all."
+)
+"""A sentence of the canonical original, quoted inside other text: found by the quote pass, which loads the
+background model of the language (``copytrace.text.background``)."""
+
+
+def quote_query(into: Path) -> Path:
+    """A query file: the first and last 1,500 characters of a State of the Union address around ``QUOTE``."""
+    speech = (CORPORA[0] / "1990-Bush.txt").read_text(encoding="utf-8", errors="replace")
+    path = into / "quote.txt"
+    path.write_text(f"{speech[:1500]}\n{QUOTE}\n{speech[-1500:]}", encoding="utf-8")
+    return path
 
 
 @dataclass(frozen=True)
@@ -145,13 +162,15 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="time this checkout only")
     args = parser.parse_args()
 
-    commands: list[tuple[str, list[str], set[int]]] = [
-        ("--version", ["--version"], {0}),
-        ("--help", ["--help"], {0}),
-        ("match", ["match", str(QUERY)], {0}),
-    ]
     records = "".join(json.dumps(r) + "\n" for r in generated_items(args.items, args.seed)).encode()
     with tempfile.TemporaryDirectory(prefix="copytrace-startup-") as tmp:
+        quote = quote_query(Path(tmp))
+        commands: list[tuple[str, list[str], set[int]]] = [
+            ("--version", ["--version"], {0}),
+            ("--help", ["--help"], {0}),
+            ("match", ["match", str(QUERY)], {0}),
+            ("match a quote", ["match", str(quote)], {0, 1}),
+        ]
         revisions = [Revision("new", ROOT / "src", Path(tmp) / "new")]
         if not args.no_baseline:
             (Path(tmp) / "base").mkdir()
@@ -168,11 +187,15 @@ def main() -> None:
             if warm.returncode != 0 or not found or json.loads(found[0])["item_id"] != "canonical-000":
                 failure = warm.stderr.decode(errors="replace")[-2000:]
                 sys.exit(f"{rev.name}: the warm-up match did not find canonical-000: {failure}")
+            quoted = rev.run("match", str(quote))  # the quote pass: caches the background model, if it can
+            if b'"kind": "quote"' not in quoted.stdout:  # a revision before quotes: timed all the same
+                print(f"note: {rev.name}: the warm-up match did not find the quote", file=sys.stderr)
             print(f"{rev.name}: bank of {args.items:,} items added in {built:.1f} s", flush=True)
             results[rev.name] = {name: timed(rev, argv, args.runs, ok) for name, argv, ok in commands}
 
     base = revisions[1].name if len(revisions) > 1 else None
     print(f"\n{args.runs} runs each, in fresh processes; match: one file, {args.items:,}-item bank, warm")
+    print("a quote: one sentence of the banked original inside a speech (the quote pass and its model)")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
     header = "| command | median s | best s | budget s | met? |"
     rule = "|---|---:|---:|---:|:---:|"
@@ -184,7 +207,7 @@ def main() -> None:
     for name, argv, _ in commands:
         times = results["new"][name]
         median = statistics.median(times)
-        shown = " ".join(argv).replace(str(QUERY), "canonical/001")
+        shown = " ".join(argv).replace(str(QUERY), "canonical/001").replace(str(quote), "a quote")
         met = "yes" if median <= BUDGETS[name] else "no"
         row = f"| `copytrace {shown}` | {median:.3f} | {min(times):.3f} | {BUDGETS[name]:.1f} | {met} |"
         if base:
