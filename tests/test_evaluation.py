@@ -129,6 +129,29 @@ def test_suite_is_deterministic_and_sets_aside_truly_shared_negatives() -> None:
     assert negatives and all(q.id.split("/", 1)[1] not in {n for n, _ in a.set_aside} for q in negatives)
 
 
+def test_excerpts_quote_the_document_never_the_footer_banked_after_it() -> None:
+    docs = {k: v for k, v in sorted(_corpus().items())[:40]}
+    suite = build_suite(docs, seed=5, per_row=60, bank_size=20)
+    footed = {name for name, text in suite.items.items() if text.endswith(perturb.FOOTERS)}
+    excerpts = [q for q in suite.queries if q.row.startswith("excerpt-") and q.truth in footed]
+    assert excerpts  # some excerpts are of documents banked with a footer
+    footer_words = {w for f in perturb.FOOTERS for w in f.split()} - {
+        w for d in docs.values() for w in d.split()
+    }
+    for q in excerpts:
+        assert not footer_words & set(q.text.split()), q.id
+
+
+def test_a_document_a_corpus_holds_twice_is_read_once(tmp_path: Path) -> None:
+    docs = {k: v for k, v in sorted(_corpus().items())[:25]}
+    first = sorted(docs)[0]
+    lines = [json.dumps({"id": name, "text": text}) for name, text in docs.items()]
+    lines.append(json.dumps({"id": "again", "text": "  " + docs[first].upper().replace(" ", "\n")}))
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = load_corpus([tmp_path / "c.jsonl"])
+    assert sorted(loaded) == sorted(docs)  # the repeat (other case and spacing) is left out
+
+
 class _Fixed(Method):
     name = "fixed"
     description = "answers from a table"

@@ -74,7 +74,8 @@ class Suite:
 
 
 def load_corpus(paths: Iterable[str | Path]) -> dict[str, str]:
-    """Documents from folders of ``.txt`` files (read as ``textio`` reads files) and JSONL files."""
+    """Documents from folders of ``.txt`` files (read as ``textio`` reads files) and JSONL files, of 150
+    words or more; a document that repeats an earlier one word for word is left out."""
     docs: dict[str, str] = {}
     folders = [Path(p) for p in paths]
     for path in folders:
@@ -97,6 +98,12 @@ def load_corpus(paths: Iterable[str | Path]) -> dict[str, str]:
         else:
             raise InputError(f"{path}: no such file or directory")
     docs = {k: v for k, v in docs.items() if len(v.split()) >= 150}
+    seen: set[str] = set()
+    for name in list(docs):  # a story a corpus holds twice would be two sources of one excerpt: keep one
+        words = " ".join(docs[name].lower().split())
+        if words in seen:
+            del docs[name]
+        seen.add(words)
     if len(docs) < 20:
         raise InputError(f"need at least 20 documents of 150 words or more, found {len(docs)}")
     return docs
@@ -141,7 +148,9 @@ def build_suite(
         for n in range(per_row):
             qrng = random.Random(f"{seed}/{row}/{n}")
             source = qrng.choice(banked)
-            queries.append(Query(f"{row}/{n}", row, make(qrng, items[source], ctx), source))
+            # an excerpt quotes the document, never the publisher's footer banked after it
+            text = docs[source] if row.startswith("excerpt-") else items[source]
+            queries.append(Query(f"{row}/{n}", row, make(qrng, text, ctx), source))
     owner: dict[tuple[str, ...], str] = {}
     for name in banked:
         for window in _windows(docs[name]):
