@@ -59,6 +59,7 @@ from .catch_up import reason as _reason
 from .live_snapshots import LiveSnapshots, Mapped, read_quarantine, write_quarantine
 from .shared_lock import SharedLock
 from .store import Store
+from .texts import BatchTexts
 
 log = logging.getLogger("copytrace.service")
 
@@ -113,6 +114,7 @@ class LiveIndex:
         max_lag_seconds: float | None = None,
     ) -> None:
         self.store = store
+        self.texts = BatchTexts(store)  # the matched items' and quote candidates' texts, a batch at a time
         self.key = key
         self.params = FingerprintParams(k=k, window=window, key_id=key.key_id)
         self.match_params = match_params
@@ -335,7 +337,7 @@ class LiveIndex:
                     path,
                     key=self.key,
                     match_params=self.match_params,
-                    text_lookup=self.store.text,
+                    text_lookup=self.texts,
                     origin=self._origin(generation),
                 )
                 self._map(path)
@@ -371,7 +373,7 @@ class LiveIndex:
                 path,
                 key=self.key,
                 match_params=self.match_params,
-                text_lookup=self.store.text,
+                text_lookup=self.texts,
                 origin=self._origin(generation),
             )
         except StaleSnapshotError as exc:
@@ -428,7 +430,7 @@ class LiveIndex:
                 index.save(path, origin=source)
                 write_quarantine(path, self._quarantine)
             mapped = Index.load(
-                path, key=self.key, match_params=self.match_params, text_lookup=self.store.text, origin=source
+                path, key=self.key, match_params=self.match_params, text_lookup=self.texts, origin=source
             )
         except (OSError, CopytraceError) as exc:
             log.warning("cannot save an index snapshot to %s: %s", path, exc)

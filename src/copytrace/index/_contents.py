@@ -37,8 +37,9 @@ ALL_ALLOWED = np.zeros(0, dtype=bool)
 
 TextLookup = Callable[[str, str], "str | None"]
 """``text_lookup(bank, item_id)``: an item's text, or None.  A lookup that reads its texts from somewhere
-slow may also have a method ``prefetch(names)``: the quote pass calls it with the ``(bank, item_id)`` of the
-items whose texts it is about to ask for one by one, so that it can read them in one go."""
+slow may also have a method ``prefetch(names)``: each pass of a search that needs texts (the spans of its
+matches, the quote candidates) calls it first with the ``(bank, item_id)`` of the items whose texts it is
+about to ask for one by one (possibly none), so that it can read them in one go."""
 
 
 class Contents:
@@ -132,16 +133,17 @@ class Contents:
             self.token_cache_size += len(tokens)
         return tokens if len(tokens) == int(self.ntok[idx]) else None
 
-    def prefetch(self, numbers: np.ndarray) -> None:
-        """Let the text lookup read, in one go, the texts of those of items ``numbers`` whose token
-        hashes are not kept yet (``TextLookup``'s ``prefetch``; nothing when it has none)."""
+    def prefetch(self, numbers: np.ndarray, *, hashed: bool = False) -> None:
+        """Let the text lookup read, in one go, the texts of items ``numbers`` that the index does not
+        keep (with ``hashed``: nor their token hashes, all the quote pass needs), before they are asked
+        for one by one (``TextLookup``'s ``prefetch``; nothing when it has none)."""
         prefetch = getattr(self.text_lookup, "prefetch", None)
         if prefetch is None:
             return
-        held, texts = self.hash_cache, self.texts
-        missing = [self.names[i] for i in numbers.tolist() if i not in held and i not in texts]
-        if len(missing) > 1:
-            prefetch(missing)
+        held = self.hash_cache if hashed else {}
+        texts = self.texts
+        # called even with none missing: a lookup that serves one batch's texts then forgets the last's
+        prefetch([self.names[i] for i in numbers.tolist() if i not in held and i not in texts])
 
     def item_hashes(self, idx: int) -> np.ndarray | None:
         """The token hashes of item ``idx``'s text, or None without it (or with a text not of its

@@ -534,7 +534,7 @@ class Search:
         if not len(todo):
             return keep
         distinct = np.unique(c_item[todo])
-        contents.prefetch(distinct)
+        contents.prefetch(distinct, hashed=True)
         hashes: dict[int, np.ndarray] = {}
         with_text = np.zeros(len(distinct), dtype=bool)
         for j, idx in enumerate(distinct.tolist()):
