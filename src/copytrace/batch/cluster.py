@@ -20,8 +20,10 @@ Then the driver keeps one row per linked pair, the edges ``--link`` keeps, compu
 and the version links (``components``: union-find in memory, or large/small-star rounds on Ray) and writes
 ``clusters``, ``edges``, ``summary.json`` and ``report.html`` (``cluster_output``).  On Ray, workers get the
 indexes and the text file once per node (``shared_index``) and read the inputs themselves, as ``scan``
-does; a small job that names no Ray runs its passes in the driver's process (``cluster_job``), with the
-same parts, markers and outputs.
+does; a small job that names no Ray runs its passes on this machine without it (``cluster_job``: in the
+driver's process, or by workers forked from it once a pass is ready), its JSON Lines files cut into blocks
+of about ``SMALL_BLOCK_BYTES`` so that every CPU has work (``cut``), with the same parts, markers and
+outputs.
 
 Documents that share an id are all clustered (each is a row of ``clusters``) and counted in
 ``summary.json`` (``duplicate_ids``) with a warning naming the first 20.  An input file changed since the
@@ -31,6 +33,7 @@ blocks cannot be redone alone).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -44,11 +47,11 @@ import numpy as np
 from ..errors import InputError
 from . import cluster_arrow as arrow
 from .cluster_files import TextFile
-from .cluster_job import ClusterJob, choose_executor, stage_key
+from .cluster_job import LOCAL_BYTES, ClusterJob, choose_executor, stage_key
 from .cluster_output import bad_records, component_edges, edge_reader, ids_of, kept_edges, write_outputs
 from .cluster_steps import ClusterSettings, EdgesStep, FingerprintStep, LocalIndex, MemoryIndex, VersionsStep
 from .clustering import check_link
-from .inputs import expand, plan
+from .inputs import Block, expand, plan
 from .markers import JobDir, ResumeError, write_atomic
 from .readers import duplicate_ids, warn_duplicates
 
@@ -58,6 +61,9 @@ if TYPE_CHECKING:
 __all__ = ["COMPONENTS", "ClusterResult", "ClusterSettings", "run_cluster"]
 
 COMPONENTS = ("auto", "memory", "distributed")
+# A small job's JSON Lines files are cut into blocks of about this size, so that its passes keep the
+# machine's CPUs busy (``cluster_job``: one forked worker per CPU) down to a few thousand documents.
+SMALL_BLOCK_BYTES = 1024 * 1024
 MEMORY_EDGES = 50_000_000  # ``auto`` gathers up to this many edges on the driver (16 bytes each)
 STAGES = ("fingerprint", "versions", "edges")
 
@@ -86,13 +92,15 @@ def run_cluster(
     on_start: Callable[[str, int, int, int], None] | None = None,
     on_block: Callable[[str, dict[str, Any]], None] | None = None,
     on_executor: Callable[[str, int], None] | None = None,
+    local_workers: int | None = None,
 ) -> ClusterResult:
     """Cluster the documents of ``inputs`` into the folder ``out``.
 
     ``executor``: ``"process"`` or ``"ray"``; by default ``cluster_job.choose_executor`` picks by the size of
     the input.  ``on_executor(executor, input bytes)`` is told which runs the job before the first pass;
     ``on_start(pass, blocks to do, their bytes, blocks already done)`` and ``on_block(pass, stats)`` follow
-    the work (the CLI's progress bar)."""
+    the work (the CLI's progress bar).  ``local_workers``: in process, how many processes forked from this
+    one run a pass of more than one block (by default one per CPU; 1 runs every pass in this process)."""
     from ..fingerprints.fingerprint import FingerprintParams
     from ..fingerprints.keys import PUBLIC_KEY
 
@@ -101,7 +109,7 @@ def run_cluster(
         raise InputError(f"--components {components!r}: choose auto, memory or distributed")
     started = time.perf_counter()
     files = expand(inputs)
-    blocks = plan(files, settings.columns)
+    blocks = cut(plan(files, settings.columns))
     job_spec = {
         "command": "cluster",
         "inputs": [_absolute(i) for i in inputs],
@@ -134,6 +142,7 @@ def run_cluster(
         ray_address=ray_address,
         on_start=on_start,
         on_block=on_block,
+        local_workers=local_workers,
     )
     shared_index, shared_file = _sources(chosen)
     params = FingerprintParams(key_id=(key or PUBLIC_KEY).key_id)
@@ -232,6 +241,7 @@ def run_cluster(
         "wall_seconds": round(time.perf_counter() - started, 3),
         "pass_seconds": {**job.seconds, "components_and_output": components_seconds},
         "executor": chosen,
+        "local_workers": job.local_workers if chosen == "process" else None,
         "ray": job.cluster or None,
     }
     if report:
@@ -248,6 +258,27 @@ def run_cluster(
     write_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     warn_duplicates(duplicates, "clustered")
     return ClusterResult(summary, bad)
+
+
+def cut(blocks: list[Block]) -> list[Block]:
+    """``blocks`` with each uncompressed JSON Lines file of a small job (``LOCAL_BYTES`` of input at most) cut
+    into byte ranges of about ``SMALL_BLOCK_BYTES``, in order: the same documents, numbered the same; the
+    same inputs are cut the same on every run (``--resume``)."""
+    if sum(b.size for b in blocks) > LOCAL_BYTES:
+        return blocks
+    out: list[Block] = []
+    for b in blocks:
+        whole = b.kind == "jsonl" and b.start == 0 and b.stop == -1
+        if not whole or b.path.lower().endswith((".gz", ".zst")) or b.size <= SMALL_BLOCK_BYTES:
+            out.append(b)
+            continue
+        n = -(-b.size // SMALL_BLOCK_BYTES)
+        bounds = [b.size * i // n for i in range(n + 1)]
+        out.extend(
+            Block("jsonl", b.path, lo, hi, 1, hi - lo, identity=b.identity)
+            for lo, hi in itertools.pairwise(bounds)
+        )
+    return out
 
 
 def _absolute(url: str) -> str:

@@ -4,11 +4,14 @@ yet, and the corpus indexes it builds between them.
 Two executors run the same step objects (``cluster_steps``) and record the same parts and markers, so the
 outputs, ``--resume`` and the exit codes are the same whichever ran:
 
-- **in process** (``executor == "process"``): the driver constructs each step once and calls it block after
-  block.  Chosen for a job of at most ``LOCAL_BYTES`` of input when no Ray is named (``--ray-address``,
-  ``$RAY_ADDRESS``), none is running in this process already and ``--workers`` is not given: starting a
-  Ray, and an actor per worker in each of the three passes (imports, compiled kernels, the index mapped),
-  takes seconds, more than such a job's work (``docs/cluster.md#speed``).
+- **in process** (``executor == "process"``): the driver constructs each step once and, on a machine of one
+  CPU or for a pass of one block, calls it block after block; else it makes the step ready (``warm``: the
+  compiled kernels loaded, the index built) and forks a worker per CPU that inherits it, as ``scan``'s
+  local executor does (``processes``), the driver writing their parts and markers.  Chosen for a job of at
+  most ``LOCAL_BYTES`` of input when no Ray is named (``--ray-address``, ``$RAY_ADDRESS``), none is running
+  in this process already and ``--workers`` is not given: starting a Ray, and an actor per worker in each
+  of the three passes (imports, compiled kernels, the index mapped), takes seconds, more than such a job's
+  work (``docs/cluster.md#speed``).
 - **Ray** (``executor == "ray"``): ``engine.run``, a pool of actors per pass, on a private Ray on this machine
   or on the cluster named.
 """
@@ -50,6 +53,11 @@ def choose_executor(ray_address: str | None, workers: int | None, nbytes: int) -
     return "process" if nbytes <= LOCAL_BYTES else "ray"
 
 
+def local_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def stage_key(stage: str, block: Block) -> str:
     return f"{stage}-{block.key}"
 
@@ -67,11 +75,13 @@ class ClusterJob:
         ray_address: str | None,
         on_start: Callable[[str, int, int, int], None] | None,
         on_block: Callable[[str, dict[str, Any]], None] | None,
+        local_workers: int | None = None,
     ) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor {executor!r}: choose one of {EXECUTORS}")
         self.folder, self.blocks, self.workers, self.ray_address = folder, blocks, workers, ray_address
         self.executor = executor
+        self.local_workers = max(1, local_workers or local_cpus())
         self.on_start, self.on_block = on_start, on_block
         self.cluster: dict[str, Any] = {}
         self.resumed = 0
@@ -136,7 +146,11 @@ class ClusterJob:
     def _rows(self, step: type, todo: list[Block], kwargs: Callable[[], dict[str, Any]]) -> Any:
         """Each block's row, from the executor."""
         if self.executor == "process":
-            return self._in_process(step(**kwargs()), todo)
+            worker = step(**kwargs())
+            forks = min(self.local_workers, len(todo))
+            if forks > 1:
+                return self._forked(worker, todo, forks)
+            return self._in_process(worker, todo)
         from . import engine
 
         cluster = self.ray()
@@ -149,6 +163,20 @@ class ClusterJob:
         try:
             for block in todo:
                 yield worker.row(block, "local")
+        finally:
+            worker.close()
+
+    @staticmethod
+    def _forked(worker: Any, todo: list[Block], forks: int) -> Iterator[dict[str, Any]]:
+        """The step made ready here (``warm``: kernels loaded, index built), then run by ``forks`` processes
+        forked from this one (``processes``), which inherit it."""
+        from . import engine, processes
+
+        try:
+            worker.warm()
+            yield from processes.run(
+                lambda block: worker.row(block, "local"), todo, workers=forks, max_tries=engine.MAX_TRIES
+            )
         finally:
             worker.close()
 

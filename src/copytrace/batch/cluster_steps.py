@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 CHUNK = 512  # documents fingerprinted or matched in one compiled call
 PENDING_BYTES = 64 * 1024 * 1024  # ... or fewer, when their texts reach this many characters
 BAD_KEPT = 100
+# fingerprinted and matched once before workers are forked, so that they inherit the compiled kernels loaded
+WARM_TEXT = " ".join(f"word{i}" for i in range(64))
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,11 @@ class _Step:
     def close(self) -> None:
         """Release what the step opened (in process: the pass is over; a Ray actor's ends with it)."""
 
+    def warm(self) -> None:
+        """Load what the step's first block would (modules, compiled kernels) before processes are forked
+        from this one to run it: each inherits them instead of loading its own."""
+        import pyarrow.parquet  # noqa: F401 - the parts' writer and reader
+
     def row(self, block: Block, node: str) -> dict[str, Any]:
         """``block``'s part and statistics (JSON), or its error in the statistics."""
         started = time.perf_counter()
@@ -299,6 +306,12 @@ class FingerprintStep(_Step):
     def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
         return fingerprint_block(block, self.settings, self.key)
 
+    def warm(self) -> None:
+        from ..fingerprints.batch import fingerprint_many
+
+        super().warm()
+        fingerprint_many([WARM_TEXT], key=self.key)
+
 
 class VersionsStep(_Step):
     """``parts``: block key -> its fingerprint part and counts, where the worker reads them (in process)."""
@@ -318,6 +331,13 @@ class VersionsStep(_Step):
         return versions_block(
             self.index, block, self.first[block.key], self.settings, self.key, self.parts.get(block.key)
         )
+
+    def warm(self) -> None:
+        from ..fingerprints.batch import fingerprint_many
+
+        super().warm()
+        batch, _ = fingerprint_many([WARM_TEXT], key=self.key)
+        version_links(self.index, batch, [-1])
 
 
 class EdgesStep(_Step):
@@ -339,6 +359,10 @@ class EdgesStep(_Step):
 
     def work(self, block: Block) -> tuple[bytes, dict[str, Any]]:
         return edges_block(self.index, block, self.first[block.key], self.settings)
+
+    def warm(self) -> None:
+        super().warm()
+        edges_of(self.index, [WARM_TEXT], [-1])
 
     def close(self) -> None:
         self.texts.close()
