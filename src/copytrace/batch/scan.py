@@ -271,6 +271,8 @@ def _gather(folder: JobDir, blocks: list[Block], stats: dict[str, dict[str, Any]
     with open(tmp, "w", encoding="utf-8") as fh:
         for table in _rows_of(folder, blocks, stats):
             for row in table.to_pylist():
+                if row["quote"] is None:  # as Match.to_dict: the key only on a quote
+                    del row["quote"]
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path

@@ -62,6 +62,7 @@ def match_schema() -> pa.Schema:
             ("family", pa.string()),
             ("family_size", pa.int64()),
             ("kind", pa.string()),
+            ("quote", pa.struct([("tokens", pa.int64()), ("bits", pa.float64())])),  # null unless a quote
             ("source", pa.struct([("file", pa.string()), ("row", pa.int64())])),
         ]
     )
