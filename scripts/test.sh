@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up copytrace with its test tools in .venv and run every check: ruff, mypy --strict, pytest.
 # The store and service tests run on SQLite and on a real PostgreSQL server that the tests start.
-# pytest runs in parallel, one worker process per core (pytest-xdist), each with its own PostgreSQL server,
-# temporary folders and Ray; arguments go to pytest:
+# pytest runs in parallel, a worker process per core and one more (pytest-xdist), each with its own
+# PostgreSQL server, temporary folders and Ray; arguments go to pytest:
 #   bash scripts/test.sh                      every test, the slow ones too (as CI runs it)
 #   bash scripts/test.sh -m "not slow"        the fast set: leaves out tests that start Ray or kill processes
 #   .venv/bin/pytest -n auto -m "not slow"    the fast set again, once .venv is set up
@@ -58,5 +58,8 @@ ruff format --check src tests benchmarks tools
 echo "== mypy --strict"
 ticking "mypy" mypy
 ticking "compiling kernels" wait "$warming" || echo "== compiling the kernels failed (above); the tests compile them instead"
-echo "== pytest, in parallel"
-pytest -n auto "$@"
+# One worker more than cores: the tests of Ray, killed jobs and servers spend much of their time waiting
+# (for a Ray or a server to start, for a process to exit), and the extra worker's tests use the core meanwhile
+workers=$(($(nproc) + 1))
+echo "== pytest, in parallel ($workers workers)"
+pytest -n "$workers" "$@"
