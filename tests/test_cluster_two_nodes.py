@@ -1,5 +1,6 @@
-"""``copytrace cluster`` on a two-node Ray cluster (two raylets on this machine): both nodes work, and the
-clusters are those of one process."""
+"""``copytrace cluster`` and ``copytrace scan`` on one two-node Ray cluster (two raylets on this machine),
+started once for both: both nodes work, the second gets the index once (through the object store, or the
+texts through the shared cache folder), and the answers are those of one process."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from copytrace.batch.clustering import cluster
 
 from .cluster_corpus_files import job_order, read_clusters, small_corpus, write_files
+from .scan_corpus import bank_files, documents, read_rows, reference_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # a two-node Ray cluster
@@ -21,6 +23,8 @@ pytestmark = pytest.mark.slow  # a two-node Ray cluster
 
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cluster, joined by this process; the cache folder its workers see (their environment is fixed when
+    the nodes start)."""
     from ray.cluster_utils import Cluster
 
     cache = tmp_path_factory.mktemp("node-cache")
@@ -54,3 +58,32 @@ def test_two_nodes_give_the_clusters_of_one_process(two_nodes: Path, cli, tmp_pa
     order = job_order(folder)
     texts = dict(zip(corpus.ids, corpus.texts, strict=True))
     assert read_clusters(out) == cluster([texts[i] for i in order], ids=order).rows()
+
+
+def test_both_nodes_scan_and_the_answers_are_one_process_answers(
+    two_nodes: Path, cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from copytrace.batch.shared_index import file_digest
+
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    assert cli("bank", "add", "ref", *bank_files())[0] == 0
+    docs = documents()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in range(8):
+        write_jsonl(corpus / f"part-{f}.jsonl", [{**d, "id": f"{f}-{d['id']}"} for d in docs])
+    out = tmp_path / "out"
+    code, _, err = cli("scan", corpus, "--out", out, "--workers", "2")
+    assert code == 0, err
+
+    markers = [json.loads(p.read_text()) for p in (out / "done").glob("*.json")]
+    assert len(markers) == 8
+    assert len({m["node"] for m in markers}) == 2  # both nodes did work
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ray"]["nodes"] == 2 and summary["ray"]["actors"] == 2
+    copy = two_nodes / "shared-index" / f"{file_digest(out / 'index.ctidx')}.ctidx"
+    assert copy.exists() and copy.read_bytes() == (out / "index.ctidx").read_bytes()
+
+    expected = reference_rows(os.environ["COPYTRACE_DB"], corpus)
+    key = lambda r: (r["source"]["file"], r["source"]["row"], r["item_id"])  # noqa: E731
+    assert sorted(read_rows(out), key=key) == sorted(expected, key=key)
