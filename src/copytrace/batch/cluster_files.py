@@ -69,7 +69,8 @@ def fingerprint_batch(table: pa.Table, params: FingerprintParams) -> Fingerprint
 
 def read_part(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     """The ``columns`` of the part (a Parquet file) at ``path``.  One file, read as one (``ParquetFile``):
-    ``pq.read_table`` opens it as a dataset, whose module costs half a second to import."""
+    ``pq.read_table`` opens it as a dataset, whose module (and pandas, which it imports) costs 0.27 s of CPU
+    to import."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as part:
