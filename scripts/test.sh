@@ -40,18 +40,26 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "not installed: ${missing[*]} (Debian packages); the tests that need them are skipped (fail under CI)" >&2
   fi
 fi
-echo "== installing copytrace and its test tools in .venv (the first time: a few minutes, Ray is large)"
-python3 -m venv .venv
-PYTHONUNBUFFERED=1 ticking "pip install" .venv/bin/python -m pip install --disable-pip-version-check \
-  -e ".[test,build-table]" | { grep -v "^Requirement already satisfied" || true; }
+# the install is editable: the code is read from src/, and only a change of pyproject.toml (dependencies,
+# entry points) needs pip again (which takes 10 s even when everything is installed)
+installed=.venv/copytrace-installed-from.toml
+if [ -f "$installed" ] && cmp -s pyproject.toml "$installed"; then
+  echo "== copytrace and its test tools are installed in .venv (pyproject.toml unchanged since)"
+else
+  echo "== installing copytrace and its test tools in .venv (the first time: a few minutes, Ray is large)"
+  python3 -m venv .venv
+  PYTHONUNBUFFERED=1 ticking "pip install" .venv/bin/python -m pip install --disable-pip-version-check \
+    -e ".[test,build-table]" | { grep -v "^Requirement already satisfied" || true; }
+  cp pyproject.toml "$installed"
+fi
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
-ticking "HMA's environment" .venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
-# numba compiles copytrace's kernels on first use: once here, on the core ruff and mypy leave idle, instead of
-# in every pytest worker at once (tests/warm_kernels.py)
+# numba compiles copytrace's kernels on first use: once here, beside HMA's environment, ruff and mypy, instead
+# of in every pytest worker at once (tests/warm_kernels.py)
 echo "== compiling copytrace's kernels in the background (the first time: a minute or two)"
 python tests/warm_kernels.py &
 warming=$!
+echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
+ticking "HMA's environment" .venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
 echo "== ruff"
 ruff check src tests benchmarks tools
 ruff format --check src tests benchmarks tools
