@@ -11,10 +11,27 @@ nor FastAPI; a command imports those when it runs, and SQLAlchemy's errors are l
 was raised (tests/test_cli_startup.py checks both).
 """
 
+# ruff: noqa: E402  (Ctrl-C is taken over before the command line's modules load)
 from __future__ import annotations
 
-import argparse
+import os
+import signal
 import sys
+import threading
+
+
+def _interrupted_early(signum: int, frame: object) -> None:
+    """Ctrl-C before a command runs (while the command line's modules load or its arguments are read):
+    nothing was done, so one line and exit 130 at once, never a traceback."""
+    sys.stderr.write("copytrace: interrupted; nothing was done\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+if threading.current_thread() is threading.main_thread():  # the first thing a started command does
+    signal.signal(signal.SIGINT, _interrupted_early)
+
+import argparse
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -103,15 +120,19 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupted_early)
     args = parse_args(build_parser(), argv)
     show_library_warnings()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt, below
     try:
         return int(args.run(args))
     except CopytraceError as exc:
         error(str(exc))
         return Exit.ERROR
     except KeyboardInterrupt:
-        error("interrupted; nothing of the interrupted step was stored")
+        print("copytrace: interrupted; nothing of the interrupted step was stored", file=sys.stderr)
         return 130
     except BrokenPipeError:
         sys.stderr.close()

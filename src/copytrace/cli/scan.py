@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=run)
 
 
-INTERRUPTED = "Ray stopped; the blocks finished so far are kept: run the same command with --resume to finish"
+INTERRUPTED = "stopped; the blocks finished so far are kept: run the same command with --resume to finish"
 
 
 def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> list[str]:
@@ -123,7 +123,7 @@ def searchable_banks(store: Store, key: Key | None, named: list[str] | None) -> 
 def run(args: argparse.Namespace) -> int:
     from ..batch import interrupts
 
-    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, Ray stopped, exit 130 within seconds
+    with interrupts.exit_on_signal(INTERRUPTED):  # Ctrl-C: one line, any Ray stopped, exit 130 within seconds
         return _run(args)
 
 
