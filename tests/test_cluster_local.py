@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from copytrace.batch import cluster as cluster_module
+from copytrace.batch import inputs as batch_inputs
 from copytrace.batch.cluster import ClusterSettings, cut, run_cluster
 from copytrace.batch.cluster_corpus import LabelledCorpus
 from copytrace.batch.clustering import cluster
@@ -57,6 +58,13 @@ def test_a_small_file_is_cut_into_ranges_that_read_its_documents_in_order(
     assert [i for b in ranges for i in _ids(b)] == ids  # every document once, in the file's order
     assert blocks[-1] == whole[-1]  # a compressed file is read whole
     assert cut(blocks) == blocks  # the same inputs are cut the same
+    monkeypatch.setattr(batch_inputs, "BLOCK_BYTES", 50_000)  # a file past it is planned as ranges
+    planned = plan(expand([str(tmp_path / "docs.jsonl")]))
+    assert len(planned) > 1 and planned[0].stop == 50_000
+    again = cut(planned)
+    assert [(b.start, b.stop) for b in again][-1][1] == size and all(b.size <= 20_000 for b in again)
+    assert all(a.stop == b.start for a, b in itertools.pairwise(again))
+    assert [i for b in again for i in _ids(b)] == ids
     monkeypatch.setattr(cluster_module, "LOCAL_BYTES", size)  # an input for Ray keeps the inputs' blocks
     assert cut(whole) == whole
 

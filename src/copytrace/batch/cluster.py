@@ -268,12 +268,13 @@ def cut(blocks: list[Block]) -> list[Block]:
         return blocks
     out: list[Block] = []
     for b in blocks:
-        whole = b.kind == "jsonl" and b.start == 0 and b.stop == -1
-        if not whole or b.path.lower().endswith((".gz", ".zst")) or b.size <= SMALL_BLOCK_BYTES:
+        # a whole file (stop -1) or a range of one (a file past ``inputs.BLOCK_BYTES``); compressed: whole
+        plain = b.kind == "jsonl" and not b.path.lower().endswith((".gz", ".zst"))
+        if not plain or b.size <= SMALL_BLOCK_BYTES:
             out.append(b)
             continue
         n = -(-b.size // SMALL_BLOCK_BYTES)
-        bounds = [b.size * i // n for i in range(n + 1)]
+        bounds = [b.start + b.size * i // n for i in range(n + 1)]
         out.extend(
             Block("jsonl", b.path, lo, hi, 1, hi - lo, identity=b.identity)
             for lo, hi in itertools.pairwise(bounds)
