@@ -23,6 +23,7 @@ from ..text.textio import DEFAULT_MAX_BYTES
 from .inputs import Block, TableColumns
 from .markers import JobDir
 from .readers import Bad, BlockReading, Doc, read_block
+from .scan_arrow import match_table
 from .store_texts import StoreTexts
 
 if TYPE_CHECKING:
@@ -91,7 +92,6 @@ def peak_rss() -> int:
 
 def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[bytes, dict[str, Any]]:
     """Match every document of ``block``; its rows as Parquet bytes, and its statistics."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def scan_block(index: Index, block: Block, settings: ScanSettings) -> tuple[byte
     if pending:
         flush()
     sink = io.BytesIO()
-    table = pa.Table.from_pylist(rows, schema=match_schema())
+    table = match_table(rows, match_schema())
     pq.write_table(table.replace_schema_metadata({IDS_METADATA: json.dumps(ids).encode()}), sink)
     stats = {
         "key": block.key,
@@ -185,9 +185,8 @@ class ScanStep:
 
     def warm(self) -> None:
         """Do once what a first block would: load the compiled loops, import what encoding a part
-        imports (pyarrow loads pandas then) and the quote pass's background model, so that forked workers
-        start with it done."""
-        import pyarrow as pa
+        imports (pyarrow's Parquet writer; not pandas: ``scan_arrow``) and the quote pass's background
+        model, so that forked workers start with it done."""
         import pyarrow.parquet as pq
 
         from ..index import quotes
@@ -196,7 +195,7 @@ class ScanStep:
             quotes.model(self.index.match_params.quotes)
 
         self.index.match_many([WARM_TEXT], banks=self.settings.banks, limit=self.settings.limit)
-        pq.write_table(pa.Table.from_pylist([], schema=match_schema()), io.BytesIO())
+        pq.write_table(match_table([], match_schema()), io.BytesIO())
 
     def scan(self, block: Block, node: str | None = None) -> dict[str, Any]:
         """One block's row: ``key``, ``part`` (Parquet bytes; empty once recorded here), ``stats`` (JSON
