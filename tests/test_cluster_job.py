@@ -54,7 +54,7 @@ def test_the_job_gives_the_library_clusters_and_writes_every_output(
     ray_options = ["--workers", "2"] if executor == "ray" else []
     code, _, err = cli("cluster", folder, "--out", out, "--format", fmt, *ray_options)
     assert code == 0, err
-    assert ("clustered in this process, without Ray" in err) == (executor == "process")
+    assert ("clustered on this machine, without Ray" in err) == (executor == "process")
     got = read_clusters(out)
     assert got == rows
     assert sorted(r["id"] for r in got) == sorted(corpus.ids)  # every document exactly once

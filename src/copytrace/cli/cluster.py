@@ -31,8 +31,9 @@ edges.parquet: {"a", "b", "score", "a_containment", "b_containment", "spans"} wi
 offsets in both texts; summary.json; report.html (the largest families, passages highlighted).
 Runs on the Ray cluster at --ray-address or $RAY_ADDRESS, else on a private Ray it starts on this machine
 for the job alone and stops when the job ends, however it ends.  A job of at most 32 MB of input that
-names no Ray and no --workers runs in this process instead: Ray's start and its workers' would take
-longer than the work (the outputs, --resume and the exit status are the same).
+names no Ray and no --workers runs on this machine without Ray instead (in this process, or in
+processes it forks): Ray's start and its workers' would take longer than the work (the outputs,
+--resume and the exit status are the same).
 Progress: a bar on a terminal, else a line every 10 s (--progress-interval); --progress json for JSON
 lines.  Ctrl-C stops the job within seconds (exit status 130); finish it with --resume.
 Exit status: 0 if any family of two or more was found, 1 if none, 2 on an error or when records were bad.
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     def executor(chosen: str, nbytes: int) -> None:
         if chosen == "process" and not quiet:
             note(
-                f"{nbytes / 1e6:,.1f} MB of input: clustered in this process, without Ray (starting Ray and "
+                f"{nbytes / 1e6:,.1f} MB of input: clustered on this machine, without Ray (starting Ray and "
                 "a worker per CPU takes seconds, longer than a job this small); --workers N runs it on Ray"
             )
         if chosen == "process":
@@ -167,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     if not quiet and start >= STARTUP_SHARE * s["wall_seconds"]:
         note(
             f"Ray's start took {start:.1f} s of the job's {s['wall_seconds']:.1f} s (the rates above count "
-            "from when it was up): for a job this small, leave out --workers to run it in this process"
+            "from when it was up): for a job this small, leave out --workers to run it without Ray"
             if ray.get("private")
             else f"joining Ray took {start:.1f} s of the job's {s['wall_seconds']:.1f} s"
         )
