@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CopytraceError
+from . import cluster_arrow as arrow
 from .inputs import Block, expand, plan
 from .markers import JobDir, lost_blocks, write_atomic
 from .readers import DUPLICATES_SHOWN, duplicate_ids, warn_duplicates
@@ -238,19 +239,32 @@ def _line_offsets(blocks: list[Block], stats: dict[str, dict[str, Any]]) -> dict
 
 
 def _rows_of(folder: JobDir, blocks: list[Block], stats: dict[str, dict[str, Any]]) -> Iterator[pa.Table]:
+    """Each block's part as a table of ``match_schema``, its rows' line numbers made the file's.  Read and
+    mended through Arrow's buffers (``ParquetFile``, no compute function): ``pq.read_table`` and
+    ``pyarrow.compute`` import pandas and the dataset module, a third of a second of every scan's end."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    schema = match_schema()
     offsets = _line_offsets(blocks, stats)
     for b in blocks:
-        table = pq.read_table(folder.part(b.key), schema=match_schema())
+        table = pq.ParquetFile(folder.part(b.key)).read()
+        if table.schema.names != schema.names:  # a part of an earlier version: a column it did not have
+            table = pa.Table.from_arrays(
+                [
+                    table.column(f.name) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type)
+                    for f in schema
+                ],
+                schema=schema,
+            )
         shift = offsets.get(b.key, 0)
         if shift and table.num_rows:
             source = table.column("source").combine_chunks()
-            rows = pc.add(source.field("row"), shift)
-            fixed = pa.StructArray.from_arrays([source.field("file"), rows], names=["file", "row"])
-            table = table.set_column(table.schema.get_field_index("source"), "source", fixed)
+            rows = [None if r is None else r + shift for r in source.field("row").to_pylist()]
+            fixed = pa.StructArray.from_arrays(
+                [source.field("file"), arrow.optional_ints(rows)], fields=list(schema.field("source").type)
+            )
+            table = table.set_column(schema.get_field_index("source"), "source", fixed)
         yield table
 
 
