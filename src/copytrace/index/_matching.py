@@ -537,13 +537,14 @@ def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _assemble(n_q, n_res, items, qms, ims, evs, segs_all):  # type: ignore[no-untyped-def]
-    """The per-query results of a batch laid end to end (``match_batch``)."""
+def _assemble(found):  # type: ignore[no-untyped-def]
+    """The results of a batch laid end to end (``match_batch``): ``found`` holds, in query order, each
+    query with a result as ``(query, r_item, r_qm, r_im, r_ev, segs)``."""
     total = 0
     n_segs = 0
-    for t in range(len(items)):
-        total += items[t].shape[0]
-        n_segs += segs_all[t].shape[0]
+    for t in range(len(found)):
+        total += found[t][1].shape[0]
+        n_segs += found[t][5].shape[0]
     r_query = np.empty(total, dtype=np.int64)
     r_item = np.empty(total, dtype=np.int64)
     r_qm = np.empty(total, dtype=np.int64)
@@ -552,24 +553,20 @@ def _assemble(n_q, n_res, items, qms, ims, evs, segs_all):  # type: ignore[no-un
     segs = np.empty((n_segs, 6), dtype=np.int64)
     at = 0
     s_at = 0
-    t = 0
-    for i in range(n_q):
-        if n_res[i] == 0:
-            continue
-        k = items[t].shape[0]
+    for t in range(len(found)):
+        i, items, qms, ims, evs, s = found[t]
+        k = items.shape[0]
         r_query[at : at + k] = i
-        r_item[at : at + k] = items[t]
-        r_qm[at : at + k] = qms[t]
-        r_im[at : at + k] = ims[t]
-        r_ev[at : at + k] = evs[t]
-        s = segs_all[t]
+        r_item[at : at + k] = items
+        r_qm[at : at + k] = qms
+        r_im[at : at + k] = ims
+        r_ev[at : at + k] = evs
         for u in range(s.shape[0]):
             segs[s_at + u, 0] = s[u, 0] + at
             for c in range(1, 6):
                 segs[s_at + u, c] = s[u, c]
         s_at += s.shape[0]
         at += k
-        t += 1
     return r_query, r_item, r_qm, r_im, r_ev, segs
 
 
@@ -578,50 +575,29 @@ def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-un
     """``match_query`` for many queries in one call: query ``i`` is ``[q_starts[i], q_starts[i + 1])`` of the
     concatenated query arrays.  Returns the results of all of them in query order, with the query of each
     result (``r_query``), and the kept chains with their result numbered across the batch."""
-    n_q = q_starts.shape[0] - 1
-    items = []
-    qms = []
-    ims = []
-    evs = []
-    segs_all = []
-    n_res = np.zeros(n_q, dtype=np.int64)
-    for i in range(n_q):
+    found = []
+    for i in range(q_starts.shape[0] - 1):
         a = q_starts[i]
         b = q_starts[i + 1]
         if b == a:
             continue
         r_item, r_qm, r_im, r_ev, segs = match_query(index, q_hashes[a:b], q_pos[a:b], params)
-        if r_item.shape[0] == 0:
-            continue
-        n_res[i] = r_item.shape[0]
-        items.append(r_item)
-        qms.append(r_qm)
-        ims.append(r_im)
-        evs.append(r_ev)
-        segs_all.append(segs)
-    return _assemble(n_q, n_res, items, qms, ims, evs, segs_all)
+        if r_item.shape[0] > 0:
+            found.append((i, r_item, r_qm, r_im, r_ev, segs))
+    return _assemble(found)
 
 
 @njit(cache=True, nogil=True)
 def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # type: ignore[no-untyped-def]
     """``match_batch`` under two sets of parameters that differ only in which chains they keep (the
     long-text rule's and the quote pass's): each query's postings are looked up once, its anchors chained
-    twice.  Returns the two results, each as ``match_batch`` returns it."""
-    n_q = q_starts.shape[0] - 1
-    items = []
-    qms = []
-    ims = []
-    evs = []
-    segs_all = []
-    n_res = np.zeros(n_q, dtype=np.int64)
-    w_items = []
-    w_qms = []
-    w_ims = []
-    w_evs = []
-    w_segs_all = []
-    w_n_res = np.zeros(n_q, dtype=np.int64)
+    twice.  The long-text rule's are chained only where the quote pass kept some (every chain it keeps,
+    the quote pass keeps too: ``Search._strict_within_wide``).  Returns the two results, each as
+    ``match_batch`` returns it."""
+    found = []
+    wide = []
     item_nfp = index[17]
-    for i in range(n_q):
+    for i in range(q_starts.shape[0] - 1):
         a = q_starts[i]
         b = q_starts[i + 1]
         if b == a:
@@ -634,21 +610,8 @@ def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # 
         r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, wide_params)
         if r_item.shape[0] == 0:
             continue
-        w_n_res[i] = r_item.shape[0]
-        w_items.append(r_item)
-        w_qms.append(r_qm)
-        w_ims.append(r_im)
-        w_evs.append(r_ev)
-        w_segs_all.append(segs)
+        wide.append((i, r_item, r_qm, r_im, r_ev, segs))
         r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, params)
-        if r_item.shape[0] == 0:
-            continue
-        n_res[i] = r_item.shape[0]
-        items.append(r_item)
-        qms.append(r_qm)
-        ims.append(r_im)
-        evs.append(r_ev)
-        segs_all.append(segs)
-    strict = _assemble(n_q, n_res, items, qms, ims, evs, segs_all)
-    wide = _assemble(n_q, w_n_res, w_items, w_qms, w_ims, w_evs, w_segs_all)
-    return strict, wide
+        if r_item.shape[0] > 0:
+            found.append((i, r_item, r_qm, r_im, r_ev, segs))
+    return _assemble(found), _assemble(wide)

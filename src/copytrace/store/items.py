@@ -155,22 +155,10 @@ class ItemReader:
 
     def texts_of(self, bank: str, item_ids: Iterable[str]) -> dict[str, str]:
         """The stored text of each of ``item_ids`` that ``bank`` holds with one (the others are left out),
-        read by the (bank, item id) index in batches of ``_IDS_PER_QUERY``: a scan worker's quote pass
-        asks for the texts of every candidate of a batch of documents at once, at about an eighth of the
-        cost per item of ``text``.  ``UnknownBankError`` for no such bank."""
-        ids = list(dict.fromkeys(item_ids))
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            bank_id = conn.execute(select(BankRow.id).where(BankRow.name == bank)).scalar()
-            if bank_id is None:
-                raise UnknownBankError(bank)
-            for start in range(0, len(ids), _IDS_PER_QUERY):
-                batch = ids[start : start + _IDS_PER_QUERY]
-                stmt = select(ItemRow.item_id, ItemRow.text).where(
-                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch), ItemRow.text.is_not(None)
-                )
-                out.update((item_id, str(text)) for item_id, text in conn.execute(stmt))
-        return out
+        read in batches (``_column_of``): a scan worker's quote pass asks for the texts of every candidate
+        of a batch of documents at once, at about an eighth of the cost per item of ``text``.
+        ``UnknownBankError`` for no such bank."""
+        return self._column_of(bank, item_ids, ItemRow.text)
 
     def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str, list[str]]]:
         """(bank, item id, fingerprint string, links) of every item of ``banks`` in the order added, streamed.
@@ -193,9 +181,13 @@ class ItemReader:
 
     def fingerprints_of(self, bank: str, item_ids: Iterable[str]) -> dict[str, str]:
         """The stored fingerprint string of each of ``item_ids`` that ``bank`` holds (the others are left
-        out), looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``: adding a few
-        items to a large bank reads those few rows, not the bank.  ``UnknownBankError`` for no such bank.
-        """
+        out), read in batches (``_column_of``): adding a few items to a large bank reads those few rows, not
+        the bank.  ``UnknownBankError`` for no such bank."""
+        return self._column_of(bank, item_ids, ItemRow.fingerprint)
+
+    def _column_of(self, bank: str, item_ids: Iterable[str], column: Any) -> dict[str, str]:
+        """``column`` of each of ``item_ids`` that ``bank`` holds with a value (the others are left out),
+        looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``."""
         ids = list(dict.fromkeys(item_ids))
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
@@ -204,10 +196,10 @@ class ItemReader:
                 raise UnknownBankError(bank)
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 batch = ids[start : start + _IDS_PER_QUERY]
-                stmt = select(ItemRow.item_id, ItemRow.fingerprint).where(
-                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch)
+                stmt = select(ItemRow.item_id, column).where(
+                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch), column.is_not(None)
                 )
-                out.update((item_id, fp) for item_id, fp in conn.execute(stmt))
+                out.update((item_id, str(value)) for item_id, value in conn.execute(stmt))
         return out
 
     def iter_parsed_fingerprints(
