@@ -7,6 +7,7 @@ benchmarks/bench_startup.py measures the times.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import sqlite3
@@ -167,3 +168,105 @@ def test_constants_named_in_the_cli_agree_with_the_library() -> None:
 
     assert serve_cmd.DEFAULT_MAX_TEXT == DEFAULT_MAX_TEXT
     assert keys_cmd.ROLES == ROLES
+
+
+KERNEL_COMMANDS = [["fingerprint", str(CANONICAL_000)], ["bank", "add", "b", str(CANONICAL_000)]]
+
+
+@pytest.mark.parametrize("argv", KERNEL_COMMANDS, ids=" ".join)
+def test_a_command_that_runs_compiled_code_leaves_scipy_out(tmp_path: Path, argv: list[str]) -> None:
+    """Numba's start-up would import SciPy (its version check, and its BLAS probe: all of scipy.linalg)
+    where SciPy is installed; a command hides SciPy from those probes (``load_kernel_support``)."""
+    pytest.importorskip("scipy.linalg")  # where SciPy is absent there is nothing to hide
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    code = (
+        "import sys\n"
+        "from copytrace.cli.main import main\n"
+        f"status = main({argv!r})\n"
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'scipy'))[-3:])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status, modules = proc.stdout.splitlines()[-1].split(" ", 1)
+    assert status == "0"
+    assert "'numba." in modules and "scipy" not in modules  # the last names sorted: numba's, or SciPy's
+
+
+def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
+    pytest.importorskip("scipy.linalg")
+    code = (
+        "import sys\n"
+        "from copytrace.cli.common import load_kernel_support\n"
+        "load_kernel_support()\n"
+        "assert 'numba.np.arraymath' in sys.modules and 'scipy' not in sys.modules\n"
+        "from numba.np import arraymath\n"
+        "assert not arraymath._HAVE_BLAS\n"
+        "import scipy.linalg.cython_blas, scipy.linalg\n"
+        "from copytrace import fingerprint\n"
+        f"print(fingerprint(open({str(CANONICAL_000)!r}, encoding='utf-8').read()))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(copytrace.fingerprint(CANONICAL_000.read_text(encoding="utf-8")))
+
+
+def test_no_compiled_code_calls_blas() -> None:
+    """What makes hiding SciPy's BLAS from Numba safe: no module of the package multiplies matrices (``@``)
+    or names a BLAS routine of NumPy (``np.dot``, ``np.linalg``...)."""
+    blas = {"dot", "vdot", "matmul", "inner", "outer", "tensordot", "einsum", "linalg"}
+    found = []
+    for path in Path(copytrace.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.MatMult) or (isinstance(node, ast.Attribute) and node.attr in blas):
+                found.append(f"{path.name}:{getattr(node, 'lineno', '?')}")
+    assert found == []
+
+
+def test_the_program_ends_without_tearing_the_interpreter_down(tmp_path: Path) -> None:
+    """``python -m copytrace.cli.main`` (and the ``copytrace`` script, ``run``) flushes its output and runs
+    the atexit handlers, then ends the process at once: no object is torn down one by one."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    code = (
+        "import atexit, sys\n"
+        "class TornDown:\n"  # says so when the interpreter tears it down
+        "    def __del__(self): sys.stderr.write('torn down\\n')\n"
+        "kept = TornDown()\n"
+        "atexit.register(lambda: sys.stderr.write('atexit ran\\n'))\n"
+        "from copytrace.cli.main import run\n"
+        f"run(['fingerprint', {str(CANONICAL_000)!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(copytrace.fingerprint(CANONICAL_000.read_text(encoding="utf-8")))
+    assert "atexit ran" in proc.stderr
+    assert "torn down" not in proc.stderr
+    # the same without ``run``: Python's own exit tears it down (what the test tells apart)
+    normal = subprocess.run(
+        [sys.executable, "-c", code.replace("from copytrace.cli.main import run\n", "").split("run([")[0]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert normal.returncode == 0 and "torn down" in normal.stderr, normal.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [(["match", "--bank", "nobody", str(CANONICAL_000)], 2), (["fingerprint", "/no/such/file"], 2)],
+    ids=["unknown bank", "missing file"],
+)
+def test_the_program_keeps_the_exit_status(tmp_path: Path, argv: list[str], status: int) -> None:
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "copytrace.cli.main", *argv], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == status and proc.stderr.startswith("copytrace: error: "), proc.stderr
+
+
+def test_the_copytrace_script_is_the_program() -> None:
+    """The installed ``copytrace`` script runs ``run`` (which ends the process at once), not ``main``."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "copytrace"]
+    assert script.value == "copytrace.cli.main:run"

@@ -110,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add.add_argument("--skip-bad", action="store_true", help="report bad inputs and store the rest")
     add.add_argument("--labels", metavar="L1,L2", default="", help="labels for every item added")
     add_common_options(add)
-    add.set_defaults(run=run_add)
+    add.set_defaults(run=run_add, kernels=True)
 
     create = bsub.add_parser(
         "create",

@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_progress_options(p)
     add_common_options(p, store=False)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="N",
         help="banked documents given versions in the dense bank (default: half; 0: no dense bank)",
     )
-    p.set_defaults(run=run_eval)
+    p.set_defaults(run=run_eval, kernels=True)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("paths", nargs="+", metavar="PATH|-", help="text file, or - for standard input")
     add_common_options(p, store=False)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kernels=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,13 @@ store and an operating-system error as what happened, and anything unexpected as
 error: ...`` with a hint to re-run with ``--debug`` (which prints the traceback) - never exit 1, which means
 "nothing matched".
 
+Exit: ``run`` (the ``copytrace`` program) ends the process at once once the command has returned, its
+output flushed and the ``atexit`` handlers run (the store is closed, Ray and logging shut down): tearing the
+interpreter down object by object after NumPy, Numba (and LLVM), SciPy and SQLAlchemy were loaded costs about
+0.3-0.4 s of CPU a command, as much as a small command itself (``bank add`` of one file); nothing of it is
+needed.  With another thread still running it exits as Python does, waiting for it.  ``main`` returns its
+status and ends nothing: it is what tests and embedding code call.
+
 Start-up: building the parser imports only argparse-level code (each command module's ``register``), so
 ``copytrace --version``, ``--help`` and ``COMMAND --help`` import neither NumPy, Numba, SQLAlchemy, Alembic
 nor FastAPI; a command imports those when it runs, and SQLAlchemy's errors are looked at only once one
@@ -32,13 +39,24 @@ if threading.current_thread() is threading.main_thread():  # the first thing a s
     signal.signal(signal.SIGINT, _interrupted_early)
 
 import argparse
+import atexit
+import contextlib
 import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import CopytraceError
 from . import bank, cluster, evaluate, fingerprint, key, keys, match, scan, serve, store_cmd
-from .common import Exit, HelpFormatter, close_stores, error, open_store_urls, show_library_warnings, shown
+from .common import (
+    Exit,
+    HelpFormatter,
+    close_stores,
+    error,
+    load_kernel_support,
+    open_store_urls,
+    show_library_warnings,
+    shown,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import OperationalError
@@ -127,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt, below
     try:
+        if getattr(args, "kernels", False):
+            load_kernel_support()
         return int(args.run(args))
     except CopytraceError as exc:
         error(str(exc))
@@ -193,5 +213,30 @@ def _debug(args: argparse.Namespace, exc: BaseException) -> int:
     return Exit.ERROR
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``copytrace`` program: ``main``, then the process ends at once with its status (``exit_now``)."""
+    exit_now(main(argv))
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with status ``code`` without tearing the interpreter down: standard output and error
+    are flushed and the ``atexit`` handlers run first, as at a normal exit.  While any other thread runs,
+    this is ``sys.exit`` (the interpreter waits for the thread, as it would)."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away (``| head``), as main takes it
+        pass
+    except OSError as exc:  # a full disk: the output is not all there
+        error(f"cannot write the output: {exc.strerror or exc}")
+        code = code or Exit.ERROR
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):  # what the handlers wrote (logging); closed after a broken pipe
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(int(code))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

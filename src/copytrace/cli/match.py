@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="jsonl (default): one JSON object per match; text: the matched passages, for reading",
     )
     add_common_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kernels=True)
 
 
 _CHUNK = 256  # queries matched in one call of ``Index.match_many``

@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_progress_options(p)
     add_common_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, kernels=True)
 
 
 INTERRUPTED = "stopped; the blocks finished so far are kept: run the same command with --resume to finish"

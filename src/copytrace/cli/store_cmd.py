@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--bank", action="append", metavar="BANK", help="compact the index of this bank (repeatable)"
     )
     add_common_options(c, max_size=False)
-    c.set_defaults(run=run_compact)
+    c.set_defaults(run=run_compact, kernels=True)
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
