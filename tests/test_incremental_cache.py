@@ -303,3 +303,31 @@ def test_the_background_compaction_leaves_no_process_and_no_broken_command(
         assert json.loads(done.stdout.splitlines()[0])["item_id"] == names[-1]
     assert _compactions(cache) == []
     assert _snapshots() == [final]
+
+
+def test_a_large_banks_compaction_starts_at_compact_maximum_not_at_its_share(
+    tmp_path: Path, state_union_texts: list[str]
+) -> None:
+    """Every command replays every change after its snapshot, at a cost per change that does not shrink with
+    the bank: past ``compact_maximum`` changes a compaction starts even where they are a small share of a
+    large bank's items (1% of 1,000,000 would be 10,000 changes)."""
+    db = str(tmp_path / "store.db")
+    with Store(db) as store:
+        assert store.snapshots.compact_after(100) == store.snapshots.compact_minimum
+        assert store.snapshots.compact_after(1_000_000) == store.snapshots.compact_maximum == 2_000
+        store.add_items("news", [_rec("t0", state_union_texts[0])], create=DEFAULT_PARAMS)
+        store.build_index()
+        for n, text in enumerate(state_union_texts[1:6], start=1):
+            store.add_items("news", [_rec(f"t{n}", text)])
+        store.snapshots.compact_fraction = 1.0  # a share never reached: one change per snapshot item
+        store.snapshots.compact_minimum, store.snapshots.compact_maximum = 1, 3  # 5 changes: past it
+        store.snapshots.rebuild_fraction = 10.0  # and worth replaying
+        index = store.build_index()
+        assert store.snapshots.replayed == 5 and len(index) == 6
+        assert store.snapshots.compaction is not None and store.snapshots.compaction.returncode == 0
+        final = store.snapshots.path(["news"], DEFAULT_PARAMS, store.generation(), store.store_id)
+        started = time.monotonic()
+        while _compactions(os.environ["COPYTRACE_CACHE"]) or not final.exists():
+            assert time.monotonic() - started < 120, "the background compaction did not finish"
+            time.sleep(0.2)
+    assert _snapshots() == [final]

@@ -4,7 +4,8 @@
 saved under ``$COPYTRACE_CACHE`` (default ``$XDG_CACHE_HOME/copytrace``) for the store's generation g, and a
 later command maps it and replays the changes made after g (``catch_up``: the store's change feed) into the
 index's delta, so a change to a bank costs what the change costs, not a rebuild.  When the changes replayed
-outgrow a fraction of the snapshot's items (``compact_fraction``), the command starts a detached process
+outgrow a fraction of the snapshot's items, or 2,000 changes in a large bank (``compact_after``: every
+command replays them all), the command starts a detached process
 that writes the snapshot of the current generation (``compact``: it takes the cache's build lock; the
 command does not wait for it); ``copytrace store compact`` does the same at once.  Changes too many to be
 worth replaying (``rebuild_fraction``: a bulk add) are not: the command builds the index again, as before.
@@ -53,10 +54,15 @@ class SnapshotCache:
 
     compact_fraction = 0.01
     """Changes replayed, as a share of the snapshot's items, past which a new snapshot is written: replaying
-    a change costs about ten times what building the index costs per item (0.5 ms against 0.05 ms at
-    100,000 items), so 1% keeps the replay under a tenth of a rebuild."""
+    a change costs a few times what building the index costs per item (0.2 ms against 0.05 ms at
+    100,000 items), so 1% keeps the replay under a tenth of a rebuild..."""
     compact_minimum = 200
-    """...and at least this many changes: replaying fewer costs less than starting a process."""
+    """...and at least this many changes: replaying fewer costs less than starting a process..."""
+    compact_maximum = 2_000
+    """...and at most this many: every command replays them all, at about 0.2 ms each whatever the size of
+    the bank, so 1% of a million items (10,000 changes, 2 s) would make every command after a run of
+    single adds slower than a rebuild's share is worth; 2,000 keep the replay within about 0.4 s, and the
+    compaction (a rebuild, in the background) runs once per 2,000 changes at most."""
     rebuild_fraction = 0.1
     """Changes to replay, as a share of the snapshot's items, past which the command builds the index again
     instead (after a bulk add, say): replaying them would take about as long."""
@@ -192,10 +198,16 @@ class SnapshotCache:
                 return None  # replaying them would take longer than building the index again
             if generation < upto:
                 self.replayed = self._replay(index, names, params, generation, upto)
-                if self.replayed > max(self.compact_minimum, self.compact_fraction * len(index)):
+                if self.replayed > self.compact_after(len(index)):
                     self.compact_in_background(names, params)
             return index
         return None
+
+    def compact_after(self, n_items: int) -> int:
+        """How many changes replayed onto a snapshot of ``n_items`` items start its compaction: a share of
+        its items (``compact_fraction``), at least ``compact_minimum``, at most ``compact_maximum``."""
+        share = int(self.compact_fraction * n_items)
+        return max(self.compact_minimum, min(self.compact_maximum, share))
 
     def _replay(
         self, index: Index, names: list[str], params: FingerprintParams, after: int, upto: int
