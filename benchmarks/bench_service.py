@@ -13,12 +13,24 @@ generated from the shared corpora by the seeded word-bigram chain of ``bench_cor
   scheduled send time, so a stalled server cannot hide its queue);
 - time for an item added through the API to become matchable (through whichever worker answers);
 - memory of the server's processes (proportional set size: the snapshot the workers share counted once),
-  beside that of a one-worker instance, and before and after thousands of additions and removals.
+  beside that of a one-worker instance, and before and after thousands of additions and removals;
+- ``POST /v1/banks/B/items`` latency (linking included: half the items posted are edited copies of banked
+  items, so they link to them) at a steady, open-loop ``--post-rate`` while ``--rate`` requests/s of
+  ``/v1/match`` run, and the matches' own latency meanwhile; the items posted are removed afterwards.
 
 Each figure is printed beside its goal and, for the lookups, beside the same queries matched in-process by
 the library on a 100k-item index built in this run (the ratio is what HTTP, JSON and the service cost).
 
     python benchmarks/bench_service.py [--items 1000000] [--db /tmp/copytrace-bench.db] [--workers 2]
+
+The run writes to its store (an API key, the items posted and removed): ``--copy-from STORE`` copies a
+store built before (kept unchanged, for other runs) to ``--db`` first.  ``--rows`` measures a part only
+(``startup``, ``batch``, ``latency``, ``post``, ``fresh``, ``memory``), so that a long run can be taken in
+short pieces; ``--beside-db`` and ``--beside-items`` measure the start-up, batch and post rows on a second,
+smaller store too, printed in a column beside::
+
+    python benchmarks/bench_service.py --items 1000000 --copy-from /tmp/store-1m/store.db \
+        --db /tmp/bench-1m.db --rows startup batch post --beside-db /tmp/bench-100k.db --beside-items 100000
 """
 
 from __future__ import annotations
@@ -37,12 +49,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from bench_core import Bigrams, corpus, make_queries
 
 import copytrace
 from copytrace.banks import Store
+from copytrace.evaluation.versions import versions
 from copytrace.store import ItemRecord
 from copytrace.store.api_keys import create_key
 
@@ -238,6 +252,68 @@ def churn(url: str, headers: dict[str, str], chain: Bigrams, cycles: int) -> flo
     return time.perf_counter() - started
 
 
+async def post_latency(
+    url: str,
+    headers: dict[str, str],
+    chain: Bigrams,
+    sample: list[str],
+    queries: list[str],
+    *,
+    rate: float,
+    post_rate: float,
+    seconds: float,
+) -> tuple[list[float], list[float], int]:
+    """Latencies of ``POST /v1/banks/B/items`` sent open-loop at ``post_rate`` while ``/v1/match`` runs
+    open-loop at ``rate``, for ``seconds``: (post latencies, match latencies, posts that linked to a banked
+    item).  Every other item posted is a version of a banked item (its own first and last line, half with
+    2% word edits), the others new documents.  Latency counts from each request's scheduled send time.  The
+    items posted are removed afterwards (not timed)."""
+    rng = random.Random(11)
+    vocabulary = tuple(sorted({w for t in sample[:200] for w in t.split()}))
+    n_posts = int(post_rate * seconds)
+    bodies = []
+    for i in range(n_posts):
+        text = (
+            versions(rng, rng.choice(sample), 1, vocabulary)[0]
+            if i % 2 == 0
+            else chain.document(rng, rng.randrange(100, 301))
+        )
+        bodies.append({"id": f"post-{time.time_ns()}-{i}", "text": text})
+    posts: list[float] = []
+    matches: list[float] = []
+    limits = httpx2.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx2.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as c:
+        for q in queries[:50]:  # warm the connections
+            await c.post("/v1/match", json={"text": q})
+
+        async def match(when: float, text: str) -> None:
+            await asyncio.sleep(max(0.0, when - time.perf_counter()))
+            r = await c.post("/v1/match", json={"text": text})
+            r.raise_for_status()
+            matches.append(time.perf_counter() - when)
+
+        async def post(when: float, body: dict[str, str]) -> None:
+            await asyncio.sleep(max(0.0, when - time.perf_counter()))
+            r = await c.post(f"/v1/banks/{BANK}/items", json=body)
+            if r.status_code != 201:
+                raise SystemExit(f"POST items: {r.status_code} {r.text[:500]}")
+            posts.append(time.perf_counter() - when)
+
+        t0 = time.perf_counter() + 0.2
+        n = int(rate * seconds)
+        await asyncio.gather(
+            *(match(t0 + i / rate, queries[i % len(queries)]) for i in range(n)),
+            *(post(t0 + (i + 0.5) / post_rate, body) for i, body in enumerate(bodies)),
+        )
+        linked = 0
+        for body in bodies[::2]:  # the versions: does the family hold a banked item beside the new one?
+            r = await c.post("/v1/match", json={"text": body["text"], "all_versions": True, "limit": 5})
+            linked += any(m["family_size"] > 1 for m in r.json()["matches"])
+        for body in bodies:
+            await c.delete(f"/v1/banks/{BANK}/items/{body['id']}")
+    return posts, matches, linked
+
+
 def in_process_qps(chain: Bigrams, queries: list[str], n: int) -> float:
     rng = random.Random(5)
     index = copytrace.Index(keep_text=False)
@@ -254,112 +330,185 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=1000)[int(p * 10) - 1] if len(values) > 1 else values[0]
 
 
+ROWS = ("startup", "batch", "latency", "post", "fresh", "memory")
+BESIDE_ROWS = ("startup", "batch", "post")  # the rows measured on the --beside-db store too
+
+
+def measure(
+    args: argparse.Namespace, db: str, items: int, rows: set[str], chain: Bigrams, texts: list[str]
+) -> dict[str, Any]:
+    """Every figure of ``rows`` for the store ``db`` of ``items`` generated items (built when absent)."""
+    out: dict[str, Any] = {"items": items}
+    print(f"building or reusing {db} with {items:,} items", file=sys.stderr)
+    sample, build_s = build_store(db, items, chain, seed=1)
+    out["build_s"] = build_s
+    queries = make_queries(sample, texts, 4000, random.Random(2))
+    with Store(db) as store:
+        _, key = create_key(store, f"bench-{time.time_ns()}", "admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"http://127.0.0.1:{args.port}"
+    snapshots = str(Path(db).with_suffix(".snapshots"))
+
+    if "startup" in rows or not Path(snapshots).is_dir():
+        shutil.rmtree(snapshots, ignore_errors=True)  # the first start builds from the store
+        proc, cold_s = start_server(db, args.port, args.workers, snapshots)
+        stop_server(proc)
+        if "startup" in rows:
+            out["cold_start_s"] = cold_s
+    proc, warm_s = start_server(db, args.port, args.workers, snapshots)
+    if "startup" in rows:
+        out["warm_start_s"] = warm_s
+    try:
+        out["rss_start"] = rss_of_group(proc.pid)
+        if "batch" in rows:
+            # the first 10 s after start: the matched items' texts come from disk then
+            out["warm_up_lookups_per_s"], _ = batch_throughput(url, headers, queries, 10)
+            out["lookups_per_s"], out["batch_matched"] = batch_throughput(url, headers, queries, args.seconds)
+        if "latency" in rows:
+            latencies = asyncio.run(steady_latency(url, headers, queries, args.rate, args.seconds))
+            out["p50_ms"], out["p99_ms"] = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+        if "post" in rows:
+            posts, during, linked = asyncio.run(
+                post_latency(
+                    url,
+                    headers,
+                    chain,
+                    sample,
+                    queries,
+                    rate=args.rate,
+                    post_rate=args.post_rate,
+                    seconds=args.seconds,
+                )
+            )
+            out["post_p50_ms"], out["post_p99_ms"] = pct(posts, 50) * 1000, pct(posts, 99) * 1000
+            out["post_max_ms"] = max(posts) * 1000
+            out["posts"], out["posts_linked"] = len(posts), linked
+            out["match_during_posts_p50_ms"] = pct(during, 50) * 1000
+            out["match_during_posts_p99_ms"] = pct(during, 99) * 1000
+        if "fresh" in rows or "memory" in rows:
+            out["fresh_s"] = time_to_matchable(url, headers, chain, 20)
+            second, _ = start_server(db, args.port + 1, 1, snapshots)  # another instance, same database
+            out["one_worker"] = resident_of_group(second.pid)  # one worker: its whole index counts
+            try:
+                out["fresh_other_s"] = time_to_matchable(
+                    url, headers, chain, 20, other=f"http://127.0.0.1:{args.port + 1}"
+                )
+            finally:
+                stop_server(second)
+        if "memory" in rows:
+            out["rss_before"] = rss_of_group(proc.pid)
+            out["churn_s"] = churn(url, headers, chain, args.churn)
+            out["rss_after"] = rss_of_group(proc.pid)
+    finally:
+        stop_server(proc)
+    if "batch" in rows and args.library_items:
+        out["library_qps"] = in_process_qps(chain, queries, args.library_items)
+    return out
+
+
+def table(args: argparse.Namespace, main: dict[str, Any], beside: dict[str, Any] | None) -> list[str]:
+    """The Markdown table of the figures measured: this store's, the goal, and the smaller store's."""
+    other = f" | {beside['items']:,} items" if beside else ""
+    lines = [
+        f"### Service, {main['items']:,} items, {args.workers} workers, SQLite, {os.cpu_count()} cores",
+        "",
+        f"| measure | {main['items']:,} items | goal{other} |",
+        "|---|---:|---:|" + ("---:|" if beside else ""),
+    ]
+
+    def row(name: str, key: str, fmt: str, goal: str = "") -> None:
+        if key not in main:
+            return
+        cell = fmt.format(main[key])
+        side = (f" | {fmt.format(beside[key])}" if key in beside else " | –") if beside else ""
+        lines.append(f"| {name} | {cell} | {goal}{side} |")
+
+    if main.get("build_s") is not None:
+        row(f"store {main['items']:,} items (fingerprint + insert, in-process)", "build_s", "{:.0f} s")
+    row("start-up, index built from the store", "cold_start_s", "{:.1f} s", "≤ 20 s")
+    row("start-up, index mapped from its snapshot", "warm_start_s", "{:.1f} s", "≤ 2 s")
+    row("`match:batch` lookups/s (100 × 1 KB per request)", "lookups_per_s", "{:,.0f}", "≥ 10,000")
+    row("`match:batch` lookups/s, first 10 s after start", "warm_up_lookups_per_s", "{:,.0f}")
+    row("same queries in-process, library, in-memory index", "library_qps", "{:,.0f}")
+    row(f"`/v1/match` p50 at {args.rate:.0f} req/s", "p50_ms", "{:.1f} ms")
+    row(f"`/v1/match` p99 at {args.rate:.0f} req/s", "p99_ms", "{:.1f} ms", "≤ 10 ms")
+    what = f"at {args.post_rate:g}/s while {args.rate:.0f} req/s of `/v1/match` run"
+    row(f"`POST /v1/banks/B/items` p50, linking included, {what}", "post_p50_ms", "{:.1f} ms", "≤ 20 ms")
+    row(f"`POST /v1/banks/B/items` p99, {what}", "post_p99_ms", "{:.1f} ms", "≤ 100 ms")
+    row("`POST /v1/banks/B/items` slowest", "post_max_ms", "{:.0f} ms")
+    row("`/v1/match` p50 meanwhile", "match_during_posts_p50_ms", "{:.1f} ms")
+    row("`/v1/match` p99 meanwhile", "match_during_posts_p99_ms", "{:.1f} ms")
+    if "fresh_s" in main:
+        fresh, other_fresh = main["fresh_s"], main["fresh_other_s"]
+        lines.append(
+            f"| new item matchable through the worker that stored it, median / max of 20 | "
+            f"{statistics.median(fresh) * 1000:.0f} / {max(fresh) * 1000:.0f} ms | ≤ 5,000 ms |"
+            + (" – |" if beside else "")
+        )
+        lines.append(
+            "| new item matchable on another instance (same database), median / max of 20 | "
+            f"{statistics.median(other_fresh) * 1000:.0f} / {max(other_fresh) * 1000:.0f} ms | ≤ 5,000 ms |"
+            + (" – |" if beside else "")
+        )
+        lines.append(
+            f"| memory of all {args.workers} workers after start (PSS) / of a 1-worker instance (RSS) | "
+            f"{main['rss_start'] / 2**30:.2f} / {main['one_worker'] / 2**30:.2f} GiB | ≤ 1.3× "
+            f"({main['rss_start'] / main['one_worker']:.2f}×) |" + (" – |" if beside else "")
+        )
+    if "churn_s" in main:
+        lines.append(
+            f"| resident memory before / after {args.churn:,} add+remove ({main['churn_s']:.0f} s) | "
+            f"{main['rss_before'] / 2**30:.2f} / {main['rss_after'] / 2**30:.2f} GiB | flat "
+            f"({(main['rss_after'] - main['rss_before']) / 2**20:+.0f} MiB) |" + (" – |" if beside else "")
+        )
+    if "posts" in main:
+        lines.append("")
+        lines.append(
+            f"{main['posts']} items posted; {main['posts_linked']} of the {(main['posts'] + 1) // 2} "
+            "versions of banked items among them were found in a family with a banked item afterwards."
+        )
+    if "batch_matched" in main:
+        lines.append(
+            f"{main['batch_matched']:,} of the batch lookups found a banked item (half the queries hold a "
+            "40-word excerpt)."
+        )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "copytrace-bench.db"))
+    ap.add_argument("--copy-from", help="copy this store (left unchanged) to --db first")
+    ap.add_argument("--beside-db", help="a second, smaller store measured in a column beside")
+    ap.add_argument("--beside-items", type=int, default=100_000)
+    ap.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), help="what to measure (all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--post-rate", type=float, default=5.0, help="item POSTs per second (5)")
     ap.add_argument("--churn", type=int, default=3000)
+    ap.add_argument(
+        "--library-items", type=int, default=0, help="also match in-process on an index of this many (0: not)"
+    )
     args = ap.parse_args()
 
     texts = corpus(args.data)
     chain = Bigrams(texts)
-    print(f"building or reusing {args.db} with {args.items:,} items", file=sys.stderr)
-    sample, build_s = build_store(args.db, args.items, chain, seed=1)
-    queries = make_queries(sample, texts, 4000, random.Random(2))
-    with Store(args.db) as store:
-        _, key = create_key(store, f"bench-{time.time_ns()}", "admin")
-    headers = {"Authorization": f"Bearer {key}"}
-    url = f"http://127.0.0.1:{args.port}"
-    snapshots = str(Path(args.db).with_suffix(".snapshots"))
-
-    shutil.rmtree(snapshots, ignore_errors=True)  # the first start builds from the store
-    proc, cold_s = start_server(args.db, args.port, args.workers, snapshots)
-    try:
-        stop_server(proc)
-        proc, warm_s = start_server(args.db, args.port, args.workers, snapshots)
-        rss_start = rss_of_group(proc.pid)
-        warm_lookups, _ = batch_throughput(url, headers, queries, 10)  # first touch: texts read from disk
-        lookups, matched = batch_throughput(url, headers, queries, args.seconds)
-        latencies = asyncio.run(steady_latency(url, headers, queries, args.rate, args.seconds))
-        fresh = time_to_matchable(url, headers, chain, 20)
-        second, _ = start_server(args.db, args.port + 1, 1, snapshots)  # another instance, same database
-        one_worker = resident_of_group(second.pid)  # one worker: its whole index counts
-        try:
-            fresh_other = time_to_matchable(
-                url, headers, chain, 20, other=f"http://127.0.0.1:{args.port + 1}"
-            )
-        finally:
-            stop_server(second)
-        rss_before = rss_of_group(proc.pid)
-        churn_s = churn(url, headers, chain, args.churn)
-        rss_after = rss_of_group(proc.pid)
-    finally:
-        stop_server(proc)
-    library = in_process_qps(chain, queries, 100_000)
-
-    p50, p99 = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
-    print(f"\n### Service, {args.items:,} items, {args.workers} workers, SQLite, {os.cpu_count()} cores\n")
-    print("| measure | copytrace serve | goal / reference | ratio |")
-    print("|---|---:|---:|---:|")
-    if build_s is not None:
-        print(f"| store {args.items:,} items (fingerprint + insert, in-process) | {build_s:.0f} s | | |")
-    print(f"| start-up, index built from the store | {cold_s:.1f} s | ≤ 20 s | |")
-    print(f"| start-up, index mapped from its snapshot | {warm_s:.1f} s | ≤ 2 s | |")
-    print(
-        f"| `match:batch` lookups/s (100 × 1 KB per request) | {lookups:,.0f} | ≥ 10,000 | "
-        f"{lookups / 10000:.2f}× |"
-    )
-    print(f"| `match:batch` lookups/s, first 10 s after start | {warm_lookups:,.0f} | | |")
-    print(
-        f"| same queries in-process, library, 100k-item index | {library:,.0f} | | "
-        f"service = {lookups / library:.2f}× |"
-    )
-    print(f"| `/v1/match` p50 at {args.rate:.0f} req/s | {p50:.1f} ms | | |")
-    print(f"| `/v1/match` p99 at {args.rate:.0f} req/s | {p99:.1f} ms | ≤ 10 ms | {10 / p99:.2f}× headroom |")
-    print(
-        f"| new item matchable through the worker that stored it, median / max of 20 | "
-        f"{statistics.median(fresh) * 1000:.0f} / {max(fresh) * 1000:.0f} ms | ≤ 5,000 ms | |"
-    )
-    print(
-        "| new item matchable on another instance (same database), median / max of 20 | "
-        f"{statistics.median(fresh_other) * 1000:.0f} / {max(fresh_other) * 1000:.0f} ms | ≤ 5,000 ms | |"
-    )
-    print(
-        f"| memory of all {args.workers} workers after start (PSS) / of a 1-worker instance (RSS) | "
-        f"{rss_start / 2**30:.2f} / {one_worker / 2**30:.2f} GiB | ≤ 1.3× | {rss_start / one_worker:.2f}× |"
-    )
-    print(
-        f"| resident memory before / after {args.churn:,} add+remove ({churn_s:.0f} s) | "
-        f"{rss_before / 2**30:.2f} / {rss_after / 2**30:.2f} GiB | flat | "
-        f"{(rss_after - rss_before) / 2**20:+.0f} MiB |"
-    )
-    print(
-        f"\n{matched:,} of the batch lookups found a banked item (half the queries hold a 40-word excerpt)."
-    )
-    print(
-        json.dumps(
-            {
-                "lookups_per_s": lookups,
-                "p50_ms": p50,
-                "p99_ms": p99,
-                "fresh_s": fresh,
-                "fresh_other_s": fresh_other,
-                "rss_start": rss_start,
-                "one_worker": one_worker,
-                "rss_before": rss_before,
-                "rss_after": rss_after,
-                "cold_start_s": cold_s,
-                "warm_start_s": warm_s,
-                "library_qps": library,
-                "warm_up_lookups_per_s": warm_lookups,
-            }
-        )
-    )
+    if args.copy_from:
+        print(f"copying {args.copy_from} to {args.db}", file=sys.stderr)
+        shutil.copyfile(args.copy_from, args.db)
+        shutil.rmtree(Path(args.db).with_suffix(".snapshots"), ignore_errors=True)
+    rows = set(args.rows)
+    main_figures = measure(args, args.db, args.items, rows, chain, texts)
+    beside = None
+    if args.beside_db:
+        beside = measure(args, args.beside_db, args.beside_items, rows & set(BESIDE_ROWS), chain, texts)
+    print()
+    print("\n".join(table(args, main_figures, beside)))
+    print(json.dumps({"main": main_figures, "beside": beside}))
 
 
 if __name__ == "__main__":

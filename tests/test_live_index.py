@@ -4,6 +4,7 @@ reported by ``/health`` (issue #14, items 1, 2 and 6)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,8 +23,10 @@ from sqlalchemy import insert, select, update
 
 from copytrace import DEFAULT_PARAMS, fingerprint
 from copytrace.banks import Store
+from copytrace.banks.build import build_snapshot, origin, read_ahead, stored_batches
 from copytrace.banks.live import IndexNotReadyError, LiveIndex
 from copytrace.fingerprints.keys import PUBLIC_KEY
+from copytrace.index.snapshot_build import SnapshotBuilder
 from copytrace.service import ServiceConfig, create_app
 from copytrace.store import ItemRecord
 from copytrace.store.api_keys import create_key
@@ -480,3 +483,106 @@ def test_a_snapshot_folder_others_can_write_to_is_not_used(
     assert (
         f"not using the cache folder {snap} for index snapshots: other users can write to it" in caplog.text
     )
+
+
+# ------------------------------------------------------------------------------------------- start-up
+def test_read_ahead_yields_every_item_in_order_and_raises_where_the_source_failed() -> None:
+    def source() -> Iterator[int]:
+        yield from range(50)
+        raise ValueError("row 50 is unreadable")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="row 50"):
+        for item in read_ahead(source(), depth=2):
+            got.append(item)
+    assert got == list(range(50))
+    assert list(read_ahead(iter(range(7)))) == list(range(7))
+    assert list(read_ahead([])) == []
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops_early() -> None:
+    produced: list[int] = []
+
+    def source() -> Iterator[int]:
+        for i in range(1_000_000):
+            produced.append(i)
+            yield i
+
+    before = {t.ident for t in threading.enumerate()}
+    reader = read_ahead(source(), depth=2)
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    reader.close()
+    assert {t.ident for t in threading.enumerate()} <= before  # the reading thread has ended
+    assert len(produced) < 10  # it read at most a few items ahead, never the whole source
+
+
+def test_a_snapshot_built_with_read_ahead_is_the_one_built_batch_after_batch(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    """``build_snapshot`` reads the next batches in a thread while the builder works: the file is the
+    one the plain loop writes, and an unreadable row is still reported and left out."""
+    db = str(tmp_path / "store.db")
+    names = sorted(state_union)[:12]
+    with Store(db) as store:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        for name in names:
+            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+    _insert_raw(db, "speeches", "broken", "ctw1:garbage")
+    params = DEFAULT_PARAMS
+    source = origin("s", 1, "*", params)
+    with Store(db) as store:
+        bad_plain: list[str] = []
+        with SnapshotBuilder(tmp_path / "plain.ctidx", params, origin=source) as builder:
+            for bank, ids, batch, links in stored_batches(
+                store, ["speeches"], params, on_bad=lambda b, i, e: bad_plain.append(i), size=5
+            ):
+                builder.add(bank, ids, batch, links)
+            builder.add_phrases([])
+        bad_ahead: list[str] = []
+        build_snapshot(
+            store,
+            tmp_path / "ahead.ctidx",
+            params,
+            ["speeches"],
+            phrase_banks=set(),
+            origin=source,
+            on_bad=lambda b, i, e: bad_ahead.append(i),
+        )
+    assert bad_plain == bad_ahead == ["broken"]
+    assert (tmp_path / "ahead.ctidx").read_bytes() == (tmp_path / "plain.ctidx").read_bytes()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("scipy") is None, reason="SciPy is not installed")
+def test_a_live_index_starts_without_importing_scipys_linear_algebra(
+    tmp_path: Path, speeches: tuple[str, list[str]], state_union: dict[str, str]
+) -> None:
+    """Numba's BLAS probe would import all of ``scipy.linalg`` at the first compiled function (a quarter
+    of a second of each worker's start): the live index loads Numba's array support with it hidden, and
+    matches as before."""
+    db, names = speeches
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from copytrace.banks import Store
+        from copytrace.banks.live import LiveIndex
+        from copytrace.fingerprints.keys import PUBLIC_KEY
+        store = Store({db!r})
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir={str(tmp_path / "snap")!r})
+        live.start()
+        assert live.wait_ready(120)
+        found = [m.item_id for m in live.match(sys.stdin.read())]
+        live.stop()
+        import scipy  # still importable, for any library that wants it
+        print(found, "scipy.linalg" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input=state_union[names[3]],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout.split()
+    assert out[-1] == "False"
+    assert repr(names[3]) in " ".join(out[:-1])

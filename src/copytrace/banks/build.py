@@ -6,7 +6,10 @@ pass (``Store.iter_fingerprint_batches``) and cuts them into runs of one bank, a
 ``SnapshotBuilder.add`` take them; ``stored_phrases`` reads the phrases made with the banks' key.  A row
 that cannot be used is handed to ``on_bad`` and left out; the rest keep the order they were added in.
 
-``build_snapshot`` writes the snapshot of the banks batch by batch (banks larger than memory), and
+``build_snapshot`` writes the snapshot of the banks batch by batch (banks larger than memory), reading the
+next batches from the store in a thread meanwhile (``read_ahead``: the store's reads and parsing and the
+builder's sorting and spilling release the interpreter lock for most of their time, so the two overlap on
+two cores), and
 ``build_in_memory`` builds the same index in memory: the command line's cache (``copytrace.banks.cache``)
 and the service's live index (``copytrace.banks.live``) both build with them.  ``origin`` is what a
 snapshot records of the store it was built from, and is checked before one is mapped.
@@ -14,9 +17,11 @@ snapshot records of the store it was built from, and is checked before one is ma
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import CopytraceError, ParameterMismatchError
 from ..fingerprints.batch import FingerprintBatch
@@ -28,6 +33,7 @@ from ..index.snapshot_build import SnapshotBuilder
 from ..phrases import PhraseFingerprint, PhraseParams
 from ..store.store import Store
 
+T = TypeVar("T")
 Batch = tuple[str, list[str], FingerprintBatch, list[list[str]]]
 OnBad = Callable[[str, str, CopytraceError], None]
 StoredPhrase = tuple[str, str, PhraseFingerprint]
@@ -67,6 +73,51 @@ def stored_batches(
             at = end
 
 
+_DONE = object()
+
+
+def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """The items of ``items``, produced by a thread of their own at most ``depth`` ahead of the consumer.
+
+    An exception of ``items`` is raised here, at the point in the sequence where it happened.  When the
+    consumer stops early (``close``, or an exception of its own), the thread stops at its next item."""
+    pending: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    thread = threading.Thread(target=produce, name="copytrace-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = pending.get()
+            if exc is not None:
+                raise exc
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+
+
 def stored_phrases(
     store: Store, banks: Iterable[str], params: FingerprintParams, *, on_bad: OnBad
 ) -> list[StoredPhrase]:
@@ -95,7 +146,7 @@ def build_snapshot(
     """Write the snapshot of the items of ``banks`` at ``path``, batch by batch (``SnapshotBuilder``): the
     items of ``phrase_banks`` are matched as phrases only."""
     with SnapshotBuilder(path, params, origin=origin) as builder:
-        for bank, ids, batch, links in stored_batches(store, banks, params, on_bad=on_bad):
+        for bank, ids, batch, links in read_ahead(stored_batches(store, banks, params, on_bad=on_bad)):
             builder.add(bank, ids, batch, links)
         phrases = stored_phrases(store, banks, params, on_bad=on_bad)
         for only in (False, True):
