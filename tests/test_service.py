@@ -10,7 +10,7 @@ import random
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,23 @@ def test_batch_and_fingerprint(news: Service, text_001: str) -> None:
     assert results[1]["matches"] == []
     fp = news.post("/v1/fingerprint", {"text": text_001}, news.reader).json()
     assert fp["fingerprint"] == str(fingerprint(text_001))
+
+
+def test_a_batch_answers_the_librarys_match_objects_and_counts_each_match(
+    news: Service, text_000: str, text_001: str
+) -> None:
+    """Each result is ``Match.to_dict`` of the library's match, spans as ``dataclasses.asdict`` gives them
+    (same keys, same order), and every match returned is counted in the metrics under its bank."""
+    assert news.post("/v1/banks/news/items", {"id": "000-again", "text": text_000}).status_code == 201
+    body = {"queries": [{"id": "q1", "text": text_001}], "all_versions": True}
+    (result,) = news.post("/v1/match:batch", body, news.reader).json()["results"]
+    live = news.client.app.state.ctx.live  # type: ignore[attr-defined]
+    (expected,) = live.match_many([text_001], queries=["q1"], per_family=False)
+    assert len(expected) == 2 and result["matches"] == [json.loads(json.dumps(m.to_dict())) for m in expected]
+    for got, match in zip(result["matches"], expected, strict=True):
+        assert [list(s.items()) for s in got["spans"]] == [list(asdict(s).items()) for s in match.spans]
+    text = news.get("/metrics", news.reader).text
+    assert 'copytrace_matches_total{bank="news"} 2.0' in text
 
 
 def test_bulk_stores_good_lines_and_reports_bad_ones(news: Service, state_union: dict[str, str]) -> None:

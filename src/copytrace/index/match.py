@@ -15,7 +15,7 @@ containments are the run's share of each text's tokens).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -68,7 +68,15 @@ class Match:
             "score": round(self.score, 6),
             "query_containment": round(self.query_containment, 6),
             "item_containment": round(self.item_containment, 6),
-            "spans": [asdict(s) for s in self.spans],
+            "spans": [  # as ``asdict`` gives them, without its deep copy (a batch's matches add up)
+                {
+                    "query_start": s.query_start,
+                    "query_end": s.query_end,
+                    "item_start": s.item_start,
+                    "item_end": s.item_end,
+                }
+                for s in self.spans
+            ],
             "family": self.family if self.family is not None else self.item_id,
             "family_size": self.family_size,
             "kind": self.kind,

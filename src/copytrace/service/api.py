@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Annotated, Any
@@ -384,8 +385,8 @@ def _reported(
     """The matches of one query as the API reports them (score floor, limit), counted in the metrics."""
     matches = [m for m in found if m.score >= min_score][:limit]
     ctx.metrics.queries.inc()
-    for m in matches:
-        ctx.metrics.matched(m.bank)
+    for bank, n in Counter(m.bank for m in matches).items():
+        ctx.metrics.matched(bank, n)
     return [m.to_dict() for m in matches]
 
 

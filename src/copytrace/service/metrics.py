@@ -48,9 +48,9 @@ class Metrics:
             multiprocess_mode="livemax",
         )
 
-    def matched(self, bank: str) -> None:
-        """Count one match returned from ``bank``."""
-        (self.matches if self.public else self.matches.labels(bank)).inc()
+    def matched(self, bank: str, n: int = 1) -> None:
+        """Count ``n`` matches returned from ``bank``."""
+        (self.matches if self.public else self.matches.labels(bank)).inc(n)
 
     def render(self, live: LiveIndex) -> bytes:
         state = live.state()
