@@ -1,14 +1,18 @@
 """Bulk add: wall time and peak memory of ``copytrace bank add BANK --jsonl FILE`` into a new store, this
-checkout (read, fingerprint, link and commit in chunks) beside a baseline revision (every item held, then
-linked and stored in one transaction).
+checkout beside a baseline revision.
 
 The items are generated texts of 120-240 words drawn from the shared corpora's words (seeded, so with their
 frequencies), one JSON Lines file per size.  Each run is one child process (``python -m
 copytrace.cli.main``) with a store and cache of its own, after one untimed run of 200 items per tree (which
-compiles the kernels); its peak resident memory is the child's
-``ru_maxrss`` as ``os.wait4`` reports it.  The baseline (``--baseline-rev``, default 7563ad7, the last
-revision before chunking) is the ``src`` tree of that revision, extracted with ``git archive`` and run with
-``PYTHONPATH`` pointing at it; ``--baseline-max`` skips it above a size (it holds every item in memory).
+compiles the kernels); its peak resident memory is the child's ``ru_maxrss`` as ``os.wait4`` reports it
+(every resident page, mapped files included).  Beside it, the peaks of the child's anonymous and
+file-backed resident memory (``RssAnon``; ``RssFile`` plus ``RssShmem``, of ``/proc/PID/status``),
+sampled every 50 ms: a linking index that keeps its postings in a file (from about 60,000 items) has them
+in the page cache, and the pages its lookups touch count as file-backed.
+
+The baseline (``--baseline-rev``, default 7563ad7, the last revision before chunking; ``HEAD`` gives the
+last commit) is the ``src`` tree of that revision, extracted with ``git archive`` and run with
+``PYTHONPATH`` pointing at it; ``--baseline-max`` skips it above a size.
 With two sizes or more, the figures at ``--extrapolate`` items (default 1,000,000) are extrapolated
 linearly from the two largest sizes, and marked so::
 
@@ -29,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +49,8 @@ class Result:
     items: int
     seconds: float
     peak_mb: float
+    anon_mb: float = float("nan")
+    file_mb: float = float("nan")
     extrapolated: bool = False
 
 
@@ -61,9 +68,33 @@ def write_items(path: Path, n: int, seed: int) -> int:
     return path.stat().st_size
 
 
-def run_add(src: Path, work: Path, items: Path) -> tuple[float, float]:
+class Sampler(threading.Thread):
+    """The peaks of a process's anonymous and file-backed (files and shared memory) resident memory, in
+    MB, read from ``/proc/PID/status`` every ``every`` seconds until it ends."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.anon = self.file = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        path = Path(f"/proc/{self.pid}/status")
+        while not self.done.is_set():
+            try:
+                fields = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+                kb = {k: int(fields[k].split()[0]) for k in ("RssAnon", "RssFile", "RssShmem") if k in fields}
+            except (OSError, ValueError):
+                return
+            self.anon = max(self.anon, kb.get("RssAnon", 0) / 1024)
+            self.file = max(self.file, (kb.get("RssFile", 0) + kb.get("RssShmem", 0)) / 1024)
+            self.done.wait(self.every)
+
+
+def run_add(src: Path, work: Path, items: Path) -> tuple[float, float, float, float]:
     """``copytrace bank add bench --jsonl ITEMS`` with ``src`` on the path, in a store of its own under
-    ``work``: (wall seconds, peak resident MB of the child)."""
+    ``work``: (wall seconds, peak resident MB of the child, and the sampled peaks of its anonymous and
+    file-backed resident MB)."""
     work.mkdir(parents=True)
     env = {
         **os.environ,
@@ -75,8 +106,12 @@ def run_add(src: Path, work: Path, items: Path) -> tuple[float, float]:
     with (work / "out").open("w+b") as out, (work / "err").open("w+b") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        sampler = Sampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest of all children
         seconds = time.perf_counter() - start
+        sampler.done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -87,7 +122,7 @@ def run_add(src: Path, work: Path, items: Path) -> tuple[float, float]:
         added = json.loads(out.read().decode().splitlines()[-1])["added"]
     if added != n_items(items):
         sys.exit(f"bank add stored {added} items of {n_items(items)}")
-    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
+    return seconds, usage.ru_maxrss / 1024, sampler.anon, sampler.file  # kilobytes on Linux
 
 
 def n_items(path: Path) -> int:
@@ -123,7 +158,13 @@ def extrapolated(results: list[Result], revision: str, n: int) -> Result | None:
     a, b = mine[-2], mine[-1]
     t = (n - a.items) / (b.items - a.items)
     return Result(
-        revision, n, a.seconds + t * (b.seconds - a.seconds), a.peak_mb + t * (b.peak_mb - a.peak_mb), True
+        revision,
+        n,
+        a.seconds + t * (b.seconds - a.seconds),
+        a.peak_mb + t * (b.peak_mb - a.peak_mb),
+        a.anon_mb + t * (b.anon_mb - a.anon_mb),
+        a.file_mb + t * (b.file_mb - a.file_mb),
+        True,
     )
 
 
@@ -148,7 +189,7 @@ def main() -> None:
         if not args.no_baseline:
             (Path(tmp) / "base").mkdir()
             base_src = extract(args.baseline_rev, Path(tmp) / "base")
-        revisions = [("new (chunked)", ROOT / "src")]
+        revisions = [("this checkout", ROOT / "src")]
         if base_src is not None:
             revisions.insert(0, (f"{args.baseline_rev} (one transaction)", base_src))
         warm = Path(tmp) / "warm.jsonl"
@@ -161,10 +202,13 @@ def main() -> None:
             for name, src in revisions:
                 if src is base_src and args.baseline_max is not None and n > args.baseline_max:
                     continue
-                seconds, peak = run_add(src, Path(tmp) / f"run-{n}-{len(results)}", items)
-                results.append(Result(name, n, seconds, peak))
+                seconds, peak, anon, file = run_add(src, Path(tmp) / f"run-{n}-{len(results)}", items)
+                results.append(Result(name, n, seconds, peak, anon, file))
                 print(
-                    f"{name}: {n:,} items: {seconds:.1f} s, peak {peak:,.0f} MB", file=sys.stderr, flush=True
+                    f"{name}: {n:,} items: {seconds:.1f} s, peak {peak:,.0f} MB (anonymous {anon:,.0f} MB, "
+                    f"file-backed {file:,.0f} MB)",
+                    file=sys.stderr,
+                    flush=True,
                 )
             items.unlink()
     for name in dict.fromkeys(r.revision for r in results):
@@ -173,14 +217,14 @@ def main() -> None:
             results.append(more)
 
     print(f"\n`bank add --jsonl` into a new store; python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
-    print("| items | file MB | revision | wall s | items/s | peak RSS MB |")
-    print("|---:|---:|---|---:|---:|---:|")
+    print("| items | file MB | revision | wall s | items/s | peak RSS MB | anonymous MB | file-backed MB |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in results:
         mark = " (extrapolated)" if r.extrapolated else ""
         mb = f"{sizes[r.items] / 1e6:,.0f}" if r.items in sizes else "–"
         print(
             f"| {r.items:,} | {mb} | {r.revision}{mark} | {r.seconds:,.1f} | {r.items / r.seconds:,.0f} | "
-            f"{r.peak_mb:,.0f} |"
+            f"{r.peak_mb:,.0f} | {r.anon_mb:,.0f} | {r.file_mb:,.0f} |"
         )
 
 

@@ -18,6 +18,7 @@ from copytrace import fingerprint
 from copytrace.banks import Store
 from copytrace.cli import bank_bulk
 from copytrace.cli.main import main
+from copytrace.index.phrase_rules import item_phrase
 from copytrace.store import ItemRecord
 
 from .conftest import DATA
@@ -269,3 +270,35 @@ def test_a_file_of_bad_records_only_creates_the_bank_as_before(
     assert code == 2
     assert json.loads(out) == {"bank": "b", "added": 0, "skipped": 1}
     assert store.bank("b").n_items == 0
+
+
+def test_texts_fingerprinted_in_blocks_are_stored_as_one_by_one(
+    run: Run, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of 3 records: texts, HTML, a short text (a phrase), a fingerprint, bad records between them;
+    each item stored with the fingerprint and phrase that ``fingerprint`` of its text alone gives."""
+    monkeypatch.setattr(bank_bulk, "FINGERPRINT_BLOCK", 3)
+    items = _dense_items(n_texts=2, versions=3)
+    items.insert(
+        2, {"id": "html", "text": "<p>We hold these <b>truths</b> to be self-evident, that all men</p>"}
+    )
+    items.insert(4, {"id": "short", "text": "the Berlin Film Festival"})
+    listed = fingerprint(items[0]["text"] + " and one more sentence at the end of it.")
+    records = [json.dumps(i) for i in items]
+    records.insert(3, '{"id": "empty", "text": "   "}')
+    records.insert(6, json.dumps({"id": "listed", "fingerprint": str(listed)}))
+    records.insert(7, "{not json")
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(records) + "\n")
+    code, out, err = run("bank", "add", "b", "--jsonl", path, "--skip-bad")
+    assert code == 2, err
+    assert json.loads(out)["added"] == len(items) + 1
+    assert "empty text" in err and "mixed.jsonl:8" in err
+    stored = store.fingerprints_of("b", [i["id"] for i in items] + ["listed"])
+    expected = {i["id"]: str(fingerprint(i["text"], allow_short=True)) for i in items}
+    assert stored == {**expected, "listed": str(listed)}
+    phrases = {r.item_id: None if r.phrase is None else str(r.phrase) for r in store.iter_items("b")}
+    for item in items:
+        made = item_phrase(item["text"], fingerprint(item["text"], allow_short=True))
+        assert phrases[item["id"]] == (None if made is None else str(made))
+    assert phrases["short"] is not None and phrases[items[0]["id"]] is None

@@ -6,6 +6,10 @@ stored with it: every process that reads the store then derives the same familie
 the write transaction, against the bank as it stands (``versions``: the service passes its live index, the
 CLI an index built from the store) and against the items added before it in the same call.
 
+The items of a call are added to that index at once and linked in compiled calls (``Index.add_batch``).
+A call that adds millions of postings (a bulk add, in chunks) has the index keep them in a file
+(``Index.keep_postings_in_file``), so that the memory it holds does not grow with the bank.
+
 ``Linker`` keeps the index the last add to a bank linked against, holding that add's items, with the
 generation that add committed: the next add to the bank reuses it when nothing changed in between.
 """
@@ -16,6 +20,7 @@ import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from ..errors import FingerprintFormatError, ParameterMismatchError, UnknownBankError
+from ..fingerprints.batch import FingerprintBatch
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..index.families import MAX_LINKS, Families
@@ -29,12 +34,21 @@ VersionFinder = Callable[[str, Fingerprint], "list[str] | None"]
 when the finder cannot tell (an index of the bank is then built, or loaded from the cache)."""
 
 
+IN_FILE_FROM = 1 << 22
+"""Postings a call adds (about 60,000 items of 180 words) from which its linking index keeps them in a
+file."""
+IN_FILE_ABOVE = 1 << 21
+"""Postings the linking index of such a call holds in memory before it merges them into its file."""
+
+
 def link_new_items(
     bank: str,
     params: FingerprintParams,
     items: Sequence[tuple[str, Fingerprint]],
     versions: VersionFinder | None,
     bank_index: Callable[[], Index | None],
+    *,
+    expected: int = 0,
 ) -> tuple[list[list[str]], Index | None]:
     """The links of each of ``items`` (id, fingerprint), in order, at most ``MAX_LINKS`` each.
 
@@ -42,6 +56,8 @@ def link_new_items(
     and the versions among the items of this call from a small index of them.  Otherwise ``bank_index()``
     gives an index of the bank as stored (None for a new bank) and the items are added to it
     (``Index.add_many``), each matched against everything before it, as ``Index.add`` one by one would.
+    ``expected``: the postings the call adds in all (a bulk add links its items a chunk at a time): from
+    ``IN_FILE_FROM``, the index keeps its postings in a file.
     Returns the links, and that index of the bank with the items added (None when the finder answered).
     """
     found: list[list[str]] | None = None
@@ -56,7 +72,10 @@ def link_new_items(
     for item_id, _ in unique:
         if (bank, item_id) in index:
             index.remove(item_id, bank=bank)  # replaced: the new version links afresh
-    index.add_many(unique, bank=bank)
+    if found is None and expected >= IN_FILE_FROM:
+        index.keep_postings_in_file(above=IN_FILE_ABOVE, expected=index.n_fingerprints + expected)
+    batch = FingerprintBatch.from_fingerprints([fp for _, fp in unique], params)
+    index.add_batch([item_id for item_id, _ in unique], batch, bank=bank)  # each against those before it
     out = []
     for n, (item_id, _) in enumerate(items):
         mine = [*(found[n] if found is not None else []), *index.links(item_id, bank=bank)]
@@ -108,6 +127,9 @@ class Linker:
         self.find_versions: VersionFinder | None = None
         self._held: tuple[str, int, Index] | None = None  # (bank, generation committed, index)
         self._pending: tuple[str, Index] | None = None  # the index the add in progress linked against
+        # Postings a bulk add is about to add in all, set by its caller for the time of the add: from
+        # IN_FILE_FROM, the index its chunks are linked against keeps its postings in a file.
+        self.bulk_postings = 0
 
     def with_links(
         self, bank: str, stored: str | None, create: FingerprintParams | None, records: list[ItemRecord]
@@ -139,7 +161,9 @@ class Linker:
             return self.snapshots.index([bank], params, None, DEFAULT_MATCH_PARAMS)
 
         items = [(r.item_id, r.fingerprint) for r in todo]
-        links, index = link_new_items(bank, params, items, self.find_versions, bank_index)
+        links, index = link_new_items(
+            bank, params, items, self.find_versions, bank_index, expected=self.bulk_postings
+        )
         self._pending = None if index is None else (bank, index)
         found = iter(links)
         linked = {id(r): next(found) for r in todo}

@@ -21,7 +21,7 @@ from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..fingerprints.keys import Key
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
 from ..text.normalize import Tokens, tokenize
-from . import _delta, _matching, _postings, snapshot_contents
+from . import _delta, _file_level, _matching, _postings, snapshot_contents
 from ._item_names import ItemNames
 from ._postings import MAX_REPEATS
 from .families import Families
@@ -75,6 +75,7 @@ class Contents:
         self.token_cache_size = 0  # tokens held by token_cache
         self.hash_cache: dict[int, np.ndarray] = {}  # token hashes of item texts, for the quote pass
         self.hash_cache_size = 0
+        self.in_file: _file_level.FilePostings | None = None  # set: the main level is kept in a file
 
     def _number_of(self, name: Hashable) -> int | None:
         bank, item_id = cast(tuple[str, str], name)
@@ -368,6 +369,10 @@ class Contents:
         pos = np.concatenate([p[2] for p in self.pending])
         self.pending.clear()
         self.delta.add(x, refs, pos)
+        if self.in_file is not None:
+            if len(self.delta) > self.in_file.above:
+                self._merge_delta()
+            return
         # A mapped snapshot stays shared: changes stay in the delta until it is as large as the snapshot.
         limit = len(self.main) if self.main.hi is None else len(self.main) // 8
         if len(self.delta) > max(1 << 16, limit):
@@ -376,7 +381,11 @@ class Contents:
     def _merge_delta(self) -> None:
         """Fold the delta into the main level (linear in both: it happens when the delta is a fraction of
         the main level, so its cost per posting is bounded)."""
-        if len(self.delta):
+        if len(self.delta) and self.in_file is not None:
+            self.main = self.in_file.merge(self.main, *self.delta.postings())
+            self.delta = _delta.Delta()
+            self.names.fold()
+        elif len(self.delta):
             self.main = _postings.merge(self.main, *self.delta.postings())
             self.delta = _delta.Delta()
 

@@ -40,8 +40,10 @@ from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
 from . import snapshot
 from ._contents import Contents, TextLookup
+from ._file_level import FilePostings
+from ._link_batch import link_batch
 from ._prepare import PhraseOption, check_batch, prepare
-from ._search import Search
+from ._search import LINK_ANCHORS, Search
 from .families import MAX_LINKS
 from .match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from .snapshot import SnapshotError
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from ..fingerprints.batch import FingerprintBatch
 
 DEFAULT_BANK = "default"
+FILE_MERGE_POSTINGS = 1 << 21
+"""Postings added between two merges into the file of an index that keeps its postings in one."""
 
 __all__ = ["DEFAULT_BANK", "Index", "PhraseOption", "TextLookup"]
 
@@ -291,15 +295,37 @@ class Index:
             return
         check_batch(item_ids, batch)
         first = self._contents.insert_batch(item_ids, batch, bank)
+        if links is None:  # each against the items before it, in compiled calls (``_link_batch``)
+            params = self._search._kernel_params(LINK_ANCHORS)
+            link_batch(
+                self._contents, params, bank, item_ids, first, batch.hashes, batch.positions, batch.offsets
+            )
+            return
         families = self._contents.families
         for i, item_id in enumerate(item_ids):
-            if links is not None:
-                if links[i]:
-                    families.link(first + i, (bank, item_id), [(bank, other) for other in links[i]])
-                continue
-            found = self.versions_of(batch[i], bank=bank, added_before=item_id)
-            if found:
-                families.link(first + i, (bank, item_id), [(bank, other) for other in found])
+            if links[i]:
+                families.link(first + i, (bank, item_id), [(bank, other) for other in links[i]])
+
+    def keep_postings_in_file(
+        self, folder: str | None = None, *, above: int = FILE_MERGE_POSTINGS, expected: int = 0
+    ) -> None:
+        """From now on, keep the postings in a file (in ``folder``; default: the temporary folder), not in
+        memory: each time more than ``above`` postings were added, they are merged with the main level into
+        a new file, which is mapped (only the pages lookups touch are resident; the file is deleted when
+        the index is).  ``expected``: the postings the index will hold, which sizes its buckets.  How an
+        index of millions of items is built in bounded memory; lookups and answers are unchanged."""
+        held = self._contents.in_file
+        if held is None:
+            self._contents.in_file = FilePostings(folder, above, expected)
+        else:  # already: the file stays, the settings change
+            held.folder, held.above, held.expected = folder, above, expected
+
+    @property
+    def postings_in_memory(self) -> int:
+        """Postings added since the last merge (pending and in the delta): what ``keep_postings_in_file``
+        bounds."""
+        contents = self._contents
+        return len(contents.delta) + sum(len(p[0]) for p in contents.pending)
 
     def remove(self, item_id: str, *, bank: str = DEFAULT_BANK) -> None:
         """Remove an item; raises ``UnknownItemError`` if it is not there."""

@@ -118,6 +118,31 @@ class ItemNames:
         self._extra_lookup[(bank, item_id)] = number
         return number
 
+    def fold(self) -> None:
+        """Join the names appended since the base to it, as flat arrays (numbers unchanged): a million
+        names then cost their bytes and two arrays, not a million tuples and a dict."""
+        if not self._extra:
+            return
+        n_base, n = self._n_base, len(self)
+        removed = {
+            number
+            for number, name in enumerate(self._extra, n_base)
+            if self._extra_lookup.get(name) != number
+        }
+        encoded = [item_id.encode("utf-8") for _, item_id in self._extra]
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+        blob = np.concatenate((self._blob, np.frombuffer(b"".join(encoded), dtype=np.uint8)))
+        starts = np.concatenate((self._starts, self._starts[-1] + np.cumsum(lengths)))
+        added = _fnv(blob, starts[n_base:], self.bank_of[n_base:n])
+        hashes = np.concatenate((self._hashes, added))
+        order = np.concatenate((self._order, np.arange(n_base, n, dtype=np.uint32)))
+        by_hash = np.argsort(hashes, kind="stable")
+        self._blob, self._starts = blob, starts
+        self._hashes, self._order = hashes[by_hash], order[by_hash]
+        self._removed |= removed
+        self._extra = []
+        self._extra_lookup = {}
+
     def remove(self, number: int) -> None:
         """The item ``number`` is no longer present (its name stays until ``select``)."""
         if number >= self._n_base:

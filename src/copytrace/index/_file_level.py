@@ -1,0 +1,219 @@
+"""A main level of postings kept in a file and mapped, for an index too large to hold its postings in memory.
+
+An index built from a million items holds about 70 million postings: 700 MB as a main level in memory, and
+a merge of the delta into it (``_postings.merge``) briefly needs several times that.  ``write`` instead
+merges the main level and the new postings into a file, one block of buckets at a time (reading the old file
+with ``pread`` and writing the new one with ``pwrite``, so neither is mapped while it is rewritten), then
+maps it: the postings cost disk and page cache, not the process's own memory, and only the pages that
+lookups touch are resident (the tags mostly: the pages and positions of a hash are read where it is held).
+
+The file is unlinked as soon as it is open, so nothing is left behind when the process ends, however it
+ends.  The order of the postings is that of ``_postings.merge``: by (bucket, tag), then page, then position.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import weakref
+
+import numpy as np
+from numba import njit
+
+from . import _postings
+from ._postings import Level
+
+BLOCK_POSTINGS = 1 << 21
+"""Old postings read (and new ones written) per block of a rewrite."""
+
+
+@njit(cache=True, nogil=True)
+def _merge_block(  # type: ignore[no-untyped-def]
+    old_off, o_tags, o_refs, o_pos, o_base, new_off, n_tags, n_refs, n_pos, n_base, b0, b1, tags, refs, pos
+):
+    """Merge the old and new postings of buckets ``b0 .. b1-1`` into ``tags``/``refs``/``pos``: by tag within
+    a bucket, the old first among equal tags (their pages come first)."""
+    o = 0
+    for b in range(b0, b1):
+        i = np.int64(old_off[b]) - o_base
+        ie = np.int64(old_off[b + 1]) - o_base
+        j = np.int64(new_off[b]) - n_base
+        je = np.int64(new_off[b + 1]) - n_base
+        while i < ie or j < je:
+            if j >= je or (i < ie and o_tags[i] <= n_tags[j]):
+                tags[o] = o_tags[i]
+                refs[o] = o_refs[i]
+                pos[o] = o_pos[i]
+                i += 1
+            else:
+                tags[o] = n_tags[j]
+                refs[o] = n_refs[j]
+                pos[o] = n_pos[j]
+                j += 1
+            o += 1
+    return o
+
+
+class FileLevel:
+    """The file under a mapped main level: its descriptor (to read it while it is rewritten; closed with
+    ``close`` or when this is dropped) and where its three arrays lie."""
+
+    def __init__(self, fd: int, n: int) -> None:
+        self.fd = fd
+        self.n = n
+        self._closer = weakref.finalize(self, os.close, fd)
+
+    def sections(self) -> tuple[int, int, int]:
+        """Byte offsets of the tags (uint32), refs (uint32) and positions (uint16)."""
+        return 0, 4 * self.n, 8 * self.n
+
+    def read(self, what: int, dtype: type[np.generic], start: int, stop: int) -> np.ndarray:
+        size = np.dtype(dtype).itemsize
+        out = np.empty(stop - start, dtype=dtype)
+        if stop > start:
+            got = os.preadv(self.fd, [out.view(np.uint8).data], self.sections()[what] + start * size)
+            if got != out.nbytes:
+                raise OSError(f"short read of a postings file: {got} of {out.nbytes} bytes")
+        return out
+
+    def map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three arrays, mapped read-only (the mapping outlives the descriptor)."""
+        n = self.n
+        if n == 0:
+            return np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint16)
+        mapped = mmap.mmap(self.fd, 10 * n, prot=mmap.PROT_READ)
+        tags, refs, pos = self.sections()
+        return (
+            np.frombuffer(mapped, dtype=np.uint32, count=n, offset=tags),
+            np.frombuffer(mapped, dtype=np.uint32, count=n, offset=refs),
+            np.frombuffer(mapped, dtype=np.uint16, count=n, offset=pos),
+        )
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _new_sorted(
+    x: np.ndarray, refs: np.ndarray, pos: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """New postings (in page order) sorted as a level holds them: bucket offsets, tags, refs, positions."""
+    bucket = x >> np.uint64(64 - bits)
+    key = (bucket << np.uint64(32)) | (x & np.uint64(0xFFFFFFFF))
+    order = np.argsort(key, kind="stable")  # stable: pages stay in order within a hash
+    del key
+    counts = np.bincount(bucket.astype(np.int64), minlength=1 << bits)
+    del bucket
+    offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if len(x) < (1 << 32) else np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    del counts
+    return (
+        offsets,
+        x[order].astype(np.uint32),
+        refs[order].astype(np.uint32, copy=False),
+        pos[order].astype(np.uint16, copy=False),
+    )
+
+
+def write(
+    main: Level,
+    old_file: FileLevel | None,
+    x: np.ndarray,
+    refs: np.ndarray,
+    pos: np.ndarray,
+    *,
+    expected: int = 0,
+    folder: str | None = None,
+) -> tuple[Level, FileLevel]:
+    """The level of ``main`` with the new postings (mixed hashes ``x``, pages, positions, in page order,
+    every page after ``main``'s), written to a new file in ``folder`` (default: the temporary folder) and
+    mapped; ``old_file`` is the file under ``main``, if it has one (read, not mapped, while rewritten).
+
+    A main level that keeps ``hi`` (built in memory) is re-bucketed for ``expected`` postings (at least
+    its own and the new), so that later rewrites keep its buckets; one without (mapped) keeps its own."""
+    if main.hi is not None:  # in memory: its postings join the new ones, sorted with more buckets
+        n_main = len(main)
+        bits = _postings.bits_for(max(expected, n_main + len(x)))
+        page_order = np.lexsort((main.pos, main.refs))  # stable argsort below keeps (page, position)
+        x = np.concatenate((main.mixed()[page_order], x))
+        refs = np.concatenate((main.refs[page_order], refs.astype(np.uint32, copy=False)))
+        pos = np.concatenate((main.pos[page_order], pos.astype(np.uint16, copy=False)))
+        del page_order
+        main = _postings.empty(bits)
+        main = Level(bits, main.offsets, main.tags, main.refs, main.pos, None)
+        old_file = None
+    bits = main.bits
+    new_off, n_tags, n_refs, n_pos = _new_sorted(x, refs, pos, bits)
+    del x, refs, pos
+    old_off = main.offsets
+    n = len(main) + len(n_tags)
+    offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if n < (1 << 32) else np.uint64)
+    np.add(old_off, new_off, out=offsets, dtype=offsets.dtype)
+    both = offsets
+    fd, path = tempfile.mkstemp(prefix="copytrace-postings-", dir=folder)
+    os.unlink(path)  # gone with the last descriptor and mapping
+    out = FileLevel(fd, n)
+    try:
+        os.ftruncate(out.fd, 10 * n)
+        sections = out.sections()
+        b0 = 0
+        n_buckets = 1 << bits
+        while b0 < n_buckets:
+            # as many buckets as hold about BLOCK_POSTINGS postings, old and new (at least one bucket)
+            b1 = int(np.searchsorted(both, int(both[b0]) + BLOCK_POSTINGS, side="right")) - 1
+            b1 = min(n_buckets, max(b1, b0 + 1))
+            oa, ob = int(old_off[b0]), int(old_off[b1])
+            na, nb = int(new_off[b0]), int(new_off[b1])
+            if old_file is not None:
+                o_tags = old_file.read(0, np.uint32, oa, ob)
+                o_refs = old_file.read(1, np.uint32, oa, ob)
+                o_pos = old_file.read(2, np.uint16, oa, ob)
+            else:
+                o_tags = np.ascontiguousarray(main.tags[oa:ob])
+                o_refs = np.ascontiguousarray(main.refs[oa:ob])
+                o_pos = np.ascontiguousarray(main.pos[oa:ob])
+            k = (ob - oa) + (nb - na)
+            tags = np.empty(k, dtype=np.uint32)
+            brefs = np.empty(k, dtype=np.uint32)
+            bpos = np.empty(k, dtype=np.uint16)
+            _merge_block(
+                old_off, o_tags, o_refs, o_pos, oa,
+                new_off, n_tags[na:nb], n_refs[na:nb], n_pos[na:nb], na,
+                b0, b1, tags, brefs, bpos,
+            )  # fmt: skip
+            start = oa + na  # postings of earlier buckets, old and new
+            arrays: tuple[np.ndarray, ...] = (tags, brefs, bpos)
+            for section, array in zip(sections, arrays, strict=True):
+                written = os.pwrite(out.fd, array.view(np.uint8).data, section + start * array.itemsize)
+                if written != array.nbytes:
+                    raise OSError(f"short write of a postings file: {written} of {array.nbytes} bytes")
+            b0 = b1
+        level = Level(bits, offsets, *out.map(), None)
+    except BaseException:
+        out.close()
+        raise
+    return level, out
+
+
+class FilePostings:
+    """How an index keeps its main level in a file (``Index.keep_postings_in_file``): the delta is merged
+    into it (``merge``) once it holds more than ``above`` postings, the buckets sized for ``expected``."""
+
+    def __init__(self, folder: str | None, above: int, expected: int) -> None:
+        self.folder = folder
+        self.above = above
+        self.expected = expected
+        self._file: FileLevel | None = None
+        self._level: Level | None = None  # the level in that file
+        self.rewrites = 0  # files written, over the index's life
+
+    def merge(self, main: Level, x: np.ndarray, refs: np.ndarray, pos: np.ndarray) -> Level:
+        """``_postings.merge`` of ``main`` with the new postings, into a new file (the old one is dropped
+        once its level is)."""
+        old = self._file if self._file is not None and main is self._level else None
+        level, file = write(main, old, x, refs, pos, expected=self.expected, folder=self.folder)
+        if self._file is not None:
+            self._file.close()  # a mapped level stays readable: the mapping holds the file
+        self._file, self._level = file, level
+        self.rewrites += 1
+        return level
