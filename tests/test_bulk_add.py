@@ -302,3 +302,26 @@ def test_texts_fingerprinted_in_blocks_are_stored_as_one_by_one(
         made = item_phrase(item["text"], fingerprint(item["text"], allow_short=True))
         assert phrases[item["id"]] == (None if made is None else str(made))
     assert phrases["short"] is not None and phrases[items[0]["id"]] is None
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\n",
+        b'{"id": "a"}\n{"id": "b"}\n',
+        b'{"id": "a"}\r\n\n\n{"id": "b"}',
+        b"x" * 50 + b"\n" + b"y" * 3 + b"\n\n" + b"z" * 20,
+    ],
+    ids=["empty", "one-newline", "two-lines", "crlf-blank-lines-no-final-newline", "long-lines"],
+)
+def test_line_blocks_give_the_lines_of_the_file(tmp_path: Path, data: bytes, size: int) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        expected = [line.removesuffix(b"\n") for line in fh]
+    with path.open("rb") as fh:
+        blocks = list(bank_bulk._line_blocks(fh, size))
+    assert all(b.endswith(b"\n") for b in blocks[:-1])
+    assert list(bank_bulk._block_lines(blocks)) == expected

@@ -14,7 +14,7 @@ import os
 import pickle
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -317,13 +317,41 @@ def _jsonl_records(
     source = args.jsonl
     fh = sys.stdin.buffer if source == "-" else _open_list(source)
     with fh:
+        blocks = progress_bytes(_line_blocks(fh), _size(fh), "fingerprinting")  # advances once a block
         block: list[Record | RecordError] = []
-        for rec in iter_records(progress_bytes(fh, _size(fh), "fingerprinting"), source=source):
+        for rec in iter_records(_block_lines(blocks), source=source):
             block.append(rec)
             if len(block) >= FINGERPRINT_BLOCK:
                 yield from _block_records(args, key, labels, seen, bad, phrase_bank, block)
                 block = []
         yield from _block_records(args, key, labels, seen, bad, phrase_bank, block)
+
+
+def _line_blocks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of ``fh`` in blocks of whole lines, about ``size`` bytes each (a longer line is a block of
+    its own; the last line may lack its newline), as soon as they can be read from a pipe."""
+    read = getattr(fh, "read1", fh.read)
+    held: list[bytes] = []
+    while data := read(size):
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            held.append(data)
+            continue
+        held.append(data[:cut])
+        yield b"".join(held)
+        held = [data[cut:]] if cut < len(data) else []
+    tail = b"".join(held)
+    if tail:
+        yield tail
+
+
+def _block_lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of blocks of ``_line_blocks``, without their newlines."""
+    for data in blocks:
+        lines = data.split(b"\n")
+        if data.endswith(b"\n"):
+            lines.pop()
+        yield from lines
 
 
 def _block_fingerprints(texts: list[str], key: Key | None) -> list[Fingerprint] | None:
