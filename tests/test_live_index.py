@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -22,11 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
-from copytrace import DEFAULT_PARAMS, Index, fingerprint
+from copytrace import DEFAULT_PARAMS, fingerprint
 from copytrace.banks import Store
 from copytrace.banks.build import build_snapshot, origin, read_ahead, stored_batches
 from copytrace.banks.live import IndexNotReadyError, LiveIndex
-from copytrace.banks.texts import BatchTexts
 from copytrace.fingerprints.keys import PUBLIC_KEY
 from copytrace.index.snapshot_build import SnapshotBuilder
 from copytrace.service import ServiceConfig, create_app
@@ -36,7 +34,6 @@ from copytrace.store.feed import Change
 from copytrace.store.models import BankRow, ChangeRow, ItemRow, StoreStateRow
 
 from .postgres import create_database
-from .store_texts_helpers import prose
 from .test_store import _delete_store
 
 OVERFLOW = "ctw1:n1:k5:w4:public:AICAgICAIA"  # 0 hashes over 2**40 tokens
@@ -589,37 +586,3 @@ def test_a_live_index_starts_without_importing_scipys_linear_algebra(
     ).stdout.split()
     assert out[-1] == "False"
     assert repr(names[3]) in " ".join(out[:-1])
-
-
-def test_a_batch_whose_quote_candidates_were_seen_before_reads_their_texts_in_one_go(
-    tmp_path: Path,
-) -> None:
-    """The quote pass keeps the token hashes of the items it read, so a later batch with the same
-    candidates prefetches none of them for its first check; the texts its verification reads are then
-    prefetched together, never read one statement per item."""
-    rng = random.Random(2)
-    texts = {f"t{n}": f"the minutes of meeting {n} record that " + prose(rng, 80) for n in range(20)}
-    with Store(str(tmp_path / "s.db")) as store:
-        store.create_bank("b", DEFAULT_PARAMS)
-        store.add_items("b", [ItemRecord(i, fingerprint(t), t) for i, t in texts.items()])
-        one_by_one: list[tuple[str, str]] = []
-        read_one = store.text
-
-        def text(bank: str, item_id: str) -> str | None:
-            one_by_one.append((bank, item_id))
-            return read_one(bank, item_id)
-
-        store.text = text  # type: ignore[method-assign]
-        index = Index(text_lookup=BatchTexts(store))
-        for item_id, t in texts.items():
-            index.add(item_id, fingerprint(t), bank="b")
-        posts = [
-            f"Notes: the minutes of meeting {n} record that nobody came. "
-            + " ".join(texts[f"t{n}"].split()[20:32])
-            for n in range(20)
-        ]
-        first = index.match_many(posts)
-        assert sum(1 for f in first if any(m.kind == "quote" for m in f)) >= 10
-        one_by_one.clear()
-        assert index.match_many(posts) == first
-        assert one_by_one == []

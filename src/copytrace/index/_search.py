@@ -429,9 +429,6 @@ class Search:
         segs = segs[keep]
         if not len(segs):
             return out
-        # the texts the verification reads, in one go: ``_worth_verifying`` read only those whose token
-        # hashes were not kept from an earlier batch, and a text lookup serves one prefetch at a time
-        contents.prefetch(np.unique(r_item[segs[:, 0]]))
         bounds = np.searchsorted(r_query, np.arange(len(starts)))
         s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(len(starts)))
         allowed = contents.allowed(banks)
