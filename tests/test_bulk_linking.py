@@ -186,3 +186,46 @@ def test_a_bulk_add_links_across_chunks_and_files_as_one_call(
     assert len(across) > 10
     counts = store.family_counts()
     assert counts["chunked"] == counts["whole"] == 4
+
+
+def test_a_bulk_add_to_a_bank_with_items_links_as_one_call(
+    run: Run,  # noqa: F811
+    store: Store,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bank's index comes from the store (a snapshot of its first items), then its postings and the
+    new chunks' go to a file: links as one call of every item; and --replace of some items links them as
+    the same calls made with the index in memory."""
+    monkeypatch.setattr(linking, "IN_FILE_ABOVE", 150)
+    items = _dense_items(n_texts=4, versions=9, seed=4)
+    half = len(items) // 2
+    first, rest = (
+        _jsonl(tmp_path / "first.jsonl", items[:half]),
+        _jsonl(tmp_path / "rest.jsonl", items[half:]),
+    )
+    replaced = [dict(i, text=i["text"] + " A line added to this version.") for i in items[:: len(items) // 6]]
+    new = _jsonl(tmp_path / "new.jsonl", replaced)
+    rewrites = []
+    write = _file_level.write
+
+    def counted(*args: object, **kwargs: object) -> object:
+        rewrites.append(1)
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_file_level, "write", counted)
+    for bank, threshold in [("filed", 500), ("memory", 1 << 40)]:
+        monkeypatch.setattr(linking, "IN_FILE_FROM", threshold)
+        assert run("bank", "add", bank, "--jsonl", first)[0] == 0
+        code, _, err = run("bank", "add", bank, "--jsonl", rest)
+        assert code == 0, err
+        if bank == "filed":
+            _reference(store, items, "whole", one_call=True)
+            assert _links(store, bank) == _links(store, "whole")
+            assert store.family_counts()[bank] == 4
+        code, _, err = run("bank", "add", bank, "--jsonl", new, "--replace")
+        assert code == 0, err
+        assert bool(rewrites) == (bank == "filed")
+        rewrites.clear()
+    assert _links(store, "filed") == _links(store, "memory")
+    assert sum(len(links) for _, links in _links(store, "filed")) > len(items)
