@@ -55,6 +55,17 @@ def _merge_block(  # type: ignore[no-untyped-def]
     return o
 
 
+@njit(cache=True, nogil=True)
+def _bucket_offsets(sorted_buckets, out):  # type: ignore[no-untyped-def]
+    """``out[b]``: how many of ``sorted_buckets`` are below ``b``."""
+    j = 0
+    m = sorted_buckets.shape[0]
+    for b in range(out.shape[0]):
+        while j < m and sorted_buckets[j] < np.uint64(b):
+            j += 1
+        out[b] = j
+
+
 class FileLevel:
     """The file under a mapped main level: its descriptor (to read it while it is rewritten; closed with
     ``close`` or when this is dropped) and where its three arrays lie."""
@@ -102,11 +113,9 @@ def _new_sorted(
     key = (bucket << np.uint64(32)) | (x & np.uint64(0xFFFFFFFF))
     order = np.argsort(key, kind="stable")  # stable: pages stay in order within a hash
     del key
-    counts = np.bincount(bucket.astype(np.int64), minlength=1 << bits)
+    offsets = np.empty((1 << bits) + 1, dtype=np.uint32 if len(x) < (1 << 32) else np.uint64)
+    _bucket_offsets(bucket[order], offsets)  # no count per bucket in int64: 64 MB at 2**23 buckets
     del bucket
-    offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if len(x) < (1 << 32) else np.uint64)
-    np.cumsum(counts, out=offsets[1:])
-    del counts
     return (
         offsets,
         x[order].astype(np.uint32),
