@@ -9,20 +9,12 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
 
 from copytrace import DEFAULT_PARAMS, Index, fingerprint
 from copytrace.banks.texts import BatchTexts
 from copytrace.store import ItemRecord, Store
 
-WORDS = [
-    *("tide", "harbor", "lantern", "copper", "violet", "meadow", "quarry"),
-    *("ember", "falcon", "thistle", "orchard", "granite", "willow"),
-]
-
-
-def prose(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
+from .store_texts_helpers import prose, statements
 
 
 @pytest.fixture
@@ -37,12 +29,6 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
-
-
-def statements(store: Store) -> list[str]:
-    seen: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
-    return seen
 
 
 def test_a_batch_is_read_at_once_and_forgotten_at_the_next(store: Store) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from copytrace import DEFAULT_PARAMS, Index, fingerprint
 from copytrace.banks import Store
@@ -17,14 +16,7 @@ from copytrace.batch.store_texts import StoreTexts
 from copytrace.errors import UnknownBankError
 from copytrace.store import ItemRecord
 
-WORDS = [
-    *("tide", "harbor", "lantern", "copper", "violet", "meadow", "quarry"),
-    *("ember", "falcon", "thistle", "orchard", "granite", "willow"),
-]
-
-
-def prose(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
+from .store_texts_helpers import prose, statements
 
 
 @pytest.fixture
@@ -50,21 +42,15 @@ def lookup(stored: tuple[Store, dict[str, str]]) -> Iterator[StoreTexts]:
         texts.close()
 
 
-def counted(store: Store) -> list[str]:
-    statements: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    return statements
-
-
 def test_prefetched_texts_are_served_without_another_statement(
     stored: tuple[Store, dict[str, str]], lookup: StoreTexts
 ) -> None:
     _, texts = stored
     names = [("b", i) for i in texts] + [("b", "fp-only"), ("b", "gone"), ("nobank", "x")]
     lookup.prefetch(names)
-    statements = counted(lookup._open())
+    seen = statements(lookup._open())
     assert [lookup(*name) for name in names] == [*texts.values(), None, None, None]
-    assert statements == []
+    assert seen == []
 
 
 def test_a_batch_reads_its_candidates_texts_at_once_and_answers_as_kept_texts(
@@ -81,13 +67,13 @@ def test_a_batch_reads_its_candidates_texts_at_once_and_answers_as_kept_texts(
         + " ".join(texts[f"t{n}"].split()[20:32])
         for n in range(30)
     ]
-    statements = counted(lookup._open())
+    seen = statements(lookup._open())
     found = from_store.match_many(posts)
     assert found == kept.match_many(posts)
     assert sum(1 for f in found if f) >= 25  # the 12-word quotes, at least
     # per pass (the long-text matches' spans, then the quote candidates), the bank's id and its items'
     # texts: not one statement per item
-    assert 1 <= len(statements) <= 4
+    assert 1 <= len(seen) <= 4
 
 
 def test_texts_of_names_the_unknown_bank(tmp_path: Path) -> None:
