@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -33,7 +33,9 @@ pytestmark = [
 
 PLANTED = "192.0.2.2:6399"  # TEST-NET-2: nothing answers there
 N_FILES = 6
-INTERRUPTS = int(os.environ.get("COPYTRACE_TEST_INTERRUPTS", "4"))  # the issue's 20 on request
+# Ctrl-C moments, one drawn in each of as many equal parts of a scan's length: the first part lands in Ray's
+# start, the last in the scanning; COPYTRACE_TEST_INTERRUPTS=20 draws them finer
+INTERRUPTS = int(os.environ.get("COPYTRACE_TEST_INTERRUPTS", "2"))
 INTERRUPT_SEED = 20261206
 EXIT_WITHIN = 5.0  # seconds from Ctrl-C to the driver's exit
 
@@ -180,26 +182,30 @@ def test_a_scan_ignores_the_recorded_ray_and_prints_progress_lines_without_a_ter
     assert any(m.group(2) != "-" and m.group(3).endswith(" left") for m in after_start), proc.stderr
 
 
-def test_progress_as_json_lines_reports_ray_start_up_apart(
-    job: tuple[dict[str, str], Path], tmp_path: Path
-) -> None:
+class Scanned(NamedTuple):
+    proc: subprocess.CompletedProcess[str]
+    out: Path
+    seconds: float  # its wall time, seen from here
+
+
+@pytest.fixture(scope="module")
+def json_scan(job: tuple[dict[str, str], Path], tmp_path_factory: pytest.TempPathFactory) -> Scanned:
+    """The module's corpus scanned once on a private Ray with progress as JSON lines: checked by
+    ``test_progress_as_json_lines_reports_ray_start_up_apart``, and the uninterrupted scan that
+    ``test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing[ray]`` compares with."""
     env, corpus = job
-    out = tmp_path / "out"
+    out = tmp_path_factory.mktemp("json-scan") / "out"
+    started = time.monotonic()
     proc = _copytrace(
-        *(
-            "scan",
-            corpus,
-            "--out",
-            out,
-            "--executor",
-            "ray",
-            "--progress",
-            "json",
-            "--progress-interval",
-            "0.5",
-        ),
+        *("scan", corpus, "--out", out, "--executor", "ray"),
+        *("--progress", "json", "--progress-interval", "0.5"),
         env=env,
     )
+    return Scanned(proc, out, time.monotonic() - started)
+
+
+def test_progress_as_json_lines_reports_ray_start_up_apart(json_scan: Scanned) -> None:
+    proc, out, _ = json_scan
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
@@ -261,19 +267,23 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["ray", "processes"])
 def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing(
-    job: tuple[dict[str, str], Path], tmp_path: Path, executor: str
+    job: tuple[dict[str, str], Path], tmp_path: Path, executor: str, request: pytest.FixtureRequest
 ) -> None:
     """Ctrl-C (SIGINT to the driver's process group, as a terminal sends it) at ``INTERRUPTS`` moments drawn
-    over a scan's length: exit status 130 within ``EXIT_WITHIN`` s, one line, no traceback, no process left
-    (of a private Ray, or the local workers); the interrupted scan then finishes with --resume to the
-    uninterrupted scan's answers."""
+    over a scan's length, one in each of as many equal parts of it: exit status 130 within ``EXIT_WITHIN`` s,
+    one line, no traceback, no process left (of a private Ray, or the local workers); the interrupted scan
+    then finishes with --resume to the uninterrupted scan's answers (on Ray: the module's ``json_scan``)."""
     env, corpus = job
-    started = time.monotonic()
-    reference = _copytrace(
-        "scan", corpus, "--out", tmp_path / "ref", "--executor", executor, "--progress", "none", env=env
-    )
-    length = time.monotonic() - started
-    assert reference.returncode == 0, reference.stderr
+    if executor == "ray":
+        reference: Scanned = request.getfixturevalue("json_scan")
+    else:
+        started = time.monotonic()
+        proc = _copytrace(
+            "scan", corpus, "--out", tmp_path / "ref", "--executor", executor, "--progress", "none", env=env
+        )
+        reference = Scanned(proc, tmp_path / "ref", time.monotonic() - started)
+    assert reference.proc.returncode == 0, reference.proc.stderr
+    length = reference.seconds
     rng = random.Random(INTERRUPT_SEED)
     interrupted: list[Path] = []
     for round_ in range(INTERRUPTS):
@@ -289,7 +299,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
             start_new_session=True,
         )
         try:
-            at = time.monotonic() + rng.uniform(0.0, length)
+            at = time.monotonic() + rng.uniform(round_, round_ + 1) * length / INTERRUPTS
             while time.monotonic() < at and proc.poll() is None:
                 processes.alive()  # sessions seen while the job runs: its Ray's is found after the exit
                 time.sleep(0.05)
@@ -323,7 +333,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
             env=env,
         )
         assert again.returncode == 0, again.stderr
-        assert _rows(interrupted[-1]) == _rows(tmp_path / "ref")
+        assert _rows(interrupted[-1]) == _rows(reference.out)
 
 
 def _free_port() -> int:
