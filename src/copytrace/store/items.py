@@ -35,6 +35,8 @@ log = logging.getLogger("copytrace.store")
 
 _IDS_PER_QUERY = 500
 """Item ids bound in one ``IN`` list (SQLite allows 32,766 variables a statement; PostgreSQL 65,535)."""
+_BANK_ID = select(BankRow.id).where(BankRow.name == bindparam("bank"))
+_COLUMN_OF: dict[str, Any] = {}  # ``_column_of``'s statement for each column, by the column's name
 
 _TEXT_OF_ITEM = (
     select(ItemRow.text)
@@ -190,16 +192,21 @@ class ItemReader:
         looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``."""
         ids = list(dict.fromkeys(item_ids))
         out: dict[str, str] = {}
+        stmt = _COLUMN_OF.get(column.key)
+        if stmt is None:  # built once per column: building a statement cost more than running it
+            stmt = _COLUMN_OF[column.key] = select(ItemRow.item_id, column).where(
+                ItemRow.bank_id == bindparam("bank_id"),
+                ItemRow.item_id.in_(bindparam("ids", expanding=True)),
+                column.is_not(None),
+            )
         with self.engine.connect() as conn:
-            bank_id = conn.execute(select(BankRow.id).where(BankRow.name == bank)).scalar()
+            bank_id = conn.execute(_BANK_ID, {"bank": bank}).scalar()
             if bank_id is None:
                 raise UnknownBankError(bank)
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 batch = ids[start : start + _IDS_PER_QUERY]
-                stmt = select(ItemRow.item_id, column).where(
-                    ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch), column.is_not(None)
-                )
-                out.update((item_id, str(value)) for item_id, value in conn.execute(stmt))
+                rows = conn.execute(stmt, {"bank_id": bank_id, "ids": batch})
+                out.update((item_id, str(value)) for item_id, value in rows)
         return out
 
     def iter_parsed_fingerprints(
