@@ -73,16 +73,43 @@ def _breaks(cps, runs, classes):  # type: ignore[no-untyped-def]
     return out[:n].copy()
 
 
+@njit(cache=True, nogil=True)
+def _digit_runs(cps):  # type: ignore[no-untyped-def]
+    """(start, end) of each run of ASCII digits in ``cps``: one pass to count them, one to write them (no
+    array the size of the text but ``cps``)."""
+    n = cps.shape[0]
+    count = 0
+    prev = False
+    for i in range(n):
+        d = 48 <= cps[i] <= 57
+        if d and not prev:
+            count += 1
+        prev = d
+    out = np.empty((count, 2), dtype=np.int64)
+    k = 0
+    i = 0
+    while i < n:
+        if 48 <= cps[i] <= 57:
+            j = i + 1
+            while j < n and 48 <= cps[j] <= 57:
+                j += 1
+            out[k, 0] = i
+            out[k, 1] = j
+            k += 1
+            i = j
+        else:
+            i += 1
+    return out
+
+
 def breaks_many(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(text, offset) of every break in ``texts`` (see the module), in order: the runs of digits found
-    with numpy, then only they looked at, compiled."""
+    """(text, offset) of every break in ``texts`` (see the module), in order: the runs of digits found,
+    then only they looked at, compiled."""
     lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lens, out=bounds[1:])
     cps = code_points("\n".join(texts))
-    digit = ((cps >= 48) & (cps <= 57)).view(np.int8)
-    edges = np.flatnonzero(np.diff(digit, prepend=np.int8(0), append=np.int8(0)))
-    at = _breaks(cps, edges.reshape(-1, 2), _table().classes)
+    at = _breaks(cps, _digit_runs(cps), _table().classes)
     text = np.searchsorted(bounds, at, side="right") - 1
     return text, at - bounds[text]
 
@@ -141,9 +168,9 @@ def break_windows(
                 Window(
                     q,
                     " ".join(pieces),
-                    np.array(string_starts, dtype=np.int64),
-                    np.array(text_starts, dtype=np.int64),
-                    np.array([(b, b) for b in inside], dtype=np.int64).reshape(-1, 2),
+                    tuple(string_starts),
+                    tuple(text_starts),
+                    tuple((b, b) for b in inside),
                 )
             )
     return out

@@ -15,6 +15,7 @@ ends: a query of nothing but repeats (``the the the …``) is one short window.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,25 +61,26 @@ def repeated_tokens(chars, vis_starts, vis_ends, tok_text):  # type: ignore[no-u
 class Window:
     """Part of query ``text`` with repeated tokens cut out: piece ``i`` of ``string`` starts at
     ``string_starts[i]`` and came from ``text_starts[i]`` of the query; ``cuts`` are the ``[start, end)``
-    character ranges of the query that were cut (a separator and a repeated copy)."""
+    character ranges of the query that were cut (a separator and a repeated copy).  Plain tuples: a
+    window has a few pieces, and numpy's call costs more than the search."""
 
     text: int
     string: str
-    string_starts: np.ndarray
-    text_starts: np.ndarray
-    cuts: np.ndarray
+    string_starts: tuple[int, ...]
+    text_starts: tuple[int, ...]
+    cuts: tuple[tuple[int, int], ...]
 
     def to_query(self, offset: int, *, end: bool = False) -> int:
         """The query offset of window offset ``offset`` (``end``: an exclusive end, kept in its piece)."""
         if end:
-            i = max(0, int(np.searchsorted(self.string_starts, offset, side="left")) - 1)
+            i = max(0, bisect_left(self.string_starts, offset) - 1)
         else:
-            i = max(0, int(np.searchsorted(self.string_starts, offset, side="right")) - 1)
-        return int(self.text_starts[i] + (offset - self.string_starts[i]))
+            i = max(0, bisect_right(self.string_starts, offset) - 1)
+        return self.text_starts[i] + (offset - self.string_starts[i])
 
     def spans_a_cut(self, start: int, end: int) -> bool:
         """True when query range ``[start, end)`` holds a cut with words on both sides."""
-        return bool(np.any((self.cuts[:, 0] > start) & (self.cuts[:, 1] < end)))
+        return any(a > start and b < end for a, b in self.cuts)
 
 
 def windows(
@@ -126,13 +128,5 @@ def windows(
         pieces.append(text[at : int(ends[hi])])
         string_starts.append(length)
         text_starts.append(at)
-        out.append(
-            Window(
-                q,
-                "".join(pieces),
-                np.array(string_starts, dtype=np.int64),
-                np.array(text_starts, dtype=np.int64),
-                np.array(cuts, dtype=np.int64).reshape(-1, 2),
-            )
-        )
+        out.append(Window(q, "".join(pieces), tuple(string_starts), tuple(text_starts), tuple(cuts)))
     return out

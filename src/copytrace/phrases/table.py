@@ -257,14 +257,19 @@ class PhraseTable:
             return np.zeros((0, 4), dtype=np.int64)
         lk = self._tables()
         wtoks = phrase_tokens_many([w.string for w in wins], html=html)
+        found = self._search(wtoks, cap)
+        found = found[lk.s_ntok[found[:, 1]] >= min_words]
+        if not len(found):
+            return np.zeros((0, 4), dtype=np.int64)
+        w_starts, w_ends = wtoks.starts[found[:, 2]].tolist(), wtoks.ends[found[:, 3]].tolist()
+        text_first = np.searchsorted(toks.text, np.arange(toks.n_texts + 1), side="left").tolist()
         rows = []
-        for w, shape, a, b in self._search(wtoks, cap).tolist():
+        for (w, shape, _, _), w_start, w_end in zip(found.tolist(), w_starts, w_ends, strict=True):
             win = wins[w]
-            start, end = win.to_query(int(wtoks.starts[a])), win.to_query(int(wtoks.ends[b]), end=True)
-            if lk.s_ntok[shape] < min_words or not win.spans_a_cut(start, end):
+            start, end = win.to_query(w_start), win.to_query(w_end, end=True)
+            if not win.spans_a_cut(start, end):
                 continue
-            first = int(np.searchsorted(toks.text, win.text, side="left"))
-            stop = int(np.searchsorted(toks.text, win.text, side="right"))
+            first, stop = text_first[win.text], text_first[win.text + 1]
             t = first + max(0, int(np.searchsorted(toks.starts[first:stop], start, side="right")) - 1)
             u = first + min(stop - first - 1, int(np.searchsorted(toks.ends[first:stop], end, side="left")))
             rows.append((win.text, shape, t, u))

@@ -417,7 +417,7 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units): 
         no += 1
     text_key[n_texts] = nk
     text_strict[n_texts] = ns
-    return out[:, :no].copy(), vis[:nv].copy(), key[:nk].copy(), text_key, strict[:ns].copy(), text_strict
+    return out[:, :no], vis[:nv], key[:nk], text_key, strict[:ns], text_strict  # views: no copy
 
 
 @dataclass(frozen=True, eq=False)
