@@ -94,6 +94,9 @@ class FileLevel:
         if n == 0:
             return np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint16)
         mapped = mmap.mmap(self.fd, 10 * n, prot=mmap.PROT_READ)
+        # Lookups read a page here and there: a page evicted from the cache is read again alone, with no
+        # readahead.  (A fault still maps the cached pages around it, 64 kB, as for any mapped file.)
+        mapped.madvise(mmap.MADV_RANDOM)
         tags, refs, pos = self.sections()
         return (
             np.frombuffer(mapped, dtype=np.uint32, count=n, offset=tags),
