@@ -1,0 +1,117 @@
+"""The phrase search's batched, compiled parts agree with the plain ways of computing the same thing: many
+posts searched together find what each post searched alone finds, the folding of a batch is the folding of
+each text, and the compiled runs of digits are numpy's."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from copytrace.phrases import PhraseTable, phrase_fingerprint
+from copytrace.phrases._numbers import _digit_runs, breaks_many, number_breaks
+from copytrace.phrases._repeats import Window
+from copytrace.text.normalize import code_points
+from copytrace.text.phrase_fold import phrase_tokens, phrase_tokens_many
+
+PHRASES = ["death to the occupiers", "burn their homes", "money for college. In 1992", "the 21st century"]
+EVASIONS = [
+    "death to the occupiers",
+    "D3@TH t0 th3 0ccup13rs",
+    "d e a t h to the occupiers",
+    "deathto the the occupiers",
+    "dеаth tо thе оccupiers",  # look-alikes
+    "burn their their homes",
+    "moneyforcollegeIn1992",
+    "the 21stcentury",
+]
+ASCII_WORDS = ["the", "the", "to", "a", "1992", "21st", "homes", "burn", "x", "d3ath", "of", "that", "that"]
+MIXED_WORDS = [*ASCII_WORDS, "год", "2022год", "café", "ｆｕｌｌ", "a\u200bb", "—", "dеаth"]
+
+
+def _post(pieces: list[str], seps: list[str]) -> str:
+    return "".join(p + s for p, s in zip(pieces, seps, strict=False))
+
+
+posts = st.lists(
+    st.builds(
+        _post,
+        st.lists(st.sampled_from(MIXED_WORDS + EVASIONS), min_size=0, max_size=30),
+        st.lists(st.sampled_from([" ", " ", ", ", ".\n", "-", "  "]), min_size=30, max_size=30),
+    ),
+    min_size=1,
+    max_size=8,
+)
+ascii_posts = st.lists(
+    st.builds(
+        _post,
+        st.lists(st.sampled_from(ASCII_WORDS + EVASIONS[:4]), min_size=0, max_size=30),
+        st.lists(st.sampled_from([" ", ". ", "-"]), min_size=30, max_size=30),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _table() -> PhraseTable:
+    table = PhraseTable()
+    for i, p in enumerate(PHRASES):
+        table.add(i, phrase_fingerprint(p))
+    return table
+
+
+TABLE = _table()
+
+
+def _answers(table: PhraseTable, texts: list[str]) -> list[list[tuple[int, tuple[tuple[int, int], ...]]]]:
+    return [[(m.item, m.spans) for m in found] for found in table.match_many(texts, html=False)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.one_of(posts, ascii_posts))
+def test_a_batch_finds_what_each_post_alone_finds(texts: list[str]) -> None:
+    together = _answers(TABLE, texts)
+    alone = [_answers(TABLE, [t])[0] for t in texts]
+    assert together == alone
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.one_of(posts, ascii_posts))
+def test_the_folding_of_a_batch_is_the_folding_of_each_text(texts: list[str]) -> None:
+    batch = phrase_tokens_many(texts, html=False)
+    strings = batch.strings()
+    for t, text in enumerate(texts):
+        one = phrase_tokens(text, html=False)
+        mine = batch.text == t
+        assert [s for s, m in zip(strings, mine.tolist(), strict=True) if m] == one.strings()
+        assert batch.starts[mine].tolist() == one.starts.tolist()
+        assert batch.ends[mine].tolist() == one.ends.tolist()
+        assert batch.skeleton(t) == one.skeleton(0)
+
+
+def _digit_runs_numpy(cps: np.ndarray) -> np.ndarray:
+    digit = ((cps >= 48) & (cps <= 57)).view(np.int8)
+    return np.flatnonzero(np.diff(digit, prepend=np.int8(0), append=np.int8(0))).reshape(-1, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("0123456789ab $\n\u0663год"), max_size=60))
+def test_the_compiled_runs_of_digits_are_numpys(text: str) -> None:
+    cps = code_points(text)
+    assert _digit_runs(cps).tolist() == _digit_runs_numpy(cps).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.sampled_from("0123456789aZst $\nд"), max_size=30), max_size=6))
+def test_the_breaks_of_a_batch_are_the_breaks_of_each_text(texts: list[str]) -> None:
+    text, at = breaks_many(texts)
+    assert [at[text == i].tolist() for i in range(len(texts))] == [number_breaks(t) for t in texts]
+
+
+def test_a_window_maps_its_offsets_back_around_its_cuts() -> None:
+    query = "x death to the the occupiers"  # the second 'the' cut: 'x death to the occupiers'
+    win = Window(0, query[:14] + query[18:], (0, 14), (0, 18), ((14, 18),))
+    assert win.string == "x death to the occupiers"
+    start, end = win.to_query(2), win.to_query(len(win.string), end=True)
+    assert query[start:end] == "death to the the occupiers"
+    assert win.spans_a_cut(start, end) and not win.spans_a_cut(0, 14)
