@@ -7,15 +7,19 @@ is written once and copied for each revision.  Each revision then runs, in fresh
 (``python -m copytrace.cli.main`` with ``PYTHONPATH`` at its ``src`` tree): one untimed ``match`` that builds
 and caches the index (and loads the compiled code); ``--runs`` warm ``match`` runs of the unchanged bank;
 then an untimed round and ``--runs`` timed rounds of ``bank add`` of one new file followed by ``match``.
-The table gives the median wall seconds of each; the goals of the issue, at 1M items: ``bank add`` of one
-item <= 1 s, the next ``match`` <= 1.2x the warm match.  The baseline (``--baseline-rev``, default
-bec912c~1, the cache that rebuilt after any change) is extracted with ``git archive``::
+The table gives the median wall seconds and the median CPU seconds (the child's own user + system time,
+``_procs.run``) of each; the goals, at 1M items: ``bank add`` of one item <= 1 s, the next ``match`` <=
+1.2x the warm match.  The baseline (``--baseline-rev``, default bec912c~1, the cache that rebuilt after any
+change) is extracted with ``git archive``.  ``--store`` copies a store made before (SQLite) instead of
+writing one, and adds the canonical original to its bank ``--bank`` (untimed, with no links) for the warm
+match to find::
 
     python benchmarks/bench_cli_cache.py                         # 100,000 items, 3 runs, baseline bec912c~1
     python benchmarks/bench_cli_cache.py --items 20000 --runs 2
     python benchmarks/bench_cli_cache.py --rev HEAD              # this checkout's last commit, not its files
+    python benchmarks/bench_cli_cache.py --store /tmp/bench-scan/bank-100000.db --bank generated
 
-Measure on a quiet machine: every number is one process's wall time.
+Measure on a quiet machine: every wall time is one process's; on a busy one compare the CPU seconds.
 """
 
 from __future__ import annotations
@@ -25,18 +29,13 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
-CORPORA = [DATA / "corpora" / "state_union", DATA / "corpora" / "inaugural"]
-ORIGINAL = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
-QUERY = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
+from _procs import ORIGINAL, QUERY, ROOT, Finished, Timing, corpus_words, extract, run
 
 
 @dataclass(frozen=True)
@@ -55,28 +54,13 @@ class Revision:
             "COPYTRACE_CACHE": str(self.work / "cache"),
         }
 
-    def run(self, *args: str) -> tuple[float, subprocess.CompletedProcess[bytes]]:
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "copytrace.cli.main", *args],
-            env=self.env(),
-            capture_output=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - start
+    def run(self, *args: str) -> Finished:
+        proc = run([sys.executable, "-m", "copytrace.cli.main", *args], self.env())
         if proc.returncode not in (0, 1):
             sys.exit(
                 f"{self.name}: copytrace {' '.join(args)}: exit {proc.returncode}: {proc.stderr[-2000:]!r}"
             )
-        return seconds, proc
-
-
-def words() -> list[str]:
-    out: list[str] = []
-    for folder in CORPORA:
-        for path in sorted(folder.glob("*.txt")):
-            out += path.read_text(encoding="utf-8", errors="replace").split()
-    return out
+        return proc
 
 
 def build_store(path: Path, n: int, seed: int) -> float:
@@ -87,7 +71,7 @@ def build_store(path: Path, n: int, seed: int) -> float:
     from copytrace.store import ItemRecord
 
     start = time.perf_counter()
-    vocabulary = words()
+    vocabulary = corpus_words()
     rng = random.Random(seed)
     with Store(str(path)) as store:
         original = ORIGINAL.read_text(encoding="utf-8")
@@ -106,37 +90,41 @@ def build_store(path: Path, n: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def extract(rev: str, into: Path) -> Path:
-    """The ``src`` tree of git revision ``rev`` under ``into``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True)
-    into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "src"
+def with_original(path: Path, bank: str) -> None:
+    """Add the canonical original to ``bank`` of the store at ``path`` (no links), unless it holds it."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from copytrace import fingerprint
+    from copytrace.banks import Store
+    from copytrace.store import ItemRecord
+
+    with Store(str(path)) as store:
+        if not store.fingerprints_of(bank, ["canonical-000"]):
+            original = ORIGINAL.read_text(encoding="utf-8")
+            store.add_items(bank, [ItemRecord("canonical-000", fingerprint(original), original, links=[])])
 
 
-def measure(rev: Revision, runs: int, seed: int) -> dict[str, list[float]]:
+def measure(rev: Revision, bank: str, runs: int, seed: int) -> dict[str, list[Timing]]:
     """Warm match of the unchanged bank, then ``runs`` rounds of bank add of one file and the next match."""
-    _, first = rev.run("match", str(QUERY))
+    first = rev.run("match", str(QUERY))
     if b"canonical-000" not in first.stdout:
         sys.exit(f"{rev.name}: the first match did not find canonical-000: {first.stderr[-2000:]!r}")
-    times: dict[str, list[float]] = {"warm match": [], "bank add (one item)": [], "next match": []}
+    times: dict[str, list[Timing]] = {"warm match": [], "bank add (one item)": [], "next match": []}
     for _ in range(runs):
-        times["warm match"].append(rev.run("match", str(QUERY))[0])
-    vocabulary = words()
+        times["warm match"].append(rev.run("match", str(QUERY)).timing)
+    vocabulary = corpus_words()
     rng = random.Random(seed + 1)
     for i in range(-1, runs):  # round -1 is untimed: it loads (or compiles) the code an add runs
         post = rev.work / f"added-{i + 1}.txt"
         post.write_text(" ".join(rng.choices(vocabulary, k=200)), encoding="utf-8")
-        seconds, added = rev.run("bank", "add", "bench", str(post))
+        added = rev.run("bank", "add", bank, str(post))
         if added.returncode != 0:
             sys.exit(f"{rev.name}: bank add failed: {added.stderr[-2000:]!r}")
-        if i >= 0:
-            times["bank add (one item)"].append(seconds)
-        seconds, found = rev.run("match", str(post))
+        found = rev.run("match", str(post))
         if f"added-{i + 1}".encode() not in found.stdout:
             sys.exit(f"{rev.name}: the match after the add did not find it: {found.stderr[-2000:]!r}")
         if i >= 0:
-            times["next match"].append(seconds)
+            times["bank add (one item)"].append(added.timing)
+            times["next match"].append(found.timing)
     return times
 
 
@@ -145,6 +133,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--items", type=int, default=100_000, help="items in the bank (100000)")
+    parser.add_argument("--store", type=Path, help="copy this SQLite store instead of writing one")
+    parser.add_argument("--bank", default="bench", help="the bank added to and searched (bench)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each command (3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -156,35 +146,60 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="copytrace-cli-cache-") as tmp:
         base = Path(tmp)
-        built = build_store(base / "store.db", args.items, args.seed)
-        print(f"store of {args.items:,} items written in {built:.1f} s", flush=True)
+        if args.store is not None:
+            shutil.copyfile(args.store, base / "store.db")
+            with_original(base / "store.db", args.bank)
+            print(f"store {args.store} copied", flush=True)
+        else:
+            if args.bank != "bench":
+                sys.exit("--bank names the bank of a store given with --store")
+            built = build_store(base / "store.db", args.items, args.seed)
+            print(f"store of {args.items:,} items written in {built:.1f} s", flush=True)
+        items = _count_items(base / "store.db", args.bank)
         new_src = ROOT / "src" if args.rev is None else extract(args.rev, base / "new-src")
+        if new_src is None:
+            sys.exit(f"cannot extract {args.rev}")
         revisions = [Revision(args.rev or "this checkout", new_src, base / "new")]
         if not args.no_baseline:
-            revisions.insert(
-                0, Revision(args.baseline_rev, extract(args.baseline_rev, base / "old-src"), base / "old")
-            )
+            old_src = extract(args.baseline_rev, base / "old-src")
+            if old_src is not None:
+                revisions.insert(0, Revision(args.baseline_rev, old_src, base / "old"))
         results = {}
         for rev in revisions:
             rev.work.mkdir()
             for part in base.glob("store.db*"):  # with SQLite's log, if any
                 shutil.copyfile(part, rev.work / part.name)
-            results[rev.name] = measure(rev, args.runs, args.seed)
+            results[rev.name] = measure(rev, args.bank, args.runs, args.seed)
             print(f"{rev.name}: done", flush=True)
 
-    print(f"\n{args.items:,}-item bank (SQLite), median of {args.runs} fresh processes each, wall seconds")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    print(f"\n{items:,}-item bank (SQLite), median of {args.runs} fresh processes each: wall s / CPU s")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
     names = list(results)
-    print("| command | " + " | ".join(names) + " |")
-    print("|---|" + "---:|" * len(names))
+    print("| command | " + " | ".join(f"{n} wall | {n} CPU" for n in names) + " |")
+    print("|---|" + "---:|---:|" * len(names))
     for what in ("warm match", "bank add (one item)", "next match"):
-        cells = [f"{statistics.median(results[n][what]):.2f}" for n in names]
+        cells = []
+        for n in names:
+            cells.append(f"{statistics.median(t.wall for t in results[n][what]):.2f}")
+            cells.append(f"{statistics.median(t.cpu for t in results[n][what]):.2f}")
         print(f"| {what} | " + " | ".join(cells) + " |")
     cells = []
     for n in names:
-        ratio = statistics.median(results[n]["next match"]) / statistics.median(results[n]["warm match"])
-        cells.append(f"{ratio:.2f}x")
+        for part in ("wall", "cpu"):
+            nxt = statistics.median(getattr(t, part) for t in results[n]["next match"])
+            warm = statistics.median(getattr(t, part) for t in results[n]["warm match"])
+            cells.append(f"{nxt / warm:.2f}x")
     print("| next match / warm match | " + " | ".join(cells) + " |")
+
+
+def _count_items(path: Path, bank: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT count(*) FROM items JOIN banks ON banks.id = items.bank_id WHERE banks.name = ?", (bank,)
+        ).fetchone()
+    return int(row[0])
 
 
 if __name__ == "__main__":

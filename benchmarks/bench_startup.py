@@ -2,7 +2,8 @@
 against the budgets of issue #13, and the same commands on a baseline revision.
 
 Each command runs in a fresh process (``python -m copytrace.cli.main ...``) ``--runs`` times; the table gives
-the median and the best wall time of those runs, the budget, whether the median meets it, and the median of
+the median and the best wall time of those runs, the budget, whether the median meets it, the median of the
+child's own CPU seconds (``_procs.run``: what to compare on a busy machine), and the medians of
 the baseline revision with the ratio new / baseline. ``match`` queries the canonical republished article
 (``canonical/001``) against a bank of ``--items`` items: the canonical original (``000``) and generated texts
 (words drawn from the shared corpora, seeded), added once per revision with ``copytrace bank add --jsonl``
@@ -26,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,11 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
-CORPORA = [DATA / "corpora" / "state_union", DATA / "corpora" / "inaugural"]
-ORIGINAL = DATA / "canonical" / "000_ea7438489bd31fbe.txt"
-QUERY = DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt"
+from _procs import CORPORA, ORIGINAL, QUERY, ROOT, Timing, corpus_words, extract, run
+
 BUDGETS = {"--version": 0.2, "--help": 0.2, "match": 0.8, "match a quote": 0.8}
 """Seconds, from issue #13."""
 QUOTE = (
@@ -100,10 +97,7 @@ class Revision:
 def generated_items(n: int, seed: int) -> list[dict[str, str]]:
     """``n`` bank items: the canonical original, then texts of 120-240 words drawn from the corpora's words
     (so with their frequencies), each its own text."""
-    words: list[str] = []
-    for folder in CORPORA:
-        for path in sorted(folder.glob("*.txt")):
-            words += path.read_text(encoding="utf-8", errors="replace").split()
+    words = corpus_words()
     rng = random.Random(seed)
     items = [{"id": "canonical-000", "text": ORIGINAL.read_text(encoding="utf-8")}]
     for i in range(n - 1):
@@ -120,35 +114,16 @@ def build_bank(rev: Revision, records: bytes) -> float:
     return time.perf_counter() - start
 
 
-def timed(rev: Revision, args: list[str], runs: int, ok: set[int]) -> list[float]:
-    """Wall seconds of ``runs`` runs of ``copytrace ARGS`` in fresh processes."""
-    seconds = []
+def timed(rev: Revision, args: list[str], runs: int, ok: set[int]) -> list[Timing]:
+    """Wall and CPU seconds of ``runs`` runs of ``copytrace ARGS`` in fresh processes."""
+    out = []
     for _ in range(runs):
-        start = time.perf_counter()
-        proc = rev.run(*args)
-        seconds.append(time.perf_counter() - start)
+        proc = run([sys.executable, "-m", "copytrace.cli.main", *args], rev.env())
+        out.append(proc.timing)
         if proc.returncode not in ok:
             failure = proc.stderr.decode(errors="replace")[-2000:]
             sys.exit(f"{rev.name}: copytrace {' '.join(args)}: exit {proc.returncode}: {failure}")
-    return seconds
-
-
-def extract(rev: str, into: Path) -> Path | None:
-    """The ``src`` tree of git revision ``rev`` under ``into``; None (with a note) without git."""
-    if shutil.which("git") is None:
-        print(f"note: git not found: no baseline ({rev})", file=sys.stderr)
-        return None
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        print(
-            f"note: git archive {rev} failed: no baseline ({archive.stderr.decode().strip()})",
-            file=sys.stderr,
-        )
-        return None
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "src"
+    return out
 
 
 def main() -> None:
@@ -177,7 +152,7 @@ def main() -> None:
             src = extract(args.baseline_rev, Path(tmp) / "base")
             if src is not None:
                 revisions.append(Revision(args.baseline_rev, src, Path(tmp) / "base"))
-        results: dict[str, dict[str, list[float]]] = {}
+        results: dict[str, dict[str, list[Timing]]] = {}
         for rev in revisions:
             rev.work.mkdir(exist_ok=True)
             rev.check_source()
@@ -196,23 +171,30 @@ def main() -> None:
     base = revisions[1].name if len(revisions) > 1 else None
     print(f"\n{args.runs} runs each, in fresh processes; match: one file, {args.items:,}-item bank, warm")
     print("a quote: one sentence of the banked original inside a speech (the quote pass and its model)")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
-    header = "| command | median s | best s | budget s | met? |"
-    rule = "|---|---:|---:|---:|:---:|"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print("wall seconds, and the median of each child's own CPU seconds (user + system): on a busy machine")
+    print("compare those\n")
+    header = "| command | median s | best s | budget s | met? | CPU s |"
+    rule = "|---|---:|---:|---:|:---:|---:|"
     if base:
-        header += f" {base} median s | new / {base} |"
-        rule += "---:|---:|"
+        header += f" {base} median s | {base} CPU s | new / {base} (CPU) |"
+        rule += "---:|---:|---:|"
     print(header)
     print(rule)
     for name, argv, _ in commands:
-        times = results["new"][name]
+        times = [t.wall for t in results["new"][name]]
+        cpu = statistics.median(t.cpu for t in results["new"][name])
         median = statistics.median(times)
         shown = " ".join(argv).replace(str(QUERY), "canonical/001").replace(str(quote), "a quote")
         met = "yes" if median <= BUDGETS[name] else "no"
         row = f"| `copytrace {shown}` | {median:.3f} | {min(times):.3f} | {BUDGETS[name]:.1f} | {met} |"
+        row += f" {cpu:.3f} |"
         if base:
-            base_median = statistics.median(results[base][name])
-            row += f" {base_median:.3f} | {median / base_median:.2f} |"
+            base_median = statistics.median(t.wall for t in results[base][name])
+            base_cpu = statistics.median(t.cpu for t in results[base][name])
+            row += (
+                f" {base_median:.3f} | {base_cpu:.3f} | {median / base_median:.2f} ({cpu / base_cpu:.2f}) |"
+            )
         print(row)
 
 
