@@ -176,24 +176,28 @@ KERNEL_COMMANDS = [["fingerprint", str(CANONICAL_000)], ["bank", "add", "b", str
 @pytest.mark.parametrize("argv", KERNEL_COMMANDS, ids=" ".join)
 def test_a_command_that_runs_compiled_code_leaves_scipy_out(tmp_path: Path, argv: list[str]) -> None:
     """Numba's start-up would import SciPy (its version check, and its BLAS probe: all of scipy.linalg)
-    where SciPy is installed; a command hides SciPy from those probes (``load_kernel_support``)."""
+    where SciPy is installed, and CFFI where CFFI is; a command hides both from those probes
+    (``load_kernel_support``)."""
     pytest.importorskip("scipy.linalg")  # where SciPy is absent there is nothing to hide
     env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
     code = (
         "import sys\n"
         "from copytrace.cli.main import main\n"
         f"status = main({argv!r})\n"
-        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'scipy'))[-3:])\n"
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'scipy'))[-3:],"
+        " 'cffi' in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     status, modules = proc.stdout.splitlines()[-1].split(" ", 1)
     assert status == "0"
     assert "'numba." in modules and "scipy" not in modules  # the last names sorted: numba's, or SciPy's
+    assert modules.endswith(" False")  # no CFFI
 
 
 def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
     pytest.importorskip("scipy.linalg")
+    pytest.importorskip("cffi")
     code = (
         "import sys\n"
         "from copytrace.cli.common import load_kernel_support\n"
@@ -201,7 +205,7 @@ def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
         "assert 'numba.np.arraymath' in sys.modules and 'scipy' not in sys.modules\n"
         "from numba.np import arraymath\n"
         "assert not arraymath._HAVE_BLAS\n"
-        "import scipy.linalg.cython_blas, scipy.linalg\n"
+        "import scipy.linalg.cython_blas, scipy.linalg, cffi\n"
         "from copytrace import fingerprint\n"
         f"print(fingerprint(open({str(CANONICAL_000)!r}, encoding='utf-8').read()))\n"
     )
