@@ -53,6 +53,10 @@ else
   cp pyproject.toml "$installed"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The suite starts hundreds of Python processes (commands, servers, Ray's workers), and pytest rewrites the
+# asserts of every test module in each of its workers: with $PYTHONDONTWRITEBYTECODE set (as in many
+# containers) each of them compiles its modules from source again, on every run
+unset PYTHONDONTWRITEBYTECODE
 # numba compiles copytrace's kernels on first use: once here, beside HMA's environment, ruff and mypy, instead
 # of in every pytest worker at once (tests/warm_kernels.py)
 echo "== compiling copytrace's kernels in the background (the first time: a minute or two)"
