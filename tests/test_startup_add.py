@@ -145,3 +145,50 @@ def test_adding_one_file_does_not_import_rich(tmp_path: Path) -> None:
     modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "copytrace.cli.bank_bulk" in modules  # the listing was read
     assert not {m for m in modules if m.split(".")[0] == "rich"}
+
+
+_KERNELS_USED = """
+import gc, sys
+from copytrace.cli.main import main
+status = main(sys.argv[1:])
+from numba.core.dispatcher import Dispatcher
+loaded = compiled = 0
+for f in (o for o in gc.get_objects() if isinstance(o, Dispatcher)):
+    loaded += sum(f.stats.cache_hits.values())
+    compiled += sum(f.stats.cache_misses.values())
+    for sig in f.stats.cache_misses:
+        print("compiled:", f.py_func.__module__, f.py_func.__qualname__, sig, file=sys.stderr)
+print(status, loaded, compiled)
+"""
+
+
+def test_a_second_add_and_match_load_every_kernel_from_numbas_cache(tmp_path: Path) -> None:
+    """Each compiled function a ``bank add`` of one file and the ``match`` after it call is loaded from
+    Numba's cache in a later process (``cache=True``, the same argument types every time): none is
+    compiled, so no type inference runs once the first command has compiled and cached them."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "cache")}
+
+    def run(*args: str) -> tuple[int, int, int]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _KERNELS_USED, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        status, loaded, compiled = map(int, proc.stdout.splitlines()[-1].split())
+        assert compiled == 0 or "compiled:" in proc.stderr
+        return status, loaded, compiled
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"post-{i}.txt")
+        files[-1].write_text(_text(i) + " and the lighthouse keeper's dog who guards the harbour at night")
+    for path in files[:2]:  # the first round may compile (and caches) what the commands call
+        run("bank", "add", "big", str(path))
+        run("match", str(path))
+    for args in (["bank", "add", "big", str(files[2])], ["match", str(files[2])]):
+        status, loaded, compiled = run(*args)
+        assert (status, compiled) == (0, 0) and loaded > 0, args
