@@ -88,15 +88,22 @@ def test_batches_link_as_one_add_many(size: int, seed: int) -> None:
 
 @pytest.mark.parametrize("above", [40, 300, 2000])
 def test_postings_kept_in_a_file_answer_as_in_memory(above: int) -> None:
+    """Linking reads what it looks up from the file (``FilePostings.held``); queries read the mapping."""
     items = _items(5)
+    lent = []
+    held = _file_level.FilePostings.held
+
+    def counted(self: _file_level.FilePostings, *args: object) -> object:
+        level = held(self, *args)  # type: ignore[arg-type]
+        lent.append(level is not None and len(level) > 0)
+        return level
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_file_level.FilePostings, "held", counted)
+        index = _in_a_file(items, above)
+    assert sum(lent) >= 3
     reference = Index.for_params(items[0][1].params)
     reference.add_many(items, bank="b")
-    index = Index.for_params(items[0][1].params)
-    index.keep_postings_in_file(above=above, expected=10 * reference.n_fingerprints)
-    for ids, batch in _batches(items, 6):
-        index.add_batch(ids, batch, bank="b")
-        index.flush()
-        assert index.postings_in_memory <= max(above, 0)
     in_file = index._contents.in_file
     assert in_file is not None and in_file.rewrites >= (2 if above < 2000 else 1)
     assert isinstance(index._contents.main.tags.base.obj, mmap.mmap)  # mapped, not in memory
@@ -111,6 +118,16 @@ def test_postings_kept_in_a_file_answer_as_in_memory(above: int) -> None:
     index.add_many(items[::4], bank="b")
     reference.add_many(items[::4], bank="b")
     assert _state(index, items) == _state(reference, items)
+
+
+def _in_a_file(items: list[tuple[str, Fingerprint]], above: int) -> Index:
+    index = Index.for_params(items[0][1].params)
+    index.keep_postings_in_file(above=above, expected=20_000)
+    for ids, batch in _batches(items, 6):
+        index.add_batch(ids, batch, bank="b")
+        index.flush()
+        assert index.postings_in_memory <= above
+    return index
 
 
 def test_an_index_with_postings_in_a_file_saves_and_loads(tmp_path: Path) -> None:

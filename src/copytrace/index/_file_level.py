@@ -4,8 +4,10 @@ An index built from a million items holds about 70 million postings: 700 MB as a
 a merge of the delta into it (``_postings.merge``) briefly needs several times that.  ``write`` instead
 merges the main level and the new postings into a file, one block of buckets at a time (reading the old file
 with ``pread`` and writing the new one with ``pwrite``, so neither is mapped while it is rewritten), then
-maps it: the postings cost disk and page cache, not the process's own memory, and only the pages that
-lookups touch are resident (the tags mostly: the pages and positions of a hash are read where it is held).
+maps it: the postings cost disk and page cache, not the process's own memory.  A query maps the pages it
+reads (and the cached pages around them: 64 kB a fault), which in a large batch is most of the file; so a
+batch of items being linked (``_link_batch``) reads instead the postings of its hashes from the file into a
+small level of their own (``FilePostings.held``: the tags streamed, the rest read where a hash is held).
 
 The file is unlinked as soon as it is open, so nothing is left behind when the process ends, however it
 ends.  The order of the postings is that of ``_postings.merge``: by (bucket, tag), then page, then position.
@@ -64,6 +66,29 @@ def _bucket_offsets(sorted_buckets, out):  # type: ignore[no-untyped-def]
         while j < m and sorted_buckets[j] < np.uint64(b):
             j += 1
         out[b] = j
+
+
+@njit(cache=True, nogil=True)
+def _find_ranges(tags, base, offsets, key_bucket, key_tag, lo_out, hi_out):  # type: ignore[no-untyped-def]
+    """For each key (bucket, tag), the range of postings with its tag in its bucket: ``tags`` holds the
+    tags of postings ``base ..`` (every bucket of these keys)."""
+    for k in range(key_bucket.shape[0]):
+        b = key_bucket[k]
+        lo = np.int64(offsets[b]) - base
+        e = np.int64(offsets[b + 1]) - base
+        t = key_tag[k]
+        c = e
+        while lo < c:
+            mid = (lo + c) >> 1
+            if tags[mid] < t:
+                lo = mid + 1
+            else:
+                c = mid
+        hi = lo
+        while hi < e and tags[hi] == t:
+            hi += 1
+        lo_out[k] = lo + base
+        hi_out[k] = hi + base
 
 
 class FileLevel:
@@ -229,3 +254,55 @@ class FilePostings:
         self._file, self._level = file, level
         self.rewrites += 1
         return level
+
+    def held(self, main: Level, hashes: np.ndarray) -> Level | None:
+        """The postings of ``main`` (the level in this file; else None) that lookups of ``hashes`` find, as a
+        level of their own with the same buckets, read from the file without mapping it: the tags streamed a
+        block at a time, the pages and positions of the hashes held read where they lie.  What a batch of
+        queries finds in it is what it finds in ``main``, and no page of the mapped file becomes resident."""
+        file = self._file
+        if file is None or main is not self._level or not len(main):
+            return None
+        bits = main.bits
+        x = _postings.mix(np.unique(hashes))
+        bucket = (x >> np.uint64(64 - bits)).astype(np.int64)
+        tag = (x & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        order = np.lexsort((tag, bucket))
+        bucket, tag = bucket[order], tag[order]
+        distinct = np.ones(len(bucket), dtype=bool)  # two hashes may share their bucket and tag
+        distinct[1:] = (bucket[1:] != bucket[:-1]) | (tag[1:] != tag[:-1])
+        bucket, tag = bucket[distinct], tag[distinct]
+        offsets = main.offsets
+        lo = np.zeros(len(bucket), dtype=np.int64)
+        hi = np.zeros(len(bucket), dtype=np.int64)
+        k0 = 0
+        while k0 < len(bucket):
+            b0 = int(bucket[k0])
+            b1 = int(np.searchsorted(offsets, int(offsets[b0]) + BLOCK_POSTINGS, side="right")) - 1
+            b1 = max(b1, b0 + 1)
+            k1 = int(np.searchsorted(bucket, b1))
+            oa, ob = int(offsets[b0]), int(offsets[b1])
+            tags = file.read(0, np.uint32, oa, ob)
+            _find_ranges(tags, oa, offsets, bucket[k0:k1], tag[k0:k1], lo[k0:k1], hi[k0:k1])
+            k0 = k1
+        found = np.flatnonzero(hi > lo)
+        lo, hi, bucket, tag = lo[found], hi[found], bucket[found], tag[found]
+        counts = hi - lo
+        n = int(counts.sum())
+        refs = np.empty(n, dtype=np.uint32)
+        pos = np.empty(n, dtype=np.uint16)
+        _, refs_at, pos_at = file.sections()
+        at = 0
+        for a, k in zip(lo.tolist(), counts.tolist(), strict=True):
+            _read_into(file.fd, refs[at : at + k], refs_at + 4 * a)
+            _read_into(file.fd, pos[at : at + k], pos_at + 2 * a)
+            at += k
+        out_offsets = np.empty(len(offsets), dtype=np.uint32 if n < (1 << 32) else np.uint64)
+        _bucket_offsets(np.repeat(bucket, counts).astype(np.uint64), out_offsets)
+        return Level(bits, out_offsets, np.repeat(tag, counts), refs, pos, None)
+
+
+def _read_into(fd: int, out: np.ndarray, at: int) -> None:
+    got = os.preadv(fd, [out.view(np.uint8).data], at)
+    if got != out.nbytes:
+        raise OSError(f"short read of a postings file: {got} of {out.nbytes} bytes")

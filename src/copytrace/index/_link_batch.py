@@ -65,6 +65,28 @@ def link_batch(
     q_hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     q_pos = np.ascontiguousarray(positions, dtype=np.int64)
     q_starts = np.ascontiguousarray(offsets, dtype=np.int64)
+    contents.flush()  # before the main level is lent: a merge now goes to the file
+    main = contents.main
+    held = None if contents.in_file is None else contents.in_file.held(main, q_hashes)
+    if held is not None:
+        contents.main = held  # the postings these items look up, read from the file, not mapped
+    try:
+        _link(contents, params, bank, item_ids, first, q_hashes, q_pos, q_starts)
+    finally:
+        contents.main = main
+
+
+def _link(
+    contents: Contents,
+    params: tuple[object, ...],
+    bank: str,
+    item_ids: Sequence[str],
+    first: int,
+    q_hashes: np.ndarray,
+    q_pos: np.ndarray,
+    q_starts: np.ndarray,
+) -> None:
+    n = len(item_ids)
     q_end = np.arange(first, first + n, dtype=np.int64)
     names = contents.names
     start = 0
