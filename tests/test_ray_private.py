@@ -1,17 +1,15 @@
-"""A job's Ray is its own: never the cluster Ray recorded in its shared folder, stopped on every way out (a
-normal end, Ctrl-C at any moment, kill -9 of the driver), with paths that mean the same to its workers, and
-progress on stderr when there is no terminal."""
+"""A job's Ray is its own: never the cluster Ray recorded in its shared folder, stopped when the job ends or
+at Ctrl-C at any moment, and progress on stderr when there is no terminal.  (Kill -9 of the driver, and a
+stranger's running Ray: ``test_ray_private_strangers``.)"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +20,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from . import private_ray_scans as scans
 from .ray_processes import JobProcesses, marked
-from .scan_corpus import bank_files, documents, read_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
 pytestmark = [
@@ -32,33 +30,11 @@ pytestmark = [
 ]
 
 PLANTED = "192.0.2.2:6399"  # TEST-NET-2: nothing answers there
-N_FILES = 6
 # Ctrl-C moments, one drawn in each of as many equal parts of a scan's length: the first part lands in Ray's
 # start, the last in the scanning; COPYTRACE_TEST_INTERRUPTS=20 draws them finer
 INTERRUPTS = int(os.environ.get("COPYTRACE_TEST_INTERRUPTS", "2"))
 INTERRUPT_SEED = 20261206
 EXIT_WITHIN = 5.0  # seconds from Ctrl-C to the driver's exit
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAY_"))}
-    env.update(
-        COPYTRACE_DB=str(tmp_path / "store.db"),
-        COPYTRACE_CACHE=str(tmp_path / "cache"),
-        PYTHONWARNINGS="ignore",
-        **extra,
-    )
-    return env
-
-
-def _command(*args: object) -> list[str]:
-    return [sys.executable, "-m", "copytrace.cli.main", *map(str, args)]
-
-
-def _copytrace(
-    *args: object, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_command(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
@@ -79,32 +55,8 @@ def _plant(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
-    """A store with a bank, and a corpus of ``N_FILES`` files of 1,500 posts, a copy in each: made once for
-    the module, read by every scan (each writes to its own --out folder)."""
-    tmp_path = tmp_path_factory.mktemp("job")
-    env = _env(tmp_path)
-    added = _copytrace("bank", "add", "ref", *bank_files(), env=env)
-    assert added.returncode == 0, added.stderr
-    docs = documents()
-    filler = [d for d in docs if d["id"].startswith("su-")]
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for f in range(N_FILES):
-        rows = [
-            {"id": f"f{f}-{i:04d}", "text": filler[i % len(filler)]["text"][(i * 37) % 1500 :][:600]}
-            for i in range(1500)
-        ]
-        rows[100 + f] = {"id": f"f{f}-copy", "text": docs[7]["text"]}
-        write_jsonl(corpus / f"part-{f}.jsonl", rows)
-    return env, corpus
-
-
-def _summary(out: Path) -> dict[str, Any]:
-    return dict(json.loads((out / "summary.json").read_text()))
-
-
-def _rows(out: Path) -> list[tuple[str, str]]:
-    return sorted((r["query"], r["item_id"]) for r in read_rows(out))
+    """Made once for the module, read by every scan (each writes to its own --out folder)."""
+    return scans.make_job(tmp_path_factory.mktemp("job"))
 
 
 # --------------------------------------------------------------------------------------- the library
@@ -161,12 +113,12 @@ def test_a_scan_ignores_the_recorded_ray_and_prints_progress_lines_without_a_ter
     env, corpus = job
     _plant(short_dir)
     out = tmp_path / "out"
-    proc = _copytrace(
+    proc = scans.copytrace(
         *("scan", corpus, "--out", out, "--executor", "ray", "--progress-interval", "0.5"),
         env={**env, "RAY_TMPDIR": str(short_dir)},
     )
     assert proc.returncode == 0, proc.stderr
-    ray_info = _summary(out)["ray"]
+    ray_info = scans.summary(out)["ray"]
     assert ray_info["private"] and ray_info["address"] == "local" and ray_info["gcs_address"] != PLANTED
     lines = proc.stderr.splitlines()
     assert "Traceback" not in proc.stderr
@@ -196,7 +148,7 @@ def json_scan(job: tuple[dict[str, str], Path], tmp_path_factory: pytest.TempPat
     env, corpus = job
     out = tmp_path_factory.mktemp("json-scan") / "out"
     started = time.monotonic()
-    proc = _copytrace(
+    proc = scans.copytrace(
         *("scan", corpus, "--out", out, "--executor", "ray"),
         *("--progress", "json", "--progress-interval", "0.5"),
         env=env,
@@ -221,47 +173,17 @@ def test_progress_as_json_lines_reports_ray_start_up_apart(json_scan: Scanned) -
     assert events[0] == "stage" and events[-1] == "done" and events.count("ray") == 1
     assert events.index("ray") < len(events) - 1 - events[::-1].index("progress")
     ray_record = records[events.index("ray")]
-    summary = _summary(out)
+    summary = scans.summary(out)
     assert ray_record["private"] is True and ray_record["start_seconds"] > 0
     assert ray_record["gcs_address"] == summary["ray"]["gcs_address"]
     done = records[-1]
-    assert done["documents"] == summary["documents"] == 1500 * N_FILES
+    assert done["documents"] == summary["documents"] == 1500 * scans.N_FILES
     assert done["bytes"] == done["total_bytes"] == summary["bytes"]
     assert all(
         {"documents", "bytes", "total_bytes", "docs_per_second", "eta_seconds"} <= set(r)
         for r in records
         if r["event"] == "progress"
     )
-
-
-def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
-    job: tuple[dict[str, str], Path], tmp_path: Path
-) -> None:
-    env, corpus = job
-    env, marker = marked(env)
-    processes = JobProcesses(marker)
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        _command("scan", corpus, "--out", out, "--executor", "ray", "--workers", "1", "--progress", "none"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not processes.workers(b"ScanStep") and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, "the scan ended before it could be killed"
-        seen = processes.alive()
-        assert len(seen) >= 4 and processes.folders(), processes.describe(seen)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        left = processes.wait_gone(60)
-        assert left == [], f"left running after kill -9 of the driver: {processes.describe(left)}"
-        assert not any(f.exists() for f in processes.folders())
-    finally:
-        _kill_all(proc, processes)
 
 
 @pytest.mark.slow
@@ -278,7 +200,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
         reference: Scanned = request.getfixturevalue("json_scan")
     else:
         started = time.monotonic()
-        proc = _copytrace(
+        proc = scans.copytrace(
             "scan", corpus, "--out", tmp_path / "ref", "--executor", executor, "--progress", "none", env=env
         )
         reference = Scanned(proc, tmp_path / "ref", time.monotonic() - started)
@@ -291,7 +213,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
         processes = JobProcesses(marker)
         out = tmp_path / f"out-{round_}"
         proc = subprocess.Popen(
-            _command("scan", corpus, "--out", out, "--executor", executor, "--progress", "none"),
+            scans.command("scan", corpus, "--out", out, "--executor", executor, "--progress", "none"),
             env=run_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -325,87 +247,12 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
             kept = [f for f in processes.folders() if f.exists()]
             assert not kept, f"round {round_}: private Ray folders left: {kept}"
         finally:
-            _kill_all(proc, processes)
+            scans.kill_all(proc, processes)
     if interrupted:
-        again = _copytrace(
+        again = scans.copytrace(
             *("scan", corpus, "--out", interrupted[-1], "--resume", "--executor", executor),
             *("--progress", "none"),
             env=env,
         )
         assert again.returncode == 0, again.stderr
-        assert _rows(interrupted[-1]) == _rows(reference.out)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.mark.slow
-def test_with_a_strangers_ray_running_a_scan_runs_on_its_own_with_relative_paths(
-    job: tuple[dict[str, str], Path], tmp_path: Path, short_dir: Path
-) -> None:
-    """Someone's ``ray start --head`` is the last cluster recorded: a scan with relative paths runs on a Ray
-    of its own (the stranger's workers, in another folder, could not open them), and with --ray-address
-    it runs there and says so in summary.json."""
-    from copytrace.batch._ray_supervisor import stop_session
-
-    env, corpus = job
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "stranger-" + os.urandom(16).hex()}
-    ray_env = {**env, **auth, "RAY_TMPDIR": str(short_dir)}
-    record = short_dir / "ray" / "ray_current_cluster"
-    stranger = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("ray")),
-            *("start", "--head", "--block", "--num-cpus", "1", "--include-dashboard", "false"),
-            *("--disable-usage-stats", "--temp-dir", str(short_dir / "ray"), "--port", str(_free_port())),
-            *("--dashboard-agent-listen-port", str(_free_port())),
-        ],
-        env=ray_env,
-        cwd=short_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not record.exists() and stranger.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert record.exists(), "the stranger's Ray did not start"
-        time.sleep(1)  # the record is written before the head is ready to take drivers
-        address = record.read_text().strip()
-        (tmp_path / "work").mkdir()
-        shutil.copytree(corpus, tmp_path / "work" / "posts")
-        own = _copytrace(
-            "scan", "posts", "--out", "scan-rel", "--executor", "ray", env=ray_env, cwd=tmp_path / "work"
-        )
-        assert own.returncode == 0, own.stderr
-        summary = _summary(tmp_path / "work" / "scan-rel")
-        assert summary["ray"]["private"] and summary["ray"]["gcs_address"] != address
-        assert summary["matched_documents"] == N_FILES
-        named = _copytrace(
-            "scan",
-            "posts",
-            "--out",
-            "scan-named",
-            "--ray-address",
-            address,
-            env=ray_env,
-            cwd=tmp_path / "work",
-        )
-        assert named.returncode == 0, named.stderr
-        there = _summary(tmp_path / "work" / "scan-named")["ray"]
-        assert there["address"] == address and there["gcs_address"] == address and not there["private"]
-        assert _rows(tmp_path / "work" / "scan-named") == _rows(tmp_path / "work" / "scan-rel")
-    finally:
-        stop_session(stranger.pid)
-        stranger.wait(timeout=30)
-
-
-def _kill_all(proc: subprocess.Popen[Any], processes: JobProcesses) -> None:
-    """After a test: nothing of the job left running, whatever the test found."""
-    for pid in [proc.pid] * (proc.poll() is None) + processes.alive():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+        assert scans.rows(interrupted[-1]) == scans.rows(reference.out)
