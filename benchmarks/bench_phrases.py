@@ -18,6 +18,11 @@ memory is the growth of the process's resident set while the bank was built.  Th
 them with ``--big`` phrases.
 
     python benchmarks/bench_phrases.py [--data ../shared/data] [--phrases 2000] [--posts 300] [--big 100000]
+                                       [--only copytrace,Hyperscan] [--stages]
+
+``--stages`` adds, after each copytrace run, where its time goes (CPU ns per byte of the folding, the
+compiled search, the second searches around repeated words and glued numbers, the table's and the index's
+``match_many``).
 """
 
 from __future__ import annotations
@@ -376,6 +381,52 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def stages(matcher: Copytrace, texts: list[str], label: str) -> None:
+    """Where copytrace's time goes on ``texts``: CPU ns per UTF-8 byte of each stage, best of 3 (private
+    parts of the phrase table, timed one after another over the slices ``PhraseTable.match_many`` cuts)."""
+    from copytrace.phrases.table import _SLICE
+    from copytrace.text.phrase_fold import phrase_tokens_many
+
+    table = matcher.index._contents.phrases  # a benchmark of the private stages
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    slices: list[list[str]] = []
+    first = 0
+    while first < len(texts):
+        end, chars = first, 0
+        while end < len(texts) and (end == first or chars + len(texts[end]) <= _SLICE):
+            chars += len(texts[end])
+            end += 1
+        slices.append(texts[first:end])
+        first = end
+    toks = [phrase_tokens_many(s, html=False) for s in slices]
+
+    def best(fn: Callable[[], object]) -> float:
+        out = float("inf")
+        for _ in range(3):
+            c0 = time.process_time()
+            fn()
+            out = min(out, time.process_time() - c0)
+        return out * 1e9 / size
+
+    rows = {
+        "phrase folding": best(lambda: [phrase_tokens_many(s, html=False) for s in slices]),
+        "compiled search": best(lambda: [table._search(t, 16) for t in toks]),
+        "repeated words": best(
+            lambda: [table._search_repeats(s, t, False, 16) for s, t in zip(slices, toks, strict=True)]
+        ),
+        "glued numbers": best(
+            lambda: [table._search_numbers(s, t, False, 16) for s, t in zip(slices, toks, strict=True)]
+        ),
+        "PhraseTable.match_many": best(lambda: table.match_many(texts, html=False)),
+        "Index.match_many": best(lambda: matcher.run(texts)),
+    }
+    print(f"\ncopytrace's stages, {label} (CPU ns per byte, best of 3):\n")
+    print("| stage | ns/byte |")
+    print("|---|---:|")
+    for name, ns in rows.items():
+        print(f"| {name} | {ns:.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -385,6 +436,7 @@ def main() -> None:
     ap.add_argument("--profanity-posts", type=int, default=4)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--only", default="", help="tools to run, e.g. 'copytrace,Hyperscan' (default: all)")
+    ap.add_argument("--stages", action="store_true", help="also time copytrace's stages (CPU ns per byte)")
     args = ap.parse_args()
 
     bank, posts, words = build(args.data, args.phrases, args.posts, args.seed)
@@ -411,6 +463,8 @@ def main() -> None:
         matcher.run(sample_texts[:50])  # warm up (compiled code, caches)
         found, seconds, cpu = timed(lambda m=matcher, s=sample_texts: m.run(s))  # type: ignore[misc]
         recall, fp = score(sample, found, bank)
+        if args.stages and isinstance(matcher, Copytrace):
+            stages(matcher, sample_texts, f"{len(bank):,} phrases, {len(sample)} posts")
         size = sum(len(t.encode("utf-8")) for t in sample_texts) / 1e6
         columns.append((tool.name, recall, fp, size / seconds, size / cpu, build_s, memory))
         print(f"{tool.name}: {len(sample)} posts in {seconds:.1f} s", file=sys.stderr)
@@ -451,6 +505,8 @@ def main() -> None:
         build_s, memory = time.perf_counter() - t0, resident_mb() - m0
         matcher.run(clean[:50])
         _, seconds, cpu = timed(lambda m=matcher: m.run(clean))  # type: ignore[misc]
+        if args.stages and isinstance(matcher, Copytrace):
+            stages(matcher, clean, f"{len(big):,} phrases, the {len(clean)} clean posts")
         size = sum(len(t.encode("utf-8")) for t in clean) / 1e6
         print(f"| {tool.name} | {size / seconds:.1f} | {size / cpu:.1f} | {build_s:.1f} | {memory:.0f} |")
 
