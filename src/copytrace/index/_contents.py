@@ -382,8 +382,13 @@ class Contents:
         """Fold the delta into the main level (linear in both: it happens when the delta is a fraction of
         the main level, so its cost per posting is bounded)."""
         if len(self.delta) and self.in_file is not None:
-            self.main = self.in_file.merge(self.main, *self.delta.postings())
-            self.delta = _delta.Delta()
+            x, refs, pos = self.delta.postings()
+            self.delta = _delta.Delta()  # its arrays freed before the file is written
+            try:
+                self.main = self.in_file.merge(self.main, x, refs, pos)
+            except BaseException:
+                self.delta.add(x, refs, pos)
+                raise
             self.names.fold()
         elif len(self.delta):
             self.main = _postings.merge(self.main, *self.delta.postings())

@@ -15,6 +15,8 @@ ends.  The order of the postings is that of ``_postings.merge``: by (bucket, tag
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 import os
 import tempfile
@@ -137,16 +139,19 @@ def _new_sorted(
     x: np.ndarray, refs: np.ndarray, pos: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """New postings (in page order) sorted as a level holds them: bucket offsets, tags, refs, positions."""
-    bucket = x >> np.uint64(64 - bits)
-    key = (bucket << np.uint64(32)) | (x & np.uint64(0xFFFFFFFF))
+    key = x >> np.uint64(64 - bits)  # the bucket, then (in place) the sort key: bucket << 32 | tag
+    key <<= np.uint64(32)
+    key |= x & np.uint64(0xFFFFFFFF)
     order = np.argsort(key, kind="stable")  # stable: pages stay in order within a hash
-    del key
+    key = key[order]
+    tags = key.astype(np.uint32)
+    key >>= np.uint64(32)  # the buckets, in order
     offsets = np.empty((1 << bits) + 1, dtype=np.uint32 if len(x) < (1 << 32) else np.uint64)
-    _bucket_offsets(bucket[order], offsets)  # no count per bucket in int64: 64 MB at 2**23 buckets
-    del bucket
+    _bucket_offsets(key, offsets)  # no count per bucket in int64: 64 MB at 2**23 buckets
+    del key
     return (
         offsets,
-        x[order].astype(np.uint32),
+        tags,
         refs[order].astype(np.uint32, copy=False),
         pos[order].astype(np.uint16, copy=False),
     )
@@ -168,7 +173,10 @@ def write(
 
     A main level that keeps ``hi`` (built in memory) is re-bucketed for ``expected`` postings (at least
     its own and the new), so that later rewrites keep its buckets; one without (mapped) keeps its own."""
-    if main.hi is not None:  # in memory: its postings join the new ones, sorted with more buckets
+    if main.hi is not None and not len(main):
+        main = _postings.empty(_postings.bits_for(max(expected, len(x))))
+        main = Level(main.bits, main.offsets, main.tags, main.refs, main.pos, None)
+    elif main.hi is not None:  # in memory: its postings join the new ones, sorted with more buckets
         n_main = len(main)
         bits = _postings.bits_for(max(expected, n_main + len(x)))
         page_order = np.lexsort((main.pos, main.refs))  # stable argsort below keeps (page, position)
@@ -253,6 +261,7 @@ class FilePostings:
             self._file.close()  # a mapped level stays readable: the mapping holds the file
         self._file, self._level = file, level
         self.rewrites += 1
+        _trim()
         return level
 
     def held(self, main: Level, hashes: np.ndarray) -> Level | None:
@@ -300,6 +309,18 @@ class FilePostings:
         out_offsets = np.empty(len(offsets), dtype=np.uint32 if n < (1 << 32) else np.uint64)
         _bucket_offsets(np.repeat(bucket, counts).astype(np.uint64), out_offsets)
         return Level(bits, out_offsets, np.repeat(tag, counts), refs, pos, None)
+
+
+def _trim() -> None:
+    """Give the memory freed by a rewrite back to the system (glibc's ``malloc_trim``; elsewhere nothing):
+    its arrays of tens of megabytes otherwise stay with the process, which then grows by a rewrite's
+    temporary arrays however few are alive."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _read_into(fd: int, out: np.ndarray, at: int) -> None:
