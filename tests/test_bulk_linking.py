@@ -246,3 +246,23 @@ def test_a_bulk_add_to_a_bank_with_items_links_as_one_call(
         rewrites.clear()
     assert _links(store, "filed") == _links(store, "memory")
     assert sum(len(links) for _, links in _links(store, "filed")) > len(items)
+
+
+def test_a_failed_rewrite_keeps_the_postings(tmp_path: Path) -> None:
+    """The file cannot be written (no such folder): the error is raised, and the index still holds and
+    answers with every posting; once it can, the postings go to the file."""
+    items = _items(3)
+    indexes = [Index.for_params(items[0][1].params) for _ in range(2)]
+    for index in indexes:
+        index.add_many(items[:20], bank="b")
+        index.add_batch(*_batches(items[20:], len(items))[0], bank="b", links=[[]] * (len(items) - 20))
+    index, reference = indexes
+    index.keep_postings_in_file(str(tmp_path / "missing"), above=10)
+    with pytest.raises(OSError):
+        index.flush()
+    assert index.postings_in_memory == reference.n_fingerprints
+    assert _state(index, items) == _state(reference, items)
+    index.keep_postings_in_file(str(tmp_path), above=10)
+    index.compact()  # merges the delta now
+    assert index.postings_in_memory == 0
+    assert _state(index, items) == _state(reference, items)
