@@ -381,7 +381,7 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def stages(matcher: Copytrace, texts: list[str], label: str) -> None:
+def stages(matcher: Copytrace, texts: list[str], label: str) -> str:
     """Where copytrace's time goes on ``texts``: CPU ns per UTF-8 byte of each stage, best of 3 (private
     parts of the phrase table, timed one after another over the slices ``PhraseTable.match_many`` cuts)."""
     from copytrace.phrases.table import _SLICE
@@ -420,11 +420,13 @@ def stages(matcher: Copytrace, texts: list[str], label: str) -> None:
         "PhraseTable.match_many": best(lambda: table.match_many(texts, html=False)),
         "Index.match_many": best(lambda: matcher.run(texts)),
     }
-    print(f"\ncopytrace's stages, {label} (CPU ns per byte, best of 3):\n")
-    print("| stage | ns/byte |")
-    print("|---|---:|")
-    for name, ns in rows.items():
-        print(f"| {name} | {ns:.1f} |")
+    lines = [
+        f"\ncopytrace's stages, {label} (CPU ns per byte, best of 3):\n",
+        "| stage | ns/byte |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {ns:.1f} |" for name, ns in rows.items()]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -447,6 +449,7 @@ def main() -> None:
     if args.only:
         tools = [t for t in tools if t.name.split()[0] in args.only.split(",")]
     columns: list[tuple[str, dict[str, float], float, float, float, float, float]] = []
+    notes: list[str] = []  # copytrace's stages (--stages), printed last
     for tool in tools:
         t0, m0 = time.perf_counter(), resident_mb()
         matcher = tool(bank)
@@ -464,7 +467,7 @@ def main() -> None:
         found, seconds, cpu = timed(lambda m=matcher, s=sample_texts: m.run(s))  # type: ignore[misc]
         recall, fp = score(sample, found, bank)
         if args.stages and isinstance(matcher, Copytrace):
-            stages(matcher, sample_texts, f"{len(bank):,} phrases, {len(sample)} posts")
+            notes.append(stages(matcher, sample_texts, f"{len(bank):,} phrases, {len(sample)} posts"))
         size = sum(len(t.encode("utf-8")) for t in sample_texts) / 1e6
         columns.append((tool.name, recall, fp, size / seconds, size / cpu, build_s, memory))
         print(f"{tool.name}: {len(sample)} posts in {seconds:.1f} s", file=sys.stderr)
@@ -506,9 +509,11 @@ def main() -> None:
         matcher.run(clean[:50])
         _, seconds, cpu = timed(lambda m=matcher: m.run(clean))  # type: ignore[misc]
         if args.stages and isinstance(matcher, Copytrace):
-            stages(matcher, clean, f"{len(big):,} phrases, the {len(clean)} clean posts")
+            notes.append(stages(matcher, clean, f"{len(big):,} phrases, the {len(clean)} clean posts"))
         size = sum(len(t.encode("utf-8")) for t in clean) / 1e6
         print(f"| {tool.name} | {size / seconds:.1f} | {size / cpu:.1f} | {build_s:.1f} | {memory:.0f} |")
+    for note in notes:
+        print(note)
 
 
 if __name__ == "__main__":
