@@ -4,6 +4,9 @@ survives the server being killed."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -54,3 +57,74 @@ def test_workers_agree_and_acknowledged_items_survive_a_kill(
         assert c.get("/health").json()["index"]["items"] == 16
         actions = [e["action"] for e in c.get("/v1/audit?limit=200").json()["entries"]]
         assert actions.count("add_item") == 8 and actions.count("add_items") == 1
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _ready_workers(proc: subprocess.Popen[bytes], n: int) -> list[int]:
+    """The server's ``n`` worker processes, once there are that many and /health says ok."""
+    deadline = time.monotonic() + 60
+    while True:
+        workers = [p for p in _children(proc.pid) if Path(f"/proc/{p}/cmdline").exists()]
+        # the supervisor's other child is multiprocessing's resource tracker, if any: not a worker
+        workers = [p for p in workers if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+        if len(workers) == n:
+            return workers
+        assert time.monotonic() < deadline, f"{len(workers)} workers, not {n}"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_are_forked_from_the_supervisor_and_one_killed_is_forked_again(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    """The workers start from the supervisor that imported the service (forked: the same command line,
+    not a fresh ``multiprocessing.spawn`` interpreter), serve, are replaced when killed, and all stop on
+    SIGTERM."""
+    db = str(tmp_path / "store.db")
+    with Store(db) as store:
+        _, key = create_key(store, "ops", "admin")
+    proc, url = server.start(db, tmp_path, workers=2)
+    try:
+        supervisor = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        first = _ready_workers(proc, 2)
+        for pid in first:
+            assert Path(f"/proc/{pid}/cmdline").read_bytes() == supervisor
+        with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+            assert c.post("/v1/banks", json={"name": "speeches"}).status_code == 201
+            name = sorted(state_union)[0]
+            r = c.post("/v1/banks/speeches/items", json={"id": name, "text": state_union[name]})
+            assert r.status_code == 201
+            os.kill(first[0], signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while sorted(_ready_workers(proc, 2)) == sorted(first) or len(_children(proc.pid)) < 2:
+                assert time.monotonic() < deadline, "the killed worker was not replaced"
+                time.sleep(0.2)
+            for _ in range(20):  # whichever worker answers, the item is there
+                while True:
+                    try:
+                        found = c.post("/v1/match", json={"text": state_union[name]})
+                    except httpx2.TransportError:
+                        time.sleep(0.1)
+                        continue
+                    if found.status_code == 200:
+                        break
+                    assert found.status_code == 503 and time.monotonic() < deadline
+                    time.sleep(0.1)
+                assert name in [m["item_id"] for m in found.json()["matches"]]
+        workers = _children(proc.pid)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)  # the supervisor alone: it stops its workers
+        proc.wait(timeout=60)
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

@@ -115,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
         if args.workers == 1:
             uvicorn.Server(uv_config).run()
         else:
-            from uvicorn.supervisors import Multiprocess
+            from ..service.workers import run_workers
 
-            Multiprocess(uv_config, sockets=[_tcp_socket(args.host, args.port)]).run()
+            run_workers(uv_config, [_tcp_socket(args.host, args.port)])
     except KeyboardInterrupt:
         pass
     finally:
