@@ -191,7 +191,7 @@ def main() -> None:
             base_src = extract(args.baseline_rev, Path(tmp) / "base")
         revisions = [("this checkout", ROOT / "src")]
         if base_src is not None:
-            revisions.insert(0, (f"{args.baseline_rev} (one transaction)", base_src))
+            revisions.insert(0, (f"{args.baseline_rev} (baseline)", base_src))
         warm = Path(tmp) / "warm.jsonl"
         write_items(warm, 200, args.seed + 1)
         for name, src in revisions:  # untimed: compiles (and caches) each tree's compiled kernels first
