@@ -205,7 +205,7 @@ def write(
         n_buckets = 1 << bits
         while b0 < n_buckets:
             # as many buckets as hold about BLOCK_POSTINGS postings, old and new (at least one bucket)
-            b1 = int(np.searchsorted(both, int(both[b0]) + BLOCK_POSTINGS, side="right")) - 1
+            b1 = int(np.searchsorted(both, _bound(both, b0), side="right")) - 1
             b1 = min(n_buckets, max(b1, b0 + 1))
             oa, ob = int(old_off[b0]), int(old_off[b1])
             na, nb = int(new_off[b0]), int(new_off[b1])
@@ -273,21 +273,23 @@ class FilePostings:
         if file is None or main is not self._level or not len(main):
             return None
         bits = main.bits
-        x = _postings.mix(np.unique(hashes))
-        bucket = (x >> np.uint64(64 - bits)).astype(np.int64)
-        tag = (x & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        order = np.lexsort((tag, bucket))
-        bucket, tag = bucket[order], tag[order]
-        distinct = np.ones(len(bucket), dtype=bool)  # two hashes may share their bucket and tag
-        distinct[1:] = (bucket[1:] != bucket[:-1]) | (tag[1:] != tag[:-1])
-        bucket, tag = bucket[distinct], tag[distinct]
+        x = _postings.mix(hashes)
+        key = x >> np.uint64(64 - bits)  # bucket << 32 | tag, as a level sorts its postings
+        key <<= np.uint64(32)
+        key |= x & np.uint64(0xFFFFFFFF)
+        key.sort()
+        distinct = np.ones(len(key), dtype=bool)  # a hash repeated, or two sharing bucket and tag
+        distinct[1:] = key[1:] != key[:-1]
+        key = key[distinct]
+        bucket = (key >> np.uint64(32)).astype(np.int64)
+        tag = key.astype(np.uint32)
         offsets = main.offsets
         lo = np.zeros(len(bucket), dtype=np.int64)
         hi = np.zeros(len(bucket), dtype=np.int64)
         k0 = 0
         while k0 < len(bucket):
             b0 = int(bucket[k0])
-            b1 = int(np.searchsorted(offsets, int(offsets[b0]) + BLOCK_POSTINGS, side="right")) - 1
+            b1 = int(np.searchsorted(offsets, _bound(offsets, b0), side="right")) - 1
             b1 = max(b1, b0 + 1)
             k1 = int(np.searchsorted(bucket, b1))
             oa, ob = int(offsets[b0]), int(offsets[b1])
@@ -309,6 +311,13 @@ class FilePostings:
         out_offsets = np.empty(len(offsets), dtype=np.uint32 if n < (1 << 32) else np.uint64)
         _bucket_offsets(np.repeat(bucket, counts).astype(np.uint64), out_offsets)
         return Level(bits, out_offsets, np.repeat(tag, counts), refs, pos, None)
+
+
+def _bound(offsets: np.ndarray, b0: int) -> np.generic:
+    """``offsets[b0] + BLOCK_POSTINGS`` (at most the last offset) in the offsets' own type: a search with
+    a value of another type converts the whole table first (64 MB at 2**23 buckets)."""
+    last = int(offsets[-1])
+    return offsets.dtype.type(min(last, int(offsets[b0]) + BLOCK_POSTINGS))  # type: ignore[no-any-return]
 
 
 def _trim() -> None:
