@@ -26,8 +26,9 @@ the library on a 100k-item index built in this run (the ratio is what HTTP, JSON
 The run writes to its store (an API key, the items posted and removed): ``--copy-from STORE`` copies a
 store built before (kept unchanged, for other runs) to ``--db`` first.  ``--rows`` measures a part only
 (``startup``, ``batch``, ``latency``, ``post``, ``fresh``, ``memory``), so that a long run can be taken in
-short pieces; ``--beside-db`` and ``--beside-items`` measure the start-up, batch and post rows on a second,
-smaller store too, printed in a column beside::
+short pieces; ``--src`` runs the server from another revision's ``src`` tree (``git archive REV src``);
+``--beside-db`` and ``--beside-items`` measure the start-up, batch and post rows on a second, smaller store
+too, printed in a column beside::
 
     python benchmarks/bench_service.py --items 1000000 --copy-from /tmp/store-1m/store.db \
         --db /tmp/bench-1m.db --rows startup batch post --beside-db /tmp/bench-100k.db --beside-items 100000
@@ -493,7 +494,10 @@ def main() -> None:
     ap.add_argument(
         "--library-items", type=int, default=0, help="also match in-process on an index of this many (0: not)"
     )
+    ap.add_argument("--src", help="run the server from this source tree (another revision's src/)")
     args = ap.parse_args()
+    if args.src:  # the servers started below inherit it; this process has imported copytrace already
+        os.environ["PYTHONPATH"] = args.src
 
     texts = corpus(args.data)
     chain = Bigrams(texts)
