@@ -21,11 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
-from copytrace import DEFAULT_PARAMS, fingerprint
+from copytrace import DEFAULT_PARAMS, Index, fingerprint
 from copytrace.banks import Store
-from copytrace.banks.build import build_snapshot, origin, read_ahead, stored_batches
+from copytrace.banks.build import build_snapshot, origin, read_ahead, stored_batches, stored_phrases
 from copytrace.banks.live import IndexNotReadyError, LiveIndex
 from copytrace.fingerprints.keys import PUBLIC_KEY
+from copytrace.index.phrase_rules import item_phrase
 from copytrace.index.snapshot_build import SnapshotBuilder
 from copytrace.service import ServiceConfig, create_app
 from copytrace.store import ItemRecord
@@ -519,37 +520,52 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops_early() -> None:
 def test_a_snapshot_built_with_read_ahead_is_the_one_built_batch_after_batch(
     tmp_path: Path, state_union: dict[str, str]
 ) -> None:
-    """``build_snapshot`` reads the next batches in a thread while the builder works: the file is the
-    one the plain loop writes, and an unreadable row is still reported and left out."""
+    """``build_snapshot`` reads the next batches in a thread while the builder works, and the phrases in
+    another: the file is the one the plain loop writes, and an unreadable row is still reported and left
+    out."""
     db = str(tmp_path / "store.db")
     names = sorted(state_union)[:12]
+    slogans = {"s1": "stop the steal now", "s2": "they shall not pass", "short": "burn it all down today"}
     with Store(db) as store:
         store.create_bank("speeches", DEFAULT_PARAMS)
+        store.create_bank("slogans", DEFAULT_PARAMS, phrases=True)
         for name in names:
             store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+        for item_id, text in slogans.items():
+            fp = fingerprint(text, allow_short=True)
+            bank = "speeches" if item_id == "short" else "slogans"
+            phrase = item_phrase(text, fp, phrase_bank=bank == "slogans")
+            assert phrase is not None
+            store.add_items(bank, [ItemRecord(item_id, fp, text, phrase=phrase)])
     _insert_raw(db, "speeches", "broken", "ctw1:garbage")
     params = DEFAULT_PARAMS
     source = origin("s", 1, "*", params)
+    banks = ["speeches", "slogans"]
     with Store(db) as store:
         bad_plain: list[str] = []
         with SnapshotBuilder(tmp_path / "plain.ctidx", params, origin=source) as builder:
             for bank, ids, batch, links in stored_batches(
-                store, ["speeches"], params, on_bad=lambda b, i, e: bad_plain.append(i), size=5
+                store, banks, params, on_bad=lambda b, i, e: bad_plain.append(i), size=5
             ):
                 builder.add(bank, ids, batch, links)
-            builder.add_phrases([])
+            phrases = stored_phrases(store, banks, params, on_bad=lambda b, i, e: bad_plain.append(i))
+            assert len(phrases) == 3
+            for only in (False, True):
+                builder.add_phrases([x for x in phrases if (x[0] == "slogans") == only], phrase_only=only)
         bad_ahead: list[str] = []
         build_snapshot(
             store,
             tmp_path / "ahead.ctidx",
             params,
-            ["speeches"],
-            phrase_banks=set(),
+            banks,
+            phrase_banks={"slogans"},
             origin=source,
             on_bad=lambda b, i, e: bad_ahead.append(i),
         )
     assert bad_plain == bad_ahead == ["broken"]
     assert (tmp_path / "ahead.ctidx").read_bytes() == (tmp_path / "plain.ctidx").read_bytes()
+    index = Index.load(tmp_path / "ahead.ctidx")
+    assert [m.item_id for m in index.match("they said: stop the steal now!")] == ["s1"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("scipy") is None, reason="SciPy is not installed")
