@@ -200,7 +200,7 @@ def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
     pytest.importorskip("cffi")
     code = (
         "import sys\n"
-        "from copytrace.cli.common import load_kernel_support\n"
+        "from copytrace.numba_start import load_kernel_support\n"
         "load_kernel_support()\n"
         "assert 'numba.np.arraymath' in sys.modules and 'scipy' not in sys.modules\n"
         "from numba.np import arraymath\n"

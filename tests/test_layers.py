@@ -62,6 +62,7 @@ LAYER = {
     "errors": 0,
     "names": 0,
     "data": 0,
+    "numba_start": 0,
     "text": 1,
     "fingerprints": 2,
     "phrases": 3,

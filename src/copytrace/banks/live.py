@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import faulthandler
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from ..fingerprints.keys import Key
 from ..index import Index
 from ..index.match import DEFAULT_MATCH_PARAMS, Match, MatchParams
 from ..index.snapshot import SnapshotError, StaleSnapshotError
+from ..numba_start import load_kernel_support
 from ..store.feed import Change, changes_since
 from .build import build_in_memory, build_snapshot, origin
 from .cache_dir import remove_orphans
@@ -527,27 +527,6 @@ class LiveIndex:
             quarantine=listed,
             max_lag_seconds=self.max_lag_seconds,
         )
-
-
-def load_kernel_support() -> None:
-    """Load Numba's array support (``numba.np.arraymath``) with SciPy's BLAS hidden from it, before the
-    first compiled function of the process runs (the follower's first load calls this).
-
-    Numba probes for BLAS as its CPU target starts, by importing ``scipy.linalg.cython_blas`` when SciPy
-    is installed: all of ``scipy.linalg``, about 0.25 s of CPU in each worker's start, though copytrace's
-    compiled code calls no BLAS.  The probe is answered "absent", as where SciPy is not installed; SciPy
-    imports as usual afterwards.  The command line does the same (``cli.common.load_kernel_support``)."""
-    if "numba.np.arraymath" in sys.modules:
-        return
-    hidden = [name for name in ("scipy", "scipy.linalg.cython_blas") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails at once
-    try:
-        import numba.np.arraymath  # noqa: F401  (its BLAS probe finds no SciPy)
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
 
 
 class IndexNotReadyError(CopytraceError):

@@ -210,32 +210,6 @@ def open_store_urls() -> list[str]:
     return [s.url for s in _OPEN_STORES]
 
 
-def load_kernel_support() -> None:
-    """Load Numba's array support and its CFFI typing with SciPy and CFFI hidden from them: a command that
-    runs compiled code calls this first (``kernels=True`` among its parser's defaults).
-
-    Numba probes for optional libraries as its CPU target starts, at the first compiled function a process
-    calls even from its cache: where SciPy is installed it imports ``scipy.linalg.cython_blas`` for BLAS (all
-    of ``scipy.linalg``, with ``numpy.testing`` and ``numpy.f2py``: about 0.25 s of CPU, a quarter of a
-    ``bank add`` of one file; its import checks SciPy's version too), and where CFFI is, CFFI and its C
-    parser (0.05 s) to type CFFI functions.  copytrace's compiled code calls no BLAS (no ``np.dot``, no
-    ``np.linalg``) and no CFFI function, so it runs as it does where neither is installed.  Only these
-    probes are answered "absent": SciPy and CFFI import as usual afterwards, for any library that wants them.
-    """
-    if "numba.np.arraymath" in sys.modules:
-        return
-    hidden = [name for name in ("scipy", "scipy.linalg.cython_blas", "cffi") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails at once
-    try:
-        import numba.core.typing.cffi_utils  # (finds no CFFI)
-        import numba.np.arraymath  # noqa: F401  (Numba's version check and BLAS probe find no SciPy)
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-
-
 def close_stores() -> None:
     while _OPEN_STORES:
         _OPEN_STORES.pop().close()

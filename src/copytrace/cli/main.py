@@ -46,13 +46,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import CopytraceError
+from ..numba_start import load_kernel_support
 from . import bank, cluster, evaluate, fingerprint, key, keys, match, scan, serve, store_cmd
 from .common import (
     Exit,
     HelpFormatter,
     close_stores,
     error,
-    load_kernel_support,
     open_store_urls,
     show_library_warnings,
     shown,

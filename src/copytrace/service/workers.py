@@ -3,10 +3,10 @@
 uvicorn starts each worker with multiprocessing's *spawn*: a fresh interpreter that imports the command
 line, FastAPI, SQLAlchemy, NumPy and Numba again (about 1.1 s of CPU a worker), the workers side by side on
 the machine's cores, after the supervisor's own imports: most of a start from the snapshot
-(``docs/benchmarks.md``).  ``run_workers`` imports the service once in the
-supervisor (with Numba's array support, ``live.load_kernel_support``), then runs uvicorn's supervisor with
-its workers *forked* from it: each starts with those modules loaded (their pages shared with the supervisor
-until written) and only builds its app, maps the snapshot and loads the compiled kernels.
+(``docs/benchmarks.md``).  ``run_workers`` imports the service once in the supervisor (with Numba's array
+support, ``numba_start.load_kernel_support``), then runs uvicorn's supervisor with its workers *forked* from
+it: each starts with those modules loaded (their pages shared with the supervisor until written) and only
+builds its app, maps the snapshot and loads the compiled kernels.
 
 Nothing that must not cross a fork is open in the supervisor when it forks: no thread, no database
 connection (the store it migrated is closed), no compiled code loaded (Numba's target starts in each worker,
@@ -31,7 +31,7 @@ import uvicorn
 import uvicorn._subprocess
 from uvicorn.supervisors import Multiprocess
 
-from ..banks.live import load_kernel_support
+from ..numba_start import load_kernel_support
 
 log = logging.getLogger("copytrace.service")
 
