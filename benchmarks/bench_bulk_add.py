@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from _procs import extract
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("COPYTRACE_DATA", ROOT.parent / "shared" / "data"))
@@ -128,24 +129,6 @@ def run_add(src: Path, work: Path, items: Path) -> tuple[float, float, float, fl
 def n_items(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
-
-
-def extract(rev: str, into: Path) -> Path | None:
-    """The ``src`` tree of git revision ``rev`` under ``into``; None (with a note) without it."""
-    if shutil.which("git") is None:
-        print(f"note: git not found: no baseline ({rev})", file=sys.stderr)
-        return None
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        print(
-            f"note: git archive {rev} failed: no baseline ({archive.stderr.decode().strip()})",
-            file=sys.stderr,
-        )
-        return None
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "src"
 
 
 def extrapolated(results: list[Result], revision: str, n: int) -> Result | None:

@@ -15,21 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .ray_processes import JobProcesses
-from .scan_corpus import bank_files, documents, read_rows, write_jsonl
+from .scan_corpus import bank_files, documents, read_rows, scan_env, write_jsonl
 
 N_FILES = 6
-
-
-def scan_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """This process's environment without Ray's or AWS's settings, a store and a cache in ``tmp_path``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAY_"))}
-    env.update(
-        COPYTRACE_DB=str(tmp_path / "store.db"),
-        COPYTRACE_CACHE=str(tmp_path / "cache"),
-        PYTHONWARNINGS="ignore",
-        **extra,
-    )
-    return env
 
 
 def command(*args: object) -> list[str]:

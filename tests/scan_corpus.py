@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,15 @@ def reference_rows(db: str, corpus: Path) -> list[dict[str, Any]]:
     finally:
         store.close()
     return rows
+
+
+def scan_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without Ray's or AWS's settings, a store and a cache in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAY_"))}
+    env.update(
+        COPYTRACE_DB=str(tmp_path / "store.db"),
+        COPYTRACE_CACHE=str(tmp_path / "cache"),
+        PYTHONWARNINGS="ignore",
+        **extra,
+    )
+    return env

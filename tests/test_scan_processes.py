@@ -25,6 +25,7 @@ from .scan_corpus import (
     matched,
     read_rows,
     reference_rows,
+    scan_env,
     write_jsonl,
     write_parquet,
     write_txt,
@@ -34,17 +35,6 @@ pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # jobs on Ray in their own processes, killed with SIGKILL
 
 N_FILES = 16  # enough blocks that a kill after the third lands mid-scan, with most still to do
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAY_"))}
-    env.update(
-        COPYTRACE_DB=str(tmp_path / "store.db"),
-        COPYTRACE_CACHE=str(tmp_path / "cache"),
-        PYTHONWARNINGS="ignore",
-        **extra,
-    )
-    return env
 
 
 def _copytrace(*args: object, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -86,7 +76,7 @@ def test_scan_reads_jsonl_parquet_and_txt_from_an_s3_server(tmp_path: Path, s3_s
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    env = _env(tmp_path, **aws)
+    env = scan_env(tmp_path, **aws)
     _copytrace("bank", "add", "ref", *bank_files(), env=env)
     docs = documents()
     local = tmp_path / "local"
@@ -107,7 +97,7 @@ def test_scan_reads_jsonl_parquet_and_txt_from_an_s3_server(tmp_path: Path, s3_s
     proc = _copytrace("scan", "s3://corpus/2026/", "--out", tmp_path / "out", "--format", "jsonl", env=env)
     assert proc.returncode == 0, proc.stderr
     rows = read_rows(tmp_path / "out")
-    reference = _copytrace("scan", local, "--out", tmp_path / "ref", env=_env(tmp_path))
+    reference = _copytrace("scan", local, "--out", tmp_path / "ref", env=scan_env(tmp_path))
     assert reference.returncode == 0
     assert matched(rows) == matched(read_rows(tmp_path / "ref"))
     assert {r["source"]["file"].split("/2026/")[0] for r in rows} == {"s3://corpus"}
@@ -187,7 +177,7 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
 def started(tmp_path: Path) -> tuple[dict[str, str], Path, Path, subprocess.Popen[str], JobProcesses]:
     """A bank, a corpus of ``N_FILES`` blocks, and a scan of it running in its own process (with what finds
     the processes of its private Ray)."""
-    env = _env(tmp_path)
+    env = scan_env(tmp_path)
     _copytrace("bank", "add", "ref", *bank_files(), env=env)
     corpus = _corpus(tmp_path)
     out = tmp_path / "out"
