@@ -167,24 +167,31 @@ def test_names_folded_into_arrays_keep_their_numbers() -> None:
     ]
 
 
+@pytest.fixture
+def rewrites(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry for each rewrite of a linking index's postings file, as it happens."""
+    counted: list[int] = []
+    write = _file_level.write
+
+    def counting(*args: object, **kwargs: object) -> object:
+        counted.append(1)
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_file_level, "write", counting)
+    return counted
+
+
 @pytest.mark.parametrize("in_file", [True, False], ids=["postings-in-a-file", "in-memory"])
 def test_a_bulk_add_links_across_chunks_and_files_as_one_call(
     run: Run,  # noqa: F811
     store: Store,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    rewrites: list[int],
     in_file: bool,
 ) -> None:
     """Chunks of 7 items, the linking index's postings merged into a new file every 200 postings or so:
     the links and families are those of one call, on SQLite and PostgreSQL."""
-    rewrites = []
-    write = _file_level.write
-
-    def counted(*args: object, **kwargs: object) -> object:
-        rewrites.append(1)
-        return write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_file_level, "write", counted)
     monkeypatch.setattr(linking, "IN_FILE_FROM", 1000 if in_file else 1 << 40)
     monkeypatch.setattr(linking, "IN_FILE_ABOVE", 200)
     items = _dense_items(n_texts=4, versions=11, seed=9)
@@ -210,6 +217,7 @@ def test_a_bulk_add_to_a_bank_with_items_links_as_one_call(
     store: Store,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    rewrites: list[int],
 ) -> None:
     """The bank's index comes from the store (a snapshot of its first items), then its postings and the
     new chunks' go to a file: links as one call of every item; and --replace of some items links them as
@@ -223,14 +231,6 @@ def test_a_bulk_add_to_a_bank_with_items_links_as_one_call(
     )
     replaced = [dict(i, text=i["text"] + " A line added to this version.") for i in items[:: len(items) // 6]]
     new = _jsonl(tmp_path / "new.jsonl", replaced)
-    rewrites = []
-    write = _file_level.write
-
-    def counted(*args: object, **kwargs: object) -> object:
-        rewrites.append(1)
-        return write(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_file_level, "write", counted)
     for bank, threshold in [("filed", 500), ("memory", 1 << 40)]:
         monkeypatch.setattr(linking, "IN_FILE_FROM", threshold)
         assert run("bank", "add", bank, "--jsonl", first)[0] == 0
