@@ -20,9 +20,10 @@ them with ``--big`` phrases.
     python benchmarks/bench_phrases.py [--data ../shared/data] [--phrases 2000] [--posts 300] [--big 100000]
                                        [--only copytrace,Hyperscan] [--stages]
 
-``--stages`` adds, after each copytrace run, where its time goes (CPU ns per byte of the folding, the
-compiled search, the second searches around repeated words and glued numbers, the table's and the index's
-``match_many``).
+copytrace is measured through ``Index.match_phrases`` (its finds as columns, a ``Match`` only for the posts
+asked for); ``--stages`` adds, after each copytrace run, where its time goes (CPU ns per byte of the folding,
+the compiled search, the second searches around repeated words and glued numbers, the table's ``match_many``
+and ``hits``, and the index's ``match_phrases`` and ``match_many``, which makes a ``Match`` per find).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from copytrace import Index, normalize
 from copytrace.text.textio import read_text_file
@@ -242,6 +245,31 @@ class Copytrace:
         self.index.flush()
 
     def run(self, texts: list[str]) -> Found:
+        """The finds of ``Index.match_phrases`` (columns; no ``Match`` objects): the phrase of each span
+        from its item id, numbered once per batch.  A revision without it (measured beside this one with
+        ``PYTHONPATH``) runs ``match_many``."""
+        if not hasattr(self.index, "match_phrases"):
+            return self.run_matches(texts)
+        out: Found = []
+        for a in range(0, len(texts), 512):
+            found = self.index.match_phrases(texts[a : a + 512], html=False)
+            hits = found.hits
+            phrase = [int(i) for i in found.item_ids]
+            per_span = np.repeat(hits.item, np.diff(hits.span_first))
+            rows = list(
+                zip(
+                    [phrase[i] for i in per_span.tolist()],
+                    hits.starts.tolist(),
+                    hits.ends.tolist(),
+                    strict=True,
+                )
+            )
+            first = hits.span_first[hits.text_first].tolist()
+            out.extend(rows[first[q] : first[q + 1]] for q in range(hits.n_texts))
+        return out
+
+    def run_matches(self, texts: list[str]) -> Found:
+        """The same finds through ``Index.match_many`` (a ``Match`` and its ``Span``s each)."""
         out: Found = []
         for a in range(0, len(texts), 512):
             for matches in self.index.match_many(texts[a : a + 512], html=False):
@@ -418,7 +446,15 @@ def stages(matcher: Copytrace, texts: list[str], label: str) -> str:
             lambda: [table._search_numbers(s, t, False, 16) for s, t in zip(slices, toks, strict=True)]
         ),
         "PhraseTable.match_many": best(lambda: table.match_many(texts, html=False)),
-        "Index.match_many": best(lambda: matcher.run(texts)),
+        "PhraseTable.hits (columns)": best(
+            lambda: (
+                table.hits(texts, html=False)
+                if hasattr(table, "hits")
+                else table.match_many(texts, html=False)
+            )
+        ),
+        "Index.match_phrases (columns)": best(lambda: matcher.run(texts)),
+        "Index.match_many (Match objects)": best(lambda: matcher.run_matches(texts)),
     }
     lines = [
         f"\ncopytrace's stages, {label} (CPU ns per byte, best of 3):\n",

@@ -1,16 +1,20 @@
 """The phrase search's batched, compiled parts agree with the plain ways of computing the same thing: many
 posts searched together find what each post searched alone finds, the folding of a batch is the folding of
-each text, and the compiled runs of digits are numpy's."""
+each text, the compiled runs of digits are numpy's, and the columns of a batch's finds (``PhraseTable.hits``)
+group every occurrence as a plain loop does."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace.phrases import PhraseTable, phrase_fingerprint
 from copytrace.phrases._numbers import _digit_runs, breaks_many, number_breaks
 from copytrace.phrases._repeats import Window
+from copytrace.phrases.hits import MAX_SPANS
+from copytrace.phrases.table import _SLICE
 from copytrace.text.normalize import code_points
 from copytrace.text.phrase_fold import phrase_tokens, phrase_tokens_many
 
@@ -115,3 +119,71 @@ def test_a_window_maps_its_offsets_back_around_its_cuts() -> None:
     start, end = win.to_query(2), win.to_query(len(win.string), end=True)
     assert query[start:end] == "death to the the occupiers"
     assert win.spans_a_cut(start, end) and not win.spans_a_cut(0, 14)
+
+
+def _grouped(table: PhraseTable, texts: list[str]) -> list[list[tuple[int, list[tuple[int, int]], float]]]:
+    """The reference grouping of ``PhraseTable.find``'s occurrences: per text, each item once in order of
+    first occurrence, its first ``MAX_SPANS`` occurrences, and the share of the text's tokens they cover."""
+    finds = table.find(texts, html=False)
+    toks = phrase_tokens_many(texts, html=False)
+    token_of = {(int(q), int(a)): i for i, (q, a) in enumerate(zip(toks.text, toks.starts, strict=True))}
+    end_of = {(int(q), int(b)): i for i, (q, b) in enumerate(zip(toks.text, toks.ends, strict=True))}
+    out: list[list[tuple[int, list[tuple[int, int]], float]]] = []
+    for q in range(len(texts)):
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for t, item, a, b in finds:
+            if t == q:
+                spans.setdefault(item, []).append((a, b))
+        n_tokens = max(1, int(np.count_nonzero(toks.text == q)))
+        row = []
+        for item, found in spans.items():
+            kept = found[:MAX_SPANS]
+            covered = sum(end_of[q, b] - token_of[q, a] + 1 for a, b in kept)
+            row.append((item, kept, min(1.0, covered / n_tokens)))
+        out.append(row)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.one_of(posts, ascii_posts))
+def test_the_hits_columns_group_every_occurrence_by_text_and_item(texts: list[str]) -> None:
+    hits = TABLE.hits(texts, html=False)
+    first, spans = hits.text_first.tolist(), hits.span_first.tolist()
+    got = [
+        [
+            (
+                int(hits.item[m]),
+                list(
+                    zip(
+                        hits.starts[spans[m] : spans[m + 1]].tolist(),
+                        hits.ends[spans[m] : spans[m + 1]].tolist(),
+                        strict=True,
+                    )
+                ),
+                float(hits.coverage[m]),
+            )
+            for m in range(first[q], first[q + 1])
+        ]
+        for q in range(len(texts))
+    ]
+    assert hits.query.tolist() == [q for q in range(len(texts)) for _ in range(first[q], first[q + 1])]
+    want = _grouped(TABLE, texts)
+    assert [[(i, s) for i, s, _ in row] for row in got] == [[(i, s) for i, s, _ in row] for row in want]
+    assert [c for row in got for _, _, c in row] == pytest.approx([c for row in want for _, _, c in row])
+    assert _answers(TABLE, texts) == [[(i, tuple(s)) for i, s, _ in row] for row in got]
+
+
+def test_the_hits_of_batches_cut_into_slices_are_those_of_each_text() -> None:
+    texts = [f"post {i}: " + "the state of the union " * 40 + EVASIONS[i % len(EVASIONS)] for i in range(150)]
+    assert sum(map(len, texts)) > 2 * _SLICE  # searched in three slices, put together
+    hits = TABLE.hits(texts, html=False)
+    alone = [TABLE.hits([t], html=False) for t in texts]
+    assert hits.n_texts == len(texts) and len(hits) == sum(map(len, alone))
+    for q, one in enumerate(alone):
+        a, b = int(hits.text_first[q]), int(hits.text_first[q + 1])
+        assert hits.item[a:b].tolist() == one.item.tolist()
+        assert hits.coverage[a:b].tolist() == one.coverage.tolist()
+        s0, s1 = int(hits.span_first[a]), int(hits.span_first[b])
+        assert hits.starts[s0:s1].tolist() == one.starts.tolist()
+        assert hits.ends[s0:s1].tolist() == one.ends.tolist()
+    assert TABLE.hits([], html=False).n_texts == 0 and len(PhraseTable().hits(["no more war"])) == 0

@@ -62,3 +62,35 @@ def test_a_table_reports_each_text_and_item_once_in_order_of_first_occurrence() 
         (2, ["no more war"]),
     ]
     assert found[0].coverage == pytest.approx(6 / 9)
+
+
+def _bank_index() -> Index:
+    index = _index()
+    index.add("twice", "no more war", phrase=True)  # the same phrase as 'tail': found together
+    index.add("other", "burn their homes", phrase=True, bank="calls")
+    return index
+
+
+@pytest.mark.parametrize("banks", [None, ["default"], ["calls"]], ids=["all", "default", "calls"])
+def test_match_phrases_finds_what_match_many_finds_as_columns(banks: list[str] | None) -> None:
+    index = _bank_index()
+    queries = ["peace", QUERY, "D E A T H to the occupiers", "", "no more war " * 20, "burn their homes"]
+    names = [f"q{i}" for i in range(len(queries))]
+    want = index.match_many(queries, html=False, banks=banks, queries=names)
+    found = index.match_phrases(queries, html=False, banks=banks, queries=names)
+    assert [found.matches(q) for q in range(len(queries))] == want
+    assert found.matched().tolist() == [q for q, ms in enumerate(want) if ms]
+    assert len(found) == sum(map(len, want)) == len(found.hits.item)
+    assert [sorted(ms, key=lambda m: (m.bank, m.item_id)) for ms in found.lists()] == want
+    for ms in found.lists():  # in order of first occurrence
+        assert [m.spans[0].query_start for m in ms] == sorted(m.spans[0].query_start for m in ms)
+    assert sorted(found.item_ids) == sorted({m.item_id for ms in want for m in ms})
+
+
+def test_match_phrases_of_a_bank_of_texts_reports_its_short_items_only() -> None:
+    index = Index()
+    index.add("long", "the quick brown fox jumps over the lazy dog near the river bank today while it rains")
+    index.add("short", "burn their homes")
+    found = index.match_phrases(["they burn their homes and the quick brown fox jumps over the lazy dog"])
+    assert [m.item_id for m in found.matches(0)] == ["short"] and found.matches(0)[0].kind == "phrase"
+    assert len(Index().match_phrases(["anything"])) == 0

@@ -28,17 +28,19 @@ from importlib import import_module as _import_module
 
 if _typing.TYPE_CHECKING:
     from ._index import DEFAULT_BANK, Index, TextLookup
+    from ._phrase_matches import PhraseMatches
     from ._postings import MAX_REPEATS
 
 _LAZY = {
     "DEFAULT_BANK": "_index",
     "Index": "_index",
     "TextLookup": "_index",
+    "PhraseMatches": "_phrase_matches",
     "MAX_REPEATS": "_postings",
 }
 """Each public name, and the submodule that defines it."""
 
-__all__ = ["DEFAULT_BANK", "MAX_REPEATS", "Index", "TextLookup"]
+__all__ = ["DEFAULT_BANK", "MAX_REPEATS", "Index", "PhraseMatches", "TextLookup"]
 
 
 def __getattr__(name: str) -> object:

@@ -42,6 +42,7 @@ from . import snapshot
 from ._contents import Contents, TextLookup
 from ._file_level import FilePostings
 from ._link_batch import link_batch
+from ._phrase_matches import PhraseMatches, phrase_hits
 from ._prepare import PhraseOption, check_batch, prepare
 from ._search import LINK_ANCHORS, Search
 from .families import MAX_LINKS
@@ -390,6 +391,20 @@ class Index:
         together (``fingerprint_many``) and searched in one compiled call, which is what makes a stream of
         short posts fast; the answers are those of ``match`` one by one."""
         return self._search.match_many(texts, banks, limit, html, queries, per_family)
+
+    def match_phrases(
+        self,
+        texts: Sequence[str],
+        *,
+        banks: Iterable[str] | None = None,
+        html: bool | None = None,
+        queries: Sequence[str | None] | None = None,
+    ) -> PhraseMatches:
+        """The phrase matches of each of ``texts`` (``Match.kind == "phrase"`` only), as columns: the
+        same finds as ``match_many``, without a ``Match`` per find until one is asked for
+        (``PhraseMatches.matches``), which is what keeps a stream of posts checked against a long phrase
+        list fast."""
+        return phrase_hits(self._contents, texts, html, banks, queries)
 
     def match_fingerprints(
         self,

@@ -8,13 +8,39 @@ long-text and quote matches of the same query: an item found both ways is report
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..phrases import PhraseFingerprint
+from ..phrases import PhraseFingerprint, PhraseHits
 from ..text.phrase_fold import phrase_tokens_many
 from ._contents import Contents
 from .match import Match, Span
+
+
+def phrase_hits(
+    contents: Contents,
+    texts: Sequence[str],
+    html: bool | None,
+    banks: Iterable[str] | None,
+    queries: Sequence[str | None] | None,
+) -> PhraseMatches:
+    """The phrases found in each of ``texts``, as columns."""
+    contents.flush()
+    hits = contents.phrases.hits(texts, html=html, allowed=contents.allowed(banks))
+    numbers, inverse = np.unique(hits.item, return_inverse=True)
+    found = numbers.tolist()
+    _phrase_spans(contents, found)
+    names = [_names(contents, idx) for idx in found]
+    return PhraseMatches(
+        replace(hits, item=inverse.reshape(-1).astype(np.int64)),
+        tuple(n[0] for n in names),
+        tuple(n[1] for n in names),
+        tuple(n[2] for n in names),
+        tuple(n[3] for n in names),
+        tuple(contents.phrase_spans[idx] for idx in found),
+        None if queries is None else tuple(queries),
+    )
 
 
 def phrase_matches(
@@ -25,27 +51,90 @@ def phrase_matches(
     queries: Sequence[str | None] | None,
 ) -> list[list[Match]]:
     """The phrases found in each of ``texts``, as matches."""
-    contents.flush()
-    allowed = contents.allowed(banks)
-    found = contents.phrases.match_many(texts, html=html, allowed=allowed)
-    _phrase_spans(contents, {pm.item for pms in found for pm in pms})
-    named: dict[int, tuple[str, str, str, int]] = {}  # an item's names, once a call
-    out = []
-    for i, pms in enumerate(found):
-        query = None if queries is None else queries[i]
-        matches = []
-        for pm in pms:
-            item = named.get(pm.item)
-            if item is None:
-                item = named[pm.item] = _names(contents, pm.item)
-            bank, item_id, family, size = item
-            item_start, item_end = contents.phrase_spans[pm.item]
-            spans = tuple(Span(a, b, item_start, item_end) for a, b in pm.spans)
-            matches.append(
-                Match(bank, item_id, 1.0, pm.coverage, 1.0, spans, query, family, size, kind="phrase")
+    return phrase_hits(contents, texts, html, banks, queries).lists()
+
+
+@dataclass(frozen=True, eq=False)
+class PhraseMatches:
+    """The phrase matches of a batch of queries (``Index.match_phrases``), as columns: a few arrays for
+    the batch, and a ``Match`` only for the queries asked for.
+
+    ``hits`` holds the matches (``copytrace.phrases.PhraseHits``: query, item, coverage and spans of each,
+    the matches of query ``q`` from ``hits.text_first[q]`` up to ``hits.text_first[q + 1]``); its ``item``
+    column numbers the items found in this batch, whose bank, id, copy family and family size are
+    ``banks[i]``, ``item_ids[i]``, ``families[i]`` and ``family_sizes[i]``, and whose phrase lies at
+    ``item_spans[i]`` of its text (``None`` when the text is not known).
+
+    >>> from copytrace import Index
+    >>> index = Index()
+    >>> _ = index.add_many([("a", "no more war"), ("b", "burn their homes")], phrase=True)
+    >>> found = index.match_phrases(["peace now", "BURN their h0mes, no more war"])
+    >>> found.matched().tolist(), [m.item_id for m in found.matches(1)]
+    ([1], ['a', 'b'])
+    """
+
+    hits: PhraseHits
+    banks: tuple[str, ...]
+    item_ids: tuple[str, ...]
+    families: tuple[str, ...]
+    family_sizes: tuple[int, ...]
+    item_spans: tuple[tuple[int | None, int | None], ...]
+    queries: tuple[str | None, ...] | None = None
+
+    def __len__(self) -> int:
+        """The number of (query, item) matches."""
+        return len(self.hits)
+
+    def matched(self) -> np.ndarray:
+        """The numbers of the queries with a match, in order."""
+        return np.flatnonzero(np.diff(self.hits.text_first))
+
+    def matches(self, q: int) -> list[Match]:
+        """Query ``q``'s matches, as ``Index.match`` gives them for a bank of phrases (by bank and item
+        id: every score is 1)."""
+        hits = self.hits
+        a, b = int(hits.text_first[q]), int(hits.text_first[q + 1])
+        return self._build(range(a, b))
+
+    def lists(self) -> list[list[Match]]:
+        """Every query's matches, in order of first occurrence (as ``Index.match_many`` merges them)."""
+        hits = self.hits
+        first = hits.text_first.tolist()
+        return [self._build(range(first[q], first[q + 1]), by_name=False) for q in range(hits.n_texts)]
+
+    def _build(self, rows: range, *, by_name: bool = True) -> list[Match]:
+        if not len(rows):
+            return []
+        hits = self.hits
+        a, b = rows.start, rows.stop
+        s0, s1 = int(hits.span_first[a]), int(hits.span_first[b])
+        starts, ends = hits.starts[s0:s1].tolist(), hits.ends[s0:s1].tolist()
+        first = (hits.span_first[a : b + 1] - s0).tolist()
+        query = None if self.queries is None else self.queries[int(hits.query[a])]
+        out = []
+        for m, (i, cov) in enumerate(zip(hits.item[a:b].tolist(), hits.coverage[a:b].tolist(), strict=True)):
+            item_start, item_end = self.item_spans[i]
+            spans = tuple(
+                Span(x, y, item_start, item_end)
+                for x, y in zip(starts[first[m] : first[m + 1]], ends[first[m] : first[m + 1]], strict=True)
             )
-        out.append(matches)
-    return out
+            out.append(
+                Match(
+                    self.banks[i],
+                    self.item_ids[i],
+                    1.0,
+                    cov,
+                    1.0,
+                    spans,
+                    query,
+                    self.families[i],
+                    self.family_sizes[i],
+                    kind="phrase",
+                )
+            )
+        if by_name:
+            out.sort(key=lambda m: (m.bank, m.item_id))
+        return out
 
 
 def fingerprint_matches(

@@ -9,7 +9,7 @@ The phrase fingerprint (its hashes and string form) is a fingerprint format, in
 ``copytrace.fingerprints.phrase``, re-exported here; ``rules`` says which texts may be banked as phrases
 (which items become phrases is the index's rule: ``copytrace.index.phrase_rules``); ``table`` is the
 matcher, over the compiled search (``_search``), the pass for repeated words (``_repeats``) and the one for
-numbers glued to letters (``_numbers``).
+numbers glued to letters (``_numbers``); ``hits`` holds what it finds in a batch of queries as columns.
 """
 
 from ..fingerprints.phrase import (
@@ -19,11 +19,13 @@ from ..fingerprints.phrase import (
     phrase_fingerprint,
     phrase_fingerprints,
 )
+from .hits import PhraseHits, PhraseMatch
 from .rules import check_phrase_text, phrase_problem
-from .table import PhraseMatch, PhraseTable
+from .table import PhraseTable
 
 __all__ = [
     "PhraseFingerprint",
+    "PhraseHits",
     "PhraseMatch",
     "PhraseParams",
     "PhraseTable",

@@ -21,7 +21,6 @@ the table holds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -34,21 +33,9 @@ from ..text.phrase_fold import PhraseTokens, phrase_tokens_many
 from ._numbers import break_windows
 from ._repeats import Window, repeated_tokens, windows
 from ._search import GUARD_WORDS, Lookup, build, common_words, find
+from .hits import MAX_SPANS, PhraseHits, PhraseMatch, group
 
-MAX_SPANS = 16
-"""Occurrences of one phrase in one query reported as spans."""
 _SLICE = 1 << 16  # characters of queries normalised and searched at once (more spills out of the caches)
-
-
-@dataclass(frozen=True)
-class PhraseMatch:
-    """Phrase ``item`` found in query ``query``: its occurrences as ``[start, end)`` character offsets,
-    and the share of the query's tokens they cover."""
-
-    query: int
-    item: int
-    spans: tuple[tuple[int, int], ...]
-    coverage: float
 
 
 class PhraseTable:
@@ -332,55 +319,28 @@ class PhraseTable:
         self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None
     ) -> list[list[PhraseMatch]]:
         """The phrases found in each of ``texts``: one ``PhraseMatch`` per (text, item), in order of first
-        occurrence, with at most ``MAX_SPANS`` spans."""
-        out: list[list[PhraseMatch]] = [[] for _ in texts]
-        if not len(self):
-            return out
+        occurrence, with at most ``MAX_SPANS`` spans (``hits``, as objects)."""
+        return self.hits(texts, html=html, allowed=allowed).matches()
+
+    def hits(
+        self, texts: Sequence[str], *, html: bool | None = None, allowed: np.ndarray | None = None
+    ) -> PhraseHits:
+        """The phrases found in ``texts``, as columns (``PhraseHits``): what ``match_many`` reports, without
+        an object per match."""
+        if not len(self) or not len(texts):
+            return PhraseHits.empty(len(texts))
+        parts = []
         first = 0
         while first < len(texts):  # a slice of texts at a time: its arrays stay in the caches
             end, size = first, 0
             while end < len(texts) and (end == first or size + len(texts[end]) <= _SLICE):
                 size += len(texts[end])
                 end += 1
-            self._match_slice(texts, first, end, html, allowed, out)
+            toks = phrase_tokens_many(texts[first:end], html=html)
+            raw = self._find_all(texts[first:end], toks, html, allowed)
+            parts.append(group(raw, end - first, toks.text, toks.starts, toks.ends))
             first = end
-        return out
-
-    def _match_slice(
-        self,
-        texts: Sequence[str],
-        first: int,
-        end: int,
-        html: bool | None,
-        allowed: np.ndarray | None,
-        out: list[list[PhraseMatch]],
-    ) -> None:
-        """``match_many`` of ``texts[first:end]``, into ``out``."""
-        toks = phrase_tokens_many(texts[first:end], html=html)
-        raw = self._find_all(texts[first:end], toks, html, allowed)
-        if not len(raw):
-            return
-        # Rows grouped by (text, item) in numpy, its first MAX_SPANS rows kept: Python work per match only.
-        n = len(raw)
-        order = np.lexsort((np.arange(n), raw[:, 1], raw[:, 0]))
-        g = raw[order]
-        new = np.ones(n, dtype=bool)
-        new[1:] = (g[1:, 0] != g[:-1, 0]) | (g[1:, 1] != g[:-1, 1])
-        g_start = np.flatnonzero(new)
-        g_id = np.cumsum(new) - 1
-        keep = np.arange(n) - g_start[g_id] < MAX_SPANS
-        covered = np.bincount(g_id[keep], weights=(g[keep, 3] - g[keep, 2] + 1), minlength=len(g_start))
-        per_text = np.maximum(1, np.bincount(toks.text, minlength=end - first))
-        coverage = np.minimum(1.0, covered / per_text[g[g_start, 0]])
-        g_stop = np.append(g_start[1:], n)
-        g_stop = np.minimum(g_stop, g_start + MAX_SPANS)
-        starts, stops = toks.starts[g[:, 2]].tolist(), toks.ends[g[:, 3]].tolist()
-        by_first = np.lexsort((order[g_start], g[g_start, 0]))  # each text's matches by first occurrence
-        qs, items = g[g_start, 0].tolist(), g[g_start, 1].tolist()
-        lo, hi, cov = g_start.tolist(), g_stop.tolist(), coverage.tolist()
-        for i in by_first.tolist():
-            spans = tuple(zip(starts[lo[i] : hi[i]], stops[lo[i] : hi[i]], strict=True))
-            out[first + qs[i]].append(PhraseMatch(first + qs[i], items[i], spans, cov[i]))
+        return PhraseHits.concat(parts)
 
     def match_fingerprints(
         self, fps: Iterable[PhraseFingerprint], *, allowed: np.ndarray | None = None
