@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,3 +141,70 @@ def test_any_text_is_normalised_without_error(text: str) -> None:
 def test_long_text_normalisation_is_unchanged() -> None:
     # phrase folding is a version of its own: version 1 still reads leet as the letters it looks like
     assert normalize("D3@TH in 1945") == "d3 th in l945"
+
+
+def _scan_arrays(texts: list[str], *, plain: bool) -> list[list[int]]:
+    from copytrace.text import phrase_fold
+    from copytrace.text.normalize import _table, code_points
+
+    tb = _table()
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=bounds[1:])
+    arrays = phrase_fold._scan(
+        code_points("".join(texts)),
+        bounds,
+        tb.classes,
+        tb.offsets,
+        tb.lengths,
+        tb.data,
+        phrase_fold._LEET,
+        phrase_fold._ORDINAL_CODES,
+        phrase_fold._UNIT_CODES,
+        plain,
+    )
+    return [a.reshape(-1).tolist() for a in arrays]
+
+
+# words of ASCII letters (the short loop) among everything else the second pass tells apart
+FOLD_WORDS = [
+    "death",
+    "Death",
+    "all",
+    "lll",
+    "deeeath",
+    "goood",
+    "ll",
+    "l",
+    "a",
+    "i",
+    "to",
+    "Ill",
+    "oO",
+    "ZZZz",
+]
+FOLD_OTHERS = [
+    "d3ath",
+    "k!ll",
+    "1945",
+    "4th",
+    "d e a t h",
+    "dеаth",
+    "de\u200bath",
+    "ｆｕｌｌ",
+    "$100",
+    "год",
+    "l1l",
+]
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(FOLD_WORDS + FOLD_OTHERS), max_size=12).map(" ".join)
+        | st.text(alphabet=st.sampled_from(list("abilLI -.\n3@")), max_size=40),
+        min_size=1,
+        max_size=5,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_short_loop_of_ascii_words_folds_as_the_loop_of_every_token(texts: list[str]) -> None:
+    assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
