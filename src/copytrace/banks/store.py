@@ -79,7 +79,8 @@ class Store(StoredBanks):
         generation = None
         try:
             check_phrase_keys(stored, create, linked)
-            n, generation = self.write_items(bank, linked, replace=replace, create=create, actor=actor)
+            # the ids were checked above: written without checking them again
+            n, generation = self._write_checked(bank, linked, replace=replace, create=create, actor=actor)
         finally:
             self.linker.committed(generation)  # the linking index holds items only if they are stored
         return n

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,14 +47,29 @@ from ..errors import (
 from ..fingerprints.fingerprint import FingerprintParams
 from ..names import check_bank_name, check_item_id
 from .audit_log import audit
+from .bulk_rows import fingerprint_strings, insert_rows
 from .items import BankInfo, ItemReader, ItemRecord, quarantine
-from .models import BankRow, ChangeRow, ItemRow, StoreStateRow
+from .models import BankRow, Base, ChangeRow, ItemRow, StoreStateRow
 from .schema import check as check_schema
 from .schema import engine_state, sqlite_state
 
 log = logging.getLogger("copytrace.store")
 
 _BATCH = 2000
+_ITEMS = Base.metadata.tables["items"]
+_ITEM_COLUMNS = (
+    "item_id",
+    "text",
+    "fingerprint",
+    "labels",
+    "metadata",
+    "links",
+    "phrase",
+    "bank_id",
+    "added_at",
+)
+_CHANGES = Base.metadata.tables["changes"]
+_CHANGE_COLUMNS = ("generation", "op", "bank", "item_id")
 DEFAULT_BUSY_TIMEOUT = 10.0
 """Seconds an SQLite writer waits for another writer's lock before the store reports itself busy."""
 
@@ -363,30 +378,37 @@ class Store(ItemReader):
         actor: str | None = None,
     ) -> tuple[int, int | None]:
         """``add_items``, returning also the generation the change committed (None: nothing changed)."""
-        if create is not None:
-            check_bank_name(bank)
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        first_of: dict[FingerprintParams, str] = {}  # each distinct parameter set -> the first item with it
         records = list(records)
         for rec in records:
             check_item_id(rec.item_id)
+        return self._write_checked(bank, records, replace=replace, create=create, actor=actor)
+
+    def _write_checked(
+        self,
+        bank: str,
+        records: list[ItemRecord],
+        *,
+        replace: bool,
+        create: FingerprintParams | None,
+        actor: str | None,
+    ) -> tuple[int, int | None]:
+        """``write_items`` of ``records`` whose item ids the caller has checked (``check_item_id``).
+
+        The rows go to the database as plain tuples (``bulk_rows.insert_rows``), the fingerprints' strings
+        made for the whole call at once (``bulk_rows.fingerprint_strings``): no ORM object or parameter
+        dictionary per item."""
+        if create is not None:
+            check_bank_name(bank)
+        seen: set[str] = set()
+        first_of: dict[FingerprintParams, str] = {}  # each distinct parameter set -> the first item with it
+        for rec in records:
             if rec.item_id in seen:
                 raise DuplicateItemError(bank, rec.item_id)
             seen.add(rec.item_id)
             first_of.setdefault(rec.fingerprint.params, rec.item_id)
-            rows.append(
-                {
-                    "item_id": rec.item_id,
-                    "text": rec.text,
-                    "fingerprint": str(rec.fingerprint),
-                    "labels": list(rec.labels),
-                    "meta": dict(rec.metadata),
-                    "links": rec.links or None,
-                    "phrase": None if rec.phrase is None else str(rec.phrase),
-                }
-            )
-        added = [r["item_id"] for r in rows[:20]]  # for the audit row
+        ids = [rec.item_id for rec in records]
+        strings = fingerprint_strings([rec.fingerprint for rec in records])
+        added = ids[:20]  # for the audit row
         try:
             with self._s() as s, s.begin():
                 generation = _bump(s)
@@ -409,27 +431,44 @@ class Store(ItemReader):
                     if p != params:
                         raise ParameterMismatchError(params, p, what=f"item {item_id!r} of bank {bank!r}")
                 _check_phrases(bank, bool(row.phrases), records)
-                for start in range(0, len(rows), _BATCH):
-                    batch = [{**r, "bank_id": row.id, "added_at": now} for r in rows[start : start + _BATCH]]
-                    ids = [r["item_id"] for r in batch]
-                    held = s.scalars(
-                        select(ItemRow.item_id).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(ids))
+                conn = s.connection()
+                bank_id = row.id
+                for start in range(0, len(records), _BATCH):
+                    batch = ids[start : start + _BATCH]
+                    held = conn.scalars(
+                        select(ItemRow.item_id).where(ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch))
                     ).all()
                     if held and not replace:
                         raise DuplicateItemError(bank, held[0])
                     if held:
-                        s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id.in_(held)))
+                        conn.execute(
+                            delete(ItemRow).where(ItemRow.bank_id == bank_id, ItemRow.item_id.in_(held))
+                        )
+                    rows = [
+                        (
+                            rec.item_id,
+                            rec.text,
+                            fp,
+                            rec.labels,
+                            rec.metadata,
+                            rec.links or None,
+                            None if rec.phrase is None else str(rec.phrase),
+                            bank_id,
+                            now,
+                        )
+                        for rec, fp in zip(
+                            records[start : start + _BATCH], strings[start : start + _BATCH], strict=True
+                        )
+                    ]
                     try:
-                        s.execute(insert(ItemRow), batch)
+                        insert_rows(conn, _ITEMS, _ITEM_COLUMNS, rows)
                     except IntegrityError as exc:  # another writer added one of these ids meanwhile
                         raise StoreError(
                             f"an item of this call was added to {bank!r} meanwhile: {exc.orig}"
                         ) from exc
-                    s.execute(
-                        insert(ChangeRow),
-                        [{"generation": generation, "op": "add", "bank": bank, "item_id": i} for i in ids],
-                    )
-                n = len(rows)
+                    changes = [(generation, "add", bank, item_id) for item_id in batch]
+                    insert_rows(conn, _CHANGES, _CHANGE_COLUMNS, changes)
+                n = len(records)
                 if n == 0 and not created:
                     raise _NoChangeError
                 if n == 1:
