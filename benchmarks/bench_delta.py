@@ -16,6 +16,7 @@ the run: a busy machine slows both columns alike.
   hold the same things: the items added to the delta are added as fingerprints (an index loaded from a
   snapshot keeps the texts added to it, and spans would then be computed for those items only), and the
   quote pass is off on both (``MatchParams(quotes=None)``: it runs only on items whose text is held).
+  The queries are matched ``--rounds`` times and the fastest pass counts.
 
     python benchmarks/bench_delta.py [--sizes 30000 100000] [--baseline-rev 17b0184]
 """
@@ -80,9 +81,12 @@ else:  # lookup: a snapshot of the first ``base`` items, then ``n`` added one at
         for i in range(base, base + n):
             index.add(str(i), fingerprint(items[i]))
     index.match(queries[0])
-    t0 = time.perf_counter()
-    answers = [[(m.item_id, round(m.score, 9)) for m in index.match(q)] for q in queries]
-    out["qps"] = len(queries) / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(int(sys.argv[5])):  # the best of a few passes: one pass lasts a tenth of a second
+        t0 = time.perf_counter()
+        answers = [[(m.item_id, round(m.score, 9)) for m in index.match(q)] for q in queries]
+        best = min(best, time.perf_counter() - t0)
+    out["qps"] = len(queries) / best
     out["answers"] = answers
     os.remove(path)
 out["families"] = index.n_families()
@@ -121,6 +125,7 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=30_000)
     ap.add_argument("--delta", type=int, nargs="+", default=[3_000, 30_000])
     ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=5, help="passes over the queries; the fastest counts")
     args = ap.parse_args()
     texts = corpus_texts(args.data)
     most = max(*args.sizes, args.base + max(args.delta))
@@ -158,8 +163,8 @@ def main() -> None:
         answers = {}
         for d in args.delta:
             for name, src in ((args.baseline_rev, old_src), ("current", new_src)):
-                on_delta = run(src, work, "lookup_delta", d, args.base)
-                whole = run(src, work, "lookup_snapshot", d, args.base)
+                on_delta = run(src, work, "lookup_delta", d, args.base, args.rounds)
+                whole = run(src, work, "lookup_snapshot", d, args.base, args.rounds)
                 answers[(d, name)] = on_delta.pop("answers")
                 same = answers[(d, name)] == whole.pop("answers")
                 a, b = float(on_delta["qps"]), float(whole["qps"])  # type: ignore[arg-type]

@@ -79,6 +79,22 @@ def test_a_posting_is_copied_about_log2_n_times(size: int) -> None:
     assert delta.copied <= 2 * total * math.log2(total)
 
 
+def test_the_filter_passes_every_held_hash_and_few_others() -> None:
+    rng = np.random.default_rng(7)
+    delta = _delta.Delta()
+    held = []
+    for page in range(400):  # the filter is remade larger several times on the way
+        x = rng.integers(0, 2**63, int(rng.integers(1, 80)), dtype=np.int64).astype(np.uint64)
+        delta.add(x, np.full(len(x), page, np.uint32), np.arange(len(x), dtype=np.uint16))
+        held.append(x)
+    raw = np.concatenate(held) * _UNMIX
+    assert delta.may_hold(raw).all()
+    others = rng.integers(0, 2**63, 100_000, dtype=np.int64).astype(np.uint64)
+    assert delta.may_hold(others).mean() < 0.04  # two bits of 16 or more a posting: about 1.5%
+    lo, hi = delta.ranges(others)
+    assert ((hi > lo).any(axis=0) <= delta.may_hold(others)).all()  # a filtered hash has no postings
+
+
 _WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
 
 
