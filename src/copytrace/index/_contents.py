@@ -24,6 +24,7 @@ from ..text.normalize import Tokens, tokenize
 from . import _delta, _file_level, _matching, _postings, snapshot_contents
 from ._item_names import ItemNames
 from ._postings import MAX_REPEATS
+from ._quote_runs import TokenHashes
 from .families import Families
 from .snapshot import Placeholder
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from ..fingerprints.batch import FingerprintBatch
 
 TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
-HASH_CACHE = 1 << 22  # token hashes of items that the quote pass's first check keeps (8 bytes each)
-_NO_TEXT = np.zeros(0, dtype=np.uint64)  # an item without a text of its fingerprint, as kept in hash_cache
 ALL_ALLOWED = np.zeros(0, dtype=bool)
 
 TextLookup = Callable[[str, str], "str | None"]
@@ -73,8 +72,7 @@ class Contents:
         self.phrase_spans: dict[int, tuple[int | None, int | None]] = {}  # item side of phrase matches
         self.token_cache: dict[int, tuple[str, Tokens]] = {}  # item tokens for quotes, with their text
         self.token_cache_size = 0  # tokens held by token_cache
-        self.hash_cache: dict[int, np.ndarray] = {}  # token hashes of item texts, for the quote pass
-        self.hash_cache_size = 0
+        self.hash_cache = TokenHashes()  # token hashes of item texts, for the quote pass's first check
         self.in_file: _file_level.FilePostings | None = None  # set: the main level is kept in a file
 
     def _number_of(self, name: Hashable) -> int | None:
@@ -134,32 +132,16 @@ class Contents:
             self.token_cache_size += len(tokens)
         return tokens if len(tokens) == int(self.ntok[idx]) else None
 
-    def prefetch(self, numbers: np.ndarray, *, hashed: bool = False) -> None:
+    def prefetch(self, numbers: np.ndarray) -> None:
         """Let the text lookup read, in one go, the texts of items ``numbers`` that the index does not
-        keep (with ``hashed``: nor their token hashes, all the quote pass needs), before they are asked
-        for one by one (``TextLookup``'s ``prefetch``; nothing when it has none)."""
+        keep, before they are asked for one by one (``TextLookup``'s ``prefetch``; nothing when it has
+        none)."""
         prefetch = getattr(self.text_lookup, "prefetch", None)
         if prefetch is None:
             return
-        held = self.hash_cache if hashed else {}
         texts = self.texts
         # called even with none missing: a lookup that serves one batch's texts then forgets the last's
-        prefetch([self.names[i] for i in numbers.tolist() if i not in held and i not in texts])
-
-    def item_hashes(self, idx: int) -> np.ndarray | None:
-        """The token hashes of item ``idx``'s text, or None without it (or with a text not of its
-        fingerprint).  Kept until compaction renumbers the items (up to ``HASH_CACHE`` tokens): an item's
-        text is fetched and tokenized once, not once per query that shares a few words with it."""
-        held = self.hash_cache.get(idx)
-        if held is None:
-            tokens = self.item_tokens(idx)
-            held = _NO_TEXT if tokens is None else tokens.hashes
-            if self.hash_cache_size + len(held) > HASH_CACHE:
-                self.hash_cache.clear()
-                self.hash_cache_size = 0
-            self.hash_cache[idx] = held
-            self.hash_cache_size += len(held)
-        return None if held is _NO_TEXT else held
+        prefetch([self.names[i] for i in numbers.tolist() if i not in texts])
 
     def phrase_items(self) -> np.ndarray:
         """Which item numbers are kept as phrases, and so are reported as phrases only: never through the
@@ -419,7 +401,7 @@ class Contents:
         self.alive = np.ones(len(live), dtype=bool)
         self.texts = {int(renumber[old]): held for old, held in self.texts.items()}
         self.token_cache, self.token_cache_size = {}, 0
-        self.hash_cache, self.hash_cache_size = {}, 0
+        self.hash_cache = TokenHashes()
         self.families.renumber(renumber)
         self.phrases.select(renumber)
         self.phrase_mask = None

@@ -12,8 +12,20 @@ share, as ``quotes.text_run`` does, returning the longest run.  Only chains whos
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numba import njit
+
+from ..text.html import looks_like_html
+from ..text.normalize import tokenize
+
+if TYPE_CHECKING:
+    from ._contents import Contents
+
+HASH_CACHE = 1 << 24
+"""Tokens whose cut hashes ``TokenHashes`` keeps (2 bytes each: 32 MB)."""
 
 
 @njit(cache=True, nogil=True)
@@ -104,3 +116,192 @@ def runs_of(
         k,
         max_run,
     )
+
+
+def cut(hashes: np.ndarray) -> np.ndarray:
+    """The top 16 bits of 64-bit token hashes: equal tokens have equal cut hashes, so a run measured on
+    them is at least the exact run (and is the exact run but for a one-in-65,536 chance per token)."""
+    return (hashes >> np.uint64(48)).astype(np.uint16)
+
+
+class TokenHashes:
+    """The cut token hashes (``cut``) of the texts of items the quote pass checked, by item number: the
+    first check (``long_enough``) reads and tokenizes a candidate's text once while it stays here, not
+    once per query sharing a few words with it.  At most ``budget`` tokens; the least recently used
+    item goes first.  ``None`` is kept for an item without a text of its fingerprint.  Item numbers are
+    the index's: it forgets an item it removes, and starts a new cache when it renumbers them."""
+
+    def __init__(self, budget: int = HASH_CACHE) -> None:
+        self.budget = budget
+        self.size = 0  # tokens held
+        self._held: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __contains__(self, idx: object) -> bool:
+        return idx in self._held
+
+    def get(self, idx: int) -> tuple[bool, np.ndarray | None]:
+        """``(held, hashes)``: whether item ``idx`` is kept, and its cut hashes (None: no text)."""
+        held = self._held
+        if idx not in held:
+            return False, None
+        held.move_to_end(idx)
+        return True, held[idx]
+
+    def put(self, idx: int, hashes: np.ndarray | None) -> None:
+        """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
+        self.pop(idx)
+        n = 0 if hashes is None else len(hashes)
+        held = self._held
+        while held and self.size + n > self.budget:
+            _, old = held.popitem(last=False)
+            self.size -= 0 if old is None else len(old)
+        if n <= self.budget:
+            held[idx] = hashes
+            self.size += n
+
+    def pop(self, idx: int, default: None = None) -> None:
+        """Forget item ``idx`` (removed from the index)."""
+        old = self._held.pop(idx, default)
+        self.size -= 0 if old is None else len(old)
+
+
+def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | None] | None]:
+    """``Contents.item_text`` of each of ``numbers``, the text lookup's asked in one go (its
+    ``prefetch``, called even with none to read: a lookup serves one batch's texts, then forgets them)."""
+    kept, lookup, names = contents.texts, contents.text_lookup, contents.names
+    out: list[tuple[str, bool | None] | None] = [kept.get(idx) for idx in numbers]
+    if lookup is None:
+        return out
+    asked = [(j, names[idx]) for j, idx in enumerate(numbers) if out[j] is None]
+    prefetch = getattr(lookup, "prefetch", None)
+    if prefetch is not None:
+        prefetch([name for _, name in asked])
+    for j, name in asked:
+        text = lookup(*name)
+        if text is not None:
+            out[j] = (text, None)
+    return out
+
+
+def cut_hashes(
+    contents: Contents, numbers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cut token hashes (``cut``) of the texts of items ``numbers`` (distinct), laid end to end:
+    ``(hashes, offsets, with_text, read)``, item ``numbers[j]``'s at ``hashes[offsets[j]:offsets[j + 1]]``,
+    empty where it has no text of its fingerprint (``with_text[j]`` False); ``read[j]``: its text was
+    read now (the text lookup holds it until its next ``prefetch``).
+
+    Those the index's ``TokenHashes`` holds are taken from it; the texts of the others are read in one
+    go (``_texts``) and tokenized in one call, joined by spaces (a space separates tokens, so none runs
+    across two texts), those that are HTML one by one."""
+    cache: TokenHashes = contents.hash_cache
+    found: list[np.ndarray | None] = [None] * len(numbers)
+    with_text = np.ones(len(numbers), dtype=bool)
+    missing: list[int] = []
+    for j, idx in enumerate(numbers.tolist()):
+        held, hashes = cache.get(idx)
+        if not held:
+            missing.append(j)
+        elif hashes is None:
+            with_text[j] = False
+        else:
+            found[j] = hashes
+    texts = _texts(contents, [int(numbers[j]) for j in missing])
+    plain: list[str] = []
+    plain_at: list[int] = []
+    for j, text in zip(missing, texts, strict=True):
+        if text is None:
+            continue
+        if text[1] is False or (text[1] is None and not looks_like_html(text[0])):
+            plain.append(text[0])
+            plain_at.append(j)
+        else:
+            found[j] = cut(tokenize(text[0], html=True).hashes)
+    if plain:
+        lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
+        bases = np.cumsum(lengths + 1) - (lengths + 1)  # where each text starts in the joined one
+        joined = tokenize(" ".join(plain), html=False)
+        cuts = [*np.searchsorted(joined.starts, bases).tolist(), len(joined)]
+        all_cut = cut(joined.hashes)
+        for t, j in enumerate(plain_at):
+            found[j] = all_cut[cuts[t] : cuts[t + 1]].copy()  # a copy: the cache keeps it alone
+    ntok = contents.ntok
+    for j in missing:
+        idx = int(numbers[j])
+        hashes = found[j]
+        if hashes is not None and len(hashes) != int(ntok[idx]):
+            hashes = found[j] = None  # a text not of this fingerprint: no item offsets from it
+        if hashes is None:
+            with_text[j] = False
+        cache.put(idx, hashes)
+    empty = np.zeros(0, dtype=np.uint16)
+    parts = [empty if h is None else h for h in found]
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in parts], out=offsets[1:])
+    read = np.zeros(len(numbers), dtype=bool)
+    read[missing] = True
+    return (np.concatenate(parts) if parts else empty), offsets, with_text, read
+
+
+def long_enough(
+    contents: Contents,
+    chain_query: np.ndarray,
+    chain_item: np.ndarray,
+    anchors: np.ndarray,
+    query_hashes: list[np.ndarray],
+    k: int,
+    min_tokens: int,
+    max_run: int,
+) -> np.ndarray:
+    """Which chains may hold a quote: those of an item without its text (proved from fingerprints alone,
+    ``quotes.fingerprint_run``), and those whose longest run (``longest_runs``) reaches ``min_tokens``.
+    Chain ``c`` is of query slot ``chain_query[c]`` (token hashes ``query_hashes[slot]``) and item number
+    ``chain_item[c]``, with end anchors ``anchors[c]``.
+
+    Runs are measured first on cut hashes (``cut_hashes``: the items' kept or read all at once), then,
+    for the few chains that reach ``min_tokens`` there, on the exact tokens (which verification reads
+    next anyway, ``Contents.item_tokens``): the chains kept are exactly those whose exact run is long
+    enough."""
+    if not len(chain_item):
+        return np.zeros(0, dtype=bool)
+    chain_query = chain_query.astype(np.int64)
+    anchors = np.ascontiguousarray(anchors, dtype=np.int64)
+    distinct, slot = np.unique(chain_item, return_inverse=True)
+    slot = slot.astype(np.int64)
+    i_hashes, i_offsets, with_text, read = cut_hashes(contents, distinct)
+    q_offsets = np.zeros(len(query_hashes) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in query_hashes], out=q_offsets[1:])
+    q_hashes = np.concatenate(query_hashes) if query_hashes else np.zeros(0, dtype=np.uint64)
+    runs = longest_runs(chain_query, slot, anchors, cut(q_hashes), q_offsets, i_hashes, i_offsets, k, max_run)
+    keep = ~with_text[slot] | (runs >= min_tokens)
+    recheck = np.flatnonzero(with_text[slot] & (runs >= min_tokens))
+    if not len(recheck):
+        return keep
+    again = np.unique(slot[recheck])  # slots of the items to read exactly
+    if not read[again].all():  # some were kept from an earlier batch: their texts are read in one go
+        contents.prefetch(distinct[again])
+    exact: list[np.ndarray] = []
+    exact_text = np.zeros(len(again), dtype=bool)
+    for t, s in enumerate(again.tolist()):
+        tokens = contents.item_tokens(int(distinct[s]))
+        exact.append(np.zeros(0, dtype=np.uint64) if tokens is None else tokens.hashes)
+        exact_text[t] = tokens is not None
+    e_offsets = np.zeros(len(exact) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in exact], out=e_offsets[1:])
+    e_slot = np.searchsorted(again, slot[recheck])
+    exact_runs = longest_runs(
+        chain_query[recheck],
+        e_slot,
+        anchors[recheck],
+        q_hashes,
+        q_offsets,
+        np.concatenate(exact),
+        e_offsets,
+        k,
+        max_run,
+    )
+    keep[recheck] = ~exact_text[e_slot] | (exact_runs >= min_tokens)
+    return keep

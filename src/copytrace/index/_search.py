@@ -533,27 +533,21 @@ class Search:
         todo = np.flatnonzero(keep)
         if not len(todo):
             return keep
-        distinct = np.unique(c_item[todo])
-        contents.prefetch(distinct, hashed=True)
-        hashes: dict[int, np.ndarray] = {}
-        with_text = np.zeros(len(distinct), dtype=bool)
-        for j, idx in enumerate(distinct.tolist()):
-            got = contents.item_hashes(idx)
-            if got is not None:
-                hashes[idx] = got
-                with_text[j] = True
-        todo = todo[with_text[np.searchsorted(distinct, c_item[todo])]]
-        if not len(todo):
-            return keep
         slots, query_slot = np.unique(c_query[todo], return_inverse=True)
         query_hashes = []
         for i in slots.tolist():
             tokens = query_fp(i).tokens
             query_hashes.append(np.zeros(0, dtype=np.uint64) if tokens is None else tokens.hashes)
-        runs = _quote_runs.runs_of(
-            query_slot, c_item[todo], segs[todo, 1:5], query_hashes, hashes, self.params.k, quotes.MAX_RUN
+        keep[todo] = _quote_runs.long_enough(
+            contents,
+            query_slot,
+            c_item[todo],
+            segs[todo, 1:5],
+            query_hashes,
+            self.params.k,
+            qp.min_tokens,
+            quotes.MAX_RUN,
         )
-        keep[todo[runs < qp.min_tokens]] = False
         return keep
 
     def _chain_tokens(self) -> int:
