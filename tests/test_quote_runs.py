@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from copytrace import Index, MatchParams, QuoteParams, fingerprint
 from copytrace.index import _quote_runs, quotes
-from copytrace.text.normalize import Tokens
+from copytrace.text.normalize import Tokens, tokenize
 
 WORDS = [
     "tide",
@@ -130,3 +130,164 @@ def test_compaction_forgets_the_token_hashes_of_renumbered_items() -> None:
     assert [m.item_id for m in index.match(post)] == ["old39"]
     post2 = "A post quoting " + " ".join(fresh.split()[20:32]) + " and nothing more."
     assert [m.item_id for m in index.match(post2)] == ["new"]
+
+
+def colliding_words() -> tuple[str, str]:
+    """Two one-token words whose cut hashes (``_quote_runs.cut``) are equal, their tokens not."""
+    seen: dict[int, str] = {}
+    for n in range(100_000):
+        word = f"w{n}"
+        c = int(_quote_runs.cut(tokenize(word).hashes)[0])
+        if c in seen:
+            return seen[c], word
+        seen[c] = word
+    raise AssertionError("no two words with equal cut hashes")
+
+
+def test_token_hashes_forget_the_least_recently_used_item_first() -> None:
+    cache = _quote_runs.TokenHashes(budget=10)
+    four = np.zeros(4, dtype=np.uint16)
+    cache.put(1, four)
+    cache.put(2, four)
+    assert cache.get(1) == (True, four)  # used: now the most recent
+    cache.put(3, four)  # over the budget: item 2, the least recently used, goes
+    assert 1 in cache and 2 not in cache and 3 in cache and cache.size == 8
+    cache.put(4, None)  # no text: kept, no tokens
+    assert cache.get(4) == (True, None) and cache.get(2) == (False, None) and cache.size == 8
+    cache.put(5, np.zeros(11, dtype=np.uint16))  # larger than the budget: not kept, nothing evicted for it
+    assert 5 not in cache and cache.size == 8
+    cache.pop(1)
+    assert 1 not in cache and cache.size == 4
+
+
+def test_cut_hashes_differ_for_words_that_differ_in_their_last_letter() -> None:
+    words = [f"{stem}{last}" for stem in ("cat", "harbour", "w") for last in "abcdefghij0123456789"]
+    cut = _quote_runs.cut(np.concatenate([tokenize(w).hashes for w in words]))
+    assert len(set(cut.tolist())) == len(words)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=5, max_size=40),
+    st.lists(
+        st.one_of(st.just([]), st.lists(st.integers(0, 5), min_size=8, max_size=40)), min_size=1, max_size=3
+    ),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 39), st.integers(0, 39), st.integers(0, 39))),
+    st.integers(1, 20),
+)
+def test_the_chains_kept_are_those_whose_exact_run_is_long_enough(
+    query: list[int],
+    items: list[list[int]],
+    chains: list[tuple[int, int, int, int]],
+    min_tokens: int,
+) -> None:
+    """Over texts of few distinct words, two of them with equal cut hashes (so runs on cut hashes run
+    longer than the exact ones): ``long_enough`` keeps a chain exactly when its run on the exact tokens
+    reaches ``min_tokens``; an item without text (the empty list: added as a fingerprint) keeps its
+    chains."""
+    a, b = colliding_words()
+    vocabulary = [a, b, "tide", "harbor", "lantern", "copper"]
+    index = Index()
+    for n, words in enumerate(items):
+        if words:
+            index.add(f"i{n}", " ".join(vocabulary[w] for w in words))
+        else:
+            index.add(f"i{n}", fingerprint(" ".join(WORDS)))  # no text kept
+    contents = index._contents
+    q_tokens = tokenize(" ".join(vocabulary[w] for w in query))
+    chains = [c for c in chains if c[0] < len(items)]
+    k = 3
+    chain_item = np.array([c[0] for c in chains], dtype=np.int64)
+    anchors = np.array([[c[1], c[1] + c[3] % 4, c[2], c[2] + c[3] % 4] for c in chains], dtype=np.int64)
+    anchors = anchors.reshape(-1, 4)
+    keep = _quote_runs.long_enough(
+        contents,
+        np.zeros(len(chains), dtype=np.int64),
+        chain_item,
+        anchors,
+        [q_tokens.hashes],
+        k,
+        min_tokens,
+        quotes.MAX_RUN,
+    )
+    for c, kept in zip(chains, keep.tolist(), strict=True):
+        words = items[c[0]]
+        if not words:
+            assert kept
+            continue
+        exact = _quote_runs.runs_of(
+            np.zeros(1, dtype=np.int64),
+            np.zeros(1, dtype=np.int64),
+            anchors[[chains.index(c)]],
+            [q_tokens.hashes],
+            {0: tokenize(" ".join(vocabulary[w] for w in words)).hashes},
+            k,
+            quotes.MAX_RUN,
+        )
+        assert kept == (int(exact[0]) >= min_tokens)
+
+
+def test_a_run_the_cut_hashes_alone_extend_is_not_kept() -> None:
+    """Nine shared words, then two different words with equal cut hashes: ten tokens on cut hashes,
+    nine exactly, so the chain is not kept for a ten-token quote."""
+    a, b = colliding_words()
+    shared = "the committee met on tuesday to discuss the harbour"
+    index = Index()
+    index.add("item", f"copper lantern {shared} {a} violet meadow")
+    query = tokenize(f"ember falcon {shared} {b} quarry granite")
+    args = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.array([[2, 2, 2, 2]]))
+    cut_run = _quote_runs.longest_runs(
+        *args,
+        _quote_runs.cut(query.hashes),
+        np.array([0, len(query)]),
+        _quote_runs.cut(tokenize(f"copper lantern {shared} {a} violet meadow").hashes),
+        np.array([0, 15]),
+        5,
+        quotes.MAX_RUN,
+    )
+    assert int(cut_run[0]) == 10
+    keep = _quote_runs.long_enough(index._contents, *args, [query.hashes], 5, 10, quotes.MAX_RUN)
+    assert keep.tolist() == [False]
+    assert _quote_runs.long_enough(index._contents, *args, [query.hashes], 5, 9, quotes.MAX_RUN).tolist() == [
+        True
+    ]
+
+
+def test_a_batch_reads_its_candidates_texts_in_one_go_even_when_the_cache_overflows() -> None:
+    """Candidates beyond the cache's budget are still read in the batch's one prefetch, never one by one,
+    and an item kept from an earlier batch is not read again."""
+    rng = random.Random(8)
+    texts = {f"i{n}": prose(rng, 60) for n in range(30)}
+
+    class Lookup:
+        def __init__(self) -> None:
+            self.batch: set[tuple[str, str]] = set()
+            self.prefetched: list[int] = []
+            self.one_by_one = 0
+
+        def prefetch(self, names: list[tuple[str, str]]) -> None:
+            self.batch = set(names)
+            self.prefetched.append(len(names))
+
+        def __call__(self, bank: str, item_id: str) -> str | None:
+            self.one_by_one += (bank, item_id) not in self.batch
+            return texts[item_id]
+
+    lookup = Lookup()
+    index = Index(text_lookup=lookup)
+    for item_id, text in texts.items():
+        index.add(item_id, fingerprint(text))
+    index._contents.hash_cache = _quote_runs.TokenHashes(budget=10 * 70)  # ten of the thirty items
+    posts = [  # seven words of each of five items: a few words in common by chance, no quote
+        " and then ".join(" ".join(texts[f"i{n}"].split()[20:27]) for n in range(p, p + 5))
+        for p in range(0, 30, 5)
+    ]
+    assert index.match_many(posts) == [[] for _ in posts]
+    assert lookup.one_by_one == 0 and len(lookup.prefetched) == 1
+    candidates = lookup.prefetched[0]
+    assert candidates > 12  # more than the cache holds
+    index._contents.hash_cache = _quote_runs.TokenHashes()
+    index.match_many(posts)
+    index.match_many(posts)
+    assert lookup.one_by_one == 0
+    assert lookup.prefetched[1:] == [candidates, 0]  # the second batch finds every item kept

@@ -119,9 +119,12 @@ def runs_of(
 
 
 def cut(hashes: np.ndarray) -> np.ndarray:
-    """The top 16 bits of 64-bit token hashes: equal tokens have equal cut hashes, so a run measured on
-    them is at least the exact run (and is the exact run but for a one-in-65,536 chance per token)."""
-    return (hashes >> np.uint64(48)).astype(np.uint16)
+    """64-bit token hashes folded to 16 bits (the exclusive or of their four 16-bit parts: the top bits
+    alone of a token's FNV hash barely change with its last letter).  Equal tokens have equal cut hashes,
+    so a run measured on them is at least the exact run (and is the exact run but for about a
+    one-in-65,536 chance per token)."""
+    folded = hashes ^ (hashes >> np.uint64(32))
+    return (folded ^ (folded >> np.uint64(16))).astype(np.uint16)
 
 
 class TokenHashes:
@@ -154,13 +157,14 @@ class TokenHashes:
         """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
         self.pop(idx)
         n = 0 if hashes is None else len(hashes)
+        if n > self.budget:
+            return  # a text longer than the whole budget is read again when asked for
         held = self._held
         while held and self.size + n > self.budget:
             _, old = held.popitem(last=False)
             self.size -= 0 if old is None else len(old)
-        if n <= self.budget:
-            held[idx] = hashes
-            self.size += n
+        held[idx] = hashes
+        self.size += n
 
     def pop(self, idx: int, default: None = None) -> None:
         """Forget item ``idx`` (removed from the index)."""
