@@ -123,8 +123,9 @@ def cut(hashes: np.ndarray) -> np.ndarray:
     alone of a token's FNV hash barely change with its last letter).  Equal tokens have equal cut hashes,
     so a run measured on them is at least the exact run (and is the exact run but for about a
     one-in-65,536 chance per token)."""
-    folded = hashes ^ (hashes >> np.uint64(32))
-    return (folded ^ (folded >> np.uint64(16))).astype(np.uint16)
+    folded: np.ndarray = hashes ^ (hashes >> np.uint64(32))
+    out: np.ndarray = (folded ^ (folded >> np.uint64(16))).astype(np.uint16)
+    return out
 
 
 class TokenHashes:
