@@ -187,3 +187,36 @@ def test_the_hits_of_batches_cut_into_slices_are_those_of_each_text() -> None:
         assert hits.starts[s0:s1].tolist() == one.starts.tolist()
         assert hits.ends[s0:s1].tolist() == one.ends.tolist()
     assert TABLE.hits([], html=False).n_texts == 0 and len(PhraseTable().hits(["no more war"])) == 0
+
+
+def test_every_phrase_is_reached_in_the_lookup_tables_from_its_prefix_hash() -> None:
+    from copytrace.fingerprints._phrase_hashing import PREFIX
+    from copytrace.phrases._search import build
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    length = rng.integers(1, 40, n).astype(np.uint64)
+    plen = np.minimum(length, np.uint64(PREFIX))
+    # few prefixes (groups of many lengths), most of them with the same top bits (slots taken, the last ones
+    # wrapping around the end of the table)
+    top = rng.choice(np.array([0, 2**64 - 2**58, 2**63], dtype=np.uint64), n)
+    prefix = top | rng.integers(0, 300, n).astype(np.uint64)
+    full = rng.integers(0, 2**62, n).astype(np.uint64)
+    data = np.stack(
+        (rng.integers(1, 9, n).astype(np.uint64), length, plen, prefix, full, full + np.uint64(1)), 1
+    )
+    lk = build(data, np.arange(n))
+    mask = len(lk.groups) - 1
+    for row in range(n):
+        i = int(prefix[row] >> np.uint64(lk.shift))
+        while int(lk.groups[i, 1]) and not (
+            lk.groups[i, 0] == prefix[row] and int(lk.groups[i, 1]) & 255 == int(plen[row])
+        ):
+            i = (i + 1) & mask
+        packed = int(lk.groups[i, 1])
+        assert packed, row
+        runs = [r for r in range(packed >> 8 & (2**28 - 1), packed >> 36) if lk.runs[r, 0] == length[row]]
+        assert len(runs) == 1
+        shapes = range(int(lk.runs[runs[0], 1]), int(lk.runs[runs[0] + 1, 1]))
+        found = [s for s in shapes if lk.s_hash[s, 0] == full[row] and lk.s_hash[s, 1] == full[row] + 1]
+        assert any(row in lk.s_items[lk.s_item[s] : lk.s_item[s + 1]] for s in found)

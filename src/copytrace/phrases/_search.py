@@ -136,18 +136,18 @@ def _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignor
 
 
 class Lookup(NamedTuple):
-    """The tables ``find`` searches (built by ``build``)."""
+    """The tables ``find`` searches (built by ``build``), the fields a find reads together kept together: a
+    find reads one slot of ``groups``, two rows of ``runs``, a row of ``s_hash`` and one of ``s_ntok``,
+    not an array per field (with 100,000 phrases the tables outgrow the caches, which the folding of the
+    same batch also uses)."""
 
-    shift: int  # a group's bucket is its prefix hash's top bits
-    bucket: np.ndarray  # groups of bucket b: [bucket[b], bucket[b + 1])
-    g_prefix: np.ndarray  # per group: lookup prefix hash and prefix length
-    g_plen: np.ndarray
-    g_run: np.ndarray  # runs of group g: [g_run[g], g_run[g + 1]), by length
-    r_len: np.ndarray  # per run: skeleton length; its shapes [r_shape[r], r_shape[r + 1]), by full hash
-    r_shape: np.ndarray
-    s_full: np.ndarray  # per shape: full hash, strict hash, tokens
-    s_strict: np.ndarray
-    s_ntok: np.ndarray
+    shift: int  # a group's first slot is its prefix hash's top bits; the next slots follow it
+    groups: (
+        np.ndarray
+    )  # open addressing, per slot: prefix hash; prefix length | first run << 8 | end run << 36
+    runs: np.ndarray  # per run and one more row: skeleton length, first shape (int32); by length in a group
+    s_hash: np.ndarray  # per shape: full hash, strict hash; by full hash within a run
+    s_ntok: np.ndarray  # per shape: tokens
     s_item: np.ndarray  # items of shape s: s_items[s_item[s]:s_item[s + 1]], in the order they were added
     s_items: np.ndarray
     len_mask: int  # bit c set: some phrase has exactly c < PREFIX letters
@@ -180,30 +180,31 @@ def build(data: np.ndarray, items: np.ndarray) -> Lookup:
     group_first_r = _starts(prefix[run_first], plen[run_first])
     group_first = run_first[group_first_r]
     n_groups = len(group_first)
-    bits = max(4, min(30, int(n_groups).bit_length() + 1))
+    bits = max(4, min(31, int(n_groups).bit_length() + 1))  # at most half the slots used
     g_prefix = prefix[group_first].copy()
-    bucket = np.zeros((1 << bits) + 1, dtype=np.int64)
-    np.cumsum(
-        np.bincount((g_prefix >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits), out=bucket[1:]
-    )
+    g_run = np.append(group_first_r, len(run_first)).astype(np.uint64)
+    if len(run_first) >= 1 << 28:
+        raise ValueError("more than 2**28 phrase lengths: the lookup table cannot hold them")
+    groups = np.zeros((1 << bits, 2), dtype=np.uint64)
+    packed = plen[group_first].astype(np.uint64) | (g_run[:-1] << np.uint64(8)) | (g_run[1:] << np.uint64(36))
+    _place(groups, g_prefix, packed, np.uint64(64 - bits))
     mask = 0
     for c in np.unique(plen[group_first]).tolist():
         if c < PREFIX:
             mask |= 1 << int(c)
-    filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 8 bits a group
+    filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 16 to 32 bits a group
     x = g_prefix & np.uint64(len(filt) * 64 - 1)
     np.bitwise_or.at(filt, (x >> np.uint64(6)).astype(np.int64), np.uint64(1) << (x & np.uint64(63)))
+    runs = np.empty((len(run_first) + 1, 2), dtype=np.int32)
+    runs[:-1, 0] = length[run_first]
+    runs[-1, 0] = 0
+    runs[:, 1] = np.append(run_first_s, len(shape_first))
     return Lookup(
         64 - bits,
-        bucket,
-        g_prefix,
-        plen[group_first].astype(np.int64),
-        np.append(group_first_r, len(run_first)).astype(np.int64),
-        length[run_first].astype(np.int64),
-        np.append(run_first_s, len(shape_first)).astype(np.int64),
-        full[shape_first].copy(),
-        strict[shape_first].copy(),
-        ntok[shape_first].astype(np.int64),
+        groups,
+        runs,
+        np.stack((full[shape_first], strict[shape_first]), axis=1).astype(np.uint64),
+        ntok[shape_first].astype(np.int32),
         np.append(shape_first, n).astype(np.int64),
         items[order].astype(np.int64),
         mask,
@@ -214,10 +215,22 @@ def build(data: np.ndarray, items: np.ndarray) -> Lookup:
 
 
 @njit(cache=True, nogil=True)
+def _place(groups, g_prefix, packed, shift):  # type: ignore[no-untyped-def]
+    """Each group into the first free slot from its prefix hash's top bits on (open addressing; a slot
+    is free while its second word is 0: a prefix has a letter or more)."""
+    mask = groups.shape[0] - 1
+    for g in range(g_prefix.shape[0]):
+        i = np.int64(g_prefix[g] >> shift)
+        while groups[i, 1] != 0:
+            i = (i + 1) & mask
+        groups[i, 0] = g_prefix[g]
+        groups[i, 1] = packed[g]
+
+
+@njit(cache=True, nogil=True)
 def find(  # type: ignore[no-untyped-def]
     key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, chars, vis_starts,
-    vis_ends, k0, k1, prefix, shift, bucket, g_prefix, g_plen, g_run, r_len, r_shape, s_full, s_strict,
-    s_ntok, len_mask, filt, common, cap,
+    vis_ends, k0, k1, prefix, shift, groups, runs, s_hash, s_ntok, len_mask, filt, common, cap,
 ):  # fmt: skip
     """(text, shape, first token, last token) of the phrase occurrences, at most ``cap`` a shape and
     text, and the steps taken: see the module's docstring."""
@@ -233,9 +246,9 @@ def find(  # type: ignore[no-untyped-def]
             end_tok[q] = t
             if end_first[q] < 0:
                 end_first[q] = t
-    n_shapes = s_full.shape[0]
-    seen_text = np.zeros(n_shapes, dtype=np.int64)  # text + 1 of a shape's last find: zeroed pages, no pass
-    seen_n = np.zeros(n_shapes, dtype=np.int64)
+    n_shapes = s_hash.shape[0]
+    seen = np.zeros((n_shapes, 2), dtype=np.int64)  # text + 1 of a shape's last find, finds there: zeroed
+    slot_mask = groups.shape[0] - 1  # pages, no pass
     out = np.empty((64, 4), dtype=np.int64)
     n_out = 0
     work = 0
@@ -271,19 +284,23 @@ def find(  # type: ignore[no-untyped-def]
                 x = kh & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
                 if not (filt[x >> np.uint64(6)] >> (x & np.uint64(63))) & np.uint64(1):  # probes end here
                     continue
-                b = np.int64(kh >> np.uint64(shift))
-                for g in range(bucket[b], bucket[b + 1]):
-                    if g_prefix[g] != kh or g_plen[g] != c:
-                        continue
+                i = np.int64(kh >> np.uint64(shift))
+                while groups[i, 1] != 0 and (
+                    groups[i, 0] != kh or np.int64(groups[i, 1] & np.uint64(255)) != c
+                ):
+                    i = (i + 1) & slot_mask
+                if groups[i, 1] != 0:  # the group of this prefix
                     hm = np.uint64(0)  # the polynomial hash of key[p:p + mm], grown as longer runs ask
                     mm = 0
-                    for r in range(g_run[g], g_run[g + 1]):  # by length: one step per distinct length
-                        m = r_len[r]
+                    r0 = np.int64((groups[i, 1] >> np.uint64(8)) & np.uint64((1 << 28) - 1))
+                    r1 = np.int64(groups[i, 1] >> np.uint64(36))
+                    for r in range(r0, r1):  # by length: one step per distinct length
+                        m = np.int64(runs[r, 0])
                         if p + m > stop:
                             break
                         if end_tok[p + m] < 0:
                             continue
-                        s0, s1 = r_shape[r], r_shape[r + 1]
+                        s0, s1 = np.int64(runs[r, 1]), np.int64(runs[r + 1, 1])
                         if m > c:
                             work += 1
                             while mm < m:
@@ -293,21 +310,21 @@ def find(  # type: ignore[no-untyped-def]
                             lo, hi = s0, s1
                             while lo < hi:  # the first shape of the run with this full hash
                                 mid = (lo + hi) >> 1
-                                if s_full[mid] < fh:
+                                if s_hash[mid, 0] < fh:
                                     lo = mid + 1
                                 else:
                                     hi = mid
                             s0 = lo
                             s1 = lo
-                            while s1 < r_shape[r + 1] and s_full[s1] == fh:
+                            while s1 < runs[r + 1, 1] and s_hash[s1, 0] == fh:
                                 s1 += 1
                         for s in range(s0, s1):  # the skeleton is there: each of these is a real find
-                            if seen_text[s] == text + 1 and seen_n[s] >= cap:
+                            if seen[s, 0] == text + 1 and seen[s, 1] >= cap:
                                 continue
                             last = -1
                             any_stretched = False
                             any_joined = False
-                            limit = min(np.int64(end_tok[p + m]), t + s_ntok[s] + m - 1)
+                            limit = min(np.int64(end_tok[p + m]), t + np.int64(s_ntok[s]) + m - 1)
                             for u in range(t, limit + 1):
                                 if stretched[u]:
                                     any_stretched = True
@@ -338,7 +355,7 @@ def find(  # type: ignore[no-untyped-def]
                                     work += 1
                                     # A doubled letter is forgiven only where no word is glued: one guess at
                                     # a time ('homes s' is not a glued 'homess').
-                                    if keyed(k0, k1, poly(strict, a, z), z - a) != s_strict[s] and (
+                                    if keyed(k0, k1, poly(strict, a, z), z - a) != s_hash[s, 1] and (
                                         s_ntok[s] < GUARD_WORDS
                                         or (n_region != 1 and n_region < s_ntok[s])
                                         or not _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common)
@@ -348,10 +365,10 @@ def find(  # type: ignore[no-untyped-def]
                                 break
                             if last < 0:
                                 continue
-                            if seen_text[s] != text + 1:
-                                seen_text[s] = text + 1
-                                seen_n[s] = 0
-                            seen_n[s] += 1
+                            if seen[s, 0] != text + 1:
+                                seen[s, 0] = text + 1
+                                seen[s, 1] = 0
+                            seen[s, 1] += 1
                             if n_out == out.shape[0]:
                                 grown = np.empty((2 * n_out, 4), dtype=np.int64)
                                 grown[:n_out] = out[:n_out]
