@@ -4,6 +4,7 @@ refused before anything is stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -190,16 +191,16 @@ from copytrace.cli.main import main
 
 bank_bulk.CHUNK_ITEMS = {chunk}
 committed = 0
-add_items = bank_store.Store.add_items
+write = bank_store.Store._write_checked
 
-def add_then_die(self, *args, **kwargs):
+def write_then_die(self, *args, **kwargs):
     global committed
     if committed == {chunks}:
-        os._exit(137)  # the process dies between two chunks, as when killed
+        os._exit(137)  # the process dies between two chunks' writes, as when killed
     committed += 1
-    return add_items(self, *args, **kwargs)
+    return write(self, *args, **kwargs)
 
-bank_store.Store.add_items = add_then_die
+bank_store.Store._write_checked = write_then_die
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -246,18 +247,18 @@ def test_an_error_after_committed_chunks_says_what_is_stored(run: Run, store: St
     items = _dense_items(n_texts=2, versions=9)
     path = _jsonl(tmp_path / "dense.jsonl", items)
     other = items[2 * CHUNK]
-    add_items = Store.add_items
+    write = Store._write_checked
     calls = []
 
-    def another_writer_first(self: Store, bank: str, records: object, **kw: object) -> int:
+    def another_writer_first(self: Store, bank: str, records: list[ItemRecord], **kw: object) -> object:
         calls.append(bank)
         if len(calls) == 3:  # between the second and third chunk, another process adds one of its ids
             with Store(self.url) as writer:
                 writer.add_items(bank, [ItemRecord(other["id"], fingerprint(other["text"]), other["text"])])
-        return add_items(self, bank, records, **kw)  # type: ignore[arg-type]
+        return write(self, bank, records, **kw)  # type: ignore[arg-type]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Store, "add_items", another_writer_first)
+        mp.setattr(Store, "_write_checked", another_writer_first)
         code, out, err = run("bank", "add", "b", "--jsonl", path)
     assert (code, out) == (2, "")
     assert f"{2 * CHUNK} item(s) of this call were stored in 'b' before this error" in err
@@ -328,3 +329,48 @@ def test_line_blocks_give_the_lines_of_the_file(tmp_path: Path, data: bytes, siz
         blocks = list(bank_bulk._line_blocks(fh, size))
     assert all(b.endswith(b"\n") for b in blocks[:-1])
     assert list(bank_bulk._block_lines(blocks)) == expected
+
+
+def test_a_chunk_linked_while_another_writer_adds_is_linked_again(
+    run: Run, store: Store, tmp_path: Path
+) -> None:
+    """A chunk is linked while the chunk before it is written; when another writer stored an item in
+    between (here: a version of a later item, while the second chunk is written), the chunks from the
+    third on link to it, as adds of one chunk after another see it: the links equal those of adds of the
+    same items in the same order, one call per chunk."""
+    items = _dense_items(n_texts=2, versions=9)
+    late = items[2 * CHUNK + 1]  # in the third chunk
+    other = {"id": "other", "text": late["text"] + " Posted again elsewhere."}
+    write = Store._write_checked
+    calls = []
+
+    def another_writer_meanwhile(self: Store, bank: str, records: list[ItemRecord], **kw: object) -> object:
+        calls.append(bank)
+        if len(calls) == 2:
+            with Store(self.url) as writer:
+                writer.add_items(bank, [ItemRecord(other["id"], fingerprint(other["text"]), other["text"])])
+        return write(self, bank, records, **kw)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Store, "_write_checked", another_writer_meanwhile)
+        code, _, err = run("bank", "add", "b", "--jsonl", _jsonl(tmp_path / "dense.jsonl", items))
+    assert code == 0, err
+    got = _links(store, "b")
+    assert [i for i, _ in got] == [i["id"] for i in items[:CHUNK]] + ["other"] + [
+        i["id"] for i in items[CHUNK:]
+    ]
+    assert "other" in dict(got)[late["id"]]
+
+    def records(chunk: list[dict[str, str]]) -> list[ItemRecord]:
+        return [ItemRecord(i["id"], fingerprint(i["text"], allow_short=True), i["text"]) for i in chunk]
+
+    params = fingerprint(items[0]["text"]).params
+    store.add_items("ref", records(items[:CHUNK]), create=params)
+    store.add_items("ref", records([other]))
+    linked = dict(got)  # the second chunk was linked before the other writer's item was stored
+    store.add_items(
+        "ref", [dataclasses.replace(r, links=linked[r.item_id]) for r in records(items[CHUNK : 2 * CHUNK])]
+    )
+    for start in range(2 * CHUNK, len(items), CHUNK):
+        store.add_items("ref", records(items[start : start + CHUNK]))
+    assert got == _links(store, "ref")

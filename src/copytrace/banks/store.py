@@ -9,8 +9,11 @@ lends it to the store for linking (``find_versions``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..errors import FingerprintFormatError, UnknownBankError
 from ..fingerprints.fingerprint import FingerprintParams
 from ..fingerprints.keys import Key, as_key
 from ..index import Index
@@ -19,7 +22,7 @@ from ..names import check_bank_name, check_item_id
 from ..store.store import DEFAULT_BUSY_TIMEOUT, ItemRecord
 from ..store.store import Store as StoredBanks
 from .cache import SnapshotCache
-from .linking import Linker, VersionFinder, check_phrase_keys, count_families
+from .linking import Linker, VersionFinder, check_phrase_keys, count_families, link_new_items
 from .selection import BankSelection, banks_for, search_params
 
 
@@ -94,20 +97,61 @@ class Store(StoredBanks):
         create: FingerprintParams | None = None,
         actor: str | None = None,
     ) -> Iterator[int]:
-        """Store items chunk by chunk, each chunk in a transaction of its own (``add_items``), yielding how
-        many items each chunk stored once it is committed: how a bulk add holds one chunk in memory, not
-        the whole input.
+        """Store items chunk by chunk, each chunk in a transaction of its own, yielding how many items each
+        chunk stored once it is committed: how a bulk add holds a chunk or two in memory, not the whole
+        input.
 
         The links come out as one ``add_items`` of every item would give them: each chunk is linked
         against the index the chunk before it was linked against, which then holds that chunk's items too
-        (the bank's index is built or loaded once, for the first chunk, and kept while no other writer
-        changes the bank).  That holds while ``find_versions`` is None (the command line): a live index set
-        there answers for the bank as far as it has followed the store, which may not yet hold the chunks
-        before.  What a chunk committed stays stored when a later chunk fails; nothing of a
-        failed chunk is stored.
+        (the bank's index is built or loaded once, for the first chunk).  A chunk is linked while the one
+        before it is written, in a thread (the database's inserts, commit and checkpoint leave the
+        interpreter to the linking most of their time); when that write's generation shows that another
+        writer changed the store since the chunk before, the chunk is linked again against the bank's
+        index as stored, as the next chunk of ``add_items`` one by one would be.  That holds while
+        ``find_versions`` is None (the command line); with a live index set there, each chunk is an
+        ``add_items`` of its own, in turn.  What a chunk committed stays stored when a later chunk fails;
+        nothing of a failed chunk is stored.
         """
-        for chunk in chunks:
-            yield self.add_items(bank, chunk, replace=replace, create=create, actor=actor)
+        if self.find_versions is not None:
+            for chunk in chunks:
+                yield self.add_items(bank, chunk, replace=replace, create=create, actor=actor)
+            return
+        if create is not None:
+            check_bank_name(bank)
+        stored = self.bank_param_strings([bank]).get(bank)  # the bank's parameters, None for a new bank
+        links = _ChunkLinks(self, bank, stored, create)
+        pending: Future[tuple[int, int | None]] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="copytrace-write") as writer:
+            for chunk in chunks:
+                records = list(chunk)
+                try:
+                    for rec in records:
+                        check_item_id(rec.item_id)
+                    if pending is not None and links.index is None:  # to be read from the store: once
+                        n, generation = pending.result()  # the chunk before is in it
+                        pending = None
+                        links.committed(generation)
+                        yield n
+                    linked = links.link(records)
+                    if pending is not None:
+                        n, generation = pending.result()  # the chunk before: committed, or its error
+                        pending = None
+                        if links.committed(generation):  # another writer changed the store meanwhile
+                            linked = links.link(records)
+                        yield n
+                    check_phrase_keys(stored, create, linked)
+                except BaseException:
+                    if pending is not None:  # the chunk before is stored, or its own error is raised
+                        yield pending.result()[0]
+                    raise
+                # the ids were checked above: written without checking them again
+                pending = writer.submit(
+                    self._write_checked, bank, linked, replace=replace, create=create, actor=actor
+                )
+            if pending is not None:
+                n, generation = pending.result()
+                links.committed(generation)
+                yield n
 
     def family_counts(self) -> dict[str, int]:
         """Number of copy families in each bank, derived from the items' stored links."""
@@ -172,3 +216,60 @@ class Store(StoredBanks):
         every older one when a bank is deleted.
         """
         return self.snapshots.prune()
+
+
+class _ChunkLinks:
+    """The links of the chunks of one ``Store.add_item_chunks``: each chunk linked against the index of its
+    bank that holds the chunks before it (``linking.link_new_items``), and the generations those chunks
+    committed, to tell when another writer changed the store in between."""
+
+    def __init__(self, store: Store, bank: str, stored: str | None, create: FingerprintParams | None) -> None:
+        self.store = store
+        self.bank = bank
+        self.phrase_bank = bank in store.phrase_banks()
+        self.params: FingerprintParams | None = create
+        if stored is not None:
+            try:
+                self.params = FingerprintParams.parse(stored)
+            except FingerprintFormatError as exc:
+                raise FingerprintFormatError(f"bank {bank!r}: {exc}") from exc
+        self.index: Index | None = None  # the bank's index with the chunks linked so far
+        self.generation = store.generation()  # the store's generation the chunks so far were linked at
+
+    def _bank_index(self) -> Index | None:
+        if self.index is not None:
+            return self.index
+        assert self.params is not None
+        self.generation = self.store.generation()
+        if self.store.bank_param_strings([self.bank]).get(self.bank) is None:
+            return None  # a new bank: nothing stored yet
+        return self.store.snapshots.index([self.bank], self.params, None, DEFAULT_MATCH_PARAMS)
+
+    def link(self, records: list[ItemRecord]) -> list[ItemRecord]:
+        """``records`` with the links of those that have none (``Linker.with_links``, for a bulk add)."""
+        if self.phrase_bank:
+            records = [dataclasses.replace(r, links=[]) if r.phrase is not None else r for r in records]
+        todo = [r for r in records if r.links is None]
+        if not todo:  # nothing added to the index: the next chunk links against the bank as stored
+            self.index = None
+            return records
+        if self.params is None:
+            raise UnknownBankError(self.bank)
+        todo = [r for r in todo if r.fingerprint.params == self.params]  # others are refused when written
+        items = [(r.item_id, r.fingerprint) for r in todo]
+        found, self.index = link_new_items(
+            self.bank, self.params, items, None, self._bank_index, expected=self.store.linker.bulk_postings
+        )
+        linked = {id(r): item_links for r, item_links in zip(todo, found, strict=True)}
+        return [dataclasses.replace(r, links=linked[id(r)]) if id(r) in linked else r for r in records]
+
+    def committed(self, generation: int | None) -> bool:
+        """A chunk committed ``generation`` (None: it changed nothing).  True when the store changed in
+        between as well: the index is then dropped, and the chunk linked since must be linked again."""
+        if generation is None:
+            return False
+        changed = generation != self.generation + 1
+        self.generation = generation
+        if changed:
+            self.index = None
+        return changed
