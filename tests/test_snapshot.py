@@ -224,3 +224,38 @@ def test_a_snapshot_is_loaded_only_for_the_origin_it_records(tmp_path: Path, tex
             Index.load(tmp_path / "a.idx", origin=other)
     with pytest.raises(StaleSnapshotError, match="made from an unknown source"):
         Index.load(tmp_path / "plain.idx", origin=origin)
+
+
+def test_a_written_snapshot_is_filled_in_pieces_in_any_order(tmp_path: Path) -> None:
+    from copytrace.index.snapshot import Placeholder, read, writer
+
+    big = np.arange(100_000, dtype=np.uint32) * 7
+    small = np.arange(3, dtype=np.uint16)
+    path = tmp_path / "filled.snap"
+    arrays = {
+        "small": small,
+        "big": Placeholder(np.dtype(np.uint32), len(big)),
+        "none": Placeholder(np.dtype(np.uint16), 0),
+    }
+    with writer(path, "test-format", {"n": 1}, arrays) as out:
+        assert sorted(out) == ["big", "none"] and len(out["none"]) == 0
+        for a, b in ((60_000, 100_000), (0, 1), (1, 60_000)):
+            out["big"][a:b] = big[a:b]
+        with pytest.raises(ValueError, match="3 values"):
+            out["big"][0:2] = big[:3]
+    meta, got = read(path, "test-format")
+    assert meta == {"n": 1} and np.array_equal(got["big"], big) and np.array_equal(got["small"], small)
+    assert len(got["none"]) == 0 and stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_a_snapshot_whose_filling_fails_leaves_nothing(tmp_path: Path) -> None:
+    from copytrace.index.snapshot import Placeholder, writer
+
+    path = tmp_path / "failed.snap"
+    with (
+        pytest.raises(RuntimeError),
+        writer(path, "f", {}, {"a": Placeholder(np.dtype(np.uint8), 10)}) as out,
+    ):
+        out["a"][0:5] = np.ones(5, dtype=np.uint8)
+        raise RuntimeError("the build failed")
+    assert list(tmp_path.iterdir()) == []

@@ -39,6 +39,7 @@ import mmap
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,46 +157,100 @@ def write(
         _publish(tmp, path)
 
 
+class Column:
+    """A ``Placeholder`` array of a snapshot being written (``writer``): ``column[start:stop] = values``
+    writes the values at their place in the file with ``os.pwrite``.
+
+    Filling a writable map of the new file instead faulted its pages in one at a time (the file is a hole
+    until written), and its flush wrote them all at the end: at a million items that was a sixth of the
+    build.  Each write here also asks the writer's flusher to start writing the file out (``fsync`` in a
+    thread), so that the disk works while the next part is computed."""
+
+    def __init__(self, fd: int, offset: int, dtype: np.dtype[Any], length: int, flusher: _Flusher) -> None:
+        self.fd, self.offset, self.dtype, self.length = fd, offset, dtype, length
+        self._flusher = flusher
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __setitem__(self, where: slice, values: np.ndarray) -> None:
+        start, stop, step = where.indices(self.length)
+        if step != 1 or len(values) != stop - start:
+            raise ValueError(f"{len(values)} values for [{start}:{stop}:{step}] of a {self.length} array")
+        data = memoryview(np.ascontiguousarray(values, dtype=self.dtype.newbyteorder("<"))).cast("B")  # type: ignore[arg-type]
+        at = self.offset + start * self.dtype.itemsize
+        while len(data):
+            done = os.pwrite(self.fd, data, at)
+            data, at = data[done:], at + done
+        self._flusher.kick()
+
+
+class _Flusher:
+    """``fsync`` of one file in a thread, started again whenever kicked after it finished: the file is
+    written out while it is being filled, and the last ``fsync`` (``_publish``) has little left to do."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wanted = threading.Event()
+        self._done = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="copytrace-snapshot-flush", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._done:
+                return
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:  # raised by ``close``, in the writing thread
+                self._error = exc
+                return
+
+    def close(self) -> None:
+        """Stop the thread; raise what its ``fsync`` raised, if anything."""
+        self._done = True
+        self._wanted.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 @contextmanager
 def writer(
     target: str | os.PathLike[str],
     fmt: str,
     meta: dict[str, Any],
     arrays: dict[str, np.ndarray | Placeholder],
-) -> Iterator[dict[str, np.ndarray]]:
-    """Lay out a snapshot whose ``Placeholder`` arrays the caller fills: yields them as writable maps of the
-    file.  When the block ends without error the file is flushed and renamed into place (atomically, as
-    ``write``); an error leaves nothing behind.  For arrays too large to hold in memory beside the file."""
+) -> Iterator[dict[str, Column]]:
+    """Lay out a snapshot whose ``Placeholder`` arrays the caller fills: yields them as ``Column`` writers
+    of the file.  When the block ends without error the file is flushed and renamed into place (atomically,
+    as ``write``); an error leaves nothing behind.  For arrays too large to hold in memory beside the file."""
     path = Path(target)
     header, offsets, size = _layout(fmt, meta, arrays)
-    with _temporary(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(
-                MAGIC + len(header).to_bytes(8, "little") + hashlib.blake2b(header, digest_size=32).digest()
-            )
-            fh.write(header)
-            for offset, a in zip(offsets, arrays.values(), strict=True):
-                if isinstance(a, np.ndarray) and a.nbytes:
-                    fh.seek(offset)
-                    fh.write(memoryview(np.ascontiguousarray(a).view(np.uint8)))  # type: ignore[arg-type]
-            fh.truncate(size)
-        maps: dict[str, np.ndarray] = {
-            name: np.memmap(tmp, dtype=a.dtype, mode="r+", offset=offset, shape=a.shape)
-            for (name, a), offset in zip(arrays.items(), offsets, strict=True)
-            if isinstance(a, Placeholder) and a.length
-        }
-        maps.update(
-            {
-                n: np.zeros(0, a.dtype)
-                for n, a in arrays.items()
-                if isinstance(a, Placeholder) and not a.length
+    with _temporary(path) as tmp, open(tmp, "r+b") as fh:
+        fh.write(MAGIC + len(header).to_bytes(8, "little") + hashlib.blake2b(header, digest_size=32).digest())
+        fh.write(header)
+        for offset, a in zip(offsets, arrays.values(), strict=True):
+            if isinstance(a, np.ndarray) and a.nbytes:
+                fh.seek(offset)
+                fh.write(memoryview(np.ascontiguousarray(a).view(np.uint8)))  # type: ignore[arg-type]
+        fh.truncate(size)
+        fh.flush()
+        flusher = _Flusher(fh.fileno())
+        try:
+            yield {
+                name: Column(fh.fileno(), offset, a.dtype, a.length, flusher)
+                for (name, a), offset in zip(arrays.items(), offsets, strict=True)
+                if isinstance(a, Placeholder)
             }
-        )
-        yield maps
-        for m in maps.values():
-            if isinstance(m, np.memmap):
-                m.flush()
-        del maps
+        finally:
+            flusher.close()
         _publish(tmp, path)
 
 

@@ -37,9 +37,12 @@ from numba import njit
 from ..errors import DuplicateItemError, ParameterMismatchError
 from ..fingerprints.fingerprint import FingerprintParams
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
-from . import _matching, _postings, snapshot, snapshot_contents
+from . import _postings, snapshot, snapshot_contents
 from ._item_names import ItemNames
 from ._postings import MAX_REPEATS
+from ._postings import MIX as _MIX
+from ._postings import PAGE as _PAGE
+from ._postings import PAGE_BITS as _PAGE_BITS
 from .families import Families
 from .snapshot_contents import FORMAT
 
@@ -67,6 +70,87 @@ def _by_prefix(x):  # type: ignore[no-untyped-def]
         order[counts[top]] = i
         counts[top] += 1
     return order
+
+
+@njit(cache=True, nogil=True)
+def _spill_order(hashes, positions, offsets, page_start, max_repeats):  # type: ignore[no-untyped-def]
+    """One batch's postings, ready to spill, in one compiled pass: of each item's fingerprint the first
+    ``max_repeats`` occurrences of each hash (as ``_matching.first_repeats``), their mixed hashes ``x``,
+    pages and in-page positions in a stable order by the top 16 bits of ``x`` (a counting sort), and each
+    item's count of postings.  Also ``cuts``: where the postings of each sixteenth of the hash space (top
+    four bits) start, and the end.
+
+    It replaces a dozen array passes (masks, gathers, a sort of each item's hashes to find its repeats):
+    at a million items they cost more than reading the rows."""
+    n = offsets.shape[0] - 1
+    m = hashes.shape[0]
+    keep = np.ones(m, dtype=np.bool_)
+    nfp = np.zeros(n, dtype=np.int32)
+    longest = 0
+    for i in range(n):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    t_bits = 1
+    while (1 << t_bits) < 2 * longest:
+        t_bits += 1
+    t_keys = np.zeros(1 << t_bits, dtype=np.uint64)  # a hash table of each item's hashes, in its first
+    t_count = np.zeros(1 << t_bits, dtype=np.int64)  # slots: twice as many as the item has hashes
+    t_stamp = np.zeros(1 << t_bits, dtype=np.int64)  # item + 1 whose count the slot holds
+    counts = np.zeros((1 << 16) + 1, dtype=np.int64)
+    for i in range(n):
+        a = offsets[i]
+        b = offsets[i + 1]
+        if b - a > max_repeats:  # a hash can repeat too often only in a longer fingerprint
+            bits = 1
+            while (1 << bits) < 2 * (b - a):
+                bits += 1
+            t_shift = np.uint64(64 - bits)
+            t_mask = (1 << bits) - 1
+            for p in range(a, b):
+                h = hashes[p]
+                slot = np.int64((h * _MIX) >> t_shift)
+                while t_stamp[slot] == i + 1 and t_keys[slot] != h:
+                    slot = (slot + 1) & t_mask
+                if t_stamp[slot] != i + 1:
+                    t_stamp[slot] = i + 1
+                    t_keys[slot] = h
+                    t_count[slot] = 0
+                if t_count[slot] >= max_repeats:
+                    keep[p] = False
+                t_count[slot] += 1
+        c = 0
+        for p in range(a, b):
+            if keep[p]:
+                c += 1
+                counts[np.int64((hashes[p] * _MIX) >> np.uint64(48)) + 1] += 1
+        nfp[i] = c
+    for c in range(1, counts.shape[0]):
+        counts[c] += counts[c - 1]
+    total = counts[1 << 16]
+    cuts = np.empty(17, dtype=np.int64)
+    for s in range(17):
+        cuts[s] = counts[s << 12]
+    x = np.empty(total, dtype=np.uint64)
+    refs = np.empty(total, dtype=np.uint32)
+    pos = np.empty(total, dtype=np.uint16)
+    for i in range(n):
+        for p in range(offsets[i], offsets[i + 1]):
+            if keep[p]:
+                q = hashes[p] * _MIX
+                top = np.int64(q >> np.uint64(48))
+                at = counts[top]
+                counts[top] = at + 1
+                x[at] = q
+                refs[at] = np.uint32(page_start[i] + (positions[p] >> _PAGE_BITS))
+                pos[at] = np.uint16(positions[p] & (_PAGE - 1))
+    return x, refs, pos, nfp, cuts
+
+
+@njit(cache=True, nogil=True)
+def _count_buckets(x, bits, counts):  # type: ignore[no-untyped-def]
+    """Add to ``counts`` the postings of each bucket (the top ``bits`` bits of ``x``)."""
+    shift = np.uint64(64 - bits)
+    for i in range(x.shape[0]):
+        counts[np.int64(x[i] >> shift)] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -139,6 +223,7 @@ class SnapshotBuilder:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._files = [open(spill / name, "wb") for name in ("x", "refs", "pos")]  # noqa: SIM115
         self._runs: list[int] = []  # postings of each batch, in order
+        self._cuts: list[np.ndarray] = []  # where each sixteenth of the hash space starts in each batch
         self._banks: list[str] = []
         self._bank_codes: dict[str, int] = {}
         self._blobs: list[bytes] = []
@@ -197,9 +282,6 @@ class SnapshotBuilder:
         self._lengths.append(np.fromiter(map(len, encoded), dtype=np.int64, count=n))
         self._bank_of.append(np.full(n, code, dtype=np.int32))
         first = self.n_items
-        owner = np.repeat(np.arange(n), np.diff(offsets))
-        hashes = np.asarray(batch.hashes, dtype=np.uint64)
-        keep = _matching.first_repeats_many(hashes, offsets, MAX_REPEATS)
         n_pages = np.maximum(1, -(-n_tokens // _postings.PAGE))
         page_start = self.n_pages + np.concatenate(([0], np.cumsum(n_pages)[:-1]))
         total_pages = int(n_pages.sum())
@@ -207,17 +289,19 @@ class SnapshotBuilder:
         self._page_no.append(
             (np.arange(total_pages) - np.repeat(page_start - self.n_pages, n_pages)).astype(np.uint32)
         )
-        self._per_item["nfp"].append(np.bincount(owner[keep], minlength=n).astype(np.int32))
+        x, refs, in_page, nfp, cuts = _spill_order(
+            np.asarray(batch.hashes, dtype=np.uint64),
+            np.asarray(batch.positions, dtype=np.int64),
+            offsets,
+            page_start.astype(np.int64),
+            MAX_REPEATS,
+        )
+        self._per_item["nfp"].append(nfp)
         self._per_item["ntok"].append(n_tokens.astype(np.int32))
         self._per_item["item_page"].append(page_start)
-        positions = np.asarray(batch.positions, dtype=np.int64)[keep]
-        kept_owner = owner[keep]
-        x = _postings.mix(hashes[keep])
-        refs = (page_start[kept_owner] + (positions >> _postings.PAGE_BITS)).astype(np.uint32)
-        in_page = (positions & (_postings.PAGE - 1)).astype(np.uint16)
-        order = _by_prefix(x)  # stable: within a bucket, pages (and positions) stay in order
         for fh, column in zip(self._files, (x, refs, in_page), strict=True):
-            column[order].tofile(fh)
+            column.tofile(fh)
+        self._cuts.append(cuts + self.n_postings)
         self._runs.append(len(x))
         if links is not None:
             self._links += [(first + i, bank, linked) for i, linked in enumerate(links) if linked]
@@ -255,11 +339,7 @@ class SnapshotBuilder:
         bits = _postings.bits_for(total)
         x_all = np.memmap(spill / "x", dtype=np.uint64, mode="r") if total else np.zeros(0, np.uint64)
         counts = np.zeros(1 << bits, dtype=np.int64)
-        at = 0
-        for run in self._runs:
-            buckets = (x_all[at : at + run] >> np.uint64(64 - bits)).astype(np.int64)
-            counts += np.bincount(buckets, minlength=1 << bits)
-            at += run
+        _count_buckets(x_all, bits, counts)
         offsets = np.zeros((1 << bits) + 1, dtype=np.uint32 if total < (1 << 32) else np.uint64)
         np.cumsum(counts, out=offsets[1:])
         del counts
@@ -287,24 +367,23 @@ class SnapshotBuilder:
             if total:
                 refs_all = np.memmap(spill / "refs", dtype=np.uint32, mode="r")
                 pos_all = np.memmap(spill / "pos", dtype=np.uint16, mode="r")
-                starts = np.concatenate(([0], np.cumsum(self._runs)))
                 slice_bits = min(_SLICE_BITS, bits)  # a bucket never spans two slices
-                edges = np.arange((1 << slice_bits) + 1, dtype=np.uint64)
-                cuts = [  # where each slice starts in each batch's spill: each batch read once
-                    starts[b]
-                    + np.searchsorted(x_all[starts[b] : starts[b + 1]] >> np.uint64(64 - slice_bits), edges)
-                    for b in range(len(self._runs))
-                ]
+                # where each slice starts in each batch's spill (``_spill_order``): each batch read once
+                cuts = [c[:: 1 << (_SLICE_BITS - slice_bits)] for c in self._cuts]
                 per_slice = 1 << (bits - slice_bits)
+                widest = int(np.diff(offsets[::per_slice].astype(np.int64)).max())
+                buffers = (  # one slice's postings, reused for every slice
+                    np.empty(widest, dtype=np.uint32),
+                    np.empty(widest, dtype=np.uint32),
+                    np.empty(widest, dtype=np.uint16),
+                )
                 # One slice (a sixteenth of the buckets) at a time, assembled in memory from every batch share
                 # of it (one range of its spill, spilled in order of the hash's top bits), its buckets sorted,
                 # then copied to the file in one sequential write: each page of the snapshot is written once.
                 for s in range(1 << slice_bits):
                     b0, b1 = s * per_slice, (s + 1) * per_slice
                     p0, p1 = int(offsets[b0]), int(offsets[b1])
-                    tags = np.empty(p1 - p0, dtype=np.uint32)
-                    refs = np.empty(p1 - p0, dtype=np.uint32)
-                    pos = np.empty(p1 - p0, dtype=np.uint16)
+                    tags, refs, pos = (b[: p1 - p0] for b in buffers)
                     cursor = offsets[b0:b1].astype(np.int64) - p0
                     for b in range(len(self._runs)):
                         piece = slice(int(cuts[b][s]), int(cuts[b][s + 1]))
