@@ -11,12 +11,14 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from copytrace import fingerprint
 from copytrace.banks import Store
+from copytrace.banks import store as bank_store
 from copytrace.cli import bank_bulk
 from copytrace.cli.main import main
 from copytrace.index.phrase_rules import item_phrase
@@ -374,3 +376,16 @@ def test_a_chunk_linked_while_another_writer_adds_is_linked_again(
     for start in range(2 * CHUNK, len(items), CHUNK):
         store.add_items("ref", records(items[start : start + CHUNK]))
     assert got == _links(store, "ref")
+
+
+def test_a_record_given_its_links_keeps_every_other_field() -> None:
+    """The bulk add's copy of a record with its links is ``dataclasses.replace`` of it, whatever fields
+    the record has."""
+    text = "the Berlin Film Festival"
+    fp = fingerprint(text, allow_short=True)
+    rec = ItemRecord(
+        "a", fp, text, ["x"], {"k": 1}, datetime(2026, 1, 2, tzinfo=UTC), None, item_phrase(text, fp)
+    )
+    assert {f.name for f in dataclasses.fields(rec) if getattr(rec, f.name) in (None, [], {})} == {"links"}
+    copy = bank_store._with_links(rec, ["b"])
+    assert copy == dataclasses.replace(rec, links=["b"]) and copy is not rec and rec.links is None

@@ -9,7 +9,6 @@ lends it to the store for linking (``find_versions``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -248,7 +247,7 @@ class _ChunkLinks:
     def link(self, records: list[ItemRecord]) -> list[ItemRecord]:
         """``records`` with the links of those that have none (``Linker.with_links``, for a bulk add)."""
         if self.phrase_bank:
-            records = [dataclasses.replace(r, links=[]) if r.phrase is not None else r for r in records]
+            records = [_with_links(r, []) if r.phrase is not None else r for r in records]
         todo = [r for r in records if r.links is None]
         if not todo:  # nothing added to the index: the next chunk links against the bank as stored
             self.index = None
@@ -261,7 +260,7 @@ class _ChunkLinks:
             self.bank, self.params, items, None, self._bank_index, expected=self.store.linker.bulk_postings
         )
         linked = {id(r): item_links for r, item_links in zip(todo, found, strict=True)}
-        return [dataclasses.replace(r, links=linked[id(r)]) if id(r) in linked else r for r in records]
+        return [_with_links(r, linked[id(r)]) if id(r) in linked else r for r in records]
 
     def committed(self, generation: int | None) -> bool:
         """A chunk committed ``generation`` (None: it changed nothing).  True when the store changed in
@@ -273,3 +272,11 @@ class _ChunkLinks:
         if changed:
             self.index = None
         return changed
+
+
+def _with_links(rec: ItemRecord, links: list[str]) -> ItemRecord:
+    """``dataclasses.replace(rec, links=links)`` in a fraction of its time: a copy of every field of the
+    frozen record (``replace`` runs ``__init__``, which sets each field through ``object.__setattr__``)."""
+    out = object.__new__(ItemRecord)
+    out.__dict__.update(rec.__dict__, links=links)
+    return out
