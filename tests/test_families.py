@@ -145,6 +145,45 @@ def components(alive: list[int], links: dict[int, list[int]]) -> set[frozenset[i
     return out
 
 
+@given(st.lists(st.lists(st.integers(0, 30), max_size=3), min_size=1, max_size=30), st.data())
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_families_restored_with_links_taken_on_first_need_are_those_restored_at_once(
+    linked: list[list[int]], data: st.DataObject
+) -> None:
+    present = {f"i{n}": n for n in range(len(linked))}
+    saved = Families(present.get, lambda n: f"i{n}")
+    for n, targets in enumerate(linked):
+        saved.add(n, f"i{n}", [f"i{t}" for t in targets if t < n])
+    links = {name: saved.links(name) for _, name in saved.linked()}
+    calls = []
+
+    def later() -> dict[object, tuple[object, ...]]:
+        calls.append(1)
+        return dict(links)
+
+    eager, lazy = Families(present.get, lambda n: f"i{n}"), Families(present.get, lambda n: f"i{n}")
+    eager.restore(saved.labels[: len(linked)], links)
+    lazy.restore(saved.labels[: len(linked)], later)
+    everyone = range(len(linked))
+    assert [(lazy.family_of(n), lazy.size(n)) for n in everyone] == [
+        (eager.family_of(n), eager.size(n)) for n in everyone
+    ]
+    assert calls == []  # reading families needs no links
+    gone = data.draw(st.integers(0, len(linked) - 1))
+    for f in (eager, lazy):
+        f.remove(gone)
+    del present[f"i{gone}"]
+    new = len(linked)
+    present[f"i{new}"] = new
+    for f in (eager, lazy):
+        f.add(new, f"i{new}", [f"i{t}" for t in linked[0]])
+    left = [n for n in range(new + 1) if n != gone]
+    assert [(lazy.family_of(n), lazy.size(n), lazy.links(f"i{n}")) for n in left] == [
+        (eager.family_of(n), eager.size(n), eager.links(f"i{n}")) for n in left
+    ]
+    assert calls == [1]
+
+
 @given(histories())
 @settings(max_examples=200, deadline=None, derandomize=True)
 def test_families_are_the_components_of_the_links_among_present_items(

@@ -446,7 +446,8 @@ class Contents:
         self.names = ItemNames.from_arrays(list(meta["banks"]), arrays)
         self.n_present = n
         self.texts = {int(i): (str(t), h) for i, (t, h) in meta["texts"].items()}
-        self.families.restore(arrays["labels"], snapshot_contents.links(meta, arrays, self.names))
+        names = self.names  # numbered as the snapshot: ``names[i]`` stays until a ``select`` makes new names
+        self.families.restore(arrays["labels"], lambda: snapshot_contents.links(meta, arrays, names))
         try:
             phrase_params = PhraseParams.parse(meta["phrase_params"])
         except FingerprintFormatError as exc:

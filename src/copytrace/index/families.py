@@ -70,6 +70,7 @@ class Families:
         self._members: dict[int, list[int]] = {}  # label -> member numbers, families of two or more
         self._links: dict[Hashable, tuple[Hashable, ...]] = {}  # name -> names it linked to when added
         self._linked_by: dict[Hashable, set[Hashable]] = {}  # name -> names of items that link to it
+        self._links_source: Callable[[], dict[Hashable, tuple[Hashable, ...]]] | None = None  # not yet taken
 
     # ------------------------------------------------------------------------------------------ reading
     def family_of(self, number: int) -> int:
@@ -84,10 +85,12 @@ class Families:
 
     def links(self, name: Hashable) -> tuple[Hashable, ...]:
         """The names ``name`` linked to when it was added (whether or not they are present now)."""
+        self._load_links()
         return self._links.get(name, ())
 
     def linked(self) -> Iterator[tuple[int, Hashable]]:
         """(number, name) of every present item that has links."""
+        self._load_links()
         for name in self._links:
             number = self._number_of(name)
             if number is not None:
@@ -121,22 +124,49 @@ class Families:
         return len(np.unique(self.labels[picked])) if len(picked) else 0
 
     # ------------------------------------------------------------------------------------------ changes
-    def restore(self, labels: np.ndarray, links: dict[Hashable, tuple[Hashable, ...]]) -> None:
+    def restore(
+        self,
+        labels: np.ndarray,
+        links: dict[Hashable, tuple[Hashable, ...]] | Callable[[], dict[Hashable, tuple[Hashable, ...]]],
+    ) -> None:
         """Take families as saved: every item's ``labels`` entry and the links of the items that have any
-        (all of them present), as ``add`` of each item with its links would have left them."""
+        (all of them present), as ``add`` of each item with its links would have left them.
+
+        ``links`` may be a function giving them, called on first need only (an item added or removed, the
+        links asked for): a snapshot names its links by item number, and naming them all cost a start from
+        a snapshot a tenth of a second and more for every 10,000 linked items, before any change needed
+        them.  The members of each family are found from ``labels`` alone, among the items not labelled
+        with their own number: a family's label is one of its members, labelled with itself."""
         self.labels = np.array(labels, dtype=np.int64)
-        order = np.argsort(self.labels, kind="stable")
-        grouped = self.labels[order]
-        cuts = np.flatnonzero(np.diff(grouped)) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [len(grouped)]))
-        multi = np.flatnonzero(ends - starts > 1)
-        self._members = {int(grouped[starts[g]]): order[starts[g] : ends[g]].tolist() for g in multi.tolist()}
+        n = len(self.labels)
+        moved = np.flatnonzero(self.labels != np.arange(n))
+        grouped = np.concatenate((moved, np.unique(self.labels[moved])))
+        label = self.labels[grouped]
+        order = np.lexsort((grouped, label))
+        grouped, label = grouped[order], label[order]
+        cuts = (np.flatnonzero(np.diff(label)) + 1).tolist()
+        starts, ends = [0, *cuts], [*cuts, len(label)]
+        self._members = {
+            int(label[a]): grouped[a:b].tolist() for a, b in zip(starts, ends, strict=True) if b > a
+        }
+        self._links, self._linked_by = {}, {}
+        self._links_source = links if callable(links) else None
+        if not callable(links):
+            self._take_links(links)
+
+    def _take_links(self, links: dict[Hashable, tuple[Hashable, ...]]) -> None:
         self._links = dict(links)
         self._linked_by = {}
         for name, linked in links.items():
             for other in linked:
                 self._linked_by.setdefault(other, set()).add(name)
+
+    def _load_links(self) -> None:
+        """The links ``restore`` was given as a function, taken now that they are needed."""
+        source = self._links_source
+        if source is not None:
+            self._links_source = None
+            self._take_links(source())
 
     def add(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Register item ``number`` as ``name`` with its links; it joins or merges their families."""
@@ -159,6 +189,7 @@ class Families:
 
     def link(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Record the links of item ``number`` (added without them) and join the families they name."""
+        self._load_links()
         links = tuple(dict.fromkeys(n for n in (*self._links.get(name, ()), *links) if n != name))
         for other in self._links.get(name, ()):
             self._linked_by.get(other, set()).discard(name)
@@ -171,6 +202,7 @@ class Families:
 
     def remove(self, number: int) -> None:
         """Drop item ``number``; the rest of its family is split into what its links still connect."""
+        self._load_links()
         name = self._name_of(number)
         members = self._members.pop(int(self.labels[number]), None)
         for other in self._links.pop(name, ()):
@@ -198,6 +230,7 @@ class Families:
     # --------------------------------------------------------------------------------------- internals
     def _neighbours(self, name: Hashable) -> list[int]:
         """Numbers of the present items linked with ``name`` in either direction."""
+        self._load_links()
         out = []
         for other in (*self._links.get(name, ()), *self._linked_by.get(name, ())):
             number = self._number_of(other)
