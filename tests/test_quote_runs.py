@@ -291,3 +291,37 @@ def test_a_batch_reads_its_candidates_texts_in_one_go_even_when_the_cache_overfl
     index.match_many(posts)
     assert lookup.one_by_one == 0
     assert lookup.prefetched[1:] == [candidates, 0]  # the second batch finds every item kept
+
+
+@pytest.mark.parametrize(
+    "params", [MatchParams(), MatchParams(min_tokens=3, common_df=2)], ids=["default", "loose"]
+)
+def test_chaining_once_gives_each_rules_results_as_chaining_twice(params: MatchParams) -> None:
+    """``match_batch_both`` chains each query's anchors once and keeps each chain under both rules: the
+    same results as the long-text rule's and the quote pass's kernels run apart."""
+    from copytrace.fingerprints.batch import fingerprint_many
+    from copytrace.index import _matching
+
+    rng = random.Random(21)
+    items = {f"i{n}": prose(rng, 120) for n in range(40)}
+    index = Index(match_params=params)
+    for item_id, text in items.items():
+        index.add(item_id, text)
+    queries = []
+    for n in range(80):
+        source = items[f"i{n % 40}"].split()
+        start = rng.randrange(0, 100)
+        queries.append(
+            "A post: " + " ".join(source[start : start + rng.choice((6, 12, 40))]) + " " + prose(rng, 20)
+        )
+    batch, _ = fingerprint_many(queries)
+    search = index._search
+    kernel_index = search.contents.kernel_index(None, None)
+    strict_params, wide_params = search._kernel_params(-1), search._kernel_params(-1, quotes=True)
+    args = (kernel_index, batch.hashes, batch.positions, batch.offsets)
+    strict, wide = _matching.match_batch_both(*args, strict_params, wide_params)
+    for got, want in zip(wide, _matching.match_batch(*args, wide_params), strict=True):
+        assert np.array_equal(got, want)
+    for got, want in zip(strict, _matching.match_batch(*args, strict_params), strict=True):
+        assert np.array_equal(got, want)
+    assert len(strict[0]) and len(wide[0]) > len(strict[0])

@@ -291,22 +291,88 @@ def chain_anchors(  # type: ignore[no-untyped-def]
     (item, distinct query fingerprints matched, distinct item fingerprints matched, evidence) and per kept
     chain (result index, first/last query token, first/last item token, anchor count).
     """
+    return chain_anchors_twice(
+        a_item,
+        a_q,
+        a_pos,
+        a_df,
+        q_pos,
+        q_hashes,
+        item_nfp,
+        common_df,
+        max_gap,
+        max_skew,
+        (min_evidence, min_evidence),
+        (min_span, min_span),
+        near,
+        False,
+    )[0]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _results(r_list, s_list):  # type: ignore[no-untyped-def]
+    """``chain_anchors``'s arrays from its lists of results and kept chains."""
+    n_res = len(r_list)
+    r_item = np.empty(n_res, dtype=np.int64)
+    r_qm = np.empty(n_res, dtype=np.int64)
+    r_im = np.empty(n_res, dtype=np.int64)
+    r_ev = np.empty(n_res, dtype=np.float64)
+    for t in range(n_res):
+        r_item[t], r_qm[t], r_im[t], r_ev[t] = r_list[t]
+    ns = len(s_list)
+    segs = np.empty((ns, 6), dtype=np.int64)
+    for t in range(ns):
+        for c in range(6):
+            segs[t, c] = s_list[t][c]
+    return r_item, r_qm, r_im, r_ev, segs
+
+
+@njit(cache=True, nogil=True)
+def chain_anchors_twice(  # type: ignore[no-untyped-def]
+    a_item,
+    a_q,
+    a_pos,
+    a_df,
+    q_pos,
+    q_hashes,
+    item_nfp,
+    common_df,
+    max_gap,
+    max_skew,
+    min_evidence,
+    min_span,
+    near,
+    both,
+):
+    """``chain_anchors`` under two rules of which chains count, ``(min_evidence[p], min_span[p])`` for
+    ``p`` 0 and 1, the anchors chained once: the chains themselves do not depend on those two, only which
+    of them are kept.  Returns the two results, each as ``chain_anchors`` returns it (with ``both``
+    False, the second is empty and not worked out)."""
     n = a_item.shape[0]
+    n_pass = 2 if both else 1
     score = np.empty(n, dtype=np.float64)
     prev = np.empty(n, dtype=np.int64)
     used = np.zeros(n, dtype=np.bool_)
-    keep = np.zeros(n, dtype=np.bool_)
+    keep = np.zeros((2, n), dtype=np.bool_)
     chain = np.empty(n, dtype=np.int64)
     cw = np.empty(n, dtype=np.float64)
     ch = np.empty(n, dtype=np.uint64)
     order = np.empty(n, dtype=np.int64)  # scratch for the sorts of a group (no allocation per group)
     by_hash = np.empty(n, dtype=np.int64)
     ipos = np.empty(n, dtype=np.int64)
-    r_list = []
-    s_list = []
-    qmark = np.full(q_pos.shape[0], -1, dtype=np.int64)
+    r_lists = (
+        [(np.int64(0), np.int64(0), np.int64(0), 0.0)][:0],
+        [(np.int64(0), np.int64(0), np.int64(0), 0.0)][:0],
+    )
+    s_lists = (
+        [(np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))][:0],
+        [(np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))][:0],
+    )
+    qmark = np.full((2, q_pos.shape[0]), -1, dtype=np.int64)
+    n_res = np.zeros(2, dtype=np.int64)
+    evidence = np.zeros(2, dtype=np.float64)
+    n_chains = np.zeros(2, dtype=np.int64)
     g0 = 0
-    n_res = 0
     while g0 < n:
         item = a_item[g0]
         g1 = g0
@@ -316,11 +382,13 @@ def chain_anchors(  # type: ignore[no-untyped-def]
             # without the sorting and scratch arrays of a longer group
             w = _weight(a_df[g0], common_df)
             span = 0 if w >= 0.5 else -(np.int64(1) << 62)
-            if (w + 1e-9 >= min_evidence and span >= min_span) or (w + 1e-9 >= 1 and item_nfp[item] <= 1):
-                qt = q_pos[a_q[g0]]
-                s_list.append((n_res, qt, qt, a_pos[g0], a_pos[g0], 1))
-                r_list.append((item, 1, 1, w))
-                n_res += 1
+            whole = w + 1e-9 >= 1 and item_nfp[item] <= 1
+            for p in range(n_pass):
+                if (w + 1e-9 >= min_evidence[p] and span >= min_span[p]) or whole:
+                    qt = q_pos[a_q[g0]]
+                    s_lists[p].append((n_res[p], qt, qt, a_pos[g0], a_pos[g0], np.int64(1)))
+                    r_lists[p].append((item, np.int64(1), np.int64(1), w))
+                    n_res[p] += 1
             g0 = g1
             continue
         # best chain ending at each anchor
@@ -344,8 +412,8 @@ def chain_anchors(  # type: ignore[no-untyped-def]
             score[a] = best
             prev[a] = pb
         _order_by_score(score, g0, g1, order)
-        evidence = 0.0
-        n_chains = 0
+        evidence[:] = 0.0
+        n_chains[:] = 0
         for oi in range(g1 - g0):
             a = order[oi]
             if used[a]:
@@ -388,46 +456,41 @@ def chain_anchors(  # type: ignore[no-untyped-def]
                     best_w = 0.0
                     distinct += 1
             first = chain[hits - 1]
-            strong = weight + 1e-9 >= min_evidence and hi_q - lo_q >= min_span
             # The whole item, in order, each of its distinct fingerprints rare: a short item, or a text that
             # repeats one word or phrase (whose fingerprints are one hash or a few, held at most
             # MAX_REPEATS times).
-            if strong or (hits >= item_nfp[item] and weight + 1e-9 >= distinct):
-                for t in range(hits):
-                    keep[chain[t]] = True
-                s_list.append((n_res, q_pos[a_q[first]], q_pos[a_q[a]], a_pos[first], a_pos[a], hits))
-                evidence += weight
-                n_chains += 1
-        if n_chains > 0:
-            qm = 0
-            ni = 0
-            for a in range(g0, g1):
-                if keep[a]:
-                    if qmark[a_q[a]] != n_res:
-                        qmark[a_q[a]] = n_res
-                        qm += 1
-                    ipos[ni] = a_pos[a]
-                    ni += 1
-            ipos[:ni] = np.sort(ipos[:ni])
-            im = 0
-            for t in range(ni):
-                if t == 0 or ipos[t] != ipos[t - 1]:
-                    im += 1
-            r_list.append((item, qm, im, evidence))
-            n_res += 1
+            whole = hits >= item_nfp[item] and weight + 1e-9 >= distinct
+            for p in range(n_pass):
+                strong = weight + 1e-9 >= min_evidence[p] and hi_q - lo_q >= min_span[p]
+                if strong or whole:
+                    for t in range(hits):
+                        keep[p, chain[t]] = True
+                    s_lists[p].append(
+                        (n_res[p], q_pos[a_q[first]], q_pos[a_q[a]], a_pos[first], a_pos[a], np.int64(hits))
+                    )
+                    evidence[p] += weight
+                    n_chains[p] += 1
+        for p in range(n_pass):
+            if n_chains[p] > 0:
+                res = n_res[p]
+                qm = 0
+                ni = 0
+                for a in range(g0, g1):
+                    if keep[p, a]:
+                        if qmark[p, a_q[a]] != res:
+                            qmark[p, a_q[a]] = res
+                            qm += 1
+                        ipos[ni] = a_pos[a]
+                        ni += 1
+                ipos[:ni] = np.sort(ipos[:ni])
+                im = 0
+                for t in range(ni):
+                    if t == 0 or ipos[t] != ipos[t - 1]:
+                        im += 1
+                r_lists[p].append((item, np.int64(qm), np.int64(im), evidence[p]))
+                n_res[p] += 1
         g0 = g1
-    r_item = np.empty(n_res, dtype=np.int64)
-    r_qm = np.empty(n_res, dtype=np.int64)
-    r_im = np.empty(n_res, dtype=np.int64)
-    r_ev = np.empty(n_res, dtype=np.float64)
-    for t in range(n_res):
-        r_item[t], r_qm[t], r_im[t], r_ev[t] = r_list[t]
-    ns = len(s_list)
-    segs = np.empty((ns, 6), dtype=np.int64)
-    for t in range(ns):
-        for c in range(6):
-            segs[t, c] = s_list[t][c]
-    return r_item, r_qm, r_im, r_ev, segs
+    return _results(r_lists[0], s_lists[0]), _results(r_lists[1], s_lists[1])
 
 
 @njit(cache=True, nogil=True)
@@ -590,13 +653,21 @@ def match_batch(index, q_hashes, q_pos, q_starts, params):  # type: ignore[no-un
 @njit(cache=True, nogil=True)
 def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # type: ignore[no-untyped-def]
     """``match_batch`` under two sets of parameters that differ only in which chains they keep (the
-    long-text rule's and the quote pass's): each query's postings are looked up once, its anchors chained
-    twice.  The long-text rule's are chained only where the quote pass kept some (every chain it keeps,
-    the quote pass keeps too: ``Search._strict_within_wide``).  Returns the two results, each as
-    ``match_batch`` returns it."""
+    long-text rule's and the quote pass's): each query's postings are looked up once and its anchors
+    chained once, each chain then kept or not under each rule (``chain_anchors_twice``).  The long-text
+    rule's results are reported only where the quote pass kept some (every chain it keeps, the quote pass
+    keeps too: ``Search._strict_within_wide``).  Returns the two results, each as ``match_batch`` returns
+    it."""
     found = []
     wide = []
     item_nfp = index[17]
+    # the chains depend on the weights, the gaps and ``near`` only: the same in both, they are chained once
+    once = (
+        params[0] == wide_params[0]
+        and params[4] == wide_params[4]
+        and params[5] == wide_params[5]
+        and params[8] == wide_params[8]
+    )
     for i in range(q_starts.shape[0] - 1):
         a = q_starts[i]
         b = q_starts[i + 1]
@@ -607,11 +678,41 @@ def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # 
         anchors = query_anchors(index, qh, params)
         if anchors[0].shape[0] == 0:
             continue
-        r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, wide_params)
-        if r_item.shape[0] == 0:
+        if once:
+            strict, loose = _chains_twice(anchors, qh, qp, item_nfp, params, wide_params)
+        else:
+            loose = chains_of(anchors, qh, qp, item_nfp, wide_params)
+        if loose[0].shape[0] == 0:
             continue
-        wide.append((i, r_item, r_qm, r_im, r_ev, segs))
-        r_item, r_qm, r_im, r_ev, segs = chains_of(anchors, qh, qp, item_nfp, params)
-        if r_item.shape[0] > 0:
-            found.append((i, r_item, r_qm, r_im, r_ev, segs))
+        wide.append((i, loose[0], loose[1], loose[2], loose[3], loose[4]))
+        if not once:
+            strict = chains_of(anchors, qh, qp, item_nfp, params)
+        if strict[0].shape[0] > 0:
+            found.append((i, strict[0], strict[1], strict[2], strict[3], strict[4]))
     return _assemble(found), _assemble(wide)
+
+
+@njit(cache=True, nogil=True)
+def _chains_twice(anchors, q_hashes, q_pos, item_nfp, params, wide_params):  # type: ignore[no-untyped-def]
+    """``chains_of`` of one query's ``anchors`` under ``params`` and ``wide_params`` (which differ only
+    in ``min_evidence`` and ``min_span``), chained once (``chain_anchors_twice``)."""
+    a_item, a_q, a_pos, a_df = anchors
+    common_df, _max_postings, _max_repeats, _max_anchors, max_gap, max_skew, min_evidence, min_span, near = (
+        params
+    )
+    return chain_anchors_twice(
+        a_item,
+        a_q,
+        a_pos,
+        a_df,
+        q_pos,
+        q_hashes,
+        item_nfp,
+        common_df,
+        max_gap,
+        max_skew,
+        (min_evidence, wide_params[6]),
+        (min_span, wide_params[7]),
+        near,
+        True,
+    )
