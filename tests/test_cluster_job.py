@@ -5,6 +5,8 @@ behave as in ``scan``."""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,18 @@ from .cluster_corpus_files import job_order, read_clusters, read_edges, small_co
 from .test_cluster import GRAPHS, _reference_components
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # each job starts a Ray
+pytestmark = pytest.mark.slow  # each job starts a Ray, or joins the module's
+
+
+@pytest.fixture(scope="module")
+def module_ray() -> Iterator[None]:
+    """One local Ray for the tests whose point is not a job's own Ray (a job joins a running Ray and leaves it
+    running): a Ray's start is most of their time.  They come last in the file: ``parquet-ray`` runs before
+    it on a private Ray its job starts, and a small job that names no Ray runs in the driver's process only
+    while no Ray is running."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -76,33 +89,6 @@ def test_the_job_gives_the_library_clusters_and_writes_every_output(
     assert (out / "family-sizes.svg").read_text(encoding="utf-8").startswith("<svg")
 
 
-def test_distributed_components_give_the_same_clusters(
-    cli,
-    expected: tuple[Path, list[dict]],
-    tmp_path: Path,  # type: ignore[type-arg]
-) -> None:  # type: ignore[no-untyped-def]
-    folder, rows = expected
-    out = tmp_path / "out"
-    code, _, err = cli("cluster", folder, "--out", out, "--components", "distributed", "--no-report")
-    assert code == 0, err
-    assert read_clusters(out) == rows
-    assert json.loads((out / "summary.json").read_text())["components"] == "distributed"
-
-
-def test_star_components_agree_with_union_find() -> None:
-    from copytrace.batch import engine
-    from copytrace.batch.components import star_components, union_find
-
-    with engine.session():
-        for name, (n, edges) in GRAPHS.items():
-            a = np.array([e[0] for e in edges], dtype=np.int64)
-            b = np.array([e[1] for e in edges], dtype=np.int64)
-            halves = [(a[: len(a) // 2], b[: len(b) // 2]), (a[len(a) // 2 :], b[len(b) // 2 :])]
-            labels = star_components(n, halves, parts=3)
-            expected = _reference_components(n, edges)
-            assert labels.tolist() == union_find(n, halves).tolist() == expected, name
-
-
 def test_resume_skips_finished_blocks_and_refuses_another_job(
     cli,
     expected: tuple[Path, list[dict]],
@@ -144,3 +130,31 @@ def test_bad_records_are_named_and_skipped(cli, corpus: LabelledCorpus, tmp_path
     assert [r["id"] for r in rows] == [d["id"] for d in good]
     code, _, err = cli("cluster", tmp_path / "missing.jsonl", "--out", tmp_path / "o2")
     assert code == 2 and "no such file" in err
+
+
+def test_distributed_components_give_the_same_clusters(
+    cli,
+    expected: tuple[Path, list[dict]],
+    tmp_path: Path,  # type: ignore[type-arg]
+    module_ray: None,
+) -> None:  # type: ignore[no-untyped-def]
+    folder, rows = expected
+    out = tmp_path / "out"
+    code, _, err = cli("cluster", folder, "--out", out, "--components", "distributed", "--no-report")
+    assert code == 0, err
+    assert read_clusters(out) == rows
+    assert json.loads((out / "summary.json").read_text())["components"] == "distributed"
+
+
+def test_star_components_agree_with_union_find(module_ray: None) -> None:
+    from copytrace.batch import engine
+    from copytrace.batch.components import star_components, union_find
+
+    with engine.session():
+        for name, (n, edges) in GRAPHS.items():
+            a = np.array([e[0] for e in edges], dtype=np.int64)
+            b = np.array([e[1] for e in edges], dtype=np.int64)
+            halves = [(a[: len(a) // 2], b[: len(b) // 2]), (a[len(a) // 2 :], b[len(b) // 2 :])]
+            labels = star_components(n, halves, parts=3)
+            expected = _reference_components(n, edges)
+            assert labels.tolist() == union_find(n, halves).tolist() == expected, name
