@@ -4,10 +4,10 @@
 (about 35 bytes a posting at the peak): 800 million postings would need 28 GB.  ``SnapshotBuilder`` takes
 the items batch by batch, spills each batch's postings (mixed hash, page, position) to temporary files (14
 bytes a posting on disk, ordered by their hash's top bits), and keeps only the per-item arrays in memory.
-``finish`` counts the postings of every bucket, lays the snapshot out and writes it a sixteenth at a time:
-every batch's share of the slice scattered into its buckets in memory, the buckets sorted by (tag, page,
-position), the slice written once.  The result is the file ``Index.save`` writes of
-the same items (a test compares them), so ``Index.load`` maps it as any other.
+``finish`` counts the postings of every bucket, lays the snapshot out and writes it a sixteenth at a time
+(two at once, in two threads): every batch's share of the slice scattered into its buckets in memory, the
+buckets sorted by (tag, page, position), the slice written once.  The result is the file ``Index.save``
+writes of the same items (a test compares them), so ``Index.load`` maps it as any other.
 
 >>> import tempfile, os
 >>> from copytrace import fingerprint, Index
@@ -27,6 +27,7 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 _MAX_TOKENS = 1 << 31
 BUILD_PREFIX = "copytrace-build-"  # the spill folder: copytrace-build-<pid>-<random>
 _SLICE_BITS = 4  # the snapshot is written a sixteenth at a time
+_FINISH_THREADS = 2  # slices assembled at once
 
 
 @njit(cache=True, nogil=True)
@@ -372,28 +374,45 @@ class SnapshotBuilder:
                 cuts = [c[:: 1 << (_SLICE_BITS - slice_bits)] for c in self._cuts]
                 per_slice = 1 << (bits - slice_bits)
                 widest = int(np.diff(offsets[::per_slice].astype(np.int64)).max())
-                buffers = (  # one slice's postings, reused for every slice
-                    np.empty(widest, dtype=np.uint32),
-                    np.empty(widest, dtype=np.uint32),
-                    np.empty(widest, dtype=np.uint16),
-                )
-                # One slice (a sixteenth of the buckets) at a time, assembled in memory from every batch share
-                # of it (one range of its spill, spilled in order of the hash's top bits), its buckets sorted,
-                # then copied to the file in one sequential write: each page of the snapshot is written once.
-                for s in range(1 << slice_bits):
-                    b0, b1 = s * per_slice, (s + 1) * per_slice
-                    p0, p1 = int(offsets[b0]), int(offsets[b1])
-                    tags, refs, pos = (b[: p1 - p0] for b in buffers)
-                    cursor = offsets[b0:b1].astype(np.int64) - p0
-                    for b in range(len(self._runs)):
-                        piece = slice(int(cuts[b][s]), int(cuts[b][s + 1]))
-                        _scatter(
-                            x_all[piece], refs_all[piece], pos_all[piece], bits, b0, cursor, tags, refs, pos
-                        )
-                    _sort_buckets(offsets[b0 : b1 + 1].astype(np.int64) - p0, tags, refs, pos)
-                    out["tags"][p0:p1] = tags
-                    out["refs"][p0:p1] = refs
-                    out["pos"][p0:p1] = pos
+
+                def fill(first: int, step: int) -> None:
+                    """Slices ``first``, ``first + step``, ...: each assembled in memory from every batch's
+                    share of it (one range of its spill, spilled in order of the hash's top bits), its
+                    buckets sorted, then written to the file in one sequential write."""
+                    buffers = (  # one slice's postings, reused for every slice
+                        np.empty(widest, dtype=np.uint32),
+                        np.empty(widest, dtype=np.uint32),
+                        np.empty(widest, dtype=np.uint16),
+                    )
+                    for s in range(first, 1 << slice_bits, step):
+                        b0, b1 = s * per_slice, (s + 1) * per_slice
+                        p0, p1 = int(offsets[b0]), int(offsets[b1])
+                        tags, refs, pos = (b[: p1 - p0] for b in buffers)
+                        cursor = offsets[b0:b1].astype(np.int64) - p0
+                        for b in range(len(self._runs)):
+                            piece = slice(int(cuts[b][s]), int(cuts[b][s + 1]))
+                            _scatter(
+                                x_all[piece],
+                                refs_all[piece],
+                                pos_all[piece],
+                                bits,
+                                b0,
+                                cursor,
+                                tags,
+                                refs,
+                                pos,
+                            )
+                        _sort_buckets(offsets[b0 : b1 + 1].astype(np.int64) - p0, tags, refs, pos)
+                        out["tags"][p0:p1] = tags
+                        out["refs"][p0:p1] = refs
+                        out["pos"][p0:p1] = pos
+
+                # The slices are independent and their kernels release the interpreter lock: by the time
+                # the last batch is added the store has been read, so the cores are free for them.
+                threads = min(_FINISH_THREADS, 1 << slice_bits)
+                with ThreadPoolExecutor(threads, thread_name_prefix="copytrace-snapshot-build") as pool:
+                    for done in [pool.submit(fill, t, threads) for t in range(threads)]:
+                        done.result()
 
     def _names(self) -> ItemNames:
         lengths = _cat(self._lengths, np.int64)
