@@ -63,14 +63,22 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]
 def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_one(
     short_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also after another Ray in the same process: a program (or a test module) that ran its own
+    ``ray.init()`` before has Ray's authentication for that Ray cached in the process, and the private Ray's
+    token must replace it."""
     from copytrace.batch import engine, private_ray
     from copytrace.batch._ray_supervisor import session_members
 
     if ray.is_initialized():
         ray.shutdown()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    earlier = short_dir / "earlier"  # the other Ray records itself there, not beside the planted record
+    earlier.mkdir()
+    monkeypatch.setenv("RAY_TMPDIR", str(earlier))
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=40)
+    ray.shutdown()
     record = _plant(short_dir)
     monkeypatch.setenv("RAY_TMPDIR", str(short_dir))
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
 
     namespace: dict[str, Any] = {"__name__": "__main__"}  # sent by value: the workers cannot import tests
     exec("import os\ndef where():\n    return os.getcwd(), os.getsid(0)\n", namespace)
@@ -80,6 +88,7 @@ def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_on
         keeper, folder = private_ray._RUNNING[-1]
         assert cluster["private"] and cluster["address"] == "local"
         assert cluster["gcs_address"] != PLANTED and cluster["nodes"] == 1
+        assert ray.cluster_resources().get("CPU") == 1
         assert ray.get(where.remote()) == ("/", keeper.pid)  # in the keeper's session, not in our folder
         assert Path(folder).stat().st_mode & 0o777 == 0o700
         assert len(session_members(keeper.pid)) >= 3
@@ -88,22 +97,6 @@ def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_on
     assert session_members(keeper.pid) == []
     assert record.read_text() == PLANTED and os.listdir(record.parent) == ["ray_current_cluster"]
     assert "RAY_AUTH_TOKEN" not in os.environ  # the driver's settings for the private Ray are put back
-
-
-def test_a_private_ray_after_another_ray_in_the_same_process(
-    short_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A program (or a test module) that ran its own ``ray.init()`` before: Ray has cached that Ray's
-    authentication in the process, and the private Ray's token must replace it."""
-    from copytrace.batch import engine
-
-    if ray.is_initialized():
-        ray.shutdown()
-    monkeypatch.setenv("RAY_TMPDIR", str(short_dir))
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=40)
-    ray.shutdown()
-    with engine.session(num_cpus=1) as cluster:
-        assert cluster["private"] and ray.cluster_resources().get("CPU") == 1
 
 
 # ------------------------------------------------------------------------------------------ the CLI
