@@ -33,6 +33,7 @@ from ..index.match import MatchParams
 from ..index.snapshot_build import SnapshotBuilder
 from ..phrases import PhraseFingerprint, PhraseParams
 from ..store.store import Store
+from .sqlite_scan import fingerprint_batches
 
 T = TypeVar("T")
 Batch = tuple[str, list[str], FingerprintBatch, list[list[str]]]
@@ -53,10 +54,12 @@ def stored_batches(
     store: Store, banks: Iterable[str], params: FingerprintParams, *, on_bad: OnBad, size: int = 50_000
 ) -> Iterator[Batch]:
     """(bank, item ids, fingerprints, links as stored) of the items of ``banks``, made with ``params``, in
-    runs of one bank of at most ``size`` items, in the order added (``Store.iter_fingerprint_batches``)."""
-    for bank_names, ids, batch, links in store.iter_fingerprint_batches(
-        banks, params, size=size, on_bad=on_bad
-    ):
+    runs of one bank of at most ``size`` items, in the order added (``Store.iter_fingerprint_batches``; an
+    SQLite store's read by ``sqlite_scan``, the same rows read faster)."""
+    chunks = fingerprint_batches(store, banks, params, size=size, on_bad=on_bad)
+    if chunks is None:
+        chunks = store.iter_fingerprint_batches(banks, params, size=size, on_bad=on_bad)
+    for bank_names, ids, batch, links in chunks:
         at = 0
         while at < len(ids):
             end = at
