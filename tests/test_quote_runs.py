@@ -325,3 +325,40 @@ def test_chaining_once_gives_each_rules_results_as_chaining_twice(params: MatchP
     for got, want in zip(strict, _matching.match_batch(*args, strict_params), strict=True):
         assert np.array_equal(got, want)
     assert len(strict[0]) and len(wide[0]) > len(strict[0])
+
+
+def test_token_hashes_shared_by_threads_stay_consistent() -> None:
+    """Threads asking for and adding items at once (queries of a service's workers share one index):
+    no lost or doubled count, never over the budget."""
+    import sys
+    import threading
+
+    cache = _quote_runs.TokenHashes(budget=50)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(20_000):
+                idx = rng.randrange(40)
+                held, _ = cache.get(idx)
+                if not held:
+                    cache.put(idx, np.zeros(rng.randrange(0, 8), dtype=np.uint16))
+                elif rng.random() < 0.1:
+                    cache.pop(idx)
+        except BaseException as exc:  # reported below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: without the lock, a KeyError within a run or two
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    held = [cache.get(idx) for idx in range(40)]
+    assert cache.size == sum(len(h) for ok, h in held if ok and h is not None) <= 50

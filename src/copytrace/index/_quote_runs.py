@@ -12,6 +12,7 @@ share, as ``quotes.text_run`` does, returning the longest run.  Only chains whos
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -133,12 +134,14 @@ class TokenHashes:
     first check (``long_enough``) reads and tokenizes a candidate's text once while it stays here, not
     once per query sharing a few words with it.  At most ``budget`` tokens; the least recently used
     item goes first.  ``None`` is kept for an item without a text of its fingerprint.  Item numbers are
-    the index's: it forgets an item it removes, and starts a new cache when it renumbers them."""
+    the index's: it forgets an item it removes, and starts a new cache when it renumbers them.  Queries
+    of several threads share it (each call holds its lock)."""
 
     def __init__(self, budget: int = HASH_CACHE) -> None:
         self.budget = budget
         self.size = 0  # tokens held
         self._held: OrderedDict[int, np.ndarray | None] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._held)
@@ -149,10 +152,11 @@ class TokenHashes:
     def get(self, idx: int) -> tuple[bool, np.ndarray | None]:
         """``(held, hashes)``: whether item ``idx`` is kept, and its cut hashes (None: no text)."""
         held = self._held
-        if idx not in held:
-            return False, None
-        held.move_to_end(idx)
-        return True, held[idx]
+        with self._lock:
+            if idx not in held:
+                return False, None
+            held.move_to_end(idx)
+            return True, held[idx]
 
     def put(self, idx: int, hashes: np.ndarray | None) -> None:
         """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
@@ -161,16 +165,19 @@ class TokenHashes:
         if n > self.budget:
             return  # a text longer than the whole budget is read again when asked for
         held = self._held
-        while held and self.size + n > self.budget:
-            _, old = held.popitem(last=False)
-            self.size -= 0 if old is None else len(old)
-        held[idx] = hashes
-        self.size += n
+        with self._lock:
+            while held and self.size + n > self.budget:
+                _, old = held.popitem(last=False)
+                self.size -= 0 if old is None else len(old)
+            if idx not in held:
+                held[idx] = hashes
+                self.size += n
 
     def pop(self, idx: int, default: None = None) -> None:
         """Forget item ``idx`` (removed from the index)."""
-        old = self._held.pop(idx, default)
-        self.size -= 0 if old is None else len(old)
+        with self._lock:
+            old = self._held.pop(idx, default)
+            self.size -= 0 if old is None else len(old)
 
 
 def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | None] | None]:
