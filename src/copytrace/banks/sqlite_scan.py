@@ -22,8 +22,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import (
     CopytraceError,
     FingerprintFormatError,
@@ -31,14 +29,8 @@ from ..errors import (
     StoreError,
     UnknownBankError,
 )
-from ..fingerprints.batch import (  # its compiled pass, on bytes
-    _B64_VALUES,
-    FingerprintBatch,
-    _parse_kernel,
-    _supported,
-    parse_many,
-)
-from ..fingerprints.fingerprint import MAX_TOKENS, FingerprintParams
+from ..fingerprints.batch import FingerprintBatch, parse_ascii_many, parse_many
+from ..fingerprints.fingerprint import FingerprintParams
 from ..store.store import Store
 
 Rows = tuple[list[str], list[str], FingerprintBatch, list[list[str]]]
@@ -124,18 +116,8 @@ def _parse(
 ) -> tuple[FingerprintBatch, list[tuple[int, FingerprintFormatError]]]:
     """``parse_many`` of the fingerprints ``blobs`` (UTF-8): the compiled pass on the joined bytes, and
     ``parse_many`` itself when it refuses any (a malformed row, non-ASCII text, unknown parameters)."""
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    if _supported(params):
-        buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-        prefix = np.frombuffer(f"{params}:".encode("ascii", "replace"), dtype=np.uint8)
-        ok, counts, n_tokens, hashes, positions = _parse_kernel(
-            buf, starts, ends, prefix, _B64_VALUES, params.k, params.window, MAX_TOKENS
-        )
-        if ok.all():
-            offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            return FingerprintBatch(params, hashes, positions, offsets, n_tokens), []
-    batch, errors = parse_many([b.decode("utf-8", "replace") for b in blobs], params)
-    return batch, list(errors)
+    batch = parse_ascii_many(blobs, params)
+    if batch is not None:
+        return batch, []
+    parsed, errors = parse_many([b.decode("utf-8", "replace") for b in blobs], params)
+    return parsed, list(errors)

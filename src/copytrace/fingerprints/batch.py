@@ -313,12 +313,37 @@ def _compiled_parse(
         raw = joined.encode("ascii")
     except UnicodeEncodeError:
         raw = joined.encode("ascii", "replace")  # one '?' per other character: never valid, offsets kept
-    buf = np.frombuffer(raw, dtype=np.uint8)
+    return _parse_bytes(np.frombuffer(raw, dtype=np.uint8), starts, ends, params)
+
+
+def _parse_bytes(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, params: FingerprintParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     prefix = np.frombuffer(f"{params}:".encode("ascii", "replace"), dtype=np.uint8)
     result: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] = _parse_kernel(
         buf, starts, ends, prefix, _B64_VALUES, params.k, params.window, MAX_TOKENS
     )
     return result
+
+
+def parse_ascii_many(blobs: Sequence[bytes], params: FingerprintParams) -> FingerprintBatch | None:
+    """The batch of the fingerprint strings ``blobs`` (encoded, as a database returns them as bytes) made
+    with ``params``, parsed in one compiled pass over their joined bytes; None when that pass refuses any of
+    them (a malformed string, other parameters, a character outside ASCII), for ``parse_many`` to tell which
+    and why."""
+    if not _supported(params):
+        return None
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    ok, counts, n_tokens, hashes, positions = _parse_bytes(
+        np.frombuffer(b"".join(blobs), dtype=np.uint8), starts, ends, params
+    )
+    if not ok.all():
+        return None
+    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return FingerprintBatch(params, hashes, positions, offsets, n_tokens)
 
 
 def parse_many(
