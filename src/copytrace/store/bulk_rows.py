@@ -93,19 +93,25 @@ def fingerprint_strings(fps: Sequence[Fingerprint]) -> list[str]:
     delta_bytes, delta_sizes = _leb128(deltas)
     delta_len = _segment_sums(delta_sizes, counts)
     lengths = head_len + 8 * counts + delta_len
-    starts = np.cumsum(lengths) - lengths
-    buf = np.empty(int(lengths.sum()), dtype=np.uint8)
+    # Each payload starts at a multiple of 3 bytes, the gap after it zeros: base64 of the whole buffer is
+    # then, at 4/3 of each start, the base64 of each payload followed by characters of the zeros, which
+    # are cut (base64 fills a last partial group with zero bits too: the characters before the cut are
+    # those of the payload's own base64 without padding).
+    spans = -(-lengths // 3) * 3
+    starts = np.cumsum(spans) - spans
+    buf = np.zeros(int(spans.sum()), dtype=np.uint8)
     _scatter(buf, head_bytes, head_len, starts)
     _scatter(buf, hashes.view(np.uint8), 8 * counts, starts + head_len)
     _scatter(buf, delta_bytes, delta_len, starts + head_len + 8 * counts)
-    data = memoryview(buf.tobytes())
+    text = binascii.b2a_base64(buf.tobytes(), newline=False).translate(_URLSAFE).decode("ascii")
+    firsts = (starts // 3 * 4).tolist()
+    ends = (starts // 3 * 4 + -(-4 * lengths // 3)).tolist()
     params, prefix = None, ""
     out = []
-    b2a = binascii.b2a_base64
-    for fp, a, b in zip(fps, starts.tolist(), (starts + lengths).tolist(), strict=True):
+    for fp, a, b in zip(fps, firsts, ends, strict=True):
         if fp.params is not params:  # the items of a chunk share one parameters object, mostly
             params, prefix = fp.params, f"{fp.params}:"
-        out.append(prefix + b2a(data[a:b], newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii"))
+        out.append(prefix + text[a:b])
     return out
 
 
