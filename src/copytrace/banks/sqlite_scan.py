@@ -57,14 +57,16 @@ def fingerprint_batches(
     path = sqlite_file(store)
     if path is None:
         return None
-    return _batches(path, list(dict.fromkeys(banks)), params, size, on_bad)
+    return _batches(path, list(dict.fromkeys(banks)), params, size, on_bad, store.busy_timeout)
 
 
 def _batches(
-    path: Path, names: list[str], params: FingerprintParams, size: int, on_bad: OnBad
+    path: Path, names: list[str], params: FingerprintParams, size: int, on_bad: OnBad, busy_timeout: float
 ) -> Iterator[Rows]:
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:  # waits for a writer's lock as the store's own connections do
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=busy_timeout
+        )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the store at {path}: {exc}") from exc
     try:
