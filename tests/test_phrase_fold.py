@@ -144,25 +144,9 @@ def test_long_text_normalisation_is_unchanged() -> None:
 
 
 def _scan_arrays(texts: list[str], *, plain: bool) -> list[list[int]]:
-    from copytrace.text import phrase_fold
-    from copytrace.text.normalize import _table, code_points
+    from copytrace.text.phrase_fold import _fold
 
-    tb = _table()
-    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in texts], out=bounds[1:])
-    arrays = phrase_fold._scan(
-        code_points("".join(texts)),
-        bounds,
-        tb.classes,
-        tb.offsets,
-        tb.lengths,
-        tb.data,
-        phrase_fold._LEET,
-        phrase_fold._ORDINAL_CODES,
-        phrase_fold._UNIT_CODES,
-        plain,
-    )
-    return [a.reshape(-1).tolist() for a in arrays]
+    return [a.reshape(-1).tolist() for a in _fold(texts, plain=plain)]
 
 
 # words of ASCII letters (the short loop) among everything else the second pass tells apart
@@ -208,3 +192,92 @@ FOLD_OTHERS = [
 @settings(max_examples=300, deadline=None)
 def test_the_short_loop_of_ascii_words_folds_as_the_loop_of_every_token(texts: list[str]) -> None:
     assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
+
+
+def _reference_arrays(texts: list[str]) -> list[list[int]]:
+    """The folding as written first: every token through the general loop, the code points as uint32 and
+    scratch made for this call alone."""
+    from copytrace.text import phrase_fold
+    from copytrace.text.normalize import _table, code_points
+
+    tb = _table()
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=bounds[1:])
+    cps = code_points("".join(texts))
+    cap = int(phrase_fold._capacity(cps, tb.lengths))
+    arrays = phrase_fold._scan(
+        cps,
+        bounds,
+        tb.classes,
+        tb.offsets,
+        tb.lengths,
+        tb.data,
+        phrase_fold._LEET,
+        phrase_fold._ORDINAL_CODES,
+        phrase_fold._UNIT_CODES,
+        np.full((6, cap + 2), -3, dtype=np.int64),
+        np.full(cap + 2, 255, dtype=np.uint8),
+        np.full(cap + 2, 7, dtype=np.uint32),
+        False,
+    )
+    return [a.reshape(-1).tolist() for a in (*arrays, bounds)]
+
+
+# ASCII and Latin-1 (read a byte a character), the first plane (two bytes), past it and lone surrogates
+# (four): look-alikes, zero-width and invisible characters, leet digits and symbols, joiners, ligatures
+MIXED_CHARS = [
+    *"abdehilostLIOST 0134579@$!|.-_*/\n,'",
+    "\u00e9",  # é
+    "\u00df",  # ß: two folded letters
+    "\u00a0",
+    "\u00b7",
+    "\u00ad",  # soft hyphen
+    "\u0430",  # Cyrillic а е о і
+    "\u0435",
+    "\u043e",
+    "\u0456",
+    "\u03bf",  # Greek ο
+    "\u200b",  # zero width space, non-joiner, joiner
+    "\u200c",
+    "\u200d",
+    "\u2019",
+    "\u2013",
+    "\u2022",
+    "\ufb01",  # ﬁ
+    "\uff44",  # full-width d
+    "\u4e2d",  # a script without spaces
+    "\u0e01",
+    "\U0001d41d",  # mathematical bold d
+    "\U0001f600",
+    "\ud800",  # a lone surrogate
+]
+MIXED_TEXT = st.lists(
+    st.sampled_from(MIXED_CHARS)
+    | st.sampled_from(FOLD_WORDS + FOLD_OTHERS)
+    | st.builds(lambda c, n: c * n, st.sampled_from(list("aelo0\u0430")), st.integers(1, 400)),
+    max_size=30,
+).map("".join)
+
+
+@given(st.lists(MIXED_TEXT, min_size=1, max_size=5))
+@settings(max_examples=400, deadline=None)
+def test_the_folding_of_mixed_unicode_is_the_reference_folding(texts: list[str]) -> None:
+    from copytrace.text.phrase_fold import _fold
+
+    assert [a.reshape(-1).tolist() for a in _fold(texts)] == _reference_arrays(texts)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["D3@TH t0 th3 0ccup!ers " * 4000, "death"],  # past the first scratch, ASCII
+        ["dеаth tо thе оccupiers \u200b\u4e2d " * 3000, "ok"],  # the first plane
+        ["\U0001d41death to the\ud800 occupiers " * 3000],  # code points of four bytes
+    ],
+    ids=["ascii", "first-plane", "astral"],
+)
+def test_a_long_batch_then_short_ones_fold_as_the_reference(texts: list[str]) -> None:
+    from copytrace.text.phrase_fold import _fold
+
+    for batch in (texts, ["a b c d e"], texts[-1:], ["ll lll l1l"]):  # the scratch reused, grown, reused
+        assert [a.reshape(-1).tolist() for a in _fold(batch)] == _reference_arrays(batch)

@@ -45,6 +45,7 @@ the query was typed three times or more.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -154,7 +155,7 @@ _SYMBOL = np.uint32(1 << 31)  # marks a symbol taken into a word in the folded s
 
 
 @njit(cache=True, nogil=True)
-def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, plain=True):  # type: ignore[no-untyped-def]
+def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, tok, tok_flags, f, plain=True):  # type: ignore[no-untyped-def]
     """Phrase-normalise the texts ``cps[bounds[t]:bounds[t + 1]]`` in two passes: characters into tokens,
     then tokens (re-joined, leet-folded, squeezed) into the visible form and the skeletons.
 
@@ -163,26 +164,24 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, p
     skeleton (texts separated by a 0), each text's first skeleton position (one more entry: the end), and
     the strict skeleton (doubled letters kept) with its texts' first positions.
 
+    ``cps``: the code points, as uint8, uint16 or uint32 (the narrowest that holds them: a post of ASCII or
+    Latin-1 is read a byte a character).  ``tok``, ``tok_flags`` and ``f``: scratch of ``_capacity(cps)``
+    plus 2 (``f``: plus 1) entries or more, reused across calls (``_Scratch``); the arrays returned are new.
+
     ``plain``: a token of ASCII letters only (most tokens of most posts) takes a shorter loop in the second
     pass, with the same output as the loop every other token takes (``False``: every token takes that one;
     the tests compare the two).
     """
-    n = cps.shape[0]
     n_texts = bounds.shape[0] - 1
-    cap = 0
-    for i in range(n):
-        ln = lengths[cps[i]]
-        cap += ln if ln > 1 else 1
-    f = np.empty(cap + 1, dtype=np.uint32)  # folded characters of words only
-    tcap = cap + 2  # a token a character at most (scripts written without spaces)
-    tok_a = np.empty(tcap, dtype=np.int64)  # folded range of each token
-    tok_b = np.empty(tcap, dtype=np.int64)
-    tok_sa = np.empty(tcap, dtype=np.int64)  # source range
-    tok_sb = np.empty(tcap, dtype=np.int64)
-    tok_text = np.empty(tcap, dtype=np.int64)
-    tok_gap = np.empty(tcap, dtype=np.int64)  # the joiners before it (up to two, as one code), else -1
-    tok_flags = np.empty(tcap, dtype=np.uint8)  # 1: has a letter, 2: one character of a script w/o spaces,
-    # 4: a character that is not an ASCII letter
+    # f: folded characters of words only; a token a character at most (scripts written without spaces)
+    tok_a = tok[0]  # folded range of each token
+    tok_b = tok[1]
+    tok_sa = tok[2]  # source range
+    tok_sb = tok[3]
+    tok_text = tok[4]
+    tok_gap = tok[5]  # the joiners before it (up to two, as one code), else -1
+    # tok_flags: 1: has a letter, 2: one character of a script w/o spaces, 4: a character that is not an
+    # ASCII letter
     nf = 0
     nt = 0
     # 1. characters: fold (version 1, ASCII digits kept), symbols inside words, tokens
@@ -342,32 +341,39 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, p
         k = e
         if plain and t1 - t0 == 1 and tok_flags[t0] & 4 == 0:  # ASCII letters only: no leet, no digits
             v0, s0 = nv, ns
-            k0 = -1
             stretched = 0
-            j = tok_a[t0]
-            b = tok_b[t0]
-            while j < b:
+            a, b = tok_a[t0], tok_b[t0]
+            # one step a letter, no look-ahead: the second of a run is written, a third takes it back
+            ch = f[a]
+            kc = np.uint32(105) if ch == 108 else ch  # l reads as i
+            k0 = nk - 1 if kc == last_key else nk
+            prev = np.uint32(0)
+            run = 0
+            for j in range(a, b):
                 ch = f[j]
-                r = j + 1
-                while r < b and f[r] == ch:
-                    r += 1
-                reps = r - j
-                if reps >= 3:  # three or more of a letter read once
-                    reps = 1
-                    stretched = 1
-                kc = np.uint32(105) if ch == 108 else ch  # l reads as i
-                for _ in range(reps):
-                    vis[nv] = ch
-                    nv += 1
-                    strict[ns] = kc
-                    ns += 1
+                if ch == prev:
+                    run += 1
+                    if run == 2:
+                        vis[nv] = ch
+                        nv += 1
+                        strict[ns] = strict[ns - 1]
+                        ns += 1
+                    elif run == 3:  # three or more of a letter read once
+                        nv -= 1
+                        ns -= 1
+                        stretched = 1
+                    continue
+                prev = ch
+                run = 1
+                kc = np.uint32(105) if ch == 108 else ch
+                vis[nv] = ch
+                nv += 1
+                strict[ns] = kc
+                ns += 1
                 if kc != last_key:
                     key[nk] = kc
                     nk += 1
                     last_key = kc
-                if k0 < 0:
-                    k0 = nk - 1
-                j = r
             out[0, no] = tt
             out[1, no] = tok_sa[t0]
             out[2, no] = tok_sb[t0]
@@ -472,6 +478,84 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, p
     return out[:, :no], vis[:nv], key[:nk], text_key, strict[:ns], text_strict  # views: no copy
 
 
+@njit(cache=True, nogil=True)
+def _capacity(cps, lengths):  # type: ignore[no-untyped-def]
+    """The folded characters ``cps`` make at most (a character folds to up to ``lengths`` of them)."""
+    cap = 0
+    for i in range(cps.shape[0]):
+        ln = lengths[cps[i]]
+        cap += ln if ln > 1 else 1
+    return cap
+
+
+_SCRATCH_KEPT = 1 << 18  # characters: a batch's slice (64 K) and more, not a whole corpus passed at once
+
+
+class _Scratch(threading.local):
+    """The folding's per-token scratch, kept per thread between calls: a fresh set per slice of posts
+    cost page faults on every call."""
+
+    def __init__(self) -> None:
+        self.tok = np.empty((6, 0), dtype=np.int64)
+        self.flags = np.empty(0, dtype=np.uint8)
+        self.f = np.empty(0, dtype=np.uint32)
+
+    def get(self, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.tok.shape[1] >= cap + 2:
+            return self.tok, self.flags, self.f
+        size = max(cap + 2, 1 << 16)
+        tok = np.empty((6, size), dtype=np.int64)
+        flags = np.empty(size, dtype=np.uint8)
+        f = np.empty(size, dtype=np.uint32)
+        if cap <= _SCRATCH_KEPT:
+            self.tok, self.flags, self.f = tok, flags, f
+        return tok, flags, f
+
+
+_scratch = _Scratch()
+
+
+def _narrow_code_points(text: str) -> tuple[np.ndarray, int]:
+    """The code points of ``text`` in the narrowest array that holds them (uint8 for ASCII and Latin-1,
+    uint16 without characters past the first plane or lone surrogates, else uint32), and an upper bound
+    on the folded characters they make (``_scan``'s scratch)."""
+    if text.isascii():  # an ASCII character folds to one at most
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8), len(text)
+    try:
+        cps = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        cps = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+        if len(cps) != len(text) or ((cps >= 0xD800) & (cps < 0xE000)).any():
+            cps = code_points(text)
+    return cps, int(_capacity(cps, _table().lengths))
+
+
+def _fold(texts: Sequence[str], *, plain: bool = True) -> tuple[np.ndarray, ...]:
+    """``_scan`` of ``texts`` (no markup stripped): its arrays, then the texts' bounds in the joined text."""
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lens, out=bounds[1:])
+    cps, cap = _narrow_code_points("".join(texts))
+    tok, flags, f = _scratch.get(cap)
+    tb = _table()
+    arrays = _scan(
+        cps,
+        bounds,
+        tb.classes,
+        tb.offsets,
+        tb.lengths,
+        tb.data,
+        _LEET,
+        _ORDINAL_CODES,
+        _UNIT_CODES,
+        tok,
+        flags,
+        f,
+        plain,
+    )
+    return (*arrays, bounds)
+
+
 @dataclass(frozen=True, eq=False)
 class PhraseTokens:
     """Phrase tokens of a batch of texts.
@@ -530,21 +614,7 @@ def phrase_tokens_many(texts: Sequence[str], *, html: bool | None = None) -> Phr
         if is_html:
             plain[i], src_starts, src_ends = strip_html(texts[i])
             maps[i] = (src_starts, src_ends)
-    lens = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
-    bounds = np.zeros(len(plain) + 1, dtype=np.int64)
-    np.cumsum(lens, out=bounds[1:])
-    tb = _table()
-    out, vis, key, text_key, strict, text_strict = _scan(
-        code_points("".join(plain)),
-        bounds,
-        tb.classes,
-        tb.offsets,
-        tb.lengths,
-        tb.data,
-        _LEET,
-        _ORDINAL_CODES,
-        _UNIT_CODES,
-    )
+    out, vis, key, text_key, strict, text_strict, bounds = _fold(plain)
     text = out[0]
     starts = out[1] - bounds[text]
     ends = out[2] - bounds[text]
