@@ -95,8 +95,8 @@ def _is_phrase_bank(store: Store, bank: str) -> bool:
 
 
 CHUNK_ITEMS = 5_000
-"""Items linked and committed together by a call that adds many: memory holds one chunk's texts and
-fingerprints (and the index of the bank), not the call's."""
+"""Items linked and committed together by a call that adds many: memory holds the texts and fingerprints of
+two chunks (one linked while the one before it is written) and the index of the bank, not the call's."""
 
 
 class Spill:
