@@ -253,6 +253,9 @@ def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) ->
     loaded = Index.load(path)
     assert loaded.match(text_001) == index.match(text_001)
     assert len(loaded) == 1 and ("a", "000") in loaded
+    loaded.add("002", text_001, bank="a")  # after the snapshot, beside it
+    assert loaded.present(["000", "001", "002", "x"], bank="a") == [True, False, True, False]
+    assert loaded.present(["000", "001", "002"], bank="b") == [False, False, False]
 
 
 def test_saving_right_after_adding_keeps_every_item(tmp_path, text_000: str, text_001: str) -> None:  # type: ignore[no-untyped-def]

@@ -40,6 +40,9 @@ def test_names_agree_with_a_dict(steps: list[tuple[str, tuple[str, str]]]) -> No
             assert table.number(*name) == number and table[number] == name
         for name in set(order) - set(numbers):
             assert table.number(*name) is None
+        for bank in ("news", "blogs", "ünï", "none"):  # many at once, as one by one
+            ids = [i for _, i in order] + ["never added"]
+            assert table.numbers(bank, ids) == [table.number(bank, i) for i in ids]
 
 
 def test_arrays_round_trip() -> None:

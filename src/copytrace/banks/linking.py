@@ -69,13 +69,14 @@ def link_new_items(
     unique = list(
         {item_id: (item_id, fp) for item_id, fp in items}.values()
     )  # a repeated id is refused later
-    for item_id, _ in unique:
-        if (bank, item_id) in index:
+    ids = [item_id for item_id, _ in unique]
+    for item_id, there in zip(ids, index.present(ids, bank=bank), strict=True):
+        if there:
             index.remove(item_id, bank=bank)  # replaced: the new version links afresh
     if found is None and expected >= IN_FILE_FROM:
         index.keep_postings_in_file(above=IN_FILE_ABOVE, expected=index.n_fingerprints + expected)
     batch = FingerprintBatch.from_fingerprints([fp for _, fp in unique], params)
-    index.add_batch([item_id for item_id, _ in unique], batch, bank=bank)  # each against those before it
+    index.add_batch(ids, batch, bank=bank)  # each against those before it
     out = []
     for n, (item_id, _) in enumerate(items):
         mine = [*(found[n] if found is not None else []), *index.links(item_id, bank=bank)]

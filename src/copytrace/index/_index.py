@@ -145,6 +145,11 @@ class Index:
             return False
         return self._contents.names.number(*item) is not None
 
+    def present(self, item_ids: Sequence[str], *, bank: str = DEFAULT_BANK) -> list[bool]:
+        """Whether each of ``item_ids`` is an item of ``bank`` here: ``(bank, i) in index`` of each, for
+        many ids at once."""
+        return [n is not None for n in self._contents.names.numbers(bank, list(item_ids))]
+
     def items(self) -> Iterator[tuple[str, str]]:
         """(bank, item id) of every item, in the order added."""
         names = self._contents.names

@@ -105,6 +105,24 @@ class ItemNames:
             lo += 1
         return None
 
+    def numbers(self, bank: str, item_ids: list[str]) -> list[int | None]:
+        """``number(bank, i)`` of each of ``item_ids``, the ids of the snapshot part hashed and looked up in
+        one pass: a name whose hash is not in the table is absent without a look at the blob."""
+        out = [self._extra_lookup.get((bank, i)) for i in item_ids]
+        code = self._bank_codes.get(bank)
+        if not self._n_base or code is None:
+            return out
+        todo = [k for k, found in enumerate(out) if found is None]
+        encoded = [item_ids[k].encode("utf-8") for k in todo]
+        starts = np.zeros(len(todo) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(todo)), out=starts[1:])
+        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        hashes = _fnv(blob, starts, np.full(len(todo), code, dtype=np.int64))
+        at = np.minimum(np.searchsorted(self._hashes, hashes), len(self._hashes) - 1)
+        for j in np.flatnonzero(self._hashes[at] == hashes).tolist():
+            out[todo[j]] = self.number(bank, item_ids[todo[j]])
+        return out
+
     def append(self, bank: str, item_id: str) -> int:
         """Give the next number to a new present item."""
         number = len(self)
