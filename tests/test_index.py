@@ -256,6 +256,9 @@ def test_remove_readd_and_persistence(tmp_path, text_000: str, text_001: str) ->
     loaded.add("002", text_001, bank="a")  # after the snapshot, beside it
     assert loaded.present(["000", "001", "002", "x"], bank="a") == [True, False, True, False]
     assert loaded.present(["000", "001", "002"], bank="b") == [False, False, False]
+    assert loaded.links_of(["000", "002"], bank="a") == [loaded.links("000", bank="a"), ["000"]]
+    with pytest.raises(UnknownItemError):
+        loaded.links_of(["000", "001"], bank="a")
 
 
 def test_saving_right_after_adding_keeps_every_item(tmp_path, text_000: str, text_001: str) -> None:  # type: ignore[no-untyped-def]

@@ -78,8 +78,9 @@ def link_new_items(
     batch = FingerprintBatch.from_fingerprints([fp for _, fp in unique], params)
     index.add_batch(ids, batch, bank=bank)  # each against those before it
     out = []
+    links = index.links_of([item_id for item_id, _ in items], bank=bank)
     for n, (item_id, _) in enumerate(items):
-        mine = [*(found[n] if found is not None else []), *index.links(item_id, bank=bank)]
+        mine = [*(found[n] if found is not None else []), *links[n]]
         out.append([i for i in dict.fromkeys(mine) if i != item_id][:MAX_LINKS])
     return out, (index if found is None else None)
 

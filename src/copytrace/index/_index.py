@@ -455,6 +455,14 @@ class Index:
         self._number(bank, item_id)
         return [str(name[1]) for name in self._contents.families.links((bank, item_id))]  # type: ignore[index]
 
+    def links_of(self, item_ids: Sequence[str], *, bank: str = DEFAULT_BANK) -> list[list[str]]:
+        """``links`` of each of ``item_ids``, their numbers looked up together (``present``)."""
+        for item_id, there in zip(item_ids, self.present(item_ids, bank=bank), strict=True):
+            if not there:
+                raise UnknownItemError(bank, item_id)
+        links = self._contents.families.links
+        return [[str(name[1]) for name in links((bank, i))] for i in item_ids]  # type: ignore[index]
+
     def family(self, item_id: str, *, bank: str = DEFAULT_BANK) -> tuple[str, int]:
         """The item's copy family: (id of its earliest-added member, number of versions present)."""
         idx = self._number(bank, item_id)
