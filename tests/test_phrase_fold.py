@@ -220,7 +220,7 @@ def _reference_arrays(texts: list[str]) -> list[list[int]]:
         np.full(cap + 2, 7, dtype=np.uint32),
         False,
     )
-    return [a.reshape(-1).tolist() for a in (*arrays, bounds)]
+    return [a.reshape(-1).tolist() for a in arrays]
 
 
 # ASCII and Latin-1 (read a byte a character), the first plane (two bytes), past it and lone surrogates

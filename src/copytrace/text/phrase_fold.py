@@ -159,10 +159,10 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
     """Phrase-normalise the texts ``cps[bounds[t]:bounds[t + 1]]`` in two passes: characters into tokens,
     then tokens (re-joined, leet-folded, squeezed) into the visible form and the skeletons.
 
-    Returns per token (text, source start, source end, visible start, visible end, skeleton start, skeleton
-    end, strict start, strict end, stretched, joined) as an (11, n) array, the visible folded characters, the
-    skeleton (texts separated by a 0), each text's first skeleton position (one more entry: the end), and
-    the strict skeleton (doubled letters kept) with its texts' first positions.
+    Returns per token (text, source start and end in that text, visible start, visible end, skeleton start,
+    skeleton end, strict start, strict end, stretched, joined) as an (11, n) array, the visible folded
+    characters, the skeleton (texts separated by a 0), each text's first skeleton position (one more entry:
+    the end), and the strict skeleton (doubled letters kept) with its texts' first positions.
 
     ``cps``: the code points, as uint8, uint16 or uint32 (the narrowest that holds them: a post of ASCII or
     Latin-1 is read a byte a character).  ``tok``, ``tok_flags`` and ``f``: scratch of ``_capacity(cps)``
@@ -184,6 +184,8 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
     # ASCII letter
     nf = 0
     nt = 0
+    fl = 0  # the flags and source end of the token read, written when it ends
+    sb = 0
     # 1. characters: fold (version 1, ASCII digits kept), symbols inside words, tokens
     for t in range(n_texts):
         end = bounds[t + 1]
@@ -221,6 +223,8 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                 if not symbol:
                     if in_tok:
                         tok_b[nt] = nf
+                        tok_sb[nt] = sb
+                        tok_flags[nt] = fl
                         nt += 1
                         in_tok = False
                     gap_n += 1
@@ -233,6 +237,8 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
             if cl == _tokenize.SOLO and not symbol:
                 if in_tok:
                     tok_b[nt] = nf
+                    tok_sb[nt] = sb
+                    tok_flags[nt] = fl
                     nt += 1
                     in_tok = False
                 ln = lengths[cp]
@@ -241,8 +247,8 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                     f[nf] = cp if ln == 0 else data[offsets[cp] + j]
                     nf += 1
                     tok_b[nt] = nf
-                    tok_sa[nt] = i
-                    tok_sb[nt] = i + 1
+                    tok_sa[nt] = i - bounds[t]
+                    tok_sb[nt] = i + 1 - bounds[t]
                     tok_text[nt] = t
                     tok_gap[nt] = -1
                     tok_flags[nt] = 7
@@ -254,29 +260,29 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
             if not in_tok:
                 in_tok = True
                 tok_a[nt] = nf
-                tok_sa[nt] = i
+                tok_sa[nt] = i - bounds[t]
                 tok_text[nt] = t
                 tok_gap[nt] = gap_code if 1 <= gap_n <= 2 and gap_code >= 0 else -1
-                tok_flags[nt] = 0
+                fl = 0
                 gap_n = 0
                 gap_code = np.int64(0)
             if symbol:
                 f[nf] = np.uint32(cp) | _SYMBOL
                 nf += 1
-                tok_flags[nt] |= 4
+                fl |= 4
             elif cp < 128:  # ASCII: lower case only (version 1 reads the digits 0 and 1 as o and l)
                 if 65 <= cp <= 90:
                     cp += 32
                 f[nf] = cp
                 nf += 1
                 if 97 <= cp <= 122:
-                    tok_flags[nt] |= 1
+                    fl |= 1
                 elif _is_digit(cp):
-                    tok_flags[nt] |= 4
+                    fl |= 4
                 else:
-                    tok_flags[nt] |= 5
+                    fl |= 5
             else:
-                tok_flags[nt] |= 4
+                fl |= 4
                 ln = lengths[cp]
                 if ln == 0:
                     f[nf] = cp
@@ -286,11 +292,13 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                     for j in range(ln):
                         f[nf] = data[o + j]
                         nf += 1
-                tok_flags[nt] |= 1
-            tok_sb[nt] = i + 1
+                fl |= 1
+            sb = i + 1 - bounds[t]
             i += 1
         if in_tok:
             tok_b[nt] = nf
+            tok_sb[nt] = sb
+            tok_flags[nt] = fl
             nt += 1
     # 2. tokens: split letters re-joined, leet per token, squeeze, skeletons
     out = np.empty((11, nt), dtype=np.int64)  # a row per column: contiguous arrays for the matcher
@@ -531,14 +539,14 @@ def _narrow_code_points(text: str) -> tuple[np.ndarray, int]:
 
 
 def _fold(texts: Sequence[str], *, plain: bool = True) -> tuple[np.ndarray, ...]:
-    """``_scan`` of ``texts`` (no markup stripped): its arrays, then the texts' bounds in the joined text."""
+    """``_scan`` of ``texts`` (no markup stripped)."""
     lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lens, out=bounds[1:])
     cps, cap = _narrow_code_points("".join(texts))
     tok, flags, f = _scratch.get(cap)
     tb = _table()
-    arrays = _scan(
+    return _scan(  # type: ignore[no-any-return]
         cps,
         bounds,
         tb.classes,
@@ -553,7 +561,6 @@ def _fold(texts: Sequence[str], *, plain: bool = True) -> tuple[np.ndarray, ...]
         f,
         plain,
     )
-    return (*arrays, bounds)
 
 
 @dataclass(frozen=True, eq=False)
@@ -614,10 +621,10 @@ def phrase_tokens_many(texts: Sequence[str], *, html: bool | None = None) -> Phr
         if is_html:
             plain[i], src_starts, src_ends = strip_html(texts[i])
             maps[i] = (src_starts, src_ends)
-    out, vis, key, text_key, strict, text_strict, bounds = _fold(plain)
+    out, vis, key, text_key, strict, text_strict = _fold(plain)
     text = out[0]
-    starts = out[1] - bounds[text]
-    ends = out[2] - bounds[text]
+    starts = out[1]
+    ends = out[2]
     for i, (src_starts, src_ends) in maps.items():
         mine = text == i
         if mine.any():
