@@ -17,7 +17,6 @@ in-memory ones) are read by ``Store.iter_fingerprint_batches``: ``fingerprint_ba
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..errors import (
 )
 from ..fingerprints.batch import FingerprintBatch, parse_ascii_many, parse_many
 from ..fingerprints.fingerprint import FingerprintParams
+from ..store.items import fingerprint_chunk
 from ..store.store import Store
 
 Rows = tuple[list[str], list[str], FingerprintBatch, list[list[str]]]
@@ -94,19 +94,9 @@ def _batches(
                 return
             bank_ids, item_ids, blobs, raw_links = (list(column) for column in zip(*rows, strict=True))
             bank_names = [name_of[b] for b in bank_ids]
-            links = [[] if x is None or x == "null" else list(json.loads(x) or []) for x in raw_links]
-            batch, errors = _parse(blobs, params)
-            if errors:
-                for i, error in errors:
-                    on_bad(bank_names[i], item_ids[i], error)
-                bad = {i for i, _ in errors}
-                keep = [i for i in range(len(rows)) if i not in bad]
-                if not keep:
-                    continue
-                bank_names = [bank_names[i] for i in keep]
-                item_ids = [item_ids[i] for i in keep]
-                links = [links[i] for i in keep]
-            yield bank_names, item_ids, batch, links
+            chunk = fingerprint_chunk(bank_names, item_ids, raw_links, _parse(blobs, params), on_bad)
+            if chunk is not None:
+                yield chunk
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the store at {path}: {exc}") from exc
     finally:

@@ -59,6 +59,31 @@ def _parse_stored(bank: str, item_id: str, fp: str) -> Fingerprint:
         ) from exc
 
 
+def fingerprint_chunk(
+    bank_names: list[str],
+    item_ids: list[str],
+    raw_links: list[str | None],
+    parsed: tuple[FingerprintBatch, list[tuple[int, FingerprintFormatError]]],
+    on_bad: Callable[[str, str, CopytraceError], None],
+) -> tuple[list[str], list[str], FingerprintBatch, list[list[str]]] | None:
+    """A chunk of ``iter_fingerprint_batches`` from its rows and their ``parse_many``: the links decoded from
+    their JSON text, and each row whose fingerprint was refused told to ``on_bad`` and left out (None when
+    no row is left)."""
+    batch, errors = parsed
+    links = [[] if x is None or x == "null" else list(json.loads(x) or []) for x in raw_links]
+    if errors:
+        for i, exc in errors:
+            on_bad(bank_names[i], item_ids[i], exc)
+        bad = {i for i, _ in errors}
+        keep = [i for i in range(len(item_ids)) if i not in bad]
+        if not keep:
+            return None
+        bank_names = [bank_names[i] for i in keep]
+        item_ids = [item_ids[i] for i in keep]
+        links = [links[i] for i in keep]
+    return bank_names, item_ids, batch, links
+
+
 @dataclass(frozen=True)
 class BankInfo:
     name: str
@@ -263,19 +288,11 @@ class ItemReader:
                 bank_names, item_ids, strings, raw_links = (
                     list(column) for column in zip(*rows, strict=True)
                 )
-                links = [[] if x is None or x == "null" else list(json.loads(x) or []) for x in raw_links]
-                batch, errors = parse_many(strings, params)
-                if errors:
-                    for i, exc in errors:
-                        on_bad(bank_names[i], item_ids[i], exc)
-                    bad = {i for i, _ in errors}
-                    keep = [i for i in range(len(rows)) if i not in bad]
-                    if not keep:
-                        continue
-                    bank_names = [bank_names[i] for i in keep]
-                    item_ids = [item_ids[i] for i in keep]
-                    links = [links[i] for i in keep]
-                yield bank_names, item_ids, batch, links
+                chunk = fingerprint_chunk(
+                    bank_names, item_ids, raw_links, parse_many(strings, params), on_bad
+                )
+                if chunk is not None:
+                    yield chunk
 
     def iter_phrases(
         self, banks: Iterable[str], *, on_bad: Callable[[str, str, CopytraceError], None] = quarantine
