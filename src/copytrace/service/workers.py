@@ -6,14 +6,19 @@ the machine's cores, after the supervisor's own imports: most of a start from th
 (``docs/benchmarks.md``).  ``run_workers`` imports the service once in the supervisor (with Numba's array
 support, ``numba_start.load_kernel_support``), then runs uvicorn's supervisor with its workers *forked* from
 it: each starts with those modules loaded (their pages shared with the supervisor until written) and only
-builds its app, maps the snapshot and loads the compiled kernels.
+builds its app, maps the snapshot and loads the compiled kernels that only its mapped index runs.
+
+The supervisor also loads, once, the compiled kernels that a worker's start runs on an index in memory
+(``load_kernels``: matching a text, adding, linking and removing items, on a scratch index of its own), so a
+forked worker finds them loaded instead of loading them from Numba's cache itself (about 0.2 s of CPU a
+worker, the workers side by side on the cores).  Loading compiled code starts no thread: copytrace's kernels
+are not parallel.
 
 Nothing that must not cross a fork is open in the supervisor when it forks: no thread, no database
-connection (the store it migrated is closed), no compiled code loaded (Numba's target starts in each worker,
-``LiveIndex``).  A forked worker first puts back the signal handlers a fresh interpreter has (the supervisor's
-queue signals in its own memory), until its server installs its own; a worker that dies is forked again, as
-uvicorn starts one again.  Where the system cannot fork, or uvicorn no longer starts its workers through
-``uvicorn._subprocess.spawn``, the workers are spawned as before.
+connection (the store it migrated is closed).  A forked worker first puts back the signal handlers a fresh
+interpreter has (the supervisor's queue signals in its own memory), until its server installs its own; a
+worker that dies is forked again, as uvicorn starts one again.  Where the system cannot fork, or uvicorn no
+longer starts its workers through ``uvicorn._subprocess.spawn``, the workers are spawned as before.
 """
 
 from __future__ import annotations
@@ -43,11 +48,38 @@ def run_workers(config: uvicorn.Config, sockets: list[socket]) -> None:
     service (spawned where that cannot be done), until it is told to stop."""
     if "fork" in multiprocessing.get_all_start_methods() and hasattr(uvicorn._subprocess, "spawn"):
         importlib.import_module(SERVICE_MODULE)
-        load_kernel_support()  # Numba's array support, imported: its typing tables, no compiled code
+        load_kernel_support()  # Numba's array support, imported: its typing tables
+        load_kernels()
         uvicorn._subprocess.spawn = _Forking()  # type: ignore[assignment]
     else:
         log.info("starting the workers as fresh interpreters: this system cannot fork them")
     Multiprocess(config, sockets=sockets).run()
+
+
+WARM_UP_TEXT = "copytrace loads its compiled matching code once, before it forks its workers"
+
+
+def load_kernels() -> None:
+    """Load the compiled kernels a worker's start runs on an index in memory, on a scratch index: matching
+    a text, adding one item and two (which link), finding an item's versions, adding with links, counting
+    and removing.  Numba loads a kernel once per process for each type of its arguments, so forked workers
+    share what is loaded here; the values (parameters, key) do not matter."""
+    from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
+    from ..fingerprints.keys import PUBLIC_KEY
+    from ..index import Index
+
+    params = FingerprintParams(key_id=PUBLIC_KEY.key_id)
+    fp = Fingerprint.parse(str(fingerprint(WARM_UP_TEXT, key=PUBLIC_KEY, k=params.k, window=params.window)))
+    scratch = Index.for_params(params)
+    for n in (1, 2):  # one item, as most adds; two, which link to each other
+        scratch = Index.for_params(params)
+        scratch.add_many([(f"i{i}", fp) for i in range(n)], bank="warm-up")
+        scratch.versions_of(fp, bank="warm-up")
+    _ = ("warm-up", "absent") in scratch
+    scratch.match(WARM_UP_TEXT)
+    scratch.add("c", fp, bank="warm-up", links=["i0"])
+    _ = scratch.n_fingerprints
+    scratch.remove("c", bank="warm-up")
 
 
 class _Forking:
