@@ -58,6 +58,8 @@ def warm(tmp: Path) -> None:
     index.add("001", copytrace.fingerprint(copy))
     index.add("slogan", "Death to the occupiers, burn their homes")
     index.match_many([copy, quote, "D3ATH to the 0ccupiers"])
+    for text in ("D3ATH", "D\u0415ATH", "D\U0001d404ATH"):  # phrase folding reads 1, 2 or 4 bytes a character
+        index.match_many([text])
     index.remove("001")
     index.save(tmp / "warm.ctidx")
     copytrace.Index.load(tmp / "warm.ctidx").match(copy)
