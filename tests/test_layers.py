@@ -63,6 +63,7 @@ LAYER = {
     "names": 0,
     "data": 0,
     "numba_start": 0,
+    "jit": 0,
     "text": 1,
     "fingerprints": 2,
     "phrases": 3,

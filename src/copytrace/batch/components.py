@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True, nogil=True)

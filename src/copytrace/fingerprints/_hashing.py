@@ -9,7 +9,8 @@ plain-Python references (``tests/reference.py``).  Tokenising, the loop over cha
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 _KGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)
 

@@ -8,8 +8,8 @@ so both take them from here.  Changing any of them changes every phrase fingerpr
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from . import _hashing
 
 PREFIX = 12

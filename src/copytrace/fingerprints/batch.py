@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..errors import FingerprintFormatError, InputError, ParameterMismatchError, TooShortError
+from ..jit import njit
 from ..text.html import looks_like_html
 from ..text.normalize import Tokens, tokenize
 from . import _hashing

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..errors import FingerprintFormatError, NoTokenError
+from ..jit import njit
 from ..text.phrase_fold import PHRASE_NORMALISATION_VERSION, phrase_tokens_many
 from . import _hashing
 from ._phrase_hashing import PREFIX, keyed, lookup_hash

@@ -33,8 +33,8 @@ The delta is not saved: ``Index.save`` merges it into the main level first.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from . import _postings
 from ._postings import MIX as _MIX
 

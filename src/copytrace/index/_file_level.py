@@ -23,8 +23,8 @@ import tempfile
 import weakref
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from . import _postings
 from ._postings import Level
 

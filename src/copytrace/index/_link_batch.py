@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ._contents import Contents
 from ._matching import match_query
 from .families import MAX_LINKS, VERSION_CONTAINMENT

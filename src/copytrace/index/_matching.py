@@ -8,8 +8,8 @@ copy families (``copytrace.index.families``), not items.  The contract is stated
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ._delta import lookup_runs
 from ._postings import MIX as _MIX
 

@@ -17,8 +17,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ..text.html import looks_like_html
 from ..text.normalize import tokenize
 

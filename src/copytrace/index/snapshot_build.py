@@ -33,10 +33,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit
 
 from ..errors import DuplicateItemError, ParameterMismatchError
 from ..fingerprints.fingerprint import FingerprintParams
+from ..jit import njit
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
 from . import _postings, snapshot, snapshot_contents
 from ._item_names import ItemNames

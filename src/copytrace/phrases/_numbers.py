@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ..text import _tokenize
 from ..text.normalize import _table, code_points
 from ._repeats import Window

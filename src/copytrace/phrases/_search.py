@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from ..fingerprints._phrase_hashing import BASE as _BASE
 from ..fingerprints._phrase_hashing import PREFIX, keyed, poly
 from ..fingerprints._phrase_hashing import SEED as _SEED
 from ..fingerprints._phrase_hashing import extend as _extend
 from ..fingerprints._phrase_hashing import fmix as _fmix
+from ..jit import njit
 
 GUARD_WORDS = 3
 """Words a phrase needs before a partly glued or doubled-letter spelling of it is taken as an evasion."""

@@ -9,7 +9,8 @@ reference (``tests/reference.py``).  A character's class comes from the normalis
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 IGNORE = 0
 SEP = 1

@@ -50,8 +50,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from . import _tokenize
 from .html import looks_like_html, strip_html
 from .normalize import _table, code_points
