@@ -154,6 +154,23 @@ def _exempt(f, a, b, ordinals, units):  # type: ignore[no-untyped-def]
 _SYMBOL = np.uint32(1 << 31)  # marks a symbol taken into a word in the folded stream
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _put_token(out, no, tt, sa, sb, v0, nv, k0, nk, s0, ns, stretched, glued):  # type: ignore[no-untyped-def]
+    """Column ``no`` of the folded tokens ``out``: its text, its span in the text, where its letters start
+    and end in the visible, key and strict arrays, whether it was stretched and whether it joins tokens."""
+    out[0, no] = tt
+    out[1, no] = sa
+    out[2, no] = sb
+    out[3, no] = v0
+    out[4, no] = nv
+    out[5, no] = k0
+    out[6, no] = nk
+    out[7, no] = s0
+    out[8, no] = ns
+    out[9, no] = stretched
+    out[10, no] = 1 if glued else 0
+
+
 @njit(cache=True, nogil=True)
 def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, tok, tok_flags, f, plain=True):  # type: ignore[no-untyped-def]
     """Phrase-normalise the texts ``cps[bounds[t]:bounds[t + 1]]`` in two passes: characters into tokens,
@@ -382,17 +399,7 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                     key[nk] = kc
                     nk += 1
                     last_key = kc
-            out[0, no] = tt
-            out[1, no] = tok_sa[t0]
-            out[2, no] = tok_sb[t0]
-            out[3, no] = v0
-            out[4, no] = nv
-            out[5, no] = k0
-            out[6, no] = nk
-            out[7, no] = s0
-            out[8, no] = ns
-            out[9, no] = stretched
-            out[10, no] = 0
+            _put_token(out, no, tt, tok_sa[t0], tok_sb[t0], v0, nv, k0, nk, s0, ns, stretched, False)
             no += 1
             continue
         fold = False
@@ -469,17 +476,7 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
             run_n = 1
         if nv == v0:
             continue
-        out[0, no] = tt
-        out[1, no] = tok_sa[t0]
-        out[2, no] = tok_sb[t1 - 1]
-        out[3, no] = v0
-        out[4, no] = nv
-        out[5, no] = k0
-        out[6, no] = nk
-        out[7, no] = s0
-        out[8, no] = ns
-        out[9, no] = stretched
-        out[10, no] = 1 if t1 - t0 > 1 else 0
+        _put_token(out, no, tt, tok_sa[t0], tok_sb[t1 - 1], v0, nv, k0, nk, s0, ns, stretched, t1 - t0 > 1)
         no += 1
     text_key[n_texts] = nk
     text_strict[n_texts] = ns
