@@ -38,7 +38,7 @@ from ..errors import DuplicateItemError, FingerprintFormatError, ParameterMismat
 from ..fingerprints.fingerprint import DEFAULT_K, DEFAULT_WINDOW, Fingerprint, FingerprintParams
 from ..fingerprints.keys import PUBLIC_KEY, Key, as_key
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
-from . import snapshot
+from . import snapshot, snapshot_contents
 from ._contents import Contents, TextLookup
 from ._file_level import FilePostings
 from ._link_batch import link_batch
@@ -522,6 +522,8 @@ class Index:
             )
         try:
             index._contents.open(meta, arrays, index.params.key_id, index._key)
+            names = index._contents.names  # numbered as the snapshot
+            index._contents.families.mentions(snapshot_contents.mentioned(meta, arrays, names))
         except (KeyError, TypeError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"{_name(path)} is corrupt: {exc}") from exc
         return index

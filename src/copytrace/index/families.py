@@ -71,6 +71,7 @@ class Families:
         self._links: dict[Hashable, tuple[Hashable, ...]] = {}  # name -> names it linked to when added
         self._linked_by: dict[Hashable, set[Hashable]] = {}  # name -> names of items that link to it
         self._links_source: Callable[[], dict[Hashable, tuple[Hashable, ...]]] | None = None  # not yet taken
+        self._mentioned: Callable[[Hashable], bool] | None = None  # whether those links name a name
 
     # ------------------------------------------------------------------------------------------ reading
     def family_of(self, number: int) -> int:
@@ -132,11 +133,12 @@ class Families:
         """Take families as saved: every item's ``labels`` entry and the links of the items that have any
         (all of them present), as ``add`` of each item with its links would have left them.
 
-        ``links`` may be a function giving them, called on first need only (an item added or removed, the
-        links asked for): a snapshot names its links by item number, and naming them all cost a start from
-        a snapshot a tenth of a second and more for every 10,000 linked items, before any change needed
-        them.  The members of each family are found from ``labels`` alone, among the items not labelled
-        with their own number: a family's label is one of its members, labelled with itself."""
+        ``links`` may be a function giving them, called on first need only (an item removed or added with
+        links, the links asked for): a snapshot names its links by item number, and naming them all cost a
+        start from a snapshot a tenth of a second and more for every 10,000 linked items, before any change
+        needed them (``mentions`` spares the additions without links that as well).  The members of each
+        family are found from ``labels`` alone, among the items not labelled with their own number: a
+        family's label is one of its members, labelled with itself."""
         self.labels = np.array(labels, dtype=np.int64)
         n = len(self.labels)
         moved = np.flatnonzero(self.labels != np.arange(n))
@@ -151,8 +153,18 @@ class Families:
         }
         self._links, self._linked_by = {}, {}
         self._links_source = links if callable(links) else None
+        self._mentioned = None
         if not callable(links):
             self._take_links(links)
+
+    def mentions(self, mentioned: Callable[[Hashable], bool]) -> None:
+        """While the links ``restore`` was given as a function are not taken: ``mentioned(name)`` says
+        whether one of them starts or ends at ``name``.  An item added without links under a name none of
+        them mentions joins no family, so it is added without taking them (most additions: a bank's new
+        items are seldom versions, and taking the links of a bank with many costs a command tenths of a
+        second)."""
+        if self._links_source is not None:
+            self._mentioned = mentioned
 
     def _take_links(self, links: dict[Hashable, tuple[Hashable, ...]]) -> None:
         self._links = dict(links)
@@ -165,7 +177,7 @@ class Families:
         """The links ``restore`` was given as a function, taken now that they are needed."""
         source = self._links_source
         if source is not None:
-            self._links_source = None
+            self._links_source = self._mentioned = None
             self._take_links(source())
 
     def add(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
@@ -189,6 +201,10 @@ class Families:
 
     def link(self, number: int, name: Hashable, links: Sequence[Hashable]) -> None:
         """Record the links of item ``number`` (added without them) and join the families they name."""
+        if not links and self._links_source is not None:
+            mentioned = self._mentioned
+            if mentioned is not None and not mentioned(name):
+                return  # no link, saved or given, starts or ends at ``name``: nothing to record or join
         self._load_links()
         links = tuple(dict.fromkeys(n for n in (*self._links.get(name, ()), *links) if n != name))
         for other in self._links.get(name, ()):

@@ -7,8 +7,8 @@ as they are.  The layout of each array: ``docs/formats.md``.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, cast
 
 import numpy as np
 
@@ -107,3 +107,32 @@ def links(
             names[t] if t >= 0 else absent[-1 - t] for t in targets[starts[idx] : starts[idx + 1]].tolist()
         )
     return out
+
+
+def mentioned(
+    meta: dict[str, Any], arrays: dict[str, np.ndarray], names: ItemNames
+) -> Callable[[Hashable], bool]:
+    """Whether a link of the snapshot starts or ends at a name (``Families.mentions``), answered without
+    naming the links: an item of the snapshot by its number (a mark per item, made at the first question),
+    any other name against the linked names that were not present.  ``names`` is numbered as the
+    snapshot: while no item was removed (a removal takes the links), a name it numbers past the snapshot's
+    items is one added since, which no saved link names unless as an absent one."""
+    n = int(meta["n_items"])
+    marked: np.ndarray | None = None
+    absent: set[Hashable] = set()
+
+    def answer(name: Hashable) -> bool:
+        nonlocal marked
+        if marked is None:
+            starts, targets = arrays["link_starts"], arrays["link_targets"]
+            marked = np.zeros(n, dtype=bool)
+            marked[np.flatnonzero(np.diff(starts))] = True
+            marked[targets[targets >= 0]] = True
+            absent.update(tuple(pair) for pair in meta["absent_links"])
+        bank, item_id = cast("tuple[str, str]", name)  # an index names its items (bank, item id)
+        number = names.number(bank, item_id)
+        if number is not None and number < n:
+            return bool(marked[number])
+        return name in absent
+
+    return answer
