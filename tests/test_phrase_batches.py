@@ -220,3 +220,82 @@ def test_every_phrase_is_reached_in_the_lookup_tables_from_its_prefix_hash() -> 
         shapes = range(int(lk.runs[runs[0], 1]), int(lk.runs[runs[0] + 1, 1]))
         found = [s for s in shapes if lk.s_hash[s, 0] == full[row] and lk.s_hash[s, 1] == full[row] + 1]
         assert any(row in lk.s_items[lk.s_item[s] : lk.s_item[s + 1]] for s in found)
+
+
+def test_every_group_passes_the_filter_from_its_hash_before_the_last_mixing() -> None:
+    """The search tests the filter with a probe's hash before ``fmix`` (``y``) and mixes only the probes
+    that pass: every group of the table must pass from its own ``y``, whatever its prefix length."""
+    from copytrace.fingerprints._phrase_hashing import PREFIX, SEED, fmix
+    from copytrace.phrases._search import _unmix, build
+
+    rng = np.random.default_rng(8)
+    n = 2000
+    length = rng.integers(1, 40, n).astype(np.uint64)
+    plen = np.minimum(length, np.uint64(PREFIX))
+    y = rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, n, dtype=np.uint64)
+    prefix = np.array([int(fmix(v)) if p > SEED else int(v) for v, p in zip(y, plen, strict=True)], np.uint64)
+    assert np.array_equal(_unmix(prefix[plen > SEED]), y[plen > SEED])
+    full = rng.integers(0, 2**62, n).astype(np.uint64)
+    data = np.stack((np.full(n, 3, np.uint64), length, plen, prefix, full, full), 1)
+    lk = build(data, np.arange(n))
+    x = y & np.uint64(len(lk.filt) * 64 - 1)
+    assert ((lk.filt[(x >> np.uint64(6)).astype(np.int64)] >> (x & np.uint64(63))) & np.uint64(1)).all()
+
+
+def _repeated_reference(strings: list[str], text: list[int]) -> list[int]:
+    return [
+        t
+        for t in range(1, len(strings))
+        if text[t] == text[t - 1]
+        and (
+            strings[t] == strings[t - 1]
+            or (t >= 2 and text[t - 2] == text[t] and strings[t] == strings[t - 2] + strings[t - 1])
+        )
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.one_of(posts, ascii_posts))
+def test_the_compiled_repeated_words_are_the_plain_loops(texts: list[str]) -> None:
+    from copytrace.phrases._repeats import repeated_tokens
+
+    toks = phrase_tokens_many([t + " " + t.split(" ")[-1] for t in texts], html=False)
+    found = repeated_tokens(toks.chars, toks.vis_starts, toks.vis_ends, toks.text).tolist()
+    assert found == _repeated_reference(toks.strings(), toks.text.tolist())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from("0123456789aZst $\né\u0663\U0001d41a\ud800"), max_size=30),
+        max_size=6,
+    )
+)
+def test_the_breaks_read_from_narrow_code_points_are_those_of_wide_ones(texts: list[str]) -> None:
+    from copytrace.phrases._numbers import _breaks
+    from copytrace.text.normalize import _table as fold_table
+
+    cps = code_points("\n".join(texts))
+    wide = _breaks(cps, _digit_runs(cps), fold_table().classes)
+    bounds = np.cumsum([0] + [len(t) + 1 for t in texts])
+    text, at = breaks_many(texts)
+    assert (bounds[text] + at).tolist() == wide.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.one_of(posts, ascii_posts))
+def test_the_windows_searched_together_find_what_each_second_search_finds(texts: list[str]) -> None:
+    from copytrace.phrases._search import GUARD_WORDS
+
+    toks = phrase_tokens_many(texts, html=False)
+    repeats = TABLE._repeat_windows(texts, toks)
+    numbers = TABLE._number_windows(texts, toks)
+    least = np.array([GUARD_WORDS] * len(repeats) + [2] * len(numbers), dtype=np.int64)
+    together = TABLE._search_windows(toks, repeats + numbers, False, MAX_SPANS, least)
+    apart = np.concatenate(
+        (
+            TABLE._search_repeats(texts, toks, False, MAX_SPANS),
+            TABLE._search_numbers(texts, toks, False, MAX_SPANS),
+        )
+    )
+    assert sorted(map(tuple, together.tolist())) == sorted(map(tuple, apart.tolist()))

@@ -50,8 +50,12 @@ def repeated_tokens(chars, vis_starts, vis_ends, tok_text):  # type: ignore[no-u
     for t in range(1, n):
         if tok_text[t] != tok_text[t - 1]:
             continue
-        if _repeats(chars, vis_starts, vis_ends, t, 1) or (
-            t >= 2 and tok_text[t - 2] == tok_text[t] and _repeats(chars, vis_starts, vis_ends, t, 2)
+        first = chars[vis_starts[t]]  # a folded token has a letter or more: most tokens stop here
+        if (first == chars[vis_starts[t - 1]] and _repeats(chars, vis_starts, vis_ends, t, 1)) or (
+            t >= 2
+            and tok_text[t - 2] == tok_text[t]
+            and first == chars[vis_starts[t - 2]]
+            and _repeats(chars, vis_starts, vis_ends, t, 2)
         ):
             out[k] = t
             k += 1

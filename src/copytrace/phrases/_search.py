@@ -33,9 +33,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..fingerprints._phrase_hashing import BASE as _BASE
+from ..fingerprints._phrase_hashing import MIX as _MIX
 from ..fingerprints._phrase_hashing import PREFIX, keyed, poly
 from ..fingerprints._phrase_hashing import SEED as _SEED
-from ..fingerprints._phrase_hashing import extend as _extend
 from ..fingerprints._phrase_hashing import fmix as _fmix
 from ..jit import njit
 
@@ -151,7 +151,7 @@ class Lookup(NamedTuple):
     s_item: np.ndarray  # items of shape s: s_items[s_item[s]:s_item[s + 1]], in the order they were added
     s_items: np.ndarray
     len_mask: int  # bit c set: some phrase has exactly c < PREFIX letters
-    filt: np.ndarray  # a bit per group prefix hash: most probes of ordinary text end here
+    filt: np.ndarray  # a bit per group prefix hash (``fmix`` undone): most probes of ordinary text end here
     max_len: int
     max_guarded_ntok: int  # the most tokens of a phrase of GUARD_WORDS tokens or more (0: none)
 
@@ -165,6 +165,21 @@ def _starts(*columns: np.ndarray) -> np.ndarray:
         for col in columns:
             new[1:] |= col[1:] != col[:-1]
     return np.flatnonzero(new)
+
+
+_UNMIX_1 = np.uint64(pow(0xFF51AFD7ED558CCD, -1, 1 << 64))
+_UNMIX_2 = np.uint64(pow(0xC4CEB9FE1A85EC53, -1, 1 << 64))
+
+
+def _unmix(x: np.ndarray) -> np.ndarray:
+    """The inverse of ``fmix`` (``fmix(_unmix(x)) == x``): each shift-xor by 33 bits undoes itself, each
+    multiplication is undone by the inverse of its odd constant modulo 2**64."""
+    x = x ^ (x >> np.uint64(33))
+    x = x * _UNMIX_2
+    x = x ^ (x >> np.uint64(33))
+    x = x * _UNMIX_1
+    out: np.ndarray = x ^ (x >> np.uint64(33))
+    return out
 
 
 def build(data: np.ndarray, items: np.ndarray) -> Lookup:
@@ -193,7 +208,9 @@ def build(data: np.ndarray, items: np.ndarray) -> Lookup:
         if c < PREFIX:
             mask |= 1 << int(c)
     filt = np.zeros(1 << max(0, bits - 3), dtype=np.uint64)  # 16 to 32 bits a group
-    x = g_prefix & np.uint64(len(filt) * 64 - 1)
+    # indexed by the hash before its last mixing (``find`` mixes only the probes that pass)
+    premix = np.where(plen[group_first] > _SEED, _unmix(g_prefix), g_prefix)
+    x = premix & np.uint64(len(filt) * 64 - 1)
     np.bitwise_or.at(filt, (x >> np.uint64(6)).astype(np.int64), np.uint64(1) << (x & np.uint64(63)))
     runs = np.empty((len(run_first) + 1, 2), dtype=np.int32)
     runs[:-1, 0] = length[run_first]
@@ -275,15 +292,19 @@ def find(  # type: ignore[no-untyped-def]
                 if c < prefix and not ((len_mask >> np.uint64(c)) & np.uint64(1) and end_tok[p + c] >= 0):
                     continue
                 work += 1
+                # The filter is indexed by the lookup hash before its last mixing (``fmix`` is a
+                # bijection: ``build`` undoes it on the groups' hashes), so a probe that the filter
+                # turns away costs no mixing.
                 if c < _SEED and c < top:
-                    kh = keyed(k0, k1, h, c)
+                    y = keyed(k0, k1, h, c)
                 elif c <= _SEED:
-                    kh = seed
+                    y = seed
                 else:
-                    kh = _extend(seed, rest, c)
-                x = kh & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
+                    y = seed + rest * _MIX + np.uint64(c)
+                x = y & np.uint64(filt.shape[0] * 64 - 1)  # a bit per lookup hash, mostly in cache: most
                 if not (filt[x >> np.uint64(6)] >> (x & np.uint64(63))) & np.uint64(1):  # probes end here
                     continue
+                kh = _fmix(y) if c > _SEED else y
                 i = np.int64(kh >> np.uint64(shift))
                 while groups[i, 1] != 0 and (
                     groups[i, 0] != kh or np.int64(groups[i, 1] & np.uint64(255)) != c

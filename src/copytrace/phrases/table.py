@@ -191,9 +191,13 @@ class PhraseTable:
         if not len(self) or not len(toks):
             return np.zeros((0, 4), dtype=np.int64)
         raw = self._search(toks, cap)
-        more = np.concatenate(
-            (self._search_repeats(texts, toks, html, cap), self._search_numbers(texts, toks, html, cap))
-        )
+        # the windows of both second searches folded and searched together: one call each, not two
+        wins = self._repeat_windows(texts, toks)
+        n_repeats = len(wins)
+        wins += self._number_windows(texts, toks)
+        min_words = np.full(len(wins), 2, dtype=np.int64)
+        min_words[:n_repeats] = GUARD_WORDS
+        more = self._search_windows(toks, wins, html, cap, min_words)
         if len(more):  # a find that holds one made without reading a word once is that one
             width = np.int64(max(int(raw[:, 1].max(initial=0)), int(more[:, 1].max())) + 1)
             same = np.isin(raw[:, 0] * width + raw[:, 1], more[:, 0] * width + more[:, 1])
@@ -217,35 +221,48 @@ class PhraseTable:
     ) -> np.ndarray:
         """(text, shape, first token, last token) of the phrases of 3 words or more found in ``texts`` once
         a word repeated right after itself is read once."""
+        return self._search_windows(toks, self._repeat_windows(texts, toks), html, cap, GUARD_WORDS)
+
+    def _repeat_windows(self, texts: Sequence[str], toks: PhraseTokens) -> list[Window]:
+        """The windows of ``texts`` around their repeated words, in which ``_search_repeats`` searches."""
         lk = self._tables()
         if lk.max_guarded_ntok == 0:
-            return np.zeros((0, 4), dtype=np.int64)
+            return []
         repeats = repeated_tokens(toks.chars, toks.vis_starts, toks.vis_ends, toks.text)
         if not len(repeats):
-            return np.zeros((0, 4), dtype=np.int64)
-        wins = windows(texts, toks.text, toks.starts, toks.ends, repeats, lk.max_guarded_ntok)
-        return self._search_windows(toks, wins, html, cap, GUARD_WORDS)
+            return []
+        return windows(texts, toks.text, toks.starts, toks.ends, repeats, lk.max_guarded_ntok)
 
     def _search_numbers(
         self, texts: Sequence[str], toks: PhraseTokens, html: bool | None, cap: int
     ) -> np.ndarray:
         """(text, shape, first token, last token) of the phrases found in ``texts`` once a number glued to
         letters is broken off them (``copytrace.phrases._numbers``)."""
+        return self._search_windows(toks, self._number_windows(texts, toks), html, cap, 2)
+
+    def _number_windows(self, texts: Sequence[str], toks: PhraseTokens) -> list[Window]:
+        """The windows of ``texts`` around their numbers glued to letters (``_search_numbers``)."""
         lk = self._tables()
-        wins = break_windows(texts, toks.text, toks.starts, toks.ends, int(lk.s_ntok.max(initial=1)))
-        return self._search_windows(toks, wins, html, cap, 2)
+        return break_windows(texts, toks.text, toks.starts, toks.ends, int(lk.s_ntok.max(initial=1)))
 
     def _search_windows(
-        self, toks: PhraseTokens, wins: list[Window], html: bool | None, cap: int, min_words: int
+        self,
+        toks: PhraseTokens,
+        wins: list[Window],
+        html: bool | None,
+        cap: int,
+        min_words: int | np.ndarray,
     ) -> np.ndarray:
-        """(text, shape, first token, last token) of the phrases of ``min_words`` words or more found in
-        windows ``wins`` of the queries ``toks`` holds, over one of their cuts."""
+        """(text, shape, first token, last token) of the phrases of ``min_words`` words or more (one
+        number for all windows, or one a window) found in windows ``wins`` of the queries ``toks`` holds,
+        over one of their cuts."""
         if not wins:
             return np.zeros((0, 4), dtype=np.int64)
         lk = self._tables()
         wtoks = phrase_tokens_many([w.string for w in wins], html=html)
         found = self._search(wtoks, cap)
-        found = found[lk.s_ntok[found[:, 1]] >= min_words]
+        least = min_words[found[:, 0]] if isinstance(min_words, np.ndarray) else min_words
+        found = found[lk.s_ntok[found[:, 1]] >= least]
         if not len(found):
             return np.zeros((0, 4), dtype=np.int64)
         w_starts, w_ends = wtoks.starts[found[:, 2]].tolist(), wtoks.ends[found[:, 3]].tolist()
