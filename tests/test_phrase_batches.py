@@ -299,3 +299,21 @@ def test_the_windows_searched_together_find_what_each_second_search_finds(texts:
         )
     )
     assert sorted(map(tuple, together.tolist())) == sorted(map(tuple, apart.tolist()))
+
+
+def test_the_finds_counted_in_a_call_do_not_count_in_the_next() -> None:
+    """The search counts the finds of each phrase per text in a scratch kept between calls, not zeroed:
+    a phrase found ``MAX_SPANS`` times in the first text of one call is still found in the first text of
+    the next call, and in a table searched after a bigger one."""
+    table = _table()
+    many = "death to the occupiers. " * (MAX_SPANS + 2)
+    first = table.hits([many, "burn their homes"], html=False)
+    assert len(first) == 2 and int(first.span_first[1]) == MAX_SPANS
+    again = table.hits(["so: death to the occupiers", many], html=False)
+    assert again.query.tolist() == [0, 1] and again.item.tolist() == [0, 0]
+    assert np.diff(again.span_first).tolist() == [1, MAX_SPANS]
+    big = PhraseTable()
+    for i in range(3000):
+        big.add(i, phrase_fingerprint(f"phrase number {i} of many"))
+    assert big.hits(["phrase number 2999 of many"], html=False).item.tolist() == [2999]
+    assert table.hits([many], html=False).item.tolist() == [0]

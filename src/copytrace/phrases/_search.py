@@ -27,6 +27,7 @@ which the adversarial-cost tests compare between posts.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -133,6 +134,32 @@ def _doubles_uncommon(chars, vis_starts, vis_ends, t, u, common):  # type: ignor
                 return False
             found = True
     return found
+
+
+_SEEN_KEPT = 1 << 20  # shapes: a scratch kept per thread up to 16 MB; a larger table's is made per call
+
+
+class Seen(threading.local):
+    """The search's count of finds per shape and text, kept per thread between calls (``find``'s
+    ``seen``), with the base above every value a call before left in it."""
+
+    def __init__(self) -> None:
+        self.rows = np.zeros((0, 2), dtype=np.int64)
+        self.base = 0
+
+    def get(self, n_shapes: int, n_texts: int) -> tuple[np.ndarray, int]:
+        """A scratch of ``n_shapes`` rows or more, and the base of a call over ``n_texts`` texts."""
+        if n_shapes > _SEEN_KEPT:
+            return np.zeros((n_shapes, 2), dtype=np.int64), 0
+        if self.rows.shape[0] < n_shapes:
+            self.rows = np.zeros((max(n_shapes, 1024), 2), dtype=np.int64)
+            self.base = 0
+        base = self.base
+        self.base += n_texts + 1
+        return self.rows, base
+
+
+seen_scratch = Seen()
 
 
 class Lookup(NamedTuple):
@@ -247,10 +274,16 @@ def _place(groups, g_prefix, packed, shift):  # type: ignore[no-untyped-def]
 @njit(cache=True, nogil=True)
 def find(  # type: ignore[no-untyped-def]
     key, text_key, tok_text, tok_ks, tok_ke, strict, tok_ss, tok_se, stretched, joined, chars, vis_starts,
-    vis_ends, k0, k1, prefix, shift, groups, runs, s_hash, s_ntok, len_mask, filt, common, cap,
+    vis_ends, k0, k1, prefix, shift, groups, runs, s_hash, s_ntok, len_mask, filt, common, cap, seen,
+    base,
 ):  # fmt: skip
     """(text, shape, first token, last token) of the phrase occurrences, at most ``cap`` a shape and
-    text, and the steps taken: see the module's docstring."""
+    text, and the steps taken: see the module's docstring.
+
+    ``seen``: a scratch of a row per shape or more, kept between calls (``Seen``): row ``s`` holds
+    ``base`` + text + 1 of shape ``s``'s last find, and its finds in that text.  ``base`` is above every
+    value left in it by calls before, so it need not be zeroed (with 100,000 phrases a zeroed array per
+    call cost a page fault for each page a find touched)."""
     nk = key.shape[0]
     # The first and the last token ending at each skeleton position: several when their letters collapse
     # ('will I' ends where 'will' ends).  A token re-joined from split letters ('d e a t h') may hold the
@@ -263,8 +296,6 @@ def find(  # type: ignore[no-untyped-def]
             end_tok[q] = t
             if end_first[q] < 0:
                 end_first[q] = t
-    n_shapes = s_hash.shape[0]
-    seen = np.zeros((n_shapes, 2), dtype=np.int64)  # text + 1 of a shape's last find, finds there: zeroed
     slot_mask = groups.shape[0] - 1  # pages, no pass
     out = np.empty((64, 4), dtype=np.int64)
     n_out = 0
@@ -340,7 +371,7 @@ def find(  # type: ignore[no-untyped-def]
                             while s1 < runs[r + 1, 1] and s_hash[s1, 0] == fh:
                                 s1 += 1
                         for s in range(s0, s1):  # the skeleton is there: each of these is a real find
-                            if seen[s, 0] == text + 1 and seen[s, 1] >= cap:
+                            if seen[s, 0] == base + text + 1 and seen[s, 1] >= cap:
                                 continue
                             last = -1
                             any_stretched = False
@@ -386,8 +417,8 @@ def find(  # type: ignore[no-untyped-def]
                                 break
                             if last < 0:
                                 continue
-                            if seen[s, 0] != text + 1:
-                                seen[s, 0] = text + 1
+                            if seen[s, 0] != base + text + 1:
+                                seen[s, 0] = base + text + 1
                                 seen[s, 1] = 0
                             seen[s, 1] += 1
                             if n_out == out.shape[0]:

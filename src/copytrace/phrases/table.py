@@ -32,7 +32,7 @@ from ..fingerprints.phrase import PhraseFingerprint, PhraseParams
 from ..text.phrase_fold import PhraseTokens, phrase_tokens_many
 from ._numbers import break_windows
 from ._repeats import Window, repeated_tokens, windows
-from ._search import GUARD_WORDS, Lookup, build, common_words, find
+from ._search import GUARD_WORDS, Lookup, build, common_words, find, seen_scratch
 from .hits import MAX_SPANS, PhraseHits, PhraseMatch, group
 
 _SLICE = 1 << 16  # characters of queries normalised and searched at once (more spills out of the caches)
@@ -283,6 +283,7 @@ class PhraseTable:
         """(text, shape, first token, last token) rows of the compiled search (``_search.find``)."""
         key = self._hashing_key()
         lk = self._tables()
+        seen, base = seen_scratch.get(len(lk.s_ntok), toks.n_texts)
         raw, work = find(
             toks.key,
             toks.text_key,
@@ -309,6 +310,8 @@ class PhraseTable:
             lk.filt,
             common_words(),
             cap,
+            seen,
+            base,
         )
         self.work += int(work)
         return cast(np.ndarray, raw)
