@@ -32,25 +32,25 @@ def load_kernel_support() -> None:
     probes are answered "absent": SciPy and CFFI import as usual afterwards, for any library that wants
     them.  Kernels are then loaded from Numba's cache without setting its whole CPU target up first
     (``_load_cached``).  Does nothing the second time."""
-    _light_cache_loads()
-    if "numba.np.arraymath" in sys.modules:
-        return
-    hidden = [name for name in ("scipy", "scipy.linalg.cython_blas", "cffi") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails at once
-    try:
-        import numba.core.typing.cffi_utils  # (finds no CFFI)
-        import numba.np.arraymath  # noqa: F401  (Numba's version check and BLAS probe find no SciPy)
-    finally:
+    if "numba.np.arraymath" not in sys.modules:
+        hidden = [name for name in ("scipy", "scipy.linalg.cython_blas", "cffi") if name not in sys.modules]
         for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
+            sys.modules[name] = None  # type: ignore[assignment]  # an import of it fails at once
+        try:
+            import numba.core.typing.cffi_utils  # (finds no CFFI)
+            import numba.cpython.hashing  # (the hash secrets' symbols, for cached code)
+            import numba.np.arraymath  # noqa: F401  (Numba's version check and BLAS probe find no SciPy)
+        finally:
+            for name in hidden:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+    _light_cache_loads()
 
 
 def _light_cache_loads() -> None:
     """Make Numba load a cached kernel after setting up its runtime only, not its whole CPU target
     (``Cache.load_overload`` refreshes the target, then loads): once for the process."""
-    import numba.cpython.hashing  # noqa: F401  (the hash secrets' symbols, which cached code may link to)
+    import numba.cpython.hashing  # noqa: F401  (loaded above: the symbols installed before any load)
     from numba.core.caching import Cache
 
     if getattr(Cache.load_overload, "_copytrace", False):
