@@ -8,16 +8,18 @@ is written once and copied for each revision.  Each revision then runs, in fresh
 and caches the index (and loads the compiled code); ``--runs`` warm ``match`` runs of the unchanged bank;
 then an untimed round and ``--runs`` timed rounds of ``bank add`` of one new file followed by ``match``.
 The table gives the median wall seconds and the median CPU seconds (the child's own user + system time,
-``_procs.run``) of each; the goals, at 1M items: ``bank add`` of one item <= 1 s, the next ``match`` <=
-1.2x the warm match.  The baseline (``--baseline-rev``, default bec912c~1, the cache that rebuilt after any
-change) is extracted with ``git archive``.  ``--store`` copies a store made before (SQLite) instead of
-writing one, and adds the canonical original to its bank ``--bank`` (untimed, with no links) for the warm
-match to find::
+``_procs.run``) of each, the revisions taking turns run by run; the goals, at 1M items: ``bank add`` of one
+item <= 1 s, the next ``match`` <= 1.2x the warm match.  The baseline (``--baseline-rev``, default
+bec912c~1, the cache that rebuilt after any change) is extracted with ``git archive``; ``--src`` and
+``--baseline-src`` run source trees extracted before instead (their compiled kernels cached already).
+``--store`` copies a store made before (SQLite) instead of writing one, and adds the canonical original to
+its bank ``--bank`` (untimed, with no links) for the warm match to find::
 
     python benchmarks/bench_cli_cache.py                         # 100,000 items, 3 runs, baseline bec912c~1
     python benchmarks/bench_cli_cache.py --items 20000 --runs 2
     python benchmarks/bench_cli_cache.py --rev HEAD              # this checkout's last commit, not its files
     python benchmarks/bench_cli_cache.py --store /tmp/bench-scan/bank-100000.db --bank generated
+    python benchmarks/bench_cli_cache.py --store STORE --bank generated --src NEW/src --baseline-src OLD/src
 
 Measure on a quiet machine: every wall time is one process's; on a busy one compare the CPU seconds.
 """
@@ -103,28 +105,36 @@ def with_original(path: Path, bank: str) -> None:
             store.add_items(bank, [ItemRecord("canonical-000", fingerprint(original), original, links=[])])
 
 
-def measure(rev: Revision, bank: str, runs: int, seed: int) -> dict[str, list[Timing]]:
-    """Warm match of the unchanged bank, then ``runs`` rounds of bank add of one file and the next match."""
-    first = rev.run("match", str(QUERY))
-    if b"canonical-000" not in first.stdout:
-        sys.exit(f"{rev.name}: the first match did not find canonical-000: {first.stderr[-2000:]!r}")
-    times: dict[str, list[Timing]] = {"warm match": [], "bank add (one item)": [], "next match": []}
+def measure(revisions: list[Revision], bank: str, runs: int, seed: int) -> dict[str, dict[str, list[Timing]]]:
+    """For each revision: warm match of the unchanged bank, then ``runs`` rounds of bank add of one file and
+    the next match.  The revisions take turns at each run (one machine's load falls on both alike)."""
+    for rev in revisions:
+        first = rev.run("match", str(QUERY))
+        if b"canonical-000" not in first.stdout:
+            sys.exit(f"{rev.name}: the first match did not find canonical-000: {first.stderr[-2000:]!r}")
+        print(f"{rev.name}: index cached", flush=True)
+    times: dict[str, dict[str, list[Timing]]] = {
+        rev.name: {"warm match": [], "bank add (one item)": [], "next match": []} for rev in revisions
+    }
     for _ in range(runs):
-        times["warm match"].append(rev.run("match", str(QUERY)).timing)
+        for rev in revisions:
+            times[rev.name]["warm match"].append(rev.run("match", str(QUERY)).timing)
     vocabulary = corpus_words()
     rng = random.Random(seed + 1)
     for i in range(-1, runs):  # round -1 is untimed: it loads (or compiles) the code an add runs
-        post = rev.work / f"added-{i + 1}.txt"
-        post.write_text(" ".join(rng.choices(vocabulary, k=200)), encoding="utf-8")
-        added = rev.run("bank", "add", bank, str(post))
-        if added.returncode != 0:
-            sys.exit(f"{rev.name}: bank add failed: {added.stderr[-2000:]!r}")
-        found = rev.run("match", str(post))
-        if f"added-{i + 1}".encode() not in found.stdout:
-            sys.exit(f"{rev.name}: the match after the add did not find it: {found.stderr[-2000:]!r}")
-        if i >= 0:
-            times["bank add (one item)"].append(added.timing)
-            times["next match"].append(found.timing)
+        text = " ".join(rng.choices(vocabulary, k=200))
+        for rev in revisions:
+            post = rev.work / f"added-{i + 1}.txt"
+            post.write_text(text, encoding="utf-8")
+            added = rev.run("bank", "add", bank, str(post))
+            if added.returncode != 0:
+                sys.exit(f"{rev.name}: bank add failed: {added.stderr[-2000:]!r}")
+            found = rev.run("match", str(post))
+            if f"added-{i + 1}".encode() not in found.stdout:
+                sys.exit(f"{rev.name}: the match after the add did not find it: {found.stderr[-2000:]!r}")
+            if i >= 0:
+                times[rev.name]["bank add (one item)"].append(added.timing)
+                times[rev.name]["next match"].append(found.timing)
     return times
 
 
@@ -141,6 +151,12 @@ def main() -> None:
         "--rev", help="git revision to measure as the new code (default: this checkout's files)"
     )
     parser.add_argument("--baseline-rev", default="bec912c~1", help="revision that rebuilt after any change")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="run this src tree as the new code (one extracted before: its kernels cached)",
+    )
+    parser.add_argument("--baseline-src", type=Path, help="run this src tree as the baseline")
     parser.add_argument("--no-baseline", action="store_true", help="measure the new code only")
     args = parser.parse_args()
 
@@ -156,21 +172,26 @@ def main() -> None:
             built = build_store(base / "store.db", args.items, args.seed)
             print(f"store of {args.items:,} items written in {built:.1f} s", flush=True)
         items = _count_items(base / "store.db", args.bank)
-        new_src = ROOT / "src" if args.rev is None else extract(args.rev, base / "new-src")
+        if args.src is not None:
+            new_src: Path | None = args.src.resolve()
+        else:
+            new_src = ROOT / "src" if args.rev is None else extract(args.rev, base / "new-src")
         if new_src is None:
             sys.exit(f"cannot extract {args.rev}")
-        revisions = [Revision(args.rev or "this checkout", new_src, base / "new")]
+        revisions = [Revision(args.rev or str(args.src or "this checkout"), new_src, base / "new")]
         if not args.no_baseline:
-            old_src = extract(args.baseline_rev, base / "old-src")
+            if args.baseline_src is not None:
+                old_src: Path | None = args.baseline_src.resolve()
+            else:
+                old_src = extract(args.baseline_rev, base / "old-src")
             if old_src is not None:
-                revisions.insert(0, Revision(args.baseline_rev, old_src, base / "old"))
-        results = {}
+                name = str(args.baseline_src) if args.baseline_src is not None else args.baseline_rev
+                revisions.insert(0, Revision(name, old_src, base / "old"))
         for rev in revisions:
             rev.work.mkdir()
             for part in base.glob("store.db*"):  # with SQLite's log, if any
                 shutil.copyfile(part, rev.work / part.name)
-            results[rev.name] = measure(rev, args.bank, args.runs, args.seed)
-            print(f"{rev.name}: done", flush=True)
+        results = measure(revisions, args.bank, args.runs, args.seed)
 
     print(f"\n{items:,}-item bank (SQLite), median of {args.runs} fresh processes each: wall s / CPU s")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
