@@ -629,3 +629,27 @@ def test_phrases_short_items_and_phrase_banks(service: Service) -> None:
     assert [[(x["item_id"], x["kind"]) for x in r["matches"]] for r in results] == [[("chant", "phrase")], []]
     banks = {b["name"]: b["phrases"] for b in service.get("/v1/banks").json()["banks"]}
     assert banks == {"calls": False, "chants": True}
+
+
+def test_adding_an_item_reads_no_statement_of_every_bank(news: Service, text_001: str) -> None:
+    """A POST of one item reads its own bank's row, not every bank's parameters (the bank is checked by the
+    add, which reads them to link the item), and an unknown bank is still a 404 naming it."""
+    from sqlalchemy import event
+
+    assert news.post("/v1/banks", {"name": "other"}).status_code == 201
+    store = news.client.app.state.ctx.store  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert news.post("/v1/banks/news/items", {"id": "one", "text": text_001}).status_code == 201
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    every_bank = [s for s in statements if re.search(r"\bFROM banks\b", s) and " WHERE " not in s]
+    assert every_bank == [], every_bank
+    assert any(s.startswith("INSERT INTO items") for s in statements)
+    r = news.post("/v1/banks/nope/items", {"id": "two", "text": text_001})
+    assert r.status_code == 404 and "nope" in r.json()["error"]

@@ -108,8 +108,8 @@ def _item_record(ctx: ServiceContext, bank: str, body: ItemIn, phrase_bank: bool
 def add_item(
     bank: str, body: ItemIn, request: Request, ctx: Ctx, _: Writer, replace: bool = False
 ) -> dict[str, Any]:
-    if bank not in ctx.store.bank_params():
-        raise UnknownBankError(bank)
+    # an unknown bank is refused by ``add_items`` (404), which reads the bank's parameters to link the item:
+    # not asked here first, in a statement of its own that read and parsed every bank's parameters
     record = _item_record(ctx, bank, body)
     ctx.store.add_items(bank, [record], replace=replace, actor=actor(request))
     ctx.live.catch_up()
