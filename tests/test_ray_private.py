@@ -4,6 +4,7 @@ stranger's running Ray: ``test_ray_private_strangers``.)"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -92,6 +93,14 @@ def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_on
         assert ray.get(where.remote()) == ("/", keeper.pid)  # in the keeper's session, not in our folder
         assert Path(folder).stat().st_mode & 0o777 == 0o700
         assert len(session_members(keeper.pid)) >= 3
+        # a lighter start: neither a log monitor (no driver asks for the workers' output) nor an
+        # autoscaler monitor (a Ray of one machine has no node to add)
+        commands = []
+        for pid in session_members(keeper.pid):
+            with contextlib.suppress(OSError):
+                commands.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+        assert any(b"raylet" in c for c in commands), commands
+        assert not [c for c in commands if b"log_monitor.py" in c or b"_private/monitor.py" in c]
     assert not ray.is_initialized()
     assert not Path(folder).exists()
     assert session_members(keeper.pid) == []

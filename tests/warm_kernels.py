@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DATA = Path(os.environ.get("COPYTRACE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -51,19 +53,98 @@ def warm(tmp: Path) -> None:
     for query in ("001.txt", "post.txt", "evasion.txt"):  # the index built from the store, then cached
         run("match", str(tmp / query))
     run("match", "--format", "text", str(tmp / "001.txt"))  # the snapshot mapped this time
+    versions = _versions(original)
+    (tmp / "versions.jsonl").write_text(
+        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in versions), encoding="utf-8"
+    )
+    run("bank", "add", "news", "--jsonl", str(tmp / "versions.jsonl"))  # linked to the mapped snapshot
+    run("match", *(str(tmp / q) for q in ("001.txt", "post.txt", "evasion.txt")))  # snapshot and delta
+    # a scan's workers match with the snapshot they map (on Ray as in these forked processes)
+    rows = [{"id": f"d{n}", "text": t} for n, t in enumerate((copy, f"posted: {quote}", paragraph))]
+    (tmp / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run(
+        "scan",
+        str(tmp / "corpus.jsonl"),
+        "--out",
+        str(tmp / "scan"),
+        "--executor",
+        "processes",
+        "--workers",
+        "1",
+    )
+    _cluster_from_snapshots(tmp, [original, copy, paragraph, *(t for _, t in versions)], run)
     run("bank", "export", "news", "--out", str(tmp / "news.jsonl"))
     run("bank", "import", "copies", str(tmp / "news.jsonl"))
     index = copytrace.Index()
     index.add("000", original)
     index.add("001", copytrace.fingerprint(copy))
     index.add("slogan", "Death to the occupiers, burn their homes")
-    index.match_many([copy, quote, "D3ATH to the 0ccupiers"])
+    speeches = [
+        p.read_text(encoding="utf-8") for p in sorted((DATA / "corpora" / "state_union").glob("*"))[:2]
+    ]
+    index.match_many([copy, quote, "D3ATH to the 0ccupiers", *speeches])
     for text in ("D3ATH", "D\u0415ATH", "D\U0001d404ATH"):  # phrase folding reads 1, 2 or 4 bytes a character
         index.match_many([text])
     index.remove("001")
     index.save(tmp / "warm.ctidx")
-    copytrace.Index.load(tmp / "warm.ctidx").match(copy)
+    loaded = copytrace.Index.load(tmp / "warm.ctidx")
+    loaded.match(copy)
+    # a mapped snapshot that grows: its postings mapped (read-only) beside pages held in memory
+    loaded.add_many(versions[:40])
+    loaded.match(copy)
+    loaded.match_many([copy, quote, *speeches, *(t for _, t in versions[::3])])
+    loaded.match_fingerprints([copytrace.fingerprint(t) for t in (copy, *speeches)])
+    loaded.keep_postings_in_file(above=40)  # the mapped level merged into a file of its own
+    loaded.add_many(versions[40:])
+    loaded.flush()
+    loaded.match_fingerprints([copytrace.fingerprint(t) for t in (copy, *speeches)])
+    _in_a_file(versions)
     copytrace.cluster([original, copy, paragraph, "an unrelated text of a few words more than eight"])
+
+
+def _versions(text: str) -> list[tuple[str, str]]:
+    """Versions of ``text`` (a window of its words each): items that link to each other."""
+    words = text.split()
+    return [(f"v{n}", " ".join(words[n * 7 : n * 7 + 300])) for n in range(48)]
+
+
+def _cluster_from_snapshots(tmp: Path, texts: list[str], run: Callable[..., None]) -> None:
+    """A cluster job whose passes read their indexes from snapshot files, as its workers on Ray do (built
+    block by block, then mapped), rather than from the indexes a small job in process builds in memory."""
+    from copytrace.batch.cluster_job import ClusterJob
+
+    folder = tmp / "posts"
+    folder.mkdir()
+    rows = [{"id": f"p{n}", "text": text} for n, text in enumerate(texts)]
+    (folder / "posts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    in_memory = ClusterJob.batches
+    ClusterJob.batches = lambda self, params: None  # type: ignore[assignment,method-assign,misc]
+    try:
+        run("cluster", str(folder), "--out", str(tmp / "families"), "--no-report")
+    finally:
+        ClusterJob.batches = in_memory  # type: ignore[method-assign]
+
+
+def _in_a_file(items: list[tuple[str, str]]) -> None:
+    """An index whose postings are kept in a file (a bulk add's linking index): the file's level mapped
+    beside offsets in memory, rewritten block by block, and batches linked from what they read of it."""
+    import copytrace
+    from copytrace.fingerprints.batch import FingerprintBatch
+
+    fps = [(item_id, copytrace.fingerprint(text)) for item_id, text in items]
+    params = fps[0][1].params
+    index = copytrace.Index.for_params(params)
+    index.keep_postings_in_file(above=40, expected=20_000)
+    for s in range(0, len(fps), 6):
+        ids, chunk = [i for i, _ in fps[s : s + 6]], [f for _, f in fps[s : s + 6]]
+        index.add_batch(ids, FingerprintBatch.from_fingerprints(chunk, params))
+        index.flush()
+    index.match_fingerprints([f for _, f in fps])
+    index.match(items[0][1])
+    for item_id, _ in fps[::4]:
+        index.remove(item_id)
+    index.add_many(fps[::4])
+    index.match_fingerprints([f for _, f in fps])
 
 
 def main() -> None:
