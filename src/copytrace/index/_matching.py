@@ -95,29 +95,50 @@ def first_repeats_many(hashes, offsets, max_repeats):  # type: ignore[no-untyped
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _collect_level(  # type: ignore[no-untyped-def]
-    j, lo, hi, refs, pos, page_item, page_no, allowed, item_end, family, seen, stamp, budget, out, n
+def _weight(df, common_df):  # type: ignore[no-untyped-def]
+    if df <= common_df:
+        return 1.0
+    r = common_df / df
+    return r * r
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _visit_level(  # type: ignore[no-untyped-def]
+    lo, hi, refs, page_item, allowed, item_end, family, seen, stamp, p_item, t
 ):
-    """Postings ``[lo, hi)`` of query hash ``j`` in one level: count the families not yet stamped, and
-    append anchors while the hash's budget lasts.  ``allowed`` empty allows every item.  Returns (families
-    counted, anchors now held, budget left)."""
-    a_item, a_q, a_pos = out
+    """Postings ``[lo, hi)`` of one query hash in one level: the item of each (-1 where not searched) into
+    ``p_item`` from ``t``, and the families not yet stamped counted.  Returns (families counted, next t)."""
     c = 0
     for p in range(lo, hi):
-        ref = refs[p]
-        it = np.int64(page_item[ref])
+        it = np.int64(page_item[refs[p]])
         if it < item_end and (allowed.shape[0] == 0 or allowed[it]):
             f = family[it]
-            if seen[f] != stamp:
-                seen[f] = stamp
-                c += 1
-            if budget != 0:
-                a_item[n] = it
-                a_q[n] = j
-                a_pos[n] = (np.int64(page_no[ref]) << 16) + np.int64(pos[p])
-                n += 1
-                budget -= 1
-    return c, n, budget
+            c += seen[f] != stamp  # no branch: the loads of consecutive postings overlap
+            seen[f] = stamp
+            p_item[t] = it
+        else:
+            p_item[t] = -1
+        t += 1
+    return c, t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _emit_level(  # type: ignore[no-untyped-def]
+    j, lo, hi, refs, pos, page_no, p_item, p_slot, rank, at, out, t
+):
+    """The anchors of the postings ``[lo, hi)`` of query hash ``j`` whose item is a candidate (``rank`` of
+    its slot at least 0), each put at its item's next place ``at[rank]``.  Returns the next t."""
+    a_item, a_q, a_pos = out
+    for p in range(lo, hi):
+        s = p_slot[t]
+        if s >= 0 and rank[s] >= 0:
+            u = at[rank[s]]
+            at[rank[s]] = u + 1
+            a_item[u] = p_item[t]
+            a_q[u] = j
+            a_pos[u] = (np.int64(page_no[refs[p]]) << 16) + np.int64(pos[p])
+        t += 1
+    return t
 
 
 @njit(cache=True, nogil=True)
@@ -136,22 +157,33 @@ def collect(  # type: ignore[no-untyped-def]
     item_end,
     family,
     seen,
+    item_nfp,
     first,
     max_postings,
     max_anchors,
+    common_df,
+    min_evidence,
 ):
-    """In one pass over the postings of each query hash (main level, then the delta's runs, ``lo2``/``hi2``
-    one row a run, ``copytrace.index._delta``): its document frequency —
-    the number of distinct copy families among the allowed items holding it — and its anchors (item,
-    query index, item position).
+    """The anchors of one query that can be part of a kept chain, in (item, query index, item position)
+    order, and each query hash's document frequency, from its postings (main level, then the delta's runs,
+    ``lo2``/``hi2`` one row a run, ``copytrace.index._delta``).
 
-    Versions of one text are one family (``copytrace.index.families``): text that many versions share is not
-    boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch array, one slot
-    per family label plus a last slot holding the next free stamp: a family counts when its slot does not
-    yet hold this hash's stamp, so counting costs no sort and no allocation.  A hash makes anchors only if
-    it is among the first occurrences of its hash in the query (``first``) and has at most
-    ``max_postings`` postings (else it is not counted either: its df is its postings); at most
-    ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order."""
+    A hash's document frequency is the number of distinct copy families among the allowed items holding
+    it: versions of one text are one family (``copytrace.index.families``), so text that many versions
+    share is not boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch
+    array, one slot per family label plus a last slot holding the next free stamp: a family counts when its
+    slot does not yet hold this hash's stamp, so counting costs no sort and no allocation.  A hash with
+    more than ``max_postings`` postings is not counted (its df is its postings) and makes no anchors.  A
+    hash makes anchors only if it is among the first occurrences of its hash in the query (``first``): at
+    most ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order.
+
+    Most items a query reaches share one common fingerprint with it and no chain of theirs can count
+    (``chain_anchors``).  A chain's evidence is at most the sum of its anchors' own weights (an anchor
+    takes the largest df near it, and a hash counts once), so an item whose anchors weigh less than
+    ``min_evidence`` in all, and which has fewer anchors than fingerprints (not the whole item), is left
+    out before its anchors are sorted and chained.  The weights are summed per item in a small hash table
+    of the items the query reaches (a sparse accumulator), the kept items' anchors placed by a counting
+    sort: the results are those of chaining every anchor."""
     m = lo1.shape[0]
     n_runs = lo2.shape[0]
     df = np.zeros(m, dtype=np.int64)
@@ -160,15 +192,21 @@ def collect(  # type: ignore[no-untyped-def]
         held = hi1[j] - lo1[j]
         for r in range(n_runs):
             held += hi2[r, j] - lo2[r, j]
-        if first[j] and held <= max_postings:
+        if held <= max_postings:
             total += held
-    a_item = np.empty(total, dtype=np.int64)
-    a_q = np.empty(total, dtype=np.int64)
-    a_pos = np.empty(total, dtype=np.int64)
-    out = (a_item, a_q, a_pos)
+    p_item = np.empty(total, dtype=np.int64)  # each visited posting's item (-1: not searched)
+    p_slot = np.empty(total, dtype=np.int64)  # its item's slot in the table (-1: makes no anchor)
+    bits = 4
+    while (1 << bits) < 2 * total:
+        bits += 1
+    size = 1 << bits
+    shift = np.uint64(64 - bits)
+    keys = np.full(size, -1, dtype=np.int64)
+    acc_w = np.zeros(size, dtype=np.float64)
+    acc_n = np.zeros(size, dtype=np.int64)
     last = seen.shape[0] - 1
     base = seen[last]
-    n = 0
+    t = 0
     for j in range(m):
         held = hi1[j] - lo1[j]
         for r in range(n_runs):
@@ -177,54 +215,68 @@ def collect(  # type: ignore[no-untyped-def]
             df[j] = held
             continue
         stamp = base + j + 1
-        budget = max_anchors if first[j] else 0
-        c1, n, budget = _collect_level(
-            j,
-            lo1[j],
-            hi1[j],
-            refs1,
-            pos1,
-            page_item,
-            page_no,
-            allowed,
-            item_end,
-            family,
-            seen,
-            stamp,
-            budget,
-            out,
-            n,
+        t0 = t
+        c, t = _visit_level(
+            lo1[j], hi1[j], refs1, page_item, allowed, item_end, family, seen, stamp, p_item, t
         )
         for r in range(n_runs):  # the delta's runs, oldest first: pages stay in order
-            c2, n, budget = _collect_level(
-                j,
-                lo2[r, j],
-                hi2[r, j],
-                refs2,
-                pos2,
-                page_item,
-                page_no,
-                allowed,
-                item_end,
-                family,
-                seen,
-                stamp,
-                budget,
-                out,
-                n,
+            c2, t = _visit_level(
+                lo2[r, j], hi2[r, j], refs2, page_item, allowed, item_end, family, seen, stamp, p_item, t
             )
-            c1 += c2
-        df[j] = c1
+            c += c2
+        df[j] = c
+        w = _weight(c, common_df)
+        budget = max_anchors if first[j] else 0
+        for u in range(t0, t):
+            it = p_item[u]
+            if it < 0 or budget == 0:
+                p_slot[u] = -1
+                continue
+            budget -= 1
+            s = np.int64((np.uint64(it) * _MIX) >> shift)
+            while keys[s] != it and keys[s] != -1:
+                s = (s + 1) & (size - 1)
+            keys[s] = it
+            acc_w[s] += w
+            acc_n[s] += 1
+            p_slot[u] = s
     seen[last] = base + m + 1
-    return a_item[:n], a_q[:n], a_pos[:n], df
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _weight(df, common_df):  # type: ignore[no-untyped-def]
-    if df <= common_df:
-        return 1.0
-    r = common_df / df
-    return r * r
+    n_keep = 0
+    for v in range(size):
+        if keys[v] >= 0 and (acc_w[v] + 1e-6 >= min_evidence or acc_n[v] >= item_nfp[keys[v]]):
+            n_keep += 1
+    if n_keep == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, df
+    kept = np.empty(n_keep, dtype=np.int64)
+    n_keep = 0
+    for v in range(size):
+        if keys[v] >= 0 and (acc_w[v] + 1e-6 >= min_evidence or acc_n[v] >= item_nfp[keys[v]]):
+            kept[n_keep] = v
+            n_keep += 1
+    kept = kept[np.argsort(keys[kept])]  # distinct items: any sort
+    rank = np.full(size, -1, dtype=np.int64)
+    at = np.empty(n_keep, dtype=np.int64)
+    n = 0
+    for q in range(n_keep):
+        rank[kept[q]] = q
+        at[q] = n
+        n += acc_n[kept[q]]
+    a_item = np.empty(n, dtype=np.int64)
+    a_q = np.empty(n, dtype=np.int64)
+    a_pos = np.empty(n, dtype=np.int64)
+    out = (a_item, a_q, a_pos)
+    t = 0
+    for j in range(m):  # the same walk as above: the kept anchors, each at its item's next place
+        held = hi1[j] - lo1[j]
+        for r in range(n_runs):
+            held += hi2[r, j] - lo2[r, j]
+        if held > max_postings:
+            continue
+        t = _emit_level(j, lo1[j], hi1[j], refs1, pos1, page_no, p_item, p_slot, rank, at, out, t)
+        for r in range(n_runs):
+            t = _emit_level(j, lo2[r, j], hi2[r, j], refs2, pos2, page_no, p_item, p_slot, rank, at, out, t)
+    return a_item, a_q, a_pos, df
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -494,7 +546,7 @@ def chain_anchors_twice(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def query_anchors(index, q_hashes, params):  # type: ignore[no-untyped-def]
+def query_anchors(index, q_hashes, params, min_evidence):  # type: ignore[no-untyped-def]
     """The anchors of one query against the main and delta postings: lookup, weights by document
     frequency, then the anchors in (item, query index, item position) order as ``(a_item, a_q, a_pos,
     a_df)``.  ``index`` is the index's side (``Index._kernel_index``): the main level's bucket bits,
@@ -505,7 +557,8 @@ def query_anchors(index, q_hashes, params):  # type: ignore[no-untyped-def]
     Only items numbered below ``item_end`` are searched (all of them, or those added before one), and each
     query hash makes anchors with at most ``max_anchors`` items (the earliest; negative: all).  Only the
     first ``max_repeats`` occurrences of a hash in the query make anchors (items hold at most as many
-    postings of a hash), so the work stays linear in the query however repetitive it is."""
+    postings of a hash), so the work stays linear in the query however repetitive it is.  The anchors of
+    an item that cannot reach ``min_evidence`` (nor be matched whole) are left out (``collect``)."""
     (
         main_bits,
         main_offsets,
@@ -524,8 +577,9 @@ def query_anchors(index, q_hashes, params):  # type: ignore[no-untyped-def]
         item_end,
         family,
         seen,
-        _item_nfp,
+        item_nfp,
     ) = index
+    common_df = params[0]
     max_postings = params[1]
     max_repeats = params[2]
     max_anchors = params[3]
@@ -557,14 +611,13 @@ def query_anchors(index, q_hashes, params):  # type: ignore[no-untyped-def]
         item_end,
         family,
         seen,
+        item_nfp,
         first,
         max_postings,
         max_anchors,
+        common_df,
+        min_evidence,
     )
-    order = np.argsort(a_item * m + a_q, kind="mergesort")  # stable: item positions stay ascending
-    a_item = a_item[order]
-    a_q = a_q[order]
-    a_pos = a_pos[order]
     return a_item, a_q, a_pos, df[a_q]
 
 
@@ -596,7 +649,7 @@ def chains_of(anchors, q_hashes, q_pos, item_nfp, params):  # type: ignore[no-un
 def match_query(index, q_hashes, q_pos, params):  # type: ignore[no-untyped-def]
     """One query: its anchors (``query_anchors``), then the chains that are evidence of a copy
     (``chain_anchors``).  One compiled call per query."""
-    return chains_of(query_anchors(index, q_hashes, params), q_hashes, q_pos, index[17], params)
+    return chains_of(query_anchors(index, q_hashes, params, params[6]), q_hashes, q_pos, index[17], params)
 
 
 @njit(cache=True, nogil=True)
@@ -675,7 +728,7 @@ def match_batch_both(index, q_hashes, q_pos, q_starts, params, wide_params):  # 
             continue
         qh = q_hashes[a:b]
         qp = q_pos[a:b]
-        anchors = query_anchors(index, qh, params)
+        anchors = query_anchors(index, qh, params, min(params[6], wide_params[6]))
         if anchors[0].shape[0] == 0:
             continue
         if once:

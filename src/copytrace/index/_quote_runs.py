@@ -158,6 +158,21 @@ class TokenHashes:
             held.move_to_end(idx)
             return True, held[idx]
 
+    def get_many(self, numbers: list[int]) -> list[tuple[bool, np.ndarray | None]]:
+        """``get`` of each of ``numbers`` under one hold of the lock (a batch asks for thousands)."""
+        held = self._held
+        move = held.move_to_end
+        out: list[tuple[bool, np.ndarray | None]] = []
+        append = out.append
+        with self._lock:
+            for idx in numbers:
+                if idx in held:
+                    move(idx)
+                    append((True, held[idx]))
+                else:
+                    append((False, None))
+        return out
+
     def put(self, idx: int, hashes: np.ndarray | None) -> None:
         """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
         self.pop(idx)
@@ -213,8 +228,7 @@ def cut_hashes(
     found: list[np.ndarray | None] = [None] * len(numbers)
     with_text = np.ones(len(numbers), dtype=bool)
     missing: list[int] = []
-    for j, idx in enumerate(numbers.tolist()):
-        held, hashes = cache.get(idx)
+    for j, (held, hashes) in enumerate(cache.get_many(numbers.tolist())):
         if not held:
             missing.append(j)
         elif hashes is None:
