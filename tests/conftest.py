@@ -7,7 +7,9 @@ server, has its own pytest temporary folders, and its own temporary folder for R
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
 import shutil
 import sys
@@ -124,6 +126,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (1, -len(files[path]))
 
     items[:] = [item for path in sorted(files, key=longest_first) for item in files[path]]
+
+
+@contextlib.contextmanager
+def lighter_ray() -> Iterator[dict[str, object]]:
+    """Ray nodes started in the block start as a job's private Ray does (``copytrace.batch._ray_supervisor``):
+    without a log monitor, an autoscaler monitor or metrics; yields the ``_system_config`` to pass."""
+    from ray._private import parameter
+
+    from copytrace.batch._ray_supervisor import SYSTEM_CONFIG, without_monitors
+
+    init = parameter.RayParams.__init__
+    without_monitors()
+    try:
+        yield dict(SYSTEM_CONFIG)
+    finally:
+        parameter.RayParams.__init__ = init  # type: ignore[method-assign]
+
+
+def start_local_ray() -> None:
+    """The local Ray of a test module whose point is not a job's own Ray (a job joins a running Ray)."""
+    import ray
+
+    with lighter_ray() as config:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            _system_config=config,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ behave as in ``scan``."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from copytrace.batch.cluster_corpus import LabelledCorpus, pair_scores
 from copytrace.batch.clustering import cluster
 
 from .cluster_corpus_files import job_order, read_clusters, read_edges, small_corpus, write_files
+from .conftest import start_local_ray
 from .test_cluster import GRAPHS, _reference_components
 
 ray = pytest.importorskip("ray")
@@ -29,7 +29,7 @@ def module_ray() -> Iterator[None]:
     running): a Ray's start is most of their time.  They come last in the file: ``parquet-ray`` runs before
     it on a private Ray its job starts, and a small job that names no Ray runs in the driver's process only
     while no Ray is running."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    start_local_ray()
     yield
     ray.shutdown()
 

@@ -15,6 +15,7 @@ import pytest
 from copytrace.batch.clustering import cluster
 
 from .cluster_corpus_files import job_order, read_clusters, small_corpus, write_files
+from .conftest import lighter_ray
 from .scan_corpus import bank_files, documents, read_rows, reference_rows, write_jsonl
 
 ray = pytest.importorskip("ray")
@@ -30,8 +31,12 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cache = tmp_path_factory.mktemp("node-cache")
     before = os.environ.get("COPYTRACE_CACHE")
     os.environ["COPYTRACE_CACHE"] = str(cache)  # what the nodes' workers see
-    cluster_ = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster_.add_node(num_cpus=1)
+    with lighter_ray() as config:
+        cluster_ = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": config},
+        )
+        cluster_.add_node(num_cpus=1)
     cluster_.wait_for_nodes()
     ray.init(address=cluster_.address, log_to_driver=False, logging_level=logging.ERROR)
     yield cache

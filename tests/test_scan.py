@@ -4,7 +4,6 @@ the answers of ``match``."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from copytrace.batch import inputs as batch_inputs
 
+from .conftest import start_local_ray
 from .scan_corpus import bank_files, documents, matched, read_rows, write_jsonl, write_parquet, write_txt
 
 ray = pytest.importorskip("ray")
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # jobs on Ray
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
     """One local Ray for the module (a scan joins a running Ray and leaves it running)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    start_local_ray()
     yield
     ray.shutdown()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ import pytest
 from copytrace.batch.inputs import TableColumns, expand, plan
 from copytrace.batch.readers import Bad, BlockReading, Doc, read_block
 
+from .conftest import start_local_ray
 from .scan_corpus import bank_files, documents
 
 MIB = 1024 * 1024
@@ -181,7 +181,7 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    start_local_ray()
     yield
     ray.shutdown()
 

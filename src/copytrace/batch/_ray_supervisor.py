@@ -123,7 +123,7 @@ def _watch_driver(temp_dir: str) -> None:
     _finish(temp_dir, 0)
 
 
-def _without_monitors() -> None:
+def without_monitors() -> None:
     """Start no log monitor and no autoscaler monitor with the next Ray head this process starts.
 
     The log monitor copies the workers' output to drivers, and the job's driver asks for none
@@ -159,7 +159,7 @@ def main(argv: list[str]) -> None:
     try:
         import ray
 
-        _without_monitors()
+        without_monitors()
         ray.init(
             address="local",
             _temp_dir=os.path.join(temp_dir, "r"),  # Ray opens its folder to all (0777): this one is in ours
