@@ -201,3 +201,34 @@ def test_a_second_add_and_match_load_every_kernel_from_numbas_cache(tmp_path: Pa
     for args in (["bank", "add", "big", str(files[2])], ["match", str(files[2])]):
         status, loaded, compiled, refreshed = run(*args)
         assert (status, compiled, refreshed) == (0, 0, 0) and loaded > 0, args
+
+
+_NEVER_IMPORTED = """
+import sys
+from copytrace.cli.main import main
+status = main(sys.argv[1:])
+unused = ("copytrace.banks.live", "copytrace.banks.live_snapshots", "copytrace.service", "fastapi", "uvicorn",
+          "scipy", "rich", "alembic")
+print(status, sorted(m for m in sys.modules if m.startswith(unused)))
+"""
+
+
+def test_adding_one_file_imports_neither_the_live_index_nor_the_service(tmp_path: Path) -> None:
+    """What only the service (its live index, FastAPI, uvicorn), a migration (Alembic), a progress bar
+    (rich) or a SciPy probe needs is not imported by ``bank add`` of one file to a store that exists."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "cache")}
+    outs = []
+    for i in range(2):  # the first call creates the store (and migrates it with Alembic)
+        path = tmp_path / f"post-{i}.txt"
+        path.write_text(_text(i) + " and the lighthouse keeper's dog who guards the harbour at night")
+        proc = subprocess.run(
+            [sys.executable, "-c", _NEVER_IMPORTED, "bank", "add", "b", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(proc.stdout.splitlines()[-1])
+    assert outs[1] == "0 []"

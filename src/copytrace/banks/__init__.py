@@ -11,8 +11,23 @@ service, ``scan``, ``cluster`` and the plugins call it.  One module per job:
 - ``store``: ``Store``, the store with all of the above.
 """
 
-from .live import IndexNotReadyError, LiveIndex
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .selection import BankSelection
 from .store import Store
 
+if TYPE_CHECKING:
+    from .live import IndexNotReadyError, LiveIndex
+
 __all__ = ["BankSelection", "IndexNotReadyError", "LiveIndex", "Store"]
+
+
+def __getattr__(name: str) -> Any:
+    """The live index (the service's, ``live``) is imported when first named: a command never uses it."""
+    if name in ("IndexNotReadyError", "LiveIndex"):
+        from . import live
+
+        return getattr(live, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
