@@ -45,7 +45,7 @@ WORKER = textwrap.dedent(
     app = create_app(ServiceConfig(db=db, snapshot_dir=snapshots, poll_seconds=3600))
     batch = {"queries": [{"id": str(n), "text": t} for n, t in enumerate(texts)]}
     with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
-        assert app.state.ctx.live.wait_ready(120)
+        assert app.state.ctx.live.wait_ready(500)  # kernels compiled after a change take minutes
         before = loaded()
         steps = [
             ("post", c.post("/v1/banks/speeches/items", json={"id": "new-0", "text": texts[0]})),
