@@ -20,6 +20,8 @@ from copytrace.index._delta import lookup_runs
 
 WORDS = [f"w{n}" for n in range(40)]
 """A small vocabulary: the same 5-grams in many items, so most anchors weigh less than 1."""
+FOOTER = [f"footer{n}" for n in range(14)]
+"""Boilerplate that many items end with: hashes with many postings."""
 
 
 def all_anchors(
@@ -81,8 +83,8 @@ def same(got: tuple[np.ndarray, ...], want: tuple[np.ndarray, ...]) -> bool:
 
 
 def bank_of_boilerplate(params: MatchParams, seed: int) -> tuple[Index, list[str]]:
-    """Items of a small vocabulary in two banks, with versions (copy families), some removed, the last
-    ones left in the delta; and queries mixing passages of items with common words."""
+    """Items of a small vocabulary in two banks, many with one footer, with versions (copy families), some
+    removed, the last ones left in the delta; and queries mixing passages of items with common words."""
     rng = random.Random(seed)
     index = Index(match_params=params)
     texts = []
@@ -93,6 +95,8 @@ def bank_of_boilerplate(params: MatchParams, seed: int) -> tuple[Index, list[str
             words[at : at + 2] = rng.choices(WORDS, k=rng.randrange(0, 4))
         else:
             words = rng.choices(WORDS[: rng.choice((8, 40))], k=rng.randrange(3, 60))
+            if rng.random() < 0.4:
+                words += FOOTER
         texts.append(" ".join(words))
         index.add(f"i{n}", texts[-1], bank="a" if n % 3 else "b")
         if n == 120:
@@ -103,8 +107,11 @@ def bank_of_boilerplate(params: MatchParams, seed: int) -> tuple[Index, list[str
     for _ in range(60):
         source = rng.choice(texts).split()
         at = rng.randrange(len(source))
+        footer = FOOTER if rng.random() < 0.3 else []
         queries.append(
-            " ".join(rng.choices(WORDS, k=rng.randrange(0, 20)) + source[at : at + rng.randrange(3, 40)])
+            " ".join(
+                rng.choices(WORDS, k=rng.randrange(0, 20)) + source[at : at + rng.randrange(3, 40)] + footer
+            )
         )
     return index, queries
 
