@@ -28,7 +28,8 @@ WORKER = textwrap.dedent(
     from copytrace.service import ServiceConfig, create_app
     from copytrace.service.workers import load_kernels
 
-    db, snapshots, key, texts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    db, snapshots, key, removed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[5]
+    texts = json.loads(sys.argv[4])
 
 
     def loaded() -> set[tuple[str, str]]:
@@ -55,6 +56,10 @@ WORKER = textwrap.dedent(
             ("batch", c.post("/v1/match:batch", json=batch)),
             ("delete", c.delete("/v1/banks/speeches/items/new-0")),
             ("match", c.post("/v1/match", json={"text": texts[1]})),
+            ("delete", c.delete(f"/v1/banks/speeches/items/{removed}")),  # one of the snapshot's
+            ("post", c.post("/v1/banks/speeches/items", json={"id": "new-2", "text": texts[0]})),
+            ("match", c.post("/v1/match", json={"text": texts[0]})),
+            ("batch", c.post("/v1/match:batch", json=batch)),
         ]
         statuses = [(what, r.status_code) for what, r in steps]
         matched = [m["item_id"] for m in steps[3][1].json()["matches"]]  # every version
@@ -78,7 +83,7 @@ def test_the_first_post_and_matches_through_a_worker_load_no_kernel(
     # a version of a banked item (it links to it), and a text of its own
     texts = [state_union[names[0]] + " And so it was written down again.", state_union[names[4]]]
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, db, str(tmp_path / "snapshots"), key, json.dumps(texts)],
+        [sys.executable, "-c", WORKER, db, str(tmp_path / "snapshots"), key, json.dumps(texts), names[1]],
         capture_output=True,
         text=True,
         timeout=600,
@@ -94,6 +99,10 @@ def test_the_first_post_and_matches_through_a_worker_load_no_kernel(
         ["batch", 200],
         ["delete", 200],
         ["match", 200],
+        ["delete", 200],
+        ["post", 201],
+        ["match", 200],
+        ["batch", 200],
     ]
     assert {"new-0", names[0]} <= set(result["matched"])
-    assert result["new"] == []
+    assert result["new"] == [], "\n".join(map(str, result["new"]))

@@ -71,13 +71,15 @@ def load_kernels() -> None:
 
     Numba loads a kernel once per process for each type of its arguments, so forked workers share what is
     loaded here; the values (parameters, key, texts) do not matter, the types do.  A worker's index is a
-    mapped snapshot: its arrays are read-only, and once an item is added they are a mix of mapped and
-    in-memory ones.  So the kernels are loaded on a scratch index saved and mapped the same way, before and
-    after an item is added to it: linking a new item (a small index of its call, and the versions in the
-    mapped one), adding it as the change feed does, matching one text and a batch, removing it.  The scratch
-    indexes in memory cover a worker's start (``LiveIndex``'s warm-up): adding one item and two (which
-    link), finding an item's versions, adding with links, counting and removing.  Without this, the first
-    item added through each worker loaded seven kernels (about 0.4 s at 1,000,000 items).
+    mapped snapshot: its arrays are read-only, and once items are added or removed they are a mix of
+    mapped and in-memory ones.  So the kernels are loaded on a scratch index saved and mapped the same way,
+    as it is, with an item added, with one of the snapshot's removed and with another added after that:
+    linking a new item (a small index of its call, and the versions in the mapped one), adding it as the
+    change feed does, matching one text (with its quote pass) and a batch, removing; then compacted into
+    memory.  The scratch indexes in memory cover a worker's start (``LiveIndex``'s warm-up): adding one
+    item and two (which link), finding an item's versions, adding with links, counting and removing.
+    Without this, the first item added through each worker loaded seven kernels (about 0.4 s at 1,000,000
+    items) and the matches after it two more.
     """
     from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
     from ..index import Index
@@ -113,7 +115,7 @@ def _load_mapped_kernels(scratch: Index, fp: Fingerprint) -> None:
         path = Path(folder) / "warm-up.ctidx"
         scratch.save(path)
         mapped = Index.load(path, key=PUBLIC_KEY, text_lookup=lambda bank, item: texts.get((bank, item)))
-        for added in (False, True):  # the snapshot alone, then with an item added in memory
+        for state in ("mapped", "added", "removed", "added again"):  # items added to and removed from it
             link_new_items(  # the service's linking: the versions in the live index, and in the call
                 "warm-up",
                 scratch.params,
@@ -124,11 +126,19 @@ def _load_mapped_kernels(scratch: Index, fp: Fingerprint) -> None:
             mapped.match(query)
             mapped.match(query, per_family=False)
             mapped.match_many([query, WARM_UP_TEXT])
-            if not added:  # as the change feed adds an item: then merged, so that queries only read
+            if state == "mapped":  # as the change feed adds an item: then merged, so that queries only read
                 mapped.add("new", fp, bank="warm-up", links=["i0"])
                 texts["warm-up", "new"] = WARM_UP_TEXT
-                _ = mapped.n_fingerprints
+            elif state == "added":  # and removes one of the snapshot's
+                mapped.remove("i1", bank="warm-up")
+            elif state == "removed":
+                mapped.add("again", fp, bank="warm-up")
+            _ = mapped.n_fingerprints
         mapped.remove("new", bank="warm-up")
+        mapped.remove("again", bank="warm-up")
+        mapped.compact()  # held in memory, as a live index whose snapshot's items were mostly replaced
+        mapped.match(query)
+        mapped.match_many([query, WARM_UP_TEXT])
         _ = mapped.n_fingerprints  # the mapping goes with this frame, before the workers are forked
 
 
