@@ -120,7 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--sizes", type=int, nargs="+", default=[30_000, 100_000])
-    ap.add_argument("--baseline-rev", default="17b0184")
+    ap.add_argument("--baseline-rev", default="17b0184", help="'none': this tree alone")
     ap.add_argument("--baseline-one-max", type=int, default=30_000)
     ap.add_argument("--base", type=int, default=30_000)
     ap.add_argument("--delta", type=int, nargs="+", default=[3_000, 30_000])
@@ -134,15 +134,18 @@ def main() -> None:
         items = held_out(texts, most, seed=1)
         (work / "items.json").write_text(json.dumps(items))
         (work / "queries.json").write_text(json.dumps(make_queries(items, texts, args.queries, seed=2)))
-        old_src, new_src = extract(args.baseline_rev, work), ROOT / "src"
-        print(f"## `Index.add` one at a time and `add_many` ({args.baseline_rev} beside the current tree)\n")
+        new_src = ROOT / "src"
+        trees = [("current", new_src)]
+        if args.baseline_rev != "none":
+            trees.insert(0, (args.baseline_rev, extract(args.baseline_rev, work)))
+        print(f"## `Index.add` one at a time and `add_many` ({' beside '.join(name for name, _ in trees)})\n")
         print(
             "| items | tree | `add_many`, s | `add` one at a time, s | one at a time / `add_many` "
             "| families |"
         )
         print("|---:|---|---:|---:|---:|---|")
         for n in args.sizes:
-            for name, src in ((args.baseline_rev, old_src), ("current", new_src)):
+            for name, src in trees:
                 many = run(src, work, "add_many", n)
                 if name == args.baseline_rev and n > args.baseline_one_max:
                     print(f"| {n:,} | {name} | {many['s']:.1f} | not run | – | {many['families']:,} |")
@@ -162,7 +165,7 @@ def main() -> None:
         print("|---:|---|---:|---:|---:|")
         answers = {}
         for d in args.delta:
-            for name, src in ((args.baseline_rev, old_src), ("current", new_src)):
+            for name, src in trees:
                 on_delta = run(src, work, "lookup_delta", d, args.base, args.rounds)
                 whole = run(src, work, "lookup_snapshot", d, args.base, args.rounds)
                 answers[(d, name)] = on_delta.pop("answers")
@@ -170,8 +173,9 @@ def main() -> None:
                 a, b = float(on_delta["qps"]), float(whole["qps"])  # type: ignore[arg-type]
                 note = "" if same else " (answers differ)"
                 print(f"| {d:,} | {name} | {a:,.0f} | {b:,.0f} | {a / b:.2f}×{note} |", flush=True)
-        same = all(answers[(d, args.baseline_rev)] == answers[(d, "current")] for d in args.delta)
-        print(f"\nanswers on the delta identical in both trees: {same}")
+        if len(trees) == 2:
+            same = all(answers[(d, args.baseline_rev)] == answers[(d, "current")] for d in args.delta)
+            print(f"\nanswers on the delta identical in both trees: {same}")
 
 
 if __name__ == "__main__":
