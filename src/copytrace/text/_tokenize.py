@@ -103,4 +103,6 @@ def tokenize(cps, classes, offsets, lengths, data):  # type: ignore[no-untyped-d
         ends = _grow(ends, cap)
         hashes = _grow(hashes, cap)
         i, count = _tokenize_into(cps, classes, offsets, lengths, data, i, starts, ends, hashes, count)
-    return starts[:count], ends[:count], hashes[:count]
+    # copies of the filled parts: slices would keep the whole buffers (a capacity of a quarter of the text)
+    # alive as long as the tokens are, e.g. in every fingerprint of a bank being built
+    return starts[:count].copy(), ends[:count].copy(), hashes[:count].copy()
