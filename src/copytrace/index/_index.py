@@ -28,6 +28,7 @@ of a query, and reported with ``Match.kind == "phrase"``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
 DEFAULT_BANK = "default"
 FILE_MERGE_POSTINGS = 1 << 21
 """Postings added between two merges into the file of an index that keeps its postings in one."""
+ADD_MANY_CHUNK = 4096
+"""Items ``Index.add_many`` prepares (fingerprints, with their tokens) before it inserts and links them: what
+bounds the memory of a call that adds millions."""
 
 __all__ = ["DEFAULT_BANK", "Index", "PhraseOption", "TextLookup"]
 
@@ -235,17 +239,52 @@ class Index:
         bank: str = DEFAULT_BANK,
         html: bool | None = None,
         phrase: bool | None = None,
-    ) -> list[Fingerprint]:
+    ) -> int:
         """Add many items at once, each linked to its versions among the bank and the items before it, as
-        ``add`` one by one would (``phrase`` as there); all or none are added.
+        ``add`` one by one would (``phrase`` as there); all or none are added.  Returns how many were added.
 
-        The postings are merged once, where ``add`` one by one merges them before each match: use it to
-        build a bank.
+        The postings are merged once a chunk, where ``add`` one by one merges them before each match: use
+        it to build a bank.  ``items`` may be a generator: they are read, fingerprinted, inserted and linked
+        ``ADD_MANY_CHUNK`` at a time, and nothing of a chunk but what the index keeps outlives it, so the
+        memory of a call is the index's plus one chunk's, however many items it adds (fingerprint the items
+        with ``fingerprint_many`` first if their fingerprints are wanted too).  When an item is refused (an
+        id repeated or present already, text with no token, a fingerprint of other parameters) or reading
+        ``items`` fails, the items of the chunks inserted before it are removed again before the error is
+        raised: the index holds the same items and families as before the call.
+
+        >>> index = Index()
+        >>> index.add_many((str(i), f"item number {i} of a generated bank") for i in range(3))
+        3
+        >>> from copytrace.errors import DuplicateItemError
+        >>> try:
+        ...     index.add_many([("3", "a new item"), ("0", "an id that is there already")])
+        ... except DuplicateItemError as exc:
+        ...     print(f"{exc.item_id!r} refused; items: {len(index)}")
+        '0' refused; items: 3
         """
+        first = len(self._contents.names)
+        try:
+            stream = iter(items)
+            while chunk := list(itertools.islice(stream, ADD_MANY_CHUNK)):
+                self._add_chunk(chunk, bank, html, phrase)
+                del chunk  # its texts and fingerprints go before the next chunk is read
+        except BaseException:
+            self._roll_back(first)
+            raise
+        return len(self._contents.names) - first
+
+    def _add_chunk(
+        self,
+        chunk: Sequence[tuple[str, str | Fingerprint]],
+        bank: str,
+        html: bool | None,
+        phrase: bool | None,
+    ) -> None:
+        """``add_many`` of one chunk: every item prepared (and so checked) before any is inserted."""
         contents = self._contents
         prepared = []
-        seen: set[str] = set()
-        for item_id, text_or_fingerprint in items:
+        seen: set[str] = set()  # the ids of earlier chunks are in the index already
+        for item_id, text_or_fingerprint in chunk:
             if item_id in seen or contents.names.number(bank, item_id) is not None:
                 raise DuplicateItemError(bank, item_id)
             seen.add(item_id)
@@ -259,7 +298,14 @@ class Index:
             number = contents.names.number(bank, item_id)
             if found and number is not None:
                 contents.families.link(number, (bank, item_id), [(bank, other) for other in found])
-        return [fp for _, fp, _, _ in prepared]
+
+    def _roll_back(self, first: int) -> None:
+        """Remove the items numbered from ``first`` on (those a failed ``add_many`` inserted), the newest
+        first: their links go with them, so the families are those they were before."""
+        names = self._contents.names
+        added = [names[n] for n in range(first, len(names))]  # removals may renumber: remove by name
+        for bank, item_id in reversed(added):
+            self._contents.remove(self._number(bank, item_id))
 
     def add_phrases(
         self, items: Iterable[tuple[str, str, PhraseFingerprint | str]], *, phrase_only: bool = False
