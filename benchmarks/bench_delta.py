@@ -18,6 +18,9 @@ the run: a busy machine slows both columns alike.
   quote pass is off on both (``MatchParams(quotes=None)``: it runs only on items whose text is held).
   The queries are matched ``--rounds`` times and the fastest pass counts.
 
+Each worker reports its peak resident memory (``getrusage``) and what was resident when its measured part
+began (the items' texts, read from a file, and the compiled code).
+
     python benchmarks/bench_delta.py [--sizes 30000 100000] [--baseline-rev 17b0184]
 """
 
@@ -39,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_index import corpus_texts, extract, make_bank, make_queries  # noqa: E402
 
 WORKER = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 from copytrace import Index, MatchParams, fingerprint
 
 try:
@@ -53,7 +56,8 @@ warm = Index(keep_text=False)  # compiled code loaded (or compiled) before any c
 warm.add_many([("a", items[0]), ("b", items[1])])
 warm.add("c", items[2])
 warm.match(items[0])
-out = {}
+with open("/proc/self/status") as status:  # resident before the measured part: the items' texts, code
+    out = {"rss_start": next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) * 1024}
 if mode == "add_many":
     index = Index(keep_text=False)
     t0 = time.perf_counter()
@@ -90,6 +94,7 @@ else:  # lookup: a snapshot of the first ``base`` items, then ``n`` added one at
     out["answers"] = answers
     os.remove(path)
 out["families"] = index.n_families()
+out["rss_peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(out))
 """
 
@@ -116,6 +121,12 @@ def run(src: Path, work: Path, *args: object) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def _rss(out: dict[str, object]) -> str:
+    """A worker's peak resident memory, with its growth during the measured part, in GB."""
+    peak, start = int(out["rss_peak"]), int(out["rss_start"])  # type: ignore[call-overload]
+    return f"{peak / 1e9:.2f} GB (+{(peak - start) / 1e9:.2f})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -134,27 +145,34 @@ def main() -> None:
         items = held_out(texts, most, seed=1)
         (work / "items.json").write_text(json.dumps(items))
         (work / "queries.json").write_text(json.dumps(make_queries(items, texts, args.queries, seed=2)))
+        del items  # the workers read them from the file
         new_src = ROOT / "src"
         trees = [("current", new_src)]
         if args.baseline_rev != "none":
             trees.insert(0, (args.baseline_rev, extract(args.baseline_rev, work)))
         print(f"## `Index.add` one at a time and `add_many` ({' beside '.join(name for name, _ in trees)})\n")
+        print("Peak resident memory of each worker process, and in brackets its growth from the start of")
+        print("the measured part (the items' texts and the compiled code are resident before it).\n")
         print(
             "| items | tree | `add_many`, s | `add` one at a time, s | one at a time / `add_many` "
-            "| families |"
+            "| families | `add_many` peak RSS | one at a time peak RSS |"
         )
-        print("|---:|---|---:|---:|---:|---|")
+        print("|---:|---|---:|---:|---:|---|---:|---:|")
         for n in args.sizes:
             for name, src in trees:
                 many = run(src, work, "add_many", n)
                 if name == args.baseline_rev and n > args.baseline_one_max:
-                    print(f"| {n:,} | {name} | {many['s']:.1f} | not run | – | {many['families']:,} |")
+                    print(
+                        f"| {n:,} | {name} | {many['s']:.1f} | not run | – | {many['families']:,} "
+                        f"| {_rss(many)} | – |"
+                    )
                     continue
                 one = run(src, work, "add_one", n)
                 fam = f"{many['families']:,}" + ("" if one["families"] == many["families"] else " ≠ one")
                 ratio = float(one["s"]) / float(many["s"])  # type: ignore[arg-type]
                 print(
-                    f"| {n:,} | {name} | {many['s']:.1f} | {one['s']:.1f} | {ratio:.2f}× | {fam} |",
+                    f"| {n:,} | {name} | {many['s']:.1f} | {one['s']:.1f} | {ratio:.2f}× | {fam} "
+                    f"| {_rss(many)} | {_rss(one)} |",
                     flush=True,
                 )
         print(f"\n## Lookups: a snapshot of {args.base:,} items, then items added one at a time")
