@@ -1,6 +1,7 @@
 """The phrase search's batched, compiled parts agree with the plain ways of computing the same thing: many
 posts searched together find what each post searched alone finds, the folding of a batch is the folding of
-each text, the compiled runs of digits are numpy's, and the columns of a batch's finds (``PhraseTable.hits``)
+each text, the runs of digits and the glued numbers' breaks read from the folding's code points are the
+plain ways', and the columns of a batch's finds (``PhraseTable.hits``)
 group every occurrence as a plain loop does."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from copytrace.phrases import PhraseTable, phrase_fingerprint
-from copytrace.phrases._numbers import _digit_runs, breaks_many, number_breaks
+from copytrace.phrases._numbers import _digit_runs, break_windows, breaks_many, number_breaks
 from copytrace.phrases._repeats import Window
 from copytrace.phrases.hits import MAX_SPANS
 from copytrace.phrases.table import _SLICE
@@ -99,10 +100,47 @@ def _digit_runs_numpy(cps: np.ndarray) -> np.ndarray:
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(alphabet=st.sampled_from("0123456789ab $\n\u0663год"), max_size=60))
-def test_the_compiled_runs_of_digits_are_numpys(text: str) -> None:
+@given(text=st.text(alphabet=st.sampled_from("0123456789ab $\n\u0663год/:"), max_size=60))
+def test_the_runs_of_digits_from_their_positions_are_those_of_the_digit_mask(text: str) -> None:
     cps = code_points(text)
     assert _digit_runs(cps).tolist() == _digit_runs_numpy(cps).tolist()
+    for narrow in (cps.astype(np.uint8), cps.astype(np.uint16)):  # wrapped below '0' alike in each type
+        if (narrow == cps).all():
+            assert _digit_runs(narrow).tolist() == _digit_runs_numpy(cps).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from("0123456789aZst $\né\u0663\U0001d41a\ud800"), max_size=30),
+        max_size=6,
+    )
+)
+def test_the_breaks_read_from_the_foldings_code_points_are_those_of_the_texts(texts: list[str]) -> None:
+    toks = phrase_tokens_many(texts, html=False)
+    assert toks.source is not None and toks.source_bounds is not None
+    with_source = breaks_many(texts, cps=toks.source, bounds=toks.source_bounds)
+    alone = breaks_many(texts)
+    assert [a.tolist() for a in with_source] == [a.tolist() for a in alone]
+    reach = 3
+    assert break_windows(
+        texts, toks.text, toks.starts, toks.ends, reach, cps=toks.source, bounds=toks.source_bounds
+    ) == break_windows(texts, toks.text, toks.starts, toks.ends, reach)
+
+
+def test_the_folding_keeps_its_code_points_only_when_no_markup_was_stripped() -> None:
+    plain = phrase_tokens_many(["born in1992 ok", "<p>x</p>"], html=False)
+    assert plain.source is not None and plain.source_bounds is not None
+    assert plain.source_bounds.tolist() == [0, 14, 22]
+    assert bytes(plain.source).decode("ascii") == "born in1992 ok<p>x</p>"
+    stripped = phrase_tokens_many(["born in1992 ok", "<p>in1992 x</p>"], html=None)
+    assert stripped.source is None and stripped.source_bounds is None
+    # the glued numbers' windows are then read from the texts as given: the same finds either way
+    table = PhraseTable()
+    table.add(0, phrase_fingerprint("born in 1992"))
+    assert [[(m.item, m.spans) for m in f] for f in table.match_many(["x born in1992 ok"], html=None)] == [
+        [(0, ((2, 13),))]
+    ]
 
 
 @settings(max_examples=60, deadline=None)

@@ -243,7 +243,10 @@ class PhraseTable:
     def _number_windows(self, texts: Sequence[str], toks: PhraseTokens) -> list[Window]:
         """The windows of ``texts`` around their numbers glued to letters (``_search_numbers``)."""
         lk = self._tables()
-        return break_windows(texts, toks.text, toks.starts, toks.ends, int(lk.s_ntok.max(initial=1)))
+        reach = int(lk.s_ntok.max(initial=1))
+        return break_windows(
+            texts, toks.text, toks.starts, toks.ends, reach, cps=toks.source, bounds=toks.source_bounds
+        )
 
     def _search_windows(
         self,

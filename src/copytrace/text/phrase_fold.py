@@ -537,13 +537,21 @@ def _narrow_code_points(text: str) -> tuple[np.ndarray, int]:
 
 def _fold(texts: Sequence[str], *, plain: bool = True) -> tuple[np.ndarray, ...]:
     """``_scan`` of ``texts`` (no markup stripped)."""
+    return _fold_source(texts, plain=plain)[0]
+
+
+def _fold_source(
+    texts: Sequence[str], *, plain: bool = True
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """``_fold`` of ``texts``, the code points it read (``_narrow_code_points`` of the texts joined) and
+    where each text starts in them (one more entry: the end)."""
     lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lens, out=bounds[1:])
     cps, cap = _narrow_code_points("".join(texts))
     tok, flags, f = _scratch.get(cap)
     tb = _table()
-    return _scan(  # type: ignore[no-any-return]
+    arrays = _scan(
         cps,
         bounds,
         tb.classes,
@@ -558,6 +566,7 @@ def _fold(texts: Sequence[str], *, plain: bool = True) -> tuple[np.ndarray, ...]
         f,
         plain,
     )
+    return arrays, cps, bounds
 
 
 @dataclass(frozen=True, eq=False)
@@ -571,6 +580,11 @@ class PhraseTokens:
     skeleton with doubled letters kept (``strict_starts``/``strict_ends``, ``text_strict`` likewise),
     ``stretched[i]`` says whether token ``i`` had a letter typed three or more times and ``joined[i]`` whether
     it was re-joined from split letters (rule 3: each of its letters may begin or end a phrase).
+
+    ``source``: the code points of the texts as given, joined with nothing between them (the narrowest
+    unsigned type that holds them), and ``source_bounds`` where each starts (one more entry: the end), when
+    no markup was stripped from any of them (else ``None``): the glued numbers' search reads them instead of
+    converting the texts again.
     """
 
     text: np.ndarray
@@ -589,6 +603,8 @@ class PhraseTokens:
     joined: np.ndarray
     strict: np.ndarray
     text_strict: np.ndarray
+    source: np.ndarray | None = None
+    source_bounds: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -618,7 +634,7 @@ def phrase_tokens_many(texts: Sequence[str], *, html: bool | None = None) -> Phr
         if is_html:
             plain[i], src_starts, src_ends = strip_html(texts[i])
             maps[i] = (src_starts, src_ends)
-    out, vis, key, text_key, strict, text_strict = _fold(plain)
+    (out, vis, key, text_key, strict, text_strict), cps, bounds = _fold_source(plain)
     text = out[0]
     starts = out[1]
     ends = out[2]
@@ -644,6 +660,8 @@ def phrase_tokens_many(texts: Sequence[str], *, html: bool | None = None) -> Phr
         out[10].astype(bool),
         strict,
         text_strict,
+        None if maps else cps,
+        None if maps else bounds,
     )
 
 
