@@ -195,6 +195,24 @@ def test_a_command_that_runs_compiled_code_leaves_scipy_out(tmp_path: Path, argv
     assert modules.endswith(" False")  # no CFFI
 
 
+def test_adding_and_matching_import_no_orm(tmp_path: Path) -> None:
+    """The store reads and writes with SQLAlchemy Core statements (``copytrace.store.tables``): ``bank add``
+    to a store that exists and ``match`` never import SQLAlchemy's ORM or the mapped classes, about a fifth
+    of a second of their start-up.  (Creating a store runs its Alembic migrations, which do.)"""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    cli = [sys.executable, "-m", "copytrace.cli.main"]
+    subprocess.run([*cli, "bank", "add", "b", str(CANONICAL_000)], env=env, check=True, capture_output=True)
+    other = tmp_path / "other.txt"
+    other.write_text(CANONICAL_000.read_text(encoding="utf-8")[:3000], encoding="utf-8")
+    for argv in (["bank", "add", "b", str(other)], ["match", str(other)]):
+        proc, modules = _imported("-m", "copytrace.cli.main", *argv, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert {"sqlalchemy", "copytrace.store.store"} <= modules  # the importtime listing was read
+        assert {m for m in modules if m.startswith("sqlalchemy.orm")} == set(), argv
+        assert "copytrace.store.models" not in modules, argv
+    assert CANONICAL_000.stem in proc.stdout  # the match found the first item
+
+
 def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
     pytest.importorskip("scipy.linalg")
     pytest.importorskip("cffi")

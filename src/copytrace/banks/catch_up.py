@@ -22,8 +22,8 @@ from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..index import Index
 from ..phrases import PhraseFingerprint
 from ..store.feed import Change
-from ..store.models import ChangeRow
 from ..store.sessions import Sessions
+from ..store.tables import changes
 
 MAX_TOKENS = 2**31 - 1  # the index keeps token counts as int32 and positions as uint32
 
@@ -60,10 +60,10 @@ def pending_changes(store: Sessions, after: int, upto: int) -> int | None:
     every generation of them (pruned), so that replaying it would miss some."""
     if upto <= after:
         return 0
-    with store.session() as s:
-        generations, rows = s.execute(
-            select(func.count(distinct(ChangeRow.generation)), func.count()).where(
-                ChangeRow.generation > after, ChangeRow.generation <= upto
+    with store.engine.connect() as conn:
+        generations, rows = conn.execute(
+            select(func.count(distinct(changes.c.generation)), func.count()).where(
+                changes.c.generation > after, changes.c.generation <= upto
             )
         ).one()
     return int(rows) if int(generations or 0) == upto - after else None

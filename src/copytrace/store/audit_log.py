@@ -5,13 +5,16 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
 
-from .models import AuditRow
 from .sessions import Sessions
+from .tables import audit as audit_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
 
 
 def default_actor() -> str:
@@ -23,16 +26,17 @@ def default_actor() -> str:
 
 
 def audit(
-    s: Session,
+    s: Connection | Session,
     actor: str | None,
     action: str,
     bank: str | None = None,
     item_id: str | None = None,
     **detail: Any,
 ) -> None:
-    """Write one entry in the caller's transaction (so it is stored exactly when the change is)."""
-    s.add(
-        AuditRow(
+    """Write one entry in the caller's transaction (so it is stored exactly when the change is), on its
+    connection or ORM session."""
+    s.execute(
+        insert(audit_table).values(
             at=datetime.now(UTC),
             actor=actor or default_actor(),
             action=action,
@@ -67,11 +71,13 @@ class AuditEntry:
 
 def audit_entries(store: Sessions, *, before: int | None = None, limit: int = 100) -> list[AuditEntry]:
     """Up to ``limit`` entries, newest first, older than entry ``before`` when given (for paging)."""
-    stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    t = audit_table
+    stmt = select(t.c.id, t.c.at, t.c.actor, t.c.action, t.c.bank, t.c.item_id, t.c.detail)
+    stmt = stmt.order_by(t.c.id.desc()).limit(limit)
     if before is not None:
-        stmt = stmt.where(AuditRow.id < before)
-    with store.session() as s:
+        stmt = stmt.where(t.c.id < before)
+    with store.engine.connect() as conn:
         return [
             AuditEntry(r.id, r.at, r.actor, r.action, r.bank, r.item_id, dict(r.detail))
-            for r in s.scalars(stmt)
+            for r in conn.execute(stmt)
         ]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, select
 
-from .models import BankRow, ChangeRow, ItemRow
 from .sessions import Sessions
+from .tables import banks, changes, items
 
 
 @dataclass(frozen=True)
@@ -33,28 +33,28 @@ def changes_since(store: Sessions, after: int, upto: int) -> Iterator[Change]:
     """Changes with ``after < generation <= upto`` in the order they were made, streamed."""
     stmt = (
         select(
-            ChangeRow.generation,
-            ChangeRow.op,
-            ChangeRow.bank,
-            ChangeRow.item_id,
-            ItemRow.fingerprint,
-            ItemRow.links,
-            ItemRow.phrase,
+            changes.c.generation,
+            changes.c.op,
+            changes.c.bank,
+            changes.c.item_id,
+            items.c.fingerprint,
+            items.c.links,
+            items.c.phrase,
         )
-        .select_from(ChangeRow)
-        .outerjoin(BankRow, and_(BankRow.name == ChangeRow.bank, ChangeRow.op == "add"))
-        .outerjoin(ItemRow, and_(ItemRow.bank_id == BankRow.id, ItemRow.item_id == ChangeRow.item_id))
-        .where(ChangeRow.generation > after, ChangeRow.generation <= upto)
-        .order_by(ChangeRow.generation, ChangeRow.id)
-        .execution_options(yield_per=5000)
+        .select_from(changes)
+        .outerjoin(banks, and_(banks.c.name == changes.c.bank, changes.c.op == "add"))
+        .outerjoin(items, and_(items.c.bank_id == banks.c.id, items.c.item_id == changes.c.item_id))
+        .where(changes.c.generation > after, changes.c.generation <= upto)
+        .order_by(changes.c.generation, changes.c.id)
     )
-    with store.session() as s:
-        for generation, op, bank, item_id, fp, links, phrase in s.execute(stmt):
+    with store.engine.connect() as conn:
+        rows = conn.execution_options(yield_per=5000).execute(stmt)
+        for generation, op, bank, item_id, fp, links, phrase in rows:
             yield Change(int(generation), op, bank, item_id, fp, list(links or []), phrase)
 
 
 def oldest_generation(store: Sessions) -> int | None:
     """The generation of the oldest change kept, or None when the feed is empty."""
-    with store.session() as s:
-        value = s.scalar(select(func.min(ChangeRow.generation)))
+    with store.engine.connect() as conn:
+        value = conn.execute(select(func.min(changes.c.generation))).scalar()
         return None if value is None else int(value)

@@ -16,8 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, null, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from ..errors import (
     CopytraceError,
@@ -29,19 +28,21 @@ from ..errors import (
 from ..fingerprints.batch import FingerprintBatch, parse_many
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..fingerprints.phrase import PhraseFingerprint
-from .models import BankRow, ItemRow
+from . import tables
 
 log = logging.getLogger("copytrace.store")
 
+BANKS, ITEMS = tables.banks, tables.items
+
 _IDS_PER_QUERY = 500
 """Item ids bound in one ``IN`` list (SQLite allows 32,766 variables a statement; PostgreSQL 65,535)."""
-_BANK_ID = select(BankRow.id).where(BankRow.name == bindparam("bank"))
+_BANK_ID = select(BANKS.c.id).where(BANKS.c.name == bindparam("bank"))
 _COLUMN_OF: dict[str, Any] = {}  # ``_column_of``'s statement for each column, by the column's name
 
 _TEXT_OF_ITEM = (
-    select(ItemRow.text)
-    .join(BankRow)
-    .where(BankRow.name == bindparam("bank"), ItemRow.item_id == bindparam("item_id"))
+    select(ITEMS.c.text)
+    .join(BANKS)
+    .where(BANKS.c.name == bindparam("bank"), ITEMS.c.item_id == bindparam("item_id"))
 )
 
 
@@ -108,24 +109,27 @@ class ItemRecord:
 
 
 class ItemReader:
-    """Reading a store's items (mixed into ``Store``, which gives it ``engine`` and sessions)."""
+    """Reading a store's items with Core statements (mixed into ``Store``, which gives it ``engine``)."""
 
     engine: Engine
-    _session: sessionmaker[Session]
 
-    def _s(self) -> Session:
-        return self._session()
-
-    def _bank(self, s: Session, name: str) -> BankRow:
-        row = s.scalar(select(BankRow).where(BankRow.name == name))
-        if row is None:
+    @staticmethod
+    def _bank_id(conn: Connection, name: str) -> int:
+        """The row id of bank ``name``; ``UnknownBankError`` for no such bank."""
+        bank_id = conn.execute(_BANK_ID, {"bank": name}).scalar()
+        if bank_id is None:
             raise UnknownBankError(name)
-        return row
+        return int(bank_id)
 
     def get_item(self, bank: str, item_id: str) -> ItemRecord:
-        with self._s() as s:
-            row = self._bank(s, bank)
-            item = s.scalar(select(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
+        t = ITEMS.c
+        with self.engine.connect() as conn:
+            bank_id = self._bank_id(conn, bank)
+            item = conn.execute(
+                select(
+                    t.item_id, t.fingerprint, t.text, t.labels, t.metadata, t.added_at, t.links, t.phrase
+                ).where(t.bank_id == bank_id, t.item_id == item_id)
+            ).one_or_none()
             if item is None:
                 raise UnknownItemError(bank, item_id)
             return ItemRecord(
@@ -133,7 +137,7 @@ class ItemReader:
                 _parse_stored(bank, item_id, item.fingerprint),
                 item.text,
                 list(item.labels),
-                dict(item.meta),
+                dict(item.metadata),
                 item.added_at,
                 list(item.links or []),
                 None if item.phrase is None else PhraseFingerprint.parse(item.phrase),
@@ -141,24 +145,25 @@ class ItemReader:
 
     def iter_items(self, bank: str, *, with_text: bool = False) -> Iterator[ItemRecord]:
         """Every item of a bank in the order added, streamed (texts only if asked for)."""
-        with self._s() as s:
-            row = self._bank(s, bank)
+        t = ITEMS.c
+        with self.engine.connect() as conn:
+            bank_id = self._bank_id(conn, bank)
             stmt = (
                 select(
-                    ItemRow.item_id,
-                    ItemRow.fingerprint,
-                    ItemRow.labels,
-                    ItemRow.meta,
-                    ItemRow.added_at,
-                    ItemRow.text if with_text else null(),
-                    ItemRow.links,
-                    ItemRow.phrase,
+                    t.item_id,
+                    t.fingerprint,
+                    t.labels,
+                    t.metadata,
+                    t.added_at,
+                    t.text if with_text else null(),
+                    t.links,
+                    t.phrase,
                 )
-                .where(ItemRow.bank_id == row.id)
-                .order_by(ItemRow.id)
-                .execution_options(yield_per=5000)
+                .where(t.bank_id == bank_id)
+                .order_by(t.id)
             )
-            for item_id, fp, labels, meta, added_at, text, links, phrase in s.execute(stmt):
+            rows = conn.execution_options(yield_per=5000).execute(stmt)
+            for item_id, fp, labels, meta, added_at, text, links, phrase in rows:
                 yield ItemRecord(
                     item_id,
                     _parse_stored(bank, item_id, fp),
@@ -185,32 +190,31 @@ class ItemReader:
         read in batches (``_column_of``): a scan worker's quote pass asks for the texts of every candidate
         of a batch of documents at once, at about an eighth of the cost per item of ``text``.
         ``UnknownBankError`` for no such bank."""
-        return self._column_of(bank, item_ids, ItemRow.text)
+        return self._column_of(bank, item_ids, ITEMS.c.text)
 
     def iter_fingerprints(self, banks: Iterable[str]) -> Iterator[tuple[str, str, str, list[str]]]:
         """(bank, item id, fingerprint string, links) of every item of ``banks`` in the order added, streamed.
 
         The strings are as stored: parse them with ``iter_parsed_fingerprints`` to skip unreadable ones.
         """
-        with self._s() as s:
+        with self.engine.connect() as conn:
             names = list(banks)
             for name in names:
-                self._bank(s, name)
+                self._bank_id(conn, name)
             stmt = (
-                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint, ItemRow.links)
-                .join(BankRow)
-                .where(BankRow.name.in_(names))
-                .order_by(ItemRow.id)
-                .execution_options(yield_per=5000)
+                select(BANKS.c.name, ITEMS.c.item_id, ITEMS.c.fingerprint, ITEMS.c.links)
+                .join(BANKS)
+                .where(BANKS.c.name.in_(names))
+                .order_by(ITEMS.c.id)
             )
-            for name, item_id, fp, links in s.execute(stmt):
+            for name, item_id, fp, links in conn.execution_options(yield_per=5000).execute(stmt):
                 yield name, item_id, fp, list(links or [])
 
     def fingerprints_of(self, bank: str, item_ids: Iterable[str]) -> dict[str, str]:
         """The stored fingerprint string of each of ``item_ids`` that ``bank`` holds (the others are left
         out), read in batches (``_column_of``): adding a few items to a large bank reads those few rows, not
         the bank.  ``UnknownBankError`` for no such bank."""
-        return self._column_of(bank, item_ids, ItemRow.fingerprint)
+        return self._column_of(bank, item_ids, ITEMS.c.fingerprint)
 
     def _column_of(self, bank: str, item_ids: Iterable[str], column: Any) -> dict[str, str]:
         """``column`` of each of ``item_ids`` that ``bank`` holds with a value (the others are left out),
@@ -219,15 +223,13 @@ class ItemReader:
         out: dict[str, str] = {}
         stmt = _COLUMN_OF.get(column.key)
         if stmt is None:  # built once per column: building a statement cost more than running it
-            stmt = _COLUMN_OF[column.key] = select(ItemRow.item_id, column).where(
-                ItemRow.bank_id == bindparam("bank_id"),
-                ItemRow.item_id.in_(bindparam("ids", expanding=True)),
+            stmt = _COLUMN_OF[column.key] = select(ITEMS.c.item_id, column).where(
+                ITEMS.c.bank_id == bindparam("bank_id"),
+                ITEMS.c.item_id.in_(bindparam("ids", expanding=True)),
                 column.is_not(None),
             )
         with self.engine.connect() as conn:
-            bank_id = conn.execute(_BANK_ID, {"bank": bank}).scalar()
-            if bank_id is None:
-                raise UnknownBankError(bank)
+            bank_id = self._bank_id(conn, bank)
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 batch = ids[start : start + _IDS_PER_QUERY]
                 rows = conn.execute(stmt, {"bank_id": bank_id, "ids": batch})
@@ -269,7 +271,7 @@ class ItemReader:
         names = list(dict.fromkeys(banks))
         with self.engine.connect() as conn:
             stored = dict(
-                conn.execute(select(BankRow.name, BankRow.params).where(BankRow.name.in_(names))).all()
+                conn.execute(select(BANKS.c.name, BANKS.c.params).where(BANKS.c.name.in_(names))).all()
             )
             for name in names:
                 if name not in stored:
@@ -278,10 +280,10 @@ class ItemReader:
                     raise ParameterMismatchError(stored[name], str(params), what=f"bank {name!r}")
             stmt = (
                 # links as their JSON text: most are null, and decoding each row's JSON was half the time
-                select(BankRow.name, ItemRow.item_id, ItemRow.fingerprint, cast(ItemRow.links, Text))
-                .join(BankRow)
-                .where(BankRow.name.in_(names))
-                .order_by(ItemRow.id)
+                select(BANKS.c.name, ITEMS.c.item_id, ITEMS.c.fingerprint, cast(ITEMS.c.links, Text))
+                .join(BANKS)
+                .where(BANKS.c.name.in_(names))
+                .order_by(ITEMS.c.id)
             )
             result = conn.execution_options(stream_results=True, yield_per=size).execute(stmt)
             for rows in result.partitions(size):
@@ -301,10 +303,10 @@ class ItemReader:
         added; one whose stored phrase does not parse is handed to ``on_bad`` and left out."""
         names = list(dict.fromkeys(banks))
         stmt = (
-            select(BankRow.name, ItemRow.item_id, ItemRow.phrase)
-            .join(BankRow)
-            .where(BankRow.name.in_(names), ItemRow.phrase.is_not(None))
-            .order_by(ItemRow.id)
+            select(BANKS.c.name, ITEMS.c.item_id, ITEMS.c.phrase)
+            .join(BANKS)
+            .where(BANKS.c.name.in_(names), ITEMS.c.phrase.is_not(None))
+            .order_by(ITEMS.c.id)
         )
         with self.engine.connect() as conn:
             for bank, item_id, phrase in conn.execution_options(yield_per=5000).execute(stmt):

@@ -29,13 +29,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import (
     DuplicateItemError,
@@ -46,17 +46,18 @@ from ..errors import (
 )
 from ..fingerprints.fingerprint import FingerprintParams
 from ..names import check_bank_name, check_item_id
+from . import tables
 from .audit_log import audit
 from .bulk_rows import fingerprint_strings, insert_rows
 from .items import BankInfo, ItemReader, ItemRecord, quarantine
-from .models import BankRow, Base, ChangeRow, ItemRow, StoreStateRow
 from .schema import check as check_schema
 from .schema import engine_state, sqlite_state
 
 log = logging.getLogger("copytrace.store")
 
+BANKS, ITEMS, CHANGES, STATE = tables.banks, tables.items, tables.changes, tables.store_state
+
 _BATCH = 2000
-_ITEMS = Base.metadata.tables["items"]
 _ITEM_COLUMNS = (
     "item_id",
     "text",
@@ -68,7 +69,6 @@ _ITEM_COLUMNS = (
     "bank_id",
     "added_at",
 )
-_CHANGES = Base.metadata.tables["changes"]
 _CHANGE_COLUMNS = ("generation", "op", "bank", "item_id")
 DEFAULT_BUSY_TIMEOUT = 10.0
 """Seconds an SQLite writer waits for another writer's lock before the store reports itself busy."""
@@ -78,20 +78,25 @@ class _NoChangeError(Exception):
     """Raised inside a write transaction to roll it back when there turned out to be nothing to change."""
 
 
-def _bump(s: Session) -> int:
+def _bump(conn: Connection) -> int:
     """Start a change: raise the generation (locking the row until commit) and return the new value.
 
     It is the first statement of every write transaction, so that SQLite takes its write lock at once and
     PostgreSQL writers commit generations in order: a reader that sees generation g has seen all below g.
     """
     return int(
-        s.execute(
-            update(StoreStateRow)
-            .where(StoreStateRow.id == 1)
-            .values(generation=StoreStateRow.generation + 1)
-            .returning(StoreStateRow.generation)
+        conn.execute(
+            update(STATE)
+            .where(STATE.c.id == 1)
+            .values(generation=STATE.c.generation + 1)
+            .returning(STATE.c.generation)
         ).scalar_one()
     )
+
+
+def _change(conn: Connection, generation: int, op: str, bank: str, item_id: str | None = None) -> None:
+    """Record one change in the feed, in the caller's transaction."""
+    conn.execute(insert(CHANGES).values(generation=generation, op=op, bank=bank, item_id=item_id))
 
 
 def default_url() -> str:
@@ -192,7 +197,7 @@ class Store(ItemReader):
         try:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout))
-            self._session = sessionmaker(self.engine, expire_on_commit=False)
+            self._session: sessionmaker[Session] | None = None  # made by the first ``session()``
             self._open_schema(create=create, migrate=migrate)
         except SQLAlchemyError as exc:
             self.engine.dispose()
@@ -230,7 +235,15 @@ class Store(ItemReader):
         self.close()
 
     def session(self) -> Session:
-        """A new ORM session on the store (for the modules that keep keys, audit and reviews)."""
+        """A new ORM session on the store (for the modules that keep keys and reviews; the store's own
+        reads and writes are Core statements, so a command that only adds or reads items never imports
+        SQLAlchemy's ORM)."""
+        if self._session is None:
+            from sqlalchemy.orm import sessionmaker
+
+            from . import models  # noqa: F401  (the mapped classes, for the session's queries)
+
+            self._session = sessionmaker(self.engine, expire_on_commit=False)
         return self._session()
 
     # ------------------------------------------------------------------------------------------- banks
@@ -245,9 +258,11 @@ class Store(ItemReader):
         """
         check_bank_name(name)
         try:
-            with self._s() as s, s.begin():
-                generation = _bump(s)
-                row = s.scalar(select(BankRow).where(BankRow.name == name))
+            with self.engine.begin() as conn:
+                generation = _bump(conn)
+                row = conn.execute(
+                    select(BANKS.c.params, BANKS.c.phrases).where(BANKS.c.name == name)
+                ).one_or_none()
                 if row is not None:
                     if row.params != str(params):
                         raise ParameterMismatchError(row.params, str(params), what=f"bank {name!r}")
@@ -255,16 +270,23 @@ class Store(ItemReader):
                         kind = "a phrase bank" if row.phrases else "not a phrase bank"
                         raise StoreError(f"bank {name!r} exists and is {kind}: use another name")
                     raise _NoChangeError
-                s.add(BankRow(name=name, params=str(params), phrases=phrases, created_at=datetime.now(UTC)))
-                s.add(ChangeRow(generation=generation, op="create_bank", bank=name))
-                audit(s, actor, "create_bank", name, params=str(params), phrases=phrases)
+                conn.execute(
+                    insert(BANKS).values(
+                        name=name, params=str(params), phrases=phrases, created_at=datetime.now(UTC)
+                    )
+                )
+                _change(conn, generation, "create_bank", name)
+                audit(conn, actor, "create_bank", name, params=str(params), phrases=phrases)
                 return True
         except _NoChangeError:
             return False
 
     def banks(self) -> list[BankInfo]:
-        with self._s() as s:
-            counts = dict(s.execute(select(ItemRow.bank_id, func.count()).group_by(ItemRow.bank_id)).all())
+        b = BANKS.c
+        with self.engine.connect() as conn:
+            per_bank = conn.execute(select(ITEMS.c.bank_id, func.count()).group_by(ITEMS.c.bank_id))
+            counts: dict[int, int] = {int(bank_id): int(n) for bank_id, n in per_bank}
+            rows = conn.execute(select(b.id, b.name, b.params, b.created_at, b.phrases).order_by(b.name))
             return [
                 BankInfo(
                     r.name,
@@ -273,37 +295,40 @@ class Store(ItemReader):
                     r.created_at,
                     bool(r.phrases),
                 )
-                for r in s.scalars(select(BankRow).order_by(BankRow.name))
+                for r in rows
             ]
 
     def bank_param_strings(self, names: Iterable[str] | None = None) -> dict[str, str]:
         """Each bank's parameter string as stored (of ``names`` only, when given), without parsing it."""
-        stmt = select(BankRow.name, BankRow.params)
+        stmt = select(BANKS.c.name, BANKS.c.params)
         if names is not None:
-            stmt = stmt.where(BankRow.name.in_(list(names)))
-        with self._s() as s:
-            return {name: p for name, p in s.execute(stmt)}
+            stmt = stmt.where(BANKS.c.name.in_(list(names)))
+        with self.engine.connect() as conn:
+            return {name: p for name, p in conn.execute(stmt)}
 
     def bank_params(self) -> dict[str, FingerprintParams]:
         """Each bank's fingerprint parameters, without counting items."""
-        with self._s() as s:
+        with self.engine.connect() as conn:
             return {
                 name: FingerprintParams.parse(p)
-                for name, p in s.execute(select(BankRow.name, BankRow.params))
+                for name, p in conn.execute(select(BANKS.c.name, BANKS.c.params))
             }
 
     def phrase_banks(self) -> set[str]:
         """Names of the phrase banks (``create_bank(..., phrases=True)``): one small query."""
-        with self._s() as s:
-            return set(s.scalars(select(BankRow.name).where(BankRow.phrases.is_(True))))
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(BANKS.c.name).where(BANKS.c.phrases.is_(True))))
 
     def bank(self, name: str) -> BankInfo:
         """One bank, with the count of its own items (not every bank's)."""
-        with self._s() as s:
-            row = s.scalar(select(BankRow).where(BankRow.name == name))
+        b = BANKS.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(b.id, b.name, b.params, b.created_at, b.phrases).where(b.name == name)
+            ).one_or_none()
             if row is None:
                 raise UnknownBankError(name)
-            n_items = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id))
+            n_items = conn.scalar(select(func.count()).select_from(ITEMS).where(ITEMS.c.bank_id == row.id))
             return BankInfo(
                 row.name, FingerprintParams.parse(row.params), n_items or 0, row.created_at, bool(row.phrases)
             )
@@ -313,14 +338,14 @@ class Store(ItemReader):
 
         The database file keeps its size until ``vacuum``.
         """
-        with self._s() as s, s.begin():
-            generation = _bump(s)
-            row = self._bank(s, name)
-            n = s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.bank_id == row.id)) or 0
-            s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id))
-            s.delete(row)
-            s.add(ChangeRow(generation=generation, op="drop_bank", bank=name))
-            audit(s, actor, "delete_bank", name, items=int(n))
+        with self.engine.begin() as conn:
+            generation = _bump(conn)
+            bank_id = self._bank_id(conn, name)
+            n = conn.scalar(select(func.count()).select_from(ITEMS).where(ITEMS.c.bank_id == bank_id)) or 0
+            conn.execute(delete(ITEMS).where(ITEMS.c.bank_id == bank_id))
+            conn.execute(delete(BANKS).where(BANKS.c.id == bank_id))
+            _change(conn, generation, "drop_bank", name)
+            audit(conn, actor, "delete_bank", name, items=int(n))
         return int(n)
 
     def vacuum(self) -> tuple[int, int] | None:
@@ -410,39 +435,44 @@ class Store(ItemReader):
         strings = fingerprint_strings([rec.fingerprint for rec in records])
         added = ids[:20]  # for the audit row
         try:
-            with self._s() as s, s.begin():
-                generation = _bump(s)
+            with self.engine.begin() as conn:
+                generation = _bump(conn)
                 now = datetime.now(UTC)
-                row = s.scalar(select(BankRow).where(BankRow.name == bank))
+                row = conn.execute(
+                    select(BANKS.c.id, BANKS.c.params, BANKS.c.phrases).where(BANKS.c.name == bank)
+                ).one_or_none()
                 created = False
                 if row is None:
                     if create is None:
                         raise UnknownBankError(bank)
-                    row = BankRow(name=bank, params=str(create), created_at=now)
-                    s.add(row)
-                    s.add(ChangeRow(generation=generation, op="create_bank", bank=bank))
-                    audit(s, actor, "create_bank", bank, params=str(create))
-                    s.flush()
+                    made = conn.execute(
+                        insert(BANKS)
+                        .values(name=bank, params=str(create), created_at=now)
+                        .returning(BANKS.c.id)
+                    )
+                    bank_id, stored_params, phrase_bank = int(made.scalar_one()), str(create), False
+                    _change(conn, generation, "create_bank", bank)
+                    audit(conn, actor, "create_bank", bank, params=str(create))
                     created = True
-                elif create is not None and row.params != str(create):
-                    raise ParameterMismatchError(row.params, str(create), what=f"bank {bank!r}")
-                params = FingerprintParams.parse(row.params)
+                else:
+                    bank_id, stored_params, phrase_bank = int(row.id), str(row.params), bool(row.phrases)
+                    if create is not None and stored_params != str(create):
+                        raise ParameterMismatchError(stored_params, str(create), what=f"bank {bank!r}")
+                params = FingerprintParams.parse(stored_params)
                 for p, item_id in first_of.items():
                     if p != params:
                         raise ParameterMismatchError(params, p, what=f"item {item_id!r} of bank {bank!r}")
-                _check_phrases(bank, bool(row.phrases), records)
-                conn = s.connection()
-                bank_id = row.id
+                _check_phrases(bank, phrase_bank, records)
                 for start in range(0, len(records), _BATCH):
                     batch = ids[start : start + _BATCH]
                     held = conn.scalars(
-                        select(ItemRow.item_id).where(ItemRow.bank_id == bank_id, ItemRow.item_id.in_(batch))
+                        select(ITEMS.c.item_id).where(ITEMS.c.bank_id == bank_id, ITEMS.c.item_id.in_(batch))
                     ).all()
                     if held and not replace:
                         raise DuplicateItemError(bank, held[0])
                     if held:
                         conn.execute(
-                            delete(ItemRow).where(ItemRow.bank_id == bank_id, ItemRow.item_id.in_(held))
+                            delete(ITEMS).where(ITEMS.c.bank_id == bank_id, ITEMS.c.item_id.in_(held))
                         )
                     rows = [
                         (
@@ -461,20 +491,20 @@ class Store(ItemReader):
                         )
                     ]
                     try:
-                        insert_rows(conn, _ITEMS, _ITEM_COLUMNS, rows)
+                        insert_rows(conn, ITEMS, _ITEM_COLUMNS, rows)
                     except IntegrityError as exc:  # another writer added one of these ids meanwhile
                         raise StoreError(
                             f"an item of this call was added to {bank!r} meanwhile: {exc.orig}"
                         ) from exc
                     changes = [(generation, "add", bank, item_id) for item_id in batch]
-                    insert_rows(conn, _CHANGES, _CHANGE_COLUMNS, changes)
+                    insert_rows(conn, CHANGES, _CHANGE_COLUMNS, changes)
                 n = len(records)
                 if n == 0 and not created:
                     raise _NoChangeError
                 if n == 1:
-                    audit(s, actor, "add_item", bank, added[0], replace=replace)
+                    audit(conn, actor, "add_item", bank, added[0], replace=replace)
                 elif n > 1:
-                    audit(s, actor, "add_items", bank, None, count=n, first_ids=added, replace=replace)
+                    audit(conn, actor, "add_items", bank, None, count=n, first_ids=added, replace=replace)
         except _NoChangeError:
             return 0, None
         return n, generation
@@ -482,31 +512,32 @@ class Store(ItemReader):
     def bank_links(self) -> dict[str, list[tuple[str, list[str] | None]]]:
         """Each bank's items as (id, stored links), in the order they were added."""
         out: dict[str, list[tuple[str, list[str] | None]]] = {}
-        with self._s() as s:
-            for name, bank_id in s.execute(select(BankRow.name, BankRow.id).order_by(BankRow.name)):
-                rows = s.execute(
-                    select(ItemRow.item_id, ItemRow.links)
-                    .where(ItemRow.bank_id == bank_id)
-                    .order_by(ItemRow.id)
+        with self.engine.connect() as conn:
+            bank_rows = conn.execute(select(BANKS.c.name, BANKS.c.id).order_by(BANKS.c.name)).all()
+            for name, bank_id in bank_rows:
+                rows = conn.execute(
+                    select(ITEMS.c.item_id, ITEMS.c.links)
+                    .where(ITEMS.c.bank_id == bank_id)
+                    .order_by(ITEMS.c.id)
                 )
                 out[name] = [(item_id, links) for item_id, links in rows]
         return out
 
     def remove_item(self, bank: str, item_id: str, *, actor: str | None = None) -> None:
-        with self._s() as s, s.begin():
-            generation = _bump(s)
-            row = self._bank(s, bank)
-            result = s.execute(delete(ItemRow).where(ItemRow.bank_id == row.id, ItemRow.item_id == item_id))
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            generation = _bump(conn)
+            bank_id = self._bank_id(conn, bank)
+            result = conn.execute(delete(ITEMS).where(ITEMS.c.bank_id == bank_id, ITEMS.c.item_id == item_id))
+            if result.rowcount == 0:
                 raise UnknownItemError(bank, item_id)
-            s.add(ChangeRow(generation=generation, op="remove", bank=bank, item_id=item_id))
-            audit(s, actor, "remove_item", bank, item_id)
+            _change(conn, generation, "remove", bank, item_id)
+            audit(conn, actor, "remove_item", bank, item_id)
 
     # ------------------------------------------------------------------------------------------- state
     def generation(self) -> int:
         """A number that grows with every change to banks or items."""
-        with self._s() as s:
-            return int(s.scalar(select(StoreStateRow.generation).where(StoreStateRow.id == 1)) or 0)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(STATE.c.generation).where(STATE.c.id == 1)) or 0)
 
     @property
     def store_id(self) -> str:
@@ -518,7 +549,7 @@ class Store(ItemReader):
         """The store id and generation, read together: what a snapshot derived from the store records."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(StoreStateRow.store_id, StoreStateRow.generation).where(StoreStateRow.id == 1)
+                select(STATE.c.store_id, STATE.c.generation).where(STATE.c.id == 1)
             ).one_or_none()
         if row is None or not row[0]:
             raise StoreError(f"the store at {self.url} has no store id: it was damaged; restore a backup")
