@@ -22,6 +22,10 @@ Each worker reports its peak resident memory (``getrusage``) and what was reside
 began (the items' texts, read from a file, and the compiled code).
 
     python benchmarks/bench_delta.py [--sizes 30000 100000] [--baseline-rev 17b0184]
+
+``--src`` and ``--baseline-src`` run source trees extracted before (``git archive REV src``; named by the
+folder above them), whose compiled kernels are then cached from one run to the next, and which hold no
+uncommitted change of this checkout.
 """
 
 from __future__ import annotations
@@ -137,6 +141,10 @@ def main() -> None:
     ap.add_argument("--delta", type=int, nargs="+", default=[3_000, 30_000])
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5, help="passes over the queries; the fastest counts")
+    ap.add_argument(
+        "--src", type=Path, help="run this src tree (one extracted before) instead of this checkout's"
+    )
+    ap.add_argument("--baseline-src", type=Path, help="run this src tree as --baseline-rev, not an extract")
     args = ap.parse_args()
     texts = corpus_texts(args.data)
     most = max(*args.sizes, args.base + max(args.delta))
@@ -146,10 +154,10 @@ def main() -> None:
         (work / "items.json").write_text(json.dumps(items))
         (work / "queries.json").write_text(json.dumps(make_queries(items, texts, args.queries, seed=2)))
         del items  # the workers read them from the file
-        new_src = ROOT / "src"
-        trees = [("current", new_src)]
+        trees = [("current", ROOT / "src") if args.src is None else (str(args.src.parent.name), args.src)]
         if args.baseline_rev != "none":
-            trees.insert(0, (args.baseline_rev, extract(args.baseline_rev, work)))
+            old = args.baseline_src or extract(args.baseline_rev, work)
+            trees.insert(0, (args.baseline_rev, old))
         print(f"## `Index.add` one at a time and `add_many` ({' beside '.join(name for name, _ in trees)})\n")
         print("Peak resident memory of each worker process, and in brackets its growth from the start of")
         print("the measured part (the items' texts and the compiled code are resident before it).\n")
