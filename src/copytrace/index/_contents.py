@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 ALL_ALLOWED = np.zeros(0, dtype=bool)
 
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` in a new array of ``rows`` (more) rows, the rest zero.  Only its own rows are written: a
+    large ``np.zeros`` takes pages the system zeroes when first touched, where ``np.resize`` wrote every row
+    by repeating ``array`` (the first item added to an index mapped from a snapshot of 1,000,000 items
+    copied its per-item and per-page arrays in 0.06-0.1 s; 7-9 ms so)."""
+    out = np.zeros(rows, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
 TextLookup = Callable[[str, str], "str | None"]
 """``text_lookup(bank, item_id)``: an item's text, or None.  A lookup that reads its texts from somewhere
 slow may also have a method ``prefetch(names)``: each pass of a search that needs texts (the spans of its
@@ -172,7 +183,7 @@ class Contents:
                 wanted[[c for c in map(self.names.bank_code, key) if c is not None]] = True
                 tail &= wanted[self.names.bank_of[start:n]]
             if len(allowed) < n:
-                allowed = np.resize(allowed, max(64, 2 * len(allowed), n))  # the first ``start`` kept
+                allowed = _grown(allowed, max(64, 2 * len(allowed), n))  # the first ``start`` kept
             allowed[start:n] = tail
             self.allowed_cache[key] = (allowed, n)
         return allowed[:n]
@@ -226,17 +237,17 @@ class Contents:
         """Room in the per-item arrays for ``n`` items (doubling)."""
         if n > len(self.nfp):
             cap = max(64, 2 * len(self.nfp), n)
-            self.nfp = np.resize(self.nfp, cap)
-            self.ntok = np.resize(self.ntok, cap)
-            self.alive = np.resize(self.alive, cap)
-            self.item_page = np.resize(self.item_page, cap)
+            self.nfp = _grown(self.nfp, cap)
+            self.ntok = _grown(self.ntok, cap)
+            self.alive = _grown(self.alive, cap)
+            self.item_page = _grown(self.item_page, cap)
 
     def _grow_pages(self, n: int) -> None:
         """Room in the per-page arrays for ``n`` pages (doubling)."""
         if n > len(self.page_item):
             cap = max(64, 2 * len(self.page_item), n)
-            self.page_item = np.resize(self.page_item, cap)
-            self.page_no = np.resize(self.page_no, cap)
+            self.page_item = _grown(self.page_item, cap)
+            self.page_no = _grown(self.page_no, cap)
 
     def insert(
         self,
