@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,6 +119,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::")[0], []).append(item)
+        if any(name in _JOINERS for name in getattr(item, "fixturenames", ())):
+            _USES_WORKER_RAY.add(item.nodeid.split("::")[0])
 
     def longest_first(path: str) -> tuple[int, int]:
         slow = sum(1 for item in files[path] if item.get_closest_marker("slow"))
@@ -144,18 +147,108 @@ def lighter_ray() -> Iterator[dict[str, object]]:
         parameter.RayParams.__init__ = init  # type: ignore[method-assign]
 
 
-def start_local_ray() -> None:
-    """The local Ray of a test module whose point is not a job's own Ray (a job joins a running Ray)."""
+class _WorkerRay:
+    """The Ray of this test process that the tests whose point is not a job's own Ray join (a job joins a
+    running Ray and leaves it running): started on first use, by the first module that asks for it, and
+    stopped when the process moves on to a module that does not (the slow files come first: the Ray
+    modules of a worker are done before the rest) or at the session's end.
+
+    Its nodes are started apart from this process's driver (``ray.cluster_utils.Cluster``), so that joining
+    and leaving (``ray.shutdown``) leave it running: a module joins it for its tests, and a test that needs
+    no Ray running (a small job that then runs in the driver's process) leaves it first.  Its folder is its
+    own, inside ``_private_temp_folder``: a ``ray.init()`` here with no address never finds it.
+    """
+
+    def __init__(self) -> None:
+        self.cluster: Any = None
+
+    def address(self, folder: Path) -> str:
+        if self.cluster is None:
+            from ray.cluster_utils import Cluster
+
+            # its sessions, and the address Ray records of the last cluster started, in a folder of its own
+            (folder / "wr" / "ray").mkdir(parents=True, exist_ok=True)
+            settings = {"RAY_TMPDIR": str(folder / "wr"), "RAY_USAGE_STATS_ENABLED": "0"}
+            before = {name: os.environ.get(name) for name in settings}
+            os.environ.update(settings)
+            try:
+                cluster = Cluster(shutdown_at_exit=False)
+                try:
+                    with lighter_ray() as config:
+                        cluster.add_node(num_cpus=2, include_dashboard=False, _system_config=config)
+                except BaseException:
+                    cluster.shutdown()  # what had started of it
+                    raise
+                self.cluster = cluster
+            finally:
+                for name, value in before.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+        return str(self.cluster.address)
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            import ray
+
+            if ray.is_initialized():  # a module's driver still joined: it leaves first
+                ray.shutdown()
+            cluster, self.cluster = self.cluster, None
+            cluster.shutdown()
+
+
+_WORKER_RAY = _WorkerRay()
+_USES_WORKER_RAY: set[str] = set()  # the files with a test that joins it
+_JOINERS = ("shared_ray", "shared_ray_now")
+
+
+@contextlib.contextmanager
+def joined_worker_ray(folder: Path) -> Iterator[str]:
+    """This process's Ray, started if need be, joined by this driver within the block; its address."""
     import ray
 
-    with lighter_ray() as config:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            _system_config=config,
-        )
+    address = _WORKER_RAY.address(folder)
+    # with usage statistics on, each job's Ray Data starts an actor to collect them (1 CPU-s)
+    before = os.environ.get("RAY_USAGE_STATS_ENABLED")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield address
+    finally:
+        ray.shutdown()
+        if before is None:
+            os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
+        else:
+            os.environ["RAY_USAGE_STATS_ENABLED"] = before
+
+
+@pytest.fixture(scope="module")
+def shared_ray(_private_temp_folder: Path) -> Iterator[str]:
+    """This process's Ray (``_WorkerRay``), joined for the module's tests; its address."""
+    with joined_worker_ray(_private_temp_folder) as address:
+        yield address
+
+
+@pytest.fixture
+def shared_ray_now(_private_temp_folder: Path) -> Iterator[str]:
+    """This process's Ray, joined for one test only (the module's other tests run with no Ray)."""
+    with joined_worker_ray(_private_temp_folder) as address:
+        yield address
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_worker_ray(_private_temp_folder: Path) -> Iterator[None]:
+    """This process's Ray is stopped before its folder is removed."""
+    yield
+    _WORKER_RAY.stop()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A module that does not join this process's Ray does not keep it running (idle, a Ray still costs
+    CPU time: about 0.02 CPU-s a second)."""
+    if item.nodeid.split("::")[0] not in _USES_WORKER_RAY:
+        _WORKER_RAY.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ behave as in ``scan``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,10 @@ from copytrace.batch.cluster_corpus import LabelledCorpus, pair_scores
 from copytrace.batch.clustering import cluster
 
 from .cluster_corpus_files import job_order, read_clusters, read_edges, small_corpus, write_files
-from .conftest import start_local_ray
 from .test_cluster import GRAPHS, _reference_components
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # each job starts a Ray, or joins the module's
-
-
-@pytest.fixture(scope="module")
-def module_ray() -> Iterator[None]:
-    """One local Ray for the tests whose point is not a job's own Ray (a job joins a running Ray and leaves it
-    running): a Ray's start is most of their time.  They come last in the file: ``parquet-ray`` runs before
-    it on a private Ray its job starts, and a small job that names no Ray runs in the driver's process only
-    while no Ray is running."""
-    start_local_ray()
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.slow  # the jobs on Ray join the test process's Ray
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +46,13 @@ def test_the_job_gives_the_library_clusters_and_writes_every_output(
     tmp_path: Path,
     fmt: str,
     executor: str,  # type: ignore[type-arg]
+    request: pytest.FixtureRequest,
 ) -> None:  # type: ignore[no-untyped-def]
-    """On Ray (``--workers``) or, for a small job that names no Ray, in the driver's process: the same
-    clusters as the library, every output written."""
+    """On Ray (``--workers``: the test process's Ray, joined for this test; a job's private Ray is
+    ``test_ray_private``'s and ``test_cluster_processes``') or, for a small job that names no Ray, in the
+    driver's process (no Ray is running then): the same clusters as the library, every output written."""
+    if executor == "ray":
+        request.getfixturevalue("shared_ray_now")
     folder, rows = expected
     out = tmp_path / "out"
     ray_options = ["--workers", "2"] if executor == "ray" else []
@@ -136,7 +127,7 @@ def test_distributed_components_give_the_same_clusters(
     cli,
     expected: tuple[Path, list[dict]],
     tmp_path: Path,  # type: ignore[type-arg]
-    module_ray: None,
+    shared_ray: str,
 ) -> None:  # type: ignore[no-untyped-def]
     folder, rows = expected
     out = tmp_path / "out"
@@ -146,7 +137,7 @@ def test_distributed_components_give_the_same_clusters(
     assert json.loads((out / "summary.json").read_text())["components"] == "distributed"
 
 
-def test_star_components_agree_with_union_find(module_ray: None) -> None:
+def test_star_components_agree_with_union_find(shared_ray: str) -> None:
     from copytrace.batch import engine
     from copytrace.batch.components import star_components, union_find
 

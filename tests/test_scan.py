@@ -4,7 +4,6 @@ the answers of ``match``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 
 from copytrace.batch import inputs as batch_inputs
 
-from .conftest import start_local_ray
 from .scan_corpus import bank_files, documents, matched, read_rows, write_jsonl, write_parquet, write_txt
 
 ray = pytest.importorskip("ray")
@@ -22,11 +20,17 @@ pytestmark = pytest.mark.slow  # jobs on Ray
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    """One local Ray for the module (a scan joins a running Ray and leaves it running)."""
-    start_local_ray()
-    yield
-    ray.shutdown()
+def local_ray(shared_ray: str) -> None:
+    """The test process's Ray, joined for the module (a scan joins a running Ray and leaves it running)."""
+
+
+def test_the_modules_ray_is_the_test_processs_own_and_not_recorded(shared_ray: str) -> None:
+    """A ``ray.init()`` with no address in this process (a test of a job's own Ray) does not find it."""
+    from ray._common.utils import get_ray_address_file
+
+    assert ray.is_initialized() and ray.get_runtime_context().gcs_address == shared_ray
+    record = Path(get_ray_address_file(None))
+    assert not record.exists() or record.read_text().strip() != shared_ray
 
 
 @pytest.fixture(params=["ray", "processes"])

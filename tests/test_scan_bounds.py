@@ -18,7 +18,6 @@ import pytest
 from copytrace.batch.inputs import TableColumns, expand, plan
 from copytrace.batch.readers import Bad, BlockReading, Doc, read_block
 
-from .conftest import start_local_ray
 from .scan_corpus import bank_files, documents
 
 MIB = 1024 * 1024
@@ -179,15 +178,8 @@ def test_reading_past_a_half_gib_line_in_a_small_zst_file_stays_in_bounded_memor
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    start_local_ray()
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.slow  # on Ray
-def test_scan_reports_the_bomb_with_its_line_and_scans_the_rest(cli, tmp_path: Path, local_ray: None) -> None:  # type: ignore[no-untyped-def]
+def test_scan_reports_the_bomb_with_its_line_and_scans_the_rest(cli, tmp_path: Path, shared_ray: str) -> None:  # type: ignore[no-untyped-def]
     assert cli("bank", "add", "ref", *bank_files())[0] == 0
     docs = documents()
     # first the same documents without the long line: the memory a worker needs for them
@@ -209,7 +201,7 @@ def test_scan_reports_the_bomb_with_its_line_and_scans_the_rest(cli, tmp_path: P
 
 
 @pytest.mark.slow  # on Ray
-def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, local_ray: None) -> None:  # type: ignore[no-untyped-def]
+def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, shared_ray: str) -> None:  # type: ignore[no-untyped-def]
     docs = _docs()
     path = write_bomb(tmp_path / "posts.jsonl.gz", 8 * MIB, docs[:2], docs[2:])
     code, _, err = cli("cluster", path, "--out", tmp_path / "out", "--max-size", str(LIMIT), "--no-report")
@@ -220,7 +212,7 @@ def test_cluster_reports_the_bomb_and_clusters_the_rest(cli, tmp_path: Path, loc
 
 
 @pytest.mark.slow  # on Ray
-def test_a_block_whose_worker_dies_twice_fails_alone_with_its_reason(tmp_path: Path, local_ray: None) -> None:
+def test_a_block_whose_worker_dies_twice_fails_alone_with_its_reason(tmp_path: Path, shared_ray: str) -> None:
     """A worker that dies on a block (killed by the kernel for its memory, say) is replaced and the block
     tried once more; when it dies again the block is failed with that reason, not retried forever, and the
     other blocks are done."""
