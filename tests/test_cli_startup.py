@@ -213,6 +213,45 @@ def test_adding_and_matching_import_no_orm(tmp_path: Path) -> None:
     assert CANONICAL_000.stem in proc.stdout  # the match found the first item
 
 
+@pytest.mark.parametrize(
+    ("call", "files", "expected"),
+    [
+        ("run", 1, "paused 0"),  # the whole command is start-up
+        ("run", 2, "running frozen"),  # past start-up at the second file: what start-up made is frozen
+        ("main", 1, "running 0"),  # a caller's own process (a library user, a test) is left as it is
+    ],
+    ids=["program, one file", "program, two files", "main in a caller's process"],
+)
+def test_bank_add_pauses_the_garbage_collector_for_its_start_up(
+    tmp_path: Path, call: str, files: int, expected: str
+) -> None:
+    """``bank add`` run as the program (``run``) pauses Python's cyclic garbage collector while it starts
+    up (``pause_collector``) and starts it again, past start-up, at its second input (``resume_collector``);
+    ``main`` called in another program's process never touches the collector."""
+    env = {**os.environ, "COPYTRACE_DB": str(tmp_path / "s.db"), "COPYTRACE_CACHE": str(tmp_path / "c")}
+    text = CANONICAL_000.read_text(encoding="utf-8")
+    paths = []
+    for n in range(files):
+        path = tmp_path / f"item{n}.txt"
+        path.write_text(text[n * 2000 : n * 2000 + 3000], encoding="utf-8")
+        paths.append(str(path))
+    code = (
+        "import atexit, gc, sys\n"
+        "def state():\n"
+        "    frozen = 'frozen' if gc.get_freeze_count() else '0'\n"
+        "    sys.stderr.write(f\"gc: {'running' if gc.isenabled() else 'paused'} {frozen}\\n\")\n"
+        "atexit.register(state)\n"
+        f"from copytrace.cli.main import {call}\n"
+        f"status = {call}(['bank', 'add', 'b', *{paths!r}])\n"
+        "state()\n"  # main returns here; run ended the process after the atexit handler
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f'"added": {files}' in proc.stdout
+    states = [line for line in proc.stderr.splitlines() if line.startswith("gc: ")]
+    assert states and set(states) == {f"gc: {expected}"}, proc.stderr[-2000:]
+
+
 def test_scipy_imports_as_usual_after_the_probes_were_answered() -> None:
     pytest.importorskip("scipy.linalg")
     pytest.importorskip("cffi")

@@ -42,6 +42,7 @@ from .common import (
     open_store,
     progress,
     read_input,
+    resume_collector,
     shown,
     to_json,
 )
@@ -110,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add.add_argument("--skip-bad", action="store_true", help="report bad inputs and store the rest")
     add.add_argument("--labels", metavar="L1,L2", default="", help="labels for every item added")
     add_common_options(add)
-    add.set_defaults(run=run_add, kernels=True)
+    add.set_defaults(run=run_add, kernels=True, pause_gc=True)
 
     create = bsub.add_parser(
         "create",
@@ -209,7 +210,9 @@ def run_add(args: argparse.Namespace) -> int:
     seen: set[str] = set()
 
     def records() -> Iterator[ItemRecord]:
-        for item_id, path in progress(files, len(files), "fingerprinting"):
+        for n, (item_id, path) in enumerate(progress(files, len(files), "fingerprinting")):
+            if n:  # more than one file: past start-up (``pause_collector``)
+                resume_collector()
             try:
                 text = read_input(str(path), args.max_size).text
                 fp = fingerprint(text, key=key, allow_short=True)
@@ -230,6 +233,7 @@ def run_add(args: argparse.Namespace) -> int:
             seen.add(item_id)
             yield ItemRecord(item_id, fp, None if args.fingerprint_only else text, labels, phrase=phrase)
         if args.jsonl:
+            resume_collector()
             yield from _jsonl_records(args, key, labels, seen, bad, phrase_bank)
 
     with Spill() as spill:  # fingerprint everything before the store's first write transaction starts

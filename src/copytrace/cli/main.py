@@ -54,6 +54,7 @@ from .common import (
     close_stores,
     error,
     open_store_urls,
+    pause_collector,
     show_library_warnings,
     shown,
 )
@@ -137,10 +138,15 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
+    """Run the command ``argv`` (default: ``sys.argv[1:]``); its exit status.  ``program`` (``run``):
+    the process is the command's own, so a short command's start-up may pause the garbage collector
+    (``pause_collector``)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupted_early)
     args = parse_args(build_parser(), argv)
+    if program and getattr(args, "pause_gc", False):
+        pause_collector()
     show_library_warnings()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here: KeyboardInterrupt, below
@@ -215,7 +221,7 @@ def _debug(args: argparse.Namespace, exc: BaseException) -> int:
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``copytrace`` program: ``main``, then the process ends at once with its status (``exit_now``)."""
-    exit_now(main(argv))
+    exit_now(main(argv, program=True))
 
 
 def exit_now(code: int) -> NoReturn:
