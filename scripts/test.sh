@@ -64,12 +64,24 @@ python tests/warm_kernels.py &
 warming=$!
 echo "== HMA's own environment in .venv-hma for tests/test_hma.py (Python 3.13; the first time: a few minutes)"
 ticking "HMA's environment" .venv/bin/python tests/hma/make_venv.py || [ -z "${CI:-}" ] || exit 1
+# HMA's Python caches its own compiled kernels: compiled here beside mypy, not by HMA's server in the test
+hma_python=${COPYTRACE_HMA_VENV:-.venv-hma}/bin/python
+hma_warming=
+if [ -x "$hma_python" ]; then
+  echo "== compiling the kernels HMA's server runs, in its environment, in the background"
+  "$hma_python" tests/warm_kernels.py --signals &
+  hma_warming=$!
+fi
 echo "== ruff"
 ruff check src tests benchmarks tools
 ruff format --check src tests benchmarks tools
 echo "== mypy --strict"
 ticking "mypy" mypy
 ticking "compiling kernels" wait "$warming" || echo "== compiling the kernels failed (above); the tests compile them instead"
+if [ -n "$hma_warming" ]; then
+  ticking "compiling HMA's kernels" wait "$hma_warming" \
+    || echo "== compiling HMA's kernels failed (above); its server compiles them in tests/test_hma.py instead"
+fi
 # One worker more than cores: the tests of Ray, killed jobs and servers spend much of their time waiting
 # (for a Ray or a server to start, for a process to exit), and the extra worker's tests use the core meanwhile
 workers=$(($(nproc) + 1))

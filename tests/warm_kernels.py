@@ -8,6 +8,7 @@ public API and the command line: fingerprints, banks with copy families, matchin
 index snapshots written and mapped, the store's fingerprint parser, in-process clustering.
 
     python tests/warm_kernels.py      # prints the seconds it took; a second run takes a few
+    .venv-hma/bin/python tests/warm_kernels.py --signals    # HMA's server's kernels, in HMA's environment
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -147,8 +149,47 @@ def _in_a_file(items: list[tuple[str, str]]) -> None:
     index.match_fingerprints([f for _, f in fps])
 
 
+def warm_signals() -> None:
+    """What HMA's server runs of copytrace: its two signal types hash texts of one, two and four bytes a
+    character (phrase folding compiles a version for each), build an index, serialise it, query it and
+    compare.  Run in HMA's own environment (another Python, whose compiled kernels are cached apart), for
+    ``tests/test_hma.py``: otherwise HMA's server compiles them while the test waits (about 60 CPU-s)."""
+    import io
+
+    from threatexchange.signal_type.index import SignalTypeIndex
+
+    from copytrace.threatexchange import CopytracePhraseSignal, CopytraceSignal
+    from copytrace.threatexchange.__main__ import warm as warm_signal_types
+    from copytrace.threatexchange.signal import EXAMPLE_TEXTS
+
+    warm_signal_types()
+    texts = [
+        *EXAMPLE_TEXTS,
+        (DATA / "canonical" / "000_ea7438489bd31fbe.txt").read_text(encoding="utf-8"),
+        (DATA / "canonical" / "001_5e32e1b4a13a1b7e.txt").read_text(encoding="utf-8"),
+        "D3ATH t0 the 0ccupiers!! no justice, no peace",
+        "D\u0415ATH to the occupiers, \u201cno justice\u201d",  # two bytes a character
+        "so true!! \U0001f525 death to the occupiers",  # four
+    ]
+    for signal_type in (CopytraceSignal, CopytracePhraseSignal):
+        signals = [signal_type.hash_from_str(text) for text in texts]
+        index = signal_type.get_index_cls().build([(s, n) for n, s in enumerate(signals) if s])
+        buf = io.BytesIO()
+        index.serialize(buf)
+        buf.seek(0)
+        loaded: SignalTypeIndex[int] = SignalTypeIndex.deserialize(buf)
+        for signal in signals:
+            if signal:
+                loaded.query(signal)
+        signal_type.compare_hash(signals[3], signals[4])
+
+
 def main() -> None:
     start = time.monotonic()
+    if sys.argv[1:] == ["--signals"]:
+        warm_signals()
+        print(f"== numba kernels of HMA's environment compiled and cached ({time.monotonic() - start:.0f} s)")
+        return
     with tempfile.TemporaryDirectory(prefix="copytrace-warm-") as tmp:
         warm(Path(tmp))
     print(f"== numba kernels compiled and cached ({time.monotonic() - start:.0f} s)", flush=True)
