@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from . import private_ray_scans as scans
+from .conftest import lighter_ray
 from .ray_processes import JobProcesses, marked
 
 ray = pytest.importorskip("ray")
@@ -76,7 +77,15 @@ def test_a_session_runs_on_a_private_ray_in_its_own_folder_never_the_recorded_on
     earlier = short_dir / "earlier"  # the other Ray records itself there, not beside the planted record
     earlier.mkdir()
     monkeypatch.setenv("RAY_TMPDIR", str(earlier))
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=40)
+    with lighter_ray() as config:  # started as the private Ray is: its start is not the point here
+        ray.init(
+            address="local",
+            num_cpus=1,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=40,
+            _system_config=config,
+        )
     ray.shutdown()
     record = _plant(short_dir)
     monkeypatch.setenv("RAY_TMPDIR", str(short_dir))
