@@ -106,3 +106,33 @@ def test_the_first_post_and_matches_through_a_worker_load_no_kernel(
     ]
     assert {"new-0", names[0]} <= set(result["matched"])
     assert result["new"] == [], "\n".join(map(str, result["new"]))
+
+
+def test_the_supervisors_kernel_load_announces_no_llvm_lock_event_and_numba_gets_its_callbacks_back() -> None:
+    """Loading cached kernels calls LLVM thousands of times; Numba announced each call as a lock event that
+    only its compile timers hear (a sixth of the supervisor's kernel load).  While the supervisor loads them
+    nothing is announced; afterwards Numba's callbacks are back, as a forked worker's compiler expects."""
+    from llvmlite import binding as llvm
+    from numba.core import event
+
+    from copytrace.service.workers import _quiet_llvm_lock
+
+    heard: list[str] = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            heard.append(ev.kind)
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    def llvm_calls() -> int:
+        heard.clear()
+        with event.install_listener("numba:llvm_lock", Listener()):
+            module = llvm.parse_assembly("define i32 @f() {\n ret i32 1\n}")
+            _ = [f.name for f in module.functions]
+        return len(heard)
+
+    with _quiet_llvm_lock():
+        assert llvm_calls() == 0
+    assert llvm_calls() > 0
