@@ -200,7 +200,7 @@ def main() -> None:
                 note = "" if same else " (answers differ)"
                 print(f"| {d:,} | {name} | {a:,.0f} | {b:,.0f} | {a / b:.2f}×{note} |", flush=True)
         if len(trees) == 2:
-            same = all(answers[(d, args.baseline_rev)] == answers[(d, "current")] for d in args.delta)
+            same = all(answers[(d, args.baseline_rev)] == answers[(d, trees[-1][0])] for d in args.delta)
             print(f"\nanswers on the delta identical in both trees: {same}")
 
 
