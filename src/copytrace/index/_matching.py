@@ -104,22 +104,43 @@ def _weight(df, common_df):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True, inline="always")
 def _visit_level(  # type: ignore[no-untyped-def]
-    lo, hi, refs, page_item, allowed, item_end, family, seen, stamp, p_item, t
+    lo, hi, refs, page_item, allowed, item_end, family, table, stamp, count, p_item, t
 ):
     """Postings ``[lo, hi)`` of one query hash in one level: the item of each (-1 where not searched) into
-    ``p_item`` from ``t``, and the families not yet stamped counted.  Returns (families counted, next t)."""
+    ``p_item`` from ``t``, and, where ``count``, the families not yet in ``table`` for this hash's
+    ``stamp`` counted and put there (``_count_family``).  Returns (families counted, next t)."""
     c = 0
     for p in range(lo, hi):
         it = np.int64(page_item[refs[p]])
         if it < item_end and (allowed.shape[0] == 0 or allowed[it]):
-            f = family[it]
-            c += seen[f] != stamp  # no branch: the loads of consecutive postings overlap
-            seen[f] = stamp
+            if count:
+                c += _count_family(table, stamp, family[it])
             p_item[t] = it
         else:
             p_item[t] = -1
         t += 1
     return c, t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count_family(table, stamp, f):  # type: ignore[no-untyped-def]
+    """1 if family ``f`` is not yet in ``table`` for ``stamp`` (then put there), else 0.
+
+    ``table`` is a set of the query's own, open addressing, a power of two at least twice the postings of
+    any one hash it counts: an entry is ``stamp << 32 | f``, and one of an earlier stamp is free, so it is
+    cleared once a query, not once a hash.  It is a few kilobytes where a table over every family label
+    (one slot each, 16 MB at 1,000,000 items) costs a cache miss a posting."""
+    mask = table.shape[0] - 1
+    key = (np.int64(stamp) << 32) | np.int64(f)
+    s = np.int64((np.uint64(f) * _MIX) >> np.uint64(40)) & mask
+    while True:
+        e = table[s]
+        if e == key:
+            return 0
+        if (e >> 32) != stamp:
+            table[s] = key
+            return 1
+        s = (s + 1) & mask
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -156,7 +177,6 @@ def collect(  # type: ignore[no-untyped-def]
     allowed,
     item_end,
     family,
-    seen,
     item_nfp,
     first,
     max_postings,
@@ -170,12 +190,12 @@ def collect(  # type: ignore[no-untyped-def]
 
     A hash's document frequency is the number of distinct copy families among the allowed items holding
     it: versions of one text are one family (``copytrace.index.families``), so text that many versions
-    share is not boilerplate, text that many unrelated items share is.  ``seen`` is the caller's scratch
-    array, one slot per family label plus a last slot holding the next free stamp: a family counts when its
-    slot does not yet hold this hash's stamp, so counting costs no sort and no allocation.  A hash with
-    more than ``max_postings`` postings is not counted (its df is its postings) and makes no anchors.  A
-    hash makes anchors only if it is among the first occurrences of its hash in the query (``first``): at
-    most ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order.
+    share is not boilerplate, text that many unrelated items share is.  The families of a hash are counted
+    in a small set of the query's own (``_count_family``), and only for a hash with more than ``common_df``
+    postings: one with fewer weighs 1 however few families hold it.  A hash with more than
+    ``max_postings`` postings is not counted (its df is its postings) and makes no anchors.  A hash makes
+    anchors only if it is among the first occurrences of its hash in the query (``first``): at most
+    ``max_anchors`` of them (negative: all), with the earliest items, since postings are in item order.
 
     Most items a query reaches share one common fingerprint with it and no chain of theirs can count
     (``chain_anchors``).  A chain's evidence is at most the sum of its anchors' own weights (an anchor
@@ -204,8 +224,20 @@ def collect(  # type: ignore[no-untyped-def]
     keys = np.full(size, -1, dtype=np.int64)
     acc_w = np.zeros(size, dtype=np.float64)
     acc_n = np.zeros(size, dtype=np.int64)
-    last = seen.shape[0] - 1
-    base = seen[last]
+    nfp = np.empty(size, dtype=np.int64)  # the item's fingerprints, where keys[s] is an item
+    slots = np.empty(total, dtype=np.int64)  # the slots taken, in the order taken
+    n_items = 0
+    most = 0  # the most postings of one hash whose families are counted
+    for j in range(m):
+        held = hi1[j] - lo1[j]
+        for r in range(n_runs):
+            held += hi2[r, j] - lo2[r, j]
+        if common_df < held <= max_postings:
+            most = max(most, held)
+    f_bits = 4
+    while (1 << f_bits) < 2 * most:
+        f_bits += 1
+    families = np.zeros(1 << f_bits, dtype=np.int64)  # the families counted (_count_family)
     t = 0
     for j in range(m):
         held = hi1[j] - lo1[j]
@@ -214,16 +246,32 @@ def collect(  # type: ignore[no-untyped-def]
         if held > max_postings:
             df[j] = held
             continue
-        stamp = base + j + 1
+        # A hash with at most common_df postings weighs 1 whatever its families: they are not counted,
+        # its df is its postings searched (the weights, all the kernels read of a df, are the same).
+        count = held > common_df
         t0 = t
         c, t = _visit_level(
-            lo1[j], hi1[j], refs1, page_item, allowed, item_end, family, seen, stamp, p_item, t
+            lo1[j], hi1[j], refs1, page_item, allowed, item_end, family, families, j + 1, count, p_item, t
         )
         for r in range(n_runs):  # the delta's runs, oldest first: pages stay in order
             c2, t = _visit_level(
-                lo2[r, j], hi2[r, j], refs2, page_item, allowed, item_end, family, seen, stamp, p_item, t
+                lo2[r, j],
+                hi2[r, j],
+                refs2,
+                page_item,
+                allowed,
+                item_end,
+                family,
+                families,
+                j + 1,
+                count,
+                p_item,
+                t,
             )
             c += c2
+        if not count:
+            for u in range(t0, t):
+                c += p_item[u] >= 0
         df[j] = c
         w = _weight(c, common_df)
         budget = max_anchors if first[j] else 0
@@ -236,24 +284,25 @@ def collect(  # type: ignore[no-untyped-def]
             s = np.int64((np.uint64(it) * _MIX) >> shift)
             while keys[s] != it and keys[s] != -1:
                 s = (s + 1) & (size - 1)
-            keys[s] = it
+            if keys[s] == -1:  # the item's first anchor: its fingerprints read now, the load overlapped
+                keys[s] = it  # with the postings' (not a cache miss each in a scan of the table after)
+                nfp[s] = item_nfp[it]
+                slots[n_items] = s
+                n_items += 1
             acc_w[s] += w
             acc_n[s] += 1
             p_slot[u] = s
-    seen[last] = base + m + 1
+    kept = np.empty(n_items, dtype=np.int64)
     n_keep = 0
-    for v in range(size):
-        if keys[v] >= 0 and (acc_w[v] + 1e-6 >= min_evidence or acc_n[v] >= item_nfp[keys[v]]):
+    for q in range(n_items):
+        v = slots[q]
+        if acc_w[v] + 1e-6 >= min_evidence or acc_n[v] >= nfp[v]:
+            kept[n_keep] = v
             n_keep += 1
     if n_keep == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, empty, df
-    kept = np.empty(n_keep, dtype=np.int64)
-    n_keep = 0
-    for v in range(size):
-        if keys[v] >= 0 and (acc_w[v] + 1e-6 >= min_evidence or acc_n[v] >= item_nfp[keys[v]]):
-            kept[n_keep] = v
-            n_keep += 1
+    kept = kept[:n_keep]
     kept = kept[np.argsort(keys[kept])]  # distinct items: any sort
     rank = np.full(size, -1, dtype=np.int64)
     at = np.empty(n_keep, dtype=np.int64)
@@ -576,7 +625,7 @@ def query_anchors(index, q_hashes, params, min_evidence):  # type: ignore[no-unt
         allowed,
         item_end,
         family,
-        seen,
+        _seen,  # scratch of an older counting of families, left in the index's side
         item_nfp,
     ) = index
     common_df = params[0]
@@ -610,7 +659,6 @@ def query_anchors(index, q_hashes, params, min_evidence):  # type: ignore[no-unt
         allowed,
         item_end,
         family,
-        seen,
         item_nfp,
         first,
         max_postings,

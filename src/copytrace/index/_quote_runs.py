@@ -13,7 +13,6 @@ share, as ``quotes.text_run`` does, returning the longest run.  Only chains whos
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +26,9 @@ if TYPE_CHECKING:
 
 HASH_CACHE = 1 << 24
 """Tokens whose cut hashes ``TokenHashes`` keeps (2 bytes each: 32 MB)."""
+ABSENT, NO_TEXT, TEXT = 0, 1, 2
+"""What ``TokenHashes.take`` says of an item: not kept, kept without a text of its fingerprint, kept with
+its cut hashes."""
 
 
 @njit(cache=True, nogil=True)
@@ -135,64 +137,129 @@ class TokenHashes:
     once per query sharing a few words with it.  At most ``budget`` tokens; the least recently used
     item goes first.  ``None`` is kept for an item without a text of its fingerprint.  Item numbers are
     the index's: it forgets an item it removes, and starts a new cache when it renumbers them.  Queries
-    of several threads share it (each call holds its lock)."""
+    of several threads share it (each call holds its lock).
+
+    A batch asks for thousands of items, so the bookkeeping is arrays indexed by item number (whether
+    held, tokens, last use), not a dictionary walked in Python: ``take`` answers a batch in a few array
+    operations.  The hashes kept are never written again, so a caller may read them after the lock is
+    released while another thread evicts them."""
 
     def __init__(self, budget: int = HASH_CACHE) -> None:
         self.budget = budget
         self.size = 0  # tokens held
-        self._held: OrderedDict[int, np.ndarray | None] = OrderedDict()
+        self._count = 0  # items held
+        self._clock = 0  # the last use stamp given
+        self._held = np.zeros(0, dtype=np.int8)  # per item number: ABSENT, NO_TEXT or TEXT
+        self._used = np.zeros(0, dtype=np.int64)  # its last use
+        self._tokens = np.zeros(0, dtype=np.int64)  # its tokens held
+        self._hashes = np.zeros(0, dtype=object)  # its cut hashes (None without a text)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._held)
+        return self._count
 
     def __contains__(self, idx: object) -> bool:
-        return idx in self._held
+        if not isinstance(idx, int | np.integer):
+            return False
+        with self._lock:
+            return bool(0 <= idx < len(self._held) and self._held[idx] != ABSENT)
 
     def get(self, idx: int) -> tuple[bool, np.ndarray | None]:
         """``(held, hashes)``: whether item ``idx`` is kept, and its cut hashes (None: no text)."""
-        held = self._held
-        with self._lock:
-            if idx not in held:
-                return False, None
-            held.move_to_end(idx)
-            return True, held[idx]
+        state, parts = self.take(np.array([idx], dtype=np.int64))
+        return bool(state[0] != ABSENT), parts[0]
 
     def get_many(self, numbers: list[int]) -> list[tuple[bool, np.ndarray | None]]:
-        """``get`` of each of ``numbers`` under one hold of the lock (a batch asks for thousands)."""
-        held = self._held
-        move = held.move_to_end
-        out: list[tuple[bool, np.ndarray | None]] = []
-        append = out.append
+        """``get`` of each of ``numbers`` under one hold of the lock."""
+        state, parts = self.take(np.asarray(numbers, dtype=np.int64))
+        return list(zip((state != ABSENT).tolist(), parts.tolist(), strict=True))
+
+    def take(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``numbers`` (item numbers): whether it is kept and with a text (``ABSENT``,
+        ``NO_TEXT`` or ``TEXT``), and its cut hashes (an object array, None where not kept or without a
+        text); those kept become the most recently used (all alike: one batch)."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        state = np.full(len(numbers), ABSENT, dtype=np.int8)
+        parts = np.full(len(numbers), None, dtype=object)
         with self._lock:
-            for idx in numbers:
-                if idx in held:
-                    move(idx)
-                    append((True, held[idx]))
-                else:
-                    append((False, None))
-        return out
+            inside = numbers < len(self._held)
+            state[inside] = self._held[numbers[inside]]
+            held = state != ABSENT
+            if held.any():
+                self._clock += 1
+                at = numbers[held]
+                self._used[at] = self._clock
+                parts[held] = self._hashes[at]
+        return state, parts
 
     def put(self, idx: int, hashes: np.ndarray | None) -> None:
         """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
-        self.pop(idx)
-        n = 0 if hashes is None else len(hashes)
-        if n > self.budget:
-            return  # a text longer than the whole budget is read again when asked for
-        held = self._held
+        self.put_many([idx], [hashes])
+
+    def put_many(self, numbers: list[int], hashes: list[np.ndarray | None]) -> None:
+        """``put`` of each of ``numbers`` (distinct) under one hold of the lock, in order: the least
+        recently used items go first, as many as the new ones need."""
         with self._lock:
-            while held and self.size + n > self.budget:
-                _, old = held.popitem(last=False)
-                self.size -= 0 if old is None else len(old)
-            if idx not in held:
-                held[idx] = hashes
+            for idx in numbers:
+                self._forget(idx)
+            todo = [
+                (idx, h)
+                for idx, h in zip(numbers, hashes, strict=True)
+                if (0 if h is None else len(h)) <= self.budget  # longer than the budget: read again
+            ]
+            if not todo:
+                return
+            self._grow(max(idx for idx, _ in todo) + 1)
+            need = sum(0 if h is None else len(h) for _, h in todo)
+            if self.size + need > self.budget:
+                self._evict(self.size + need - self.budget)
+            for idx, h in todo:
+                n = 0 if h is None else len(h)
+                if self.size + n > self.budget:  # the new ones alone outgrow it: the earliest of them go
+                    self._evict(self.size + n - self.budget)
+                self._clock += 1
+                self._held[idx] = NO_TEXT if h is None else TEXT
+                self._used[idx] = self._clock
+                self._tokens[idx] = n
+                self._hashes[idx] = h
                 self.size += n
+                self._count += 1
 
     def pop(self, idx: int, default: None = None) -> None:
         """Forget item ``idx`` (removed from the index)."""
         with self._lock:
-            old = self._held.pop(idx, default)
-            self.size -= 0 if old is None else len(old)
+            self._forget(idx)
+
+    # ---------------------------------------------------------------------------- under the lock
+    def _forget(self, idx: int) -> None:
+        if 0 <= idx < len(self._held) and self._held[idx] != ABSENT:
+            self.size -= int(self._tokens[idx])
+            self._count -= 1
+            self._held[idx] = ABSENT
+            self._tokens[idx] = 0
+            self._hashes[idx] = None
+
+    def _grow(self, n: int) -> None:
+        if n <= len(self._held):
+            return
+        cap = max(64, 2 * len(self._held), n)
+        old = len(self._held)
+        self._held = np.concatenate((self._held, np.zeros(cap - old, dtype=np.int8)))
+        self._used = np.concatenate((self._used, np.zeros(cap - old, dtype=np.int64)))
+        self._tokens = np.concatenate((self._tokens, np.zeros(cap - old, dtype=np.int64)))
+        hashes = np.empty(cap, dtype=object)
+        hashes[:old] = self._hashes
+        self._hashes = hashes
+
+    def _evict(self, tokens: int) -> None:
+        """Forget the least recently used items, oldest first, until ``tokens`` tokens are freed (or none
+        is left)."""
+        held = np.flatnonzero(self._held != ABSENT)
+        held = held[np.argsort(self._used[held], kind="stable")]
+        freed = np.cumsum(self._tokens[held])
+        last = int(np.searchsorted(freed, tokens))  # the first prefix that frees enough
+        for idx in held[: last + 1].tolist():
+            self._forget(idx)
 
 
 def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | None] | None]:
@@ -225,16 +292,8 @@ def cut_hashes(
     go (``_texts``) and tokenized in one call, joined by spaces (a space separates tokens, so none runs
     across two texts), those that are HTML one by one."""
     cache: TokenHashes = contents.hash_cache
-    found: list[np.ndarray | None] = [None] * len(numbers)
-    with_text = np.ones(len(numbers), dtype=bool)
-    missing: list[int] = []
-    for j, (held, hashes) in enumerate(cache.get_many(numbers.tolist())):
-        if not held:
-            missing.append(j)
-        elif hashes is None:
-            with_text[j] = False
-        else:
-            found[j] = hashes
+    state, found = cache.take(numbers)
+    missing = np.flatnonzero(state == ABSENT).tolist()
     texts = _texts(contents, [int(numbers[j]) for j in missing])
     plain: list[str] = []
     plain_at: list[int] = []
@@ -254,22 +313,24 @@ def cut_hashes(
         all_cut = cut(joined.hashes)
         for t, j in enumerate(plain_at):
             found[j] = all_cut[cuts[t] : cuts[t + 1]].copy()  # a copy: the cache keeps it alone
-    ntok = contents.ntok
+    if missing:
+        ntok = contents.ntok
+        for j in missing:
+            hashes = found[j]
+            if hashes is not None and len(hashes) != int(ntok[int(numbers[j])]):
+                found[j] = None  # a text not of this fingerprint: no item offsets from it
+        cache.put_many([int(numbers[j]) for j in missing], [found[j] for j in missing])
+    with_text = state == TEXT
     for j in missing:
-        idx = int(numbers[j])
-        hashes = found[j]
-        if hashes is not None and len(hashes) != int(ntok[idx]):
-            hashes = found[j] = None  # a text not of this fingerprint: no item offsets from it
-        if hashes is None:
-            with_text[j] = False
-        cache.put(idx, hashes)
-    empty = np.zeros(0, dtype=np.uint16)
-    parts = [empty if h is None else h for h in found]
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum([len(h) for h in parts], out=offsets[1:])
+        with_text[j] = found[j] is not None
+    parts = found[with_text].tolist()
+    lengths = np.zeros(len(numbers), dtype=np.int64)
+    lengths[with_text] = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    offsets = np.zeros(len(numbers) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     read = np.zeros(len(numbers), dtype=bool)
     read[missing] = True
-    return (np.concatenate(parts) if parts else empty), offsets, with_text, read
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)), offsets, with_text, read
 
 
 def long_enough(

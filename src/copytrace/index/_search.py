@@ -18,7 +18,6 @@ from ..errors import ParameterMismatchError
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
 from ..fingerprints.keys import Key
 from ..phrases import PhraseFingerprint
-from ..text.normalize import tokenize
 from . import _matching, _phrase_matches, _quote_runs, quotes
 from ._contents import Contents
 from ._postings import MAX_REPEATS
@@ -392,12 +391,9 @@ class Search:
         """The evidence spans of item ``idx``'s chains (``evidence``): query offsets only without its text."""
         if fp.tokens is None or not chains:
             return ()
-        item_tokens = None
-        held = self.contents.item_text(idx)
-        if held is not None:
-            item_tokens = tokenize(held[0], html=held[1])
-        if item_tokens is not None and len(item_tokens) != int(self.contents.ntok[idx]):
-            item_tokens = None  # text does not belong to this fingerprint: report query offsets only
+        # The item's tokens as the quote pass keeps them (a stream reports the same items again and
+        # again); None without its text, or with a text not of this fingerprint: query offsets only.
+        item_tokens = self.contents.item_tokens(idx)
         return evidence_spans(chains, self.params.k, fp.tokens, item_tokens)
 
     # ------------------------------------------------------------------------------------------ quotes

@@ -1,0 +1,71 @@
+"""The quote pass's token-hash cache (``_quote_runs.TokenHashes``) answers a batch's candidates in a few array
+operations (``take``) and stores a batch's new ones in one call (``put_many``), least recently used first
+out, as one ``get`` or ``put`` at a time does; ``cut_hashes`` gives the same hashes from the cache as from
+the texts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from copytrace import Index
+from copytrace.index import _quote_runs
+from copytrace.index._quote_runs import ABSENT, NO_TEXT, TEXT, TokenHashes
+from copytrace.text.normalize import tokenize
+
+
+def test_take_answers_a_batch_and_makes_it_the_most_recently_used() -> None:
+    cache = TokenHashes(budget=12)
+    a, b = np.arange(4, dtype=np.uint16), np.arange(5, dtype=np.uint16)
+    cache.put_many([3, 7, 9], [a, None, b])
+    assert len(cache) == 3 and cache.size == 9
+    state, parts = cache.take(np.array([9, 1, 3, 7, 10_000], dtype=np.int64))
+    assert state.tolist() == [TEXT, ABSENT, TEXT, NO_TEXT, ABSENT]
+    assert parts[0] is b and parts[2] is a and parts[1] is None and parts[3] is None and parts[4] is None
+    cache.get(3)  # 3 used last, 9 and 7 before it (one batch: alike)
+    cache.put(20, np.zeros(6, dtype=np.uint16))  # 9 + 6 > 12: the least recently used go until it fits
+    assert 3 in cache and 20 in cache and 9 not in cache and cache.size == 10
+
+
+def test_put_many_keeps_the_budget_and_evicts_the_least_recently_used() -> None:
+    rng = np.random.default_rng(5)
+    cache = TokenHashes(budget=60)
+    length: dict[int, int] = {}  # the tokens of each item the cache holds
+    used: dict[int, int] = {}  # each item's last use (the items of one call alike)
+    evicted = 0
+    for step in range(300):
+        asked = rng.choice(30, size=4, replace=False)
+        state, _ = cache.take(asked)
+        assert (state != ABSENT).tolist() == [int(n) in length for n in asked], step
+        used.update({int(n): 2 * step for n in asked if int(n) in length})
+        numbers = [int(n) for n in rng.choice(30, size=int(rng.integers(1, 4)), replace=False)]
+        hashes = [
+            None if rng.random() < 0.2 else np.zeros(int(rng.integers(0, 15)), np.uint16) for _ in numbers
+        ]
+        others = [n for n in length if n not in numbers]
+        cache.put_many(numbers, hashes)  # at most 42 tokens: they fit the budget
+        assert all(n in cache for n in numbers), step
+        gone = [n for n in others if n not in cache]
+        kept = [n for n in others if n in cache]
+        if gone and kept:  # the least recently used went first
+            assert max(used[n] for n in gone) <= min(used[n] for n in kept), step
+        evicted += len(gone)
+        length = {n: length[n] for n in kept}
+        length.update({n: 0 if h is None else len(h) for n, h in zip(numbers, hashes, strict=True)})
+        used.update({n: 2 * step + 1 for n in numbers})
+        assert cache.size == sum(length.values()) <= 60 and len(cache) == len(length), step
+    assert evicted  # the budget was reached
+
+
+def test_cut_hashes_of_a_batch_are_the_texts_cut_hashes_kept_or_read() -> None:
+    texts = {f"i{n}": f"item {n} says " + " ".join(f"word{n * 7 + w}" for w in range(30)) for n in range(6)}
+    index = Index(text_lookup=lambda bank, item_id: texts[item_id])
+    for item_id, text in texts.items():
+        index.add(item_id, text)
+    contents = index._contents
+    numbers = np.array([4, 1, 2], dtype=np.int64)
+    want = [_quote_runs.cut(tokenize(texts[f"i{n}"]).hashes) for n in numbers.tolist()]
+    for read_now in (True, False):  # read from the texts, then taken from the cache
+        hashes, offsets, with_text, read = _quote_runs.cut_hashes(contents, numbers)
+        assert with_text.all() and read.tolist() == [read_now] * 3
+        for j, w in enumerate(want):
+            assert np.array_equal(hashes[offsets[j] : offsets[j + 1]], w)
