@@ -55,7 +55,7 @@ def link_new_items(
     With a ``versions`` finder that can tell (a service's live index), the versions in the bank come from it
     and the versions among the items of this call from a small index of them.  Otherwise ``bank_index()``
     gives an index of the bank as stored (None for a new bank) and the items are added to it
-    (``Index.add_many``), each matched against everything before it, as ``Index.add`` one by one would.
+    (``Index.add_batch``), each matched against everything before it, as ``Index.add`` one by one would.
     ``expected``: the postings the call adds in all (a bulk add links its items a chunk at a time): from
     ``IN_FILE_FROM``, the index keeps its postings in a file.
     Returns the links, and that index of the bank with the items added (None when the finder answered).
