@@ -514,6 +514,7 @@ def main() -> None:
         print(f"copying {args.copy_from} to {args.db}", file=sys.stderr)
         shutil.copyfile(args.copy_from, args.db)
         shutil.rmtree(Path(args.db).with_suffix(".snapshots"), ignore_errors=True)
+        os.sync()  # the copy written back first: a post's commit (fsync) would wait behind it
     rows = set(args.rows)
     main_figures = measure(args, args.db, args.items, rows, chain, texts)
     beside = None
