@@ -185,3 +185,34 @@ def test_between_chunks_add_many_holds_no_more_than_the_index_it_built(
         tracemalloc.stop()
     assert len(between) == 7 and held > 0
     assert max(between) <= held, (between, held)
+
+
+def test_undoing_a_failed_add_many_re_derives_a_family_once(
+    text_000: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed call that had added 40 versions of one text removes them together: what is left of their
+    family is re-derived once (each remaining item's links read once), not once per item removed, which
+    made undoing k versions cost k^2 to k^3 (minutes for a few thousand reposts of one text)."""
+    from copytrace.index.families import Families
+
+    monkeypatch.setattr(_index, "ADD_MANY_CHUNK", 8)
+    reposts = _versions(text_000, 45, seed=4)
+    index = Index()
+    index.add_many([(f"old-{i}", t) for i, t in enumerate(reposts[:5])])
+    before = _state(index, [reposts[0]])
+    reads: list[int] = []
+    neighbours = Families._neighbours
+
+    def counted(self: Families, name: object) -> list[int]:
+        reads.append(1)
+        return neighbours(self, name)
+
+    def source() -> Iterator[tuple[str, str]]:
+        yield from ((f"new-{i}", t) for i, t in enumerate(reposts[5:]))
+        monkeypatch.setattr(Families, "_neighbours", counted)  # from the refusal on: the undo
+        yield "old-0", "an id already in the index"
+
+    with pytest.raises(DuplicateItemError):
+        index.add_many(source())
+    assert _state(index, [reposts[0]]) == before
+    assert 0 < len(reads) <= 5  # the five items left in the family, once each

@@ -335,14 +335,19 @@ class Contents:
 
     def remove(self, idx: int) -> None:
         """Mark item ``idx`` dead; compact when dead postings or numbers have grown worth it."""
-        self.names.remove(idx)
-        self.n_present -= 1
-        self.alive[idx] = False
-        self.families.remove(idx)
-        self.texts.pop(idx, None)
-        self.hash_cache.pop(idx, None)
-        self.phrase_spans.pop(idx, None)
-        self.dead_postings += int(self.nfp[idx])
+        self.remove_many([idx])
+
+    def remove_many(self, idxs: Sequence[int]) -> None:
+        """``remove`` of each of the present items ``idxs``, their families re-derived once."""
+        for idx in idxs:
+            self.names.remove(idx)
+            self.n_present -= 1
+            self.alive[idx] = False
+            self.texts.pop(idx, None)
+            self.hash_cache.pop(idx, None)
+            self.phrase_spans.pop(idx, None)
+            self.dead_postings += int(self.nfp[idx])
+        self.families.remove_many(idxs)
         self.allowed_cache.clear()
         self.flush()
         total = len(self.main) + len(self.delta)

@@ -300,12 +300,9 @@ class Index:
                 contents.families.link(number, (bank, item_id), [(bank, other) for other in found])
 
     def _roll_back(self, first: int) -> None:
-        """Remove the items numbered from ``first`` on (those a failed ``add_many`` inserted), the newest
-        first: their links go with them, so the families are those they were before."""
-        names = self._contents.names
-        added = [names[n] for n in range(first, len(names))]  # removals may renumber: remove by name
-        for bank, item_id in reversed(added):
-            self._contents.remove(self._number(bank, item_id))
+        """Remove the items numbered from ``first`` on (those a failed ``add_many`` inserted), all at once:
+        their links go with them, so the families are those they were before, each re-derived once."""
+        self._contents.remove_many(range(first, len(self._contents.names)))
 
     def add_phrases(
         self, items: Iterable[tuple[str, str, PhraseFingerprint | str]], *, phrase_only: bool = False
