@@ -234,29 +234,11 @@ class Families:
 
     def remove(self, number: int) -> None:
         """Drop item ``number``; the rest of its family is split into what its links still connect."""
-        self._load_links()
-        name = self._name_of(number)
-        members = self._members.pop(int(self.labels[number]), None)
-        for other in self._links.pop(name, ()):
-            named = self._linked_by.get(other)
-            if named is not None:
-                named.discard(name)
-                if not named:
-                    del self._linked_by[other]
-        if members is None:
-            return
-        rest = [m for m in members if m != number]
-        self.labels[rest] = rest
-        for m in rest:  # re-derive the components of what is left
-            for other in self._neighbours(self._name_of(m)):
-                self._union(m, other)
+        self.remove_many([number])
 
     def remove_many(self, numbers: Sequence[int]) -> None:
         """Drop the items ``numbers`` at once: as ``remove`` of each, with what is left of each family
         re-derived once, not once per item dropped from it."""
-        if len(numbers) == 1:
-            self.remove(numbers[0])
-            return
         self._load_links()
         gone = set(numbers)
         rest: list[int] = []
