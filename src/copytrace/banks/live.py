@@ -297,6 +297,7 @@ class LiveIndex:
         # the first request.  It also merges the additions, so queries only read the index.
         index.match(_WARM_UP)
         self._warm_up_changes(index)
+        self._warm_up_store()
         with self._index_lock.exclusive():
             self._index = index
             self._generation = generation
@@ -369,6 +370,7 @@ class LiveIndex:
             str(fingerprint(_WARM_UP, key=self.key, k=self.params.k, window=self.params.window))
         )
         _ = ("warm-up", "copytrace-warm-up") in index
+        index._contents.make_room()  # the first change then copies no array sized for the snapshot
         for n in (1, 2):  # one item, as most adds; two, which link to each other
             scratch = Index.for_params(self.params, match_params=self.match_params)
             scratch.add_many([(f"i{i}", fp) for i in range(n)], bank="warm-up")
@@ -376,6 +378,15 @@ class LiveIndex:
         scratch.add("c", fp, bank="warm-up", links=["i0"])  # the follower applying an add
         _ = scratch.n_fingerprints
         scratch.remove("c", bank="warm-up")
+
+    def _warm_up_store(self) -> None:
+        """Compile the statements an add and a removal run (``Store.warm_up``): the first item a worker
+        stored spent 20-60 ms compiling them.  Best effort: a store that cannot take it now compiles them
+        at its first change, as before."""
+        try:
+            self.store.warm_up()
+        except (SQLAlchemyError, CopytraceError) as exc:
+            log.warning("cannot prepare the store's statements before serving (%s)", _reason(exc))
 
     def _quarantine_item(self, bank: str, item_id: str, reason: str) -> None:
         if (bank, item_id) not in self._quarantine:
@@ -432,6 +443,7 @@ class LiveIndex:
                 index.compact()
             with self._index_lock.shared():  # after ``compact`` saving only reads the index
                 mapped = self._save_and_map(index, self._generation)
+            mapped._contents.make_room()
             with self._index_lock.exclusive():
                 self._index = mapped
 

@@ -242,6 +242,15 @@ class Contents:
             self.alive = _grown(self.alive, cap)
             self.item_page = _grown(self.item_page, cap)
 
+    def make_room(self) -> None:
+        """Room for the next items and their pages, and the families ready to take them: what the first
+        item added after opening a snapshot did (copying the per-item and per-page arrays sized for the
+        snapshot, 7-9 ms at 1,000,000 items, and marking the names its links mention, about 5 ms), done
+        ahead by a service before it serves, so that the first change it applies does neither."""
+        self._grow_items(len(self.names) + 1)
+        self._grow_pages(self.n_pages + 1)
+        self.families.prepare()
+
     def _grow_pages(self, n: int) -> None:
         """Room in the per-page arrays for ``n`` pages (doubling)."""
         if n > len(self.page_item):

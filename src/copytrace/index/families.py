@@ -176,6 +176,12 @@ class Families:
         if self._links_source is not None:
             self._mentioned = mentioned
 
+    def prepare(self) -> None:
+        """Make now whatever ``mentions`` makes at its first question (a mark per saved item), so that the
+        first item added does not pay for it."""
+        if self._mentioned is not None:
+            self._mentioned(("", ""))
+
     def _take_links(self, links: dict[Hashable, tuple[Hashable, ...]]) -> None:
         self._links = dict(links)
         self._linked_by = {}

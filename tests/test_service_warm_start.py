@@ -1,0 +1,95 @@
+"""What a service worker prepares before it serves, so that the first item posted through it costs what the
+next ones do: the store's statements of an add and a removal compiled (``Store.warm_up``), and the index it
+mapped from a snapshot given room for new items (``Contents.make_room``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.default import CACHE_MISS
+
+from copytrace import DEFAULT_PARAMS, fingerprint
+from copytrace.banks import Store
+from copytrace.index import _contents
+from copytrace.service import ServiceConfig, create_app
+from copytrace.store import ItemRecord
+from copytrace.store import Store as Records
+from copytrace.store.api_keys import create_key
+
+
+@contextmanager
+def compiled(engine: Engine) -> Iterator[list[str]]:
+    """The statements run on ``engine`` meanwhile that SQLAlchemy compiled (not found in its cache)."""
+    generated: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if context is not None and getattr(context, "cache_hit", None) is CACHE_MISS:
+            generated.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield generated
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_warm_up_compiles_an_add_and_a_removal_and_stores_nothing(tmp_path: Path, text_000: str) -> None:
+    with Records(str(tmp_path / "store.db")) as store:  # the store's writes, without the bank layer's linking
+        store.create_bank("news", DEFAULT_PARAMS)
+        before = (store.generation(), [b.name for b in store.banks()])
+        with compiled(store.engine) as generated:
+            store.warm_up()
+        assert generated  # it compiled them
+        assert (store.generation(), [b.name for b in store.banks()]) == before  # rolled back
+        with compiled(store.engine) as generated:
+            store.add_items("news", [ItemRecord("a", fingerprint(text_000), text_000)])
+            store.add_items("news", [ItemRecord("a", fingerprint(text_000), text_000)], replace=True)
+            store.remove_item("news", "a")
+        assert generated == []
+        assert store.generation() == before[0] + 3
+
+
+def test_the_first_post_through_a_worker_compiles_no_statement_and_copies_no_array(
+    tmp_path: Path, text_000: str, state_union: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "store.db")
+    with Store(db) as store:
+        _, key = create_key(store, "ops", "admin")
+        store.create_bank("news", DEFAULT_PARAMS)
+        names = sorted(state_union)[:6]
+        store.add_items("news", [ItemRecord(n, fingerprint(state_union[n]), state_union[n]) for n in names])
+    copied: list[int] = []  # rows of the arrays copied into larger ones
+    grown = _contents._grown
+
+    def counted(array: np.ndarray, rows: int) -> np.ndarray:
+        if len(array):  # not the empty arrays of a new scratch index (linking the items of one call)
+            copied.append(len(array))
+        return grown(array, rows)
+
+    monkeypatch.setattr(_contents, "_grown", counted)
+    app = create_app(ServiceConfig(db=db, snapshot_dir=str(tmp_path / "snapshots"), poll_seconds=3600))
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        live = app.state.ctx.live
+        assert live.wait_ready(120)
+        assert live._mapped is not None  # the worker maps the snapshot it built
+        assert c.post("/v1/match", json={"text": text_000}).status_code == 200  # the request's own reads
+        copied.clear()
+        with compiled(app.state.ctx.store.engine) as generated:
+            posted = c.post("/v1/banks/news/items", json={"id": "speech", "text": text_000})
+            removed = c.delete("/v1/banks/news/items/speech")
+        assert (posted.status_code, removed.status_code) == (201, 200)
+        assert generated == []
+        assert copied == []
+        again = c.post("/v1/banks/news/items", json={"id": "speech", "text": text_000})
+        assert again.status_code == 201
+        assert [m["item_id"] for m in c.post("/v1/match", json={"text": text_000}).json()["matches"]] == [
+            "speech"
+        ]
