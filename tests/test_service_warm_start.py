@@ -4,6 +4,7 @@ mapped from a snapshot given room for new items (``Contents.make_room``)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.default import CACHE_MISS
+from sqlalchemy.exc import OperationalError
 
 from copytrace import DEFAULT_PARAMS, fingerprint
 from copytrace.banks import Store
@@ -93,3 +95,21 @@ def test_the_first_post_through_a_worker_compiles_no_statement_and_copies_no_arr
         assert [m["item_id"] for m in c.post("/v1/match", json={"text": text_000}).json()["matches"]] == [
             "speech"
         ]
+
+
+def test_warm_up_gives_way_to_another_writer_at_once(tmp_path: Path) -> None:
+    """A writer holding SQLite's lock (a bulk import) fails the warm-up at once, not after the store's
+    ``busy_timeout`` (an hour here: the test would not end), and the connection keeps that timeout."""
+    path = tmp_path / "store.db"
+    with Records(str(path), busy_timeout=3600) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(OperationalError, match="locked"):
+                store.warm_up()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3_600_000
+        store.warm_up()  # the lock is free again

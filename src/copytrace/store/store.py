@@ -554,7 +554,8 @@ class Store(ItemReader):
         SQLAlchemy compiles a statement the first time a process runs it and then reuses the compiled form
         (its ``compiled_cache``): the first item a service worker stored paid 20-60 ms compiling the
         statements of an add at 1,000,000 items, among the slowest posts.  A worker calls this before it
-        serves.  On SQLite the rolled-back transaction holds the write lock for a few milliseconds."""
+        serves.  On SQLite the rolled-back transaction holds the write lock for a few milliseconds, and fails
+        with "database is locked" at once if another writer holds it."""
         bank = item_id = "copytrace warm-up"  # a name no bank can have (``check_bank_name``)
         text = "copytrace compiles the statements of a change before it stores the first one"
         record = ItemRecord(item_id, fingerprint(text), text)
@@ -563,7 +564,11 @@ class Store(ItemReader):
         self.bank_param_strings([bank])  # what an add reads first (``copytrace.banks.Store.add_items``)
         for _ in changes_since(self, 0, 0):  # what a live index reads to apply the change (none here)
             pass
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
+            if sqlite:  # another writer's lock (a bulk import) fails it at once instead of holding a start
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                conn.commit()
             transaction = conn.begin()
             try:
                 for again in (False, True):  # stored, then stored again in its place
@@ -571,6 +576,9 @@ class Store(ItemReader):
                 self._remove(conn, bank, item_id, actor=bank)
             finally:
                 transaction.rollback()
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={max(0, round(self.busy_timeout * 1000))}")
+                    conn.commit()
 
     # ------------------------------------------------------------------------------------------- state
     def generation(self) -> int:
