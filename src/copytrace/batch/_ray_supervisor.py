@@ -6,9 +6,11 @@ machine in ``FOLDER/r`` (Ray opens its folder to all users; ``FOLDER`` is the jo
 shared ``/tmp/ray`` nor ``$RAY_TMPDIR``: the address Ray records there is neither read nor written.  It
 prints ``ready ADDRESS`` (or ``failed REASON``) and waits.  When its standard input ends - the driver closed
 it, exited, or was killed with SIGKILL: the kernel closes it in every case - it kills every process of its
-session (all of Ray's: servers, agents and workers, whatever process group Ray puts them in), removes
-``FOLDER`` and exits.  Ctrl-C at a terminal reaches the driver's process group, never this session: Ray is
-stopped by this keeper alone, in one way, whatever happened to the driver.
+session (all of Ray's: servers, agents and workers, whatever process group Ray puts them in) and exits;
+a child of it waits for it to be gone (nothing of it can write in ``FOLDER`` then), stops what the keeper
+started meanwhile and removes ``FOLDER``, holding the keeper's standard output until it is done.  Ctrl-C
+at a terminal reaches the driver's process group, never this session: Ray is stopped by this keeper alone,
+in one way, whatever happened to the driver.
 
 It imports nothing of copytrace (it is run by path, so the package's ``__init__`` is not loaded either).
 """
@@ -107,10 +109,39 @@ def stop_session(sid: int) -> None:
 
 
 def _finish(temp_dir: str, code: int) -> None:
-    stop_session(os.getsid(0))
-    shutil.rmtree(temp_dir, ignore_errors=True)
+    """Stop the session's processes, leave the folder to be removed once this process is gone, and exit.
+
+    The keeper's main thread may be inside ``ray.init`` when the driver goes: it goes on making folders and
+    files in ``temp_dir`` (and may start one more of Ray's processes) until this process ends, so a folder
+    removed from here can be left non-empty or made again.  The removal is done by ``_remove_when_gone``, a
+    child forked from this thread alone, after this process has exited.
+    """
+    sid = os.getsid(0)
+    stop_session(sid)
     sys.stdout.flush()
+    _remove_when_gone(temp_dir, sid)
     os._exit(code)
+
+
+def _remove_when_gone(temp_dir: str, sid: int) -> None:
+    """Fork a child that waits for this process to exit, stops what is left of the session and removes
+    ``temp_dir``.  The child holds this process's standard output until then: the driver, which reads it
+    to its end, knows that the folder is gone when it gets end-of-file."""
+    keeper = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: remove it from here, as well as can be done
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        return
+    if pid:
+        return
+    try:  # the child: only this thread was copied, and it calls nothing that takes another thread's lock
+        while os.getppid() == keeper:
+            time.sleep(0.005)
+        stop_session(sid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    finally:
+        os._exit(0)
 
 
 def _watch_driver(temp_dir: str) -> None:

@@ -8,7 +8,8 @@ running.  So a job never calls it that way.  ``PrivateRay.start`` runs a keeper 
 (mode 0700, short enough for the Unix sockets Ray makes in it) and a random token that only the job's
 processes hold (in their environment, never on disk); the driver then joins that Ray by its address.  The
 keeper holds the read end of a pipe whose write end only the driver holds: when the driver closes it,
-exits or dies (whatever the signal), the keeper kills every process of its session and removes the folder.
+exits or dies (whatever the signal), the keeper kills every process of its session and exits, and a child
+it leaves behind removes the folder once the keeper can no longer write in it.
 
 >>> PrivateRay.folder_base("/var/tmp")
 '/var/tmp'
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import select
 import shutil
 import subprocess
 import sys
@@ -123,21 +125,45 @@ class PrivateRay:
         with contextlib.suppress(OSError, ValueError):
             if keeper.stdin is not None:
                 keeper.stdin.close()
+        deadline = time.monotonic() + wait
         try:
             keeper.wait(timeout=wait)
-        except subprocess.TimeoutExpired:  # the keeper is stuck or out of time: its whole session, now
-            from ._ray_supervisor import kill_session
+            # the folder is removed by the keeper's child once the keeper is gone; it holds the keeper's
+            # standard output until then
+            gone = keeper.stdout is None or _read_to_end(keeper.stdout, deadline)
+            if gone:  # the child has closed its files; it may take a moment more to end
+                from ._ray_supervisor import session_members
 
+                while session_members(keeper.pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        except subprocess.TimeoutExpired:  # the keeper is stuck or out of time
             with contextlib.suppress(OSError):
                 os.kill(keeper.pid, 9)
-            kill_session(keeper.pid)
-            shutil.rmtree(folder, ignore_errors=True)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 keeper.wait(timeout=1)
+            gone = False
+        if not gone:  # its whole session, now; then the folder, once nothing of the session can write in it
+            from ._ray_supervisor import kill_session, session_members
+
+            for _ in range(20):
+                kill_session(keeper.pid)
+                if not session_members(keeper.pid):
+                    break
+                time.sleep(0.05)
+            shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(ValueError):
             _RUNNING.remove((keeper, folder))
         if keeper.stdout is not None:
             keeper.stdout.close()
+
+
+def _read_to_end(stream: IO[str], deadline: float) -> bool:
+    """Read ``stream`` (a pipe) until end-of-file or ``deadline``; whether its end was reached."""
+    fd = stream.fileno()
+    while (left := deadline - time.monotonic()) > 0:
+        if select.select([fd], [], [], left)[0] and not os.read(fd, 4096):
+            return True
+    return False
 
 
 _RUNNING: list[tuple[subprocess.Popen[Any], str]] = []
