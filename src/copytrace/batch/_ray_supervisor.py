@@ -108,6 +108,9 @@ def stop_session(sid: int) -> None:
         time.sleep(0.05)
 
 
+_FINISHING = threading.Lock()
+
+
 def _finish(temp_dir: str, code: int) -> None:
     """Stop the session's processes, leave the folder to be removed once this process is gone, and exit.
 
@@ -116,6 +119,8 @@ def _finish(temp_dir: str, code: int) -> None:
     removed from here can be left non-empty or made again.  The removal is done by ``_remove_when_gone``, a
     child forked from this thread alone, after this process has exited.
     """
+    if not _FINISHING.acquire(blocking=False):  # already under way in another thread (or this one, which a
+        return  # signal interrupted): that call ends the process; a second one would stop its child
     sid = os.getsid(0)
     stop_session(sid)
     sys.stdout.flush()
@@ -136,6 +141,7 @@ def _remove_when_gone(temp_dir: str, sid: int) -> None:
     if pid:
         return
     try:  # the child: only this thread was copied, and it calls nothing that takes another thread's lock
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the keeper's ``_finish``
         while os.getppid() == keeper:
             time.sleep(0.005)
         stop_session(sid)
@@ -206,7 +212,7 @@ def main(argv: list[str]) -> None:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         print(f"failed {reason}", flush=True)
         _finish(temp_dir, 1)
-        return
+        threading.Event().wait()  # the watcher thread is finishing (when the driver went, Ray's start failed)
     print(f"ready {address}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: _finish(temp_dir, 143))  # ray.init installs its own
     threading.Event().wait()
