@@ -32,13 +32,14 @@ keeper = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(keeper)
 folder = sys.argv[2]
 threading.Thread(target=keeper._watch_driver, args=(folder,), daemon=True).start()
-print("ready", flush=True)
 i = 0
 while True:
     logs = os.path.join(folder, "r", "session", "logs", str(i % 7))
     os.makedirs(logs, exist_ok=True)
     with open(os.path.join(logs, f"{i}.log"), "w") as fh:
         fh.write("x")
+    if i == 0:
+        print("ready", flush=True)  # writing from now on
     i += 1
 """
 
