@@ -44,51 +44,6 @@ def _ordinal(a, b):  # type: ignore[no-untyped-def]
     )
 
 
-@njit(cache=True, nogil=True)
-def _breaks(cps, runs, classes):  # type: ignore[no-untyped-def]
-    """The breaks (offsets into ``cps``) at the runs of digits ``runs`` (start, end): see the module.
-    ``cps`` holds the texts joined by line breaks, so that no run or neighbour crosses two texts."""
-    n_cps = cps.shape[0]
-    out = np.empty(2 * runs.shape[0], dtype=np.int64)
-    n = 0
-    for r in range(runs.shape[0]):
-        i, j = runs[r, 0], runs[r, 1]
-        if j - i >= 4:  # a year or an amount: broken off the letters on either side ($ kept with it)
-            s = i - 1 if i > 0 and cps[i - 1] == 36 else i
-            if s > 0 and _is_letter(np.int64(cps[s - 1]), classes):
-                out[n] = s
-                n += 1
-            if j < n_cps and _is_letter(np.int64(cps[j]), classes):
-                out[n] = j
-                n += 1
-        elif (  # an ordinal, broken off the letter after it
-            j + 2 < n_cps
-            and cps[j] < 128
-            and cps[j + 1] < 128
-            and _ordinal(cps[j], cps[j + 1])
-            and _is_letter(np.int64(cps[j + 2]), classes)
-        ):
-            out[n] = j + 2
-            n += 1
-    return out[:n].copy()
-
-
-def _digit_runs(cps: np.ndarray) -> np.ndarray:
-    """(start, end) of each run of ASCII digits in ``cps`` (unsigned code points), from the positions of the
-    digits: one vectorised pass over the text (a compiled loop over a read-only buffer, as ``np.frombuffer``
-    gives, took some 2.6 ns a character), then only the digits looked at."""
-    pos = _digit_positions(cps)
-    if not len(pos):
-        return np.zeros((0, 2), dtype=np.int64)
-    new = np.flatnonzero(np.diff(pos) != 1)
-    out = np.empty((len(new) + 1, 2), dtype=np.int64)
-    out[0, 0] = pos[0]
-    out[1:, 0] = pos[new + 1]
-    out[:-1, 1] = pos[new] + 1
-    out[-1, 1] = pos[-1] + 1
-    return out
-
-
 def _digit_positions(cps: np.ndarray) -> np.ndarray:
     """The offsets of the ASCII digits in the unsigned code points ``cps`` (an unsigned subtraction wraps
     what is below ``0``, so one comparison tells a digit)."""
@@ -98,8 +53,8 @@ def _digit_positions(cps: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _breaks_within(cps, bounds, pos, classes):  # type: ignore[no-untyped-def]
     """(text, offset in that text) of the breaks at the digits ``pos`` of the texts
-    ``cps[bounds[t]:bounds[t + 1]]`` joined with nothing between them: ``_breaks`` with no run and no
-    neighbour read across two texts."""
+    ``cps[bounds[t]:bounds[t + 1]]`` joined with nothing between them (see the module), no run of digits
+    and no neighbour read across two texts."""
     out_text = np.empty(2 * pos.shape[0], dtype=np.int64)
     out_at = np.empty(2 * pos.shape[0], dtype=np.int64)
     n = 0
