@@ -55,6 +55,17 @@ def _plant(folder: Path) -> Path:
     return record
 
 
+def _listing(folders: list[Path], most: int = 12) -> str:
+    """What is in ``folders``: the first paths, each with its age in seconds (what wrote there, and when)."""
+    now = time.time()
+    lines = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*"))[:most]:
+            with contextlib.suppress(OSError):
+                lines.append(f"{path} ({now - path.lstat().st_mtime:.1f} s old)")
+    return f"{folders}: " + "; ".join(lines)
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
     """Made once for the module, read by every scan (each writes to its own --out folder)."""
@@ -256,7 +267,7 @@ def test_ctrl_c_at_random_moments_exits_at_once_with_one_line_and_leaves_nothing
             left = processes.wait_gone(15)  # the keeper stops Ray after the driver is gone
             assert left == [], f"round {round_}: left running: {processes.describe(left)}"
             kept = [f for f in processes.folders() if f.exists()]
-            assert not kept, f"round {round_}: private Ray folders left: {kept}"
+            assert not kept, f"round {round_}: private Ray folders left: {_listing(kept)}"
         finally:
             scans.kill_all(proc, processes)
     if interrupted:

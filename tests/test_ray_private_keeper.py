@@ -1,15 +1,19 @@
-"""The keeper of a private Ray removes its folder even while its own main thread is still writing in it.
+"""The keeper of a private Ray removes its folder even while its own main thread is still writing in it, and
+however the keeper itself goes.
 
 When the driver goes during Ray's start, the keeper's main thread is inside ``ray.init``, making folders and
 files in the private folder, while its watcher thread stops the session: a folder removed from that thread
-could be left non-empty or made again.  Here the keeper's real watcher runs beside a main thread that writes
-in the folder without pause (as ``ray.init`` does, only all the time), in a process of its own session;
-no Ray is needed.
+could be left non-empty or made again.  Here the keeper's real remover and watcher run beside a main thread
+that writes in the folder without pause (as ``ray.init`` does, only all the time), in a process of its own
+session; no Ray is needed.  The keeper may also end without finishing - Ray's code in it may end it when
+it sees its Ray die, or someone may SIGKILL it: its remover still removes the folder, and stops the rest of
+the session (a real Ray's, in the last test).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,7 @@ spec = importlib.util.spec_from_file_location("keeper", sys.argv[1])
 keeper = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(keeper)
 folder = sys.argv[2]
+keeper.leave_remover(folder)
 threading.Thread(target=keeper._watch_driver, args=(folder,), daemon=True).start()
 i = 0
 while True:
@@ -44,9 +49,10 @@ while True:
 """
 
 
+@pytest.mark.parametrize("ending", ["driver-goes", "keeper-killed"])
 @pytest.mark.parametrize("after", [0.0, 0.05, 0.3], ids=["at-once", "soon", "later"])
 def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_writing_in_it(
-    after: float,
+    after: float, ending: str
 ) -> None:
     folder = tempfile.mkdtemp(prefix="ctray-", dir="/tmp")
     with subprocess.Popen(
@@ -61,8 +67,12 @@ def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_wri
             assert keeper.stdout.readline() == "ready\n"
             time.sleep(after)
             assert Path(folder, "r").exists()  # the writer is writing
-            keeper.stdin.close()  # what the driver does to stop its Ray, or the kernel when it dies
-            assert keeper.wait(timeout=30) == 0
+            if ending == "driver-goes":
+                keeper.stdin.close()  # what the driver does to stop its Ray, or the kernel when it dies
+                assert keeper.wait(timeout=30) == 0
+            else:  # the keeper ends without a word (as when Ray's code in it exits the process)
+                os.kill(keeper.pid, signal.SIGKILL)
+                assert keeper.wait(timeout=30) == -signal.SIGKILL
             # the end of the keeper's output: it and what it left to remove the folder are gone
             assert keeper.stdout.read() == ""
             assert not Path(folder).exists(), sorted(os.walk(folder))[:3]
@@ -77,3 +87,31 @@ def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_wri
             for pid in session_members(keeper.pid):
                 os.kill(pid, 9)
             subprocess.run(["rm", "-rf", folder], check=False)
+
+
+@pytest.mark.slow
+def test_a_real_ray_whose_keeper_is_killed_is_stopped_and_its_folder_removed() -> None:
+    """SIGKILL to the keeper of a running private Ray (nothing of it runs after): its remover stops Ray's
+    servers, agents and workers, removes the folder, and then lets the driver read the end of the keeper's
+    output."""
+    pytest.importorskip("ray")
+    from copytrace.batch.private_ray import PrivateRay
+
+    ray = PrivateRay.start(num_cpus=1)
+    keeper = ray.keeper
+    try:
+        assert len(session_members(keeper.pid)) >= 3  # the remover, Ray's GCS server and its raylet at least
+        assert Path(ray.folder, "r").is_dir()
+        os.kill(keeper.pid, signal.SIGKILL)
+        assert keeper.wait(timeout=30) == -signal.SIGKILL
+        assert keeper.stdout is not None and keeper.stdout.read() == ""
+        assert not Path(ray.folder).exists()
+        deadline = time.monotonic() + 5
+        while session_members(keeper.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert session_members(keeper.pid) == []
+    finally:
+        ray.stop()  # nothing left to do but the driver's own bookkeeping
+        for pid in session_members(keeper.pid):
+            os.kill(pid, 9)
+        subprocess.run(["rm", "-rf", ray.folder], check=False)

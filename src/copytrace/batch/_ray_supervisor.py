@@ -6,9 +6,11 @@ machine in ``FOLDER/r`` (Ray opens its folder to all users; ``FOLDER`` is the jo
 shared ``/tmp/ray`` nor ``$RAY_TMPDIR``: the address Ray records there is neither read nor written.  It
 prints ``ready ADDRESS`` (or ``failed REASON``) and waits.  When its standard input ends - the driver closed
 it, exited, or was killed with SIGKILL: the kernel closes it in every case - it kills every process of its
-session (all of Ray's: servers, agents and workers, whatever process group Ray puts them in) and exits;
-a child of it waits for it to be gone (nothing of it can write in ``FOLDER`` then), stops what the keeper
-started meanwhile and removes ``FOLDER``, holding the keeper's standard output until it is done.  Ctrl-C
+session (all of Ray's: servers, agents and workers, whatever process group Ray puts them in) and exits.
+``FOLDER`` is removed by a child forked before anything else (``leave_remover``): it waits for the keeper to
+be gone, however it goes - its own exit, Ray's code ending it (a Ray driver that sees its Ray die may), or a
+SIGKILL - then stops what is left of the session and removes ``FOLDER``, holding the keeper's standard
+output until it is done.  Ctrl-C
 at a terminal reaches the driver's process group, never this session: Ray is stopped by this keeper alone,
 in one way, whatever happened to the driver.
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Collection
 
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 # What a job's Ray on one machine does without: metrics (collected and exported every few seconds by every
@@ -32,8 +36,9 @@ KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL
 SYSTEM_CONFIG = {"enable_metrics_collection": False}
 
 
-def session_members(sid: int) -> list[int]:
-    """The live processes of session ``sid`` but this one (zombies are dead: they are not counted)."""
+def session_members(sid: int, spare: Collection[int] = ()) -> list[int]:
+    """The live processes of session ``sid`` but this one and ``spare`` (zombies are dead: they are not
+    counted)."""
     me = os.getpid()
     found: list[int] = []
     try:
@@ -49,7 +54,7 @@ def session_members(sid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) "
-        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid:
+        if len(fields) > 3 and fields[0] != b"Z" and int(fields[3]) == sid and int(name) not in spare:
             found.append(int(name))
     return found
 
@@ -87,21 +92,21 @@ def kill_session(sid: int) -> None:
     _signal_all(session_members(sid), signal.SIGKILL)
 
 
-def stop_session(sid: int) -> None:
-    """SIGTERM to every other process of the session, then SIGKILL to what is left after ``KILL_GRACE``
-    (Ray's agents have been seen to ignore SIGTERM for most of a minute)."""
+def stop_session(sid: int, spare: Collection[int] = ()) -> None:
+    """SIGTERM to every other process of the session but ``spare``, then SIGKILL to what is left after
+    ``KILL_GRACE`` (Ray's agents have been seen to ignore SIGTERM for most of a minute)."""
     if not os.path.isdir("/proc"):  # no /proc: the process group is the best there is
         with contextlib.suppress(OSError):
             os.killpg(os.getpgid(0), signal.SIGKILL)
         return
-    _signal_all(session_members(sid), signal.SIGTERM)
+    _signal_all(session_members(sid, spare), signal.SIGTERM)
     deadline = time.monotonic() + KILL_GRACE
-    while time.monotonic() < deadline and session_members(sid):
+    while time.monotonic() < deadline and session_members(sid, spare):
         _reap()
         time.sleep(0.05)
     for _ in range(100):  # new processes may still be starting (a worker Ray was forking): until none
         _reap()
-        left = session_members(sid)
+        left = session_members(sid, spare)
         if not left:
             return
         _signal_all(left, signal.SIGKILL)
@@ -109,42 +114,58 @@ def stop_session(sid: int) -> None:
 
 
 _FINISHING = threading.Lock()
+_REMOVER: list[int] = []  # the child that removes the folder once this process is gone (``leave_remover``)
+REMOVER_POLL = 0.5  # seconds between the remover's looks at its parent, should the pipe's end be late
 
 
 def _finish(temp_dir: str, code: int) -> None:
-    """Stop the session's processes, leave the folder to be removed once this process is gone, and exit.
+    """Stop the session's processes (but the remover) and exit; the remover removes the folder then.
 
     The keeper's main thread may be inside ``ray.init`` when the driver goes: it goes on making folders and
     files in ``temp_dir`` (and may start one more of Ray's processes) until this process ends, so a folder
-    removed from here can be left non-empty or made again.  The removal is done by ``_remove_when_gone``, a
-    child forked from this thread alone, after this process has exited.
+    removed from here could be left non-empty or made again.
     """
     if not _FINISHING.acquire(blocking=False):  # already under way in another thread (or this one, which a
         return  # signal interrupted): that call ends the process; a second one would stop its child
-    sid = os.getsid(0)
-    stop_session(sid)
+    stop_session(os.getsid(0), spare=_REMOVER)
     sys.stdout.flush()
-    _remove_when_gone(temp_dir, sid)
+    if not _REMOVER:  # none could be forked: remove it from here, as well as can be done
+        shutil.rmtree(temp_dir, ignore_errors=True)
     os._exit(code)
 
 
-def _remove_when_gone(temp_dir: str, sid: int) -> None:
-    """Fork a child that waits for this process to exit, stops what is left of the session and removes
-    ``temp_dir``.  The child holds this process's standard output until then: the driver, which reads it
-    to its end, knows that the folder is gone when it gets end-of-file."""
+def leave_remover(temp_dir: str) -> None:
+    """Fork a child that waits for this process to be gone, however it goes, then stops what is left of
+    the session and removes ``temp_dir``.
+
+    Called first, while this process has one thread.  This process holds the write end of a pipe that
+    nothing else holds (it is closed on exec, so none of Ray's processes inherit it): the child wakes at
+    its end, when this process's last thread has gone and its files are closed, so nothing of it can
+    write in ``temp_dir`` then.  It also looks at its parent every ``REMOVER_POLL`` s, should something
+    forked from here and never exec'd still hold the pipe.  The child holds this process's standard output
+    until it is done: the driver, which reads it to its end, knows that the folder is gone at end-of-file.
+    A keeper that Ray's own code ends, or a SIGKILL, leaves no folder behind either.
+    """
     keeper = os.getpid()
+    read_end, write_end = os.pipe()
     try:
         pid = os.fork()
-    except OSError:  # no process to spare: remove it from here, as well as can be done
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    except OSError:  # no process to spare: ``_finish`` removes it, as well as it can
+        os.close(read_end)
+        os.close(write_end)
         return
     if pid:
+        os.close(read_end)
+        _REMOVER.append(pid)  # the write end stays open for this process's life
         return
-    try:  # the child: only this thread was copied, and it calls nothing that takes another thread's lock
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the keeper's ``_finish``
+    try:  # the child
+        os.close(write_end)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # it goes once its work is done (the driver may SIGKILL it)
         while os.getppid() == keeper:
-            time.sleep(0.005)
-        stop_session(sid)
+            if select.select([read_end], [], [], REMOVER_POLL)[0] and not os.read(read_end, 1):
+                break
+        stop_session(os.getsid(0))
         shutil.rmtree(temp_dir, ignore_errors=True)
     finally:
         os._exit(0)
@@ -190,6 +211,7 @@ def main(argv: list[str]) -> None:
     temp_dir, num_cpus = argv[0], int(argv[1])
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
+    leave_remover(temp_dir)
     signal.signal(signal.SIGTERM, lambda *_: _finish(temp_dir, 143))
     _adopt_orphans()
     threading.Thread(target=_watch_driver, args=(temp_dir,), daemon=True).start()
