@@ -116,6 +116,7 @@ def stop_session(sid: int, spare: Collection[int] = ()) -> None:
 _FINISHING = threading.Lock()
 _REMOVER: list[int] = []  # the child that removes the folder once this process is gone (``leave_remover``)
 REMOVER_POLL = 0.5  # seconds between the remover's looks at its parent, should the pipe's end be late
+REMOVE_TRIES = 20  # passes of the remover over the folder, 0.05 s apart, until it is gone
 
 
 def _finish(temp_dir: str, code: int) -> None:
@@ -166,7 +167,11 @@ def leave_remover(temp_dir: str) -> None:
             if select.select([read_end], [], [], REMOVER_POLL)[0] and not os.read(read_end, 1):
                 break
         stop_session(os.getsid(0))
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        for _ in range(REMOVE_TRIES):  # a file made meanwhile by something outside the session fails a pass
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            if not os.path.lexists(temp_dir):
+                break
+            time.sleep(0.05)
     finally:
         os._exit(0)
 
