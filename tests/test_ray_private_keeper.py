@@ -7,7 +7,7 @@ could be left non-empty or made again.  Here the keeper's real remover and watch
 that writes in the folder without pause (as ``ray.init`` does, only all the time), in a process of its own
 session; no Ray is needed.  The keeper may also end without finishing - Ray's code in it may end it when
 it sees its Ray die, or someone may SIGKILL it: its remover still removes the folder, and stops the rest of
-the session (a real Ray's, in the last test).
+the session (a real Ray's: ``test_ray_private_strangers``).
 """
 
 from __future__ import annotations
@@ -87,31 +87,3 @@ def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_wri
             for pid in session_members(keeper.pid):
                 os.kill(pid, 9)
             subprocess.run(["rm", "-rf", folder], check=False)
-
-
-@pytest.mark.slow
-def test_a_real_ray_whose_keeper_is_killed_is_stopped_and_its_folder_removed() -> None:
-    """SIGKILL to the keeper of a running private Ray (nothing of it runs after): its remover stops Ray's
-    servers, agents and workers, removes the folder, and then lets the driver read the end of the keeper's
-    output."""
-    pytest.importorskip("ray")
-    from copytrace.batch.private_ray import PrivateRay
-
-    ray = PrivateRay.start(num_cpus=1)
-    keeper = ray.keeper
-    try:
-        assert len(session_members(keeper.pid)) >= 3  # the remover, Ray's GCS server and its raylet at least
-        assert Path(ray.folder, "r").is_dir()
-        os.kill(keeper.pid, signal.SIGKILL)
-        assert keeper.wait(timeout=30) == -signal.SIGKILL
-        assert keeper.stdout is not None and keeper.stdout.read() == ""
-        assert not Path(ray.folder).exists()
-        deadline = time.monotonic() + 5
-        while session_members(keeper.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert session_members(keeper.pid) == []
-    finally:
-        ray.stop()  # nothing left to do but the driver's own bookkeeping
-        for pid in session_members(keeper.pid):
-            os.kill(pid, 9)
-        subprocess.run(["rm", "-rf", ray.folder], check=False)

@@ -1,10 +1,11 @@
-"""A job's private Ray when the job is killed, or when someone else's Ray runs: kill -9 of the driver leaves
-no process of its Ray and no folder; with a stranger's ``ray start --head`` recorded as the last cluster, a
-scan runs on a Ray of its own, and on the stranger's when named.  (The start, progress and Ctrl-C:
-``test_ray_private``.)"""
+"""A job's private Ray when the job is killed, or when someone else's Ray runs: kill -9 of the driver, and
+of its keeper as it stops Ray, leaves no process of its Ray and no folder; with a stranger's
+``ray start --head`` recorded as the last cluster, a scan runs on a Ray of its own, and on the stranger's
+when named.  (The start, progress and Ctrl-C: ``test_ray_private``.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -35,15 +36,25 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
     """Made once for the module, read by every scan (each writes to its own --out folder)."""
     return scans.make_job(tmp_path_factory.mktemp("job"))
 
 
-def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
+def test_a_driver_killed_with_sigkill_and_then_its_keeper_leave_no_process_of_its_ray_and_no_folder(
     job: tuple[dict[str, str], Path], tmp_path: Path
 ) -> None:
+    """kill -9 of the driver: its keeper starts stopping Ray; then kill -9 of the keeper too, part way (as
+    when Ray's own code in it, or the kernel short of memory, ends it): what the keeper left to remove its
+    folder stops the rest of its Ray and removes the folder."""
     env, corpus = job
     env, marker = marked(env)
     processes = JobProcesses(marker)
@@ -64,8 +75,13 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_of_its_ray(
         assert proc.poll() is None, "the scan ended before it could be killed"
         seen = processes.alive()
         assert len(seen) >= 4 and processes.folders(), processes.describe(seen)
+        keepers = [pid for pid in processes.keepers if _session_of(pid) == pid]  # its session's leader
+        assert len(keepers) == 1, processes.keepers
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        time.sleep(0.05)  # the keeper has seen the driver go, and is stopping Ray's processes
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(keepers[0], signal.SIGKILL)
         left = processes.wait_gone(60)
         assert left == [], f"left running after kill -9 of the driver: {processes.describe(left)}"
         assert not any(f.exists() for f in processes.folders())
