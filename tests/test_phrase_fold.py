@@ -194,6 +194,27 @@ def test_the_short_loop_of_ascii_words_folds_as_the_loop_of_every_token(texts: l
     assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
 
 
+# runs of ASCII letters of either case (the first pass's loop of their own) against everything that can end
+# one or sit inside one: symbols taken into words, digits, invisible and accented characters, separators
+ASCII_RUN_CHARS = [*"aAzZmMlL@$!|0357 .-_'\n,", "\u200b", "\u00ad", "\u00e9", "\u00c9", "\u0430", "\ufb01"]
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(ASCII_RUN_CHARS)
+            | st.text(alphabet=st.sampled_from(list("abcxyzABCXYZ")), min_size=1, max_size=12),
+            max_size=20,
+        ).map("".join),
+        min_size=1,
+        max_size=4,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_the_loop_of_ascii_letter_runs_folds_as_the_loop_of_every_character(texts: list[str]) -> None:
+    assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
+
+
 def _reference_arrays(texts: list[str]) -> list[list[int]]:
     """The folding as written first: every token through the general loop, the code points as uint32 and
     scratch made for this call alone."""

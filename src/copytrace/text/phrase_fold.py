@@ -185,9 +185,10 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
     Latin-1 is read a byte a character).  ``tok``, ``tok_flags`` and ``f``: scratch of ``_capacity(cps)``
     plus 2 (``f``: plus 1) entries or more, reused across calls (``_Scratch``); the arrays returned are new.
 
-    ``plain``: a token of ASCII letters only (most tokens of most posts) takes a shorter loop in the second
-    pass, with the same output as the loop every other token takes (``False``: every token takes that one;
-    the tests compare the two).
+    ``plain``: a run of ASCII letters is read in the first pass by a loop of its own (no class table, one
+    test a letter), and a token of ASCII letters only (most tokens of most posts) takes a shorter loop in
+    the second pass, both with the same output as the loops every other character and token take
+    (``False``: every one takes those; the tests compare the two).
     """
     n_texts = bounds.shape[0] - 1
     # f: folded characters of words only; a token a character at most (scripts written without spaces)
@@ -294,6 +295,17 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                 nf += 1
                 if 97 <= cp <= 122:
                     fl |= 1
+                    if plain:  # the rest of a run of ASCII letters: each is a word character lower-cased
+                        while i + 1 < end:
+                            c = np.int64(cps[i + 1])
+                            if 97 <= c <= 122:
+                                f[nf] = c
+                            elif 65 <= c <= 90:
+                                f[nf] = c + 32
+                            else:
+                                break
+                            nf += 1
+                            i += 1
                 elif _is_digit(cp):
                     fl |= 4
                 else:
