@@ -194,23 +194,29 @@ def test_the_short_loop_of_ascii_words_folds_as_the_loop_of_every_token(texts: l
     assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
 
 
-# runs of ASCII letters of either case (the first pass's loop of their own) against everything that can end
-# one or sit inside one: symbols taken into words, digits, invisible and accented characters, separators
+# runs of ASCII letters of either case, and such runs one space apart (the first pass's loop of their own),
+# against everything that can end one or sit inside one: symbols taken into words, digits, invisible and
+# accented characters, separators, split letters, a space at the end of a text
 ASCII_RUN_CHARS = [*"aAzZmMlL@$!|0357 .-_'\n,", "\u200b", "\u00ad", "\u00e9", "\u00c9", "\u0430", "\ufb01"]
+ASCII_RUN = st.text(alphabet=st.sampled_from(list("abcxyzABCXYZ")), min_size=1, max_size=12)
+# split letters and digits one space apart, some read by that loop, some not: re-joined alike ('1 2 a b')
+SPACED = st.lists(st.sampled_from(list("aBz0357@$.")), min_size=2, max_size=6).map(" ".join)
 
 
 @given(
     st.lists(
         st.lists(
             st.sampled_from(ASCII_RUN_CHARS)
-            | st.text(alphabet=st.sampled_from(list("abcxyzABCXYZ")), min_size=1, max_size=12),
+            | ASCII_RUN
+            | st.lists(ASCII_RUN, max_size=5).map(" ".join)
+            | SPACED,
             max_size=20,
         ).map("".join),
         min_size=1,
         max_size=4,
     )
 )
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=500, deadline=None)
 def test_the_loop_of_ascii_letter_runs_folds_as_the_loop_of_every_character(texts: list[str]) -> None:
     assert _scan_arrays(texts, plain=True) == _scan_arrays(texts, plain=False)
 

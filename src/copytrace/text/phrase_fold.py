@@ -185,10 +185,11 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
     Latin-1 is read a byte a character).  ``tok``, ``tok_flags`` and ``f``: scratch of ``_capacity(cps)``
     plus 2 (``f``: plus 1) entries or more, reused across calls (``_Scratch``); the arrays returned are new.
 
-    ``plain``: a run of ASCII letters is read in the first pass by a loop of its own (no class table, one
-    test a letter), and a token of ASCII letters only (most tokens of most posts) takes a shorter loop in
-    the second pass, both with the same output as the loops every other character and token take
-    (``False``: every one takes those; the tests compare the two).
+    ``plain``: a run of ASCII letters, and the words of them that follow it one space apart, are read in
+    the first pass by a loop of their own (no class table, one test a letter), and a token of ASCII
+    letters only (most tokens of most posts) takes a shorter loop in the second pass, both with the same
+    output as the loops every other character and token take (``False``: every one takes those; the tests
+    compare the two).
     """
     n_texts = bounds.shape[0] - 1
     # f: folded characters of words only; a token a character at most (scripts written without spaces)
@@ -295,7 +296,7 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                 nf += 1
                 if 97 <= cp <= 122:
                     fl |= 1
-                    if plain:  # the rest of a run of ASCII letters: each is a word character lower-cased
+                    while plain:  # the rest of a run of ASCII letters: each is a word character lower-cased
                         while i + 1 < end:
                             c = np.int64(cps[i + 1])
                             if 97 <= c <= 122:
@@ -306,6 +307,24 @@ def _scan(cps, bounds, classes, offsets, lengths, data, leet, ordinals, units, t
                                 break
                             nf += 1
                             i += 1
+                        # one space, then an ASCII letter: this token ends, the next starts (a space its gap)
+                        if i + 2 < end and cps[i + 1] == 32:
+                            c = np.int64(cps[i + 2]) | 32  # lower case; nothing else lands in a-z
+                            if 97 <= c <= 122:
+                                tok_b[nt] = nf
+                                tok_sb[nt] = i + 1 - bounds[t]
+                                tok_flags[nt] = fl
+                                nt += 1
+                                i += 2
+                                tok_a[nt] = nf
+                                tok_sa[nt] = i - bounds[t]
+                                tok_text[nt] = t
+                                tok_gap[nt] = 32
+                                f[nf] = c
+                                nf += 1
+                                fl = 1
+                                continue
+                        break
                 elif _is_digit(cp):
                     fl |= 4
                 else:
