@@ -53,7 +53,7 @@ def test_a_forked_worker_traverses_none_of_what_the_supervisor_loaded() -> None:
     traversed, frozen, scratch, collector_as_before = json.loads(out.stdout.strip().splitlines()[-1])
     assert frozen > 50_000  # the service's modules and kernels
     assert traversed < frozen // 50  # a worker's full collection traverses only what it made since
-    assert scratch == 0  # the scratch indexes of the kernel load were collected, not frozen for good
+    assert scratch == 0  # the scratch indexes of the kernel load are freed, not frozen for good
     assert collector_as_before  # the collector runs in the worker as it did before
 
 
