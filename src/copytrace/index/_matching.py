@@ -123,6 +123,17 @@ def _visit_level(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _gather_level(lo, hi, refs, page_item, allowed, item_end, p_item, t):  # type: ignore[no-untyped-def]
+    """The item of each of the postings ``[lo, hi)`` of one query hash in one level into ``p_item`` from
+    ``t`` (-1 where not searched).  Returns the next t."""
+    for p in range(lo, hi):
+        it = np.int64(page_item[refs[p]])
+        p_item[t] = it if it < item_end and (allowed.shape[0] == 0 or allowed[it]) else -1
+        t += 1
+    return t
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _count_family(table, stamp, f):  # type: ignore[no-untyped-def]
     """1 if family ``f`` is not yet in ``table`` for ``stamp`` (then put there), else 0.
 
@@ -141,6 +152,56 @@ def _count_family(table, stamp, f):  # type: ignore[no-untyped-def]
             table[s] = key
             return 1
         s = (s + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def family_counts(index, hashes):  # type: ignore[no-untyped-def]
+    """How many copy families among the items ``index`` searches (``query_anchors``'s side: the allowed
+    items numbered below ``item_end``) hold each of ``hashes``, every posting counted (no ``common_df`` or
+    ``max_postings`` shortcut): the document frequency by which the quote pass tells the bank's
+    boilerplate (``Search._family_counts``).  The families are counted in a set of the call's own, as
+    ``collect`` counts them (``_count_family``)."""
+    main_bits, main_offsets, main_tags, main_refs = index[0], index[1], index[2], index[3]
+    run_bits, run_off, delta_offsets, delta_x, delta_refs = index[5], index[6], index[7], index[8], index[9]
+    page_item, allowed, item_end, family = index[11], index[13], index[14], index[15]
+    m = hashes.shape[0]
+    lo1, hi1 = lookup(main_bits, main_offsets, main_tags, hashes)
+    lo2, hi2 = lookup_runs(run_bits, run_off, delta_offsets, delta_x, hashes)
+    n_runs = lo2.shape[0]
+    most = 0
+    for j in range(m):
+        held = hi1[j] - lo1[j]
+        for r in range(n_runs):
+            held += hi2[r, j] - lo2[r, j]
+        most = max(most, held)
+    f_bits = 4
+    while (1 << f_bits) < 2 * most:
+        f_bits += 1
+    table = np.zeros(1 << f_bits, dtype=np.int64)
+    p_item = np.empty(most, dtype=np.int64)
+    out = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        c, t = _visit_level(
+            lo1[j], hi1[j], main_refs, page_item, allowed, item_end, family, table, j + 1, True, p_item, 0
+        )
+        for r in range(n_runs):
+            c2, t = _visit_level(
+                lo2[r, j],
+                hi2[r, j],
+                delta_refs,
+                page_item,
+                allowed,
+                item_end,
+                family,
+                table,
+                j + 1,
+                True,
+                p_item,
+                t,
+            )
+            c += c2
+        out[j] = c
+    return out
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -216,6 +277,8 @@ def collect(  # type: ignore[no-untyped-def]
             total += held
     p_item = np.empty(total, dtype=np.int64)  # each visited posting's item (-1: not searched)
     p_slot = np.empty(total, dtype=np.int64)  # its item's slot in the table (-1: makes no anchor)
+    p_lab = np.empty(total, dtype=np.int64)  # its item's family label, where the hash's are counted
+    p_nfp = np.empty(total, dtype=np.int64)  # its item's fingerprints
     bits = 4
     while (1 << bits) < 2 * total:
         bits += 1
@@ -250,26 +313,21 @@ def collect(  # type: ignore[no-untyped-def]
         # its df is its postings searched (the weights, all the kernels read of a df, are the same).
         count = held > common_df
         t0 = t
-        c, t = _visit_level(
-            lo1[j], hi1[j], refs1, page_item, allowed, item_end, family, families, j + 1, count, p_item, t
-        )
+        t = _gather_level(lo1[j], hi1[j], refs1, page_item, allowed, item_end, p_item, t)
         for r in range(n_runs):  # the delta's runs, oldest first: pages stay in order
-            c2, t = _visit_level(
-                lo2[r, j],
-                hi2[r, j],
-                refs2,
-                page_item,
-                allowed,
-                item_end,
-                family,
-                families,
-                j + 1,
-                count,
-                p_item,
-                t,
-            )
-            c += c2
-        if not count:
+            t = _gather_level(lo2[r, j], hi2[r, j], refs2, page_item, allowed, item_end, p_item, t)
+        # The loads that miss the cache (each posting's family label and fingerprint count) are made in
+        # loops of their own, independent of one another, before the branches that depend on them.
+        for u in range(t0, t):
+            p_nfp[u] = item_nfp[max(p_item[u], 0)]
+        c = 0
+        if count:
+            for u in range(t0, t):
+                p_lab[u] = family[max(p_item[u], 0)]
+            for u in range(t0, t):
+                if p_item[u] >= 0:
+                    c += _count_family(families, j + 1, p_lab[u])
+        else:
             for u in range(t0, t):
                 c += p_item[u] >= 0
         df[j] = c
@@ -284,9 +342,9 @@ def collect(  # type: ignore[no-untyped-def]
             s = np.int64((np.uint64(it) * _MIX) >> shift)
             while keys[s] != it and keys[s] != -1:
                 s = (s + 1) & (size - 1)
-            if keys[s] == -1:  # the item's first anchor: its fingerprints read now, the load overlapped
-                keys[s] = it  # with the postings' (not a cache miss each in a scan of the table after)
-                nfp[s] = item_nfp[it]
+            if keys[s] == -1:  # the item's first anchor (its fingerprint count gathered above)
+                keys[s] = it
+                nfp[s] = p_nfp[u]
                 slots[n_items] = s
                 n_items += 1
             acc_w[s] += w

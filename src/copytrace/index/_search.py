@@ -363,10 +363,8 @@ class Search:
             ranked = found.tolist()
         if limit is not None:
             ranked = ranked[:limit]
-        chains = segs.tolist()
-        by_result: dict[int, list[list[int]]] = {}
-        for chain in chains:  # chains come per result, in order
-            by_result.setdefault(chain[0], []).append(chain)
+        # chains come per result, in order: those of result r are rows [at[r], at[r + 1])
+        at = np.searchsorted(segs[:, 0], np.arange(len(items) + 1)).tolist()
         matches = []
         for r in ranked:
             idx = int(items[r])
@@ -379,7 +377,7 @@ class Search:
                     float(score[r]),
                     float(qc[r]),
                     float(ic[r]),
-                    self._spans(idx, fp, by_result.get(r, [])),
+                    self._spans(idx, fp, segs[at[r] : at[r + 1]]),
                     query,
                     family=item_id if earliest == idx else names[earliest][1],
                     family_size=families.size(idx),
@@ -387,9 +385,9 @@ class Search:
             )
         return matches
 
-    def _spans(self, idx: int, fp: Fingerprint, chains: list[list[int]]) -> tuple[Span, ...]:
+    def _spans(self, idx: int, fp: Fingerprint, chains: np.ndarray) -> tuple[Span, ...]:
         """The evidence spans of item ``idx``'s chains (``evidence``): query offsets only without its text."""
-        if fp.tokens is None or not chains:
+        if fp.tokens is None or not len(chains):
             return ()
         # The item's tokens as the quote pass keeps them (a stream reports the same items again and
         # again); None without its text, or with a text not of this fingerprint: query offsets only.
@@ -427,11 +425,11 @@ class Search:
             return out
         bounds = np.searchsorted(r_query, np.arange(len(starts)))
         s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(len(starts)))
-        allowed = contents.allowed(banks)
+        index = contents.kernel_index(banks, None)
         names, families, ntok = contents.names, contents.families, contents.ntok
 
         def common(held: np.ndarray) -> np.ndarray:
-            return self._family_counts(held, allowed) > self.match_params.common_df
+            return self._family_counts(held, index) > self.match_params.common_df
 
         for i in np.flatnonzero(np.diff(s_bounds)).tolist():
             fp = query_fp(i)
@@ -550,13 +548,8 @@ class Search:
         """The chain rule's minimum run of query tokens (``MatchParams.min_tokens``)."""
         return self.match_params.min_tokens_for(self.params.guarantee)
 
-    def _family_counts(self, hashes: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """How many copy families among the live ``allowed`` items (empty: all) hold each of ``hashes``."""
-        contents = self.contents
-        out = np.zeros(len(hashes), dtype=np.int64)
-        for j, parts in enumerate(contents.holders(hashes)):
-            if parts:
-                items = np.concatenate(parts)
-                items = items[contents.alive[items] & (allowed[items] if len(allowed) else True)]
-                out[j] = len(np.unique(contents.families.labels[items]))
-        return out
+    def _family_counts(self, hashes: np.ndarray, index: tuple[object, ...]) -> np.ndarray:
+        """How many copy families among the items a search with the kernel side ``index``
+        (``Contents.kernel_index``) looks at hold each of ``hashes``: one compiled call
+        (``_matching.family_counts``)."""
+        return cast(np.ndarray, _matching.family_counts(index, np.ascontiguousarray(hashes, dtype=np.uint64)))

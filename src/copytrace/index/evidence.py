@@ -13,10 +13,11 @@ overlapping passages are merged.  Without the item's text the spans carry query 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..jit import njit
 from ..text.normalize import Tokens
 from .match import Span
 
@@ -49,31 +50,62 @@ def _continues(last: Span, span: Span) -> bool:
     return span.item_start <= last.item_end and span.item_end >= last.item_start
 
 
+@njit(cache=True, nogil=True)
+def grown_chains(q_hashes, i_hashes, chains, k):  # type: ignore[no-untyped-def]
+    """Each chain's first and last query and item token (``[first query, last query, first item, last
+    item]``, the last ones inclusive), grown over the tokens ``q_hashes`` and ``i_hashes`` share on either
+    side of it (``_shared_run``'s comparisons, compiled: one call per match, not numpy calls per chain)."""
+    n = chains.shape[0]
+    nq = q_hashes.shape[0]
+    ni = i_hashes.shape[0]
+    out = np.empty((n, 4), dtype=np.int64)
+    for c in range(n):
+        q0 = chains[c, 1]
+        q1 = chains[c, 2] + k - 1
+        i0 = chains[c, 3]
+        i1 = chains[c, 4] + k - 1
+        while q0 > 0 and i0 > 0 and q_hashes[q0 - 1] == i_hashes[i0 - 1]:
+            q0 -= 1
+            i0 -= 1
+        while q1 + 1 < nq and i1 + 1 < ni and q_hashes[q1 + 1] == i_hashes[i1 + 1]:
+            q1 += 1
+            i1 += 1
+        out[c, 0] = q0
+        out[c, 1] = q1
+        out[c, 2] = i0
+        out[c, 3] = i1
+    return out
+
+
 def evidence_spans(
-    chains: list[list[int]], k: int, query_tokens: Tokens, item_tokens: Tokens | None
+    chains: np.ndarray | Sequence[Sequence[int]], k: int, query_tokens: Tokens, item_tokens: Tokens | None
 ) -> tuple[Span, ...]:
     """Spans of the chains ``[result, first query token, last query token, first item token, last item
-    token, anchors]`` (k-gram starts), sorted and merged where they overlap in both texts."""
+    token, anchors]`` (k-gram starts; rows of an array, or lists), sorted and merged where they overlap
+    in both texts."""
+    chains = np.asarray(chains, dtype=np.int64).reshape(-1, 6)
     q_starts, q_ends = query_tokens.starts, query_tokens.ends
-    raw: list[Span] = []
-    q_hashes = query_tokens.hashes
-    for _, q0, q1, i0, i1, _hits in chains:
-        q1 += k - 1
-        i1 += k - 1
-        if item_tokens is None:
-            raw.append(Span(int(q_starts[q0]), int(q_ends[q1])))
-            continue
-        i_hashes = item_tokens.hashes
+    raw: list[tuple[int, int, int | None, int | None]]
+    if item_tokens is None:
+        qs = q_starts[chains[:, 1]].tolist()
+        qe = q_ends[chains[:, 2] + (k - 1)].tolist()
+        raw = [(a, b, None, None) for a, b in zip(qs, qe, strict=True)]
+    else:
         # Winnowing keeps some k-grams only: grow the passage over the tokens the two texts share.
-        back = _shared_run(q_hashes[:q0][::-1], i_hashes[:i0][::-1])
-        ahead = _shared_run(q_hashes[q1 + 1 :], i_hashes[i1 + 1 :])
-        q0, i0, q1, i1 = q0 - back, i0 - back, q1 + ahead, i1 + ahead
-        raw.append(
-            Span(int(q_starts[q0]), int(q_ends[q1]), int(item_tokens.starts[i0]), int(item_tokens.ends[i1]))
+        grown = grown_chains(query_tokens.hashes, item_tokens.hashes, np.ascontiguousarray(chains), k)
+        raw = list(
+            zip(
+                q_starts[grown[:, 0]].tolist(),
+                q_ends[grown[:, 1]].tolist(),
+                item_tokens.starts[grown[:, 2]].tolist(),
+                item_tokens.ends[grown[:, 3]].tolist(),
+                strict=True,
+            )
         )
-    raw.sort(key=lambda s: (s.query_start, -1 if s.item_start is None else s.item_start))
+    if len(raw) > 1:
+        raw.sort(key=lambda s: (s[0], -1 if s[2] is None else s[2]))
     merged: list[Span] = []
-    for span in raw:
+    for span in (Span(*r) for r in raw):
         if merged and _continues(merged[-1], span):
             last = merged[-1]
             merged[-1] = Span(
