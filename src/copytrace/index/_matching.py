@@ -268,17 +268,21 @@ def collect(  # type: ignore[no-untyped-def]
     m = lo1.shape[0]
     n_runs = lo2.shape[0]
     df = np.zeros(m, dtype=np.int64)
+    held = hi1 - lo1  # each hash's postings, main level and delta
+    for r in range(n_runs):
+        held += hi2[r] - lo2[r]
     total = 0
+    most = 0  # the most postings of one hash whose families are counted
     for j in range(m):
-        held = hi1[j] - lo1[j]
-        for r in range(n_runs):
-            held += hi2[r, j] - lo2[r, j]
-        if held <= max_postings:
-            total += held
+        if held[j] <= max_postings:
+            total += held[j]
+            if held[j] > common_df:
+                most = max(most, held[j])
     p_item = np.empty(total, dtype=np.int64)  # each visited posting's item (-1: not searched)
     p_slot = np.empty(total, dtype=np.int64)  # its item's slot in the table (-1: makes no anchor)
     p_lab = np.empty(total, dtype=np.int64)  # its item's family label, where the hash's are counted
     p_nfp = np.empty(total, dtype=np.int64)  # its item's fingerprints
+    t_at = np.empty(m + 1, dtype=np.int64)  # hash j's postings are p_item[t_at[j]:t_at[j + 1]]
     bits = 4
     while (1 << bits) < 2 * total:
         bits += 1
@@ -290,50 +294,49 @@ def collect(  # type: ignore[no-untyped-def]
     nfp = np.empty(size, dtype=np.int64)  # the item's fingerprints, where keys[s] is an item
     slots = np.empty(total, dtype=np.int64)  # the slots taken, in the order taken
     n_items = 0
-    most = 0  # the most postings of one hash whose families are counted
-    for j in range(m):
-        held = hi1[j] - lo1[j]
-        for r in range(n_runs):
-            held += hi2[r, j] - lo2[r, j]
-        if common_df < held <= max_postings:
-            most = max(most, held)
     f_bits = 4
     while (1 << f_bits) < 2 * most:
         f_bits += 1
     families = np.zeros(1 << f_bits, dtype=np.int64)  # the families counted (_count_family)
+    # The loads that miss the cache (each posting's item, then its item's family label and fingerprint
+    # count) are made for every hash of the query first, in loops of their own, independent of one
+    # another, so that the processor overlaps them: not one posting at a time behind the branches of the
+    # counting and the item table, which depend on what they load.
     t = 0
     for j in range(m):
-        held = hi1[j] - lo1[j]
-        for r in range(n_runs):
-            held += hi2[r, j] - lo2[r, j]
-        if held > max_postings:
-            df[j] = held
+        t_at[j] = t
+        if held[j] > max_postings:
             continue
-        # A hash with at most common_df postings weighs 1 whatever its families: they are not counted,
-        # its df is its postings searched (the weights, all the kernels read of a df, are the same).
-        count = held > common_df
-        t0 = t
         t = _gather_level(lo1[j], hi1[j], refs1, page_item, allowed, item_end, p_item, t)
         for r in range(n_runs):  # the delta's runs, oldest first: pages stay in order
             t = _gather_level(lo2[r, j], hi2[r, j], refs2, page_item, allowed, item_end, p_item, t)
-        # The loads that miss the cache (each posting's family label and fingerprint count) are made in
-        # loops of their own, independent of one another, before the branches that depend on them.
-        for u in range(t0, t):
-            p_nfp[u] = item_nfp[max(p_item[u], 0)]
-        c = 0
-        if count:
-            for u in range(t0, t):
+    t_at[m] = t
+    for u in range(t):
+        p_nfp[u] = item_nfp[max(p_item[u], 0)]
+    for j in range(m):
+        if common_df < held[j] <= max_postings:
+            for u in range(t_at[j], t_at[j + 1]):
                 p_lab[u] = family[max(p_item[u], 0)]
-            for u in range(t0, t):
+    for j in range(m):
+        if held[j] > max_postings:
+            df[j] = held[j]
+            continue
+        t0 = t_at[j]
+        t1 = t_at[j + 1]
+        # A hash with at most common_df postings weighs 1 whatever its families: they are not counted,
+        # its df is its postings searched (the weights, all the kernels read of a df, are the same).
+        c = 0
+        if held[j] > common_df:
+            for u in range(t0, t1):
                 if p_item[u] >= 0:
                     c += _count_family(families, j + 1, p_lab[u])
         else:
-            for u in range(t0, t):
+            for u in range(t0, t1):
                 c += p_item[u] >= 0
         df[j] = c
         w = _weight(c, common_df)
         budget = max_anchors if first[j] else 0
-        for u in range(t0, t):
+        for u in range(t0, t1):
             it = p_item[u]
             if it < 0 or budget == 0:
                 p_slot[u] = -1
@@ -375,10 +378,7 @@ def collect(  # type: ignore[no-untyped-def]
     out = (a_item, a_q, a_pos)
     t = 0
     for j in range(m):  # the same walk as above: the kept anchors, each at its item's next place
-        held = hi1[j] - lo1[j]
-        for r in range(n_runs):
-            held += hi2[r, j] - lo2[r, j]
-        if held > max_postings:
+        if held[j] > max_postings:
             continue
         t = _emit_level(j, lo1[j], hi1[j], refs1, pos1, page_no, p_item, p_slot, rank, at, out, t)
         for r in range(n_runs):
