@@ -149,7 +149,8 @@ def test_token_hashes_forget_the_least_recently_used_item_first() -> None:
     four = np.zeros(4, dtype=np.uint16)
     cache.put(1, four)
     cache.put(2, four)
-    assert cache.get(1) == (True, four)  # used: now the most recent
+    held, hashes = cache.get(1)  # used: now the most recent
+    assert held and hashes is not None and np.array_equal(hashes, four)
     cache.put(3, four)  # over the budget: item 2, the least recently used, goes
     assert 1 in cache and 2 not in cache and 3 in cache and cache.size == 8
     cache.put(4, None)  # no text: kept, no tokens

@@ -20,7 +20,8 @@ def test_take_answers_a_batch_and_makes_it_the_most_recently_used() -> None:
     assert len(cache) == 3 and cache.size == 9
     state, parts = cache.take(np.array([9, 1, 3, 7, 10_000], dtype=np.int64))
     assert state.tolist() == [TEXT, ABSENT, TEXT, NO_TEXT, ABSENT]
-    assert parts[0] is b and parts[2] is a and parts[1] is None and parts[3] is None and parts[4] is None
+    assert np.array_equal(parts[0], b) and np.array_equal(parts[2], a)
+    assert parts[1] is None and parts[3] is None and parts[4] is None
     cache.get(3)  # 3 used last, 9 and 7 before it (one batch: alike)
     cache.put(20, np.zeros(6, dtype=np.uint16))  # 9 + 6 > 12: the least recently used go until it fits
     assert 3 in cache and 20 in cache and 9 not in cache and cache.size == 10
@@ -56,6 +57,42 @@ def test_put_many_keeps_the_budget_and_evicts_the_least_recently_used() -> None:
     assert evicted  # the budget was reached
 
 
+def test_hashes_are_read_in_place_and_never_written_again() -> None:
+    """``take_in_place`` gives each held item's hashes as a region of one array, the same as ``take``;
+    a region once given keeps its hashes while later puts evict items and move the rest to a new array
+    (a thread may still be reading it)."""
+    rng = np.random.default_rng(3)
+    cache = TokenHashes(budget=5000)
+    kept: dict[int, np.ndarray | None] = {}
+    given: list[tuple[np.ndarray, int, np.ndarray]] = []  # regions handed out, with what they held
+    for step in range(200):
+        numbers = [int(n) for n in rng.choice(400, size=5, replace=False)]
+        hashes = [
+            None
+            if rng.random() < 0.1
+            else rng.integers(0, 65536, int(rng.integers(0, 300))).astype(np.uint16)
+            for _ in numbers
+        ]
+        cache.put_many(numbers, hashes)
+        kept.update(zip(numbers, hashes, strict=True))
+        asked = rng.choice(400, size=20, replace=False)
+        state, arena, starts, lengths = cache.take_in_place(asked)
+        same, parts = cache.take(asked)
+        assert state.tolist() == same.tolist(), step
+        for j, n in enumerate(asked.tolist()):
+            if state[j] == TEXT:
+                region = arena[starts[j] : starts[j] + lengths[j]]
+                assert np.array_equal(region, kept[n]) and np.array_equal(region, parts[j]), (step, n)
+                given.append((arena, int(starts[j]), region.copy()))
+            else:
+                assert lengths[j] == 0 and parts[j] is None, (step, n)
+                assert state[j] == ABSENT or kept[n] is None, (step, n)
+    assert cache.size <= 5000
+    assert len({id(arena) for arena, _, _ in given}) > 1  # room was made in new arrays
+    for arena, start, held in given:
+        assert np.array_equal(arena[start : start + len(held)], held)
+
+
 def test_cut_hashes_of_a_batch_are_the_texts_cut_hashes_kept_or_read() -> None:
     texts = {f"i{n}": f"item {n} says " + " ".join(f"word{n * 7 + w}" for w in range(30)) for n in range(6)}
     index = Index(text_lookup=lambda bank, item_id: texts[item_id])
@@ -65,7 +102,7 @@ def test_cut_hashes_of_a_batch_are_the_texts_cut_hashes_kept_or_read() -> None:
     numbers = np.array([4, 1, 2], dtype=np.int64)
     want = [_quote_runs.cut(tokenize(texts[f"i{n}"]).hashes) for n in numbers.tolist()]
     for read_now in (True, False):  # read from the texts, then taken from the cache
-        hashes, offsets, with_text, read = _quote_runs.cut_hashes(contents, numbers)
+        hashes, starts, ends, with_text, read = _quote_runs.cut_hashes(contents, numbers)
         assert with_text.all() and read.tolist() == [read_now] * 3
         for j, w in enumerate(want):
-            assert np.array_equal(hashes[offsets[j] : offsets[j + 1]], w)
+            assert np.array_equal(hashes[starts[j] : ends[j]], w)

@@ -27,13 +27,19 @@ def lookup(bits, offsets, tags, query_hashes):  # type: ignore[no-untyped-def]
         bucket = np.int64(query_x[j] >> shift)
         lo[j] = offsets[bucket]
         hi[j] = offsets[bucket + 1]
+    first_tag = np.zeros(m, dtype=np.uint32)
+    for j in range(m):  # then the first tag of every bucket, loaded for all before any bucket is scanned
+        if lo[j] < hi[j]:
+            first_tag[j] = tags[lo[j]]
     for j in range(m):
         t = np.uint32(query_x[j] & np.uint64(0xFFFFFFFF))
         a = lo[j]
         e = hi[j]
         if e - a <= 16:  # a bucket holds about 16: one or two cache lines of tags
-            while a < e and tags[a] < t:
+            if a < e and first_tag[j] < t:
                 a += 1
+                while a < e and tags[a] < t:
+                    a += 1
         else:
             c = e
             while a < c:

@@ -43,19 +43,48 @@ def longest_runs(
     k: int,
     max_run: int,
 ) -> np.ndarray:  # pragma: no cover - compiled
+    """``longest_runs_between`` of item texts laid end to end: item slot ``t``'s token hashes are
+    ``i_hashes[i_offsets[t]:i_offsets[t + 1]]``."""
+    return longest_runs_between(
+        chain_query,
+        chain_slot,
+        anchors,
+        q_hashes,
+        q_offsets,
+        i_hashes,
+        i_offsets[:-1],
+        i_offsets[1:],
+        k,
+        max_run,
+    )
+
+
+@njit(cache=True, nogil=True)
+def longest_runs_between(
+    chain_query: np.ndarray,
+    chain_slot: np.ndarray,
+    anchors: np.ndarray,
+    q_hashes: np.ndarray,
+    q_offsets: np.ndarray,
+    i_hashes: np.ndarray,
+    i_starts: np.ndarray,
+    i_ends: np.ndarray,
+    k: int,
+    max_run: int,
+) -> np.ndarray:  # pragma: no cover - compiled
     """For each chain ``c`` (query slot ``chain_query[c]``, item slot ``chain_slot[c]``, ``anchors[c]`` =
     first query token, last query token, first item token, last item token of its k-gram starts), the
     longest exact shared run of tokens through one of its two end anchors: grown at most ``max_run``
     tokens either side of the anchor's k-gram; 0 where neither anchor's k-gram is the same tokens.
     Token hashes of query slot ``s`` are ``q_hashes[q_offsets[s]:q_offsets[s + 1]]``, of item slot
-    ``t`` ``i_hashes[i_offsets[t]:i_offsets[t + 1]]``."""
+    ``t`` ``i_hashes[i_starts[t]:i_ends[t]]`` (``TokenHashes`` keeps them in one array, read in place)."""
     n = len(chain_query)
     out = np.zeros(n, dtype=np.int64)
     for c in range(n):
         qb = q_offsets[chain_query[c]]
         qn = q_offsets[chain_query[c] + 1] - qb
-        ib = i_offsets[chain_slot[c]]
-        inn = i_offsets[chain_slot[c] + 1] - ib
+        ib = i_starts[chain_slot[c]]
+        inn = i_ends[chain_slot[c]] - ib
         best = 0
         for end in range(2):
             qa = anchors[c, 0] if end == 0 else anchors[c, 1]
@@ -152,7 +181,10 @@ class TokenHashes:
         self._held = np.zeros(0, dtype=np.int8)  # per item number: ABSENT, NO_TEXT or TEXT
         self._used = np.zeros(0, dtype=np.int64)  # its last use
         self._tokens = np.zeros(0, dtype=np.int64)  # its tokens held
-        self._hashes = np.zeros(0, dtype=object)  # its cut hashes (None without a text)
+        self._hashes = np.zeros(0, dtype=object)  # its cut hashes (None without a text): a view of _arena
+        self._start = np.zeros(0, dtype=np.int64)  # where they start in _arena
+        self._arena = np.zeros(0, dtype=np.uint16)  # every item's cut hashes, end to end (with holes)
+        self._fill = 0  # the end of those written in _arena
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -178,9 +210,16 @@ class TokenHashes:
         """For each of ``numbers`` (item numbers): whether it is kept and with a text (``ABSENT``,
         ``NO_TEXT`` or ``TEXT``), and its cut hashes (an object array, None where not kept or without a
         text); those kept become the most recently used (all alike: one batch)."""
+        state, parts, _ = self.take_with_lengths(numbers)
+        return state, parts
+
+    def take_with_lengths(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``take``, and the length of each one's cut hashes (0 where not kept or without a text), read
+        under the same hold of the lock."""
         numbers = np.asarray(numbers, dtype=np.int64)
         state = np.full(len(numbers), ABSENT, dtype=np.int8)
         parts = np.full(len(numbers), None, dtype=object)
+        lengths = np.zeros(len(numbers), dtype=np.int64)
         with self._lock:
             inside = numbers < len(self._held)
             state[inside] = self._held[numbers[inside]]
@@ -190,7 +229,30 @@ class TokenHashes:
                 at = numbers[held]
                 self._used[at] = self._clock
                 parts[held] = self._hashes[at]
-        return state, parts
+                lengths[held] = self._tokens[at]
+        return state, parts, lengths
+
+    def take_in_place(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``take`` without an array per item: ``(state, arena, starts, lengths)``, item ``numbers[j]``'s
+        cut hashes at ``arena[starts[j]:starts[j] + lengths[j]]`` (empty where not kept or without a text).
+        What ``arena`` holds there is never written again (new items go after the last, and room is made
+        in a new array), so it may be read after another thread has evicted them."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        state = np.full(len(numbers), ABSENT, dtype=np.int8)
+        starts = np.zeros(len(numbers), dtype=np.int64)
+        lengths = np.zeros(len(numbers), dtype=np.int64)
+        with self._lock:
+            inside = numbers < len(self._held)
+            state[inside] = self._held[numbers[inside]]
+            held = state != ABSENT
+            if held.any():
+                self._clock += 1
+                at = numbers[held]
+                self._used[at] = self._clock
+                starts[held] = self._start[at]
+                lengths[held] = self._tokens[at]
+            arena = self._arena
+        return state, arena, starts, lengths
 
     def put(self, idx: int, hashes: np.ndarray | None) -> None:
         """Keep item ``idx``'s cut hashes (None: it has no text of its fingerprint)."""
@@ -213,6 +275,8 @@ class TokenHashes:
             need = sum(0 if h is None else len(h) for _, h in todo)
             if self.size + need > self.budget:
                 self._evict(self.size + need - self.budget)
+            if self._fill + need > len(self._arena):
+                self._new_arena(need)
             for idx, h in todo:
                 n = 0 if h is None else len(h)
                 if self.size + n > self.budget:  # the new ones alone outgrow it: the earliest of them go
@@ -221,7 +285,14 @@ class TokenHashes:
                 self._held[idx] = NO_TEXT if h is None else TEXT
                 self._used[idx] = self._clock
                 self._tokens[idx] = n
-                self._hashes[idx] = h
+                if h is None:
+                    self._hashes[idx] = None
+                else:
+                    at = self._fill
+                    self._arena[at : at + n] = h
+                    self._start[idx] = at
+                    self._hashes[idx] = self._arena[at : at + n]
+                    self._fill = at + n
                 self.size += n
                 self._count += 1
 
@@ -247,9 +318,27 @@ class TokenHashes:
         self._held = np.concatenate((self._held, np.zeros(cap - old, dtype=np.int8)))
         self._used = np.concatenate((self._used, np.zeros(cap - old, dtype=np.int64)))
         self._tokens = np.concatenate((self._tokens, np.zeros(cap - old, dtype=np.int64)))
+        self._start = np.concatenate((self._start, np.zeros(cap - old, dtype=np.int64)))
         hashes = np.empty(cap, dtype=object)
         hashes[:old] = self._hashes
         self._hashes = hashes
+
+    def _new_arena(self, need: int) -> None:
+        """A new arena with the items held copied to its start and room for ``need`` more tokens after
+        them (half as much again as both, so that copying stays a few tokens per token put); the old one
+        is left as it was, for those still reading it."""
+        held = np.flatnonzero(self._held == TEXT)
+        held = held[np.argsort(self._start[held], kind="stable")]
+        live = int(self._tokens[held].sum())
+        arena = np.zeros(max(4096, (live + need) * 3 // 2), dtype=np.uint16)
+        at = 0
+        for idx in held.tolist():
+            n = int(self._tokens[idx])
+            arena[at : at + n] = self._hashes[idx]
+            self._start[idx] = at
+            self._hashes[idx] = arena[at : at + n]
+            at += n
+        self._arena, self._fill = arena, at
 
     def _evict(self, tokens: int) -> None:
         """Forget the least recently used items, oldest first, until ``tokens`` tokens are freed (or none
@@ -282,55 +371,65 @@ def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | Non
 
 def cut_hashes(
     contents: Contents, numbers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The cut token hashes (``cut``) of the texts of items ``numbers`` (distinct), laid end to end:
-    ``(hashes, offsets, with_text, read)``, item ``numbers[j]``'s at ``hashes[offsets[j]:offsets[j + 1]]``,
-    empty where it has no text of its fingerprint (``with_text[j]`` False); ``read[j]``: its text was
-    read now (the text lookup holds it until its next ``prefetch``).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cut token hashes (``cut``) of the texts of items ``numbers`` (distinct): ``(hashes, starts,
+    ends, with_text, read)``, item ``numbers[j]``'s at ``hashes[starts[j]:ends[j]]``, empty where it has
+    no text of its fingerprint (``with_text[j]`` False); ``read[j]``: its text was read now (the text
+    lookup holds it until its next ``prefetch``).
 
-    Those the index's ``TokenHashes`` holds are taken from it; the texts of the others are read in one
-    go (``_texts``) and tokenized in one call, joined by spaces (a space separates tokens, so none runs
-    across two texts), those that are HTML one by one."""
+    Those the index's ``TokenHashes`` holds are read where it keeps them (``take_in_place``: a batch
+    of a stream that repeats its items copies none); the texts of the others are read in one go
+    (``_texts``) and tokenized in one call, joined by spaces (a space separates tokens, so none runs
+    across two texts), those that are HTML one by one, and laid end to end with the others."""
     cache: TokenHashes = contents.hash_cache
-    state, found = cache.take(numbers)
+    state, arena, starts, sizes = cache.take_in_place(numbers)
     missing = np.flatnonzero(state == ABSENT).tolist()
-    texts = _texts(contents, [int(numbers[j]) for j in missing])
+    with_text = state == TEXT
+    read = np.zeros(len(numbers), dtype=bool)
+    texts = _texts(contents, [int(numbers[j]) for j in missing])  # asked even for none (``_texts``)
+    if not missing:
+        return arena, starts, starts + sizes, with_text, read
+    found: list[np.ndarray | None] = [None] * len(missing)
     plain: list[str] = []
     plain_at: list[int] = []
-    for j, text in zip(missing, texts, strict=True):
+    for t, text in enumerate(texts):
         if text is None:
             continue
         if text[1] is False or (text[1] is None and not looks_like_html(text[0])):
             plain.append(text[0])
-            plain_at.append(j)
+            plain_at.append(t)
         else:
-            found[j] = cut(tokenize(text[0], html=True).hashes)
+            found[t] = cut(tokenize(text[0], html=True).hashes)
     if plain:
         lengths = np.fromiter(map(len, plain), dtype=np.int64, count=len(plain))
         bases = np.cumsum(lengths + 1) - (lengths + 1)  # where each text starts in the joined one
         joined = tokenize(" ".join(plain), html=False)
         cuts = [*np.searchsorted(joined.starts, bases).tolist(), len(joined)]
         all_cut = cut(joined.hashes)
-        for t, j in enumerate(plain_at):
-            found[j] = all_cut[cuts[t] : cuts[t + 1]].copy()  # a copy: the cache keeps it alone
-    if missing:
-        ntok = contents.ntok
-        for j in missing:
-            hashes = found[j]
-            if hashes is not None and len(hashes) != int(ntok[int(numbers[j])]):
-                found[j] = None  # a text not of this fingerprint: no item offsets from it
-        cache.put_many([int(numbers[j]) for j in missing], [found[j] for j in missing])
-    with_text = state == TEXT
-    for j in missing:
-        with_text[j] = found[j] is not None
-    parts = found[with_text].tolist()
-    lengths = np.zeros(len(numbers), dtype=np.int64)
-    lengths[with_text] = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        for u, t in enumerate(plain_at):
+            found[t] = all_cut[cuts[u] : cuts[u + 1]].copy()  # a copy: the cache keeps it alone
+    ntok = contents.ntok
+    for t, j in enumerate(missing):
+        hashes = found[t]
+        if hashes is not None and len(hashes) != int(ntok[int(numbers[j])]):
+            found[t] = None  # a text not of this fingerprint: no item offsets from it
+    cache.put_many([int(numbers[j]) for j in missing], found)
+    parts: list[np.ndarray] = []
+    new_at = dict(zip(missing, found, strict=True))
+    for j in range(len(numbers)):
+        if j in new_at:
+            hashes = new_at[j]
+            with_text[j] = hashes is not None
+            sizes[j] = 0 if hashes is None else len(hashes)
+            if hashes is not None:
+                parts.append(hashes)
+        elif with_text[j]:
+            parts.append(arena[starts[j] : starts[j] + sizes[j]])
     offsets = np.zeros(len(numbers) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    read = np.zeros(len(numbers), dtype=bool)
+    np.cumsum(sizes, out=offsets[1:])
     read[missing] = True
-    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)), offsets, with_text, read
+    hashes_all = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+    return hashes_all, offsets[:-1], offsets[1:], with_text, read
 
 
 def long_enough(
@@ -358,11 +457,13 @@ def long_enough(
     anchors = np.ascontiguousarray(anchors, dtype=np.int64)
     distinct, slot = np.unique(chain_item, return_inverse=True)
     slot = slot.astype(np.int64)
-    i_hashes, i_offsets, with_text, read = cut_hashes(contents, distinct)
+    i_hashes, i_starts, i_ends, with_text, read = cut_hashes(contents, distinct)
     q_offsets = np.zeros(len(query_hashes) + 1, dtype=np.int64)
     np.cumsum([len(h) for h in query_hashes], out=q_offsets[1:])
     q_hashes = np.concatenate(query_hashes) if query_hashes else np.zeros(0, dtype=np.uint64)
-    runs = longest_runs(chain_query, slot, anchors, cut(q_hashes), q_offsets, i_hashes, i_offsets, k, max_run)
+    runs = longest_runs_between(
+        chain_query, slot, anchors, cut(q_hashes), q_offsets, i_hashes, i_starts, i_ends, k, max_run
+    )
     keep = ~with_text[slot] | (runs >= min_tokens)
     recheck = np.flatnonzero(with_text[slot] & (runs >= min_tokens))
     if not len(recheck):
