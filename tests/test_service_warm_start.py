@@ -113,3 +113,39 @@ def test_warm_up_gives_way_to_another_writer_at_once(tmp_path: Path) -> None:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3_600_000
         store.warm_up()  # the lock is free again
+
+
+def test_the_first_post_to_a_bank_finds_the_mask_of_its_items_made(
+    tmp_path: Path, text_000: str, state_union: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "store.db")
+    names = sorted(state_union)
+    with Store(db) as store:
+        _, key = create_key(store, "ops", "admin")
+        for bank, banked in (("news", names[:4]), ("blogs", names[4:8])):
+            store.create_bank(bank, DEFAULT_PARAMS)
+            store.add_items(
+                bank, [ItemRecord(n, fingerprint(state_union[n]), state_union[n]) for n in banked]
+            )
+    made: list[tuple[str, ...]] = []  # the masks of a bank's items made for the live index meanwhile
+    allowed = _contents.Contents.allowed
+
+    def noted(self: _contents.Contents, banks: Any) -> np.ndarray:
+        key = None if banks is None else tuple(sorted(set(banks)))
+        if key is not None and key not in self.allowed_cache and len(self.names) > 2:  # not a scratch index
+            made.append(key)
+        return allowed(self, banks)
+
+    monkeypatch.setattr(_contents.Contents, "allowed", noted)
+    app = create_app(ServiceConfig(db=db, snapshot_dir=str(tmp_path / "snapshots"), poll_seconds=3600))
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert app.state.ctx.live.wait_ready(120)
+        assert sorted(made) == [("blogs",), ("news",)]  # made before the worker serves
+        made.clear()
+        version = state_union[names[1]] + "\nPosted again."
+        for bank in ("news", "blogs"):
+            assert c.post(f"/v1/banks/{bank}/items", json={"id": "again", "text": version}).status_code == 201
+        assert made == []
+        body = {"text": version, "all_versions": True, "banks": ["news"]}
+        families = {m["item_id"]: m["family_size"] for m in c.post("/v1/match", json=body).json()["matches"]}
+        assert families[names[1]] == 2  # the post linked to its banked version
