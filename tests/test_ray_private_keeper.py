@@ -35,6 +35,9 @@ spec = importlib.util.spec_from_file_location("keeper", sys.argv[1])
 keeper = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(keeper)
 folder = sys.argv[2]
+if os.environ.get("KEEPER_NO_PROC"):  # a system without /proc, as the keeper sees it
+    isdir = os.path.isdir
+    os.path.isdir = lambda path: path != "/proc" and isdir(path)
 keeper.leave_remover(folder)
 threading.Thread(target=keeper._watch_driver, args=(folder,), daemon=True).start()
 i = 0
@@ -49,7 +52,7 @@ while True:
 """
 
 
-@pytest.mark.parametrize("ending", ["driver-goes", "keeper-killed"])
+@pytest.mark.parametrize("ending", ["driver-goes", "keeper-killed", "driver-goes-no-proc"])
 @pytest.mark.parametrize("after", [0.0, 0.05, 0.3], ids=["at-once", "soon", "later"])
 def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_writing_in_it(
     after: float, ending: str
@@ -57,6 +60,7 @@ def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_wri
     folder = tempfile.mkdtemp(prefix="ctray-", dir="/tmp")
     with subprocess.Popen(
         [sys.executable, "-c", KEEPER, _ray_supervisor.__file__, folder],
+        env={**os.environ, "KEEPER_NO_PROC": "1"} if ending.endswith("no-proc") else None,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -70,6 +74,9 @@ def test_the_folder_is_gone_when_the_keeper_is_although_its_main_thread_kept_wri
             if ending == "driver-goes":
                 keeper.stdin.close()  # what the driver does to stop its Ray, or the kernel when it dies
                 assert keeper.wait(timeout=30) == 0
+            elif ending == "driver-goes-no-proc":  # its process group is killed whole, the keeper with it
+                keeper.stdin.close()
+                assert keeper.wait(timeout=30) == -signal.SIGKILL
             else:  # the keeper ends without a word (as when Ray's code in it exits the process)
                 os.kill(keeper.pid, signal.SIGKILL)
                 assert keeper.wait(timeout=30) == -signal.SIGKILL

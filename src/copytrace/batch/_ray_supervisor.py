@@ -92,12 +92,13 @@ def kill_session(sid: int) -> None:
     _signal_all(session_members(sid), signal.SIGKILL)
 
 
-def stop_session(sid: int, spare: Collection[int] = ()) -> None:
+def stop_session(sid: int, spare: Collection[int] = (), group: int | None = None) -> None:
     """SIGTERM to every other process of the session but ``spare``, then SIGKILL to what is left after
-    ``KILL_GRACE`` (Ray's agents have been seen to ignore SIGTERM for most of a minute)."""
-    if not os.path.isdir("/proc"):  # no /proc: the process group is the best there is
+    ``KILL_GRACE`` (Ray's agents have been seen to ignore SIGTERM for most of a minute).  Without /proc,
+    SIGKILL to process group ``group`` (this process's own by default): the best there is."""
+    if not os.path.isdir("/proc"):
         with contextlib.suppress(OSError):
-            os.killpg(os.getpgid(0), signal.SIGKILL)
+            os.killpg(os.getpgid(0) if group is None else group, signal.SIGKILL)
         return
     _signal_all(session_members(sid, spare), signal.SIGTERM)
     deadline = time.monotonic() + KILL_GRACE
@@ -161,12 +162,13 @@ def leave_remover(temp_dir: str) -> None:
         return
     try:  # the child
         os.close(write_end)
+        os.setpgid(0, 0)  # a group of its own: the keeper's, killed whole where there is no /proc, is not it
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)  # it goes once its work is done (the driver may SIGKILL it)
         while os.getppid() == keeper:
             if select.select([read_end], [], [], REMOVER_POLL)[0] and not os.read(read_end, 1):
                 break
-        stop_session(os.getsid(0))
+        stop_session(os.getsid(0), group=keeper)  # the keeper leads its session and its group
         for _ in range(REMOVE_TRIES):  # a file made meanwhile by something outside the session fails a pass
             shutil.rmtree(temp_dir, ignore_errors=True)
             if not os.path.lexists(temp_dir):
