@@ -38,7 +38,8 @@ SUPERVISOR = textwrap.dedent(
         frozen = gc.get_freeze_count()
         gc.unfreeze()
         scratch = sum(isinstance(o, Index) for o in gc.get_objects())  # load_kernels' indexes
-        os.write(write, json.dumps([traversed, frozen, scratch, gc.isenabled() == enabled]).encode())
+        garbage = gc.collect()  # what was frozen but unreachable, kept for good in every worker
+        os.write(write, json.dumps([traversed, frozen, scratch, garbage, gc.isenabled() == enabled]).encode())
         os._exit(0)
     os.close(write)
     with os.fdopen(read) as r:
@@ -50,10 +51,11 @@ SUPERVISOR = textwrap.dedent(
 def test_a_forked_worker_traverses_none_of_what_the_supervisor_loaded() -> None:
     out = subprocess.run([sys.executable, "-c", SUPERVISOR], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    traversed, frozen, scratch, collector_as_before = json.loads(out.stdout.strip().splitlines()[-1])
+    traversed, frozen, scratch, garbage, collector_as_before = json.loads(out.stdout.strip().splitlines()[-1])
     assert frozen > 50_000  # the service's modules and kernels
     assert traversed < frozen // 50  # a worker's full collection traverses only what it made since
     assert scratch == 0  # the scratch indexes of the kernel load are freed, not frozen for good
+    assert garbage < 100  # the start's garbage in reference cycles was collected before the freeze
     assert collector_as_before  # the collector runs in the worker as it did before
 
 

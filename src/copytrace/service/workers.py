@@ -75,9 +75,10 @@ def prepare_supervisor() -> None:
     """What the supervisor does before it forks its workers: import the service, load the kernels, and
     freeze what that made (``gc.freeze``), so that the workers' collections never traverse it.
 
-    Nothing is collected first: that took 0.10 s of CPU (every object made was still young) to find about
-    1,900 objects of garbage in reference cycles (0.6 MiB), left frozen in the supervisor's pages, which
-    the workers share and never write.  The collections the start would have run took about as long."""
+    One collection comes first (about 0.1 s of CPU with the kernels cached): the garbage in reference cycles
+    would otherwise be frozen for good in every worker - about 1,900 objects with the kernels cached, and
+    when they are compiled (the first start after an install) about two million, some 200 MiB, with the
+    scratch indexes of ``load_kernels`` and their mapped snapshot among them."""
     enabled = gc.isenabled()
     gc.disable()  # the collections of a start that only grows would each traverse all it made so far
     try:
@@ -86,6 +87,7 @@ def prepare_supervisor() -> None:
         with _quiet_llvm_lock():
             load_kernels()
     finally:
+        gc.collect()
         gc.freeze()
         if enabled:
             gc.enable()
