@@ -1,8 +1,8 @@
 """What a service worker inherits from its supervisor is frozen for Python's collector: the supervisor's
-modules and kernels (about 200,000 objects) were traversed by each full collection of a worker, 90-210 ms
-at 1,000,000 items with every request of the worker waiting, among its first requests.  And the build of
-a worker's index from the store pauses the collector: the rows it reads set off about a hundred
-collections at 1,000,000 items, each traversing all the process held."""
+modules and kernels (250,000-420,000 objects) were traversed by each full collection of a worker, 87-211
+ms at 1,000,000 items with every request of the worker waiting, among its first requests.  And the build
+of a worker's index from the store pauses the collector: the rows it reads set off 125 collections of
+over 1 ms at 1,000,000 items (2.1 s), each traversing all the process held."""
 
 from __future__ import annotations
 

@@ -329,8 +329,8 @@ class LiveIndex:
 
         Python's cyclic collector is paused meanwhile (``collector_paused``): the rows read and the arrays
         made are freed as their last reference goes, and the collections that the millions of rows set off
-        each traversed all that the process held (at 1,000,000 items about a hundred collections over 1
-        s old and 2 s young, more before the supervisor froze what it loaded)."""
+        each traversed all that the process held (at 1,000,000 items 125 collections of over 1 ms, 2.1 s
+        in all, 1.5 s of it full collections; 4.1 s before the supervisor froze what it loaded)."""
         with collector_paused():
             return self._build_index(locked, generation)
 

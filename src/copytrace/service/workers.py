@@ -14,13 +14,12 @@ forked worker finds them loaded instead of loading them from Numba's cache itsel
 worker, the workers side by side on the cores).  Loading compiled code starts no thread: copytrace's kernels
 are not parallel.
 
-What the supervisor holds when it forks (the modules, the loaded kernels: about 250,000 objects) is moved
-to the collector's permanent generation first (``gc.freeze``; the collector paused while they are made, as
-a short command's start pauses it).  A forked worker's full collections
-traversed all of it: 90-210 ms each at 1,000,000 items, every request of the worker waiting, and the first
-came among its first requests; the worker that builds the index from the store ran about twenty of them.
-Frozen, a worker's collections traverse only what the worker made, and leave the supervisor's pages
-shared.
+What the supervisor holds when it forks (the modules, the loaded kernels: 250,000-420,000 objects) is
+moved to the collector's permanent generation first (``gc.freeze``; the collector paused while they are
+made, as a short command's start pauses it).  A forked worker's full collections traversed all of it:
+87-211 ms each at 1,000,000 items, every request of the worker waiting, and the first came as the worker
+began serving; the worker that built the index from the store ran 18 of them (4.1 s).  Frozen, a worker's
+collections traverse only what the worker made, and leave the supervisor's pages shared.
 
 Nothing that must not cross a fork is open in the supervisor when it forks: no thread, no database
 connection (the store it migrated is closed).  A forked worker first puts back the signal handlers a fresh
