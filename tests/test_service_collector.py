@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +96,30 @@ def test_building_the_live_index_sets_off_no_collection(
         assert len(live.match(texts[0])) >= 1  # it was built
         assert building == []  # the rows read and the arrays made set off no collection meanwhile
         assert gc.isenabled()  # the collector runs again after
+
+
+def test_an_index_built_again_frees_the_old_one_before_the_build(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    """The mapped snapshot written to by another program: the index is built again from the store, with
+    the collector paused; the old index (reference cycles: only a collection frees it) is gone by then."""
+    texts = list(state_union.values())
+    with Store(str(tmp_path / "store.db")) as store:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        store.add_items("speeches", [ItemRecord(f"s{i}", fingerprint(t), t) for i, t in enumerate(texts)])
+        live = LiveIndex(store, PUBLIC_KEY, snapshot_dir=str(tmp_path / "snap"))
+        live.catch_up()
+        old = weakref.ref(live._index._contents)  # type: ignore[union-attr]  # in reference cycles
+        (snapshot,) = (tmp_path / "snap").glob("*.ctidx")
+        os.utime(snapshot, ns=(0, 0))  # "written to since it was mapped"
+        alive_at_build: list[bool] = []
+        build = live._build_index
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            alive_at_build.append(old() is not None)
+            return build(*args, **kwargs)
+
+        live._build_index = watched  # type: ignore[method-assign]
+        live.catch_up()
+        assert alive_at_build == [False]  # built again, with the old index already freed
+        assert [m.item_id for m in live.match(texts[0])][:1] == ["s0"]

@@ -228,12 +228,17 @@ class LiveIndex:
             return self._generation
 
     def _drop_index(self) -> None:
-        """Stop answering from the index (``match`` is not ready until it is built again)."""
+        """Stop answering from the index (``match`` is not ready until it is built again), and free it.
+
+        An index holds reference cycles (its contents and their families), so only a collection frees it:
+        one runs here, or the old index would stay alive through the whole build of the next, which runs
+        with the collector paused (``collector_paused``), and memory would hold both."""
         self._ready = False
         with self._index_lock.exclusive():  # waits for the queries in progress
             self._index = None
             self._map(None)
             self._quarantine = {}
+        gc.collect()
 
     def _map(self, path: Path | None) -> None:
         """Note that the index now maps the snapshot at ``path`` (None: it is held in memory), to watch it."""
