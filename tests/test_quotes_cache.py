@@ -106,3 +106,21 @@ def test_cut_hashes_of_a_batch_are_the_texts_cut_hashes_kept_or_read() -> None:
         assert with_text.all() and read.tolist() == [read_now] * 3
         for j, w in enumerate(want):
             assert np.array_equal(hashes[starts[j] : ends[j]], w)
+
+
+def test_a_batch_larger_than_the_budget_leaves_an_arena_of_about_the_budget() -> None:
+    """The earliest of a batch's new items, which the later ones evict at once, are never written: the
+    arena the cache keeps is at most half as large again as its budget, not as large as the batch."""
+    rng = np.random.default_rng(11)
+    cache = TokenHashes(budget=20_000)
+    for _ in range(5):
+        numbers = rng.choice(5_000, size=300, replace=False).tolist()
+        hashes: list[np.ndarray | None] = [
+            rng.integers(0, 2**16, size=int(rng.integers(200, 2_000)), dtype=np.uint16) for _ in numbers
+        ]
+        cache.put_many(numbers, hashes)
+        assert cache.size <= cache.budget
+        assert len(cache._arena) <= cache.budget * 3 // 2
+        state, parts = cache.take(np.array(numbers[-5:], dtype=np.int64))  # the last ones put are held
+        assert (state == TEXT).all()
+        assert all(np.array_equal(p, h) for p, h in zip(parts, hashes[-5:], strict=True))

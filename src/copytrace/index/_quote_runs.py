@@ -269,6 +269,7 @@ class TokenHashes:
                 for idx, h in zip(numbers, hashes, strict=True)
                 if (0 if h is None else len(h)) <= self.budget  # longer than the budget: read again
             ]
+            todo = self._last_that_fit(todo)
             if not todo:
                 return
             self._grow(max(idx for idx, _ in todo) + 1)
@@ -302,6 +303,20 @@ class TokenHashes:
             self._forget(idx)
 
     # ---------------------------------------------------------------------------- under the lock
+    def _last_that_fit(
+        self, todo: list[tuple[int, np.ndarray | None]]
+    ) -> list[tuple[int, np.ndarray | None]]:
+        """The last of ``todo`` whose tokens fit in the budget together: the earlier ones would go at once
+        as the later ones are put (the least recently used first), and written to the arena first they
+        made a batch's new arena as large as all its candidates, not the budget."""
+        total = 0
+        for first in range(len(todo) - 1, -1, -1):
+            h = todo[first][1]
+            total += 0 if h is None else len(h)
+            if total > self.budget:
+                return todo[first + 1 :]
+        return todo
+
     def _forget(self, idx: int) -> None:
         if 0 <= idx < len(self._held) and self._held[idx] != ABSENT:
             self.size -= int(self._tokens[idx])
