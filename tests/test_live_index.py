@@ -99,7 +99,7 @@ def test_a_poison_item_is_quarantined_and_the_service_goes_on(
     _insert_raw(db_url, "p", "bad-at-build", poison)
     config = ServiceConfig(db=db_url, poll_seconds=0.1, snapshot_dir=str(tmp_path / "snap"))
     with TestClient(create_app(config)) as c:
-        assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
+        assert c.app.state.ctx.live.wait_ready(120)  # type: ignore[attr-defined]
         health = c.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
         assert health.json()["quarantine"]["items"] == 1 and _listed(c) == {"bad-at-build"}
@@ -112,7 +112,7 @@ def test_a_poison_item_is_quarantined_and_the_service_goes_on(
         assert c.get("/health").json()["index"]["items"] == 2
     # a restart from the snapshot still names both (one from beside the snapshot, one replayed)
     with TestClient(create_app(config)) as c:
-        assert c.app.state.ctx.live.wait_ready(30)  # type: ignore[attr-defined]
+        assert c.app.state.ctx.live.wait_ready(120)  # type: ignore[attr-defined]
         assert _listed(c) == {"bad-at-build", "bad-while-running"}
         assert _ids(c, h, text_001) == {"000", "001"}
         # removing a quarantined item clears it
