@@ -217,19 +217,13 @@ class TokenHashes:
         """``take``, and the length of each one's cut hashes (0 where not kept or without a text), read
         under the same hold of the lock."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        state = np.full(len(numbers), ABSENT, dtype=np.int8)
         parts = np.full(len(numbers), None, dtype=object)
         lengths = np.zeros(len(numbers), dtype=np.int64)
         with self._lock:
-            inside = numbers < len(self._held)
-            state[inside] = self._held[numbers[inside]]
-            held = state != ABSENT
-            if held.any():
-                self._clock += 1
-                at = numbers[held]
-                self._used[at] = self._clock
-                parts[held] = self._hashes[at]
-                lengths[held] = self._tokens[at]
+            state, held = self._use(numbers)
+            at = numbers[held]
+            parts[held] = self._hashes[at]
+            lengths[held] = self._tokens[at]
         return state, parts, lengths
 
     def take_in_place(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -238,19 +232,13 @@ class TokenHashes:
         What ``arena`` holds there is never written again (new items go after the last, and room is made
         in a new array), so it may be read after another thread has evicted them."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        state = np.full(len(numbers), ABSENT, dtype=np.int8)
         starts = np.zeros(len(numbers), dtype=np.int64)
         lengths = np.zeros(len(numbers), dtype=np.int64)
         with self._lock:
-            inside = numbers < len(self._held)
-            state[inside] = self._held[numbers[inside]]
-            held = state != ABSENT
-            if held.any():
-                self._clock += 1
-                at = numbers[held]
-                self._used[at] = self._clock
-                starts[held] = self._start[at]
-                lengths[held] = self._tokens[at]
+            state, held = self._use(numbers)
+            at = numbers[held]
+            starts[held] = self._start[at]
+            lengths[held] = self._tokens[at]
             arena = self._arena
         return state, arena, starts, lengths
 
@@ -316,6 +304,17 @@ class TokenHashes:
             if total > self.budget:
                 return todo[first + 1 :]
         return todo
+
+    def _use(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each of ``numbers``'s state, and which are held: those become the most recently used."""
+        state = np.full(len(numbers), ABSENT, dtype=np.int8)
+        inside = numbers < len(self._held)
+        state[inside] = self._held[numbers[inside]]
+        held = state != ABSENT
+        if held.any():
+            self._clock += 1
+            self._used[numbers[held]] = self._clock
+        return state, held
 
     def _forget(self, idx: int) -> None:
         if 0 <= idx < len(self._held) and self._held[idx] != ABSENT:
