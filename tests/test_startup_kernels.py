@@ -15,7 +15,7 @@ CHECK = textwrap.dedent(
 
     import copytrace.service.app  # noqa: F401
     from copytrace.banks import live
-    from copytrace.fingerprints.fingerprint import FingerprintParams
+    from copytrace.fingerprints.fingerprint import FingerprintParams, fingerprint
     from copytrace.fingerprints.keys import PUBLIC_KEY
     from copytrace.index import Index
     from copytrace.numba_start import load_kernel_support
@@ -38,8 +38,11 @@ CHECK = textwrap.dedent(
     after = loaded()
     # what a worker's start runs on an index in memory (LiveIndex's warm-up), with other parameters
     params = FingerprintParams(k=7, window=5, key_id=PUBLIC_KEY.key_id)
-    worker = types.SimpleNamespace(key=PUBLIC_KEY, params=params, match_params=live.DEFAULT_MATCH_PARAMS)
+    worker = types.SimpleNamespace(
+        key=PUBLIC_KEY, params=params, match_params=live.DEFAULT_MATCH_PARAMS, _our_banks={"news"}
+    )
     index = Index.for_params(params)
+    index.add("n0", fingerprint(live._WARM_UP * 2, k=7, window=5), bank="news")  # a bank whose mask is made
     index.match(live._WARM_UP)
     live.LiveIndex._warm_up_changes(worker, index)
     print(before, after, loaded())
