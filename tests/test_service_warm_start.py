@@ -19,7 +19,9 @@ from sqlalchemy.engine.default import CACHE_MISS
 from sqlalchemy.exc import OperationalError
 
 from copytrace import DEFAULT_PARAMS, fingerprint
-from copytrace.banks import Store
+from copytrace.banks import LiveIndex, Store
+from copytrace.banks import live as live_module
+from copytrace.fingerprints.keys import PUBLIC_KEY
 from copytrace.index import _contents
 from copytrace.service import ServiceConfig, create_app
 from copytrace.store import ItemRecord
@@ -149,3 +151,71 @@ def test_the_first_post_to_a_bank_finds_the_mask_of_its_items_made(
         body = {"text": version, "all_versions": True, "banks": ["news"]}
         families = {m["item_id"]: m["family_size"] for m in c.post("/v1/match", json=body).json()["matches"]}
         assert families[names[1]] == 2  # the post linked to its banked version
+
+
+@contextmanager
+def lock_held(path: Path) -> Iterator[sqlite3.Connection]:
+    """SQLite's write lock on the store at ``path`` held by another connection until it is rolled back."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_worker_whose_warm_up_finds_the_lock_held_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The workers of one server warm up at once, each in a transaction that takes SQLite's write lock: the
+    one that finds the other's lock held tries again once it is free, and its first post compiles
+    nothing (before, it gave up at once and compiled the statements in its first post)."""
+    path = tmp_path / "store.db"
+    store = Store(str(path))
+    with store:
+        store.create_bank("news", DEFAULT_PARAMS)
+        live = LiveIndex(store, PUBLIC_KEY)
+        tries: list[bool] = []  # whether the lock was held at each try
+        warm_up = store.warm_up
+        with lock_held(path) as other:
+
+            def warm_up_after_the_first_try() -> None:
+                tries.append(other.in_transaction)
+                if len(tries) == 2:  # the other worker's warm-up is over
+                    other.execute("ROLLBACK")
+                warm_up()
+
+            monkeypatch.setattr(store, "warm_up", warm_up_after_the_first_try)
+            live._warm_up_store()
+        monkeypatch.setattr(store, "warm_up", warm_up)
+        assert tries == [True, True]
+        assert "cannot prepare" not in caplog.text
+        with compiled(store.engine) as generated:
+            store.warm_up()  # what a first post runs: all compiled already
+        assert generated == []
+
+
+def test_a_start_waits_for_a_lock_held_long_only_so_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer that holds the lock throughout (a bulk import) lets the start go on after
+    ``_STORE_WARM_UP_WAIT``, not the store's ``busy_timeout`` (an hour here), with a warning."""
+    path = tmp_path / "store.db"
+    monkeypatch.setattr(live_module, "_STORE_WARM_UP_WAIT", 0.05)
+    store = Store(str(path), busy_timeout=3600)
+    with store:
+        live = LiveIndex(store, PUBLIC_KEY)
+        tries: list[int] = []
+        warm_up = store.warm_up
+
+        def counted() -> None:
+            tries.append(1)
+            warm_up()
+
+        monkeypatch.setattr(store, "warm_up", counted)
+        with lock_held(path), caplog.at_level("WARNING", logger="copytrace.service"):
+            live._warm_up_store()
+        assert len(tries) > 1
+        assert "cannot prepare the store's statements before serving" in caplog.text

@@ -39,6 +39,8 @@ from __future__ import annotations
 import faulthandler
 import gc
 import logging
+import random
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import CopytraceError
 from ..fingerprints.fingerprint import Fingerprint, FingerprintParams, fingerprint
@@ -72,6 +74,9 @@ _CHUNK = 2000  # changes applied per hold of the index lock, so queries interlea
 # Banks whose mask of items (a byte an item) a worker makes before it serves, for the versions an item
 # added to them links to: the first post to a bank of 1,000,000 items made it, 4-10 ms in-process.
 _WARM_BANKS = 16
+# How long a worker's start waits for another writer's SQLite lock to compile the statements of a change
+# (``LiveIndex._warm_up_store``): another worker's warm-up holds it for milliseconds.
+_STORE_WARM_UP_WAIT = 1.0
 _QUARANTINE_LISTED = 50  # quarantined items named in ``state()`` (all are counted)
 
 
@@ -404,11 +409,31 @@ class LiveIndex:
     def _warm_up_store(self) -> None:
         """Compile the statements an add and a removal run (``Store.warm_up``): the first item a worker
         stored spent 20-60 ms compiling them.  Best effort: a store that cannot take it now compiles them
-        at its first change, as before."""
-        try:
-            self.store.warm_up()
-        except (SQLAlchemyError, CopytraceError) as exc:
-            log.warning("cannot prepare the store's statements before serving (%s)", _reason(exc))
+        at its first change, as before.
+
+        The warm-up writes in a transaction it rolls back, and on SQLite it fails at once when another
+        writer holds the lock.  The workers of one server map their snapshot and warm up at the same moment,
+        so one of them often found the other's warm-up holding it (in two of six starts at 100,000 items)
+        and compiled the statements in its first post.  A warm-up refused for the lock is tried again, after
+        5, 10, 20 ... ms (each with a random share, so that two workers do not meet again), for up to
+        ``_STORE_WARM_UP_WAIT`` seconds: the other worker's holds it for milliseconds; a longer holder (a
+        bulk import's chunk) lets the start go on without."""
+        deadline = time.monotonic() + _STORE_WARM_UP_WAIT
+        pause = 0.005
+        while True:
+            try:
+                self.store.warm_up()
+                return
+            except OperationalError as exc:
+                if _locked(exc) and time.monotonic() + pause < deadline:
+                    time.sleep(pause * (0.5 + random.random()))
+                    pause = min(2 * pause, 0.2)
+                    continue
+                log.warning("cannot prepare the store's statements before serving (%s)", _reason(exc))
+                return
+            except (SQLAlchemyError, CopytraceError) as exc:
+                log.warning("cannot prepare the store's statements before serving (%s)", _reason(exc))
+                return
 
     def _quarantine_item(self, bank: str, item_id: str, reason: str) -> None:
         if (bank, item_id) not in self._quarantine:
@@ -561,6 +586,14 @@ class LiveIndex:
             quarantine=listed,
             max_lag_seconds=self.max_lag_seconds,
         )
+
+
+def _locked(exc: OperationalError) -> bool:
+    """Whether ``exc`` is SQLite's refusal because another connection holds the lock (``SQLITE_BUSY``)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)  # an extended code: SQLITE_BUSY in its low byte
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return "database is locked" in str(exc.orig)
 
 
 @contextmanager
