@@ -381,3 +381,45 @@ def test_the_readmes_quote_example_is_what_the_cli_prints(cli, text_000: str, tm
     assert code == 0
     assert json.loads(out) == json.loads(printed)
     assert json.loads(out)["kind"] == "quote"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 11), min_size=1, max_size=60),
+    st.integers(0, 59),
+    st.integers(0, 60),
+)
+def test_a_runs_bits_read_from_the_querys_content_are_the_bits_looked_up_for_the_run(
+    words: list[int], a: int, b: int
+) -> None:
+    """The quote pass measures a run's bits from its query's ``content``, made once (no reference): the
+    very float ``Background.information`` gives for the run's tokens, repeated words (counted once)
+    or not, across runs of every length numpy sums in blocks."""
+    from copytrace.index import quotes
+    from copytrace.text.background import background
+
+    vocabulary = [
+        "the",
+        "of",
+        "eliminating",
+        "harbour",
+        "lantern",
+        "sleep",
+        "we",
+        "copper",
+        "night",
+        "unless",
+        "tide",
+        "quarry",
+    ]
+    hashes = tokenize(" ".join(vocabulary[w] for w in words)).hashes
+    a, b = min(a, len(hashes)), min(b, len(hashes))
+    a, b = min(a, b), max(a, b)
+    bg = background("en")
+    content = bg.content(hashes)
+    got = quotes._information(bg, hashes, a, b, content)
+    assert got == bg.information(hashes[a:b])
+    reference = Reference(np.zeros(0, dtype=np.uint64))
+    assert quotes._information(bg.with_reference(reference), hashes, a, b, content) == bg.information(
+        hashes[a:b]
+    )

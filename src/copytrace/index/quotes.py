@@ -84,12 +84,33 @@ def model(params: QuoteParams) -> Background:
     return background(params.language, params.reference)
 
 
+def _information(bg: Background, hashes: np.ndarray, a: int, b: int, content: np.ndarray | None) -> float:
+    """``bg.information(hashes[a:b])``.  With ``content``, ``bg.content(hashes)`` of the whole query made
+    once, and no reference (a token's content is then its word's alone, wherever it stands), it is read
+    from there instead of looked up again for every run: the same values summed in the same order (all
+    of them, or one per distinct token in the order of their hashes), so the same bits."""
+    if content is None or bg.reference is not None:
+        return bg.information(hashes[a:b])
+    run, carried = hashes[a:b], content[a:b]
+    ordered = np.sort(run)
+    if len(run) < 2 or bool((ordered[1:] != ordered[:-1]).all()):
+        return float(carried.sum())
+    _, first = np.unique(run, return_index=True)
+    return float(carried[first].sum())
+
+
 def text_run(
-    chains: Sequence[Sequence[int]], k: int, query: Tokens, item: Tokens, bg: Background, min_tokens: int = 0
+    chains: Sequence[Sequence[int]],
+    k: int,
+    query: Tokens,
+    item: Tokens,
+    bg: Background,
+    min_tokens: int = 0,
+    content: np.ndarray | None = None,
 ) -> QuoteRun | None:
     """The most informative exact shared run through an anchor of ``chains`` (``[result, first query
     token, last query token, first item token, last item token, anchors]``, k-gram starts) of at least
-    ``min_tokens`` tokens."""
+    ``min_tokens`` tokens; ``content``: ``bg.content`` of the query's tokens, where already made."""
     qh, ih = query.hashes, item.hashes
     best: QuoteRun | None = None
     seen: set[tuple[int, int]] = set()
@@ -106,17 +127,23 @@ def text_run(
             end = qa + k + ahead
             if end - start < min_tokens:
                 continue  # most candidates: a few words in common by chance, measured no further
-            run = QuoteRun(start, end, item_start, ia + k + ahead, bg.information(qh[start:end]))
+            run = QuoteRun(start, end, item_start, ia + k + ahead, _information(bg, qh, start, end, content))
             if best is None or (run.bits, run.tokens) > (best.bits, best.tokens):
                 best = run
     return best
 
 
 def fingerprint_run(
-    chains: Sequence[Sequence[int]], k: int, fp: Fingerprint, bg: Background, min_tokens: int = 0
+    chains: Sequence[Sequence[int]],
+    k: int,
+    fp: Fingerprint,
+    bg: Background,
+    min_tokens: int = 0,
+    content: np.ndarray | None = None,
 ) -> QuoteRun | None:
     """The most informative run of at least ``min_tokens`` tokens that the chains of a fingerprint-only
-    item prove shared (see the module's docstring); the query must carry its tokens."""
+    item prove shared (see the module's docstring); the query must carry its tokens.  ``content``:
+    ``bg.content`` of the query's tokens, where already made."""
     if fp.tokens is None:
         return None
     pos = fp.positions
@@ -127,7 +154,7 @@ def fingerprint_run(
         lo, hi = np.searchsorted(pos, q0), np.searchsorted(pos, q1, side="right")
         if hi - lo != hits or (hi - lo > 1 and int(np.diff(pos[lo:hi]).max()) > k):
             continue  # a query fingerprint between is not shared, or tokens between are unchecked
-        run = QuoteRun(q0, q1 + k, None, None, bg.information(fp.tokens.hashes[q0 : q1 + k]))
+        run = QuoteRun(q0, q1 + k, None, None, _information(bg, fp.tokens.hashes, q0, q1 + k, content))
         if best is None or (run.bits, run.tokens) > (best.bits, best.tokens):
             best = run
     return best
@@ -141,13 +168,17 @@ def candidates(
     bg: Background,
     limit: int,
     groups: np.ndarray | None = None,
+    content: np.ndarray | None = None,
 ) -> list[tuple[int, list[list[int]]]]:
     """Up to ``limit`` results ``(result index, its chains)`` of a candidate pass, most informative shared
     k-grams first (ties: in result order); at most ``PER_GROUP`` of one group (``groups[r]``: the copy
-    family of result ``r``), so that the versions of one text do not take every place."""
+    family of result ``r``), so that the versions of one text do not take every place.  ``content``:
+    ``bg.content`` of the query's tokens, where already made."""
     if fp.tokens is None or not len(items):
         return []
-    total = np.concatenate(([0.0], np.cumsum(bg.content(fp.tokens.hashes))))
+    if content is None:
+        content = bg.content(fp.tokens.hashes)
+    total = np.concatenate(([0.0], np.cumsum(content)))
     by_result: dict[int, list[list[int]]] = {}
     for chain in chains.tolist():
         by_result.setdefault(chain[0], []).append(chain)
@@ -171,13 +202,19 @@ def candidates(
 
 
 def without_boilerplate(
-    run: QuoteRun, k: int, fp: Fingerprint, common: Callable[[np.ndarray], np.ndarray], bg: Background
+    run: QuoteRun,
+    k: int,
+    fp: Fingerprint,
+    common: Callable[[np.ndarray], np.ndarray],
+    bg: Background,
+    content: np.ndarray | None = None,
 ) -> QuoteRun:
     """The most informative part of ``run`` that no common query fingerprint covers: ``common(hashes)``
     says which of the query fingerprints within the run the bank holds as boilerplate.  Winnowing keeps
     one k-gram of every ``window``, so a common passage may start up to ``window - 1`` tokens before its
     first kept k-gram: each covers ``[p - (window - 1), p + k + window - 1)`` (the guarantee either side,
-    as the long-text rule's ``near``)."""
+    as the long-text rule's ``near``).  ``content``: ``bg.content`` of the query's tokens, where already
+    made."""
     assert fp.tokens is not None
     pos = fp.positions
     lo = int(np.searchsorted(pos, run.query_start))
@@ -200,7 +237,7 @@ def without_boilerplate(
         qa, qb = run.query_start + a, run.query_start + b
         item_start = None if run.item_start is None else run.item_start + a
         item_end = None if item_start is None else item_start + (qb - qa)
-        part = QuoteRun(qa, qb, item_start, item_end, bg.information(fp.tokens.hashes[qa:qb]))
+        part = QuoteRun(qa, qb, item_start, item_end, _information(bg, fp.tokens.hashes, qa, qb, content))
         if (part.bits, part.tokens) > (best.bits, best.tokens):
             best = part
     return best
@@ -214,17 +251,19 @@ def verify(
     params: QuoteParams,
     bg: Background,
     common: Callable[[np.ndarray], np.ndarray] | None = None,
+    content: np.ndarray | None = None,
 ) -> QuoteRun | None:
     """The quote of one candidate item, or None: its best run (less the bank's boilerplate, where
-    ``common`` says which fingerprints are), when long and informative enough."""
+    ``common`` says which fingerprints are), when long and informative enough.  ``content``: ``bg.content``
+    of the query's tokens, where already made (``find`` makes it once for all its candidates)."""
     if fp.tokens is None:
         return None
     if item_tokens is None:
-        run = fingerprint_run(mine, k, fp, bg, params.min_tokens)
+        run = fingerprint_run(mine, k, fp, bg, params.min_tokens, content)
     else:
-        run = text_run(mine, k, fp.tokens, item_tokens, bg, params.min_tokens)
+        run = text_run(mine, k, fp.tokens, item_tokens, bg, params.min_tokens, content)
     if run is not None and common is not None:
-        run = without_boilerplate(run, k, fp, common, bg)
+        run = without_boilerplate(run, k, fp, common, bg, content)
     if run is None or run.tokens < params.min_tokens or run.bits + 1e-9 < params.min_bits:
         return None
     return run
@@ -249,14 +288,15 @@ def find(
     if fp.tokens is None or not len(chains):
         return []  # no candidate: the background model is not even loaded
     bg = model(params)
+    content = bg.content(fp.tokens.hashes)  # once for the query: every candidate's runs read it
     out = []
     done: set[int] = set()
-    for r, mine in candidates(items, chains, k, fp, bg, params.max_candidates, groups):
+    for r, mine in candidates(items, chains, k, fp, bg, params.max_candidates, groups, content):
         if groups is not None and int(groups[r]) in done:
             continue
         idx = int(items[r])
         tokens = item_tokens(idx)
-        run = verify(mine, k, fp, tokens, params, bg, common)
+        run = verify(mine, k, fp, tokens, params, bg, common, content)
         if run is None:
             continue
         if groups is not None:
