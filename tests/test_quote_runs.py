@@ -363,3 +363,49 @@ def test_token_hashes_shared_by_threads_stay_consistent() -> None:
     assert errors == []
     held = [cache.get(idx) for idx in range(40)]
     assert cache.size == sum(len(h) for ok, h in held if ok and h is not None) <= 50
+
+
+def test_a_batch_with_matches_and_quotes_reads_its_texts_in_one_go() -> None:
+    """A batch whose queries both copy an item (its spans need the item's text) and quote others (the
+    candidates' texts, to measure and verify their runs) asks the text lookup once: the first time, for
+    the candidates not kept and the matched items; the next time, with the candidates' cut hashes kept,
+    for those measured exactly and the matched items.  Nothing is read one by one, and the answers are
+    those of an index holding the texts."""
+    rng = random.Random(12)
+    texts = {f"i{n}": prose(rng, 80) for n in range(12)}
+    said = [
+        "the lighthouse keeper painted seventeen violet herons across the granite quarry wall",
+        "our orchestra rehearsed the forgotten sonata beneath crumbling basilica arches at midnight",
+        "a blacksmith forged copper lanterns for smugglers hiding near the estuary caves",
+    ]
+    for n, words in zip(range(3, 6), said, strict=True):
+        texts[f"i{n}"] = f"{prose(rng, 30)} {words}, {prose(rng, 40)}"
+
+    class Lookup:
+        def __init__(self) -> None:
+            self.batch: set[tuple[str, str]] = set()
+            self.prefetched: list[int] = []
+            self.one_by_one = 0
+
+        def prefetch(self, names: list[tuple[str, str]]) -> None:
+            self.batch = set(names)
+            self.prefetched.append(len(names))
+
+        def __call__(self, bank: str, item_id: str) -> str | None:
+            self.one_by_one += (bank, item_id) not in self.batch
+            return texts[item_id]
+
+    lookup = Lookup()
+    index, kept = Index(text_lookup=lookup), Index()
+    for item_id, text in texts.items():
+        index.add(item_id, fingerprint(text))
+        kept.add(item_id, text)
+    posts = [f"Seen today: {' '.join(texts[f'i{n}'].split()[5:60])} and more." for n in range(3)] + [
+        f"Someone wrote that {words} and left." for words in said
+    ]
+    first = index.match_many(posts)
+    assert first == kept.match_many(posts)
+    assert {m.kind for found in first for m in found} == {"text", "quote"}
+    assert len(lookup.prefetched) == 1 and lookup.prefetched[0] >= 6 and lookup.one_by_one == 0
+    assert index.match_many(posts) == first
+    assert len(lookup.prefetched) == 2 and lookup.prefetched[1] >= 6 and lookup.one_by_one == 0

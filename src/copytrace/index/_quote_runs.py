@@ -13,6 +13,7 @@ share, as ``quotes.text_run`` does, returning the longest run.  Only chains whos
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -365,9 +366,12 @@ class TokenHashes:
             self._forget(idx)
 
 
-def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | None] | None]:
+def _texts(
+    contents: Contents, numbers: list[int], also: Sequence[int] = ()
+) -> list[tuple[str, bool | None] | None]:
     """``Contents.item_text`` of each of ``numbers``, the text lookup's asked in one go (its
-    ``prefetch``, called even with none to read: a lookup serves one batch's texts, then forgets them)."""
+    ``prefetch``, called even with none to read: a lookup serves one batch's texts, then forgets them),
+    with the texts of items ``also`` that the batch asks for next (read in the same statement)."""
     kept, lookup, names = contents.texts, contents.text_lookup, contents.names
     out: list[tuple[str, bool | None] | None] = [kept.get(idx) for idx in numbers]
     if lookup is None:
@@ -375,7 +379,9 @@ def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | Non
     asked = [(j, names[idx]) for j, idx in enumerate(numbers) if out[j] is None]
     prefetch = getattr(lookup, "prefetch", None)
     if prefetch is not None:
-        prefetch([name for _, name in asked])
+        wanted = [name for _, name in asked]
+        others = sorted(set(also).difference(numbers))
+        prefetch(wanted + [names[idx] for idx in others if idx not in kept])
     for j, name in asked:
         text = lookup(*name)
         if text is not None:
@@ -383,27 +389,13 @@ def _texts(contents: Contents, numbers: list[int]) -> list[tuple[str, bool | Non
     return out
 
 
-def cut_hashes(
-    contents: Contents, numbers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The cut token hashes (``cut``) of the texts of items ``numbers`` (distinct): ``(hashes, starts,
-    ends, with_text, read)``, item ``numbers[j]``'s at ``hashes[starts[j]:ends[j]]``, empty where it has
-    no text of its fingerprint (``with_text[j]`` False); ``read[j]``: its text was read now (the text
-    lookup holds it until its next ``prefetch``).
-
-    Those the index's ``TokenHashes`` holds are read where it keeps them (``take_in_place``: a batch
-    of a stream that repeats its items copies none); the texts of the others are read in one go
-    (``_texts``) and tokenized in one call, joined by spaces (a space separates tokens, so none runs
-    across two texts), those that are HTML one by one, and laid end to end with the others."""
-    cache: TokenHashes = contents.hash_cache
-    state, arena, starts, sizes = cache.take_in_place(numbers)
-    missing = np.flatnonzero(state == ABSENT).tolist()
-    with_text = state == TEXT
-    read = np.zeros(len(numbers), dtype=bool)
-    texts = _texts(contents, [int(numbers[j]) for j in missing])  # asked even for none (``_texts``)
-    if not missing:
-        return arena, starts, starts + sizes, with_text, read
-    found: list[np.ndarray | None] = [None] * len(missing)
+def _cut_texts(
+    contents: Contents, numbers: list[int], texts: list[tuple[str, bool | None] | None]
+) -> list[np.ndarray | None]:
+    """The cut hashes of the texts of items ``numbers`` (None: no text, or a text not of its
+    fingerprint), tokenized in one call, joined by spaces (a space separates tokens, so none runs across
+    two texts), those that are HTML one by one."""
+    found: list[np.ndarray | None] = [None] * len(numbers)
     plain: list[str] = []
     plain_at: list[int] = []
     for t, text in enumerate(texts):
@@ -423,10 +415,33 @@ def cut_hashes(
         for u, t in enumerate(plain_at):
             found[t] = all_cut[cuts[u] : cuts[u + 1]].copy()  # a copy: the cache keeps it alone
     ntok = contents.ntok
-    for t, j in enumerate(missing):
+    for t, idx in enumerate(numbers):
         hashes = found[t]
-        if hashes is not None and len(hashes) != int(ntok[int(numbers[j])]):
+        if hashes is not None and len(hashes) != int(ntok[idx]):
             found[t] = None  # a text not of this fingerprint: no item offsets from it
+    return found
+
+
+def cut_hashes(
+    contents: Contents, numbers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cut token hashes (``cut``) of the texts of items ``numbers`` (distinct): ``(hashes, starts,
+    ends, with_text, read)``, item ``numbers[j]``'s at ``hashes[starts[j]:ends[j]]``, empty where it has
+    no text of its fingerprint (``with_text[j]`` False); ``read[j]``: its text was read now (the text
+    lookup holds it until its next ``prefetch``).
+
+    Those the index's ``TokenHashes`` holds are read where it keeps them (``take_in_place``: a batch
+    of a stream that repeats its items copies none); the texts of the others are read in one go
+    (``_texts``), cut (``_cut_texts``) and laid end to end with the others."""
+    cache: TokenHashes = contents.hash_cache
+    state, arena, starts, sizes = cache.take_in_place(numbers)
+    missing = np.flatnonzero(state == ABSENT).tolist()
+    with_text = state == TEXT
+    read = np.zeros(len(numbers), dtype=bool)
+    texts = _texts(contents, [int(numbers[j]) for j in missing])  # asked even for none (``_texts``)
+    if not missing:
+        return arena, starts, starts + sizes, with_text, read
+    found = _cut_texts(contents, [int(numbers[j]) for j in missing], texts)
     cache.put_many([int(numbers[j]) for j in missing], found)
     parts: list[np.ndarray] = []
     new_at = dict(zip(missing, found, strict=True))
@@ -455,36 +470,83 @@ def long_enough(
     k: int,
     min_tokens: int,
     max_run: int,
+    also: Sequence[int] = (),
 ) -> np.ndarray:
     """Which chains may hold a quote: those of an item without its text (proved from fingerprints alone,
     ``quotes.fingerprint_run``), and those whose longest run (``longest_runs``) reaches ``min_tokens``.
     Chain ``c`` is of query slot ``chain_query[c]`` (token hashes ``query_hashes[slot]``) and item number
     ``chain_item[c]``, with end anchors ``anchors[c]``.
 
-    Runs are measured first on cut hashes (``cut_hashes``: the items' kept or read all at once), then,
-    for the few chains that reach ``min_tokens`` there, on the exact tokens (which verification reads
-    next anyway, ``Contents.item_tokens``): the chains kept are exactly those whose exact run is long
-    enough."""
+    Runs are measured first on cut hashes, then, for the few chains that reach ``min_tokens`` there, on
+    the exact tokens (which verification reads next anyway, ``Contents.item_tokens``): the chains kept
+    are exactly those whose exact run is long enough.  The items the index's ``TokenHashes`` holds are
+    measured first, where it keeps them (``take_in_place``); then the texts the batch needs are read in
+    one go (``_texts``, one statement of a store's lookup): those of the items not held, those of the
+    held items to measure exactly, and those of items ``also`` (the caller's, next in the batch: its
+    matches' spans).  The items read are cut (``_cut_texts``), kept, and measured like the others."""
     if not len(chain_item):
+        _texts(contents, [], also)
         return np.zeros(0, dtype=bool)
     chain_query = chain_query.astype(np.int64)
     anchors = np.ascontiguousarray(anchors, dtype=np.int64)
     distinct, slot = np.unique(chain_item, return_inverse=True)
     slot = slot.astype(np.int64)
-    i_hashes, i_starts, i_ends, with_text, read = cut_hashes(contents, distinct)
     q_offsets = np.zeros(len(query_hashes) + 1, dtype=np.int64)
     np.cumsum([len(h) for h in query_hashes], out=q_offsets[1:])
     q_hashes = np.concatenate(query_hashes) if query_hashes else np.zeros(0, dtype=np.uint64)
-    runs = longest_runs_between(
-        chain_query, slot, anchors, cut(q_hashes), q_offsets, i_hashes, i_starts, i_ends, k, max_run
+    q_cut = cut(q_hashes)
+    cache: TokenHashes = contents.hash_cache
+    state, arena, starts, sizes = cache.take_in_place(distinct)
+    with_text = state == TEXT
+    runs = np.zeros(len(slot), dtype=np.int64)
+    on_held = np.flatnonzero(with_text[slot])
+    if len(on_held):
+        runs[on_held] = longest_runs_between(
+            chain_query[on_held],
+            slot[on_held],
+            anchors[on_held],
+            q_cut,
+            q_offsets,
+            arena,
+            starts,
+            starts + sizes,
+            k,
+            max_run,
+        )
+    missing = np.flatnonzero(state == ABSENT)
+    exactly = np.unique(slot[on_held[runs[on_held] >= min_tokens]])  # held: to measure exactly
+    texts = _texts(  # the batch's one read, even of none (``_texts``)
+        contents, distinct[missing].tolist(), [*distinct[exactly].tolist(), *also]
     )
-    keep = ~with_text[slot] | (runs >= min_tokens)
+    if len(missing):
+        found = _cut_texts(contents, distinct[missing].tolist(), texts)
+        cache.put_many(distinct[missing].tolist(), found)
+        new_sizes = np.zeros(len(distinct), dtype=np.int64)
+        for t, j in enumerate(missing.tolist()):
+            hashes = found[t]
+            with_text[j] = hashes is not None
+            new_sizes[j] = 0 if hashes is None else len(hashes)
+        on_new = np.flatnonzero(np.isin(slot, missing) & with_text[slot])
+        if len(on_new):
+            ends = np.cumsum(new_sizes)
+            parts = [h for h in found if h is not None]
+            runs[on_new] = longest_runs_between(
+                chain_query[on_new],
+                slot[on_new],
+                anchors[on_new],
+                q_cut,
+                q_offsets,
+                np.concatenate(parts),
+                ends - new_sizes,
+                ends,
+                k,
+                max_run,
+            )
+    keep: np.ndarray = ~with_text[slot] | (runs >= min_tokens)
     recheck = np.flatnonzero(with_text[slot] & (runs >= min_tokens))
     if not len(recheck):
         return keep
-    again = np.unique(slot[recheck])  # slots of the items to read exactly
-    if not read[again].all():  # some were kept from an earlier batch: their texts are read in one go
-        contents.prefetch(distinct[again])
+    again = np.unique(slot[recheck])  # slots of the items to measure exactly: their texts were read now
     exact: list[np.ndarray] = []
     exact_text = np.zeros(len(again), dtype=bool)
     for t, s in enumerate(again.tolist()):

@@ -266,14 +266,22 @@ class Search:
         if n == 0 or not self.contents.n_present or starts[-1] == 0:
             return out
         (r_query, r_item, r_qm, r_im, _ev, segs), wide = self._kernel_passes(hashes, positions, starts, banks)
+        bounds = np.searchsorted(r_query, np.arange(n + 1))
+        strict: list[np.ndarray] | np.ndarray = (
+            [r_item[bounds[i] : bounds[i + 1]] for i in range(n)] if len(r_query) else r_item
+        )
+        # The quote pass's first check runs before the spans, so that the texts of both, the candidates'
+        # and the matched items', are read in one go (``_quote_runs.long_enough``'s ``also``).
+        spans_of = np.unique(r_item) if len(r_query) else r_item
+        quote_chains, read = self._quote_chains(query_fp, strict, per_family, wide, spans_of)
         if len(r_query) == 0:  # most queries of a moderation stream
             return self._with_quotes(
-                hashes, positions, starts, query_fp, banks, out, r_item, limit, queries, per_family, wide
+                query_fp, banks, out, strict, limit, queries, per_family, wide, quote_chains
             )
-        self.contents.prefetch(np.unique(r_item))  # the texts of their spans, read in one go
+        if not read:
+            self.contents.prefetch(spans_of)  # the texts of their spans, read in one go
         qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
         ic = r_im / np.maximum(1, self.contents.nfp[r_item])
-        bounds = np.searchsorted(r_query, np.arange(n + 1))
         s_bounds = np.searchsorted(segs[:, 0], bounds)
         for i in np.flatnonzero(np.diff(bounds)).tolist():
             a, b = int(bounds[i]), int(bounds[i + 1])
@@ -289,10 +297,7 @@ class Search:
                 query=None if queries is None else queries[i],
                 per_family=per_family,
             )
-        strict = [r_item[bounds[i] : bounds[i + 1]] for i in range(n)]
-        return self._with_quotes(
-            hashes, positions, starts, query_fp, banks, out, strict, limit, queries, per_family, wide
-        )
+        return self._with_quotes(query_fp, banks, out, strict, limit, queries, per_family, wide, quote_chains)
 
     def _kernel_passes(
         self, hashes: np.ndarray, positions: np.ndarray, starts: np.ndarray, banks: Iterable[str] | None
@@ -395,11 +400,28 @@ class Search:
         return evidence_spans(chains, self.params.k, fp.tokens, item_tokens)
 
     # ------------------------------------------------------------------------------------------ quotes
+    def _quote_chains(
+        self,
+        query_fp: QueryFingerprint,
+        strict: Sequence[np.ndarray] | np.ndarray,
+        per_family: bool,
+        wide: tuple[np.ndarray, ...] | None,
+        also: np.ndarray,
+    ) -> tuple[np.ndarray | None, bool]:
+        """The quote candidate chains worth verifying (``_worth_verifying``) of the quote pass's kernel
+        results ``wide`` (None: no quote pass, or none), and whether the texts of items ``also`` were read
+        with the candidates' (the batch's one read of the text lookup)."""
+        if self.match_params.quotes is None or wide is None:
+            return None, False
+        r_query, r_item, _, _, _, segs = wide
+        if not len(segs):
+            return None, False
+        keep, read = self._worth_verifying(r_query, r_item, segs, query_fp, strict, per_family, also)
+        segs = segs[keep]
+        return (segs if len(segs) else None), read
+
     def _with_quotes(
         self,
-        hashes: np.ndarray,
-        positions: np.ndarray,
-        starts: np.ndarray,
         query_fp: QueryFingerprint,
         banks: Iterable[str] | None,
         out: list[list[Match]],
@@ -408,23 +430,20 @@ class Search:
         queries: Sequence[str | None] | None,
         per_family: bool,
         wide: tuple[np.ndarray, ...] | None,
+        segs: np.ndarray | None,
     ) -> list[list[Match]]:
         """``out`` with the quotes (``quotes``) of each query added: items not among its long-text results
         ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``.
-        ``wide``: the quote pass's kernel results (``_kernel_passes``; None: no quote pass)."""
+        ``wide``: the quote pass's kernel results (``_kernel_passes``; None: no quote pass); ``segs``: its
+        chains worth verifying (``_quote_chains``; None: none)."""
         qp = self.match_params.quotes
         contents = self.contents
-        if qp is None or wide is None:
+        if qp is None or wide is None or segs is None:
             return out
-        r_query, r_item, _, _, _, segs = wide
-        if not len(segs):
-            return out
-        keep = self._worth_verifying(r_query, r_item, segs, query_fp, strict, per_family)
-        segs = segs[keep]
-        if not len(segs):
-            return out
-        bounds = np.searchsorted(r_query, np.arange(len(starts)))
-        s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(len(starts)))
+        r_query, r_item = wide[0], wide[1]
+        n = len(out) + 1
+        bounds = np.searchsorted(r_query, np.arange(n))
+        s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(n))
         index = contents.kernel_index(banks, None)
         names, families, ntok = contents.names, contents.families, contents.ntok
 
@@ -493,13 +512,15 @@ class Search:
         query_fp: QueryFingerprint,
         strict: Sequence[np.ndarray] | np.ndarray,
         per_family: bool,
-    ) -> np.ndarray:
+        also: np.ndarray,
+    ) -> tuple[np.ndarray, bool]:
         """Which quote candidate chains ``segs`` (``[result, first query token, last query token, first
         item token, last item token, anchors]``) are worth verifying, for all queries at once: not of an
         item (or, ``per_family``, a family) among the query's long-text results ``strict``, nor of a
         phrase item, and, where the item's text is known, with a shared run through an end anchor of at
         least ``QuoteParams.min_tokens`` tokens (``_quote_runs``, compiled).  A chain of an item without
-        its text stays: its run is proved from fingerprints alone (``quotes.fingerprint_run``)."""
+        its text stays: its run is proved from fingerprints alone (``quotes.fingerprint_run``).  Also
+        whether the texts of items ``also`` were read with the candidates' (``_quote_runs.long_enough``)."""
         contents = self.contents
         qp = self.match_params.quotes
         assert qp is not None
@@ -526,7 +547,7 @@ class Search:
                 keep &= ~np.isin(c_query.astype(np.int64) * width + mine, s_query * width + held)
         todo = np.flatnonzero(keep)
         if not len(todo):
-            return keep
+            return keep, False
         slots, query_slot = np.unique(c_query[todo], return_inverse=True)
         query_hashes = []
         for i in slots.tolist():
@@ -541,8 +562,9 @@ class Search:
             self.params.k,
             qp.min_tokens,
             quotes.MAX_RUN,
+            also.tolist(),
         )
-        return keep
+        return keep, True
 
     def _chain_tokens(self) -> int:
         """The chain rule's minimum run of query tokens (``MatchParams.min_tokens``)."""
