@@ -219,3 +219,28 @@ def test_a_start_waits_for_a_lock_held_long_only_so_long(
             live._warm_up_store()
         assert len(tries) > 1
         assert "cannot prepare the store's statements before serving" in caplog.text
+
+
+def test_the_first_match_through_a_worker_compiles_no_statement(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    """A worker looks up a key and matches a banked item's text before it serves: the first request with a
+    key and the first match that finds items (reading their texts for the quote pass) compile nothing
+    (before, the key's statement and those reading texts were compiled in the worker's first requests)."""
+    db = str(tmp_path / "store.db")
+    names = sorted(state_union)[:6]
+    with Store(db) as store:
+        _, key = create_key(store, "ops", "admin")
+        store.create_bank("news", DEFAULT_PARAMS)
+        store.add_items("news", [ItemRecord(n, fingerprint(state_union[n]), state_union[n]) for n in names])
+    app = create_app(ServiceConfig(db=db, snapshot_dir=str(tmp_path / "snapshots"), poll_seconds=3600))
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert app.state.ctx.live.wait_ready(120)
+        warming = getattr(app.state, "keys_warm_up", None)
+        if warming is not None:  # the key lookup runs beside the index's load
+            warming.join(60)
+        with compiled(app.state.ctx.store.engine) as generated:
+            found = c.post("/v1/match", json={"text": state_union[names[3]]})
+        assert found.status_code == 200
+        assert names[3] in [m["item_id"] for m in found.json()["matches"]]
+        assert generated == []

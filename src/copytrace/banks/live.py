@@ -312,6 +312,7 @@ class LiveIndex:
         # The first match loads (or, after an install, compiles) the numba kernels: pay that here, not in
         # the first request.  It also merges the additions, so queries only read the index.
         index.match(_WARM_UP)
+        self._warm_up_match(index)
         self._warm_up_changes(index)
         self._warm_up_store()
         with self._index_lock.exclusive():
@@ -384,6 +385,26 @@ class LiveIndex:
         )
         self._map(None)
         return index
+
+    def _warm_up_match(self, index: Index) -> None:
+        """Match the text of one banked item, as a query that finds it: the first such match through a
+        worker compiled the statements that read the texts of the items matched and quoted (``store.text``,
+        ``texts_of``) and made the quote pass's cache, 25-35 ms of CPU more than the next match (in-process,
+        100,000 items), in the worker's first second of service beside the first posts.  Best effort: an
+        item without a stored text (among the first few) or a store that cannot answer now leaves it to the
+        first query, as before."""
+        try:
+            for n, (bank, item_id) in enumerate(index.items()):
+                if n == 8:
+                    return
+                if bank in self._phrase_banks:
+                    continue
+                text = self.texts(bank, item_id)
+                if text:
+                    index.match(text)
+                    return
+        except (SQLAlchemyError, CopytraceError) as exc:
+            log.warning("cannot read a banked item's text to warm up matching (%s)", _reason(exc))
 
     def _warm_up_changes(self, index: Index) -> None:
         """Load the kernels that adding an item runs: reading its stored fingerprint, looking its name up

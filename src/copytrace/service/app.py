@@ -8,6 +8,7 @@ while the store is unreachable or the index is still loading.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -183,6 +184,11 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         app.state.ctx = ServiceContext(cfg, store, key, live, metrics)
         app.state.keys = KeyCache(store)
         live.start()
+        # beside the index's load, not before serving: a store slow to answer must not hold the start
+        app.state.keys_warm_up = threading.Thread(
+            target=app.state.keys.warm_up, name="copytrace-keys-warm-up", daemon=True
+        )
+        app.state.keys_warm_up.start()
         try:
             yield
         finally:
