@@ -437,15 +437,18 @@ class LiveIndex:
         so one of them often found the other's warm-up holding it (in two of six starts at 100,000 items)
         and compiled the statements in its first post.  A warm-up refused for the lock is tried again, after
         5, 10, 20 ... ms (each with a random share, so that two workers do not meet again), for up to
-        ``_STORE_WARM_UP_WAIT`` seconds: the other worker's holds it for milliseconds; a longer holder (a
-        bulk import's chunk) lets the start go on without."""
-        deadline = time.monotonic() + _STORE_WARM_UP_WAIT
+        ``_STORE_WARM_UP_WAIT`` seconds from the first refusal (the first try may first load kernels, a
+        second or more on a loaded machine, which is not waiting for the lock): the other worker's holds it
+        for milliseconds; a longer holder (a bulk import's chunk) lets the start go on without."""
+        deadline: float | None = None
         pause = 0.005
         while True:
             try:
                 self.store.warm_up()
                 return
             except OperationalError as exc:
+                if deadline is None:
+                    deadline = time.monotonic() + _STORE_WARM_UP_WAIT
                 if _locked(exc) and time.monotonic() + pause < deadline:
                     time.sleep(pause * (0.5 + random.random()))
                     pause = min(2 * pause, 0.2)
