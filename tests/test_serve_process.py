@@ -71,13 +71,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> bytes | None:
+    """The command line of a process, or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
 def _ready_workers(proc: subprocess.Popen[bytes], n: int) -> list[int]:
     """The server's ``n`` worker processes, once there are that many and /health says ok."""
     deadline = time.monotonic() + 60
     while True:
-        workers = [p for p in _children(proc.pid) if Path(f"/proc/{p}/cmdline").exists()]
-        # the supervisor's other child is multiprocessing's resource tracker, if any: not a worker
-        workers = [p for p in workers if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+        # the supervisor's other child is multiprocessing's resource tracker, if any: not a worker; a
+        # child gone between the listing and the read (a killed worker reaped meanwhile) is not one either
+        workers = [
+            p
+            for p in _children(proc.pid)
+            if (cmd := _cmdline(p)) is not None and b"resource_tracker" not in cmd
+        ]
         if len(workers) == n:
             return workers
         assert time.monotonic() < deadline, f"{len(workers)} workers, not {n}"
