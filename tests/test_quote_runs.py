@@ -254,27 +254,32 @@ def test_a_run_the_cut_hashes_alone_extend_is_not_kept() -> None:
     ]
 
 
+class _CountingLookup:
+    """A text lookup over ``texts`` that counts its batch reads (``prefetch``: their sizes) and the items
+    read one by one, outside the last batch."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self.batch: set[tuple[str, str]] = set()
+        self.prefetched: list[int] = []
+        self.one_by_one = 0
+
+    def prefetch(self, names: list[tuple[str, str]]) -> None:
+        self.batch = set(names)
+        self.prefetched.append(len(names))
+
+    def __call__(self, bank: str, item_id: str) -> str | None:
+        self.one_by_one += (bank, item_id) not in self.batch
+        return self.texts[item_id]
+
+
 def test_a_batch_reads_its_candidates_texts_in_one_go_even_when_the_cache_overflows() -> None:
     """Candidates beyond the cache's budget are still read in the batch's one prefetch, never one by one,
     and an item kept from an earlier batch is not read again."""
     rng = random.Random(8)
     texts = {f"i{n}": prose(rng, 60) for n in range(30)}
 
-    class Lookup:
-        def __init__(self) -> None:
-            self.batch: set[tuple[str, str]] = set()
-            self.prefetched: list[int] = []
-            self.one_by_one = 0
-
-        def prefetch(self, names: list[tuple[str, str]]) -> None:
-            self.batch = set(names)
-            self.prefetched.append(len(names))
-
-        def __call__(self, bank: str, item_id: str) -> str | None:
-            self.one_by_one += (bank, item_id) not in self.batch
-            return texts[item_id]
-
-    lookup = Lookup()
+    lookup = _CountingLookup(texts)
     index = Index(text_lookup=lookup)
     for item_id, text in texts.items():
         index.add(item_id, fingerprint(text))
@@ -381,21 +386,7 @@ def test_a_batch_with_matches_and_quotes_reads_its_texts_in_one_go() -> None:
     for n, words in zip(range(3, 6), said, strict=True):
         texts[f"i{n}"] = f"{prose(rng, 30)} {words}, {prose(rng, 40)}"
 
-    class Lookup:
-        def __init__(self) -> None:
-            self.batch: set[tuple[str, str]] = set()
-            self.prefetched: list[int] = []
-            self.one_by_one = 0
-
-        def prefetch(self, names: list[tuple[str, str]]) -> None:
-            self.batch = set(names)
-            self.prefetched.append(len(names))
-
-        def __call__(self, bank: str, item_id: str) -> str | None:
-            self.one_by_one += (bank, item_id) not in self.batch
-            return texts[item_id]
-
-    lookup = Lookup()
+    lookup = _CountingLookup(texts)
     index, kept = Index(text_lookup=lookup), Index()
     for item_id, text in texts.items():
         index.add(item_id, fingerprint(text))
