@@ -63,6 +63,7 @@ from .cache_dir import remove_orphans
 from .catch_up import apply_changes
 from .catch_up import reason as _reason
 from .live_snapshots import LiveSnapshots, Mapped, read_quarantine, write_quarantine
+from .live_tokens import LiveTokens
 from .shared_lock import SharedLock
 from .store import Store
 from .texts import BatchTexts
@@ -154,6 +155,7 @@ class LiveIndex:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.applied_changes = 0
+        self.tokens = LiveTokens(self)  # the token sidecar of the mapped snapshot, for the quote pass
 
     # -------------------------------------------------------------------------------------------- life
     def start(self) -> None:
@@ -230,6 +232,8 @@ class LiveIndex:
             self._store_generation = upto
             self._last_sync = time.time()
             self._error = self._failure = None
+            if self._ready:
+                self.tokens.poll(self._index, self._mapped, self._generation)
             return self._generation
 
     def _drop_index(self) -> None:

@@ -26,6 +26,7 @@ from .cache_dir import held_lock, private_folder
 log = logging.getLogger("copytrace.service")
 
 SUFFIX = ".ctidx"
+TOKENS = ".tokens"  # ``<snapshot>.tokens``: its token sidecar (``index.token_sidecar``)
 
 
 def quarantine_path(snapshot: Path) -> Path:
@@ -121,6 +122,8 @@ class LiveSnapshots:
             if old != keep:
                 old.unlink(missing_ok=True)
                 quarantine_path(old).unlink(missing_ok=True)
+                for sidecar in (TOKENS, TOKENS + ".lock"):  # its token sidecar (``live_tokens``)
+                    old.with_name(old.name + sidecar).unlink(missing_ok=True)
 
 
 @dataclass

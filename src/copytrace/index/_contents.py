@@ -21,7 +21,7 @@ from ..fingerprints.fingerprint import Fingerprint, FingerprintParams
 from ..fingerprints.keys import Key
 from ..phrases import PhraseFingerprint, PhraseParams, PhraseTable
 from ..text.normalize import Tokens, tokenize
-from . import _delta, _file_level, _matching, _postings, snapshot_contents
+from . import _delta, _file_level, _matching, _postings, _quote_runs, snapshot_contents
 from ._item_names import ItemNames
 from ._postings import MAX_REPEATS
 from ._quote_runs import TokenHashes
@@ -30,6 +30,7 @@ from .snapshot import Placeholder
 
 if TYPE_CHECKING:
     from ..fingerprints.batch import FingerprintBatch
+    from .token_sidecar import TokenSidecar
 
 TOKEN_CACHE = 1 << 20  # tokens of items that quote verification keeps (24 bytes each)
 ALL_ALLOWED = np.zeros(0, dtype=bool)
@@ -84,6 +85,8 @@ class Contents:
         self.token_cache: dict[int, tuple[str, Tokens]] = {}  # item tokens for quotes, with their text
         self.token_cache_size = 0  # tokens held by token_cache
         self.hash_cache = TokenHashes()  # token hashes of item texts, for the quote pass's first check
+        self.snapshot_items: int | None = None  # items of the snapshot opened, while numbered as in it
+        self.sidecar: TokenSidecar | None = None  # the cut token hashes of those items (``attach_tokens``)
         self.in_file: _file_level.FilePostings | None = None  # set: the main level is kept in a file
 
     def _number_of(self, name: Hashable) -> int | None:
@@ -427,6 +430,7 @@ class Contents:
         self.texts = {int(renumber[old]): held for old, held in self.texts.items()}
         self.token_cache, self.token_cache_size = {}, 0
         self.hash_cache = TokenHashes()
+        self.snapshot_items, self.sidecar = None, None  # numbered anew: no longer the snapshot's numbers
         self.families.renumber(renumber)
         self.phrases.select(renumber)
         self.phrase_mask = None
@@ -481,3 +485,23 @@ class Contents:
             raise ValueError(f"phrases made with key {phrase_params.key_id}, postings with {key_id}")
         self.phrases = PhraseTable.from_arrays(phrase_params, key, arrays, n)
         self.phrase_mask = None
+        self.snapshot_items, self.sidecar = n, None
+
+    def attach_tokens(self, sidecar: TokenSidecar) -> bool:
+        """Measure the quote pass's first check on ``sidecar`` (the cut token hashes of every item of the
+        snapshot these contents were opened from) for the items of the snapshot still present: their
+        texts are no longer read for it.  Refused (False) once the items are numbered anew (``compact``),
+        or when the sidecar is not of as many items, or its lengths are not the items' token counts.
+
+        The caller checks that the sidecar names the snapshot opened, and that these contents have
+        applied every change up to the store generation its texts were read at: an item replaced or
+        removed before then is dead here (``alive``), and is never measured from it."""
+        n = self.snapshot_items
+        if n is None or sidecar.n_items != n:
+            return False
+        with_text = sidecar.state == _quote_runs.TEXT
+        lengths = np.diff(sidecar.offsets)
+        if (lengths[with_text] != self.ntok[:n][with_text]).any():
+            return False
+        self.sidecar = sidecar
+        return True

@@ -422,6 +422,13 @@ def _cut_texts(
     return found
 
 
+def cut_items(contents: Contents, numbers: list[int]) -> list[np.ndarray | None]:
+    """The cut hashes of the texts of items ``numbers``, read in one go (``_texts``) and cut
+    (``_cut_texts``): what the first check measures an item on (None: no text of its fingerprint).  A
+    token sidecar holds these for every item of a snapshot (``token_sidecar``)."""
+    return _cut_texts(contents, numbers, _texts(contents, numbers))
+
+
 def cut_hashes(
     contents: Contents, numbers: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -479,8 +486,10 @@ def long_enough(
 
     Runs are measured first on cut hashes, then, for the few chains that reach ``min_tokens`` there, on
     the exact tokens (which verification reads next anyway, ``Contents.item_tokens``): the chains kept
-    are exactly those whose exact run is long enough.  The items the index's ``TokenHashes`` holds are
-    measured first, where it keeps them (``take_in_place``); then the texts the batch needs are read in
+    are exactly those whose exact run is long enough.  The items of the mapped snapshot that a token
+    sidecar holds (``Contents.sidecar``: present since the snapshot, numbered as in it) are measured where
+    it keeps them, and their texts are not read; the items the index's ``TokenHashes`` holds are measured
+    where it keeps them (``take_in_place``); then the texts the batch needs are read in
     one go (``_texts``, one statement of a store's lookup): those of the items not held, those of the
     held items to measure exactly, and those of items ``also`` (the caller's, next in the batch: its
     matches' spans).  The items read are cut (``_cut_texts``), kept, and measured like the others."""
@@ -495,11 +504,45 @@ def long_enough(
     np.cumsum([len(h) for h in query_hashes], out=q_offsets[1:])
     q_hashes = np.concatenate(query_hashes) if query_hashes else np.zeros(0, dtype=np.uint64)
     q_cut = cut(q_hashes)
-    cache: TokenHashes = contents.hash_cache
-    state, arena, starts, sizes = cache.take_in_place(distinct)
-    with_text = state == TEXT
     runs = np.zeros(len(slot), dtype=np.int64)
-    on_held = np.flatnonzero(with_text[slot])
+    state = np.full(len(distinct), ABSENT, dtype=np.int8)
+    side = contents.sidecar
+    in_side = np.zeros(len(distinct), dtype=bool)
+    if side is not None:  # items of the mapped snapshot, present since: measured where the sidecar holds them
+        in_side = distinct < side.n_items
+        in_side[in_side] = contents.alive[distinct[in_side]]
+    others = np.flatnonzero(~in_side)
+    cache: TokenHashes = contents.hash_cache
+    c_state, arena, c_starts, c_sizes = cache.take_in_place(distinct[others])
+    state[others] = c_state
+    starts = np.zeros(len(distinct), dtype=np.int64)
+    ends = np.zeros(len(distinct), dtype=np.int64)
+    starts[others], ends[others] = c_starts, c_starts + c_sizes
+    measured = np.zeros(len(slot), dtype=bool)
+    if side is not None and in_side.any():
+        on_side = np.flatnonzero(in_side)
+        s_state, s_starts, s_ends = side.take(distinct[on_side])
+        state[on_side] = s_state
+        side_starts = np.zeros(len(distinct), dtype=np.int64)
+        side_ends = np.zeros(len(distinct), dtype=np.int64)
+        side_starts[on_side], side_ends[on_side] = s_starts, s_ends
+        chains = np.flatnonzero(in_side[slot] & (state[slot] == TEXT))
+        if len(chains):
+            runs[chains] = longest_runs_between(
+                chain_query[chains],
+                slot[chains],
+                anchors[chains],
+                q_cut,
+                q_offsets,
+                side.hashes,
+                side_starts,
+                side_ends,
+                k,
+                max_run,
+            )
+            measured[chains] = True
+    with_text = state == TEXT
+    on_held = np.flatnonzero(with_text[slot] & ~measured)
     if len(on_held):
         runs[on_held] = longest_runs_between(
             chain_query[on_held],
@@ -509,10 +552,11 @@ def long_enough(
             q_offsets,
             arena,
             starts,
-            starts + sizes,
+            ends,
             k,
             max_run,
         )
+    on_held = np.flatnonzero(with_text[slot])
     missing = np.flatnonzero(state == ABSENT)
     exactly = np.unique(slot[on_held[runs[on_held] >= min_tokens]])  # held: to measure exactly
     texts = _texts(  # the batch's one read, even of none (``_texts``)

@@ -1,0 +1,265 @@
+"""The token sidecar of a snapshot: the quote pass's first check measured from it gives the answers it
+gives from the stored texts, through adds, removes and replacements after the snapshot; its items' texts
+are not read for it; a sidecar of another snapshot, truncated, or of items numbered anew is not believed;
+a live index writes it in the background and takes it up."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from copytrace import DEFAULT_PARAMS, Index, fingerprint
+from copytrace.banks import Store, live_tokens
+from copytrace.banks.live import LiveIndex
+from copytrace.fingerprints.keys import PUBLIC_KEY
+from copytrace.index import _quote_runs, token_sidecar
+from copytrace.index.token_sidecar import SidecarError
+from copytrace.store import ItemRecord
+
+WORDS = [
+    "tide",
+    "harbor",
+    "lantern",
+    "copper",
+    "violet",
+    "meadow",
+    "quarry",
+    "ember",
+    "falcon",
+    "thistle",
+    "orchard",
+    "granite",
+    "willow",
+    "the",
+    "of",
+    "and",
+    "committee",
+    "budget",
+    "river",
+    "stone",
+]
+
+
+def prose(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
+
+
+class Lookup:
+    """A text lookup over ``texts`` (item id to text; a missing id has no text) that counts what it reads."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self.batch: set[tuple[str, str]] = set()
+        self.prefetched: list[set[str]] = []
+        self.one_by_one: list[str] = []
+
+    def prefetch(self, names: list[tuple[str, str]]) -> None:
+        self.batch = set(names)
+        self.prefetched.append({item_id for _, item_id in names})
+
+    def __call__(self, bank: str, item_id: str) -> str | None:
+        if (bank, item_id) not in self.batch:
+            self.one_by_one.append(item_id)
+        return self.texts.get(item_id)
+
+    def read(self) -> set[str]:
+        return set().union(*self.prefetched, self.one_by_one)
+
+    def reset(self) -> None:
+        self.prefetched, self.one_by_one = [], []
+
+
+IDENTITY = {"snapshot": "test", "n_items": 0}
+
+
+def snapshot_pair(
+    tmp_path: Path, texts: dict[str, str], stored: dict[str, str] | None = None
+) -> tuple[Index, Index, Lookup, Lookup, Path]:
+    """Two openings of one snapshot of the fingerprints of ``texts``, whose texts the lookups give
+    (``stored``: other texts): the first with the sidecar, written from a third opening as a live index
+    writes it, the second without."""
+    stored = texts if stored is None else stored
+    index = Index()
+    index.add_many(((item_id, fingerprint(text)) for item_id, text in texts.items()), bank="b")
+    path = tmp_path / "snap.ctidx"
+    index.save(path)
+    source = Index.load(path, text_lookup=Lookup(stored))
+    n = len(texts)
+    identity = {**IDENTITY, "n_items": n}
+
+    def cut(numbers: list[int]) -> list[Any]:
+        return _quote_runs.cut_items(source._contents, numbers)
+
+    side_path = token_sidecar.path_for(path)
+    assert token_sidecar.write(side_path, identity, n, cut, lambda: 7)
+    sidecar = token_sidecar.load(side_path, identity)
+    assert sidecar is not None and sidecar.texts_generation == 7
+    with_lookup, plain_lookup = Lookup(dict(stored)), Lookup(dict(stored))
+    with_side = Index.load(path, text_lookup=with_lookup)
+    assert with_side._contents.attach_tokens(sidecar)
+    plain = Index.load(path, text_lookup=plain_lookup)
+    return with_side, plain, with_lookup, plain_lookup, side_path
+
+
+def posts_about(rng: random.Random, texts: dict[str, str], n: int) -> list[str]:
+    """Quotes of 8 to 16 words of the items, chance words of several, and posts of other words."""
+    ids = sorted(texts)
+    out = []
+    for p in range(n):
+        words = texts[rng.choice(ids)].rstrip(".").split()
+        at = rng.randrange(max(1, len(words) - 16))
+        kind = p % 3
+        if kind == 0:
+            out.append("A post quoting " + " ".join(words[at : at + rng.randint(8, 16)]) + " and more.")
+        elif kind == 1:
+            parts = [" ".join(texts[rng.choice(ids)].split()[at : at + 6]) for _ in range(4)]
+            out.append(" then ".join(parts))
+        else:
+            out.append(prose(rng, 30))
+    return out
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 10_000), changes=st.lists(st.sampled_from(["add", "remove", "replace"]), max_size=12)
+)
+def test_the_sidecar_gives_the_answers_of_the_stored_texts(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, changes: list[str]
+) -> None:
+    rng = random.Random(seed)
+    texts = {f"i{n}": prose(rng, rng.randint(20, 90)) for n in range(rng.randint(5, 25))}
+    texts[f"i{len(texts)}"] = "tide harbor lantern copper violet"  # one k-gram
+    stored = {**texts, "i0": prose(rng, 30)}  # an item stored with a text not of its fingerprint
+    with_side, plain, with_lookup, plain_lookup, _ = snapshot_pair(
+        tmp_path_factory.mktemp("s"), texts, stored
+    )
+    fresh = len(texts)
+    for change in changes:
+        present = sorted(with_side.items())
+        if change == "add" or not present:
+            item_id, text = f"n{fresh}", prose(rng, rng.randint(20, 90))
+            fresh += 1
+        else:
+            _, item_id = rng.choice(present)
+            for index in (with_side, plain):
+                index.remove(item_id, bank="b")
+            if change == "remove":
+                continue
+            text = prose(rng, rng.randint(20, 90))  # replaced: another text under the same id
+        for index, lookup in ((with_side, with_lookup), (plain, plain_lookup)):
+            lookup.texts[item_id] = text
+            index.add(item_id, fingerprint(text), bank="b")
+    everything = {**texts, **with_lookup.texts}
+    posts = posts_about(rng, everything, 30)
+    assert with_side.match_many(posts) == plain.match_many(posts)
+    for post in posts[:6]:
+        assert with_side.match(post) == plain.match(post)
+
+
+def test_the_quote_pass_reads_no_text_for_sidecar_items(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    texts = {f"i{n}": prose(rng, 60) for n in range(20)}
+    with_side, plain, with_lookup, plain_lookup, _ = snapshot_pair(tmp_path, texts)
+    late = prose(rng, 60)
+    for index, lookup in ((with_side, with_lookup), (plain, plain_lookup)):
+        lookup.texts["late"] = late
+        index.add("late", fingerprint(late), bank="b")
+    posts = [  # six words of each of four items: a few words in common by chance, no quote
+        " and then ".join(" ".join(texts[f"i{n}"].split()[20:26]) for n in range(p, p + 4))
+        for p in range(0, 20, 4)
+    ]
+    posts.append(" and then ".join([" ".join(late.split()[10:18]), " ".join(texts["i0"].split()[30:36])]))
+    assert with_side.match_many(posts) == plain.match_many(posts) == [[] for _ in posts]
+    assert len(plain_lookup.read()) > 5  # the store path reads the candidates' texts
+    assert with_lookup.read() == {"late"}  # only the item added after the snapshot is read
+
+
+def test_a_sidecar_of_another_snapshot_is_not_believed(tmp_path: Path) -> None:
+    texts = {f"i{n}": prose(random.Random(n), 40) for n in range(8)}
+    _, plain, _, _, side_path = snapshot_pair(tmp_path, texts)
+    with pytest.raises(SidecarError, match="another snapshot"):
+        token_sidecar.load(side_path, {**IDENTITY, "n_items": 8, "snapshot": "other"})
+    assert token_sidecar.load(tmp_path / "none.tokens", IDENTITY) is None
+    sidecar = token_sidecar.load(side_path, {**IDENTITY, "n_items": 8})
+    assert sidecar is not None
+    smaller = Index.load(tmp_path / "snap.ctidx")
+    smaller._contents.snapshot_items = 7  # an index of other items
+    assert not smaller._contents.attach_tokens(sidecar)
+    for n in range(6):
+        plain.remove(f"i{n}", bank="b")  # compacts: the items are numbered anew
+    assert plain._contents.snapshot_items is None and not plain._contents.attach_tokens(sidecar)
+
+
+def test_a_sidecar_whose_counts_are_not_the_items_is_refused(tmp_path: Path) -> None:
+    texts = {f"i{n}": prose(random.Random(n), 40) for n in range(8)}
+    _, _, _, _, side_path = snapshot_pair(tmp_path, texts)
+    sidecar = token_sidecar.load(side_path, {**IDENTITY, "n_items": 8})
+    assert sidecar is not None
+    other = {f"i{n}": prose(random.Random(n + 100), 50) for n in range(8)}  # other lengths
+    index = Index()
+    index.add_many(((item_id, fingerprint(text)) for item_id, text in other.items()), bank="b")
+    index.save(tmp_path / "other.ctidx")
+    assert not Index.load(tmp_path / "other.ctidx")._contents.attach_tokens(sidecar)
+
+
+@pytest.mark.parametrize("cut_at", [1, 100, -1, -9])
+def test_a_truncated_sidecar_is_rejected(tmp_path: Path, cut_at: int) -> None:
+    texts = {f"i{n}": prose(random.Random(n), 40) for n in range(8)}
+    _, _, _, _, side_path = snapshot_pair(tmp_path, texts)
+    data = side_path.read_bytes()
+    short = tmp_path / "short.tokens"
+    short.write_bytes(data[:cut_at] if cut_at > 0 else data[: len(data) + cut_at])
+    with pytest.raises(SidecarError):
+        token_sidecar.load(short, {**IDENTITY, "n_items": 8})
+
+
+def test_offsets_that_do_not_add_up_are_rejected(tmp_path: Path) -> None:
+    texts = {f"i{n}": prose(random.Random(n), 40) for n in range(8)}
+    _, _, _, _, side_path = snapshot_pair(tmp_path, texts)
+    data = bytearray(side_path.read_bytes())
+    offsets_at = len(data) - 8 * 9
+    data[offsets_at + 8 * 3 : offsets_at + 8 * 4] = np.int64(10**6).tobytes()
+    bad = tmp_path / "bad.tokens"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(SidecarError, match="add up"):
+        token_sidecar.load(bad, {**IDENTITY, "n_items": 8})
+
+
+def test_a_live_index_writes_the_sidecar_and_takes_it_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    names = sorted(state_union)[:12]
+    db = str(tmp_path / "store.db")
+    store = Store(db)
+    try:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        for name in names[:10]:
+            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+        live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
+        live.start()
+        try:
+            assert live.wait_ready(60)
+            deadline = time.monotonic() + 60
+            while live._index is None or live._index._contents.sidecar is None:
+                assert time.monotonic() < deadline, "the sidecar was not taken up"
+                time.sleep(0.05)
+            assert list((tmp_path / "snap").glob("*.ctidx.tokens"))
+            quote = " ".join(state_union[names[3]].split()[200:215])
+            assert [m.item_id for m in live.match(f"He said {quote} and left.")] == [names[3]]
+            store.remove_item("speeches", names[3])
+            store.add_items("speeches", [ItemRecord(names[11], fingerprint(state_union[names[11]]), None)])
+            live.catch_up()
+            assert live.match(f"He said {quote} and left.") == []
+        finally:
+            live.stop()
+    finally:
+        store.close()
