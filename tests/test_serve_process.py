@@ -79,6 +79,12 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
+def _runs_compiled_http(pid: int) -> bool:
+    """Whether process ``pid`` has httptools' parser and uvloop's loop loaded (mapped)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return "/httptools/parser/" in maps and "/uvloop/loop." in maps
+
+
 def _ready_workers(proc: subprocess.Popen[bytes], n: int) -> list[int]:
     """The server's ``n`` worker processes, once there are that many and /health says ok."""
     deadline = time.monotonic() + 60
@@ -112,6 +118,13 @@ def test_workers_are_forked_from_the_supervisor_and_one_killed_is_forked_again(
         first = _ready_workers(proc, 2)
         for pid in first:
             assert Path(f"/proc/{pid}/cmdline").read_bytes() == supervisor
+        # each worker parses HTTP with httptools on uvloop's loop (their compiled modules loaded), and the
+        # start line says so
+        deadline = time.monotonic() + 60
+        while not all(_runs_compiled_http(pid) for pid in first):
+            assert time.monotonic() < deadline, "a worker runs neither httptools nor uvloop"
+            time.sleep(0.1)
+        assert "(httptools on uvloop)" in (tmp_path / f"serve-{url.rsplit(':', 1)[1]}.log").read_text()
         with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
             assert c.post("/v1/banks", json={"name": "speeches"}).status_code == 201
             name = sorted(state_union)[0]

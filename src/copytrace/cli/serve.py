@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..service.config import ServiceConfig, default_snapshot_dir
+    from ..service.protocols import server_protocols
     from ..store import Store, default_url
 
     config = ServiceConfig(
@@ -98,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="copytrace-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    http, loop = server_protocols()
     print(
-        f"copytrace: serving {config.db} on http://{args.host}:{args.port}/ with {args.workers} worker(s)",
+        f"copytrace: serving {config.db} on http://{args.host}:{args.port}/ with {args.workers} worker(s) "
+        f"({http} on {loop})",
         file=sys.stderr,
     )
     uv_config = uvicorn.Config(
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=False,
+        http=http,
+        loop=loop,
     )
     try:
         if args.workers == 1:
