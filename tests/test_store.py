@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import SQLAlchemyError
 
 from copytrace import (
     DEFAULT_PARAMS,
@@ -448,3 +450,19 @@ def test_a_cache_folder_others_can_write_to_is_not_used(
     assert [m.item_id for m in store.build_index().match(text_000)] == ["000"]  # built in memory
     assert list(shared.iterdir()) == []
     assert "other users can write to it (mode 777); chmod 700" in caplog.text
+
+
+def test_a_generation_that_cannot_be_read_raises_the_store_error_every_read_raises(tmp_path: Path) -> None:
+    """``generation`` reads with the driver's cursor: a driver's error still comes as SQLAlchemy's (what
+    ``/health`` and the index's follower catch), and the store reads again once it can."""
+    db = tmp_path / "store.db"
+    with Store(str(db)) as store:
+        assert store.generation() == 0
+        with sqlite3.connect(db) as raw:
+            raw.execute("ALTER TABLE store_state RENAME TO store_state_away")
+        with pytest.raises(SQLAlchemyError, match="store_state"):
+            store.generation()
+        with sqlite3.connect(db) as raw:
+            raw.execute("ALTER TABLE store_state_away RENAME TO store_state")
+        store.create_bank("news", DEFAULT_PARAMS)
+        assert store.generation() == 1
