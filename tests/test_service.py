@@ -608,6 +608,40 @@ def test_a_key_revoked_through_the_service_is_refused_at_once_by_that_worker(
     assert service.get("/v1/banks", service.reader).status_code == 200  # other keys stay remembered
 
 
+def test_a_requests_key_and_context_are_taken_on_the_event_loop(
+    news: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dependencies of a route (the context, the key) hand nothing to the thread pool, and a key
+    verified within the cache's ttl is not looked up again (no store read): a sync dependency went to the
+    pool and back on every request."""
+    import fastapi.dependencies.utils
+
+    from copytrace.service.auth import KeyCache
+
+    news.client.app.state.keys.ttl = 60  # type: ignore[attr-defined]
+    assert news.post("/v1/match", {"text": "nothing like it"}, news.reader).status_code == 200  # remembered
+    pooled: list[str] = []
+    looked_up: list[str] = []
+    run_in_threadpool = fastapi.dependencies.utils.run_in_threadpool
+    lookup = KeyCache.lookup
+
+    async def counted(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        pooled.append(getattr(func, "__name__", repr(func)))
+        return await run_in_threadpool(func, *args, **kwargs)
+
+    def counted_lookup(self: KeyCache, presented: str):  # type: ignore[no-untyped-def]
+        looked_up.append(presented)
+        return lookup(self, presented)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counted)
+    monkeypatch.setattr(KeyCache, "lookup", counted_lookup)
+    r = news.post("/v1/match", {"text": "nothing like it either"}, news.reader)
+    assert r.status_code == 200 and r.json() == {"matches": []}
+    assert pooled == [] and looked_up == []
+    assert news.post("/v1/match", {"text": "x"}, "ctk_000000000000_" + "1" * 43).status_code == 401
+    assert looked_up == ["ctk_000000000000_" + "1" * 43]  # an unknown key is still read from the store
+
+
 def test_phrases_short_items_and_phrase_banks(service: Service) -> None:
     assert service.post("/v1/banks", {"name": "calls"}).status_code == 201
     assert service.post("/v1/banks", {"name": "chants", "phrases": True}).json()["phrases"] is True

@@ -13,6 +13,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +32,14 @@ class KeyCache:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
+
+    def remembered(self, presented: str) -> ApiKey | None:
+        """The key ``presented``, if it was verified less than ``ttl`` seconds ago (no database read)."""
+        with self._lock:
+            held = self._seen.get(presented)
+        if held is not None and time.monotonic() - held[0] < self.ttl:
+            return held[1]
+        return None
 
     def lookup(self, presented: str) -> ApiKey | None:
         now = time.monotonic()
@@ -73,8 +82,12 @@ bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, role: str) -> ApiKey:
-    """The key presented with the request, if its role includes ``role``."""
+async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, role: str) -> ApiKey:
+    """The key presented with the request, if its role includes ``role``.
+
+    A key verified within the cache's ``ttl`` is taken on the event loop; only a key to read from the
+    store goes to the thread pool (a read that may wait on the store must not hold the loop): a sync
+    dependency went there on every request, a hand-off to a thread and back."""
     assert role in ROLES
     if credentials is None or not credentials.credentials.strip():
         raise HTTPException(
@@ -83,7 +96,8 @@ def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, r
             headers={"WWW-Authenticate": "Bearer"},
         )
     cache: KeyCache = request.app.state.keys
-    key = cache.lookup(credentials.credentials.strip())
+    presented = credentials.credentials.strip()
+    key = cache.remembered(presented) or await run_in_threadpool(cache.lookup, presented)
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
@@ -96,13 +110,13 @@ def caller(request: Request, credentials: HTTPAuthorizationCredentials | None, r
     return key
 
 
-def reader(request: Request, credentials: Credentials) -> ApiKey:
-    return caller(request, credentials, "reader")
+async def reader(request: Request, credentials: Credentials) -> ApiKey:
+    return await caller(request, credentials, "reader")
 
 
-def writer(request: Request, credentials: Credentials) -> ApiKey:
-    return caller(request, credentials, "writer")
+async def writer(request: Request, credentials: Credentials) -> ApiKey:
+    return await caller(request, credentials, "writer")
 
 
-def admin(request: Request, credentials: Credentials) -> ApiKey:
-    return caller(request, credentials, "admin")
+async def admin(request: Request, credentials: Credentials) -> ApiKey:
+    return await caller(request, credentials, "admin")

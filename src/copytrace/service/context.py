@@ -21,7 +21,9 @@ class ServiceContext:
     metrics: Metrics
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
+    """The request's app's context (async: a sync dependency is called in the thread pool, a hand-off to a
+    thread and back on every request)."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
