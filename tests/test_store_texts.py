@@ -83,3 +83,20 @@ def test_texts_of_names_the_unknown_bank(tmp_path: Path) -> None:
             store.texts_of("nobank", ["a"])
     finally:
         store.close()
+
+
+def test_texts_of_reads_the_same_in_every_parameter_style(
+    stored: tuple[Store, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``texts_of`` writes its SQL in the driver's parameter style (SQLite's and psycopg's), and goes through
+    SQLAlchemy's statement for any other: the same texts either way, in batches of any size."""
+    from copytrace.store import items
+
+    store, texts = stored
+    asked = [*texts, "fp-only", "gone", *texts]  # repeated ids, an item without a text, an unknown one
+    monkeypatch.setattr(items, "_IDS_PER_QUERY", 7)
+    written = store.texts_of("b", asked)
+    monkeypatch.setattr(items, "_MARKS", {})
+    assert written == store.texts_of("b", asked) == texts
+    with pytest.raises(UnknownBankError):
+        store.texts_of("nobank", ["a"])

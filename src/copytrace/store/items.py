@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, null, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from ..errors import (
     CopytraceError,
@@ -38,6 +38,37 @@ _IDS_PER_QUERY = 500
 """Item ids bound in one ``IN`` list (SQLite allows 32,766 variables a statement; PostgreSQL 65,535)."""
 _BANK_ID = select(BANKS.c.id).where(BANKS.c.name == bindparam("bank"))
 _COLUMN_OF: dict[str, Any] = {}  # ``_column_of``'s statement for each column, by the column's name
+_COLUMN_SQL: dict[tuple[str, str, str, int], str] = {}  # its SQL for (dialect, column, mark, number of ids)
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # a positional parameter in each driver's style
+_BANK_ID_SQL = (
+    f"SELECT {BANKS.name}.id FROM {BANKS.name} WHERE {BANKS.name}.name = ?"  # "?": the driver's mark
+)
+
+
+def _column_statement(column: Any) -> Any:
+    """``_column_of``'s statement through SQLAlchemy (built once per column)."""
+    stmt = _COLUMN_OF.get(column.key)
+    if stmt is None:  # building a statement cost more than running it
+        stmt = _COLUMN_OF[column.key] = select(ITEMS.c.item_id, column).where(
+            ITEMS.c.bank_id == bindparam("bank_id"),
+            ITEMS.c.item_id.in_(bindparam("ids", expanding=True)),
+            column.is_not(None),
+        )
+    return stmt
+
+
+def _column_sql(dialect: Dialect, name: str, mark: str, n: int) -> str:
+    """The SQL of ``_column_of`` for column ``name`` and ``n`` ids, in the driver's parameter style."""
+    key = (dialect.name, name, mark, n)
+    sql = _COLUMN_SQL.get(key)
+    if sql is None:
+        t, col = ITEMS.name, dialect.identifier_preparer.quote(name)  # qualified, as SQLAlchemy writes it
+        sql = _COLUMN_SQL[key] = (
+            f"SELECT {t}.item_id, {t}.{col} FROM {t} WHERE {t}.bank_id = {mark} "
+            f"AND {t}.item_id IN ({', '.join([mark] * n)}) AND {t}.{col} IS NOT NULL"
+        )
+    return sql
+
 
 _TEXT_OF_ITEM = (
     select(ITEMS.c.text)
@@ -218,21 +249,30 @@ class ItemReader:
 
     def _column_of(self, bank: str, item_ids: Iterable[str], column: Any) -> dict[str, str]:
         """``column`` of each of ``item_ids`` that ``bank`` holds with a value (the others are left out),
-        looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``."""
+        looked up by the bank's (bank, item id) index in batches of ``_IDS_PER_QUERY``.
+
+        The SQL is written once for each column and number of ids, and run as it is (``exec_driver_sql``):
+        a match's quote pass reads its candidates' texts here, and a Core statement's expanding ``IN`` list
+        was compiled again at every read (``docs/benchmarks.md``, service)."""
         ids = list(dict.fromkeys(item_ids))
         out: dict[str, str] = {}
-        stmt = _COLUMN_OF.get(column.key)
-        if stmt is None:  # built once per column: building a statement cost more than running it
-            stmt = _COLUMN_OF[column.key] = select(ITEMS.c.item_id, column).where(
-                ITEMS.c.bank_id == bindparam("bank_id"),
-                ITEMS.c.item_id.in_(bindparam("ids", expanding=True)),
-                column.is_not(None),
-            )
+        dialect = self.engine.dialect
+        mark = _MARKS.get(dialect.paramstyle)
         with self.engine.connect() as conn:
-            bank_id = self._bank_id(conn, bank)
+            if mark is None:  # a driver of another parameter style: through SQLAlchemy
+                bank_id = self._bank_id(conn, bank)
+                for start in range(0, len(ids), _IDS_PER_QUERY):
+                    batch = ids[start : start + _IDS_PER_QUERY]
+                    rows = conn.execute(_column_statement(column), {"bank_id": bank_id, "ids": batch})
+                    out.update((item_id, str(value)) for item_id, value in rows)
+                return out
+            found = conn.exec_driver_sql(_BANK_ID_SQL.replace("?", mark), (bank,)).first()
+            if found is None:
+                raise UnknownBankError(bank)
             for start in range(0, len(ids), _IDS_PER_QUERY):
                 batch = ids[start : start + _IDS_PER_QUERY]
-                rows = conn.execute(stmt, {"bank_id": bank_id, "ids": batch})
+                sql = _column_sql(dialect, column.name, mark, len(batch))
+                rows = conn.exec_driver_sql(sql, (found[0], *batch))
                 out.update((item_id, str(value)) for item_id, value in rows)
         return out
 
