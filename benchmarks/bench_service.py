@@ -519,6 +519,8 @@ def main() -> None:
     chain = Bigrams(texts)
     if args.copy_from:
         print(f"copying {args.copy_from} to {args.db}", file=sys.stderr)
+        for journal in ("-wal", "-shm"):  # a run before left its own: SQLite would replay it into the copy
+            Path(args.db + journal).unlink(missing_ok=True)
         shutil.copyfile(args.copy_from, args.db)
         shutil.rmtree(Path(args.db).with_suffix(".snapshots"), ignore_errors=True)
         os.sync()  # the copy written back first: a post's commit (fsync) would wait behind it
