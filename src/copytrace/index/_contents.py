@@ -503,5 +503,6 @@ class Contents:
         lengths = np.diff(sidecar.offsets)
         if (lengths[with_text] != self.ntok[:n][with_text]).any():
             return False
+        _quote_runs.warm_up(sidecar.hashes)  # its read-only array is a kernel of its own: loaded here
         self.sidecar = sidecar
         return True

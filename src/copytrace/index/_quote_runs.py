@@ -422,6 +422,24 @@ def _cut_texts(
     return found
 
 
+def warm_up(i_hashes: np.ndarray) -> None:
+    """Load ``longest_runs_between`` for item hashes of ``i_hashes``'s type (a token sidecar's mapped,
+    read-only array is a kernel of its own), on no chain: its first query then loads nothing."""
+    none = np.zeros(0, dtype=np.int64)
+    longest_runs_between(
+        none,
+        none,
+        np.zeros((0, 4), dtype=np.int64),
+        np.zeros(0, dtype=np.uint16),
+        np.zeros(1, dtype=np.int64),
+        i_hashes,
+        none,
+        none,
+        5,
+        1,
+    )
+
+
 def cut_items(contents: Contents, numbers: list[int]) -> list[np.ndarray | None]:
     """The cut hashes of the texts of items ``numbers``, read in one go (``_texts``) and cut
     (``_cut_texts``): what the first check measures an item on (None: no text of its fingerprint).  A
