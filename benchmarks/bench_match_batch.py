@@ -5,7 +5,9 @@ other revisions' ``src`` trees, with their answers compared query by query.
 Each revision runs in a child process of its own (``PYTHONPATH`` at its ``src``) over the same store and
 queries, and prints lookups per CPU-second for each pass over the queries: the first pass reads the texts of
 the quote candidates from the store, later ones find their token hashes kept (as a service does once its
-stream repeats items).  ``--quotes`` puts an 8-15-word run of a banked item into every other query instead,
+stream repeats items).  A revision that writes a token sidecar beside its snapshot (``live_tokens``) is
+timed once it has taken it up: its first pass reads only the texts of items it does not hold.
+``--quotes`` puts an 8-15-word run of a banked item into every other query instead,
 so that the quote pass verifies and reports quotes too.  Every revision must give the same matches (ids,
 scores, containments, spans, quotes) for every query; the run says how many differ.
 
@@ -62,6 +64,22 @@ def queries_for(db: str, data: Path, n: int, quotes: bool) -> tuple[list[str], s
     return queries, warm
 
 
+def wait_for_tokens(live: Any, timeout: float) -> float | None:
+    """Wait until the index measures the quote pass on its snapshot's token sidecar (``live_tokens``),
+    written in the background after the start, so that a pass times queries, not the writing; returns how
+    long that took, or None for a revision without sidecars."""
+    if not hasattr(live, "tokens"):
+        return None
+    started = time.monotonic()
+    while True:
+        index = live._index
+        if index is not None and index._contents.sidecar is not None:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise SystemExit("the token sidecar was not taken up in time")
+        time.sleep(0.5)
+
+
 def child(args: argparse.Namespace) -> None:
     """One revision: the passes over the queries, their rates and the first pass's answers, as JSON."""
     import copytrace
@@ -78,6 +96,12 @@ def child(args: argparse.Namespace) -> None:
     live.start()
     if not live.wait_ready(1800):
         raise SystemExit("the index did not load in 30 minutes")
+    waited = wait_for_tokens(live, 3600)
+    if waited is not None:
+        print(
+            f"{Path(copytrace.__file__).parents[1]}: token sidecar taken up {waited:.1f} s after ready",
+            file=sys.stderr,
+        )
     live.match_many(["warm up the compiled code, " * 20, warm])
     rates = []
     answers: list[list[dict[str, Any]]] = []
