@@ -261,5 +261,15 @@ def test_a_live_index_writes_the_sidecar_and_takes_it_up(
             assert live.match(f"He said {quote} and left.") == []
         finally:
             live.stop()
+        index, mapped = live._index, live._mapped
+        assert index is not None and mapped is not None
+        contents = index._contents
+        sidecar = contents.sidecar
+        assert sidecar is not None
+        contents.sidecar = None
+        live.tokens.poll(index, mapped, sidecar.texts_generation - 1)
+        assert contents.sidecar is None  # its texts are newer than the index: not believed yet
+        live.tokens.poll(index, mapped, sidecar.texts_generation)
+        assert contents.sidecar is not None
     finally:
         store.close()
