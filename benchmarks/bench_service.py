@@ -7,6 +7,10 @@ generated from the shared corpora by the seeded word-bigram chain of ``bench_cor
 - start-up: time from starting ``copytrace serve`` until ``/health`` answers 200 on 8 requests per worker
   in a row, each on a new connection (first start builds the index from the store and saves a snapshot; a
   restart loads the snapshot), polled every 0.2 s;
+- for a revision that writes a token sidecar beside its snapshot (``live_tokens``: the quote pass's token
+  hashes of every snapshot item, written by a worker in the background after start), how long after the
+  start from the snapshot it appeared; the rows below wait for it (``--no-sidecar-wait``: they do not,
+  and measure the first minute after a new snapshot, while it is written);
 - ``match:batch`` lookups per second (batches of 100 one-KB queries, eight client connections: a worker
   serves the connections it accepted, so two would often both land on one worker), over the first
   10 s after start (the matched items' texts come from disk then) and after that;
@@ -168,6 +172,27 @@ def start_server(db: str, port: int, workers: int, snapshots: str) -> tuple[subp
             if proc.poll() is not None:
                 raise SystemExit("the server exited during start-up")
             time.sleep(0.2)
+
+
+def writes_sidecars(src: str | None) -> bool:
+    """Whether the server's source tree (``--src``, else this checkout's) writes a token sidecar beside its
+    snapshot (``copytrace.banks.live_tokens``): older revisions do not."""
+    tree = Path(src) if src else Path(copytrace.__file__).parents[1]
+    return (tree / "copytrace" / "banks" / "live_tokens.py").is_file()
+
+
+def wait_for_sidecar(snapshots: str, timeout: float) -> float:
+    """Seconds until the token sidecar of the server's snapshot is in ``snapshots`` (a worker writes it in
+    the background after start: reading and tokenizing every item's text takes about a minute of one core
+    at 1,000,000 items), plus the workers' next look for it (``live_tokens.CHECK_SECONDS``, 1 s)."""
+    started = time.perf_counter()
+    while not any(Path(snapshots).glob("*.ctidx.tokens")):
+        if time.perf_counter() - started > timeout:
+            raise SystemExit(f"no token sidecar in {snapshots} after {timeout:.0f} s")
+        time.sleep(0.5)
+    waited = time.perf_counter() - started
+    time.sleep(2.0)
+    return waited
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -370,6 +395,10 @@ def measure(
     if "startup" in rows:
         out["warm_start_s"] = warm_s
     try:
+        if writes_sidecars(args.src) and not args.no_sidecar_wait:
+            # the steady state: the rows below measure a server whose quote pass reads its snapshot items'
+            # token hashes from the sidecar, not one still writing it (once per snapshot)
+            out["sidecar_s"] = wait_for_sidecar(snapshots, 900)
         out["rss_start"] = rss_of_group(proc.pid)
         if "batch" in rows:
             # the first 10 s after start: the matched items' texts come from disk then
@@ -441,6 +470,7 @@ def table(args: argparse.Namespace, main: dict[str, Any], beside: dict[str, Any]
         row(f"store {main['items']:,} items (fingerprint + insert, in-process)", "build_s", "{:.0f} s")
     row("start-up, index built from the store", "cold_start_s", "{:.1f} s", "≤ 20 s")
     row("start-up, index mapped from its snapshot", "warm_start_s", "{:.1f} s", "≤ 2 s")
+    row("token sidecar written, after the start from the snapshot (rows below wait)", "sidecar_s", "{:.0f} s")
     row("`match:batch` lookups/s (100 × 1 KB per request)", "lookups_per_s", "{:,.0f}", "≥ 10,000")
     row("`match:batch` lookups/s, first 10 s after start", "warm_up_lookups_per_s", "{:,.0f}")
     row("same queries in-process, library, in-memory index", "library_qps", "{:,.0f}")
@@ -511,6 +541,11 @@ def main() -> None:
         "--library-items", type=int, default=0, help="also match in-process on an index of this many (0: not)"
     )
     ap.add_argument("--src", help="run the server from this source tree (another revision's src/)")
+    ap.add_argument(
+        "--no-sidecar-wait",
+        action="store_true",
+        help="measure at once after start, while a worker writes the snapshot's token sidecar",
+    )
     args = ap.parse_args()
     if args.src:  # the servers started below inherit it; this process has imported copytrace already
         os.environ["PYTHONPATH"] = args.src
