@@ -273,3 +273,87 @@ def test_a_live_index_writes_the_sidecar_and_takes_it_up(
         assert contents.sidecar is not None
     finally:
         store.close()
+
+
+def _stopped_live_index(tmp_path: Path, texts: dict[str, str]) -> tuple[Store, LiveIndex]:
+    """A live index over a few items, started (its snapshot saved and mapped), then stopped: its
+    sidecar's ``poll`` is then called by the test alone."""
+    store = Store(str(tmp_path / "store.db"))
+    store.create_bank("speeches", DEFAULT_PARAMS)
+    for name in sorted(texts)[:6]:
+        store.add_items("speeches", [ItemRecord(name, fingerprint(texts[name]), texts[name])])
+    live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
+    live.tokens.build = False  # nothing written in the background
+    live.start()
+    try:
+        assert live.wait_ready(60)
+    finally:
+        live.stop()
+    live.tokens.build = True
+    return store, live
+
+
+def _poll_until_idle(live: LiveIndex, times: int) -> None:
+    index, mapped = live._index, live._mapped
+    assert index is not None and mapped is not None
+    for _ in range(times):
+        live.tokens.poll(index, mapped, live._generation)
+        thread = live.tokens._thread
+        if thread is not None:
+            thread.join(30)
+
+
+def test_a_failed_write_waits_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    store, live = _stopped_live_index(tmp_path, state_union)
+    tries = []
+
+    def full_disk(*args: Any, **kwargs: Any) -> bool:
+        tries.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(token_sidecar, "write", full_disk)
+    try:
+        _poll_until_idle(live, 5)
+        assert len(tries) == 1  # every try reads and cuts every text: not once a poll
+        live.tokens._retry_at = 0.0  # its wait over
+        _poll_until_idle(live, 1)
+        assert len(tries) == 2
+    finally:
+        store.close()
+
+
+def test_no_sidecar_is_written_for_a_snapshot_deleted_while_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    store, live = _stopped_live_index(tmp_path, state_union)
+    try:
+        assert live._mapped is not None
+        live._mapped.path.unlink()  # a newer snapshot replaced it (``drop_others``)
+        _poll_until_idle(live, 3)
+        assert live.tokens._thread is None
+        assert not list((tmp_path / "snap").glob("*.tokens*"))
+    finally:
+        store.close()
+
+
+def test_the_sidecar_of_a_snapshot_gone_is_deleted_with_the_others(tmp_path: Path) -> None:
+    from copytrace.banks.live_snapshots import LiveSnapshots
+
+    folder = tmp_path / "snap"
+    folder.mkdir()
+    stem = folder / "live-abc-123"
+    kept = LiveSnapshots.path(stem, 7)
+    kept.write_bytes(b"snapshot")
+    mine = token_sidecar.path_for(kept)
+    mine.write_bytes(b"sidecar")
+    orphan = token_sidecar.path_for(LiveSnapshots.path(stem, 5))  # its snapshot set aside or deleted
+    orphan.write_bytes(b"sidecar")
+    orphan.with_name(orphan.name + ".lock").write_bytes(b"")
+    LiveSnapshots.drop_others(stem, kept)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([kept.name, mine.name])

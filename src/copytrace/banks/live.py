@@ -232,7 +232,9 @@ class LiveIndex:
             self._store_generation = upto
             self._last_sync = time.time()
             self._error = self._failure = None
-            if self._ready:
+            if self._ready and threading.current_thread() is self._thread:
+                # the follower's own polls only: taking a sidecar up (mapping and checking it, loading
+                # its kernel) costs tens of milliseconds, which a request's catch-up would wait for
                 self.tokens.poll(self._index, self._mapped, self._generation)
             return self._generation
 
@@ -307,6 +309,8 @@ class LiveIndex:
                 remove_orphans(stem.parent)
                 self.snapshots.remove_other_stores(stem)
             index, generation = self._load_newest(upto)
+            if locked and stem is not None:  # a stale or damaged one it set aside left its sidecar
+                self.snapshots.drop_orphan_sidecars(stem)
             built = index is None
             self._our_banks = set(self._banks())
             self._phrase_banks = self.store.phrase_banks()

@@ -124,6 +124,19 @@ class LiveSnapshots:
                 quarantine_path(old).unlink(missing_ok=True)
                 for sidecar in (TOKENS, TOKENS + ".lock"):  # its token sidecar (``live_tokens``)
                     old.with_name(old.name + sidecar).unlink(missing_ok=True)
+        LiveSnapshots.drop_orphan_sidecars(stem)
+
+    @staticmethod
+    def drop_orphan_sidecars(stem: Path) -> None:
+        """Delete the token sidecars (and their locks) of ``stem`` whose snapshot is gone: deleted while
+        its sidecar was written, set aside as damaged, or deleted as stale."""
+        for sidecar in [
+            *stem.parent.glob(f"{stem.name}-g*{SUFFIX}{TOKENS}"),
+            *stem.parent.glob(f"{stem.name}-g*{SUFFIX}{TOKENS}.lock"),
+        ]:
+            snapshot = sidecar.with_name(sidecar.name[: sidecar.name.index(SUFFIX) + len(SUFFIX)])
+            if not snapshot.exists():
+                sidecar.unlink(missing_ok=True)
 
 
 @dataclass

@@ -19,6 +19,7 @@ cut and cached per process).  A sidecar that cannot be believed is logged once a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -41,6 +42,18 @@ CHECK_SECONDS = 1.0
 BUILD_AFTER_SECONDS = 10.0
 """How long after it first looks a follower starts writing a missing sidecar: the other workers of a
 server are still starting then, and reading and tokenizing would take their CPU."""
+RETRY_SECONDS = (30.0, 600.0)
+"""After a write that gave no sidecar (a full disk, a store that cannot be read, another process's lock),
+the next is tried this long after, doubled at each failure up to the second figure: every try reads and
+tokenizes every text again."""
+
+
+def still_there(mapped: Mapped) -> bool:
+    """Whether the snapshot file ``mapped`` maps is still at its path (not deleted, replaced or set aside)."""
+    try:
+        return os.stat(mapped.path, follow_symlinks=False).st_ino == os.fstat(mapped.fd).st_ino
+    except OSError:
+        return False
 
 
 class LiveTokens:
@@ -53,6 +66,8 @@ class LiveTokens:
         self._first_look: tuple[Path, float] | None = None  # the snapshot looked for first, and when
         self._thread: threading.Thread | None = None
         self._refused: set[tuple[str, str]] = set()  # (path, reason) logged already
+        self._failures = 0  # writes in a row that gave no sidecar
+        self._retry_at = 0.0  # no write starts before this (monotonic)
         self.built_seconds: float | None = None  # how long the last sidecar this process wrote took
 
     def identity(self, mapped: Mapped, n_items: int) -> dict[str, Any]:
@@ -89,11 +104,11 @@ class LiveTokens:
             self._note(path, str(exc))
             sidecar = None
             if self._thread is None or not self._thread.is_alive():
-                self._start(mapped.path, identity)  # written again over it
+                self._start(mapped, identity)  # written again over it
             return
         if sidecar is None:
             if self._thread is None or not self._thread.is_alive():
-                self._start(mapped.path, identity)
+                self._start(mapped, identity)
             return
         if sidecar.texts_generation > generation:
             return  # its texts are newer than the index: taken up once the index has caught up
@@ -107,44 +122,59 @@ class LiveTokens:
             self._refused.add((str(path), reason))
             log.warning("ignoring the token sidecar %s: %s", path, reason)
 
-    def _start(self, snapshot: Path, identity: dict[str, Any]) -> None:
+    def _start(self, mapped: Mapped, identity: dict[str, Any]) -> None:
+        snapshot = mapped.path
         now = time.monotonic()
         if self._first_look is None or self._first_look[0] != snapshot:
             self._first_look = (snapshot, now)
-        if not self.build or now - self._first_look[1] < BUILD_AFTER_SECONDS:
+            self._failures, self._retry_at = 0, 0.0
+        if not self.build or now - self._first_look[1] < BUILD_AFTER_SECONDS or now < self._retry_at:
             return
+        if not still_there(mapped):
+            return  # deleted (a newer snapshot replaced it) or set aside: its sidecar would be an orphan
         self._thread = threading.Thread(
             target=self._write, args=(snapshot, identity), name="copytrace-token-sidecar", daemon=True
         )
         self._thread.start()
 
     def _write(self, snapshot: Path, identity: dict[str, Any]) -> None:
-        """Write the sidecar of ``snapshot`` unless another process is at it (its lock) or it is there."""
+        """Write the sidecar of ``snapshot`` unless another process is at it (its lock) or it is there.
+        When that gives no sidecar, the next try waits (``RETRY_SECONDS``)."""
         path = token_sidecar.path_for(snapshot)
         lock = path.with_name(path.name + ".lock")
-        with held_lock(lock, wait=False, what="snapshot directory") as held:
-            if not held:
-                return
-            try:
-                if token_sidecar.load(path, identity) is not None:
-                    return  # written by another process meanwhile
-            except SidecarError:
-                pass
-            try:
-                self._write_locked(snapshot, path, identity)
-            except (OSError, CopytraceError, ValueError) as exc:
-                log.warning("cannot write the token sidecar %s: %s", path, exc)
-            except Exception:  # a background helper: never let it take the process down
-                log.exception("cannot write the token sidecar %s", path)
+        written = False
+        try:
+            with held_lock(lock, wait=False, what="snapshot directory") as held:
+                if not held:
+                    return
+                try:
+                    if token_sidecar.load(path, identity) is not None:
+                        written = True
+                        return  # written by another process meanwhile
+                except SidecarError:
+                    pass
+                try:
+                    written = self._write_locked(snapshot, path, identity)
+                except (OSError, CopytraceError, ValueError) as exc:
+                    log.warning("cannot write the token sidecar %s: %s", path, exc)
+                except Exception:  # a background helper: never let it take the process down
+                    log.exception("cannot write the token sidecar %s", path)
+        finally:
+            if written:
+                self._failures = 0
+            else:
+                self._failures += 1
+                first, most = RETRY_SECONDS
+                self._retry_at = time.monotonic() + min(most, first * 2 ** (self._failures - 1))
 
-    def _write_locked(self, snapshot: Path, path: Path, identity: dict[str, Any]) -> None:
+    def _write_locked(self, snapshot: Path, path: Path, identity: dict[str, Any]) -> bool:
         live = self.live
         started = time.monotonic()
         index = Index.load(snapshot, key=live.key, match_params=live.match_params, text_lookup=None)
         contents = index._contents
         contents.text_lookup = BatchTexts(live.store)  # this thread's own batch of texts
         if contents.snapshot_items != identity["n_items"]:
-            return
+            return False
 
         def cut(numbers: list[int]) -> list[Any]:
             return _quote_runs.cut_items(contents, numbers)
@@ -152,6 +182,11 @@ class LiveTokens:
         done = token_sidecar.write(
             path, identity, int(identity["n_items"]), cut, lambda: live.store.identity()[1], live._stop
         )
+        if done and not snapshot.exists():
+            # its snapshot was deleted while it was written (a newer one saved, ``drop_others``): nobody
+            # would delete this one after it
+            path.unlink(missing_ok=True)
+            return False
         if done:
             self.built_seconds = time.monotonic() - started
             log.info(
@@ -160,3 +195,4 @@ class LiveTokens:
                 identity["n_items"],
                 self.built_seconds,
             )
+        return done
