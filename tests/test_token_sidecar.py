@@ -5,7 +5,12 @@ a live index writes it in the background and takes it up."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from hypothesis import strategies as st
 from copytrace import DEFAULT_PARAMS, Index, fingerprint
 from copytrace.banks import Store, live_tokens
 from copytrace.banks.live import LiveIndex
+from copytrace.banks.texts import BatchTexts
 from copytrace.fingerprints.keys import PUBLIC_KEY
 from copytrace.index import _quote_runs, token_sidecar
 from copytrace.index.token_sidecar import SidecarError
@@ -289,6 +295,7 @@ def _stopped_live_index(tmp_path: Path, texts: dict[str, str]) -> tuple[Store, L
         assert live.wait_ready(60)
     finally:
         live.stop()
+    live._stop.clear()  # stopped so that the test alone polls: writes are not stopped
     live.tokens.build = True
     return store, live
 
@@ -357,3 +364,206 @@ def test_the_sidecar_of_a_snapshot_gone_is_deleted_with_the_others(tmp_path: Pat
     orphan.with_name(orphan.name + ".lock").write_bytes(b"")
     LiveSnapshots.drop_others(stem, kept)
     assert sorted(p.name for p in folder.iterdir()) == sorted([kept.name, mine.name])
+
+
+def test_a_write_carries_over_the_items_it_is_given(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    texts = {f"i{n}": prose(rng, rng.randint(20, 90)) for n in range(40)}
+    _, _, _, _, side_path = snapshot_pair(tmp_path, texts, {k: v for k, v in texts.items() if k != "i3"})
+    old = token_sidecar.load(side_path, {**IDENTITY, "n_items": 40})
+    assert old is not None
+    source = Index.load(tmp_path / "snap.ctidx", text_lookup=Lookup(texts))
+    identity = {**IDENTITY, "snapshot": "next", "n_items": 40}
+    asked: list[int] = []
+
+    def cut(numbers: list[int]) -> list[Any]:
+        asked.extend(numbers)
+        return _quote_runs.cut_items(source._contents, numbers)
+
+    numbers = np.arange(40, dtype=np.int64)
+    numbers[[0, 3, 4, 20, 39]] = -1  # read and cut: i3 has a text now
+    numbers[10:14] = numbers[10:14][::-1].copy()  # carried, but not in runs
+    carried, fresh = tmp_path / "carried.tokens", tmp_path / "fresh.tokens"
+    previous = token_sidecar.Previous(old, numbers)
+    assert token_sidecar.write(carried, identity, 40, cut, lambda: 9, previous=previous)
+    assert sorted(asked) == [0, 3, 4, 20, 39]
+    want = np.arange(40)
+    want[10:14] = want[10:14][::-1].copy()
+    full = Index.load(tmp_path / "snap.ctidx", text_lookup=Lookup(texts))
+
+    def reorder(numbers: list[int]) -> list[Any]:  # the items as ``numbers`` lays them out
+        return _quote_runs.cut_items(full._contents, [int(want[j]) for j in numbers])
+
+    assert token_sidecar.write(fresh, identity, 40, reorder, lambda: 9)
+    mine, theirs = token_sidecar.load(carried, identity), token_sidecar.load(fresh, identity)
+    assert mine is not None and theirs is not None
+    assert mine.state[3] == _quote_runs.TEXT and old.state[3] == _quote_runs.NO_TEXT
+    for a, b in ((mine.state, theirs.state), (mine.offsets, theirs.offsets), (mine.hashes, theirs.hashes)):
+        assert np.array_equal(a, b)
+
+
+def _wait(what: str, done: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_new_snapshot_carries_over_the_sidecar_of_the_items_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    names = sorted(state_union)[:12]
+    store = Store(str(tmp_path / "store.db"))
+    try:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        for name in names[:8]:
+            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
+        live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
+        live.start()
+        try:
+            assert live.wait_ready(60)
+            _wait("the first sidecar", lambda: live._index is not None and live._index._contents.sidecar)
+            first = live._mapped.path if live._mapped else None
+            replaced = state_union[names[10]]  # names[2] stored again with another text
+            store.remove_item("speeches", names[1])
+            store.add_items("speeches", [ItemRecord(names[2], fingerprint(replaced), replaced)], replace=True)
+            for name in names[8:10]:
+                store.add_items(
+                    "speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])]
+                )
+            live.catch_up()
+            with live._sync_lock:
+                live._save_snapshot()
+            assert live._mapped is not None and live._mapped.path != first
+            assert first is not None and not first.exists()  # its sidecar deleted with it, kept mapped
+            _wait("the second sidecar", lambda: live._index is not None and live._index._contents.sidecar)
+            assert live.tokens.carried_items == 6  # names 0 and 3..7: not the one removed nor replaced
+            quote = " ".join(replaced.split()[300:315])
+            assert [m.item_id for m in live.match(f"He said {quote} and left.")] == [names[2]]
+        finally:
+            live.stop()
+        path = live._mapped.path
+        sidecar = live._index._contents.sidecar if live._index else None
+        assert sidecar is not None
+        again = Index.load(path, text_lookup=BatchTexts(store))
+        n = sidecar.n_items
+        fresh = tmp_path / "fresh.tokens"
+        cut = lambda numbers: _quote_runs.cut_items(again._contents, numbers)  # noqa: E731
+        assert token_sidecar.write(fresh, sidecar.identity, n, cut, lambda: 0)
+        theirs = token_sidecar.load(fresh, sidecar.identity)
+        assert theirs is not None
+        for a, b in ((sidecar.state, theirs.state), (sidecar.offsets, theirs.offsets)):
+            assert np.array_equal(a, b)
+        assert np.array_equal(sidecar.hashes, theirs.hashes)
+    finally:
+        store.close()
+
+
+def test_the_writer_runs_at_the_lowest_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    store, live = _stopped_live_index(tmp_path, state_union)
+    seen: list[int] = []
+
+    def write(*args: Any, **kwargs: Any) -> bool:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return False
+
+    monkeypatch.setattr(token_sidecar, "write", write)
+    try:
+        _poll_until_idle(live, 1)
+        assert seen == [19]
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != 19  # not the caller's
+    finally:
+        store.close()
+
+
+def test_stop_stops_a_write_in_progress_and_removes_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+) -> None:
+    monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(token_sidecar, "CHUNK", 1)
+    cut_items = _quote_runs.cut_items
+
+    def slowly(contents: Any, numbers: list[int]) -> list[Any]:
+        time.sleep(0.5)
+        return cut_items(contents, numbers)
+
+    monkeypatch.setattr(_quote_runs, "cut_items", slowly)
+    store, live = _stopped_live_index(tmp_path, state_union)
+    try:
+        index, mapped = live._index, live._mapped
+        assert index is not None and mapped is not None
+        live.tokens.poll(index, mapped, live._generation)
+        thread = live.tokens._thread
+        assert thread is not None
+        folder = tmp_path / "snap"
+        _wait("a temporary file", lambda: list(folder.glob("*.tokens.*.tmp")), 10)
+        live.stop()
+        assert not thread.is_alive()
+        assert not list(folder.glob("*.tokens*.tmp"))
+        assert not list(folder.glob("*.ctidx.tokens"))
+    finally:
+        store.close()
+
+
+TRUNCATE = """
+import json, os, sys
+from copytrace import DEFAULT_PARAMS, fingerprint
+from copytrace.banks import Store, live_tokens
+from copytrace.banks.live import LiveIndex
+from copytrace.banks.texts import BatchTexts
+from copytrace.fingerprints.keys import PUBLIC_KEY
+from copytrace.index import token_sidecar
+from copytrace.store import ItemRecord
+import time
+
+folder, texts = sys.argv[1], json.loads(open(sys.argv[2]).read())
+live_tokens.BUILD_AFTER_SECONDS = live_tokens.CHECK_SECONDS = 0.0
+store = Store(folder + "/store.db")
+store.create_bank("speeches", DEFAULT_PARAMS)
+for name, text in texts.items():
+    store.add_items("speeches", [ItemRecord(name, fingerprint(text), text)])
+live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=folder + "/snap")
+live.start()
+assert live.wait_ready(60)
+deadline = time.monotonic() + 60
+while live._index is None or live._index._contents.sidecar is None:
+    assert time.monotonic() < deadline
+    time.sleep(0.05)
+names = sorted(texts)
+posts = [  # a quote; six words of each of four items, which the quote pass measures and finds no quote in
+    "He said " + " ".join(texts[names[3]].split()[200:215]) + " and left.",
+    " and then ".join(" ".join(texts[n].split()[100:106]) for n in names[:4]),
+]
+before = [[m.item_id for m in found] for found in live.match_many(posts)]
+path = token_sidecar.path_for(live._mapped.path)
+os.chmod(path, 0o644)
+os.truncate(path, token_sidecar.HEADER_BYTES)  # the same file, shorter: mapped pages past its end
+after = [[m.item_id for m in found] for found in live.match_many(posts)]
+print(json.dumps([before, after, live._index._contents.sidecar is None]), flush=True)
+live.stop()
+"""
+
+
+def test_a_sidecar_truncated_while_mapped_is_dropped_before_it_is_read(
+    tmp_path: Path, state_union: dict[str, str]
+) -> None:
+    texts = {name: state_union[name] for name in sorted(state_union)[:8]}
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = tmp_path / "truncate.py"
+    script.write_text(TRUNCATE)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(tmp_path / "texts.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # SIGBUS: -7
+    before, after, dropped = json.loads(done.stdout.strip().split("\n")[-1])
+    assert before == after and before[0] == [sorted(texts)[3]] and dropped

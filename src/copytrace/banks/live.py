@@ -171,10 +171,14 @@ class LiveIndex:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop following, and stop a token sidecar write in progress (its temporary file removed): each
+        is waited for up to 10 s."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if not self.tokens.join():
+            log.warning("the token sidecar's writer did not stop in time: it goes on in the background")
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the index has caught up with the store as of start; False after ``timeout`` s."""
@@ -518,10 +522,12 @@ class LiveIndex:
         with self.snapshots.lock(self._stem(), wait=False) as locked:
             if not locked:
                 return  # another process is saving it
+            carry = self.tokens.carry(index, self._mapped)  # the old sidecar, for the new one's write
             with self._index_lock.exclusive():
                 index.compact()
             with self._index_lock.shared():  # after ``compact`` saving only reads the index
                 mapped = self._save_and_map(index, self._generation)
+            self.tokens.carry_to(carry if mapped is not index else None)
             mapped._contents.make_room()
             with self._index_lock.exclusive():
                 self._index = mapped
@@ -569,6 +575,7 @@ class LiveIndex:
             index = self._index
             if index is None:  # dropped meanwhile, to be built again
                 raise IndexNotReadyError
+            self.tokens.check(index._contents)  # its sidecar truncated: dropped before it is read
             return index.match(text, banks=banks, query=query, per_family=per_family)
 
     def match_many(
@@ -586,6 +593,7 @@ class LiveIndex:
             index = self._index
             if index is None:
                 raise IndexNotReadyError
+            self.tokens.check(index._contents)
             return index.match_many(texts, banks=banks, queries=queries, per_family=per_family)
 
     def versions_of(self, bank: str, fp: Fingerprint) -> list[str] | None:

@@ -169,6 +169,18 @@ class ItemNames:
         else:
             self._removed.add(number)
 
+    def base_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted hashes of the names of the flat part (``fold``'s and the snapshot's) and the number of
+        each: another set of names finds its names' numbers here without a look at the blob (a 64-bit hash
+        of the bank number and id, so both must number their banks alike)."""
+        return self._hashes, self._order
+
+    def hashes_by_number(self) -> np.ndarray:
+        """The hash of each name of the flat part, by number (``base_hashes`` unsorted)."""
+        out = np.zeros(self._n_base, dtype=np.uint64)
+        out[self._order] = self._hashes
+        return out
+
     def iter_numbers(self, numbers: np.ndarray) -> Iterator[tuple[str, str]]:
         for n in numbers.tolist():
             yield self[n]
