@@ -115,12 +115,18 @@ class Search:
             html=html,
         )
         offsets = batch.offsets
+        bounds = offsets.tolist()
+        made: list[Fingerprint | None] = [None] * len(texts)
 
         def query_fp(i: int) -> Fingerprint:
-            a, b = offsets[i], offsets[i + 1]
-            return Fingerprint(
-                batch.params, batch.hashes[a:b], batch.positions[a:b], int(batch.n_tokens[i]), tokens[i]
-            )
+            # asked up to three times for a query (quote check, matches, quotes): made once
+            fp = made[i]
+            if fp is None:
+                a, b = bounds[i], bounds[i + 1]
+                fp = made[i] = Fingerprint(
+                    batch.params, batch.hashes[a:b], batch.positions[a:b], int(batch.n_tokens[i]), tokens[i]
+                )
+            return fp
 
         found = self.match_arrays(
             batch.hashes, batch.positions, offsets, query_fp, banks, limit, queries, per_family
@@ -266,10 +272,7 @@ class Search:
         if n == 0 or not self.contents.n_present or starts[-1] == 0:
             return out
         (r_query, r_item, r_qm, r_im, _ev, segs), wide = self._kernel_passes(hashes, positions, starts, banks)
-        bounds = np.searchsorted(r_query, np.arange(n + 1))
-        strict: list[np.ndarray] | np.ndarray = (
-            [r_item[bounds[i] : bounds[i + 1]] for i in range(n)] if len(r_query) else r_item
-        )
+        strict = (r_query, r_item)  # each query's long-text results, in query order
         # The quote pass's first check runs before the spans, so that the texts of both, the candidates'
         # and the matched items', are read in one go (``_quote_runs.long_enough``'s ``also``).
         spans_of = np.unique(r_item) if len(r_query) else r_item
@@ -282,21 +285,7 @@ class Search:
             self.contents.prefetch(spans_of)  # the texts of their spans, read in one go
         qc = r_qm / np.maximum(1, np.diff(starts))[r_query]
         ic = r_im / np.maximum(1, self.contents.nfp[r_item])
-        s_bounds = np.searchsorted(segs[:, 0], bounds)
-        for i in np.flatnonzero(np.diff(bounds)).tolist():
-            a, b = int(bounds[i]), int(bounds[i + 1])
-            mine = segs[s_bounds[i] : s_bounds[i + 1]]
-            mine[:, 0] -= a
-            out[i] = self._matches(
-                query_fp(i),
-                r_item[a:b],
-                qc[a:b],
-                ic[a:b],
-                mine,
-                limit=limit,
-                query=None if queries is None else queries[i],
-                per_family=per_family,
-            )
+        self._matches(out, query_fp, r_query, r_item, qc, ic, segs, limit, queries, per_family)
         return self._with_quotes(query_fp, banks, out, strict, limit, queries, per_family, wide, quote_chains)
 
     def _kernel_passes(
@@ -336,59 +325,69 @@ class Search:
     # --------------------------------------------------------------------------------- kernel results
     def _matches(
         self,
-        fp: Fingerprint,
-        items: np.ndarray,
+        out: list[list[Match]],
+        query_fp: QueryFingerprint,
+        r_query: np.ndarray,
+        r_item: np.ndarray,
         qc: np.ndarray,
         ic: np.ndarray,
         segs: np.ndarray,
-        *,
         limit: int | None,
-        query: str | None,
+        queries: Sequence[str | None] | None,
         per_family: bool,
-    ) -> list[Match]:
-        """The reported matches of one query from the kernel's results (items, containments, chains)."""
-        if len(items) == 0:
-            return []
+    ) -> None:
+        """The reported matches of every query of a batch from the kernel's results (query, item and
+        containments of each result, in query order; ``segs``: the kept chains, by result), into ``out``.
+        The score floor, the phrase items and the best version of each family are picked for the whole
+        batch at once; only the ranking of a query's matches and the matches themselves are per query."""
         contents = self.contents
         names, families = contents.names, contents.families
         score = np.maximum(qc, ic)
         ok = score >= self.match_params.min_score
         if len(contents.phrases):  # an item kept as a phrase is reported as a phrase only
-            ok &= ~contents.phrase_items()[items]
+            ok &= ~contents.phrase_items()[r_item]
         found = np.flatnonzero(ok)
-        if len(found) > 1:
-            if per_family:  # the best version of each family: by score, then earliest added
-                family = families.labels[items[found]]
-                order = np.lexsort((items[found], -score[found], family))
-                first = np.ones(len(order), dtype=bool)
-                first[1:] = family[order[1:]] != family[order[:-1]]
-                found = found[order[first]]
-            ranked = sorted(found.tolist(), key=lambda r: (-score[r], *names[int(items[r])]))
-        else:
-            ranked = found.tolist()
-        if limit is not None:
-            ranked = ranked[:limit]
+        if per_family and len(found) > 1:  # the best version of each family: by score, then earliest added
+            family, of = families.labels[r_item[found]], r_query[found]
+            order = np.lexsort((r_item[found], -score[found], family, of))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = (family[order[1:]] != family[order[:-1]]) | (of[order[1:]] != of[order[:-1]])
+            found = np.sort(found[order[first]])
+        if not len(found):
+            return
         # chains come per result, in order: those of result r are rows [at[r], at[r + 1])
-        at = np.searchsorted(segs[:, 0], np.arange(len(items) + 1)).tolist()
-        matches = []
-        for r in ranked:
-            idx = int(items[r])
-            bank, item_id = names[idx]
-            earliest = families.family_of(idx)
-            matches.append(
-                Match(
-                    bank,
-                    item_id,
-                    float(score[r]),
-                    float(qc[r]),
-                    float(ic[r]),
-                    self._spans(idx, fp, segs[at[r] : at[r + 1]]),
-                    query,
-                    family=item_id if earliest == idx else names[earliest][1],
-                    family_size=families.size(idx),
+        at = np.searchsorted(segs[:, 0], np.arange(len(r_item) + 1)).tolist()
+        f_query = r_query[found]
+        cuts = np.flatnonzero(np.diff(f_query)) + 1
+        items, scores, qcs, ics = r_item.tolist(), score.tolist(), qc.tolist(), ic.tolist()
+        for group in np.split(found, cuts.tolist()):
+            ranked = group.tolist()
+            i = int(r_query[ranked[0]])
+            if len(ranked) > 1:
+                ranked.sort(key=lambda r: (-scores[r], *names[items[r]]))
+            if limit is not None:
+                ranked = ranked[:limit]
+            fp = query_fp(i)
+            query = None if queries is None else queries[i]
+            matches = []
+            for r in ranked:
+                idx = items[r]
+                bank, item_id = names[idx]
+                earliest = families.family_of(idx)
+                matches.append(
+                    Match(
+                        bank,
+                        item_id,
+                        scores[r],
+                        qcs[r],
+                        ics[r],
+                        self._spans(idx, fp, segs[at[r] : at[r + 1]]),
+                        query,
+                        family=item_id if earliest == idx else names[earliest][1],
+                        family_size=families.size(idx),
+                    )
                 )
-            )
-        return matches
+            out[i] = matches
 
     def _spans(self, idx: int, fp: Fingerprint, chains: np.ndarray) -> tuple[Span, ...]:
         """The evidence spans of item ``idx``'s chains (``evidence``): query offsets only without its text."""
@@ -403,7 +402,7 @@ class Search:
     def _quote_chains(
         self,
         query_fp: QueryFingerprint,
-        strict: Sequence[np.ndarray] | np.ndarray,
+        strict: tuple[np.ndarray, np.ndarray],
         per_family: bool,
         wide: tuple[np.ndarray, ...] | None,
         also: np.ndarray,
@@ -425,7 +424,7 @@ class Search:
         query_fp: QueryFingerprint,
         banks: Iterable[str] | None,
         out: list[list[Match]],
-        strict: Sequence[np.ndarray] | np.ndarray,
+        strict: tuple[np.ndarray, np.ndarray],
         limit: int | None,
         queries: Sequence[str | None] | None,
         per_family: bool,
@@ -433,7 +432,7 @@ class Search:
         segs: np.ndarray | None,
     ) -> list[list[Match]]:
         """``out`` with the quotes (``quotes``) of each query added: items not among its long-text results
-        ``strict[i]`` (all of them for each query when one array), best first, at most ``limit``.
+        (``strict``: the query and item of each, in query order), best first, at most ``limit``.
         ``wide``: the quote pass's kernel results (``_kernel_passes``; None: no quote pass); ``segs``: its
         chains worth verifying (``_quote_chains``; None: none)."""
         qp = self.match_params.quotes
@@ -444,6 +443,7 @@ class Search:
         n = len(out) + 1
         bounds = np.searchsorted(r_query, np.arange(n))
         s_bounds = np.searchsorted(r_query[segs[:, 0]], np.arange(n))
+        h_bounds = np.searchsorted(strict[0], np.arange(n)).tolist()
         index = contents.kernel_index(banks, None)
         names, families, ntok = contents.names, contents.families, contents.ntok
 
@@ -453,7 +453,7 @@ class Search:
         for i in np.flatnonzero(np.diff(s_bounds)).tolist():
             fp = query_fp(i)
             a, b = int(bounds[i]), int(bounds[i + 1])
-            held = strict if isinstance(strict, np.ndarray) else strict[i]
+            held = strict[1][h_bounds[i] : h_bounds[i + 1]]
             taken = set(families.labels[held].tolist() if per_family else held.tolist())
             items = r_item[a:b]
             labels = families.labels[items]
@@ -510,7 +510,7 @@ class Search:
         r_item: np.ndarray,
         segs: np.ndarray,
         query_fp: QueryFingerprint,
-        strict: Sequence[np.ndarray] | np.ndarray,
+        strict: tuple[np.ndarray, np.ndarray],
         per_family: bool,
         also: np.ndarray,
     ) -> tuple[np.ndarray, bool]:
@@ -529,22 +529,12 @@ class Search:
         if len(contents.phrases):
             keep &= ~contents.phrase_items()[c_item]
         labels = contents.families.labels
-        if isinstance(strict, np.ndarray):
-            s_query, s_item = np.zeros(0, dtype=np.int64), strict
-            same_for_all = True
-        else:
-            lengths = np.fromiter((len(h) for h in strict), dtype=np.int64, count=len(strict))
-            s_query = np.repeat(np.arange(len(strict), dtype=np.int64), lengths)
-            s_item = np.concatenate(strict) if len(strict) else np.zeros(0, dtype=np.int64)
-            same_for_all = False
+        s_query, s_item = strict
         if len(s_item):
             mine = labels[c_item] if per_family else c_item
             held = labels[s_item] if per_family else s_item
-            if same_for_all:
-                keep &= ~np.isin(mine, held)
-            else:
-                width = np.int64(max(int(mine.max(initial=0)), int(held.max(initial=0))) + 1)
-                keep &= ~np.isin(c_query.astype(np.int64) * width + mine, s_query * width + held)
+            width = np.int64(max(int(mine.max(initial=0)), int(held.max(initial=0))) + 1)
+            keep &= ~np.isin(c_query.astype(np.int64) * width + mine, s_query.astype(np.int64) * width + held)
         todo = np.flatnonzero(keep)
         if not len(todo):
             return keep, False
