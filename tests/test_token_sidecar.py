@@ -409,16 +409,19 @@ def _wait(what: str, done: Any, seconds: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("kept", [8, 40])
 def test_a_new_snapshot_carries_over_the_sidecar_of_the_items_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str], kept: int
 ) -> None:
+    """With 8 items the removal and the replacement compact the index (its names are read from the old
+    snapshot's file); with 40 they do not (the index's own names)."""
     monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
     monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
-    names = sorted(state_union)[:12]
+    names = sorted(state_union)[: kept + 3]
     store = Store(str(tmp_path / "store.db"))
     try:
         store.create_bank("speeches", DEFAULT_PARAMS)
-        for name in names[:8]:
+        for name in names[:kept]:
             store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
         live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
         live.start()
@@ -426,20 +429,22 @@ def test_a_new_snapshot_carries_over_the_sidecar_of_the_items_unchanged(
             assert live.wait_ready(60)
             _wait("the first sidecar", lambda: live._index is not None and live._index._contents.sidecar)
             first = live._mapped.path if live._mapped else None
-            replaced = state_union[names[10]]  # names[2] stored again with another text
+            replaced = state_union[names[kept + 2]]  # names[2] stored again with another text
             store.remove_item("speeches", names[1])
             store.add_items("speeches", [ItemRecord(names[2], fingerprint(replaced), replaced)], replace=True)
-            for name in names[8:10]:
+            for name in names[kept : kept + 2]:
                 store.add_items(
                     "speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])]
                 )
             live.catch_up()
+            assert live._index is not None
+            assert (live._index._contents.snapshot_items is None) == (kept == 8)
             with live._sync_lock:
                 live._save_snapshot()
             assert live._mapped is not None and live._mapped.path != first
             assert first is not None and not first.exists()  # its sidecar deleted with it, kept mapped
             _wait("the second sidecar", lambda: live._index is not None and live._index._contents.sidecar)
-            assert live.tokens.carried_items == 6  # names 0 and 3..7: not the one removed nor replaced
+            assert live.tokens.carried_items == kept - 2  # not the one removed nor the one replaced
             quote = " ".join(replaced.split()[300:315])
             assert [m.item_id for m in live.match(f"He said {quote} and left.")] == [names[2]]
         finally:
