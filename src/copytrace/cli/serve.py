@@ -8,9 +8,13 @@ import shutil
 import socket
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from ..errors import CopytraceError
 from .common import Exit
+
+if TYPE_CHECKING:
+    from ..service.workers import Preparation
 
 DEFAULT_MAX_TEXT = 1_000_000
 """``copytrace.service.config.DEFAULT_MAX_TEXT`` (a test checks they agree), named here so that building the
@@ -79,6 +83,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    preparing = None
+    if args.workers > 1:
+        from ..service.workers import can_fork, start_preparing
+
+        if can_fork():  # the workers' kernels load in a thread while the service is imported below
+            preparing = start_preparing()
+    try:
+        return _serve(args, preparing)
+    finally:
+        if preparing is not None:
+            preparing.wait()  # (at once: the workers were forked after it finished)
+
+
+def _serve(args: argparse.Namespace, preparing: Preparation | None) -> int:
     import uvicorn
 
     from ..service.config import ServiceConfig, default_snapshot_dir
@@ -122,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from ..service.workers import run_workers
 
-            run_workers(uv_config, [_tcp_socket(args.host, args.port)])
+            run_workers(uv_config, [_tcp_socket(args.host, args.port)], preparing)
     except KeyboardInterrupt:
         pass
     finally:

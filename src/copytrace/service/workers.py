@@ -11,8 +11,10 @@ builds its app, maps the snapshot and loads the compiled kernels that only its m
 The supervisor also loads, once, the compiled kernels that a worker's start runs on an index in memory
 (``load_kernels``: matching a text, adding, linking and removing items, on a scratch index of its own), so a
 forked worker finds them loaded instead of loading them from Numba's cache itself (about 0.2 s of CPU a
-worker, the workers side by side on the cores).  Loading compiled code starts no thread: copytrace's kernels
-are not parallel.
+worker, the workers side by side on the cores).  ``serve`` starts that load first, in a thread, and imports
+FastAPI and the service and opens the store meanwhile (``start_preparing``): the load is mostly LLVM's work,
+which releases the interpreter's lock, the imports Python's.  The thread has ended before the workers are
+forked, and the kernels themselves start none: copytrace's kernels are not parallel.
 
 What the supervisor holds when it forks (the modules, the loaded kernels: 250,000-420,000 objects) is
 moved to the collector's permanent generation first (``gc.freeze``; the collector paused while they are
@@ -30,12 +32,14 @@ longer starts its workers through ``uvicorn._subprocess.spawn``, the workers are
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import logging
 import multiprocessing
 import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
@@ -59,36 +63,110 @@ log = logging.getLogger("copytrace.service")
 SERVICE_MODULE = "copytrace.service.app"  # what every worker imports: imported once, before the fork
 
 
-def run_workers(config: uvicorn.Config, sockets: list[socket]) -> None:
+def can_fork() -> bool:
+    """Whether ``run_workers`` forks its workers: where the system can fork, and uvicorn starts them
+    through ``uvicorn._subprocess.spawn``."""
+    return "fork" in multiprocessing.get_all_start_methods() and hasattr(uvicorn._subprocess, "spawn")
+
+
+def run_workers(config: uvicorn.Config, sockets: list[socket], preparing: Preparation | None = None) -> None:
     """Run uvicorn's supervisor of ``config.workers`` workers on ``sockets``, forked after importing the
-    service (spawned where that cannot be done), until it is told to stop."""
-    if "fork" in multiprocessing.get_all_start_methods() and hasattr(uvicorn._subprocess, "spawn"):
-        prepare_supervisor()
+    service (spawned where that cannot be done), until it is told to stop.  ``preparing``: the
+    supervisor's preparation, begun by the caller (``start_preparing``); else it is done here."""
+    if can_fork():
+        (preparing or start_preparing()).finish()
         uvicorn._subprocess.spawn = _Forking()  # type: ignore[assignment]
     else:
+        if preparing is not None:
+            preparing.wait()
         log.info("starting the workers as fresh interpreters: this system cannot fork them")
     Multiprocess(config, sockets=sockets).run()
 
 
 def prepare_supervisor() -> None:
     """What the supervisor does before it forks its workers: import the service, load the kernels, and
-    freeze what that made (``gc.freeze``), so that the workers' collections never traverse it.
+    freeze what that made (``gc.freeze``), so that the workers' collections never traverse it
+    (``start_preparing``, then ``Preparation.finish``)."""
+    start_preparing().finish()
 
-    One collection comes first (about 0.1 s of CPU with the kernels cached): the garbage in reference cycles
-    would otherwise be frozen for good in every worker - about 1,900 objects with the kernels cached, and
-    when they are compiled (the first start after an install) about two million, some 200 MiB, with the
-    scratch indexes of ``load_kernels`` and their mapped snapshot among them."""
-    enabled = gc.isenabled()
-    gc.disable()  # the collections of a start that only grows would each traverse all it made so far
-    try:
-        importlib.import_module(SERVICE_MODULE)
-        load_kernel_support()  # Numba's array support, imported: its typing tables
-        with _quiet_llvm_lock():
+
+KERNEL_MODULES = ("copytrace.fingerprints.fingerprint", "copytrace.index", "copytrace.banks.linking")
+"""What ``load_kernels`` runs: imported before it starts, so that its thread imports none of copytrace's
+modules while the supervisor's main thread imports the service."""
+
+
+def start_preparing() -> Preparation:
+    """Begin what the supervisor does before it forks: import the kernels' modules and Numba's array support,
+    then load the kernels (``load_kernels``) in a thread of their own, while the caller goes on (``serve``:
+    it imports FastAPI and the service, and opens the store once).  ``Preparation.finish`` ends it."""
+    return Preparation()
+
+
+class Preparation:
+    """The supervisor's preparation under way: the kernels loading in a thread, the collector paused.
+
+    Loading a cached kernel is mostly LLVM's work (parsing the kernel's bitcode, loading its machine code),
+    in calls that release the interpreter's lock, so it runs beside the imports of FastAPI, Pydantic and
+    the service, which are Python's work: on two cores about 0.3 s of a start from the snapshot.  Only
+    Numba's own modules are imported in the thread (the parts of its runtime a kernel links to); the
+    modules of copytrace it runs are imported before it starts (``KERNEL_MODULES``)."""
+
+    def __init__(self) -> None:
+        self._collector = gc.isenabled()
+        gc.disable()  # the collections of a start that only grows would each traverse all it made so far
+        self._failure: BaseException | None = None
+        self._ended = False
+        self._quiet = _quiet_llvm_lock()
+        self._thread = threading.Thread(target=self._load, name="copytrace-kernel-load", daemon=True)
+        try:
+            for name in KERNEL_MODULES:
+                importlib.import_module(name)
+            load_kernel_support()  # Numba's array support, imported: its typing tables
+            with contextlib.ExitStack() as entered:
+                entered.enter_context(self._quiet)
+                self._thread.start()
+                entered.pop_all()  # left by ``_end``
+        except BaseException:
+            if self._collector:
+                gc.enable()
+            raise
+
+    def _load(self) -> None:
+        try:
             load_kernels()
-    finally:
-        gc.collect()
-        gc.freeze()
-        if enabled:
+        except BaseException as exc:  # raised again by ``finish``, in the supervisor's main thread
+            self._failure = exc
+
+    def wait(self) -> None:
+        """Wait for the kernels' thread and put the collector back as it was, freezing nothing: what a start
+        that stops before its workers are forked does, so that no thread is left loading.  A failure of
+        the kernels' load is not raised here (the start has failed already)."""
+        self._end()
+
+    def finish(self) -> None:
+        """Import the service (if it is not yet), wait for the kernels, then collect once and freeze.
+
+        The collection comes first (about 0.1 s of CPU with the kernels cached): the garbage in reference
+        cycles would otherwise be frozen for good in every worker - about 1,900 objects with the kernels
+        cached, and when they are compiled (the first start after an install) about two million, some
+        200 MiB, with the scratch indexes of ``load_kernels`` and their mapped snapshot among them."""
+        try:
+            importlib.import_module(SERVICE_MODULE)
+        finally:
+            self._end(freeze=True)
+        if self._failure is not None:
+            raise self._failure
+
+    def _end(self, freeze: bool = False) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._thread.join()
+        self._quiet.__exit__(None, None, None)
+        if freeze:
+            gc.collect()
+            gc.freeze()
+        if self._collector:
             gc.enable()
 
 
@@ -178,8 +256,9 @@ def _quiet_llvm_lock() -> Iterator[None]:
     Loading a cached kernel calls into LLVM through llvmlite thousands of times (naming every symbol of its
     module), and Numba has llvmlite call two Python functions at each call, to announce a lock event that
     only its compile timers listen to: 0.08 of the 0.49 s of CPU ``load_kernels`` took.  The lock itself
-    stays (the supervisor runs one thread then); a kernel compiled meanwhile (no cache yet) only misses the
-    lock's time in its timers.  Where llvmlite keeps the callbacks elsewhere, nothing is taken away.
+    stays (the supervisor's main thread, importing the service meanwhile, calls no LLVM); a kernel
+    compiled meanwhile (no cache yet) only misses the lock's time in its timers.  Where llvmlite keeps the
+    callbacks elsewhere, nothing is taken away.
     """
     from llvmlite.binding import ffi  # type: ignore[import-untyped]
 
