@@ -439,6 +439,7 @@ def test_a_new_snapshot_carries_over_the_sidecar_of_the_items_unchanged(
             live.catch_up()
             assert live._index is not None
             assert (live._index._contents.snapshot_items is None) == (kept == 8)
+            monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 3600.0)  # with a carry: at once
             with live._sync_lock:
                 live._save_snapshot()
             assert live._mapped is not None and live._mapped.path != first

@@ -238,7 +238,10 @@ class LiveTokens:
         if self._first_look is None or self._first_look[0] != snapshot:
             self._first_look = (snapshot, now)
             self._failures, self._retry_at = 0, 0.0
-        if not self.build or now - self._first_look[1] < BUILD_AFTER_SECONDS or now < self._retry_at:
+        # with a carry-over the write mostly copies (seconds at 1,000,000 items): started at once, so that
+        # this process, not another worker without one (10 s after its first look), takes the lock
+        after = 0.0 if self._carry is not None else BUILD_AFTER_SECONDS
+        if not self.build or now - self._first_look[1] < after or now < self._retry_at:
             return
         if self.live._stop.is_set():
             return
