@@ -28,8 +28,9 @@ EPILOG = """example:
   open http://127.0.0.1:8080/ for the review page, http://127.0.0.1:8080/docs for the API
 
 Memory and start-up: the workers map one shared snapshot of the index; on 1,000,000 items two workers took
-1.19× the memory of one, a start that builds the snapshot from the store 16.9 s and one that maps it
-2.7 s (docs/benchmarks.md, service; docs/service.md).
+1.19× the memory of one, a start that builds the snapshot from the store 16.0-16.9 s and one that maps it
+2.5-2.7 s on a quiet machine (25.5 s and 3.9 s in the newest runs, on a machine busy with other work;
+docs/benchmarks.md, service; docs/service.md).
 """
 
 
