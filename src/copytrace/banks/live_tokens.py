@@ -45,6 +45,7 @@ from ..index import Index, _quote_runs, token_sidecar
 from ..index.token_sidecar import Previous, SidecarError, TokenSidecar
 from ..store.feed import changes_since
 from .cache_dir import held_lock
+from .catch_up import feed_reaches
 from .texts import BatchTexts
 
 if TYPE_CHECKING:
@@ -170,7 +171,8 @@ class LiveTokens:
     def check(self, contents: Contents) -> None:
         """Stop measuring on the taken-up sidecar of ``contents`` if its file was truncated or written to
         since it was mapped: a read of a page past a truncated end kills the process (SIGBUS).  Queries
-        that took it up before go on with it."""
+        that took it up before go on with it.  Its file is deleted (when its path still names it), so that
+        the next poll writes it again instead of mapping what was changed."""
         sidecar = contents.sidecar
         if sidecar is None:
             return
@@ -179,6 +181,7 @@ class LiveTokens:
             contents.sidecar = None
             name = sidecar.identity.get("snapshot")
             log.warning("the token sidecar of %s changed while mapped (%s): no longer used", name, changed)
+            sidecar.discard()
             self._next_check = 0.0  # looked for (and written again) at the next poll
 
     def carry(self, index: Index, mapped: Mapped | None) -> Carry | None:
@@ -337,6 +340,9 @@ class LiveTokens:
         if list(names.banks[: len(carry.banks)]) != carry.banks or len(carry.hashes) == 0:
             return None
         upto = self.live.store.identity()[1]
+        if not feed_reaches(self.live.store, carry.after, upto):
+            log.info("the change feed no longer holds every change since the last sidecar: written whole")
+            return None  # a change it no longer holds could be an item's text edited in place
         mine = names.hashes_by_number()[:n]
         if len(mine) != n:
             return None

@@ -29,8 +29,8 @@ EPILOG = """example:
 
 Memory and start-up: the workers map one shared snapshot of the index; on 1,000,000 items two workers took
 1.19× the memory of one, a start that builds the snapshot from the store 16.0-16.9 s and one that maps it
-2.5-2.7 s on a quiet machine (25.5 s and 3.9 s in the newest runs, on a machine busy with other work;
-docs/benchmarks.md, service; docs/service.md).
+2.5-2.7 s on a quiet machine (from 25.5 s to 58.0 s and from 3.9 s to 5.6 s in the newest runs, on a
+machine busy with other work; docs/benchmarks.md, service; docs/service.md).
 """
 
 

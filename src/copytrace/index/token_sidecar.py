@@ -75,6 +75,7 @@ class TokenSidecar:
     fd: int = -1  # the file, held open while mapped (``changed``); closed when this is freed
     size: int = 0  # its size and modification time when it was mapped
     mtime_ns: int = 0
+    path: Path | None = None  # where it was mapped from
 
     @property
     def n_items(self) -> int:
@@ -95,6 +96,21 @@ class TokenSidecar:
         if info.st_mtime_ns != self.mtime_ns:
             return "written to since it was mapped"
         return None
+
+    def discard(self) -> bool:
+        """Delete the file this was mapped from, if its path still names it (not a newer sidecar renamed
+        over it since): a sidecar found changed while mapped is written again rather than mapped again
+        (a change that kept its size would pass ``load``'s checks).  True if it was deleted."""
+        if self.path is None or self.fd < 0:
+            return False
+        try:
+            mine, there = os.fstat(self.fd), os.stat(self.path, follow_symlinks=False)
+            if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
+                return False
+            self.path.unlink()
+        except OSError:
+            return False
+        return True
 
     @property
     def nbytes(self) -> int:
@@ -266,7 +282,7 @@ def load(path: Path, identity: dict[str, Any]) -> TokenSidecar | None:
         os.close(fd)
         raise SidecarError(f"{path}: its offsets or states do not add up")
     sidecar = TokenSidecar(
-        theirs, texts_generation, state, offsets, hashes, mapped, fd, info.st_size, info.st_mtime_ns
+        theirs, texts_generation, state, offsets, hashes, mapped, fd, info.st_size, info.st_mtime_ns, path
     )
     weakref.finalize(sidecar, os.close, fd)  # held open for ``changed`` while the sidecar is in use
     return sidecar
