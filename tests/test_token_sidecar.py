@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -469,6 +471,25 @@ def test_a_new_snapshot_carries_over_the_sidecar_of_the_items_unchanged(
         store.close()
 
 
+@contextmanager
+def _running_live_index(tmp_path: Path, texts: dict[str, str]) -> Iterator[tuple[Store, LiveIndex]]:
+    """A live index over ``texts`` (one bank), started and ready; stopped and its store closed after."""
+    store = Store(str(tmp_path / "store.db"))
+    try:
+        store.create_bank("speeches", DEFAULT_PARAMS)
+        for name, text in texts.items():
+            store.add_items("speeches", [ItemRecord(name, fingerprint(text), text)])
+        live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
+        live.start()
+        try:
+            assert live.wait_ready(60)
+            yield store, live
+        finally:
+            live.stop()
+    finally:
+        store.close()
+
+
 def test_no_carry_over_when_the_feed_no_longer_holds_every_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_union: dict[str, str]
 ) -> None:
@@ -478,40 +499,28 @@ def test_no_carry_over_when_the_feed_no_longer_holds_every_change(
     monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
     monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
     names = sorted(state_union)[:8]
-    store = Store(str(tmp_path / "store.db"))
-    try:
-        store.create_bank("speeches", DEFAULT_PARAMS)
-        for name in names:
-            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
-        live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
-        live.start()
-        try:
-            assert live.wait_ready(60)
-            _wait("the first sidecar", lambda: live._index is not None and live._index._contents.sidecar)
-            before = live._generation
-            words = state_union[names[2]].split()
-            words[300] = "zebra"
-            edited = " ".join(words)
-            store.add_items("speeches", [ItemRecord(names[2], fingerprint(edited), edited)], replace=True)
-            live.catch_up()
-            assert live._generation > before
-            with store.engine.begin() as conn:  # every follower has applied it: pruned
-                conn.execute(delete(changes).where(changes.c.generation > before))
-            monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 3600.0)  # with a carry: at once
-            with live._sync_lock:
-                live._save_snapshot()
-            _wait("the second sidecar", lambda: live._index is not None and live._index._contents.sidecar)
-            assert live.tokens.carried_items is None
-            queries = [f"He said {' '.join(words[a : a + 10])} and left." for a in range(291, 301)]
-            through_sidecar = live.match_many(queries)
-            assert live._index is not None
-            live._index._contents.sidecar = None
-            assert live.match_many(queries) == through_sidecar
-            assert all(names[2] in [m.item_id for m in found] for found in through_sidecar)
-        finally:
-            live.stop()
-    finally:
-        store.close()
+    with _running_live_index(tmp_path, {name: state_union[name] for name in names}) as (store, live):
+        _wait("the first sidecar", lambda: live._index is not None and live._index._contents.sidecar)
+        before = live._generation
+        words = state_union[names[2]].split()
+        words[300] = "zebra"
+        edited = " ".join(words)
+        store.add_items("speeches", [ItemRecord(names[2], fingerprint(edited), edited)], replace=True)
+        live.catch_up()
+        assert live._generation > before
+        with store.engine.begin() as conn:  # every follower has applied it: pruned
+            conn.execute(delete(changes).where(changes.c.generation > before))
+        monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 3600.0)  # with a carry: at once
+        with live._sync_lock:
+            live._save_snapshot()
+        _wait("the second sidecar", lambda: live._index is not None and live._index._contents.sidecar)
+        assert live.tokens.carried_items is None
+        queries = [f"He said {' '.join(words[a : a + 10])} and left." for a in range(291, 301)]
+        through_sidecar = live.match_many(queries)
+        assert live._index is not None
+        live._index._contents.sidecar = None
+        assert live.match_many(queries) == through_sidecar
+        assert all(names[2] in [m.item_id for m in found] for found in through_sidecar)
 
 
 def test_a_sidecar_written_to_in_place_is_written_again_not_mapped_again(
@@ -521,39 +530,27 @@ def test_a_sidecar_written_to_in_place_is_written_again_not_mapped_again(
     monkeypatch.setattr(live_tokens, "BUILD_AFTER_SECONDS", 0.0)
     monkeypatch.setattr(live_tokens, "CHECK_SECONDS", 0.0)
     names = sorted(state_union)[:8]
-    store = Store(str(tmp_path / "store.db"))
-    try:
-        store.create_bank("speeches", DEFAULT_PARAMS)
-        for name in names:
-            store.add_items("speeches", [ItemRecord(name, fingerprint(state_union[name]), state_union[name])])
-        live = LiveIndex(store, PUBLIC_KEY, poll_seconds=0.05, snapshot_dir=str(tmp_path / "snap"))
-        live.start()
-        try:
-            assert live.wait_ready(60)
-            _wait("the sidecar", lambda: live._index is not None and live._index._contents.sidecar)
-            assert live._index is not None and live._mapped is not None
-            first = live._index._contents.sidecar
-            assert first is not None
-            path = token_sidecar.path_for(live._mapped.path)
-            inode = path.stat().st_ino
-            good = np.array(first.hashes)
-            time.sleep(0.01)  # a modification time of its own
-            with open(path, "r+b") as file:
-                file.seek(token_sidecar.HEADER_BYTES)
-                file.write(bytes(min(4096, 2 * len(good))))
+    with _running_live_index(tmp_path, {name: state_union[name] for name in names}) as (_store, live):
+        _wait("the sidecar", lambda: live._index is not None and live._index._contents.sidecar)
+        assert live._index is not None and live._mapped is not None
+        first = live._index._contents.sidecar
+        assert first is not None
+        path = token_sidecar.path_for(live._mapped.path)
+        inode = path.stat().st_ino
+        good = np.array(first.hashes)
+        time.sleep(0.01)  # a modification time of its own
+        with open(path, "r+b") as file:
+            file.seek(token_sidecar.HEADER_BYTES)
+            file.write(bytes(min(4096, 2 * len(good))))
 
-            def again() -> bool:
-                sidecar = live._index._contents.sidecar if live._index else None
-                return sidecar is not None and sidecar is not first and path.exists()
-
-            _wait("a sidecar written again", again)
-            assert path.stat().st_ino != inode
+        def again() -> bool:
             sidecar = live._index._contents.sidecar if live._index else None
-            assert sidecar is not None and np.array_equal(sidecar.hashes, good)
-        finally:
-            live.stop()
-    finally:
-        store.close()
+            return sidecar is not None and sidecar is not first and path.exists()
+
+        _wait("a sidecar written again", again)
+        assert path.stat().st_ino != inode
+        sidecar = live._index._contents.sidecar if live._index else None
+        assert sidecar is not None and np.array_equal(sidecar.hashes, good)
 
 
 def test_the_writer_runs_at_the_lowest_priority(
