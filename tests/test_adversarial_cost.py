@@ -187,9 +187,15 @@ def test_a_post_against_shared_phrase_starts_hashes_at_most_ten_ordinary_posts(
 def test_a_post_against_shared_phrase_starts_costs_at_most_ten_ordinary_posts(
     phrase_index: Index, ordinary: str, case: str
 ) -> None:
-    base = _best_of(2, lambda: phrase_index.match(ordinary))
-    cost = _best_of(2, lambda: phrase_index.match(PHRASE_POSTS[case]))
-    assert cost <= MAX_RATIO * base, f"{case}: {cost:.3f} s against {base:.3f} s for ordinary text"
+    # Taking turns, the least ratio of a pair: the two measurements of a pair are made under the same load
+    # (a parallel suite's load moved between a lone ordinary run and a lone adversarial one: 11x, 6-8x alone).
+    ratios = []
+    for _ in range(3):
+        base = _best_of(1, lambda: phrase_index.match(ordinary))
+        cost = _best_of(1, lambda: phrase_index.match(PHRASE_POSTS[case]))
+        ratios.append((cost / base, cost, base))
+    ratio, cost, base = min(ratios)
+    assert ratio <= MAX_RATIO, f"{case}: {cost:.3f} s against {base:.3f} s for ordinary text"
 
 
 def test_a_completed_shared_start_is_still_found(phrase_index: Index, inaugural: dict[str, str]) -> None:
